@@ -1,0 +1,195 @@
+// Package account holds people who sign in (designers and admins), their passwords and sessions.
+package account
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
+)
+
+// Role decides what a user may do.
+type Role string
+
+const (
+	RoleDesigner Role = "designer"
+	RoleAdmin    Role = "admin"
+)
+
+// User is a designer or an admin. PasswordHash never leaves the server.
+type User struct {
+	ID           string    `bson:"_id"`
+	Email        string    `bson:"email"`
+	Name         string    `bson:"name"`
+	Role         Role      `bson:"role"`
+	PasswordHash string    `bson:"password_hash"`
+	CreatedAt    time.Time `bson:"created_at"`
+}
+
+// Password length limits: long passphrases welcome, but hashing megabytes is a denial of service.
+const (
+	MinPassword = 10
+	MaxPassword = 128
+	MaxName     = 100
+	MaxEmail    = 254
+)
+
+// SignupFields is what someone sends to become a designer.
+type SignupFields struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Name     string `json:"name"`
+}
+
+// NewUser validates a signup and hashes the password.
+func NewUser(f SignupFields, role Role, now time.Time) (User, error) {
+	var errs backstitch.FieldErrors
+	email, err := NormalizeEmail(f.Email)
+	if err != nil {
+		errs.Add("email", "invalid", err.Error())
+	}
+	checkPassword(&errs, f.Password)
+	name := strings.TrimSpace(f.Name)
+	if role == RoleDesigner && name == "" {
+		errs.Add("name", "required", "name is required")
+	} else if utf8.RuneCountInString(name) > MaxName {
+		errs.Add("name", "too_long", fmt.Sprintf("name must be at most %d characters", MaxName))
+	}
+	if err := errs.Err(); err != nil {
+		return User{}, err
+	}
+	hash, err := HashPassword(f.Password)
+	if err != nil {
+		return User{}, err
+	}
+	return User{ID: backstitch.NewID("usr"), Email: email, Name: name, Role: role, PasswordHash: hash, CreatedAt: now}, nil
+}
+
+func checkPassword(errs *backstitch.FieldErrors, pw string) {
+	switch n := utf8.RuneCountInString(pw); {
+	case n < MinPassword:
+		errs.Add("password", "too_short", fmt.Sprintf("password must be at least %d characters", MinPassword))
+	case n > MaxPassword:
+		errs.Add("password", "too_long", fmt.Sprintf("password must be at most %d characters", MaxPassword))
+	}
+}
+
+// NormalizeEmail trims and lower-cases an address and checks it is a bare address (no display name).
+// Lower-casing the local part is not RFC-strict, but no mail provider our users meet treats case
+// as significant, and it stops one person holding two accounts.
+func NormalizeEmail(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return "", fmt.Errorf("email is required")
+	}
+	if len(s) > MaxEmail {
+		return "", fmt.Errorf("email must be at most %d characters", MaxEmail)
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || !strings.Contains(s[strings.LastIndexByte(s, '@'):], ".") {
+		return "", fmt.Errorf("email must be an address such as ana@example.com")
+	}
+	return s, nil
+}
+
+// MaskEmail shortens an address for logs: "ana.muster@example.com" → "a***@example.com".
+func MaskEmail(s string) string {
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" {
+		return "***"
+	}
+	r, _ := utf8.DecodeRuneInString(local)
+	return string(r) + "***@" + domain
+}
+
+// argon2id parameters: OWASP's recommended minimum (19 MiB, 2 passes, 1 lane).
+const (
+	argonTime    = 2
+	argonMemory  = 19 * 1024
+	argonThreads = 1
+	argonKeyLen  = 32
+)
+
+// HashPassword returns an argon2id hash in the PHC string format, salt included.
+func HashPassword(pw string) (string, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
+}
+
+// VerifyPassword checks pw against a hash made by HashPassword, in constant time.
+func VerifyPassword(hash, pw string) bool {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false
+	}
+	var m, t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return false
+	}
+	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
+	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(want) == 0 {
+		return false
+	}
+	got := argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// decoyHash is verified against when no user has the given email, so that a login for an unknown
+// address takes as long as one for a known address and response time reveals nothing.
+var decoyHash = func() string {
+	h, err := HashPassword("decoy password that never matches")
+	if err != nil {
+		panic(err)
+	}
+	return h
+}()
+
+// Authenticate checks a password for a user that may not exist (nil) in constant-ish time.
+func Authenticate(u *User, pw string) bool {
+	if u == nil {
+		VerifyPassword(decoyHash, pw)
+		return false
+	}
+	return VerifyPassword(u.PasswordHash, pw)
+}
+
+// Session is a signed-in client. Only the SHA-256 of the token is stored, so a leaked database
+// backup holds no usable tokens.
+type Session struct {
+	ID        string    `bson:"_id"`
+	UserID    string    `bson:"user_id"`
+	Role      Role      `bson:"role"`
+	CreatedAt time.Time `bson:"created_at"`
+	ExpiresAt time.Time `bson:"expires_at"`
+}
+
+// NewSession makes a session with a fresh 256-bit token, returned once to give to the client.
+func NewSession(u User, now time.Time, ttl time.Duration) (token string, s Session) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go ≥ 1.24 crashes instead).
+	token = base64.RawURLEncoding.EncodeToString(b)
+	return token, Session{ID: TokenID(token), UserID: u.ID, Role: u.Role, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+}
+
+// TokenID is the stored key of a token.
+func TokenID(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,79 @@
+// Package backstitch holds what every other package shares: the one error type the service uses,
+// with a small set of stable codes that the web layer maps to HTTP statuses.
+package backstitch
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a stable, machine-readable error code. Clients switch on it, so codes are never renamed.
+type Code string
+
+const (
+	CodeValidation          Code = "validation_failed"
+	CodeNotFound            Code = "not_found"
+	CodeUnauthenticated     Code = "unauthenticated"
+	CodeForbidden           Code = "forbidden"
+	CodeConflict            Code = "conflict"
+	CodeInvalidState        Code = "invalid_state"
+	CodeCampaignLocked      Code = "campaign_locked"
+	CodeTierHasBackers      Code = "tier_has_backers"
+	CodeEmailTaken          Code = "email_taken"
+	CodeRateLimited         Code = "rate_limited"
+	CodeIdempotencyReused   Code = "idempotency_key_reused"
+	CodeIdempotencyInFlight Code = "idempotency_key_in_flight"
+	CodeBodyTooLarge        Code = "body_too_large"
+	CodeUnavailable         Code = "unavailable"
+	CodeInternal            Code = "internal"
+)
+
+// Error is an error a user may see. Message is safe to show; internal causes stay in logs.
+type Error struct {
+	Code    Code
+	Message string
+	Fields  []FieldError
+}
+
+// FieldError names one bad input field (a JSON path such as "goal.amount") and why it is bad.
+type FieldError struct {
+	Field   string `json:"field"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string {
+	if len(e.Fields) == 0 {
+		return fmt.Sprintf("%s: %s", e.Code, e.Message)
+	}
+	return fmt.Sprintf("%s: %s (%d field errors, first %s: %s)", e.Code, e.Message, len(e.Fields), e.Fields[0].Field, e.Fields[0].Message)
+}
+
+// Errorf builds a user-facing error.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, or CodeInternal.
+func ErrorCode(err error) Code {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// FieldErrors collects validation problems so a request reports all of them at once.
+type FieldErrors []FieldError
+
+// Add records a problem with one field.
+func (f *FieldErrors) Add(field, code, message string) {
+	*f = append(*f, FieldError{Field: field, Code: code, Message: message})
+}
+
+// Err returns nil when nothing was recorded, else a validation error carrying every field.
+func (f FieldErrors) Err() error {
+	if len(f) == 0 {
+		return nil
+	}
+	return &Error{Code: CodeValidation, Message: "The request has invalid fields.", Fields: f}
+}

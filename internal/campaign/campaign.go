@@ -1,0 +1,381 @@
+// Package campaign holds the rules of campaigns and their reward tiers: what a valid campaign is,
+// which state changes are allowed and by whom, and which fields lock once a campaign is live.
+// Persistence and HTTP live elsewhere; they ask this package what is allowed.
+package campaign
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/money"
+)
+
+// Status is where a campaign is in its life.
+type Status string
+
+const (
+	StatusDraft     Status = "draft"
+	StatusInReview  Status = "in_review"
+	StatusApproved  Status = "approved"
+	StatusLive      Status = "live"
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+	StatusCancelled Status = "cancelled"
+)
+
+// Public reports whether anyone may see a campaign in this status.
+func (s Status) Public() bool {
+	return s == StatusLive || s == StatusSucceeded || s == StatusFailed
+}
+
+// FundingModel decides when backers are charged.
+type FundingModel string
+
+const (
+	// AllOrNothing saves cards at pledge time and charges only if the goal is met at the deadline.
+	AllOrNothing FundingModel = "all_or_nothing"
+	// Flexible charges at pledge time; the designer keeps what is raised.
+	Flexible FundingModel = "flexible"
+)
+
+// Text limits, in characters.
+const (
+	MaxTitle       = 120
+	MaxBlurb       = 300
+	MaxStory       = 50_000
+	MaxReason      = 1_000
+	MaxDescription = 2_000
+	MaxTiers       = 50
+)
+
+// Campaign is a designer's fundraiser.
+type Campaign struct {
+	ID              string         `bson:"_id"`
+	Slug            string         `bson:"slug"`
+	DesignerID      string         `bson:"designer_id"`
+	Title           string         `bson:"title"`
+	Blurb           string         `bson:"blurb"`
+	Story           string         `bson:"story"`
+	Goal            money.Money    `bson:"goal"`
+	FundingModel    FundingModel   `bson:"funding_model"`
+	Deadline        time.Time      `bson:"deadline"`
+	Timezone        string         `bson:"timezone"`
+	Status          Status         `bson:"status"`
+	RejectionReason string         `bson:"rejection_reason,omitempty"`
+	LaunchedAt      *time.Time     `bson:"launched_at,omitempty"`
+	CreatedAt       time.Time      `bson:"created_at"`
+	UpdatedAt       time.Time      `bson:"updated_at"`
+	Pledged         int64          `bson:"pledged"`
+	BackersCount    int64          `bson:"backers_count"`
+	Version         int64          `bson:"version"`
+	History         []HistoryEntry `bson:"history"`
+}
+
+// HistoryEntry records one state change: who moved the campaign from where to where, and why.
+type HistoryEntry struct {
+	From   Status    `bson:"from" json:"from"`
+	To     Status    `bson:"to" json:"to"`
+	Actor  string    `bson:"actor" json:"actor"`
+	Reason string    `bson:"reason,omitempty" json:"reason,omitempty"`
+	At     time.Time `bson:"at" json:"at"`
+}
+
+// Rules are the configurable limits campaigns are checked against.
+type Rules struct {
+	MinDuration time.Duration
+	MaxDuration time.Duration
+}
+
+// Fields is what a designer sends to create or change a campaign. Nil means "not given".
+// Status, totals, owner and slug are deliberately absent: clients can never set them.
+type Fields struct {
+	Title        *string       `json:"title"`
+	Blurb        *string       `json:"blurb"`
+	Story        *string       `json:"story"`
+	Goal         *money.Money  `json:"goal"`
+	FundingModel *FundingModel `json:"funding_model"`
+	Deadline     *string       `json:"deadline"`
+	Timezone     *string       `json:"timezone"`
+}
+
+// New validates f as a new draft campaign owned by designerID.
+func New(f Fields, designerID string, now time.Time, rules Rules) (Campaign, error) {
+	var errs backstitch.FieldErrors
+	for _, req := range []struct {
+		name  string
+		given bool
+	}{{"title", f.Title != nil}, {"goal", f.Goal != nil}, {"deadline", f.Deadline != nil}, {"timezone", f.Timezone != nil}} {
+		if !req.given {
+			errs.Add(req.name, "required", req.name+" is required")
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return Campaign{}, err
+	}
+	c := Campaign{
+		ID:           backstitch.NewID("cam"),
+		DesignerID:   designerID,
+		FundingModel: AllOrNothing,
+		Status:       StatusDraft,
+		CreatedAt:    now,
+		UpdatedAt:    now,
+		History:      []HistoryEntry{},
+	}
+	if err := c.apply(f, now, rules); err != nil {
+		return Campaign{}, err
+	}
+	c.Slug = Slugify(c.Title)
+	return c, nil
+}
+
+// Edit applies a designer's change. Before launch everything may change; a campaign in review or
+// approved goes back to draft, because an admin approved what it said then, not what it says now.
+// Once live, only title, blurb and story may change: backers pledged against the rest.
+func (c Campaign) Edit(f Fields, actor string, now time.Time, rules Rules) (Campaign, error) {
+	switch c.Status {
+	case StatusDraft, StatusInReview, StatusApproved:
+	case StatusLive:
+		var errs backstitch.FieldErrors
+		if f.Goal != nil {
+			errs.Add("goal", "locked", "goal cannot change after launch")
+		}
+		if f.FundingModel != nil {
+			errs.Add("funding_model", "locked", "funding_model cannot change after launch")
+		}
+		if f.Deadline != nil {
+			errs.Add("deadline", "locked", "deadline cannot change after launch")
+		}
+		if f.Timezone != nil {
+			errs.Add("timezone", "locked", "timezone cannot change after launch")
+		}
+		if len(errs) > 0 {
+			return c, &backstitch.Error{Code: backstitch.CodeCampaignLocked, Message: "The campaign is live: goal, currency, funding model and deadline are locked.", Fields: errs}
+		}
+	default:
+		return c, backstitch.Errorf(backstitch.CodeInvalidState, "A %s campaign can no longer be edited.", c.Status)
+	}
+	next := c
+	if err := next.apply(f, now, rules); err != nil {
+		return c, err
+	}
+	next.UpdatedAt = now
+	if c.Status == StatusInReview || c.Status == StatusApproved {
+		next = next.moveTo(StatusDraft, actor, "edited after submission; needs review again", now)
+	}
+	return next, nil
+}
+
+// apply validates and sets the given fields, reporting every bad one.
+func (c *Campaign) apply(f Fields, now time.Time, rules Rules) error {
+	var errs backstitch.FieldErrors
+	if f.Title != nil {
+		c.Title = strings.TrimSpace(*f.Title)
+		checkText(&errs, "title", c.Title, 1, MaxTitle)
+	}
+	if f.Blurb != nil {
+		c.Blurb = strings.TrimSpace(*f.Blurb)
+		checkText(&errs, "blurb", c.Blurb, 0, MaxBlurb)
+	}
+	if f.Story != nil {
+		c.Story = *f.Story
+		checkText(&errs, "story", c.Story, 0, MaxStory)
+	}
+	if f.Goal != nil {
+		c.Goal = *f.Goal
+		if code, msg := c.Goal.Problem(); code != "" {
+			field := "goal.amount"
+			if code == "unsupported_currency" {
+				field = "goal.currency"
+			}
+			errs.Add(field, code, msg)
+		}
+	}
+	if f.FundingModel != nil {
+		c.FundingModel = *f.FundingModel
+		if c.FundingModel != AllOrNothing && c.FundingModel != Flexible {
+			errs.Add("funding_model", "invalid", `funding_model must be "all_or_nothing" or "flexible"`)
+		}
+	}
+	if f.Timezone != nil {
+		c.Timezone = *f.Timezone
+	}
+	loc, tzErr := loadZone(c.Timezone)
+	if f.Timezone != nil && tzErr != nil {
+		errs.Add("timezone", "invalid", tzErr.Error())
+	}
+	if f.Deadline != nil && tzErr == nil {
+		d, err := ParseDeadline(*f.Deadline, loc)
+		if err != nil {
+			errs.Add("deadline", "invalid", err.Error())
+		} else {
+			c.Deadline = d
+		}
+	}
+	if (f.Deadline != nil || f.Timezone != nil) && len(errs) == 0 {
+		// A deadline that could not be valid even if launched right now is reported at once.
+		if code, msg := checkDuration(c.Deadline, now, rules); code != "" {
+			errs.Add("deadline", code, msg)
+		}
+	}
+	return errs.Err()
+}
+
+func loadZone(name string) (*time.Location, error) {
+	// time.LoadLocation accepts "" and "Local" as the machine's zone; a campaign needs a real IANA name.
+	if name == "" || name == "Local" || len(name) > 64 {
+		return nil, fmt.Errorf("timezone must be an IANA time zone such as Europe/Zurich")
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("timezone %q is not a known IANA time zone", name)
+	}
+	return loc, nil
+}
+
+// ParseDeadline reads an RFC 3339 instant, or a date YYYY-MM-DD meaning the last second of that day
+// (23:59:59) in loc, so a campaign that "runs until 7 November" ends at midnight in its own zone,
+// whatever the UTC offset is that day.
+func ParseDeadline(s string, loc *time.Location) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	d, err := time.ParseInLocation(time.DateOnly, s, loc)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("deadline must be an RFC 3339 instant or a date YYYY-MM-DD")
+	}
+	return time.Date(d.Year(), d.Month(), d.Day(), 23, 59, 59, 0, loc).UTC(), nil
+}
+
+func checkDuration(deadline, from time.Time, rules Rules) (code, message string) {
+	d := deadline.Sub(from)
+	if d < rules.MinDuration {
+		return "too_soon", fmt.Sprintf("deadline must be at least %s after launch", rules.MinDuration)
+	}
+	if d > rules.MaxDuration {
+		return "too_late", fmt.Sprintf("deadline must be at most %s after launch", rules.MaxDuration)
+	}
+	return "", ""
+}
+
+func checkText(errs *backstitch.FieldErrors, field, s string, lo, hi int) {
+	switch n := utf8.RuneCountInString(s); {
+	case !utf8.ValidString(s):
+		errs.Add(field, "invalid", field+" must be valid UTF-8")
+	case n < lo:
+		errs.Add(field, "required", field+" must not be empty")
+	case n > hi:
+		errs.Add(field, "too_long", fmt.Sprintf("%s must be at most %d characters", field, hi))
+	}
+}
+
+// Slugify makes a URL-safe slug from a title: "Zürich Linen Coat" → "zurich-linen-coat".
+func Slugify(title string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range norm.NFKD.String(strings.ToLower(title)) {
+		switch {
+		case r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)):
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteRune(r)
+		case unicode.Is(unicode.Mn, r): // combining accents dropped: ü → u
+		default:
+			dash = true
+		}
+		if b.Len() >= 60 {
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return "campaign"
+	}
+	return strings.TrimRight(b.String(), "-")
+}
+
+// Action is a state change a person can ask for.
+type Action string
+
+const (
+	ActionSubmit  Action = "submit"
+	ActionApprove Action = "approve"
+	ActionReject  Action = "reject"
+	ActionLaunch  Action = "launch"
+	ActionCancel  Action = "cancel"
+)
+
+var transitions = map[Action]struct {
+	from []Status
+	to   Status
+}{
+	ActionSubmit:  {[]Status{StatusDraft}, StatusInReview},
+	ActionApprove: {[]Status{StatusInReview}, StatusApproved},
+	ActionReject:  {[]Status{StatusInReview}, StatusDraft},
+	ActionLaunch:  {[]Status{StatusApproved}, StatusLive},
+	ActionCancel:  {[]Status{StatusDraft, StatusInReview, StatusApproved, StatusLive}, StatusCancelled},
+}
+
+// Do applies a state change, checking that the campaign is in a state that allows it.
+// Who may do it is the caller's concern (owner or admin); this checks what may happen.
+func (c Campaign) Do(a Action, actor, reason string, now time.Time, rules Rules) (Campaign, error) {
+	t, ok := transitions[a]
+	if !ok {
+		return c, backstitch.Errorf(backstitch.CodeInvalidState, "Unknown action %q.", a)
+	}
+	allowed := false
+	for _, s := range t.from {
+		allowed = allowed || s == c.Status
+	}
+	if !allowed {
+		return c, backstitch.Errorf(backstitch.CodeInvalidState, "Cannot %s a campaign that is %s.", a, c.Status)
+	}
+	var errs backstitch.FieldErrors
+	reason = strings.TrimSpace(reason)
+	switch a {
+	case ActionReject:
+		checkText(&errs, "reason", reason, 1, MaxReason)
+	case ActionCancel:
+		checkText(&errs, "reason", reason, 0, MaxReason)
+	case ActionSubmit, ActionLaunch:
+		if code, msg := checkDuration(c.Deadline, now, rules); code != "" {
+			errs.Add("deadline", code, msg+"; change the deadline first")
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return c, err
+	}
+	next := c.moveTo(t.to, actor, reason, now)
+	switch a {
+	case ActionReject:
+		next.RejectionReason = reason
+	case ActionSubmit:
+		next.RejectionReason = ""
+	case ActionLaunch:
+		launched := now
+		next.LaunchedAt = &launched
+	}
+	return next, nil
+}
+
+func (c Campaign) moveTo(to Status, actor, reason string, now time.Time) Campaign {
+	c.History = append(append([]HistoryEntry(nil), c.History...), HistoryEntry{From: c.Status, To: to, Actor: actor, Reason: reason, At: now})
+	c.Status = to
+	c.UpdatedAt = now
+	return c
+}
+
+// Changeable reports whether tiers may be added or changed in this status.
+func (s Status) Changeable() bool {
+	switch s {
+	case StatusDraft, StatusInReview, StatusApproved, StatusLive:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,215 @@
+// Package config reads the service's settings from the environment, and optionally from a file of
+// KEY=value lines named by BACKSTITCH_CONFIG_FILE (the environment wins), and validates them all at
+// once so a bad start names every bad setting.
+package config
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the service. config/backstitch.example.env documents each one.
+type Config struct {
+	Env     string // development | production | test
+	Addr    string
+	DataDir string
+	// PublicURL is where people reach the service; links in mail and redirects use it, and an
+	// https URL turns on Secure, __Host- cookies.
+	PublicURL string
+	LogLevel  string
+
+	MongoURI      string
+	MongoDatabase string
+
+	StripeSecretKey      string
+	StripePublishableKey string
+	StripeWebhookSecret  string
+
+	MinCampaignDuration time.Duration
+	MaxCampaignDuration time.Duration
+
+	SessionTTL       time.Duration
+	BodyLimit        int
+	LoginPerAccount  int
+	LoginPerAddress  int
+	LoginWindow      time.Duration
+	ProxyHeader      string
+	ShutdownTimeout  time.Duration
+	RequestTimeout   time.Duration
+	PublicCacheTTL   time.Duration
+	IdempotencyTTL   time.Duration
+	MaxPageSize      int
+	DefaultPageSize  int
+	StripeAPITimeout time.Duration
+}
+
+// Production reports whether the service runs for real users.
+func (c Config) Production() bool { return c.Env == "production" }
+
+// Embedded reports whether the service runs its own embedded store.
+func (c Config) Embedded() bool { return c.MongoURI == "" }
+
+// Offline reports whether payments are simulated in-process instead of sent to Stripe.
+func (c Config) Offline() bool { return c.StripeSecretKey == "" }
+
+// Load reads settings through getenv (os.Getenv in main, a map in tests).
+func Load(getenv func(string) string) (Config, error) {
+	env, err := withFile(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	r := reader{get: env}
+	c := Config{
+		Env:                  r.str("BACKSTITCH_ENV", "development"),
+		Addr:                 r.str("BACKSTITCH_ADDR", ":8080"),
+		DataDir:              r.str("BACKSTITCH_DATA_DIR", "./data"),
+		PublicURL:            r.str("BACKSTITCH_PUBLIC_URL", "http://localhost:8080"),
+		LogLevel:             r.str("BACKSTITCH_LOG_LEVEL", "info"),
+		MongoURI:             r.str("MONGODB_URI", ""),
+		MongoDatabase:        r.str("MONGODB_DATABASE", "backstitch"),
+		StripeSecretKey:      r.str("STRIPE_SECRET_KEY", ""),
+		StripePublishableKey: r.str("STRIPE_PUBLISHABLE_KEY", ""),
+		StripeWebhookSecret:  r.str("STRIPE_WEBHOOK_SECRET", ""),
+		MinCampaignDuration:  r.duration("BACKSTITCH_MIN_CAMPAIGN_DURATION", 24*time.Hour),
+		MaxCampaignDuration:  r.duration("BACKSTITCH_MAX_CAMPAIGN_DURATION", 60*24*time.Hour),
+		SessionTTL:           r.duration("BACKSTITCH_SESSION_TTL", 12*time.Hour),
+		BodyLimit:            r.integer("BACKSTITCH_BODY_LIMIT", 256<<10, 1<<10, 16<<20),
+		LoginPerAccount:      r.integer("BACKSTITCH_LOGIN_LIMIT_PER_ACCOUNT", 10, 1, 1_000_000),
+		LoginPerAddress:      r.integer("BACKSTITCH_LOGIN_LIMIT_PER_ADDRESS", 50, 1, 1_000_000),
+		LoginWindow:          r.duration("BACKSTITCH_LOGIN_WINDOW", 15*time.Minute),
+		ProxyHeader:          r.str("BACKSTITCH_PROXY_HEADER", ""),
+		ShutdownTimeout:      r.duration("BACKSTITCH_SHUTDOWN_TIMEOUT", 15*time.Second),
+		RequestTimeout:       r.duration("BACKSTITCH_REQUEST_TIMEOUT", 15*time.Second),
+		PublicCacheTTL:       r.duration("BACKSTITCH_PUBLIC_CACHE_TTL", 2*time.Second),
+		IdempotencyTTL:       r.duration("BACKSTITCH_IDEMPOTENCY_TTL", 24*time.Hour),
+		DefaultPageSize:      r.integer("BACKSTITCH_DEFAULT_PAGE_SIZE", 20, 1, 100),
+		MaxPageSize:          r.integer("BACKSTITCH_MAX_PAGE_SIZE", 100, 1, 1000),
+		StripeAPITimeout:     r.duration("BACKSTITCH_STRIPE_TIMEOUT", 20*time.Second),
+	}
+	r.check(c.Env == "development" || c.Env == "production" || c.Env == "test",
+		"BACKSTITCH_ENV", "must be development, production or test")
+	r.check(c.LogLevel == "debug" || c.LogLevel == "info" || c.LogLevel == "warn" || c.LogLevel == "error",
+		"BACKSTITCH_LOG_LEVEL", "must be debug, info, warn or error")
+	r.check(c.MinCampaignDuration > 0, "BACKSTITCH_MIN_CAMPAIGN_DURATION", "must be positive")
+	r.check(c.MaxCampaignDuration > c.MinCampaignDuration, "BACKSTITCH_MAX_CAMPAIGN_DURATION", "must be longer than BACKSTITCH_MIN_CAMPAIGN_DURATION")
+	r.check(c.DefaultPageSize <= c.MaxPageSize, "BACKSTITCH_DEFAULT_PAGE_SIZE", "must not exceed BACKSTITCH_MAX_PAGE_SIZE")
+	r.check(strings.HasPrefix(c.PublicURL, "http://") || strings.HasPrefix(c.PublicURL, "https://"), "BACKSTITCH_PUBLIC_URL", "must start with http:// or https://")
+	r.check(c.MongoURI == "" || strings.HasPrefix(c.MongoURI, "mongodb://") || strings.HasPrefix(c.MongoURI, "mongodb+srv://"),
+		"MONGODB_URI", "must start with mongodb:// or mongodb+srv://")
+	r.check(c.StripeSecretKey == "" || strings.HasPrefix(c.StripeSecretKey, "sk_") || strings.HasPrefix(c.StripeSecretKey, "rk_"),
+		"STRIPE_SECRET_KEY", "must be a Stripe secret (sk_…) or restricted (rk_…) key")
+	if c.Production() {
+		r.check(c.MongoURI != "", "MONGODB_URI", "is required when BACKSTITCH_ENV=production (the embedded store is for development)")
+		r.check(c.StripeSecretKey != "", "STRIPE_SECRET_KEY", "is required when BACKSTITCH_ENV=production (offline payments are simulated)")
+		r.check(c.StripeSecretKey == "" || c.StripeWebhookSecret != "", "STRIPE_WEBHOOK_SECRET", "is required when BACKSTITCH_ENV=production")
+		r.check(strings.HasPrefix(c.PublicURL, "https://"), "BACKSTITCH_PUBLIC_URL", "must be https:// when BACKSTITCH_ENV=production")
+	}
+	if len(r.problems) > 0 {
+		return Config{}, errors.New("invalid configuration:\n  " + strings.Join(r.problems, "\n  "))
+	}
+	return c, nil
+}
+
+// Redacted lists the settings for the start-up log, secrets masked.
+func (c Config) Redacted() map[string]string {
+	mask := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "***"
+	}
+	uri := c.MongoURI
+	if i := strings.Index(uri, "@"); i >= 0 {
+		uri = uri[:strings.Index(uri, "://")+3] + "***" + uri[i:]
+	}
+	return map[string]string{
+		"env": c.Env, "addr": c.Addr, "data_dir": c.DataDir, "public_url": c.PublicURL, "mongodb_uri": uri,
+		"mongodb_database": c.MongoDatabase, "stripe_secret_key": mask(c.StripeSecretKey),
+		"stripe_webhook_secret": mask(c.StripeWebhookSecret), "stripe_publishable_key": c.StripePublishableKey,
+		"min_campaign_duration": c.MinCampaignDuration.String(), "max_campaign_duration": c.MaxCampaignDuration.String(),
+	}
+}
+
+type reader struct {
+	get      func(string) string
+	problems []string
+}
+
+func (r *reader) check(ok bool, key, msg string) {
+	if !ok {
+		r.problems = append(r.problems, key+" "+msg)
+	}
+}
+
+func (r *reader) str(key, def string) string {
+	if v := strings.TrimSpace(r.get(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) duration(key string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(r.get(key))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		r.problems = append(r.problems, fmt.Sprintf("%s=%q must be a positive Go duration such as 30s, 15m or 1440h", key, v))
+		return def
+	}
+	return d
+}
+
+func (r *reader) integer(key string, def, lo, hi int) int {
+	v := strings.TrimSpace(r.get(key))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		r.problems = append(r.problems, fmt.Sprintf("%s=%q must be a whole number from %d to %d", key, v, lo, hi))
+		return def
+	}
+	return n
+}
+
+// withFile layers the KEY=value file named by BACKSTITCH_CONFIG_FILE under the environment.
+func withFile(getenv func(string) string) (func(string) string, error) {
+	path := getenv("BACKSTITCH_CONFIG_FILE")
+	if path == "" {
+		return getenv, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("BACKSTITCH_CONFIG_FILE: %w", err)
+	}
+	defer f.Close()
+	file := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("BACKSTITCH_CONFIG_FILE %s line %d: want KEY=value", path, n)
+		}
+		file[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"`)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("BACKSTITCH_CONFIG_FILE %s: %w", path, err)
+	}
+	return func(k string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return file[k]
+	}, nil
+}

@@ -1,0 +1,106 @@
+package mongostore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/backstitch/backstitch/internal/account"
+	"github.com/backstitch/backstitch/internal/backstitch"
+)
+
+// CreateUser stores a new user; an address already in use is email_taken.
+func (s *Store) CreateUser(ctx context.Context, u account.User) error {
+	if _, err := s.db.Collection("users").InsertOne(ctx, u); err != nil {
+		if mongo.IsDuplicateKeyError(err) {
+			return &backstitch.Error{Code: backstitch.CodeEmailTaken, Message: "An account with this email already exists.",
+				Fields: []backstitch.FieldError{{Field: "email", Code: "taken", Message: "an account with this email already exists"}}}
+		}
+		return fmt.Errorf("insert user: %w", err)
+	}
+	return nil
+}
+
+// FindUserByEmail looks a user up by normalised address.
+func (s *Store) FindUserByEmail(ctx context.Context, email string) (account.User, error) {
+	var u account.User
+	err := s.db.Collection("users").FindOne(ctx, bson.M{"email": email}).Decode(&u)
+	return u, notFound(err, "User")
+}
+
+// FindUserByID looks a user up by id.
+func (s *Store) FindUserByID(ctx context.Context, id string) (account.User, error) {
+	var u account.User
+	err := s.db.Collection("users").FindOne(ctx, bson.M{"_id": id}).Decode(&u)
+	return u, notFound(err, "User")
+}
+
+// CreateSession stores a session (keyed by its token's hash).
+func (s *Store) CreateSession(ctx context.Context, sess account.Session) error {
+	if _, err := s.db.Collection("sessions").InsertOne(ctx, sess); err != nil {
+		return fmt.Errorf("insert session: %w", err)
+	}
+	return nil
+}
+
+// FindSession returns the live session with this id; an expired one does not exist.
+func (s *Store) FindSession(ctx context.Context, id string, now time.Time) (account.Session, error) {
+	var sess account.Session
+	err := s.db.Collection("sessions").FindOne(ctx, bson.M{"_id": id, "expires_at": bson.M{"$gt": now}}).Decode(&sess)
+	return sess, notFound(err, "Session")
+}
+
+// DeleteSession ends a session.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	if _, err := s.db.Collection("sessions").DeleteOne(ctx, bson.M{"_id": id}); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
+
+// HitRateLimit counts one event under key in the fixed window containing now and returns the count
+// so far in that window and when the window ends. The counter lives in MongoDB, so every instance
+// behind a load balancer shares it.
+func (s *Store) HitRateLimit(ctx context.Context, key string, window time.Duration, now time.Time) (int64, time.Time, error) {
+	start := now.Truncate(window)
+	end := start.Add(window)
+	var doc struct {
+		Count int64 `bson:"count"`
+	}
+	err := s.db.Collection("rate_limits").FindOneAndUpdate(ctx,
+		bson.M{"_id": fmt.Sprintf("%s|%d", key, start.Unix())},
+		bson.M{"$inc": bson.M{"count": int64(1)}, "$setOnInsert": bson.M{"expires_at": end}},
+		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
+	).Decode(&doc)
+	if err != nil {
+		return 0, end, fmt.Errorf("count rate limit %s: %w", key, err)
+	}
+	return doc.Count, end, nil
+}
+
+// AuditEntry records one admin action. The collection is only ever appended to.
+type AuditEntry struct {
+	ID     string            `bson:"_id" json:"id"`
+	At     time.Time         `bson:"at" json:"at"`
+	Actor  string            `bson:"actor" json:"actor"`
+	Action string            `bson:"action" json:"action"`
+	Target string            `bson:"target" json:"target"`
+	Before map[string]string `bson:"before,omitempty" json:"before,omitempty"`
+	After  map[string]string `bson:"after,omitempty" json:"after,omitempty"`
+	Reason string            `bson:"reason,omitempty" json:"reason,omitempty"`
+}
+
+// AppendAudit adds an entry to the audit log.
+func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) error {
+	if e.ID == "" {
+		e.ID = backstitch.NewID("aud")
+	}
+	if _, err := s.db.Collection("audit_log").InsertOne(ctx, e); err != nil {
+		return fmt.Errorf("append audit entry: %w", err)
+	}
+	return nil
+}

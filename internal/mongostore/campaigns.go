@@ -1,0 +1,194 @@
+package mongostore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/campaign"
+)
+
+// CreateCampaign inserts a new campaign. Its slug is made unique by the unique index: on a clash
+// the next free suffix ("-2", "-3", …) is tried, so two designers naming a campaign alike both succeed.
+func (s *Store) CreateCampaign(ctx context.Context, c campaign.Campaign) (campaign.Campaign, error) {
+	base := c.Slug
+	for n := 2; ; n++ {
+		_, err := s.db.Collection("campaigns").InsertOne(ctx, c)
+		if err == nil {
+			return c, nil
+		}
+		if !mongo.IsDuplicateKeyError(err) || n > 50 {
+			return c, fmt.Errorf("insert campaign: %w", err)
+		}
+		c.Slug = fmt.Sprintf("%s-%d", base, n)
+		if n > 10 {
+			// Many campaigns share this title: stop probing one by one.
+			c.Slug = base + "-" + backstitch.NewID("x")[2:8]
+		}
+	}
+}
+
+// FindCampaign looks a campaign up by id.
+func (s *Store) FindCampaign(ctx context.Context, id string) (campaign.Campaign, error) {
+	var c campaign.Campaign
+	err := s.db.Collection("campaigns").FindOne(ctx, bson.M{"_id": id}).Decode(&c)
+	return c, notFound(err, "Campaign")
+}
+
+// FindCampaignBySlug looks a campaign up by slug.
+func (s *Store) FindCampaignBySlug(ctx context.Context, slug string) (campaign.Campaign, error) {
+	var c campaign.Campaign
+	err := s.db.Collection("campaigns").FindOne(ctx, bson.M{"slug": slug}).Decode(&c)
+	return c, notFound(err, "Campaign")
+}
+
+// ReplaceCampaign writes next over prev if nobody changed the campaign since prev was read
+// (compare-and-set on version). A lost race is a conflict the caller may retry.
+func (s *Store) ReplaceCampaign(ctx context.Context, prev, next campaign.Campaign) (campaign.Campaign, error) {
+	next.Version = prev.Version + 1
+	// Totals are owned by pledging, not by whoever edits the campaign: never overwrite them here.
+	update := bson.M{"$set": bson.M{
+		"title": next.Title, "blurb": next.Blurb, "story": next.Story, "goal": next.Goal,
+		"funding_model": next.FundingModel, "deadline": next.Deadline, "timezone": next.Timezone,
+		"status": next.Status, "rejection_reason": next.RejectionReason, "launched_at": next.LaunchedAt,
+		"updated_at": next.UpdatedAt, "version": next.Version, "history": next.History,
+	}}
+	res, err := s.db.Collection("campaigns").UpdateOne(ctx,
+		bson.M{"_id": prev.ID, "version": prev.Version, "status": prev.Status}, update)
+	if err != nil {
+		return prev, fmt.Errorf("update campaign %s: %w", prev.ID, err)
+	}
+	if res.MatchedCount == 0 {
+		return prev, backstitch.Errorf(backstitch.CodeConflict, "The campaign changed while this request ran; fetch it and try again.")
+	}
+	return next, nil
+}
+
+// CampaignFilter selects campaigns for a list.
+type CampaignFilter struct {
+	Statuses   []campaign.Status
+	DesignerID string
+	// After is the last campaign of the previous page (keyset pagination: stable under inserts).
+	After *campaign.Campaign
+	Limit int
+}
+
+// ListCampaigns returns campaigns newest first: by launch time for public lists, by creation for
+// a designer's own list. It returns up to Limit+1 so the caller knows whether there is a next page.
+func (s *Store) ListCampaigns(ctx context.Context, f CampaignFilter) ([]campaign.Campaign, error) {
+	q := bson.M{}
+	if len(f.Statuses) > 0 {
+		q["status"] = bson.M{"$in": f.Statuses}
+	}
+	key := "launched_at"
+	if f.DesignerID != "" {
+		q["designer_id"] = f.DesignerID
+		key = "created_at"
+	}
+	if f.After != nil {
+		at := f.After.CreatedAt
+		if key == "launched_at" && f.After.LaunchedAt != nil {
+			at = *f.After.LaunchedAt
+		}
+		q["$or"] = bson.A{
+			bson.M{key: bson.M{"$lt": at}},
+			bson.M{key: at, "_id": bson.M{"$lt": f.After.ID}},
+		}
+	}
+	cur, err := s.db.Collection("campaigns").Find(ctx, q, options.Find().
+		SetSort(bson.D{{Key: key, Value: -1}, {Key: "_id", Value: -1}}).
+		SetLimit(int64(f.Limit+1)).
+		SetProjection(bson.M{"history": 0, "story": 0}))
+	if err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	out := []campaign.Campaign{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	return out, nil
+}
+
+// CreateTier inserts a tier, refusing more than campaign.MaxTiers per campaign.
+func (s *Store) CreateTier(ctx context.Context, t campaign.Tier) error {
+	n, err := s.db.Collection("tiers").CountDocuments(ctx, bson.M{"campaign_id": t.CampaignID})
+	if err != nil {
+		return fmt.Errorf("count tiers: %w", err)
+	}
+	if n >= campaign.MaxTiers {
+		return backstitch.Errorf(backstitch.CodeValidation, "A campaign can have at most %d tiers.", campaign.MaxTiers)
+	}
+	if _, err := s.db.Collection("tiers").InsertOne(ctx, t); err != nil {
+		return fmt.Errorf("insert tier: %w", err)
+	}
+	return nil
+}
+
+// FindTiers lists a campaign's tiers in the order they were added.
+func (s *Store) FindTiers(ctx context.Context, campaignID string) ([]campaign.Tier, error) {
+	cur, err := s.db.Collection("tiers").Find(ctx, bson.M{"campaign_id": campaignID},
+		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("find tiers of %s: %w", campaignID, err)
+	}
+	out := []campaign.Tier{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("find tiers of %s: %w", campaignID, err)
+	}
+	return out, nil
+}
+
+// FindTier looks up one tier of one campaign (a tier id of another campaign is not found).
+func (s *Store) FindTier(ctx context.Context, campaignID, tierID string) (campaign.Tier, error) {
+	var t campaign.Tier
+	err := s.db.Collection("tiers").FindOne(ctx, bson.M{"_id": tierID, "campaign_id": campaignID}).Decode(&t)
+	return t, notFound(err, "Tier")
+}
+
+// ReplaceTier writes next if the tier's claimed units are still what prev saw: price and
+// remaining were computed from that count, so a pledge landing in between makes this a conflict
+// rather than a lost unit or a repriced tier with backers.
+func (s *Store) ReplaceTier(ctx context.Context, prev, next campaign.Tier) error {
+	res, err := s.db.Collection("tiers").UpdateOne(ctx,
+		bson.M{"_id": prev.ID, "claimed": prev.Claimed, "remaining": prev.Remaining},
+		bson.M{"$set": bson.M{
+			"title": next.Title, "description": next.Description, "kind": next.Kind, "price": next.Price,
+			"limit": next.Limit, "remaining": next.Remaining, "ships": next.Ships,
+			"estimated_delivery": next.EstimatedDelivery, "updated_at": next.UpdatedAt,
+		}})
+	if err != nil {
+		return fmt.Errorf("update tier %s: %w", prev.ID, err)
+	}
+	if res.MatchedCount == 0 {
+		return backstitch.Errorf(backstitch.CodeConflict, "The tier changed while this request ran; fetch it and try again.")
+	}
+	return nil
+}
+
+// DeleteTier removes a tier only while nobody holds a unit of it.
+func (s *Store) DeleteTier(ctx context.Context, t campaign.Tier) error {
+	res, err := s.db.Collection("tiers").DeleteOne(ctx, bson.M{"_id": t.ID, "claimed": 0})
+	if err != nil {
+		return fmt.Errorf("delete tier %s: %w", t.ID, err)
+	}
+	if res.DeletedCount == 0 {
+		return backstitch.Errorf(backstitch.CodeTierHasBackers, "This tier has backers and cannot be deleted.")
+	}
+	return nil
+}
+
+// TouchCampaign bumps a campaign's version so cached public copies are refreshed and concurrent
+// edits conflict; tier changes call it because tiers are part of what the public sees.
+func (s *Store) TouchCampaign(ctx context.Context, id string, now time.Time) error {
+	_, err := s.db.Collection("campaigns").UpdateOne(ctx, bson.M{"_id": id},
+		bson.M{"$inc": bson.M{"version": int64(1)}, "$set": bson.M{"updated_at": now}})
+	if err != nil {
+		return fmt.Errorf("touch campaign %s: %w", id, err)
+	}
+	return nil
+}

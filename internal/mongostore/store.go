@@ -1,0 +1,117 @@
+// Package mongostore keeps Backstitch's data in MongoDB (or the embedded FerretDB, which speaks the
+// same protocol). Every state change is one conditional update of one document: FerretDB has no
+// multi-document transactions, and single-document compare-and-set is what MongoDB guarantees best.
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+	"go.mongodb.org/mongo-driver/mongo/readpref"
+	"go.mongodb.org/mongo-driver/mongo/writeconcern"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
+)
+
+// Store is the MongoDB adapter.
+type Store struct {
+	client *mongo.Client
+	db     *mongo.Database
+}
+
+// Options says how to connect.
+type Options struct {
+	URI      string
+	Database string
+	// SingleConnection limits the driver pool to one connection. The embedded FerretDB loses
+	// concurrent updates to one document otherwise (measured: 14 of 500 $inc applied).
+	SingleConnection bool
+}
+
+// Open connects, checks the server answers and makes sure the indexes exist.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	opts := options.Client().ApplyURI(o.URI).
+		SetTimeout(10 * time.Second).
+		SetServerSelectionTimeout(5 * time.Second).
+		SetWriteConcern(writeconcern.Majority())
+	if o.SingleConnection {
+		opts.SetMaxPoolSize(1).SetMinPoolSize(1)
+	}
+	client, err := mongo.Connect(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to MongoDB: %w", err)
+	}
+	s := &Store{client: client, db: client.Database(o.Database)}
+	if err := s.Ping(ctx); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	if err := s.ensureIndexes(ctx); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ping checks the store answers; /readyz uses it.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
+		return fmt.Errorf("ping MongoDB: %w", err)
+	}
+	return nil
+}
+
+// Close disconnects.
+func (s *Store) Close(ctx context.Context) error {
+	return s.client.Disconnect(ctx)
+}
+
+// Drop deletes the whole database. Tests use it to leave nothing behind.
+func (s *Store) Drop(ctx context.Context) error {
+	return s.db.Drop(ctx)
+}
+
+func (s *Store) ensureIndexes(ctx context.Context) error {
+	unique := options.Index().SetUnique(true)
+	for coll, models := range map[string][]mongo.IndexModel{
+		"users":            {{Keys: bson.D{{Key: "email", Value: 1}}, Options: unique}},
+		"sessions":         {{Keys: bson.D{{Key: "expires_at", Value: 1}}}, {Keys: bson.D{{Key: "user_id", Value: 1}}}},
+		"campaigns":        {{Keys: bson.D{{Key: "slug", Value: 1}}, Options: unique}, {Keys: bson.D{{Key: "status", Value: 1}, {Key: "launched_at", Value: -1}, {Key: "_id", Value: -1}}}, {Keys: bson.D{{Key: "designer_id", Value: 1}, {Key: "created_at", Value: -1}}}},
+		"tiers":            {{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "created_at", Value: 1}}}},
+		"rate_limits":      {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
+		"idempotency_keys": {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
+		"audit_log":        {{Keys: bson.D{{Key: "at", Value: -1}}}},
+	} {
+		if _, err := s.db.Collection(coll).Indexes().CreateMany(ctx, models); err != nil {
+			return fmt.Errorf("create indexes on %s: %w", coll, err)
+		}
+	}
+	return nil
+}
+
+// notFound turns the driver's "no document" into the domain's not_found.
+func notFound(err error, what string) error {
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return backstitch.Errorf(backstitch.CodeNotFound, "%s not found.", what)
+	}
+	return err
+}
+
+// PurgeExpired deletes expired sessions, rate-limit windows and idempotency keys. FerretDB has no
+// TTL indexes, so the service sweeps itself; on MongoDB this is cheap thanks to the expires_at indexes.
+func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int64, error) {
+	var total int64
+	for _, coll := range []string{"sessions", "rate_limits", "idempotency_keys"} {
+		res, err := s.db.Collection(coll).DeleteMany(ctx, bson.M{"expires_at": bson.M{"$lte": now}})
+		if err != nil {
+			return total, fmt.Errorf("purge expired %s: %w", coll, err)
+		}
+		total += res.DeletedCount
+	}
+	return total, nil
+}

@@ -1,0 +1,70 @@
+// Package testenv gives integration tests real parts: a MongoDB-compatible store (the embedded
+// FerretDB, or the server named by MONGODB_URI) with a fresh database per test, dropped afterwards.
+package testenv
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/embedded"
+	"github.com/backstitch/backstitch/internal/mongostore"
+)
+
+var shared struct {
+	once   sync.Once
+	server *embedded.Server
+	dir    string
+	err    error
+}
+
+// Main runs a package's tests and then stops the embedded store they shared. Call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if shared.server != nil {
+		_ = shared.server.Close()
+		_ = os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// StoreOptions returns how to reach a brand-new database for one test: on MONGODB_URI when set,
+// else on the package's embedded store (started on first use).
+func StoreOptions(tb testing.TB) mongostore.Options {
+	tb.Helper()
+	name := strings.ReplaceAll(backstitch.NewID("test"), "_", "")
+	if uri := os.Getenv("MONGODB_URI"); uri != "" {
+		return mongostore.Options{URI: uri, Database: name}
+	}
+	shared.once.Do(func() {
+		shared.dir, shared.err = os.MkdirTemp("", "backstitch-test-store-")
+		if shared.err == nil {
+			shared.server, shared.err = embedded.Start(shared.dir)
+		}
+	})
+	if shared.err != nil {
+		tb.Fatalf("start embedded store: %v", shared.err)
+	}
+	return mongostore.Options{URI: shared.server.URI(), Database: name, SingleConnection: true}
+}
+
+// MustStore opens a fresh database for this test and drops it when the test ends.
+func MustStore(tb testing.TB) *mongostore.Store {
+	tb.Helper()
+	opts := StoreOptions(tb)
+	s, err := mongostore.Open(context.Background(), opts)
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx := context.Background()
+		if err := s.Drop(ctx); err != nil {
+			tb.Errorf("drop test database %s: %v", opts.Database, err)
+		}
+		_ = s.Close(ctx)
+	})
+	return s
+}
