@@ -24,6 +24,8 @@ const (
 	CodeIdempotencyReused   Code = "idempotency_key_reused"
 	CodeIdempotencyInFlight Code = "idempotency_key_in_flight"
 	CodeBodyTooLarge        Code = "body_too_large"
+	CodeMalformed           Code = "malformed_request"
+	CodeUnsupportedMedia    Code = "unsupported_media_type"
 	CodeUnavailable         Code = "unavailable"
 	CodeInternal            Code = "internal"
 )

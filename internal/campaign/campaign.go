@@ -379,3 +379,12 @@ func (s Status) Changeable() bool {
 	}
 	return false
 }
+
+// ListFilter selects campaigns for a list.
+type ListFilter struct {
+	Statuses   []Status
+	DesignerID string
+	// After is the last campaign of the previous page (keyset pagination: stable under inserts).
+	After *Campaign
+	Limit int
+}

@@ -82,20 +82,8 @@ func (s *Store) HitRateLimit(ctx context.Context, key string, window time.Durati
 	return doc.Count, end, nil
 }
 
-// AuditEntry records one admin action. The collection is only ever appended to.
-type AuditEntry struct {
-	ID     string            `bson:"_id" json:"id"`
-	At     time.Time         `bson:"at" json:"at"`
-	Actor  string            `bson:"actor" json:"actor"`
-	Action string            `bson:"action" json:"action"`
-	Target string            `bson:"target" json:"target"`
-	Before map[string]string `bson:"before,omitempty" json:"before,omitempty"`
-	After  map[string]string `bson:"after,omitempty" json:"after,omitempty"`
-	Reason string            `bson:"reason,omitempty" json:"reason,omitempty"`
-}
-
 // AppendAudit adds an entry to the audit log.
-func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) error {
+func (s *Store) AppendAudit(ctx context.Context, e backstitch.AuditEntry) error {
 	if e.ID == "" {
 		e.ID = backstitch.NewID("aud")
 	}

@@ -69,25 +69,24 @@ func (s *Store) ReplaceCampaign(ctx context.Context, prev, next campaign.Campaig
 	return next, nil
 }
 
-// CampaignFilter selects campaigns for a list.
-type CampaignFilter struct {
-	Statuses   []campaign.Status
-	DesignerID string
-	// After is the last campaign of the previous page (keyset pagination: stable under inserts).
-	After *campaign.Campaign
-	Limit int
-}
-
-// ListCampaigns returns campaigns newest first: by launch time for public lists, by creation for
-// a designer's own list. It returns up to Limit+1 so the caller knows whether there is a next page.
-func (s *Store) ListCampaigns(ctx context.Context, f CampaignFilter) ([]campaign.Campaign, error) {
+// ListCampaigns returns campaigns newest first: by launch time when every status asked for is a
+// public (launched) one, else by creation time. It returns up to Limit+1 so the caller knows whether there is a next page.
+func (s *Store) ListCampaigns(ctx context.Context, f campaign.ListFilter) ([]campaign.Campaign, error) {
 	q := bson.M{}
 	if len(f.Statuses) > 0 {
 		q["status"] = bson.M{"$in": f.Statuses}
 	}
 	key := "launched_at"
+	for _, st := range f.Statuses {
+		if !st.Public() {
+			key = "created_at"
+		}
+	}
 	if f.DesignerID != "" {
 		q["designer_id"] = f.DesignerID
+		key = "created_at"
+	}
+	if len(f.Statuses) == 0 {
 		key = "created_at"
 	}
 	if f.After != nil {

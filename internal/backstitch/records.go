@@ -1,0 +1,29 @@
+package backstitch
+
+import "time"
+
+// AuditEntry records one admin action. The audit log is only ever appended to.
+type AuditEntry struct {
+	ID     string            `bson:"_id" json:"id"`
+	At     time.Time         `bson:"at" json:"at"`
+	Actor  string            `bson:"actor" json:"actor"`
+	Action string            `bson:"action" json:"action"`
+	Target string            `bson:"target" json:"target"`
+	Before map[string]string `bson:"before,omitempty" json:"before,omitempty"`
+	After  map[string]string `bson:"after,omitempty" json:"after,omitempty"`
+	Reason string            `bson:"reason,omitempty" json:"reason,omitempty"`
+}
+
+// IdempotencyRecord remembers the first response to a request made with an Idempotency-Key, so a
+// client retrying after a timeout gets that response again instead of a second object.
+type IdempotencyRecord struct {
+	// ID is the key scoped to its caller and route, so two clients may use the same key.
+	ID          string    `bson:"_id"`
+	RequestHash string    `bson:"request_hash"`
+	Done        bool      `bson:"done"`
+	Status      int       `bson:"status"`
+	ContentType string    `bson:"content_type"`
+	Body        []byte    `bson:"body"`
+	CreatedAt   time.Time `bson:"created_at"`
+	ExpiresAt   time.Time `bson:"expires_at"`
+}

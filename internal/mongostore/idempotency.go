@@ -1,0 +1,61 @@
+package mongostore
+
+import (
+	"context"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
+)
+
+// ReserveIdempotencyKey claims a key for a request. It returns (nil, nil) when this request is the
+// first with the key, or the existing record (done or still in flight) when it is not. The unique
+// _id makes the claim atomic across instances.
+func (s *Store) ReserveIdempotencyKey(ctx context.Context, rec backstitch.IdempotencyRecord) (*backstitch.IdempotencyRecord, error) {
+	coll := s.db.Collection("idempotency_keys")
+	_, err := coll.InsertOne(ctx, rec)
+	if err == nil {
+		return nil, nil
+	}
+	if !mongo.IsDuplicateKeyError(err) {
+		return nil, fmt.Errorf("reserve idempotency key: %w", err)
+	}
+	var existing backstitch.IdempotencyRecord
+	if err := coll.FindOne(ctx, bson.M{"_id": rec.ID}).Decode(&existing); err != nil {
+		return nil, fmt.Errorf("read idempotency key: %w", err)
+	}
+	if !existing.ExpiresAt.After(rec.CreatedAt) {
+		// Expired but not yet purged: take it over, conditionally, so only one request wins.
+		res, err := coll.ReplaceOne(ctx, bson.M{"_id": rec.ID, "expires_at": existing.ExpiresAt}, rec)
+		if err != nil {
+			return nil, fmt.Errorf("renew idempotency key: %w", err)
+		}
+		if res.ModifiedCount == 1 {
+			return nil, nil
+		}
+		return s.ReserveIdempotencyKey(ctx, rec)
+	}
+	return &existing, nil
+}
+
+// CompleteIdempotencyKey stores the response of the request that holds the key.
+func (s *Store) CompleteIdempotencyKey(ctx context.Context, id string, status int, contentType string, body []byte) error {
+	_, err := s.db.Collection("idempotency_keys").UpdateOne(ctx, bson.M{"_id": id, "done": false},
+		bson.M{"$set": bson.M{"done": true, "status": status, "content_type": contentType, "body": body}})
+	if err != nil {
+		return fmt.Errorf("complete idempotency key: %w", err)
+	}
+	return nil
+}
+
+// ReleaseIdempotencyKey forgets an unfinished key, so the client may retry a request that failed
+// before it changed anything (an internal error or a timeout on our side).
+func (s *Store) ReleaseIdempotencyKey(ctx context.Context, id string) error {
+	_, err := s.db.Collection("idempotency_keys").DeleteOne(ctx, bson.M{"_id": id, "done": false})
+	if err != nil {
+		return fmt.Errorf("release idempotency key: %w", err)
+	}
+	return nil
+}

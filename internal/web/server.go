@@ -1,0 +1,267 @@
+// Package web is the HTTP face of Backstitch: one Fiber app serving the JSON API under /api/v1,
+// health and metrics endpoints. It maps domain errors to RFC 9457 problem details in one place.
+package web
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/rs/zerolog"
+
+	"github.com/backstitch/backstitch/internal/account"
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/config"
+)
+
+// Store is what the web layer needs from persistence.
+type Store interface {
+	Ping(ctx context.Context) error
+
+	CreateUser(ctx context.Context, u account.User) error
+	FindUserByEmail(ctx context.Context, email string) (account.User, error)
+	FindUserByID(ctx context.Context, id string) (account.User, error)
+	CreateSession(ctx context.Context, s account.Session) error
+	FindSession(ctx context.Context, id string, now time.Time) (account.Session, error)
+	DeleteSession(ctx context.Context, id string) error
+	HitRateLimit(ctx context.Context, key string, window time.Duration, now time.Time) (int64, time.Time, error)
+	AppendAudit(ctx context.Context, e backstitch.AuditEntry) error
+
+	ReserveIdempotencyKey(ctx context.Context, rec backstitch.IdempotencyRecord) (*backstitch.IdempotencyRecord, error)
+	CompleteIdempotencyKey(ctx context.Context, id string, status int, contentType string, body []byte) error
+	ReleaseIdempotencyKey(ctx context.Context, id string) error
+
+	CreateCampaign(ctx context.Context, c campaign.Campaign) (campaign.Campaign, error)
+	FindCampaign(ctx context.Context, id string) (campaign.Campaign, error)
+	FindCampaignBySlug(ctx context.Context, slug string) (campaign.Campaign, error)
+	ReplaceCampaign(ctx context.Context, prev, next campaign.Campaign) (campaign.Campaign, error)
+	ListCampaigns(ctx context.Context, f campaign.ListFilter) ([]campaign.Campaign, error)
+	CreateTier(ctx context.Context, t campaign.Tier) error
+	FindTiers(ctx context.Context, campaignID string) ([]campaign.Tier, error)
+	FindTier(ctx context.Context, campaignID, tierID string) (campaign.Tier, error)
+	ReplaceTier(ctx context.Context, prev, next campaign.Tier) error
+	DeleteTier(ctx context.Context, t campaign.Tier) error
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	app     *fiber.App
+	store   Store
+	log     zerolog.Logger
+	cfg     config.Config
+	now     backstitch.Clock
+	rules   campaign.Rules
+	metrics *metrics
+}
+
+//go:embed openapi.yaml
+var openAPI []byte
+
+// New builds the Fiber app with every route.
+func New(cfg config.Config, store Store, log zerolog.Logger, now backstitch.Clock) *Server {
+	s := &Server{
+		store:   store,
+		log:     log,
+		cfg:     cfg,
+		now:     now,
+		rules:   campaign.Rules{MinDuration: cfg.MinCampaignDuration, MaxDuration: cfg.MaxCampaignDuration},
+		metrics: newMetrics(),
+	}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "backstitch",
+		BodyLimit:             cfg.BodyLimit,
+		ReadTimeout:           cfg.RequestTimeout,
+		WriteTimeout:          cfg.RequestTimeout,
+		IdleTimeout:           2 * time.Minute,
+		ProxyHeader:           cfg.ProxyHeader,
+		DisableStartupMessage: true,
+		ErrorHandler:          s.handleError,
+	})
+	s.app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
+		zerolog.Ctx(c.UserContext()).Error().Interface("panic", e).Msg("panic in handler")
+	}}))
+	s.app.Use(requestid.New(requestid.Config{ContextKey: "request_id"}))
+	s.app.Use(s.observe)
+	s.routes()
+	return s
+}
+
+// App returns the Fiber app, to listen on or to test.
+func (s *Server) App() *fiber.App { return s.app }
+
+func (s *Server) routes() {
+	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	s.app.Get("/readyz", s.ready)
+	s.app.Get("/metrics", s.serveMetrics)
+
+	api := s.app.Group("/api/v1", s.authenticate)
+	api.Get("/openapi.yaml", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, "application/yaml")
+		return c.Send(openAPI)
+	})
+
+	api.Post("/designers", s.idempotent, s.signupDesigner)
+	api.Get("/me", s.requireUser, s.me)
+	api.Get("/designers/me/campaigns", s.requireRole(account.RoleDesigner), s.myCampaigns)
+	api.Post("/sessions", s.login)
+	api.Delete("/sessions/current", s.requireUser, s.logout)
+
+	api.Get("/campaigns", s.listCampaigns)
+	api.Post("/campaigns", s.requireRole(account.RoleDesigner), s.idempotent, s.createCampaign)
+	api.Get("/campaigns/:id", s.showCampaign)
+	api.Patch("/campaigns/:id", s.requireUser, s.editCampaign)
+	api.Post("/campaigns/:id/tiers", s.requireUser, s.idempotent, s.createTier)
+	api.Patch("/campaigns/:id/tiers/:tier_id", s.requireUser, s.editTier)
+	api.Delete("/campaigns/:id/tiers/:tier_id", s.requireUser, s.deleteTier)
+	api.Post("/campaigns/:id/submit", s.requireUser, s.transition(campaign.ActionSubmit))
+	api.Post("/campaigns/:id/launch", s.requireUser, s.transition(campaign.ActionLaunch))
+	api.Post("/campaigns/:id/cancel", s.requireUser, s.transition(campaign.ActionCancel))
+
+	admin := api.Group("/admin", s.requireRole(account.RoleAdmin))
+	admin.Get("/campaigns", s.adminListCampaigns)
+	admin.Post("/campaigns/:id/approve", s.transition(campaign.ActionApprove))
+	admin.Post("/campaigns/:id/reject", s.transition(campaign.ActionReject))
+
+	s.app.Use(func(c *fiber.Ctx) error {
+		return backstitch.Errorf(backstitch.CodeNotFound, "No route for %s %s.", c.Method(), c.Path())
+	})
+}
+
+func (s *Server) ready(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		zerolog.Ctx(c.UserContext()).Warn().Err(err).Msg("store not reachable")
+		return c.Status(http.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "store": "unreachable"})
+	}
+	return c.JSON(fiber.Map{"status": "ready", "store": "ok"})
+}
+
+// observe gives each request a logger carrying its id, a deadline, and a log line and metrics
+// when it ends. Query strings are not logged: they may carry tokens.
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	id, _ := c.Locals("request_id").(string)
+	log := s.log.With().Str("request_id", id).Logger()
+	ctx, cancel := context.WithTimeout(log.WithContext(c.UserContext()), s.cfg.RequestTimeout)
+	defer cancel()
+	c.SetUserContext(ctx)
+	c.Set("X-Content-Type-Options", "nosniff")
+	c.Set("X-Frame-Options", "DENY")
+	c.Set("Referrer-Policy", "no-referrer")
+	if strings.HasPrefix(c.Path(), "/api/") {
+		c.Set(fiber.HeaderCacheControl, "no-store")
+	}
+	err := c.Next()
+	if err != nil {
+		// Handle here rather than after the stack returns, so the status is known for the log line.
+		if herr := s.handleError(c, err); herr != nil {
+			return herr
+		}
+	}
+	status := c.Response().StatusCode()
+	route := c.Route().Path
+	elapsed := time.Since(start)
+	s.metrics.observe(c.Method(), route, status, elapsed)
+	ev := log.Info()
+	if status >= 500 {
+		ev = log.Error()
+	}
+	ev.Str("method", c.Method()).Str("route", route).Str("path", c.Path()).Int("status", status).
+		Dur("duration", elapsed).Str("ip", c.IP()).Msg("request")
+	return nil
+}
+
+var statusOf = map[backstitch.Code]int{
+	backstitch.CodeValidation:          http.StatusUnprocessableEntity,
+	backstitch.CodeNotFound:            http.StatusNotFound,
+	backstitch.CodeUnauthenticated:     http.StatusUnauthorized,
+	backstitch.CodeForbidden:           http.StatusForbidden,
+	backstitch.CodeConflict:            http.StatusConflict,
+	backstitch.CodeInvalidState:        http.StatusConflict,
+	backstitch.CodeCampaignLocked:      http.StatusConflict,
+	backstitch.CodeTierHasBackers:      http.StatusConflict,
+	backstitch.CodeEmailTaken:          http.StatusConflict,
+	backstitch.CodeRateLimited:         http.StatusTooManyRequests,
+	backstitch.CodeIdempotencyReused:   http.StatusUnprocessableEntity,
+	backstitch.CodeIdempotencyInFlight: http.StatusConflict,
+	backstitch.CodeBodyTooLarge:        http.StatusRequestEntityTooLarge,
+	backstitch.CodeMalformed:           http.StatusBadRequest,
+	backstitch.CodeUnsupportedMedia:    http.StatusUnsupportedMediaType,
+	backstitch.CodeUnavailable:         http.StatusServiceUnavailable,
+	backstitch.CodeInternal:            http.StatusInternalServerError,
+}
+
+// problem is an RFC 9457 problem details document.
+type problem struct {
+	Type      string                  `json:"type"`
+	Title     string                  `json:"title"`
+	Status    int                     `json:"status"`
+	Detail    string                  `json:"detail"`
+	Code      backstitch.Code         `json:"code"`
+	Instance  string                  `json:"instance"`
+	RequestID string                  `json:"request_id,omitempty"`
+	Errors    []backstitch.FieldError `json:"errors"`
+}
+
+// handleError is the only place errors become HTTP responses. Internal errors are logged once,
+// here, and the client sees a generic message and the request id to quote.
+func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	e, ok := errors.AsType[*backstitch.Error](err)
+	status := 0
+	if fe, isFiber := errors.AsType[*fiber.Error](err); !ok && isFiber {
+		e, ok, status = fromFiber(fe), true, fe.Code
+	}
+	if !ok {
+		log := zerolog.Ctx(c.UserContext())
+		if errors.Is(err, context.DeadlineExceeded) {
+			log.Error().Err(err).Msg("request timed out")
+			e = backstitch.Errorf(backstitch.CodeUnavailable, "The request took too long. Please try again.")
+		} else {
+			log.Error().Err(err).Msg("internal error")
+			e = backstitch.Errorf(backstitch.CodeInternal, "Something went wrong on our side. Please try again; if it persists, quote the request id.")
+		}
+	}
+	if known, ok := statusOf[e.Code]; ok || status == 0 {
+		status = known
+	}
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	id, _ := c.Locals("request_id").(string)
+	fields := e.Fields
+	if fields == nil {
+		fields = []backstitch.FieldError{}
+	}
+	c.Status(status)
+	c.Set(fiber.HeaderContentType, "application/problem+json")
+	body, merr := jsonMarshal(problem{
+		Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: e.Message,
+		Code: e.Code, Instance: c.Path(), RequestID: id, Errors: fields,
+	})
+	if merr != nil {
+		return merr
+	}
+	return c.Send(body)
+}
+
+func fromFiber(fe *fiber.Error) *backstitch.Error {
+	switch fe.Code {
+	case http.StatusNotFound:
+		return backstitch.Errorf(backstitch.CodeNotFound, "Not found.")
+	case http.StatusRequestEntityTooLarge:
+		return backstitch.Errorf(backstitch.CodeBodyTooLarge, "The request body is too large.")
+	case http.StatusBadRequest:
+		return backstitch.Errorf(backstitch.CodeMalformed, "The request is malformed.")
+	case http.StatusRequestTimeout:
+		return backstitch.Errorf(backstitch.CodeUnavailable, "The request took too long.")
+	}
+	return &backstitch.Error{Code: backstitch.Code(strings.ReplaceAll(strings.ToLower(http.StatusText(fe.Code)), " ", "_")), Message: fe.Message}
+}
