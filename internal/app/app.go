@@ -79,6 +79,10 @@ func (a *App) openStore(ctx context.Context) error {
 	return nil
 }
 
+// Routes lists every route the server answers, as "METHOD /path/:param", for tests that must
+// cover the whole API (authorisation matrix, OpenAPI document).
+func (a *App) Routes() []string { return a.web.Routes() }
+
 // Store gives the command line (admin create) the same store the server uses.
 func (a *App) Store() *mongostore.Store { return a.store }
 

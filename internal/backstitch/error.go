@@ -19,6 +19,7 @@ const (
 	CodeInvalidState        Code = "invalid_state"
 	CodeCampaignLocked      Code = "campaign_locked"
 	CodeTierHasBackers      Code = "tier_has_backers"
+	CodeSoldOut             Code = "sold_out"
 	CodeEmailTaken          Code = "email_taken"
 	CodeRateLimited         Code = "rate_limited"
 	CodeIdempotencyReused   Code = "idempotency_key_reused"

@@ -36,8 +36,10 @@ type Tier struct {
 	Claimed           int64       `bson:"claimed"`
 	Ships             bool        `bson:"ships"`
 	EstimatedDelivery string      `bson:"estimated_delivery,omitempty"`
-	CreatedAt         time.Time   `bson:"created_at"`
-	UpdatedAt         time.Time   `bson:"updated_at"`
+	// Position orders tiers as the designer added them (clocks tie; positions rarely do).
+	Position  int       `bson:"position"`
+	CreatedAt time.Time `bson:"created_at"`
+	UpdatedAt time.Time `bson:"updated_at"`
 }
 
 // Nullable distinguishes a JSON field that is absent (Set false) from one sent as null

@@ -92,3 +92,17 @@ func (s *Store) AppendAudit(ctx context.Context, e backstitch.AuditEntry) error 
 	}
 	return nil
 }
+
+// FindAudit returns the newest audit entries first.
+func (s *Store) FindAudit(ctx context.Context, limit int) ([]backstitch.AuditEntry, error) {
+	cur, err := s.db.Collection("audit_log").Find(ctx, bson.M{},
+		options.Find().SetSort(bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("find audit entries: %w", err)
+	}
+	out := []backstitch.AuditEntry{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("find audit entries: %w", err)
+	}
+	return out, nil
+}

@@ -113,7 +113,8 @@ func (s *Store) ListCampaigns(ctx context.Context, f campaign.ListFilter) ([]cam
 	return out, nil
 }
 
-// CreateTier inserts a tier, refusing more than campaign.MaxTiers per campaign.
+// CreateTier inserts a tier at the end of the campaign's list, refusing more than
+// campaign.MaxTiers per campaign.
 func (s *Store) CreateTier(ctx context.Context, t campaign.Tier) error {
 	n, err := s.db.Collection("tiers").CountDocuments(ctx, bson.M{"campaign_id": t.CampaignID})
 	if err != nil {
@@ -122,6 +123,7 @@ func (s *Store) CreateTier(ctx context.Context, t campaign.Tier) error {
 	if n >= campaign.MaxTiers {
 		return backstitch.Errorf(backstitch.CodeValidation, "A campaign can have at most %d tiers.", campaign.MaxTiers)
 	}
+	t.Position = int(n)
 	if _, err := s.db.Collection("tiers").InsertOne(ctx, t); err != nil {
 		return fmt.Errorf("insert tier: %w", err)
 	}
@@ -131,7 +133,7 @@ func (s *Store) CreateTier(ctx context.Context, t campaign.Tier) error {
 // FindTiers lists a campaign's tiers in the order they were added.
 func (s *Store) FindTiers(ctx context.Context, campaignID string) ([]campaign.Tier, error) {
 	cur, err := s.db.Collection("tiers").Find(ctx, bson.M{"campaign_id": campaignID},
-		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}, {Key: "_id", Value: 1}}))
+		options.Find().SetSort(bson.D{{Key: "position", Value: 1}, {Key: "_id", Value: 1}}))
 	if err != nil {
 		return nil, fmt.Errorf("find tiers of %s: %w", campaignID, err)
 	}
@@ -188,6 +190,30 @@ func (s *Store) TouchCampaign(ctx context.Context, id string, now time.Time) err
 		bson.M{"$inc": bson.M{"version": int64(1)}, "$set": bson.M{"updated_at": now}})
 	if err != nil {
 		return fmt.Errorf("touch campaign %s: %w", id, err)
+	}
+	return nil
+}
+
+// ClaimTierUnit takes one unit of a tier for a pledge. For a limited tier it is one conditional
+// update (remaining > 0 → remaining-1, claimed+1), never read-check-write, so the tier cannot be
+// oversold however many pledges race for the last unit.
+func (s *Store) ClaimTierUnit(ctx context.Context, tierID string) error {
+	tiers := s.db.Collection("tiers")
+	res, err := tiers.UpdateOne(ctx, bson.M{"_id": tierID, "remaining": bson.M{"$gt": 0}},
+		bson.M{"$inc": bson.M{"claimed": int64(1), "remaining": int64(-1)}})
+	if err != nil {
+		return fmt.Errorf("claim unit of tier %s: %w", tierID, err)
+	}
+	if res.MatchedCount == 1 {
+		return nil
+	}
+	// Unlimited tiers have no remaining count; they only count their backers.
+	res, err = tiers.UpdateOne(ctx, bson.M{"_id": tierID, "limit": nil}, bson.M{"$inc": bson.M{"claimed": int64(1)}})
+	if err != nil {
+		return fmt.Errorf("claim unit of tier %s: %w", tierID, err)
+	}
+	if res.MatchedCount == 0 {
+		return backstitch.Errorf(backstitch.CodeSoldOut, "This reward is sold out.")
 	}
 	return nil
 }

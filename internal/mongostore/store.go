@@ -82,7 +82,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		"users":            {{Keys: bson.D{{Key: "email", Value: 1}}, Options: unique}},
 		"sessions":         {{Keys: bson.D{{Key: "expires_at", Value: 1}}}, {Keys: bson.D{{Key: "user_id", Value: 1}}}},
 		"campaigns":        {{Keys: bson.D{{Key: "slug", Value: 1}}, Options: unique}, {Keys: bson.D{{Key: "status", Value: 1}, {Key: "launched_at", Value: -1}, {Key: "_id", Value: -1}}}, {Keys: bson.D{{Key: "designer_id", Value: 1}, {Key: "created_at", Value: -1}}}},
-		"tiers":            {{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "created_at", Value: 1}}}},
+		"tiers":            {{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "position", Value: 1}}}},
 		"rate_limits":      {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 		"idempotency_keys": {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 		"audit_log":        {{Keys: bson.D{{Key: "at", Value: -1}}}},

@@ -129,3 +129,61 @@ func TestSessionsExpireAndPurge(t *testing.T) {
 		t.Fatalf("purged %d, err %v; want 1", n, err)
 	}
 }
+
+// DESIGN invariant 1: 1,000 concurrent claims on a tier limited to 100 → exactly 100 succeed,
+// the rest are sold_out, and remaining never goes below zero.
+func TestClaimTierUnitNeverOversells(t *testing.T) {
+	s := testenv.MustStore(t)
+	ctx := context.Background()
+	c, err := s.CreateCampaign(ctx, newCampaign(t, "Limited"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	title, price := "Workshop", money.Money{Amount: 9000, Currency: "CHF"}
+	kind := campaign.KindExperience
+	limited, err := campaign.NewTier(c, campaign.TierFields{Title: &title, Kind: &kind, Price: &price,
+		Limit: campaign.Nullable[int64]{Set: true, Value: 100}}, time.Date(2029, 12, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := limited
+	open.ID, open.Limit, open.Remaining = "tier_open", nil, nil
+	for _, tier := range []campaign.Tier{limited, open} {
+		if err := s.CreateTier(ctx, tier); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	results := map[backstitch.Code]int{}
+	var wg sync.WaitGroup
+	for range 1000 {
+		wg.Go(func() {
+			code := backstitch.Code("ok")
+			if err := s.ClaimTierUnit(ctx, limited.ID); err != nil {
+				code = backstitch.ErrorCode(err)
+			}
+			mu.Lock()
+			results[code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if results["ok"] != 100 || results[backstitch.CodeSoldOut] != 900 || len(results) != 2 {
+		t.Fatalf("claims: %v, want 100 ok and 900 sold_out", results)
+	}
+	got, err := s.FindTier(ctx, c.ID, limited.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *got.Remaining != 0 || got.Claimed != 100 {
+		t.Fatalf("tier after the rush: remaining %d claimed %d", *got.Remaining, got.Claimed)
+	}
+	for range 3 {
+		if err := s.ClaimTierUnit(ctx, open.ID); err != nil {
+			t.Fatalf("unlimited tier refused a claim: %v", err)
+		}
+	}
+	if got, _ := s.FindTier(ctx, c.ID, open.ID); got.Claimed != 3 || got.Remaining != nil {
+		t.Fatalf("unlimited tier: claimed %d remaining %v", got.Claimed, got.Remaining)
+	}
+}

@@ -35,7 +35,7 @@ type campaignView struct {
 	UpdatedAt       time.Time               `json:"updated_at"`
 	Pledged         money.Money             `json:"pledged"`
 	BackersCount    int64                   `json:"backers_count"`
-	Tiers           []tierView              `json:"tiers,omitempty"`
+	Tiers           []tierView              `json:"tiers,omitzero"`
 	History         []campaign.HistoryEntry `json:"history,omitempty"`
 }
 

@@ -93,6 +93,17 @@ func New(cfg config.Config, store Store, log zerolog.Logger, now backstitch.Cloc
 	return s
 }
 
+// Routes lists every route as "METHOD /path/:param", HEAD twins left out.
+func (s *Server) Routes() []string {
+	var out []string
+	for _, r := range s.app.GetRoutes(true) {
+		if r.Method != fiber.MethodHead {
+			out = append(out, r.Method+" "+r.Path)
+		}
+	}
+	return out
+}
+
 // App returns the Fiber app, to listen on or to test.
 func (s *Server) App() *fiber.App { return s.app }
 
@@ -188,6 +199,7 @@ var statusOf = map[backstitch.Code]int{
 	backstitch.CodeInvalidState:        http.StatusConflict,
 	backstitch.CodeCampaignLocked:      http.StatusConflict,
 	backstitch.CodeTierHasBackers:      http.StatusConflict,
+	backstitch.CodeSoldOut:             http.StatusConflict,
 	backstitch.CodeEmailTaken:          http.StatusConflict,
 	backstitch.CodeRateLimited:         http.StatusTooManyRequests,
 	backstitch.CodeIdempotencyReused:   http.StatusUnprocessableEntity,

@@ -1,0 +1,140 @@
+package app_test
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+type role string
+
+const (
+	anonymous     role = "anonymous"
+	otherDesigner role = "other designer"
+	owner         role = "owner"
+	adminRole     role = "admin"
+)
+
+// outcome is what a role may expect on a route: allowed (any status but 401/403/404), or refused
+// with exactly that status.
+type outcome int
+
+const allowed outcome = 0
+
+// expectations holds, for every API route that takes a campaign id, the outcome per role for a
+// draft and for a live campaign. TestOwnershipMatrix fails on any route missing here, so a new
+// route cannot ship without its authorisation rules being written down and tested.
+var expectations = map[string]func(r role, live bool) outcome{
+	"GET /api/v1/campaigns/:id": func(r role, live bool) outcome {
+		if live || r == owner || r == adminRole {
+			return allowed
+		}
+		return 404
+	},
+	"PATCH /api/v1/campaigns/:id":                 designerWrite(false),
+	"POST /api/v1/campaigns/:id/tiers":            designerWrite(false),
+	"PATCH /api/v1/campaigns/:id/tiers/:tier_id":  designerWrite(false),
+	"DELETE /api/v1/campaigns/:id/tiers/:tier_id": designerWrite(false),
+	"POST /api/v1/campaigns/:id/submit":           designerWrite(false),
+	"POST /api/v1/campaigns/:id/launch":           designerWrite(false),
+	"POST /api/v1/campaigns/:id/cancel":           designerWrite(true),
+	"POST /api/v1/admin/campaigns/:id/approve":    adminOnly,
+	"POST /api/v1/admin/campaigns/:id/reject":     adminOnly,
+}
+
+// designerWrite: anonymous 401; owner allowed; others see 404 for a draft and 403 for a public
+// campaign; admins get 403 (they review, they do not edit), except where adminToo.
+func designerWrite(adminToo bool) func(role, bool) outcome {
+	return func(r role, live bool) outcome {
+		switch {
+		case r == anonymous:
+			return 401
+		case r == owner || (r == adminRole && adminToo):
+			return allowed
+		case r == adminRole || live:
+			return 403
+		}
+		return 404
+	}
+}
+
+func adminOnly(r role, _ bool) outcome {
+	switch r {
+	case anonymous:
+		return 401
+	case adminRole:
+		return allowed
+	}
+	return 403
+}
+
+// bodies are valid requests per route, so that "allowed" means the rules let the caller through.
+var bodies = map[string]any{
+	"PATCH /api/v1/campaigns/:id":                map[string]any{"blurb": "Now with a hood."},
+	"POST /api/v1/campaigns/:id/tiers":           map[string]any{"title": "Scarf", "kind": "physical", "price": map[string]any{"amount": 6000, "currency": "CHF"}},
+	"PATCH /api/v1/campaigns/:id/tiers/:tier_id": map[string]any{"description": "Now in oat and moss."},
+	"POST /api/v1/admin/campaigns/:id/reject":    map[string]any{"reason": "Add photos of the lining."},
+}
+
+func TestOwnershipMatrix(t *testing.T) {
+	s := startService(t, nil)
+	ownerTok, _ := s.designer("Owner")
+	otherTok, _ := s.designer("Other")
+	admin := s.admin()
+	tokens := map[role]string{anonymous: "", otherDesigner: otherTok, owner: ownerTok, adminRole: admin}
+
+	var routes []string
+	for _, r := range s.routes() {
+		if strings.Contains(r, ":id") {
+			routes = append(routes, r)
+			if expectations[r] == nil {
+				t.Errorf("route %s has no ownership expectation: add it to the matrix", r)
+			}
+		}
+	}
+	if len(routes) != len(expectations) {
+		t.Errorf("matrix has %d routes, the app %d", len(expectations), len(routes))
+	}
+	for _, route := range routes {
+		method, pattern, _ := strings.Cut(route, " ")
+		for _, live := range []bool{false, true} {
+			for _, r := range []role{anonymous, otherDesigner, owner, adminRole} {
+				// A fresh campaign per case: the allowed calls change state (submit, cancel, …).
+				id, tierID := s.campaignInState(ownerTok, admin, live, route)
+				path := strings.NewReplacer(":id", id, ":tier_id", tierID).Replace(pattern)
+				res := s.call(method, path, tokens[r], bodies[route])
+				want := expectations[route](r, live)
+				got := res.Status
+				refused := got == 401 || got == 403 || got == 404
+				if (want == allowed && refused) || (want != allowed && got != int(want)) {
+					t.Errorf("%s as %s on a %s campaign → %d, want %s: %s", route, r, map[bool]string{false: "draft", true: "live"}[live], got, describe(want), res.Body)
+				}
+			}
+		}
+	}
+}
+
+func describe(o outcome) string {
+	if o == allowed {
+		return "allowed"
+	}
+	return strconv.Itoa(int(o))
+}
+
+// campaignInState makes a campaign with one tier, in draft or live; for approve/reject routes a
+// "draft" case is a campaign in review, since that is what those routes act on.
+func (s *service) campaignInState(owner, admin string, live bool, route string) (id, tierID string) {
+	s.t.Helper()
+	if live {
+		id, _ = s.liveCampaign(owner, admin, "Matrix coat")
+	} else {
+		id = s.must(201, "POST", "/api/v1/campaigns", owner, s.campaignBody("Matrix coat"))["id"].(string)
+		s.must(201, "POST", "/api/v1/campaigns/"+id+"/tiers", owner, map[string]any{
+			"title": "Coat", "kind": "physical", "price": map[string]any{"amount": 32000, "currency": "CHF"}})
+		if strings.Contains(route, "/admin/") {
+			s.must(200, "POST", "/api/v1/campaigns/"+id+"/submit", owner, nil)
+		}
+	}
+	c := s.must(200, "GET", "/api/v1/campaigns/"+id, owner, nil)
+	return id, c["tiers"].([]any)[0].(map[string]any)["id"].(string)
+}

@@ -1,0 +1,275 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/backstitch/backstitch/internal/account"
+	"github.com/backstitch/backstitch/internal/app"
+	"github.com/backstitch/backstitch/internal/config"
+	"github.com/backstitch/backstitch/internal/mongostore"
+	"github.com/backstitch/backstitch/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// syncBuffer collects log lines from concurrent requests.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// service is a running Backstitch on a loopback port, with its own database and a movable clock.
+type service struct {
+	t     *testing.T
+	base  string
+	store *mongostore.Store
+	app   *app.App
+	clock *testenv.Clock
+	logs  *syncBuffer
+	http  *http.Client
+	// secrets are strings that must never show up in the logs (tokens, passwords, full emails).
+	secretsMu sync.Mutex
+	secrets   []string
+}
+
+// startService runs the app exactly as cmd/backstitch does, on 127.0.0.1:0.
+func startService(t *testing.T, env map[string]string) *service {
+	t.Helper()
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &service{
+		t:     t,
+		store: testenv.MustStore(t),
+		clock: testenv.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)),
+		logs:  &syncBuffer{},
+		http:  &http.Client{Timeout: 30 * time.Second},
+	}
+	log := zerolog.New(s.logs).With().Timestamp().Logger()
+	a, err := app.Open(context.Background(), cfg, log, app.Deps{Store: s.store, Now: s.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.app = a
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	s.base = "http://" + ln.Addr().String()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		a.Close(context.Background())
+		s.checkLogs()
+	})
+	return s
+}
+
+// checkLogs fails the test if any secret reached the logs.
+func (s *service) checkLogs() {
+	logs := s.logs.String()
+	s.secretsMu.Lock()
+	defer s.secretsMu.Unlock()
+	for _, secret := range s.secrets {
+		if strings.Contains(logs, secret) {
+			s.t.Errorf("a secret appeared in the logs: %.12s…", secret)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		if line != "" && !strings.Contains(line, `"request_id"`) && strings.Contains(line, `"message":"request"`) {
+			s.t.Errorf("request log line without request_id: %s", line)
+		}
+	}
+}
+
+func (s *service) secret(v string) {
+	s.secretsMu.Lock()
+	s.secrets = append(s.secrets, v)
+	s.secretsMu.Unlock()
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into a generic map.
+func (r response) JSON(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("response %d is not a JSON object: %v: %s", r.Status, err, r.Body)
+	}
+	return m
+}
+
+// fieldCode returns the code of the field error for field, or "".
+func (r response) fieldCode(t *testing.T, field string) string {
+	t.Helper()
+	errs, _ := r.JSON(t)["errors"].([]any)
+	for _, e := range errs {
+		if m := e.(map[string]any); m["field"] == field {
+			return m["code"].(string)
+		}
+	}
+	return ""
+}
+
+// call sends a request; body may be nil, a string (sent as is) or a value encoded as JSON.
+func (s *service) call(method, path, token string, body any, headers ...string) response {
+	s.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		enc, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(enc)
+	}
+	req, err := http.NewRequest(method, s.base+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := s.http.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if res.StatusCode >= 400 && res.Header.Get("Content-Type") != "application/problem+json" {
+		s.t.Errorf("%s %s → %d with Content-Type %q, want application/problem+json", method, path, res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	if res.StatusCode >= 500 {
+		s.t.Errorf("%s %s → %d: %s", method, path, res.StatusCode, b)
+	}
+	return response{Status: res.StatusCode, Header: res.Header, Body: b}
+}
+
+// must sends a request and fails the test unless the status is want.
+func (s *service) must(want int, method, path, token string, body any, headers ...string) map[string]any {
+	s.t.Helper()
+	r := s.call(method, path, token, body, headers...)
+	if r.Status != want {
+		s.t.Fatalf("%s %s → %d, want %d: %s", method, path, r.Status, want, r.Body)
+	}
+	if len(r.Body) == 0 {
+		return nil
+	}
+	return r.JSON(s.t)
+}
+
+var userSeq struct {
+	sync.Mutex
+	n int
+}
+
+// designer signs up a new designer and logs in, returning the session token and user id.
+func (s *service) designer(name string) (token, id string) {
+	s.t.Helper()
+	userSeq.Lock()
+	userSeq.n++
+	email := strings.ToLower(name) + "." + time.Now().Format("150405.000000000") + "@atelier.example"
+	userSeq.Unlock()
+	pw := "linen and wool " + name
+	u := s.must(201, "POST", "/api/v1/designers", "", map[string]string{"email": email, "password": pw, "name": name})
+	s.secret(email)
+	s.secret(pw)
+	return s.login(email, pw), u["id"].(string)
+}
+
+func (s *service) login(email, pw string) string {
+	s.t.Helper()
+	tok := s.must(201, "POST", "/api/v1/sessions", "", map[string]string{"email": email, "password": pw})["token"].(string)
+	s.secret(tok)
+	return tok
+}
+
+// admin creates an admin the way `backstitch admin create` does and logs in.
+func (s *service) admin() string {
+	s.t.Helper()
+	email := "admin." + time.Now().Format("150405.000000000") + "@backstitch.example"
+	pw := "review carefully, always"
+	u, err := account.NewUser(account.SignupFields{Email: email, Password: pw, Name: "Admin"}, account.RoleAdmin, s.clock.Now())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := s.store.CreateUser(context.Background(), u); err != nil {
+		s.t.Fatal(err)
+	}
+	s.secret(email)
+	s.secret(pw)
+	return s.login(email, pw)
+}
+
+// campaignBody is a valid campaign ending 30 days after the service clock's now.
+func (s *service) campaignBody(title string) map[string]any {
+	return map[string]any{
+		"title": title, "blurb": "Zero-waste coats cut from deadstock linen.", "story": "We cut every coat from fabric left over by mills.",
+		"goal": map[string]any{"amount": 1_500_000, "currency": "CHF"}, "funding_model": "all_or_nothing",
+		"deadline": s.clock.Now().Add(30 * 24 * time.Hour).Format(time.DateOnly), "timezone": "Europe/Zurich",
+	}
+}
+
+// liveCampaign takes a campaign from creation to live and returns its id and slug.
+func (s *service) liveCampaign(owner, admin, title string) (id, slug string) {
+	s.t.Helper()
+	c := s.must(201, "POST", "/api/v1/campaigns", owner, s.campaignBody(title))
+	id = c["id"].(string)
+	s.must(201, "POST", "/api/v1/campaigns/"+id+"/tiers", owner, map[string]any{
+		"title": "Linen coat", "kind": "physical", "price": map[string]any{"amount": 32000, "currency": "CHF"}, "limit": 50})
+	s.must(200, "POST", "/api/v1/campaigns/"+id+"/submit", owner, nil)
+	s.must(200, "POST", "/api/v1/admin/campaigns/"+id+"/approve", admin, nil)
+	s.must(200, "POST", "/api/v1/campaigns/"+id+"/launch", owner, nil)
+	return id, c["slug"].(string)
+}
+
+// routes lists the app's routes as "METHOD /path".
+func (s *service) routes() []string {
+	return s.app.Routes()
+}

@@ -1,0 +1,59 @@
+package web
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"gopkg.in/yaml.v3"
+
+	"github.com/backstitch/backstitch/internal/config"
+)
+
+// Every route in the OpenAPI document exists, and every route the app serves is documented.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	var doc struct {
+		OpenAPI string                    `yaml:"openapi"`
+		Paths   map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatalf("openapi.yaml does not parse: %v", err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi version %q", doc.OpenAPI)
+	}
+	param := regexp.MustCompile(`\{([a-z_]+)\}`)
+	var documented []string
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			if method == "parameters" {
+				continue
+			}
+			if m, ok := op.(map[string]any); !ok || m["responses"] == nil {
+				t.Errorf("%s %s has no responses", method, path)
+			}
+			documented = append(documented, strings.ToUpper(method)+" "+param.ReplaceAllString(path, ":$1"))
+		}
+	}
+	cfg, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := New(cfg, nil, zerolog.Nop(), time.Now).Routes()
+	for _, r := range served {
+		if !slices.Contains(documented, r) {
+			t.Errorf("route %s is not in openapi.yaml", r)
+		}
+	}
+	for _, r := range documented {
+		if !slices.Contains(served, r) {
+			t.Errorf("openapi.yaml documents %s, which the app does not serve", r)
+		}
+	}
+	if len(served) < 20 {
+		t.Fatalf("only %d routes found; the route listing is broken", len(served))
+	}
+}
