@@ -38,18 +38,14 @@ type Deps struct {
 
 // Open starts everything but the listener: the embedded store when no MONGODB_URI is set, the
 // connection and indexes, and the HTTP handlers.
-func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps) (a *App, err error) {
-	a = &App{cfg: cfg, log: log, now: deps.Now, store: deps.Store}
+func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps) (*App, error) {
+	a := &App{cfg: cfg, log: log, now: deps.Now, store: deps.Store}
 	if a.now == nil {
 		a.now = func() time.Time { return time.Now().UTC() }
 	}
-	defer func() {
-		if err != nil {
-			a.Close(context.WithoutCancel(ctx))
-		}
-	}()
 	if a.store == nil {
 		if err := a.openStore(ctx); err != nil {
+			a.Close(context.WithoutCancel(ctx))
 			return nil, err
 		}
 	}

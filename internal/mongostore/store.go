@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -76,22 +77,57 @@ func (s *Store) Drop(ctx context.Context) error {
 	return s.db.Drop(ctx)
 }
 
+// ensureIndexes creates the indexes that do not exist yet. It asks first rather than relying on
+// createIndexes being a no-op for existing indexes: FerretDB v1.24 (SQLite) answers a repeated
+// createIndexes after a restart with a spurious IndexOptionsConflict naming another collection's index.
 func (s *Store) ensureIndexes(ctx context.Context) error {
-	unique := options.Index().SetUnique(true)
+	unique := func() *options.IndexOptions { return options.Index().SetUnique(true) }
 	for coll, models := range map[string][]mongo.IndexModel{
-		"users":            {{Keys: bson.D{{Key: "email", Value: 1}}, Options: unique}},
+		"users":            {{Keys: bson.D{{Key: "email", Value: 1}}, Options: unique()}},
 		"sessions":         {{Keys: bson.D{{Key: "expires_at", Value: 1}}}, {Keys: bson.D{{Key: "user_id", Value: 1}}}},
-		"campaigns":        {{Keys: bson.D{{Key: "slug", Value: 1}}, Options: unique}, {Keys: bson.D{{Key: "status", Value: 1}, {Key: "launched_at", Value: -1}, {Key: "_id", Value: -1}}}, {Keys: bson.D{{Key: "designer_id", Value: 1}, {Key: "created_at", Value: -1}}}},
+		"campaigns":        {{Keys: bson.D{{Key: "slug", Value: 1}}, Options: unique()}, {Keys: bson.D{{Key: "status", Value: 1}, {Key: "launched_at", Value: -1}, {Key: "_id", Value: -1}}}, {Keys: bson.D{{Key: "designer_id", Value: 1}, {Key: "created_at", Value: -1}}}},
 		"tiers":            {{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "position", Value: 1}}}},
 		"rate_limits":      {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 		"idempotency_keys": {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 		"audit_log":        {{Keys: bson.D{{Key: "at", Value: -1}}}},
 	} {
-		if _, err := s.db.Collection(coll).Indexes().CreateMany(ctx, models); err != nil {
+		c := s.db.Collection(coll)
+		specs, err := c.Indexes().ListSpecifications(ctx)
+		if err != nil {
+			return fmt.Errorf("list indexes of %s: %w", coll, err)
+		}
+		existing := map[string]bool{}
+		for _, spec := range specs {
+			existing[spec.Name] = true
+		}
+		var missing []mongo.IndexModel
+		for _, m := range models {
+			name := indexName(m.Keys.(bson.D))
+			if m.Options == nil {
+				m.Options = options.Index()
+			}
+			m.Options.SetName(name)
+			if !existing[name] {
+				missing = append(missing, m)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		if _, err := c.Indexes().CreateMany(ctx, missing); err != nil {
 			return fmt.Errorf("create indexes on %s: %w", coll, err)
 		}
 	}
 	return nil
+}
+
+// indexName is MongoDB's default index name for keys: "status_1_launched_at_-1".
+func indexName(keys bson.D) string {
+	parts := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		parts = append(parts, k.Key, fmt.Sprint(k.Value))
+	}
+	return strings.Join(parts, "_")
 }
 
 // notFound turns the driver's "no document" into the domain's not_found.

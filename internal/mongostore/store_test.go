@@ -10,6 +10,7 @@ import (
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/money"
+	"github.com/backstitch/backstitch/internal/mongostore"
 	"github.com/backstitch/backstitch/internal/testenv"
 )
 
@@ -185,5 +186,27 @@ func TestClaimTierUnitNeverOversells(t *testing.T) {
 	}
 	if got, _ := s.FindTier(ctx, c.ID, open.ID); got.Claimed != 3 || got.Remaining != nil {
 		t.Fatalf("unlimited tier: claimed %d remaining %v", got.Claimed, got.Remaining)
+	}
+}
+
+// Opening a database that already has its indexes must work: every restart does it.
+func TestReopenKeepsIndexes(t *testing.T) {
+	opts := testenv.StoreOptions(t)
+	ctx := context.Background()
+	for i := range 3 {
+		s, err := mongostore.Open(ctx, opts)
+		if err != nil {
+			t.Fatalf("open #%d: %v", i+1, err)
+		}
+		if i == 2 {
+			if err := s.CreateUser(ctx, account.User{ID: "usr_1", Email: "a@b.example"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CreateUser(ctx, account.User{ID: "usr_2", Email: "a@b.example"}); backstitch.ErrorCode(err) != backstitch.CodeEmailTaken {
+				t.Fatalf("unique email index lost after reopen: %v", err)
+			}
+			_ = s.Drop(ctx)
+		}
+		_ = s.Close(ctx)
 	}
 }
