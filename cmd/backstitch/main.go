@@ -18,6 +18,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // campaign time zones work on images without zoneinfo (scratch, distroless)
 
 	"github.com/rs/zerolog"
 

@@ -73,12 +73,13 @@ func jsonKind(goKind string) string {
 	return "of another type"
 }
 
+// jsonMarshal encodes a response body, ending in a newline so curl output stays readable.
 func jsonMarshal(v any) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("encode response: %w", err)
 	}
-	return b, nil
+	return append(b, '\n'), nil
 }
 
 // reply sends v as JSON with the given status.

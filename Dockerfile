@@ -1,0 +1,21 @@
+# Build: docker build -t backstitch .
+# Run:   docker run -p 8080:8080 -e MONGODB_URI=mongodb://db:27017/?replicaSet=rs0 \
+#          -e STRIPE_SECRET_KEY=sk_test_... -e STRIPE_WEBHOOK_SECRET=whsec_... backstitch
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY cmd ./cmd
+COPY internal ./internal
+# Pure Go throughout (the embedded store's SQLite is modernc.org/sqlite), so the binary is static.
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/backstitch ./cmd/backstitch
+
+# distroless/static has CA certificates (for Stripe and Atlas TLS) and runs as a non-root user.
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/backstitch /backstitch
+COPY config/backstitch.example.env /config/backstitch.example.env
+ENV BACKSTITCH_ADDR=:8080 \
+    BACKSTITCH_DATA_DIR=/tmp/backstitch-data
+EXPOSE 8080
+USER nonroot:nonroot
+ENTRYPOINT ["/backstitch"]
