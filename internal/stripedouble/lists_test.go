@@ -1,0 +1,81 @@
+package stripedouble
+
+import (
+	"testing"
+
+	"github.com/stripe/stripe-go/v76"
+)
+
+func TestListPagination(t *testing.T) {
+	h := newHarness(t, Options{})
+	a, b := h.customer(t), h.customer(t)
+	var created []string
+	for i := 0; i < 25; i++ {
+		pi, err := h.sc.PaymentIntents.New(&stripe.PaymentIntentParams{Amount: stripe.Int64(100 + int64(i)),
+			Currency: stripe.String("usd"), Customer: stripe.String(a.ID)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created = append(created, pi.ID)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := h.sc.PaymentIntents.New(&stripe.PaymentIntentParams{Amount: stripe.Int64(100),
+			Currency: stripe.String("usd"), Customer: stripe.String(b.ID)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	params := &stripe.PaymentIntentListParams{Customer: stripe.String(a.ID)}
+	params.Limit = stripe.Int64(10)
+	it := h.sc.PaymentIntents.List(params)
+	var listed []string
+	for it.Next() {
+		listed = append(listed, it.PaymentIntent().ID)
+	}
+	if it.Err() != nil || len(listed) != 25 {
+		t.Fatalf("auto-paged %d, err %v", len(listed), it.Err())
+	}
+	for i, id := range listed {
+		if id != created[24-i] {
+			t.Fatalf("position %d: %s, want %s (newest first)", i, id, created[24-i])
+		}
+	}
+	if h.d.RequestCount("GET", "/v1/payment_intents") != 3 {
+		t.Fatalf("%d list pages, want 3", h.d.RequestCount("GET", "/v1/payment_intents"))
+	}
+
+	page := &stripe.PaymentIntentListParams{Customer: stripe.String(a.ID)}
+	page.Limit = stripe.Int64(5)
+	page.Single = true
+	page.EndingBefore = stripe.String(created[10])
+	it = h.sc.PaymentIntents.List(page)
+	listed = nil
+	for it.Next() {
+		listed = append(listed, it.PaymentIntent().ID)
+	}
+	// Stripe answers newest first; stripe-go reverses pages fetched backwards.
+	if len(listed) != 5 || listed[0] != created[11] || listed[4] != created[15] || !it.PaymentIntentList().HasMore {
+		t.Fatalf("ending_before page %v", listed)
+	}
+
+	evParams := &stripe.EventListParams{Type: stripe.String("payment_intent.created")}
+	evParams.Limit = stripe.Int64(7)
+	evIt := h.sc.Events.List(evParams)
+	var evs []*stripe.Event
+	for evIt.Next() {
+		evs = append(evs, evIt.Event())
+	}
+	if evIt.Err() != nil || len(evs) != 30 {
+		t.Fatalf("events listed %d, err %v", len(evs), evIt.Err())
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i-1].Created < evs[i].Created || evs[i-1].ID <= evs[i].ID {
+			t.Fatalf("events not newest first at %d", i)
+		}
+	}
+	ev, err := h.sc.Events.Get(evs[0].ID, nil)
+	if err != nil || ev.APIVersion != "2023-10-16" || ev.Type != "payment_intent.created" ||
+		ev.GetObjectValue("customer") != b.ID {
+		t.Fatalf("event retrieve %+v %v", ev, err)
+	}
+}
