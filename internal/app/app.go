@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -15,6 +17,9 @@ import (
 	"github.com/backstitch/backstitch/internal/config"
 	"github.com/backstitch/backstitch/internal/embedded"
 	"github.com/backstitch/backstitch/internal/mongostore"
+	"github.com/backstitch/backstitch/internal/pledge"
+	"github.com/backstitch/backstitch/internal/stripedouble"
+	"github.com/backstitch/backstitch/internal/stripepay"
 	"github.com/backstitch/backstitch/internal/web"
 )
 
@@ -27,6 +32,10 @@ type App struct {
 	ownStore bool
 	embedded *embedded.Server
 	web      *web.Server
+	pledges  *pledge.Service
+	// Offline mode: the Stripe double and the loopback server it answers on.
+	double       *stripedouble.Double
+	doubleServer *http.Server
 }
 
 // Deps lets tests supply parts that are otherwise made from the configuration.
@@ -49,9 +58,60 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 			return nil, err
 		}
 	}
-	a.web = web.New(cfg, a.store, log, a.now)
+	gateway, err := a.openPayments()
+	if err != nil {
+		a.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	a.pledges = pledge.NewService(a.store, gateway, a.now, a.cfg.PledgeHold)
+	a.web = web.New(a.cfg, a.store, a.pledges, gateway, log, a.now)
 	return a, nil
 }
+
+// openPayments connects to Stripe, or in offline mode starts the Stripe double on a loopback
+// port and points the ordinary Stripe client at it: the service runs the same code either way.
+func (a *App) openPayments() (*stripepay.Client, error) {
+	if !a.cfg.Offline() {
+		mode := "test"
+		if strings.HasPrefix(a.cfg.StripeSecretKey, "sk_live_") || strings.HasPrefix(a.cfg.StripeSecretKey, "rk_live_") {
+			mode = "live"
+		}
+		a.log.Info().Str("payments", "stripe").Str("stripe_mode", mode).Msg("payments: Stripe (" + mode + " mode)")
+		return stripepay.New(stripepay.Options{SecretKey: a.cfg.StripeSecretKey, PublishableKey: a.cfg.StripePublishableKey, Timeout: a.cfg.StripeAPITimeout}), nil
+	}
+	if a.cfg.StripeWebhookSecret == "" {
+		a.cfg.StripeWebhookSecret = "whsec_offline_" + backstitch.NewID("k")
+	}
+	d, err := stripedouble.New(stripedouble.Options{WebhookSecret: a.cfg.StripeWebhookSecret, Now: a.now})
+	if err != nil {
+		return nil, fmt.Errorf("offline payments: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("offline payments: %w", err)
+	}
+	a.double = d
+	a.doubleServer = &http.Server{Handler: d, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := a.doubleServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error().Err(err).Msg("offline payments server stopped")
+		}
+	}()
+	a.log.Info().Str("payments", "offline").
+		Msg("payments: offline, simulated by the in-process Stripe double (stripe-mock validates every request); set STRIPE_SECRET_KEY to use Stripe")
+	return stripepay.New(stripepay.Options{SecretKey: "sk_test_offline", PublishableKey: "pk_test_offline",
+		BackendURL: "http://" + ln.Addr().String(), Timeout: a.cfg.StripeAPITimeout}), nil
+}
+
+// WebhookSecret is the secret Stripe webhooks are verified with (generated in offline mode).
+func (a *App) WebhookSecret() string { return a.cfg.StripeWebhookSecret }
+
+// Pledges gives tests and commands the pledge service the server uses.
+func (a *App) Pledges() *pledge.Service { return a.pledges }
+
+// Double is the offline Stripe double, or nil when the service talks to Stripe.
+func (a *App) Double() *stripedouble.Double { return a.double }
 
 func (a *App) openStore(ctx context.Context) error {
 	opts := mongostore.Options{URI: a.cfg.MongoURI, Database: a.cfg.MongoDatabase}
@@ -87,8 +147,12 @@ func (a *App) Store() *mongostore.Store { return a.store }
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
-	go a.sweep(sweepCtx, time.Minute)
+	go a.sweep(sweepCtx, 15*time.Second)
 
+	if a.double != nil {
+		// The double delivers webhooks to this very listener, as Stripe would to the public URL.
+		a.double.SetWebhook(webhookURL(ln.Addr()), a.cfg.StripeWebhookSecret)
+	}
 	served := make(chan error, 1)
 	go func() { served <- a.web.App().Listener(ln) }()
 	a.log.Info().Str("addr", ln.Addr().String()).Msg("listening")
@@ -118,12 +182,30 @@ func (a *App) sweep(ctx context.Context, every time.Duration) {
 			} else if n > 0 {
 				a.log.Debug().Int64("deleted", n).Msg("purged expired records")
 			}
+			expired, err := a.pledges.ExpireHolds(a.log.WithContext(ctx))
+			if err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Warn().Err(err).Msg("expire pledge holds")
+			} else if expired > 0 {
+				a.log.Info().Int("expired", expired).Msg("expired pledge holds")
+			}
 		}
 	}
 }
 
-// Close releases the store (if this App opened it) and stops the embedded server.
+func webhookURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil || host == "" || net.ParseIP(host).IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/webhooks/stripe"
+}
+
+// Close releases the store (if this App opened it), the offline Stripe double and the embedded server.
 func (a *App) Close(ctx context.Context) {
+	if a.double != nil {
+		a.double.Close()
+		_ = a.doubleServer.Close()
+	}
 	if a.store != nil && a.ownStore {
 		if err := a.store.Close(ctx); err != nil {
 			a.log.Warn().Err(err).Msg("close store")

@@ -26,4 +26,16 @@ type IdempotencyRecord struct {
 	Body        []byte    `bson:"body"`
 	CreatedAt   time.Time `bson:"created_at"`
 	ExpiresAt   time.Time `bson:"expires_at"`
+	// LockedUntil bounds how long an unfinished request holds the key. A request that crashed
+	// never completes it; after this instant a retry takes the key over and resumes the work.
+	LockedUntil time.Time `bson:"locked_until"`
+}
+
+// StripeEvent is a webhook event as received, stored once under its id.
+type StripeEvent struct {
+	ID          string     `bson:"_id"`
+	Type        string     `bson:"type"`
+	Payload     []byte     `bson:"payload"`
+	ReceivedAt  time.Time  `bson:"received_at"`
+	ProcessedAt *time.Time `bson:"processed_at,omitempty"`
 }

@@ -46,6 +46,9 @@ type Config struct {
 	MaxPageSize      int
 	DefaultPageSize  int
 	StripeAPITimeout time.Duration
+	PledgeHold       time.Duration
+	PledgePerAddress int
+	PledgeWindow     time.Duration
 }
 
 // Production reports whether the service runs for real users.
@@ -90,6 +93,9 @@ func Load(getenv func(string) string) (Config, error) {
 		DefaultPageSize:      r.integer("BACKSTITCH_DEFAULT_PAGE_SIZE", 20, 1, 100),
 		MaxPageSize:          r.integer("BACKSTITCH_MAX_PAGE_SIZE", 100, 1, 1000),
 		StripeAPITimeout:     r.duration("BACKSTITCH_STRIPE_TIMEOUT", 20*time.Second),
+		PledgeHold:           r.duration("BACKSTITCH_PLEDGE_HOLD", 30*time.Minute),
+		PledgePerAddress:     r.integer("BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS", 30, 1, 10_000_000),
+		PledgeWindow:         r.duration("BACKSTITCH_PLEDGE_WINDOW", 10*time.Minute),
 	}
 	r.check(c.Env == "development" || c.Env == "production" || c.Env == "test",
 		"BACKSTITCH_ENV", "must be development, production or test")

@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -40,9 +41,23 @@ func (s *Store) ReserveIdempotencyKey(ctx context.Context, rec backstitch.Idempo
 	return &existing, nil
 }
 
-// CompleteIdempotencyKey stores the response of the request that holds the key.
+// TakeOverIdempotencyKey lets a retry resume a request whose lock ran out (the first attempt
+// crashed or hung). Only one retry wins: the update is conditional on the lock it saw.
+func (s *Store) TakeOverIdempotencyKey(ctx context.Context, id string, sawLockedUntil, lockedUntil time.Time) (bool, error) {
+	res, err := s.db.Collection("idempotency_keys").UpdateOne(ctx,
+		bson.M{"_id": id, "done": false, "locked_until": sawLockedUntil},
+		bson.M{"$set": bson.M{"locked_until": lockedUntil}})
+	if err != nil {
+		return false, fmt.Errorf("take over idempotency key: %w", err)
+	}
+	return res.ModifiedCount == 1, nil
+}
+
+// CompleteIdempotencyKey stores the response of the request that holds the key. Only the holder
+// writes, so the filter is the _id alone: the embedded FerretDB pushes down nothing but a bare
+// _id filter and would otherwise scan every key of the last 24 hours on each request.
 func (s *Store) CompleteIdempotencyKey(ctx context.Context, id string, status int, contentType string, body []byte) error {
-	_, err := s.db.Collection("idempotency_keys").UpdateOne(ctx, bson.M{"_id": id, "done": false},
+	_, err := s.db.Collection("idempotency_keys").UpdateOne(ctx, bson.M{"_id": id},
 		bson.M{"$set": bson.M{"done": true, "status": status, "content_type": contentType, "body": body}})
 	if err != nil {
 		return fmt.Errorf("complete idempotency key: %w", err)
@@ -51,9 +66,10 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, id string, status in
 }
 
 // ReleaseIdempotencyKey forgets an unfinished key, so the client may retry a request that failed
-// before it changed anything (an internal error or a timeout on our side).
+// before it changed anything (an internal error or a timeout on our side). Only the holder calls
+// it, before completing, so the filter is the bare _id (see CompleteIdempotencyKey).
 func (s *Store) ReleaseIdempotencyKey(ctx context.Context, id string) error {
-	_, err := s.db.Collection("idempotency_keys").DeleteOne(ctx, bson.M{"_id": id, "done": false})
+	_, err := s.db.Collection("idempotency_keys").DeleteOne(ctx, bson.M{"_id": id})
 	if err != nil {
 		return fmt.Errorf("release idempotency key: %w", err)
 	}

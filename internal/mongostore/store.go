@@ -90,6 +90,13 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		"rate_limits":      {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 		"idempotency_keys": {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 		"audit_log":        {{Keys: bson.D{{Key: "at", Value: -1}}}},
+		"pledges": {
+			{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "status", Value: 1}}},
+			{Keys: bson.D{{Key: "status", Value: 1}, {Key: "hold_expires_at", Value: 1}}},
+			{Keys: bson.D{{Key: "setup_intent_id", Value: 1}}},
+			{Keys: bson.D{{Key: "payment_intent_id", Value: 1}}},
+		},
+		"stripe_events": {{Keys: bson.D{{Key: "received_at", Value: -1}}}},
 	} {
 		c := s.db.Collection(coll)
 		specs, err := c.Indexes().ListSpecifications(ctx)

@@ -125,10 +125,10 @@ func (s *Server) login(c *fiber.Ctx) error {
 	if emailErr != nil {
 		email = strings.ToLower(strings.TrimSpace(in.Email))
 	}
-	if err := s.limit(c, "login:addr:"+c.IP(), s.cfg.LoginPerAddress); err != nil {
+	if err := s.limit(c, "login:addr:"+c.IP(), s.cfg.LoginPerAddress, s.cfg.LoginWindow); err != nil {
 		return err
 	}
-	if err := s.limit(c, "login:acct:"+email, s.cfg.LoginPerAccount); err != nil {
+	if err := s.limit(c, "login:acct:"+email, s.cfg.LoginPerAccount, s.cfg.LoginWindow); err != nil {
 		return err
 	}
 	var user *account.User
@@ -161,9 +161,9 @@ func (s *Server) logout(c *fiber.Ctx) error {
 	return c.SendStatus(http.StatusNoContent)
 }
 
-// limit counts one attempt under key and refuses it past allowed within the login window.
-func (s *Server) limit(c *fiber.Ctx, key string, allowed int) error {
-	n, reset, err := s.store.HitRateLimit(c.UserContext(), key, s.cfg.LoginWindow, s.now())
+// limit counts one attempt under key and refuses it past allowed within the window.
+func (s *Server) limit(c *fiber.Ctx, key string, allowed int, window time.Duration) error {
+	n, reset, err := s.store.HitRateLimit(c.UserContext(), key, window, s.now())
 	if err != nil {
 		return err
 	}

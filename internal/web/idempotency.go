@@ -2,9 +2,14 @@ package web
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
@@ -12,7 +17,10 @@ import (
 	"github.com/backstitch/backstitch/internal/backstitch"
 )
 
-const maxIdempotencyKey = 255
+const (
+	maxIdempotencyKey     = 255
+	localIdempotencyScope = "idempotency_scope"
+)
 
 // idempotent makes a create request safe to retry: with an Idempotency-Key header, the first
 // response is stored and replayed byte for byte to every retry with the same key and body; the same
@@ -26,15 +34,18 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 	if len(key) > maxIdempotencyKey {
 		return backstitch.Errorf(backstitch.CodeValidation, "Idempotency-Key must be at most %d characters.", maxIdempotencyKey)
 	}
-	caller := "addr:" + c.IP()
+	// Anonymous keys (backers pledging) are not tied to an address, which changes on phones:
+	// a replay needs the key and the identical body, and keys are random.
+	caller := "anonymous"
 	if sess, ok := session(c); ok {
 		caller = "user:" + sess.UserID
 	}
 	id := hashOf(caller, c.Method(), c.Path(), key)
 	now := s.now()
 	ctx := c.UserContext()
+	lockedUntil := now.Add(s.cfg.RequestTimeout + 5*time.Second)
 	existing, err := s.store.ReserveIdempotencyKey(ctx, backstitch.IdempotencyRecord{
-		ID: id, RequestHash: hashOf(string(c.Body())), CreatedAt: now, ExpiresAt: now.Add(s.cfg.IdempotencyTTL),
+		ID: id, RequestHash: hashOf(string(c.Body())), CreatedAt: now, ExpiresAt: now.Add(s.cfg.IdempotencyTTL), LockedUntil: lockedUntil,
 	})
 	if err != nil {
 		return err
@@ -43,14 +54,29 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 		switch {
 		case existing.RequestHash != hashOf(string(c.Body())):
 			return backstitch.Errorf(backstitch.CodeIdempotencyReused, "This Idempotency-Key was used for a different request. Use a new key for a new request.")
-		case !existing.Done:
+		case existing.Done:
+			body, err := openBody(key, id, existing.Body)
+			if err != nil {
+				return err
+			}
+			c.Set("Idempotent-Replayed", "true")
+			c.Set(fiber.HeaderContentType, existing.ContentType)
+			return c.Status(existing.Status).Send(body)
+		}
+		won := false
+		if existing.LockedUntil.Before(now) {
+			if won, err = s.store.TakeOverIdempotencyKey(ctx, id, existing.LockedUntil, lockedUntil); err != nil {
+				return err
+			}
+		}
+		if !won {
 			c.Set(fiber.HeaderRetryAfter, "1")
 			return backstitch.Errorf(backstitch.CodeIdempotencyInFlight, "A request with this Idempotency-Key is still being processed. Retry shortly.")
 		}
-		c.Set("Idempotent-Replayed", "true")
-		c.Set(fiber.HeaderContentType, existing.ContentType)
-		return c.Status(existing.Status).Send(existing.Body)
 	}
+	// Handlers that create something derive its id from this scope, so a resumed request finds
+	// the work its crashed predecessor started instead of starting over.
+	c.Locals(localIdempotencyScope, id)
 	if err := c.Next(); err != nil {
 		if herr := s.handleError(c, err); herr != nil {
 			return herr
@@ -67,8 +93,51 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 		}
 		return nil
 	}
-	body := append([]byte(nil), c.Response().Body()...)
-	return s.store.CompleteIdempotencyKey(ctx, id, status, string(c.Response().Header.ContentType()), body)
+	sealed, err := sealBody(key, id, c.Response().Body())
+	if err != nil {
+		return err
+	}
+	return s.store.CompleteIdempotencyKey(ctx, id, status, string(c.Response().Header.ContentType()), sealed)
+}
+
+// sealBody encrypts a stored response under a key derived from the client's Idempotency-Key,
+// which the server never stores (records are keyed by a hash of it). Responses can hold secrets
+// shown once, such as a pledge's manage token: a database reader cannot replay them, while the
+// client that holds the key gets the identical response back.
+func sealBody(clientKey, recordID string, body []byte) ([]byte, error) {
+	aead, err := bodyCipher(clientKey)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("seal idempotent response: %w", err)
+	}
+	return aead.Seal(nonce, nonce, body, []byte(recordID)), nil
+}
+
+func openBody(clientKey, recordID string, sealed []byte) ([]byte, error) {
+	aead, err := bodyCipher(clientKey)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < aead.NonceSize() {
+		return nil, fmt.Errorf("open idempotent response: too short")
+	}
+	body, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], []byte(recordID))
+	if err != nil {
+		return nil, fmt.Errorf("open idempotent response: %w", err)
+	}
+	return body, nil
+}
+
+func bodyCipher(clientKey string) (cipher.AEAD, error) {
+	k := sha256.Sum256([]byte("backstitch idempotent response\x00" + clientKey))
+	block, err := aes.NewCipher(k[:])
+	if err != nil {
+		return nil, fmt.Errorf("idempotent response cipher: %w", err)
+	}
+	return cipher.NewGCM(block)
 }
 
 func hashOf(parts ...string) string {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -42,7 +43,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := New(cfg, nil, zerolog.Nop(), time.Now).Routes()
+	served := New(cfg, nil, nil, nil, zerolog.Nop(), time.Now).Routes()
 	for _, r := range served {
 		if !slices.Contains(documented, r) {
 			t.Errorf("route %s is not in openapi.yaml", r)
@@ -55,5 +56,29 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	if len(served) < 20 {
 		t.Fatalf("only %d routes found; the route listing is broken", len(served))
+	}
+}
+
+// Every error code the service can answer with has an HTTP status and is documented.
+func TestEveryErrorCodeHasAStatusAndIsDocumented(t *testing.T) {
+	src, err := os.ReadFile("../backstitch/error.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := regexp.MustCompile(`(Code\w+)\s+Code = "(\w+)"`).FindAllStringSubmatch(string(src), -1)
+	if len(codes) < 20 {
+		t.Fatalf("found only %d codes in error.go", len(codes))
+	}
+	mapped := map[string]bool{}
+	for code := range statusOf {
+		mapped[string(code)] = true
+	}
+	for _, c := range codes {
+		if !mapped[c[2]] {
+			t.Errorf("code %s has no HTTP status in statusOf", c[2])
+		}
+		if !strings.Contains(string(openAPI), c[2]) {
+			t.Errorf("code %s is not in openapi.yaml", c[2])
+		}
 	}
 }

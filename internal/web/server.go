@@ -19,6 +19,7 @@ import (
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/config"
+	"github.com/backstitch/backstitch/internal/pledge"
 )
 
 // Store is what the web layer needs from persistence.
@@ -37,6 +38,7 @@ type Store interface {
 	ReserveIdempotencyKey(ctx context.Context, rec backstitch.IdempotencyRecord) (*backstitch.IdempotencyRecord, error)
 	CompleteIdempotencyKey(ctx context.Context, id string, status int, contentType string, body []byte) error
 	ReleaseIdempotencyKey(ctx context.Context, id string) error
+	TakeOverIdempotencyKey(ctx context.Context, id string, sawLockedUntil, lockedUntil time.Time) (bool, error)
 
 	CreateCampaign(ctx context.Context, c campaign.Campaign) (campaign.Campaign, error)
 	FindCampaign(ctx context.Context, id string) (campaign.Campaign, error)
@@ -48,31 +50,44 @@ type Store interface {
 	FindTier(ctx context.Context, campaignID, tierID string) (campaign.Tier, error)
 	ReplaceTier(ctx context.Context, prev, next campaign.Tier) error
 	DeleteTier(ctx context.Context, t campaign.Tier) error
+
+	RecordStripeEvent(ctx context.Context, e backstitch.StripeEvent) (bool, error)
+	MarkStripeEventProcessed(ctx context.Context, id string, at time.Time) error
+	FindPledgeByIntent(ctx context.Context, intentID string) (pledge.Pledge, error)
+}
+
+// Payments is what pages and responses need to know about the payment provider.
+type Payments interface {
+	PublishableKey() string
 }
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	app     *fiber.App
-	store   Store
-	log     zerolog.Logger
-	cfg     config.Config
-	now     backstitch.Clock
-	rules   campaign.Rules
-	metrics *metrics
+	app      *fiber.App
+	store    Store
+	pledges  *pledge.Service
+	payments Payments
+	log      zerolog.Logger
+	cfg      config.Config
+	now      backstitch.Clock
+	rules    campaign.Rules
+	metrics  *metrics
 }
 
 //go:embed openapi.yaml
 var openAPI []byte
 
 // New builds the Fiber app with every route.
-func New(cfg config.Config, store Store, log zerolog.Logger, now backstitch.Clock) *Server {
+func New(cfg config.Config, store Store, pledges *pledge.Service, payments Payments, log zerolog.Logger, now backstitch.Clock) *Server {
 	s := &Server{
-		store:   store,
-		log:     log,
-		cfg:     cfg,
-		now:     now,
-		rules:   campaign.Rules{MinDuration: cfg.MinCampaignDuration, MaxDuration: cfg.MaxCampaignDuration},
-		metrics: newMetrics(),
+		store:    store,
+		pledges:  pledges,
+		payments: payments,
+		log:      log,
+		cfg:      cfg,
+		now:      now,
+		rules:    campaign.Rules{MinDuration: cfg.MinCampaignDuration, MaxDuration: cfg.MaxCampaignDuration},
+		metrics:  newMetrics(),
 	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "backstitch",
@@ -135,6 +150,14 @@ func (s *Server) routes() {
 	api.Post("/campaigns/:id/launch", s.requireUser, s.transition(campaign.ActionLaunch))
 	api.Post("/campaigns/:id/cancel", s.requireUser, s.transition(campaign.ActionCancel))
 
+	api.Post("/campaigns/:id/pledges", s.idempotent, s.createPledge)
+	api.Get("/pledges/:id", s.showPledge)
+	api.Patch("/pledges/:id", s.changePledge)
+	api.Post("/pledges/:id/confirm", s.confirmPledge)
+	api.Post("/pledges/:id/cancel", s.cancelPledge)
+
+	s.app.Post("/webhooks/stripe", s.stripeWebhook)
+
 	admin := api.Group("/admin", s.requireRole(account.RoleAdmin))
 	admin.Get("/campaigns", s.adminListCampaigns)
 	admin.Post("/campaigns/:id/approve", s.transition(campaign.ActionApprove))
@@ -191,24 +214,32 @@ func (s *Server) observe(c *fiber.Ctx) error {
 }
 
 var statusOf = map[backstitch.Code]int{
-	backstitch.CodeValidation:          http.StatusUnprocessableEntity,
-	backstitch.CodeNotFound:            http.StatusNotFound,
-	backstitch.CodeUnauthenticated:     http.StatusUnauthorized,
-	backstitch.CodeForbidden:           http.StatusForbidden,
-	backstitch.CodeConflict:            http.StatusConflict,
-	backstitch.CodeInvalidState:        http.StatusConflict,
-	backstitch.CodeCampaignLocked:      http.StatusConflict,
-	backstitch.CodeTierHasBackers:      http.StatusConflict,
-	backstitch.CodeSoldOut:             http.StatusConflict,
-	backstitch.CodeEmailTaken:          http.StatusConflict,
-	backstitch.CodeRateLimited:         http.StatusTooManyRequests,
-	backstitch.CodeIdempotencyReused:   http.StatusUnprocessableEntity,
-	backstitch.CodeIdempotencyInFlight: http.StatusConflict,
-	backstitch.CodeBodyTooLarge:        http.StatusRequestEntityTooLarge,
-	backstitch.CodeMalformed:           http.StatusBadRequest,
-	backstitch.CodeUnsupportedMedia:    http.StatusUnsupportedMediaType,
-	backstitch.CodeUnavailable:         http.StatusServiceUnavailable,
-	backstitch.CodeInternal:            http.StatusInternalServerError,
+	backstitch.CodeValidation:              http.StatusUnprocessableEntity,
+	backstitch.CodeNotFound:                http.StatusNotFound,
+	backstitch.CodeUnauthenticated:         http.StatusUnauthorized,
+	backstitch.CodeForbidden:               http.StatusForbidden,
+	backstitch.CodeConflict:                http.StatusConflict,
+	backstitch.CodeInvalidState:            http.StatusConflict,
+	backstitch.CodeCampaignLocked:          http.StatusConflict,
+	backstitch.CodeTierHasBackers:          http.StatusConflict,
+	backstitch.CodeSoldOut:                 http.StatusConflict,
+	backstitch.CodeCampaignNotLive:         http.StatusConflict,
+	backstitch.CodeCurrencyMismatch:        http.StatusUnprocessableEntity,
+	backstitch.CodeAmountBelowTierPrice:    http.StatusUnprocessableEntity,
+	backstitch.CodeShippingAddressRequired: http.StatusUnprocessableEntity,
+	backstitch.CodePaymentFailed:           http.StatusPaymentRequired,
+	backstitch.CodePaymentProvider:         http.StatusBadGateway,
+	backstitch.CodeIdempotencyKeyRequired:  http.StatusBadRequest,
+	backstitch.CodeInvalidSignature:        http.StatusBadRequest,
+	backstitch.CodeEmailTaken:              http.StatusConflict,
+	backstitch.CodeRateLimited:             http.StatusTooManyRequests,
+	backstitch.CodeIdempotencyReused:       http.StatusUnprocessableEntity,
+	backstitch.CodeIdempotencyInFlight:     http.StatusConflict,
+	backstitch.CodeBodyTooLarge:            http.StatusRequestEntityTooLarge,
+	backstitch.CodeMalformed:               http.StatusBadRequest,
+	backstitch.CodeUnsupportedMedia:        http.StatusUnsupportedMediaType,
+	backstitch.CodeUnavailable:             http.StatusServiceUnavailable,
+	backstitch.CodeInternal:                http.StatusInternalServerError,
 }
 
 // problem is an RFC 9457 problem details document.

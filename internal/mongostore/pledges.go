@@ -1,0 +1,244 @@
+package mongostore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/pledge"
+)
+
+// CreatePledge inserts a new pledge; an existing id is a conflict (the caller resumes it instead).
+func (s *Store) CreatePledge(ctx context.Context, p pledge.Pledge) error {
+	if _, err := s.db.Collection("pledges").InsertOne(ctx, p); err != nil {
+		if mongo.IsDuplicateKeyError(err) {
+			return backstitch.Errorf(backstitch.CodeConflict, "This pledge already exists.")
+		}
+		return fmt.Errorf("insert pledge: %w", err)
+	}
+	return nil
+}
+
+// FindPledge looks a pledge up by id.
+func (s *Store) FindPledge(ctx context.Context, id string) (pledge.Pledge, error) {
+	var p pledge.Pledge
+	err := s.db.Collection("pledges").FindOne(ctx, bson.M{"_id": id}).Decode(&p)
+	return p, notFound(err, "Pledge")
+}
+
+// FindPledgeByIntent finds the pledge a SetupIntent or PaymentIntent belongs to.
+func (s *Store) FindPledgeByIntent(ctx context.Context, intentID string) (pledge.Pledge, error) {
+	var p pledge.Pledge
+	err := s.db.Collection("pledges").FindOne(ctx, bson.M{"$or": bson.A{
+		bson.M{"setup_intent_id": intentID}, bson.M{"payment_intent_id": intentID},
+	}}).Decode(&p)
+	return p, notFound(err, "Pledge")
+}
+
+// ReplacePledge writes next if the pledge is still as prev was read (compare-and-set on version
+// and status), so two paths applying the same Stripe outcome (the response and the webhook) apply
+// it once.
+func (s *Store) ReplacePledge(ctx context.Context, prev, next pledge.Pledge) (pledge.Pledge, error) {
+	next.Version = prev.Version + 1
+	res, err := s.db.Collection("pledges").ReplaceOne(ctx, bson.M{"_id": prev.ID, "version": prev.Version, "status": prev.Status}, next)
+	if err != nil {
+		return prev, fmt.Errorf("update pledge %s: %w", prev.ID, err)
+	}
+	if res.MatchedCount == 0 {
+		return prev, backstitch.Errorf(backstitch.CodeConflict, "The pledge changed while this request ran; fetch it and try again.")
+	}
+	return next, nil
+}
+
+// CountConfirmAttempt numbers a new confirmation of a pledge atomically and returns the pledge.
+func (s *Store) CountConfirmAttempt(ctx context.Context, id string) (pledge.Pledge, error) {
+	var p pledge.Pledge
+	err := s.db.Collection("pledges").FindOneAndUpdate(ctx, bson.M{"_id": id},
+		bson.M{"$inc": bson.M{"confirm_attempts": 1, "version": int64(1)}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&p)
+	return p, notFound(err, "Pledge")
+}
+
+// FindExpiredHolds lists pending pledges whose hold has run out.
+func (s *Store) FindExpiredHolds(ctx context.Context, now time.Time, limit int) ([]pledge.Pledge, error) {
+	cur, err := s.db.Collection("pledges").Find(ctx,
+		bson.M{"status": pledge.StatusPending, "hold_expires_at": bson.M{"$lte": now}},
+		options.Find().SetLimit(int64(limit)).SetSort(bson.D{{Key: "hold_expires_at", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("find expired holds: %w", err)
+	}
+	out := []pledge.Pledge{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("find expired holds: %w", err)
+	}
+	return out, nil
+}
+
+// ReleaseTierUnit gives back a unit a pledge held. Callers release only after winning the
+// pledge's own state change, so each unit comes back exactly once.
+func (s *Store) ReleaseTierUnit(ctx context.Context, tierID string) error {
+	tiers := s.db.Collection("tiers")
+	res, err := tiers.UpdateOne(ctx, bson.M{"_id": tierID, "claimed": bson.M{"$gt": 0}, "limit": bson.M{"$ne": nil}},
+		bson.M{"$inc": bson.M{"claimed": int64(-1), "remaining": int64(1)}})
+	if err != nil {
+		return fmt.Errorf("release unit of tier %s: %w", tierID, err)
+	}
+	if res.MatchedCount == 1 {
+		return nil
+	}
+	if _, err := tiers.UpdateOne(ctx, bson.M{"_id": tierID, "claimed": bson.M{"$gt": 0}, "limit": nil},
+		bson.M{"$inc": bson.M{"claimed": int64(-1)}}); err != nil {
+		return fmt.Errorf("release unit of tier %s: %w", tierID, err)
+	}
+	return nil
+}
+
+// AddToTotals moves a campaign's pledged total and backer count by the given amounts, atomically.
+func (s *Store) AddToTotals(ctx context.Context, campaignID string, amount, backers int64) error {
+	_, err := s.db.Collection("campaigns").UpdateOne(ctx, bson.M{"_id": campaignID},
+		bson.M{"$inc": bson.M{"pledged": amount, "backers_count": backers}})
+	if err != nil {
+		return fmt.Errorf("update totals of %s: %w", campaignID, err)
+	}
+	return nil
+}
+
+// Drift is what a repair found and fixed on one campaign.
+type Drift struct {
+	CampaignID            string
+	PledgedWas, PledgedIs int64
+	BackersWas, BackersIs int64
+	TiersFixed            []string
+}
+
+// Any reports whether anything was out of step.
+func (d Drift) Any() bool {
+	return d.PledgedWas != d.PledgedIs || d.BackersWas != d.BackersIs || len(d.TiersFixed) > 0
+}
+
+// RepairCampaign recomputes a campaign's totals and its tiers' claimed units from its pledges and
+// writes the truth where the counters drifted (after a crash between a pledge's state change and
+// the counter update). Sums are computed here, not with $group: FerretDB v1 silently returns 0
+// for a second accumulator.
+func (s *Store) RepairCampaign(ctx context.Context, campaignID string) (Drift, error) {
+	d := Drift{CampaignID: campaignID}
+	cur, err := s.db.Collection("pledges").Find(ctx, bson.M{"campaign_id": campaignID},
+		options.Find().SetProjection(bson.M{"status": 1, "amount": 1, "tier_id": 1}))
+	if err != nil {
+		return d, fmt.Errorf("read pledges of %s: %w", campaignID, err)
+	}
+	held := map[string]int64{}
+	for cur.Next(ctx) {
+		var p pledge.Pledge
+		if err := cur.Decode(&p); err != nil {
+			return d, fmt.Errorf("decode pledge: %w", err)
+		}
+		if p.Status.Counted() {
+			d.PledgedIs += p.Amount.Amount
+			d.BackersIs++
+		}
+		if p.TierID != "" && p.Status.HoldsUnit() {
+			held[p.TierID]++
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return d, fmt.Errorf("read pledges of %s: %w", campaignID, err)
+	}
+	camp, err := s.FindCampaign(ctx, campaignID)
+	if err != nil {
+		return d, err
+	}
+	d.PledgedWas, d.BackersWas = camp.Pledged, camp.BackersCount
+	if d.PledgedWas != d.PledgedIs || d.BackersWas != d.BackersIs {
+		if _, err := s.db.Collection("campaigns").UpdateOne(ctx,
+			bson.M{"_id": campaignID, "pledged": d.PledgedWas, "backers_count": d.BackersWas},
+			bson.M{"$set": bson.M{"pledged": d.PledgedIs, "backers_count": d.BackersIs}}); err != nil {
+			return d, fmt.Errorf("repair totals of %s: %w", campaignID, err)
+		}
+	}
+	tiers, err := s.FindTiers(ctx, campaignID)
+	if err != nil {
+		return d, err
+	}
+	for _, t := range tiers {
+		want := held[t.ID]
+		if t.Claimed == want {
+			continue
+		}
+		set := bson.M{"claimed": want}
+		if t.Limit != nil {
+			set["remaining"] = max(0, *t.Limit-want)
+		}
+		if _, err := s.db.Collection("tiers").UpdateOne(ctx, bson.M{"_id": t.ID, "claimed": t.Claimed}, bson.M{"$set": set}); err != nil {
+			return d, fmt.Errorf("repair tier %s: %w", t.ID, err)
+		}
+		d.TiersFixed = append(d.TiersFixed, t.ID)
+	}
+	return d, nil
+}
+
+// CampaignIDs lists every campaign id, for repairs over the whole store.
+func (s *Store) CampaignIDs(ctx context.Context) ([]string, error) {
+	cur, err := s.db.Collection("campaigns").Find(ctx, bson.M{}, options.Find().SetProjection(bson.M{"_id": 1}))
+	if err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	var ids []string
+	for cur.Next(ctx) {
+		var doc struct {
+			ID string `bson:"_id"`
+		}
+		if err := cur.Decode(&doc); err != nil {
+			return nil, fmt.Errorf("list campaigns: %w", err)
+		}
+		ids = append(ids, doc.ID)
+	}
+	return ids, cur.Err()
+}
+
+// RecordStripeEvent stores an event unless its id is already stored, and reports whether it still
+// needs processing (new, or stored by an earlier delivery that failed half-way).
+func (s *Store) RecordStripeEvent(ctx context.Context, e backstitch.StripeEvent) (bool, error) {
+	coll := s.db.Collection("stripe_events")
+	if _, err := coll.InsertOne(ctx, e); err == nil {
+		return true, nil
+	} else if !mongo.IsDuplicateKeyError(err) {
+		return false, fmt.Errorf("store stripe event %s: %w", e.ID, err)
+	}
+	var stored backstitch.StripeEvent
+	if err := coll.FindOne(ctx, bson.M{"_id": e.ID}).Decode(&stored); err != nil {
+		return false, fmt.Errorf("read stripe event %s: %w", e.ID, err)
+	}
+	return stored.ProcessedAt == nil, nil
+}
+
+// MarkStripeEventProcessed records that an event's effects are applied.
+func (s *Store) MarkStripeEventProcessed(ctx context.Context, id string, at time.Time) error {
+	if _, err := s.db.Collection("stripe_events").UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$set": bson.M{"processed_at": at}}); err != nil {
+		return fmt.Errorf("mark stripe event %s: %w", id, err)
+	}
+	return nil
+}
+
+// CountPledges counts every pledge, whatever its state.
+func (s *Store) CountPledges(ctx context.Context) (int64, error) {
+	n, err := s.db.Collection("pledges").CountDocuments(ctx, bson.M{})
+	if err != nil {
+		return 0, fmt.Errorf("count pledges: %w", err)
+	}
+	return n, nil
+}
+
+// CountStripeEvents counts the webhook events received.
+func (s *Store) CountStripeEvents(ctx context.Context) (int64, error) {
+	n, err := s.db.Collection("stripe_events").CountDocuments(ctx, bson.M{})
+	if err != nil {
+		return 0, fmt.Errorf("count stripe events: %w", err)
+	}
+	return n, nil
+}

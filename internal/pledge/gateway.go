@@ -1,0 +1,67 @@
+package pledge
+
+import (
+	"context"
+
+	"github.com/backstitch/backstitch/internal/money"
+)
+
+// Gateway is what pledging needs from the payment provider (Stripe). Every call that writes takes
+// an idempotency key derived from what it does (pledge id, operation, attempt), so a request
+// repeated after a crash or a timeout is the same request to Stripe, never a second charge.
+type Gateway interface {
+	CreateCustomer(ctx context.Context, r CustomerRequest) (string, error)
+	CreateSetupIntent(ctx context.Context, r SetupRequest) (Intent, error)
+	ConfirmSetupIntent(ctx context.Context, id, paymentMethod, key string) (Intent, error)
+	CancelSetupIntent(ctx context.Context, id, key string) error
+	CreatePaymentIntent(ctx context.Context, r PaymentRequest) (Intent, error)
+	ConfirmPaymentIntent(ctx context.Context, id, paymentMethod, key string) (Intent, error)
+	CancelPaymentIntent(ctx context.Context, id, key string) error
+	Refund(ctx context.Context, paymentIntentID string, amount int64, key string) error
+	PublishableKey() string
+}
+
+// CustomerRequest creates the Stripe customer a saved card belongs to.
+type CustomerRequest struct {
+	Email, Name, PledgeID, CampaignID, IdempotencyKey string
+}
+
+// SetupRequest saves a card for charging later, off-session.
+type SetupRequest struct {
+	CustomerID, PledgeID, CampaignID, IdempotencyKey string
+}
+
+// PaymentRequest charges a pledge.
+type PaymentRequest struct {
+	Amount          money.Money
+	CustomerID      string
+	PaymentMethodID string
+	// OffSession with Confirm charges a saved card without the backer present (deadline charges).
+	OffSession, Confirm bool
+	TransferGroup       string
+	PledgeID            string
+	CampaignID          string
+	IdempotencyKey      string
+}
+
+// IntentStatus mirrors Stripe's SetupIntent/PaymentIntent statuses.
+type IntentStatus string
+
+const (
+	IntentRequiresPaymentMethod IntentStatus = "requires_payment_method"
+	IntentRequiresConfirmation  IntentStatus = "requires_confirmation"
+	IntentRequiresAction        IntentStatus = "requires_action"
+	IntentProcessing            IntentStatus = "processing"
+	IntentSucceeded             IntentStatus = "succeeded"
+	IntentCanceled              IntentStatus = "canceled"
+)
+
+// Intent is a SetupIntent or PaymentIntent as far as pledging cares. A declined card is not an
+// error but an Intent with a Failure: the backer can try another card.
+type Intent struct {
+	ID              string
+	Status          IntentStatus
+	ClientSecret    string
+	PaymentMethodID string
+	Failure         *Failure
+}

@@ -1,0 +1,222 @@
+// Package pledge holds the rules of backers' pledges: what a valid pledge is, how it moves between
+// states, and what it asks of the payment gateway. All-or-nothing pledges save a card (nothing is
+// charged until the deadline); flexible pledges are charged at once.
+package pledge
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/backstitch/backstitch/internal/account"
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/money"
+)
+
+// Status is where a pledge is in its life.
+type Status string
+
+const (
+	// StatusPending: created, its reward unit held, waiting for a payment method.
+	StatusPending Status = "pending"
+	// StatusActive: all-or-nothing, card saved, to be charged at the deadline if the goal is met.
+	StatusActive Status = "active"
+	// StatusCollected: the money has been charged.
+	StatusCollected Status = "collected"
+	// StatusCancelled: the backer withdrew before the deadline.
+	StatusCancelled Status = "cancelled"
+	// StatusExpired: no payment method arrived within the hold; the reward unit went back.
+	StatusExpired Status = "expired"
+)
+
+// Counted reports whether a pledge in this status counts towards the campaign's totals.
+func (s Status) Counted() bool { return s == StatusActive || s == StatusCollected }
+
+// HoldsUnit reports whether a pledge in this status keeps its reward unit.
+func (s Status) HoldsUnit() bool { return s == StatusPending || s.Counted() }
+
+// Backer is who pledged. The email is normalised; logs only ever see it masked.
+type Backer struct {
+	Email string `bson:"email" json:"email"`
+	Name  string `bson:"name" json:"name"`
+}
+
+// Address is where a physical reward ships.
+type Address struct {
+	Name       string `bson:"name" json:"name"`
+	Line1      string `bson:"line1" json:"line1"`
+	Line2      string `bson:"line2,omitempty" json:"line2,omitempty"`
+	PostalCode string `bson:"postal_code" json:"postal_code"`
+	City       string `bson:"city" json:"city"`
+	Region     string `bson:"region,omitempty" json:"region,omitempty"`
+	Country    string `bson:"country" json:"country"`
+}
+
+// Failure is why Stripe refused a payment method, kept for the backer and for admins.
+type Failure struct {
+	Code        string    `bson:"code" json:"code"`
+	DeclineCode string    `bson:"decline_code,omitempty" json:"decline_code,omitempty"`
+	Message     string    `bson:"message" json:"message"`
+	At          time.Time `bson:"at" json:"at"`
+}
+
+// HistoryEntry records one state change.
+type HistoryEntry struct {
+	From   Status    `bson:"from" json:"from"`
+	To     Status    `bson:"to" json:"to"`
+	Actor  string    `bson:"actor" json:"actor"`
+	Reason string    `bson:"reason,omitempty" json:"reason,omitempty"`
+	At     time.Time `bson:"at" json:"at"`
+}
+
+// Pledge is one backer's promise to one campaign.
+type Pledge struct {
+	ID              string                `bson:"_id"`
+	CampaignID      string                `bson:"campaign_id"`
+	FundingModel    campaign.FundingModel `bson:"funding_model"`
+	TierID          string                `bson:"tier_id,omitempty"`
+	Amount          money.Money           `bson:"amount"`
+	Backer          Backer                `bson:"backer"`
+	ShippingAddress *Address              `bson:"shipping_address,omitempty"`
+	Status          Status                `bson:"status"`
+	ManageTokenHash string                `bson:"manage_token_hash"`
+	// Stripe objects, filled in as each is created (each a recovery point).
+	CustomerID      string `bson:"customer_id,omitempty"`
+	SetupIntentID   string `bson:"setup_intent_id,omitempty"`
+	PaymentIntentID string `bson:"payment_intent_id,omitempty"`
+	ClientSecret    string `bson:"client_secret,omitempty"`
+	PaymentMethodID string `bson:"payment_method_id,omitempty"`
+	// ConfirmAttempts numbers confirmations, so each gets its own idempotency key.
+	ConfirmAttempts int            `bson:"confirm_attempts"`
+	LastFailure     *Failure       `bson:"last_failure,omitempty"`
+	HoldExpiresAt   time.Time      `bson:"hold_expires_at"`
+	CreatedAt       time.Time      `bson:"created_at"`
+	UpdatedAt       time.Time      `bson:"updated_at"`
+	Version         int64          `bson:"version"`
+	History         []HistoryEntry `bson:"history"`
+}
+
+// Limits on backer input.
+const (
+	MaxName        = 100
+	MaxAddressLine = 200
+)
+
+// Request is what a backer sends to pledge. Status, Stripe ids and totals are not in it.
+type Request struct {
+	TierID          string       `json:"tier_id"`
+	Amount          *money.Money `json:"amount"`
+	Backer          *Backer      `json:"backer"`
+	ShippingAddress *Address     `json:"shipping_address"`
+}
+
+// New validates a pledge request against its campaign and tier (nil for no reward) at now.
+// The id is given by the caller: it is derived from the request's idempotency key, so a retried
+// request resumes the same pledge and repeats the same Stripe requests.
+func New(id string, r Request, c campaign.Campaign, tier *campaign.Tier, now time.Time, hold time.Duration) (Pledge, string, error) {
+	if c.Status != campaign.StatusLive {
+		return Pledge{}, "", backstitch.Errorf(backstitch.CodeCampaignNotLive, "This campaign is not taking pledges.")
+	}
+	if !now.Before(c.Deadline) {
+		return Pledge{}, "", backstitch.Errorf(backstitch.CodeCampaignNotLive, "This campaign's deadline has passed.")
+	}
+	var errs backstitch.FieldErrors
+	if r.Amount == nil {
+		errs.Add("amount", "required", "amount is required")
+	}
+	if r.Backer == nil {
+		errs.Add("backer", "required", "backer {email, name} is required")
+	}
+	if err := errs.Err(); err != nil {
+		return Pledge{}, "", err
+	}
+	p := Pledge{
+		ID: id, CampaignID: c.ID, FundingModel: c.FundingModel, Amount: *r.Amount, Status: StatusPending,
+		HoldExpiresAt: now.Add(hold), CreatedAt: now, UpdatedAt: now, History: []HistoryEntry{},
+	}
+	email, err := account.NormalizeEmail(r.Backer.Email)
+	if err != nil {
+		errs.Add("backer.email", "invalid", err.Error())
+	}
+	p.Backer = Backer{Email: email, Name: strings.TrimSpace(r.Backer.Name)}
+	checkText(&errs, "backer.name", p.Backer.Name, 1, MaxName)
+	if tier != nil {
+		p.TierID = tier.ID
+	}
+	if err := p.checkAmount(&errs, c, tier); err != nil {
+		return Pledge{}, "", err
+	}
+	if tier != nil && tier.Ships {
+		if r.ShippingAddress == nil {
+			return Pledge{}, "", &backstitch.Error{Code: backstitch.CodeShippingAddressRequired, Message: "This reward ships: give a shipping address.",
+				Fields: []backstitch.FieldError{{Field: "shipping_address", Code: "required", Message: "shipping_address is required for rewards that ship"}}}
+		}
+		// Only rewards that ship keep an address: no personal data is stored without a use.
+		p.ShippingAddress = r.ShippingAddress
+		checkShipping(&errs, r.ShippingAddress)
+	}
+	if err := errs.Err(); err != nil {
+		return Pledge{}, "", err
+	}
+	token := newToken()
+	p.ManageTokenHash = account.TokenID(token)
+	return p, token, nil
+}
+
+// checkAmount checks the amount against the campaign's currency and the tier's price. A currency
+// other than the campaign's is its own error code: clients must not convert silently.
+func (p *Pledge) checkAmount(errs *backstitch.FieldErrors, c campaign.Campaign, tier *campaign.Tier) error {
+	if p.Amount.Currency != c.Goal.Currency {
+		return &backstitch.Error{Code: backstitch.CodeCurrencyMismatch, Message: fmt.Sprintf("This campaign takes pledges in %s.", c.Goal.Currency),
+			Fields: []backstitch.FieldError{{Field: "amount.currency", Code: "currency_mismatch", Message: "amount must be in " + c.Goal.Currency}}}
+	}
+	if tier != nil && p.Amount.Amount < tier.Price.Amount {
+		return &backstitch.Error{Code: backstitch.CodeAmountBelowTierPrice, Message: fmt.Sprintf("This reward costs %s; pledge at least that.", tier.Price),
+			Fields: []backstitch.FieldError{{Field: "amount.amount", Code: "below_tier_price", Message: "amount must be at least " + tier.Price.String()}}}
+	}
+	if code, msg := p.Amount.Problem(); code != "" {
+		errs.Add("amount.amount", code, msg)
+	}
+	return nil
+}
+
+func checkShipping(errs *backstitch.FieldErrors, a *Address) {
+	checkText(errs, "shipping_address.name", a.Name, 1, MaxName)
+	checkText(errs, "shipping_address.line1", a.Line1, 1, MaxAddressLine)
+	checkText(errs, "shipping_address.line2", a.Line2, 0, MaxAddressLine)
+	checkText(errs, "shipping_address.postal_code", a.PostalCode, 1, 20)
+	checkText(errs, "shipping_address.city", a.City, 1, MaxName)
+	checkText(errs, "shipping_address.region", a.Region, 0, MaxName)
+	if len(a.Country) != 2 || strings.ToUpper(a.Country) != a.Country {
+		errs.Add("shipping_address.country", "invalid", "country must be an ISO 3166-1 alpha-2 code such as CH")
+	}
+}
+
+func checkText(errs *backstitch.FieldErrors, field, s string, lo, hi int) {
+	switch n := utf8.RuneCountInString(s); {
+	case !utf8.ValidString(s):
+		errs.Add(field, "invalid", field+" must be valid UTF-8")
+	case n < lo:
+		errs.Add(field, "required", field+" must not be empty")
+	case n > hi:
+		errs.Add(field, "too_long", fmt.Sprintf("%s must be at most %d characters", field, hi))
+	}
+}
+
+func newToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go ≥ 1.24 crashes instead).
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// MoveTo records a state change on p (the store applies it conditionally on the old status).
+func (p Pledge) MoveTo(to Status, actor, reason string, now time.Time) Pledge {
+	p.History = append(append([]HistoryEntry(nil), p.History...), HistoryEntry{From: p.Status, To: to, Actor: actor, Reason: reason, At: now})
+	p.Status = to
+	p.UpdatedAt = now
+	return p
+}

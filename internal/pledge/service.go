@@ -1,0 +1,501 @@
+package pledge
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/backstitch/backstitch/internal/account"
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/money"
+)
+
+// Store is what pledging needs from persistence.
+type Store interface {
+	FindCampaign(ctx context.Context, id string) (campaign.Campaign, error)
+	FindCampaignBySlug(ctx context.Context, slug string) (campaign.Campaign, error)
+	FindTier(ctx context.Context, campaignID, tierID string) (campaign.Tier, error)
+	ClaimTierUnit(ctx context.Context, tierID string) error
+	ReleaseTierUnit(ctx context.Context, tierID string) error
+	AddToTotals(ctx context.Context, campaignID string, amount, backers int64) error
+	CreatePledge(ctx context.Context, p Pledge) error
+	FindPledge(ctx context.Context, id string) (Pledge, error)
+	FindPledgeByIntent(ctx context.Context, intentID string) (Pledge, error)
+	ReplacePledge(ctx context.Context, prev, next Pledge) (Pledge, error)
+	CountConfirmAttempt(ctx context.Context, id string) (Pledge, error)
+	FindExpiredHolds(ctx context.Context, now time.Time, limit int) ([]Pledge, error)
+}
+
+// Service runs pledges: creation with the reward unit claimed atomically, confirmation with
+// Stripe, changes, cancellation, the webhook path, and expiry of holds.
+type Service struct {
+	store   Store
+	gateway Gateway
+	now     backstitch.Clock
+	hold    time.Duration
+}
+
+// NewService builds a Service. hold is how long a pledge keeps its reward unit without a payment method.
+func NewService(store Store, gateway Gateway, now backstitch.Clock, hold time.Duration) *Service {
+	return &Service{store: store, gateway: gateway, now: now, hold: hold}
+}
+
+// IDFor derives a pledge id from the request's idempotency scope: a retried request (after a
+// timeout or a crash) lands on the same pledge and so repeats the same Stripe requests, whose
+// idempotency keys are derived from the pledge id.
+func IDFor(idempotencyScope string) string {
+	sum := sha256.Sum256([]byte("pledge\x00" + idempotencyScope))
+	return "plg_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:10]))
+}
+
+// Created is a new pledge with the one-time manage token.
+type Created struct {
+	Pledge      Pledge
+	ManageToken string
+}
+
+// Create makes a pledge on the campaign with this id or slug. Each step is a recovery point: the
+// pledge document records every Stripe object as soon as it exists, and a retry resumes from there.
+func (s *Service) Create(ctx context.Context, id, campaignRef string, r Request) (Created, error) {
+	if existing, err := s.store.FindPledge(ctx, id); err == nil {
+		return s.resume(ctx, existing)
+	} else if backstitch.ErrorCode(err) != backstitch.CodeNotFound {
+		return Created{}, err
+	}
+	camp, err := s.findCampaign(ctx, campaignRef)
+	if err != nil {
+		return Created{}, err
+	}
+	var tier *campaign.Tier
+	if r.TierID != "" {
+		t, err := s.store.FindTier(ctx, camp.ID, r.TierID)
+		if err != nil {
+			return Created{}, err
+		}
+		tier = &t
+	}
+	p, token, err := New(id, r, camp, tier, s.now(), s.hold)
+	if err != nil {
+		return Created{}, err
+	}
+	if tier != nil {
+		if err := s.store.ClaimTierUnit(ctx, tier.ID); err != nil {
+			return Created{}, err
+		}
+	}
+	if err := s.store.CreatePledge(ctx, p); err != nil {
+		if tier != nil {
+			if rerr := s.store.ReleaseTierUnit(context.WithoutCancel(ctx), tier.ID); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
+		return Created{}, err
+	}
+	zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("campaign_id", camp.ID).Str("backer", account.MaskEmail(p.Backer.Email)).Msg("pledge created")
+	p, err = s.prepareStripe(ctx, p)
+	if err != nil {
+		return Created{}, err
+	}
+	return Created{Pledge: p, ManageToken: token}, nil
+}
+
+// resume finishes a pledge whose first request never answered. Its manage token was never shown,
+// so a new one replaces it.
+func (s *Service) resume(ctx context.Context, p Pledge) (Created, error) {
+	token := newToken()
+	next := p
+	next.ManageTokenHash = account.TokenID(token)
+	p, err := s.store.ReplacePledge(ctx, p, next)
+	if err != nil {
+		return Created{}, err
+	}
+	if p, err = s.prepareStripe(ctx, p); err != nil {
+		return Created{}, err
+	}
+	return Created{Pledge: p, ManageToken: token}, nil
+}
+
+// prepareStripe creates what the backer's checkout needs, skipping what already exists:
+// all-or-nothing saves a card (customer + SetupIntent, nothing charged); flexible gets a
+// PaymentIntent charged when confirmed.
+func (s *Service) prepareStripe(ctx context.Context, p Pledge) (Pledge, error) {
+	next := p
+	if p.FundingModel == campaign.AllOrNothing {
+		if next.CustomerID == "" {
+			cus, err := s.gateway.CreateCustomer(ctx, CustomerRequest{Email: p.Backer.Email, Name: p.Backer.Name,
+				PledgeID: p.ID, CampaignID: p.CampaignID, IdempotencyKey: p.ID + "/customer"})
+			if err != nil {
+				return p, err
+			}
+			next.CustomerID = cus
+			if p, err = s.store.ReplacePledge(ctx, p, next); err != nil {
+				return p, err
+			}
+		}
+		if p.SetupIntentID == "" {
+			si, err := s.gateway.CreateSetupIntent(ctx, SetupRequest{CustomerID: p.CustomerID, PledgeID: p.ID,
+				CampaignID: p.CampaignID, IdempotencyKey: p.ID + "/setup_intent"})
+			if err != nil {
+				return p, err
+			}
+			next = p
+			next.SetupIntentID, next.ClientSecret = si.ID, si.ClientSecret
+			return s.store.ReplacePledge(ctx, p, next)
+		}
+		return p, nil
+	}
+	if p.PaymentIntentID == "" {
+		pi, err := s.gateway.CreatePaymentIntent(ctx, PaymentRequest{Amount: p.Amount, TransferGroup: p.CampaignID,
+			PledgeID: p.ID, CampaignID: p.CampaignID, IdempotencyKey: p.ID + "/payment_intent"})
+		if err != nil {
+			return p, err
+		}
+		next.PaymentIntentID, next.ClientSecret = pi.ID, pi.ClientSecret
+		return s.store.ReplacePledge(ctx, p, next)
+	}
+	return p, nil
+}
+
+func (s *Service) findCampaign(ctx context.Context, ref string) (campaign.Campaign, error) {
+	var camp campaign.Campaign
+	var err error
+	if backstitch.IsID("cam", ref) {
+		camp, err = s.store.FindCampaign(ctx, ref)
+	} else {
+		camp, err = s.store.FindCampaignBySlug(ctx, ref)
+	}
+	if err == nil && !camp.Status.Public() {
+		// Drafts are not there for backers at all.
+		return camp, backstitch.Errorf(backstitch.CodeNotFound, "Campaign not found.")
+	}
+	return camp, err
+}
+
+// Manage finds a pledge for the holder of its manage token. A wrong token is "not found", so a
+// pledge id alone reveals nothing.
+func (s *Service) Manage(ctx context.Context, id, token string) (Pledge, error) {
+	p, err := s.store.FindPledge(ctx, id)
+	if err != nil {
+		return p, err
+	}
+	if token == "" || subtle.ConstantTimeCompare([]byte(account.TokenID(token)), []byte(p.ManageTokenHash)) != 1 {
+		return Pledge{}, backstitch.Errorf(backstitch.CodeNotFound, "Pledge not found.")
+	}
+	return p, nil
+}
+
+// Confirmed is the outcome of a confirmation: the pledge, and whether Stripe wants the backer to
+// authenticate (3-D Secure) in the browser with the client secret.
+type Confirmed struct {
+	Pledge         Pledge
+	ActionRequired bool
+}
+
+// Confirm finishes checkout server-side with a payment method (API clients and offline mode; in a
+// browser Stripe.js confirms with the client secret and the webhook brings the result).
+func (s *Service) Confirm(ctx context.Context, id, token, paymentMethod string) (Confirmed, error) {
+	p, err := s.Manage(ctx, id, token)
+	if err != nil {
+		return Confirmed{}, err
+	}
+	if paymentMethod == "" || len(paymentMethod) > 255 {
+		return Confirmed{}, &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid fields.",
+			Fields: []backstitch.FieldError{{Field: "payment_method", Code: "required", Message: "payment_method is required (a Stripe pm_… id)"}}}
+	}
+	if p.Status.Counted() {
+		return Confirmed{Pledge: p}, nil // already done: confirming again changes nothing
+	}
+	if p.Status != StatusPending {
+		return Confirmed{}, backstitch.Errorf(backstitch.CodeInvalidState, "This pledge is %s and cannot be confirmed.", p.Status)
+	}
+	camp, err := s.store.FindCampaign(ctx, p.CampaignID)
+	if err != nil {
+		return Confirmed{}, err
+	}
+	if err := s.checkOpen(p, camp); err != nil {
+		return Confirmed{}, err
+	}
+	// Count the attempt first (one atomic $inc, whatever webhooks do meanwhile), so its
+	// idempotency key is never reused for another payment method.
+	if p, err = s.store.CountConfirmAttempt(ctx, p.ID); err != nil {
+		return Confirmed{}, err
+	}
+	key := fmt.Sprintf("%s/confirm/%d", p.ID, p.ConfirmAttempts)
+	var in Intent
+	if p.FundingModel == campaign.AllOrNothing {
+		in, err = s.gateway.ConfirmSetupIntent(ctx, p.SetupIntentID, paymentMethod, key)
+	} else {
+		in, err = s.gateway.ConfirmPaymentIntent(ctx, p.PaymentIntentID, paymentMethod, key)
+	}
+	if err != nil {
+		return Confirmed{}, err
+	}
+	if in.PaymentMethodID == "" {
+		in.PaymentMethodID = paymentMethod
+	}
+	p, err = s.ApplyIntent(ctx, p.ID, in, "backer")
+	if err != nil {
+		return Confirmed{}, err
+	}
+	if in.Failure != nil {
+		return Confirmed{Pledge: p}, &backstitch.Error{Code: backstitch.CodePaymentFailed,
+			Message: "The card was declined: " + in.Failure.Message + " Try another card.",
+			Fields:  []backstitch.FieldError{{Field: "payment_method", Code: in.Failure.Code, Message: declineMessage(in.Failure)}}}
+	}
+	return Confirmed{Pledge: p, ActionRequired: in.Status == IntentRequiresAction}, nil
+}
+
+func declineMessage(f *Failure) string {
+	if f.DeclineCode != "" {
+		return f.Code + ": " + f.DeclineCode
+	}
+	return f.Code
+}
+
+// ApplyIntent brings a pledge in line with what Stripe says about its intent. Both the
+// synchronous confirmation and the webhook call it, in any order and any number of times: it only
+// ever moves a pending pledge forward, and the compare-and-set lets exactly one caller do so.
+func (s *Service) ApplyIntent(ctx context.Context, pledgeID string, in Intent, actor string) (Pledge, error) {
+	for attempt := 0; ; attempt++ {
+		p, err := s.store.FindPledge(ctx, pledgeID)
+		if err != nil {
+			return p, err
+		}
+		if p.Status != StatusPending {
+			return p, nil // already moved on; an older event cannot move it back
+		}
+		now := s.now()
+		next := p
+		switch {
+		case in.Status == IntentSucceeded:
+			to := StatusActive
+			if p.FundingModel == campaign.Flexible {
+				to = StatusCollected
+			}
+			next = p.MoveTo(to, actor, "stripe: "+string(in.Status), now)
+			next.PaymentMethodID = in.PaymentMethodID
+			next.LastFailure = nil
+		case in.Failure != nil:
+			f := *in.Failure
+			f.At = now
+			next.LastFailure = &f
+			next.UpdatedAt = now
+		default:
+			return p, nil
+		}
+		updated, err := s.store.ReplacePledge(ctx, p, next)
+		if backstitch.ErrorCode(err) == backstitch.CodeConflict && attempt < 5 {
+			continue // the other path changed it first: look again
+		}
+		if err != nil {
+			return p, err
+		}
+		if updated.Status.Counted() {
+			if err := s.store.AddToTotals(ctx, p.CampaignID, p.Amount.Amount, 1); err != nil {
+				return updated, err
+			}
+			zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("status", string(updated.Status)).Msg("pledge " + string(updated.Status))
+		}
+		return updated, nil
+	}
+}
+
+// Change is what a backer may change: the reward tier (empty string for none) and the amount.
+type Change struct {
+	TierID *string      `json:"tier_id"`
+	Amount *money.Money `json:"amount"`
+}
+
+// Update changes a pledge's tier or amount until the deadline. A new tier's unit is claimed before
+// the old one is released, so a change never loses the backer their place, and a failed change
+// gives the new unit back.
+func (s *Service) Update(ctx context.Context, id, token string, ch Change) (Pledge, error) {
+	return retryOnConflict(func() (Pledge, error) { return s.update(ctx, id, token, ch) })
+}
+
+// retryOnConflict runs op again when it lost a compare-and-set to a concurrent writer (usually a
+// webhook recording Stripe's view); op re-reads the pledge and re-checks the rules each time.
+func retryOnConflict(op func() (Pledge, error)) (Pledge, error) {
+	for attempt := 0; ; attempt++ {
+		p, err := op()
+		if backstitch.ErrorCode(err) != backstitch.CodeConflict || attempt == 4 {
+			return p, err
+		}
+	}
+}
+
+func (s *Service) update(ctx context.Context, id, token string, ch Change) (Pledge, error) {
+	p, err := s.Manage(ctx, id, token)
+	if err != nil {
+		return p, err
+	}
+	camp, err := s.store.FindCampaign(ctx, p.CampaignID)
+	if err != nil {
+		return p, err
+	}
+	if err := s.checkOpen(p, camp); err != nil {
+		return p, err
+	}
+	if p.Status == StatusCollected {
+		return p, backstitch.Errorf(backstitch.CodeInvalidState, "This pledge has been charged already; cancel it (you are refunded) and pledge again.")
+	}
+	next := p
+	if ch.Amount != nil {
+		next.Amount = *ch.Amount
+	}
+	newTierID := p.TierID
+	if ch.TierID != nil {
+		newTierID = *ch.TierID
+	}
+	var tier *campaign.Tier
+	if newTierID != "" {
+		t, err := s.store.FindTier(ctx, camp.ID, newTierID)
+		if err != nil {
+			return p, err
+		}
+		tier = &t
+	}
+	var errs backstitch.FieldErrors
+	if err := next.checkAmount(&errs, camp, tier); err != nil {
+		return p, err
+	}
+	if tier != nil && tier.Ships && next.ShippingAddress == nil {
+		errs.Add("shipping_address", "required", "the new reward ships: pledge again with a shipping address")
+	}
+	if err := errs.Err(); err != nil {
+		return p, err
+	}
+	next.TierID = newTierID
+	next.UpdatedAt = s.now()
+	tierChanged := newTierID != p.TierID
+	if tierChanged && newTierID != "" {
+		if err := s.store.ClaimTierUnit(ctx, newTierID); err != nil {
+			return p, err
+		}
+	}
+	updated, err := s.store.ReplacePledge(ctx, p, next)
+	if err != nil {
+		if tierChanged && newTierID != "" {
+			err = errors.Join(err, s.store.ReleaseTierUnit(context.WithoutCancel(ctx), newTierID))
+		}
+		return p, err
+	}
+	if tierChanged && p.TierID != "" {
+		if err := s.store.ReleaseTierUnit(ctx, p.TierID); err != nil {
+			return updated, err
+		}
+	}
+	if delta := next.Amount.Amount - p.Amount.Amount; delta != 0 && p.Status.Counted() {
+		if err := s.store.AddToTotals(ctx, p.CampaignID, delta, 0); err != nil {
+			return updated, err
+		}
+	}
+	return updated, nil
+}
+
+func (s *Service) checkOpen(p Pledge, camp campaign.Campaign) error {
+	if camp.Status != campaign.StatusLive || !s.now().Before(camp.Deadline) {
+		return backstitch.Errorf(backstitch.CodeCampaignNotLive, "The campaign has closed; pledges can no longer change.")
+	}
+	if !p.Status.HoldsUnit() {
+		return backstitch.Errorf(backstitch.CodeInvalidState, "This pledge is %s.", p.Status)
+	}
+	return nil
+}
+
+// Cancel withdraws a pledge before the deadline. A flexible pledge that was charged is refunded
+// first (with a key derived from the pledge, so a retried cancel never refunds twice); then the
+// state change, won by exactly one caller, gives back the reward unit and the totals.
+func (s *Service) Cancel(ctx context.Context, id, token string) (Pledge, error) {
+	return retryOnConflict(func() (Pledge, error) { return s.cancel(ctx, id, token) })
+}
+
+func (s *Service) cancel(ctx context.Context, id, token string) (Pledge, error) {
+	p, err := s.Manage(ctx, id, token)
+	if err != nil {
+		return p, err
+	}
+	camp, err := s.store.FindCampaign(ctx, p.CampaignID)
+	if err != nil {
+		return p, err
+	}
+	if p.Status == StatusCancelled {
+		return p, nil
+	}
+	if err := s.checkOpen(p, camp); err != nil {
+		return p, err
+	}
+	if p.Status == StatusCollected {
+		if err := s.gateway.Refund(ctx, p.PaymentIntentID, 0, p.ID+"/refund/cancel"); err != nil {
+			return p, err
+		}
+	}
+	return s.end(ctx, p, StatusCancelled, "backer", "cancelled by the backer")
+}
+
+// end moves a pledge to a final state and undoes what it held: its reward unit and its share of
+// the totals. Only the caller whose compare-and-set wins does the undoing, so it happens once.
+func (s *Service) end(ctx context.Context, p Pledge, to Status, actor, reason string) (Pledge, error) {
+	next := p.MoveTo(to, actor, reason, s.now())
+	updated, err := s.store.ReplacePledge(ctx, p, next)
+	if err != nil {
+		return p, err
+	}
+	if p.TierID != "" && p.Status.HoldsUnit() {
+		if err := s.store.ReleaseTierUnit(ctx, p.TierID); err != nil {
+			return updated, err
+		}
+	}
+	if p.Status.Counted() {
+		if err := s.store.AddToTotals(ctx, p.CampaignID, -p.Amount.Amount, -1); err != nil {
+			return updated, err
+		}
+	}
+	if p.Status == StatusPending {
+		s.cancelIntent(ctx, p)
+	}
+	return updated, nil
+}
+
+// cancelIntent tells Stripe an unfinished intent will not be used. It is a courtesy, not a
+// guarantee: the pledge is already final, so a failure is only logged.
+func (s *Service) cancelIntent(ctx context.Context, p Pledge) {
+	var err error
+	switch {
+	case p.SetupIntentID != "":
+		err = s.gateway.CancelSetupIntent(ctx, p.SetupIntentID, p.ID+"/setup_intent/cancel")
+	case p.PaymentIntentID != "":
+		err = s.gateway.CancelPaymentIntent(ctx, p.PaymentIntentID, p.ID+"/payment_intent/cancel")
+	}
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", p.ID).Msg("cancel unused intent")
+	}
+}
+
+// ExpireHolds ends pending pledges whose hold ran out without a payment method, giving their
+// reward units back. It returns how many it expired.
+func (s *Service) ExpireHolds(ctx context.Context) (int, error) {
+	expired, err := s.store.FindExpiredHolds(ctx, s.now(), 500)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range expired {
+		if _, err := s.end(ctx, p, StatusExpired, "system", "no payment method within the hold"); err != nil {
+			if backstitch.ErrorCode(err) == backstitch.CodeConflict {
+				continue // confirmed or cancelled meanwhile
+			}
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,223 @@
+// Package stripepay is the Stripe adapter: it turns pledging's gateway calls into stripe-go
+// requests, each with our own idempotency key, and Stripe's answers back into domain values.
+package stripepay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/pledge"
+)
+
+// Client talks to Stripe (or to the offline double, through the same HTTP API).
+type Client struct {
+	api            *client.API
+	publishableKey string
+}
+
+var _ pledge.Gateway = (*Client)(nil)
+
+// Options says which Stripe to talk to.
+type Options struct {
+	SecretKey      string
+	PublishableKey string
+	// BackendURL overrides api.stripe.com (offline mode points it at the in-process double).
+	BackendURL string
+	Timeout    time.Duration
+}
+
+// New builds a client. stripe-go retries connection errors, 409s and 503s itself, reusing the
+// request's idempotency key, so a retry can never create a second object.
+func New(o Options) *Client {
+	cfg := &stripe.BackendConfig{
+		HTTPClient:        &http.Client{Timeout: o.Timeout},
+		MaxNetworkRetries: stripe.Int64(2),
+		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
+	}
+	if o.BackendURL != "" {
+		cfg.URL = stripe.String(o.BackendURL)
+	}
+	api := client.New(o.SecretKey, stripe.NewBackendsWithConfig(cfg))
+	return &Client{api: api, publishableKey: o.PublishableKey}
+}
+
+// PublishableKey is the key browsers use with Stripe.js.
+func (c *Client) PublishableKey() string { return c.publishableKey }
+
+func params(ctx context.Context, key string) stripe.Params {
+	p := stripe.Params{Context: ctx}
+	if key != "" {
+		p.SetIdempotencyKey(key)
+	}
+	return p
+}
+
+func metadata(pledgeID, campaignID string) map[string]string {
+	return map[string]string{"pledge_id": pledgeID, "campaign_id": campaignID}
+}
+
+// CreateCustomer creates the customer a saved card belongs to.
+func (c *Client) CreateCustomer(ctx context.Context, r pledge.CustomerRequest) (string, error) {
+	p := &stripe.CustomerParams{Params: params(ctx, r.IdempotencyKey), Email: stripe.String(r.Email), Name: stripe.String(r.Name)}
+	p.Metadata = metadata(r.PledgeID, r.CampaignID)
+	cus, err := c.api.Customers.New(p)
+	if err != nil {
+		return "", classify("create customer", err)
+	}
+	return cus.ID, nil
+}
+
+// CreateSetupIntent saves a card for off-session charges at the deadline.
+func (c *Client) CreateSetupIntent(ctx context.Context, r pledge.SetupRequest) (pledge.Intent, error) {
+	p := &stripe.SetupIntentParams{
+		Params:             params(ctx, r.IdempotencyKey),
+		Customer:           stripe.String(r.CustomerID),
+		Usage:              stripe.String(string(stripe.SetupIntentUsageOffSession)),
+		PaymentMethodTypes: stripe.StringSlice([]string{"card"}),
+	}
+	p.Metadata = metadata(r.PledgeID, r.CampaignID)
+	si, err := c.api.SetupIntents.New(p)
+	if err != nil {
+		return pledge.Intent{}, classify("create setup intent", err)
+	}
+	return setupIntent(si), nil
+}
+
+// ConfirmSetupIntent attaches a payment method (server-side confirmation).
+func (c *Client) ConfirmSetupIntent(ctx context.Context, id, paymentMethod, key string) (pledge.Intent, error) {
+	si, err := c.api.SetupIntents.Confirm(id, &stripe.SetupIntentConfirmParams{Params: params(ctx, key), PaymentMethod: stripe.String(paymentMethod)})
+	if err != nil {
+		if se, ok := errors.AsType[*stripe.Error](err); ok && se.Type == stripe.ErrorTypeCard {
+			in := pledge.Intent{ID: id, Status: pledge.IntentRequiresPaymentMethod, Failure: failure(se)}
+			if se.SetupIntent != nil {
+				in = setupIntent(se.SetupIntent)
+				in.Failure = failure(se)
+			}
+			return in, nil
+		}
+		return pledge.Intent{}, classify("confirm setup intent", err)
+	}
+	return setupIntent(si), nil
+}
+
+// CancelSetupIntent releases a setup that will never be used.
+func (c *Client) CancelSetupIntent(ctx context.Context, id, key string) error {
+	if _, err := c.api.SetupIntents.Cancel(id, &stripe.SetupIntentCancelParams{Params: params(ctx, key)}); err != nil {
+		return classify("cancel setup intent", err)
+	}
+	return nil
+}
+
+// CreatePaymentIntent creates (and with Confirm, attempts) a charge.
+func (c *Client) CreatePaymentIntent(ctx context.Context, r pledge.PaymentRequest) (pledge.Intent, error) {
+	p := &stripe.PaymentIntentParams{
+		Params:             params(ctx, r.IdempotencyKey),
+		Amount:             stripe.Int64(r.Amount.Amount),
+		Currency:           stripe.String(strings.ToLower(r.Amount.Currency)),
+		PaymentMethodTypes: stripe.StringSlice([]string{"card"}),
+	}
+	if r.CustomerID != "" {
+		p.Customer = stripe.String(r.CustomerID)
+	}
+	if r.PaymentMethodID != "" {
+		p.PaymentMethod = stripe.String(r.PaymentMethodID)
+	}
+	if r.TransferGroup != "" {
+		p.TransferGroup = stripe.String(r.TransferGroup)
+	}
+	if r.Confirm {
+		p.Confirm = stripe.Bool(true)
+	}
+	if r.OffSession {
+		p.OffSession = stripe.Bool(true)
+	}
+	p.Metadata = metadata(r.PledgeID, r.CampaignID)
+	pi, err := c.api.PaymentIntents.New(p)
+	return paymentResult("create payment intent", pi, err)
+}
+
+// ConfirmPaymentIntent charges a payment method on-session.
+func (c *Client) ConfirmPaymentIntent(ctx context.Context, id, paymentMethod, key string) (pledge.Intent, error) {
+	pi, err := c.api.PaymentIntents.Confirm(id, &stripe.PaymentIntentConfirmParams{Params: params(ctx, key), PaymentMethod: stripe.String(paymentMethod)})
+	return paymentResult("confirm payment intent", pi, err)
+}
+
+// CancelPaymentIntent abandons a charge that was never completed.
+func (c *Client) CancelPaymentIntent(ctx context.Context, id, key string) error {
+	if _, err := c.api.PaymentIntents.Cancel(id, &stripe.PaymentIntentCancelParams{Params: params(ctx, key)}); err != nil {
+		return classify("cancel payment intent", err)
+	}
+	return nil
+}
+
+// Refund returns money of a succeeded payment intent (amount 0 means all of it).
+func (c *Client) Refund(ctx context.Context, paymentIntentID string, amount int64, key string) error {
+	p := &stripe.RefundParams{Params: params(ctx, key), PaymentIntent: stripe.String(paymentIntentID)}
+	if amount > 0 {
+		p.Amount = stripe.Int64(amount)
+	}
+	if _, err := c.api.Refunds.New(p); err != nil {
+		return classify("refund", err)
+	}
+	return nil
+}
+
+func paymentResult(op string, pi *stripe.PaymentIntent, err error) (pledge.Intent, error) {
+	if err != nil {
+		if se, ok := errors.AsType[*stripe.Error](err); ok && se.Type == stripe.ErrorTypeCard {
+			in := pledge.Intent{Status: pledge.IntentRequiresPaymentMethod, Failure: failure(se)}
+			if se.PaymentIntent != nil {
+				in = paymentIntent(se.PaymentIntent)
+				in.Failure = failure(se)
+			}
+			return in, nil
+		}
+		return pledge.Intent{}, classify(op, err)
+	}
+	return paymentIntent(pi), nil
+}
+
+func setupIntent(si *stripe.SetupIntent) pledge.Intent {
+	in := pledge.Intent{ID: si.ID, Status: pledge.IntentStatus(si.Status), ClientSecret: si.ClientSecret}
+	if si.PaymentMethod != nil {
+		in.PaymentMethodID = si.PaymentMethod.ID
+	}
+	if e := si.LastSetupError; e != nil && in.Status == pledge.IntentRequiresPaymentMethod {
+		in.Failure = &pledge.Failure{Code: string(e.Code), DeclineCode: string(e.DeclineCode), Message: e.Msg}
+	}
+	return in
+}
+
+func paymentIntent(pi *stripe.PaymentIntent) pledge.Intent {
+	in := pledge.Intent{ID: pi.ID, Status: pledge.IntentStatus(pi.Status), ClientSecret: pi.ClientSecret}
+	if pi.PaymentMethod != nil {
+		in.PaymentMethodID = pi.PaymentMethod.ID
+	}
+	if e := pi.LastPaymentError; e != nil && in.Status == pledge.IntentRequiresPaymentMethod {
+		in.Failure = &pledge.Failure{Code: string(e.Code), DeclineCode: string(e.DeclineCode), Message: e.Msg}
+	}
+	return in
+}
+
+func failure(se *stripe.Error) *pledge.Failure {
+	return &pledge.Failure{Code: string(se.Code), DeclineCode: string(se.DeclineCode), Message: se.Msg}
+}
+
+// classify wraps a Stripe error with the operation. Invalid requests are our bug (internal);
+// everything else (rate limits, outages, timeouts) is the provider being unavailable, which the
+// client may retry with the same Idempotency-Key.
+func classify(op string, err error) error {
+	if se, ok := errors.AsType[*stripe.Error](err); ok && se.Type == stripe.ErrorTypeInvalidRequest && se.HTTPStatusCode != http.StatusTooManyRequests {
+		return fmt.Errorf("stripe %s: %w", op, err)
+	}
+	return fmt.Errorf("stripe %s: %w (%w)", op, &backstitch.Error{Code: backstitch.CodePaymentProvider,
+		Message: "The payment provider did not answer. Please retry with the same Idempotency-Key."}, err)
+}

@@ -1,0 +1,116 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/money"
+	"github.com/backstitch/backstitch/internal/pledge"
+)
+
+const manageTokenHeader = "X-Manage-Token"
+
+type pledgeView struct {
+	ID              string                `json:"id"`
+	CampaignID      string                `json:"campaign_id"`
+	TierID          *string               `json:"tier_id"`
+	Status          pledge.Status         `json:"status"`
+	Amount          money.Money           `json:"amount"`
+	Backer          pledge.Backer         `json:"backer"`
+	ShippingAddress *pledge.Address       `json:"shipping_address,omitempty"`
+	ClientSecret    string                `json:"client_secret,omitempty"`
+	PublishableKey  string                `json:"publishable_key"`
+	ManageToken     string                `json:"manage_token,omitempty"`
+	ActionRequired  bool                  `json:"action_required,omitempty"`
+	LastFailure     *pledge.Failure       `json:"last_failure,omitempty"`
+	HoldExpiresAt   *time.Time            `json:"hold_expires_at,omitempty"`
+	CreatedAt       time.Time             `json:"created_at"`
+	UpdatedAt       time.Time             `json:"updated_at"`
+	History         []pledge.HistoryEntry `json:"history"`
+}
+
+// viewPledge shows a pledge to the holder of its manage token. Stripe customer and payment method
+// ids are never shown: the client secret is all a browser needs.
+func (s *Server) viewPledge(p pledge.Pledge) pledgeView {
+	v := pledgeView{ID: p.ID, CampaignID: p.CampaignID, Status: p.Status, Amount: p.Amount, Backer: p.Backer,
+		ShippingAddress: p.ShippingAddress, PublishableKey: s.payments.PublishableKey(), LastFailure: p.LastFailure,
+		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, History: p.History}
+	if p.TierID != "" {
+		v.TierID = &p.TierID
+	}
+	if p.Status == pledge.StatusPending {
+		v.ClientSecret = p.ClientSecret
+		v.HoldExpiresAt = &p.HoldExpiresAt
+	}
+	return v
+}
+
+func (s *Server) createPledge(c *fiber.Ctx) error {
+	scope, _ := c.Locals(localIdempotencyScope).(string)
+	if scope == "" {
+		return backstitch.Errorf(backstitch.CodeIdempotencyKeyRequired, "Send an Idempotency-Key header (a new random value per pledge) so a retry can never pledge twice.")
+	}
+	var in pledge.Request
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	if err := s.limit(c, "pledge:addr:"+c.IP(), s.cfg.PledgePerAddress, s.cfg.PledgeWindow); err != nil {
+		return err
+	}
+	created, err := s.pledges.Create(c.UserContext(), pledge.IDFor(scope), c.Params("id"), in)
+	if err != nil {
+		return err
+	}
+	v := s.viewPledge(created.Pledge)
+	v.ManageToken = created.ManageToken
+	return reply(c, http.StatusCreated, v)
+}
+
+func (s *Server) showPledge(c *fiber.Ctx) error {
+	p, err := s.pledges.Manage(c.UserContext(), c.Params("id"), c.Get(manageTokenHeader))
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusOK, s.viewPledge(p))
+}
+
+type confirmInput struct {
+	PaymentMethod string `json:"payment_method"`
+}
+
+func (s *Server) confirmPledge(c *fiber.Ctx) error {
+	var in confirmInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	res, err := s.pledges.Confirm(c.UserContext(), c.Params("id"), c.Get(manageTokenHeader), in.PaymentMethod)
+	if err != nil {
+		return err
+	}
+	v := s.viewPledge(res.Pledge)
+	v.ActionRequired = res.ActionRequired
+	return reply(c, http.StatusOK, v)
+}
+
+func (s *Server) changePledge(c *fiber.Ctx) error {
+	var in pledge.Change
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	p, err := s.pledges.Update(c.UserContext(), c.Params("id"), c.Get(manageTokenHeader), in)
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusOK, s.viewPledge(p))
+}
+
+func (s *Server) cancelPledge(c *fiber.Ctx) error {
+	p, err := s.pledges.Cancel(c.UserContext(), c.Params("id"), c.Get(manageTokenHeader))
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusOK, s.viewPledge(p))
+}
