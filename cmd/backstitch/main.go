@@ -3,6 +3,8 @@
 //	backstitch                                  run the HTTP server (same as "backstitch serve")
 //	backstitch admin create --email E [--name N]  create an admin; the password comes from
 //	                                            BACKSTITCH_ADMIN_PASSWORD or the first line of stdin
+//	backstitch repair                           recompute campaign totals and reward units from
+//	                                            the pledges, fix and report any drift
 package main
 
 import (
@@ -56,8 +58,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return serve(ctx, cfg, log)
 	case len(args) >= 2 && args[0] == "admin" && args[1] == "create":
 		return createAdmin(ctx, cfg, log, args[2:], getenv, stdin, stdout)
+	case len(args) == 1 && args[0] == "repair":
+		return repair(ctx, cfg, log, stdout)
 	default:
-		return fmt.Errorf("unknown command %q; usage: backstitch [serve] | backstitch admin create --email E", strings.Join(args, " "))
+		return fmt.Errorf("unknown command %q; usage: backstitch [serve] | backstitch admin create --email E | backstitch repair", strings.Join(args, " "))
 	}
 }
 
@@ -121,5 +125,34 @@ func createAdmin(ctx context.Context, cfg config.Config, log zerolog.Logger, arg
 		return fmt.Errorf("admin create: %w", err)
 	}
 	fmt.Fprintf(stdout, "created admin %s (%s)\n", u.Email, u.ID)
+	return nil
+}
+
+// repair recomputes every campaign's totals and its tiers' claimed units from the pledges. A
+// crash between a pledge's state change and the counter update it implies leaves a counter off by
+// one; this finds and fixes it. Run it while no pledges are being made.
+func repair(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io.Writer) error {
+	a, err := app.Open(ctx, cfg, log.Level(zerolog.WarnLevel), app.Deps{})
+	if err != nil {
+		return err
+	}
+	defer a.Close(context.WithoutCancel(ctx))
+	ids, err := a.Store().CampaignIDs(ctx)
+	if err != nil {
+		return err
+	}
+	drifted := 0
+	for _, id := range ids {
+		d, err := a.Store().RepairCampaign(ctx, id)
+		if err != nil {
+			return fmt.Errorf("repair %s: %w", id, err)
+		}
+		if d.Any() {
+			drifted++
+			fmt.Fprintf(stdout, "%s: pledged %d -> %d, backers %d -> %d, tiers fixed %v\n",
+				id, d.PledgedWas, d.PledgedIs, d.BackersWas, d.BackersIs, d.TiersFixed)
+		}
+	}
+	fmt.Fprintf(stdout, "checked %d campaigns, %d had drifted and were fixed\n", len(ids), drifted)
 	return nil
 }

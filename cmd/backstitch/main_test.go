@@ -203,6 +203,15 @@ func TestAdminCreate(t *testing.T) {
 	}
 }
 
+func TestRepairOnAnEmptyStore(t *testing.T) {
+	cmd := exec.Command(buildBinary(t), "repair")
+	cmd.Env = cleanEnv("BACKSTITCH_DATA_DIR=" + filepath.Join(t.TempDir(), "data"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "checked 0 campaigns, 0 had drifted") {
+		t.Fatalf("repair: %v\n%s", err, out)
+	}
+}
+
 func TestUnknownCommand(t *testing.T) {
 	err := run(context.Background(), []string{"frobnicate"}, func(string) string { return "" }, strings.NewReader(""), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "usage") {

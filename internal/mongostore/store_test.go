@@ -2,6 +2,7 @@ package mongostore_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/money"
 	"github.com/backstitch/backstitch/internal/mongostore"
+	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/testenv"
 )
 
@@ -208,5 +210,53 @@ func TestReopenKeepsIndexes(t *testing.T) {
 			_ = s.Drop(ctx)
 		}
 		_ = s.Close(ctx)
+	}
+}
+
+// RepairCampaign puts counters back in line with the pledges after they drifted (a crash between
+// a pledge's state change and the counter update).
+func TestRepairCampaignFixesDrift(t *testing.T) {
+	s := testenv.MustStore(t)
+	ctx := context.Background()
+	c, err := s.CreateCampaign(ctx, newCampaign(t, "Drift"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	title, price, kind := "Coat", money.Money{Amount: 30000, Currency: "CHF"}, campaign.KindPhysical
+	tier, err := campaign.NewTier(c, campaign.TierFields{Title: &title, Kind: &kind, Price: &price,
+		Limit: campaign.Nullable[int64]{Set: true, Value: 10}}, time.Date(2029, 12, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateTier(ctx, tier); err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range []pledge.Status{pledge.StatusActive, pledge.StatusActive, pledge.StatusPending, pledge.StatusCancelled} {
+		p := pledge.Pledge{ID: fmt.Sprint("plg_", i), CampaignID: c.ID, TierID: tier.ID, Status: st, Amount: money.Money{Amount: 30000 + int64(i), Currency: "CHF"}}
+		if err := s.CreatePledge(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Counters as a crash could leave them: one activation counted, one claim recorded.
+	if err := s.AddToTotals(ctx, c.ID, 30000, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ClaimTierUnit(ctx, tier.ID); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.RepairCampaign(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.PledgedWas != 30000 || d.PledgedIs != 60001 || d.BackersIs != 2 || len(d.TiersFixed) != 1 {
+		t.Fatalf("drift %+v", d)
+	}
+	got, _ := s.FindCampaign(ctx, c.ID)
+	gotTier, _ := s.FindTier(ctx, c.ID, tier.ID)
+	if got.Pledged != 60001 || got.BackersCount != 2 || gotTier.Claimed != 3 || *gotTier.Remaining != 7 {
+		t.Fatalf("after repair: pledged %d backers %d claimed %d remaining %d", got.Pledged, got.BackersCount, gotTier.Claimed, *gotTier.Remaining)
+	}
+	if again, _ := s.RepairCampaign(ctx, c.ID); again.Any() {
+		t.Fatalf("second repair found drift: %+v", again)
 	}
 }
