@@ -1,7 +1,7 @@
 // Package stripedouble is a stateful, in-process stand-in for Stripe's test
-// mode. Every request is first validated by stripe-mock against Stripe's
-// OpenAPI spec; valid requests then change the double's own state the way
-// Stripe test mode would: statuses, test cards, idempotency keys, balance
+// mode. Every request is first validated against Stripe's OpenAPI spec as
+// stripe-mock would; valid requests then change the double's own state the
+// way Stripe test mode would: statuses, test cards, idempotency keys, balance
 // transactions, and signed webhooks. See docs/stripe-double.md.
 package stripedouble
 
@@ -14,13 +14,11 @@ import (
 	"math/big"
 	mrand "math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/stripe/stripe-mock/param"
-	"github.com/stripe/stripe-mock/server"
 )
 
 // APIVersion is the version stamped on every event; stripe-go v76's webhook
@@ -76,7 +74,7 @@ func PercentPlusFixed(basisPoints, fixed int64) func(int64, string) int64 {
 // Double is a Stripe test-mode stand-in. It is an http.Handler: serve it with
 // httptest.NewServer or any listener and point stripe-go's backend URL at it.
 type Double struct {
-	stub       *server.StubServer
+	validator  *validator
 	now        func() time.Time
 	fee        func(int64, string) int64
 	disputeFee int64
@@ -100,12 +98,12 @@ type Double struct {
 // New builds a Double. The first call in a process parses stripe-mock's spec
 // (about half a second); later calls reuse it.
 func New(opts Options) (*Double, error) {
-	stub, err := sharedStub()
+	v, err := sharedValidator()
 	if err != nil {
 		return nil, err
 	}
 	d := &Double{
-		stub:       stub,
+		validator:  v,
 		now:        opts.Now,
 		fee:        opts.Fee,
 		disputeFee: opts.DisputeFee,
@@ -228,8 +226,8 @@ type call struct {
 	baseURL   string
 }
 
-// ServeHTTP answers one Stripe API call: stripe-mock validates it, then the
-// double applies it to its state.
+// ServeHTTP answers one Stripe API call: stripe-mock's checks validate it,
+// then the double applies it to its state.
 func (d *Double) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, onboardingPath) {
 		d.serveOnboarding(w, r)
@@ -251,21 +249,15 @@ func (d *Double) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	validation := httptest.NewRecorder()
-	d.stub.HandleRequest(validation, withBody(r, body))
-	if validation.Code >= 400 && validation.Code < 500 {
-		rec.Status, rec.Rejected = validation.Code, true
+	if rej := d.validator.check(withBody(r, body)); rej != nil {
+		rec.Status, rec.Rejected = rej.status, true
 		d.record(rec)
-		for k, v := range validation.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(validation.Code)
-		_, _ = w.Write(validation.Body.Bytes())
+		rej.write(w, r)
 		return
 	}
 	p, err := param.ParseParams(withBody(r, body))
 	if err != nil {
-		// Unreachable in practice: stripe-mock just parsed the same bytes.
+		// Unreachable in practice: validation just parsed the same bytes.
 		writeResponse(w, errorResponse(http.StatusBadRequest, stripeError{
 			Type: "invalid_request_error", Message: fmt.Sprintf("Couldn't parse query/body: %v", err)}), "")
 		return
