@@ -18,12 +18,13 @@ type AuditEntry struct {
 // client retrying after a timeout gets that response again instead of a second object.
 type IdempotencyRecord struct {
 	// ID is the key scoped to its caller and route, so two clients may use the same key.
-	ID          string    `bson:"_id"`
-	RequestHash string    `bson:"request_hash"`
-	Done        bool      `bson:"done"`
-	Status      int       `bson:"status"`
-	ContentType string    `bson:"content_type"`
-	Body        []byte    `bson:"body"`
+	ID          string `bson:"_id"`
+	RequestHash string `bson:"request_hash"`
+	// Done, Status, ContentType and Body describe the stored response, once there is one.
+	Done        bool      `bson:"-"`
+	Status      int       `bson:"-"`
+	ContentType string    `bson:"-"`
+	Body        []byte    `bson:"-"`
 	CreatedAt   time.Time `bson:"created_at"`
 	ExpiresAt   time.Time `bson:"expires_at"`
 	// LockedUntil bounds how long an unfinished request holds the key. A request that crashed
@@ -31,11 +32,10 @@ type IdempotencyRecord struct {
 	LockedUntil time.Time `bson:"locked_until"`
 }
 
-// StripeEvent is a webhook event as received, stored once under its id.
+// StripeEvent is a webhook event, stored once under its id after it was applied.
 type StripeEvent struct {
-	ID          string     `bson:"_id"`
-	Type        string     `bson:"type"`
-	Payload     []byte     `bson:"payload"`
-	ReceivedAt  time.Time  `bson:"received_at"`
-	ProcessedAt *time.Time `bson:"processed_at,omitempty"`
+	ID         string    `bson:"_id"`
+	Type       string    `bson:"type"`
+	Payload    []byte    `bson:"payload"`
+	ReceivedAt time.Time `bson:"received_at"`
 }

@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,6 +11,11 @@ import (
 
 	"github.com/backstitch/backstitch/internal/backstitch"
 )
+
+// Keys and their responses live in two collections: a response is inserted once, never updated.
+// On the embedded FerretDB an update costs time in proportion to the collection's size (measured:
+// 0.2 ms at 10 documents, 8 ms at 3,000) while an insert and a find by _id stay flat, and the
+// keys of a whole day would otherwise be rewritten on every request.
 
 // ReserveIdempotencyKey claims a key for a request. It returns (nil, nil) when this request is the
 // first with the key, or the existing record (done or still in flight) when it is not. The unique
@@ -34,9 +40,24 @@ func (s *Store) ReserveIdempotencyKey(ctx context.Context, rec backstitch.Idempo
 			return nil, fmt.Errorf("renew idempotency key: %w", err)
 		}
 		if res.ModifiedCount == 1 {
+			if _, err := s.db.Collection("idempotency_responses").DeleteOne(ctx, bson.M{"_id": rec.ID}); err != nil {
+				return nil, fmt.Errorf("renew idempotency key: %w", err)
+			}
 			return nil, nil
 		}
 		return s.ReserveIdempotencyKey(ctx, rec)
+	}
+	var resp struct {
+		Status      int    `bson:"status"`
+		ContentType string `bson:"content_type"`
+		Body        []byte `bson:"body"`
+	}
+	err = s.db.Collection("idempotency_responses").FindOne(ctx, bson.M{"_id": rec.ID}).Decode(&resp)
+	switch {
+	case err == nil:
+		existing.Done, existing.Status, existing.ContentType, existing.Body = true, resp.Status, resp.ContentType, resp.Body
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return nil, fmt.Errorf("read idempotent response: %w", err)
 	}
 	return &existing, nil
 }
@@ -45,7 +66,7 @@ func (s *Store) ReserveIdempotencyKey(ctx context.Context, rec backstitch.Idempo
 // crashed or hung). Only one retry wins: the update is conditional on the lock it saw.
 func (s *Store) TakeOverIdempotencyKey(ctx context.Context, id string, sawLockedUntil, lockedUntil time.Time) (bool, error) {
 	res, err := s.db.Collection("idempotency_keys").UpdateOne(ctx,
-		bson.M{"_id": id, "done": false, "locked_until": sawLockedUntil},
+		bson.M{"_id": id, "locked_until": sawLockedUntil},
 		bson.M{"$set": bson.M{"locked_until": lockedUntil}})
 	if err != nil {
 		return false, fmt.Errorf("take over idempotency key: %w", err)
@@ -53,12 +74,11 @@ func (s *Store) TakeOverIdempotencyKey(ctx context.Context, id string, sawLocked
 	return res.ModifiedCount == 1, nil
 }
 
-// CompleteIdempotencyKey stores the response of the request that holds the key. Only the holder
-// writes, so the filter is the _id alone: the embedded FerretDB pushes down nothing but a bare
-// _id filter and would otherwise scan every key of the last 24 hours on each request.
-func (s *Store) CompleteIdempotencyKey(ctx context.Context, id string, status int, contentType string, body []byte) error {
-	_, err := s.db.Collection("idempotency_keys").UpdateOne(ctx, bson.M{"_id": id},
-		bson.M{"$set": bson.M{"done": true, "status": status, "content_type": contentType, "body": body}})
+// CompleteIdempotencyKey stores the response of the request that holds the key; it expires with
+// the key.
+func (s *Store) CompleteIdempotencyKey(ctx context.Context, id string, status int, contentType string, body []byte, expiresAt time.Time) error {
+	_, err := s.db.Collection("idempotency_responses").InsertOne(ctx, bson.M{"_id": id, "status": status,
+		"content_type": contentType, "body": body, "expires_at": expiresAt})
 	if err != nil {
 		return fmt.Errorf("complete idempotency key: %w", err)
 	}
@@ -67,7 +87,7 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, id string, status in
 
 // ReleaseIdempotencyKey forgets an unfinished key, so the client may retry a request that failed
 // before it changed anything (an internal error or a timeout on our side). Only the holder calls
-// it, before completing, so the filter is the bare _id (see CompleteIdempotencyKey).
+// it, before completing.
 func (s *Store) ReleaseIdempotencyKey(ctx context.Context, id string) error {
 	_, err := s.db.Collection("idempotency_keys").DeleteOne(ctx, bson.M{"_id": id})
 	if err != nil {

@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -62,6 +63,24 @@ func (s *Store) CountConfirmAttempt(ctx context.Context, id string) (pledge.Pled
 		bson.M{"$inc": bson.M{"confirm_attempts": 1, "version": int64(1)}},
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&p)
 	return p, notFound(err, "Pledge")
+}
+
+// RecordStripeObjects sets the Stripe ids given (non-empty ones) on a pledge. The filter is the
+// bare _id, which the embedded FerretDB can push down (any other filter scans the collection).
+func (s *Store) RecordStripeObjects(ctx context.Context, id string, o pledge.StripeObjects) (pledge.Pledge, error) {
+	set := bson.M{}
+	for k, v := range map[string]string{"customer_id": o.CustomerID, "setup_intent_id": o.SetupIntentID,
+		"payment_intent_id": o.PaymentIntentID, "client_secret": o.ClientSecret} {
+		if v != "" {
+			set[k] = v
+		}
+	}
+	// UpdateOne then find, rather than findAndModify, which FerretDB never pushes down.
+	if _, err := s.db.Collection("pledges").UpdateOne(ctx, bson.M{"_id": id},
+		bson.M{"$set": set, "$inc": bson.M{"version": int64(1)}}); err != nil {
+		return pledge.Pledge{}, fmt.Errorf("record stripe objects on %s: %w", id, err)
+	}
+	return s.FindPledge(ctx, id)
 }
 
 // FindExpiredHolds lists pending pledges whose hold has run out.
@@ -201,26 +220,25 @@ func (s *Store) CampaignIDs(ctx context.Context) ([]string, error) {
 	return ids, cur.Err()
 }
 
-// RecordStripeEvent stores an event unless its id is already stored, and reports whether it still
-// needs processing (new, or stored by an earlier delivery that failed half-way).
-func (s *Store) RecordStripeEvent(ctx context.Context, e backstitch.StripeEvent) (bool, error) {
-	coll := s.db.Collection("stripe_events")
-	if _, err := coll.InsertOne(ctx, e); err == nil {
+// StripeEventSeen reports whether an event with this id was already applied and stored.
+func (s *Store) StripeEventSeen(ctx context.Context, id string) (bool, error) {
+	err := s.db.Collection("stripe_events").FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(bson.M{"_id": 1})).Err()
+	switch {
+	case err == nil:
 		return true, nil
-	} else if !mongo.IsDuplicateKeyError(err) {
-		return false, fmt.Errorf("store stripe event %s: %w", e.ID, err)
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return false, nil
 	}
-	var stored backstitch.StripeEvent
-	if err := coll.FindOne(ctx, bson.M{"_id": e.ID}).Decode(&stored); err != nil {
-		return false, fmt.Errorf("read stripe event %s: %w", e.ID, err)
-	}
-	return stored.ProcessedAt == nil, nil
+	return false, fmt.Errorf("look up stripe event %s: %w", id, err)
 }
 
-// MarkStripeEventProcessed records that an event's effects are applied.
-func (s *Store) MarkStripeEventProcessed(ctx context.Context, id string, at time.Time) error {
-	if _, err := s.db.Collection("stripe_events").UpdateOne(ctx, bson.M{"_id": id}, bson.M{"$set": bson.M{"processed_at": at}}); err != nil {
-		return fmt.Errorf("mark stripe event %s: %w", id, err)
+// RecordStripeEvent stores an applied event once under its id. A concurrent delivery of the same
+// event that stored it first is not an error: applying is idempotent, storing happens once.
+// (Stored after applying, in one insert, rather than inserted and then marked: on the embedded
+// FerretDB every update costs time in proportion to the collection's size.)
+func (s *Store) RecordStripeEvent(ctx context.Context, e backstitch.StripeEvent) error {
+	if _, err := s.db.Collection("stripe_events").InsertOne(ctx, e); err != nil && !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("store stripe event %s: %w", e.ID, err)
 	}
 	return nil
 }

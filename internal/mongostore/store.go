@@ -83,13 +83,14 @@ func (s *Store) Drop(ctx context.Context) error {
 func (s *Store) ensureIndexes(ctx context.Context) error {
 	unique := func() *options.IndexOptions { return options.Index().SetUnique(true) }
 	for coll, models := range map[string][]mongo.IndexModel{
-		"users":            {{Keys: bson.D{{Key: "email", Value: 1}}, Options: unique()}},
-		"sessions":         {{Keys: bson.D{{Key: "expires_at", Value: 1}}}, {Keys: bson.D{{Key: "user_id", Value: 1}}}},
-		"campaigns":        {{Keys: bson.D{{Key: "slug", Value: 1}}, Options: unique()}, {Keys: bson.D{{Key: "status", Value: 1}, {Key: "launched_at", Value: -1}, {Key: "_id", Value: -1}}}, {Keys: bson.D{{Key: "designer_id", Value: 1}, {Key: "created_at", Value: -1}}}},
-		"tiers":            {{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "position", Value: 1}}}},
-		"rate_limits":      {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
-		"idempotency_keys": {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
-		"audit_log":        {{Keys: bson.D{{Key: "at", Value: -1}}}},
+		"users":                 {{Keys: bson.D{{Key: "email", Value: 1}}, Options: unique()}},
+		"sessions":              {{Keys: bson.D{{Key: "expires_at", Value: 1}}}, {Keys: bson.D{{Key: "user_id", Value: 1}}}},
+		"campaigns":             {{Keys: bson.D{{Key: "slug", Value: 1}}, Options: unique()}, {Keys: bson.D{{Key: "status", Value: 1}, {Key: "launched_at", Value: -1}, {Key: "_id", Value: -1}}}, {Keys: bson.D{{Key: "designer_id", Value: 1}, {Key: "created_at", Value: -1}}}},
+		"tiers":                 {{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "position", Value: 1}}}},
+		"rate_limits":           {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
+		"idempotency_keys":      {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
+		"idempotency_responses": {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
+		"audit_log":             {{Keys: bson.D{{Key: "at", Value: -1}}}},
 		"pledges": {
 			{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "status", Value: 1}}},
 			{Keys: bson.D{{Key: "status", Value: 1}, {Key: "hold_expires_at", Value: 1}}},
@@ -149,7 +150,7 @@ func notFound(err error, what string) error {
 // TTL indexes, so the service sweeps itself; on MongoDB this is cheap thanks to the expires_at indexes.
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
-	for _, coll := range []string{"sessions", "rate_limits", "idempotency_keys"} {
+	for _, coll := range []string{"sessions", "rate_limits", "idempotency_keys", "idempotency_responses"} {
 		res, err := s.db.Collection(coll).DeleteMany(ctx, bson.M{"expires_at": bson.M{"$lte": now}})
 		if err != nil {
 			return total, fmt.Errorf("purge expired %s: %w", coll, err)

@@ -31,6 +31,7 @@ type Store interface {
 	FindPledgeByIntent(ctx context.Context, intentID string) (Pledge, error)
 	ReplacePledge(ctx context.Context, prev, next Pledge) (Pledge, error)
 	CountConfirmAttempt(ctx context.Context, id string) (Pledge, error)
+	RecordStripeObjects(ctx context.Context, id string, o StripeObjects) (Pledge, error)
 	FindExpiredHolds(ctx context.Context, now time.Time, limit int) ([]Pledge, error)
 }
 
@@ -127,41 +128,40 @@ func (s *Service) resume(ctx context.Context, p Pledge) (Created, error) {
 // all-or-nothing saves a card (customer + SetupIntent, nothing charged); flexible gets a
 // PaymentIntent charged when confirmed.
 func (s *Service) prepareStripe(ctx context.Context, p Pledge) (Pledge, error) {
-	next := p
-	if p.FundingModel == campaign.AllOrNothing {
-		if next.CustomerID == "" {
-			cus, err := s.gateway.CreateCustomer(ctx, CustomerRequest{Email: p.Backer.Email, Name: p.Backer.Name,
-				PledgeID: p.ID, CampaignID: p.CampaignID, IdempotencyKey: p.ID + "/customer"})
-			if err != nil {
-				return p, err
-			}
-			next.CustomerID = cus
-			if p, err = s.store.ReplacePledge(ctx, p, next); err != nil {
-				return p, err
-			}
+	var o StripeObjects
+	switch {
+	case p.ClientSecret != "":
+		return p, nil // everything exists already
+	case p.FundingModel == campaign.AllOrNothing:
+		// The two objects are recorded together: if the process dies between them, the retry
+		// repeats both requests with the same idempotency keys and Stripe returns the same objects.
+		cus, err := s.gateway.CreateCustomer(ctx, CustomerRequest{Email: p.Backer.Email, Name: p.Backer.Name,
+			PledgeID: p.ID, CampaignID: p.CampaignID, IdempotencyKey: p.ID + "/customer"})
+		if err != nil {
+			return p, err
 		}
-		if p.SetupIntentID == "" {
-			si, err := s.gateway.CreateSetupIntent(ctx, SetupRequest{CustomerID: p.CustomerID, PledgeID: p.ID,
-				CampaignID: p.CampaignID, IdempotencyKey: p.ID + "/setup_intent"})
-			if err != nil {
-				return p, err
-			}
-			next = p
-			next.SetupIntentID, next.ClientSecret = si.ID, si.ClientSecret
-			return s.store.ReplacePledge(ctx, p, next)
+		si, err := s.gateway.CreateSetupIntent(ctx, SetupRequest{CustomerID: cus, PledgeID: p.ID,
+			CampaignID: p.CampaignID, IdempotencyKey: p.ID + "/setup_intent"})
+		if err != nil {
+			return p, err
 		}
-		return p, nil
-	}
-	if p.PaymentIntentID == "" {
+		o = StripeObjects{CustomerID: cus, SetupIntentID: si.ID, ClientSecret: si.ClientSecret}
+	default:
 		pi, err := s.gateway.CreatePaymentIntent(ctx, PaymentRequest{Amount: p.Amount, TransferGroup: p.CampaignID,
 			PledgeID: p.ID, CampaignID: p.CampaignID, IdempotencyKey: p.ID + "/payment_intent"})
 		if err != nil {
 			return p, err
 		}
-		next.PaymentIntentID, next.ClientSecret = pi.ID, pi.ClientSecret
-		return s.store.ReplacePledge(ctx, p, next)
+		o = StripeObjects{PaymentIntentID: pi.ID, ClientSecret: pi.ClientSecret}
 	}
-	return p, nil
+	return s.store.RecordStripeObjects(ctx, p.ID, o)
+}
+
+// StripeObjects are the Stripe ids a pledge records as they are created. Recording them needs no
+// compare-and-set: only the request holding the pledge's idempotency key creates them, and no
+// other writer touches these fields.
+type StripeObjects struct {
+	CustomerID, SetupIntentID, PaymentIntentID, ClientSecret string
 }
 
 func (s *Service) findCampaign(ctx context.Context, ref string) (campaign.Campaign, error) {

@@ -97,7 +97,7 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.store.CompleteIdempotencyKey(ctx, id, status, string(c.Response().Header.ContentType()), sealed)
+	return s.store.CompleteIdempotencyKey(ctx, id, status, string(c.Response().Header.ContentType()), sealed, now.Add(s.cfg.IdempotencyTTL))
 }
 
 // sealBody encrypts a stored response under a key derived from the client's Idempotency-Key,

@@ -36,7 +36,7 @@ type Store interface {
 	AppendAudit(ctx context.Context, e backstitch.AuditEntry) error
 
 	ReserveIdempotencyKey(ctx context.Context, rec backstitch.IdempotencyRecord) (*backstitch.IdempotencyRecord, error)
-	CompleteIdempotencyKey(ctx context.Context, id string, status int, contentType string, body []byte) error
+	CompleteIdempotencyKey(ctx context.Context, id string, status int, contentType string, body []byte, expiresAt time.Time) error
 	ReleaseIdempotencyKey(ctx context.Context, id string) error
 	TakeOverIdempotencyKey(ctx context.Context, id string, sawLockedUntil, lockedUntil time.Time) (bool, error)
 
@@ -51,8 +51,8 @@ type Store interface {
 	ReplaceTier(ctx context.Context, prev, next campaign.Tier) error
 	DeleteTier(ctx context.Context, t campaign.Tier) error
 
-	RecordStripeEvent(ctx context.Context, e backstitch.StripeEvent) (bool, error)
-	MarkStripeEventProcessed(ctx context.Context, id string, at time.Time) error
+	StripeEventSeen(ctx context.Context, id string) (bool, error)
+	RecordStripeEvent(ctx context.Context, e backstitch.StripeEvent) error
 	FindPledgeByIntent(ctx context.Context, intentID string) (pledge.Pledge, error)
 }
 

@@ -14,9 +14,9 @@ import (
 )
 
 // stripeWebhook receives Stripe's events. The signature is checked on the raw body; each event is
-// stored once under its id and applied idempotently, so duplicates, late and out-of-order
+// applied idempotently and then stored once under its id, so duplicates, late and out-of-order
 // deliveries are harmless. Unknown event types are stored and acknowledged. A failure while
-// applying answers 500, so Stripe delivers again.
+// applying answers 500 and stores nothing, so Stripe delivers again.
 func (s *Server) stripeWebhook(c *fiber.Ctx) error {
 	body := c.Body()
 	event, err := webhook.ConstructEvent(body, c.Get("Stripe-Signature"), s.cfg.StripeWebhookSecret)
@@ -26,18 +26,18 @@ func (s *Server) stripeWebhook(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	log := zerolog.Ctx(ctx).With().Str("event_id", event.ID).Str("event_type", string(event.Type)).Logger()
-	todo, err := s.store.RecordStripeEvent(ctx, backstitch.StripeEvent{ID: event.ID, Type: string(event.Type), Payload: append([]byte(nil), body...), ReceivedAt: s.now()})
+	seen, err := s.store.StripeEventSeen(ctx, event.ID)
 	if err != nil {
 		return err
 	}
-	if !todo {
+	if seen {
 		log.Info().Msg("stripe event already applied")
 		return c.SendStatus(http.StatusOK)
 	}
 	if err := s.applyStripeEvent(c, event); err != nil {
 		return err
 	}
-	if err := s.store.MarkStripeEventProcessed(ctx, event.ID, s.now()); err != nil {
+	if err := s.store.RecordStripeEvent(ctx, backstitch.StripeEvent{ID: event.ID, Type: string(event.Type), Payload: append([]byte(nil), body...), ReceivedAt: s.now()}); err != nil {
 		return err
 	}
 	log.Info().Msg("stripe event applied")
