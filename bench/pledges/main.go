@@ -52,12 +52,7 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	// stripe-mock prints every request it validates; keep this program's output readable.
-	out := os.Stdout
-	if devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
-		os.Stdout = devNull
-	}
-	if err := run(out, *n, *conc); err != nil {
+	if err := run(os.Stdout, *n, *conc); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)

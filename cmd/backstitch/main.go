@@ -30,16 +30,8 @@ import (
 )
 
 func main() {
-	// Standard output carries our JSON log lines and nothing else. stripe-mock, which validates
-	// offline Stripe requests in-process, prints a line per request with fmt.Printf; pointing
-	// os.Stdout (the variable fmt reads) at /dev/null silences that without touching our logs,
-	// which keep the real file.
-	out := os.Stdout
-	if devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
-		os.Stdout = devNull
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, out)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "backstitch:", err)
