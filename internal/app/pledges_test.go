@@ -201,6 +201,17 @@ func TestWebhookSignatureIsChecked(t *testing.T) {
 	if r := s.call("POST", "/webhooks/stripe", "", body, "Stripe-Signature", good.Header); r.Status != 200 {
 		t.Fatalf("good signature: %d %s", r.Status, r.Body)
 	}
+	// Event types the service does not use are stored and acknowledged, once.
+	unknown := []byte(`{"id":"evt_2","object":"event","api_version":"2023-10-16","type":"product.created","data":{"object":{"id":"prod_1","object":"product"}}}`)
+	for range 2 {
+		signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: unknown, Secret: s.app.WebhookSecret(), Timestamp: time.Now()})
+		if r := s.call("POST", "/webhooks/stripe", "", string(signed.Payload), "Stripe-Signature", signed.Header); r.Status != 200 {
+			t.Fatalf("unknown event type: %d %s", r.Status, r.Body)
+		}
+	}
+	if n, err := s.store.CountStripeEvents(context.Background()); err != nil || n != 2 {
+		t.Fatalf("stored %d events (%v), want 2", n, err)
+	}
 }
 
 func TestIdempotentPledgeReplay(t *testing.T) {
