@@ -24,6 +24,9 @@ type pledgeSetup struct {
 
 func (s *service) pledgeSetup(model string, coatLimit int) pledgeSetup {
 	s.t.Helper()
+	// Backers' addresses must never reach the logs in full.
+	s.secret("backer@example.com")
+	s.secret("flex@example.com")
 	owner, _ := s.designer("Designer")
 	admin := s.admin()
 	body := s.campaignBody("Pledge test " + model)
@@ -385,6 +388,14 @@ func TestFlexiblePledgeIsChargedAtOnceAndRefundedOnCancel(t *testing.T) {
 	if after["status"] != "pending" || failure["decline_code"] != "insufficient_funds" {
 		t.Fatalf("after decline: %v", after)
 	}
+	// Admins see the decline and Stripe's ids; the backer's view never carries Stripe ids.
+	adminView := s.must(200, "GET", "/api/v1/admin/pledges/"+id, s.admin(), nil)
+	if adminView["last_failure"].(map[string]any)["decline_code"] != "insufficient_funds" || !strings.HasPrefix(adminView["stripe_payment_intent_id"].(string), "pi_") {
+		t.Fatalf("admin view: %v", adminView)
+	}
+	if r := s.call("GET", "/api/v1/admin/pledges/"+id, "", nil); r.Status != 401 {
+		t.Fatalf("anonymous admin view: %d", r.Status)
+	}
 	ok := s.manage("POST", id, token, map[string]any{"payment_method": "pm_card_visa"})
 	if ok.Status != 200 || ok.JSON(t)["status"] != "collected" {
 		t.Fatalf("second card: %d %s", ok.Status, ok.Body)
@@ -445,8 +456,11 @@ func TestChangeTierAndHoldExpiry(t *testing.T) {
 	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 5 {
 		t.Fatalf("expired hold not released: remaining %v", rem)
 	}
-	// After the deadline nothing changes.
+	// After the deadline nothing changes, and nobody can pledge.
 	s.clock.Advance(31 * 24 * time.Hour)
+	if r := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "too-late"); r.Status != 409 || r.JSON(t)["code"] != "campaign_not_live" {
+		t.Fatalf("pledge after the deadline: %d %s", r.Status, r.Body)
+	}
 	if r := s.manage("POST", id, token, nil); r.Status != 409 || r.JSON(t)["code"] != "campaign_not_live" {
 		t.Fatalf("cancel after the deadline: %d %s", r.Status, r.Body)
 	}

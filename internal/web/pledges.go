@@ -114,3 +114,25 @@ func (s *Server) cancelPledge(c *fiber.Ctx) error {
 	}
 	return reply(c, http.StatusOK, s.viewPledge(p))
 }
+
+// adminPledgeView adds what admins reconcile with: Stripe's object ids.
+type adminPledgeView struct {
+	pledgeView
+	CustomerID      string `json:"stripe_customer_id,omitempty"`
+	SetupIntentID   string `json:"stripe_setup_intent_id,omitempty"`
+	PaymentIntentID string `json:"stripe_payment_intent_id,omitempty"`
+	PaymentMethodID string `json:"stripe_payment_method_id,omitempty"`
+	ConfirmAttempts int    `json:"confirm_attempts"`
+}
+
+// adminShowPledge shows any pledge to an admin, with its Stripe ids and the last decline reason.
+func (s *Server) adminShowPledge(c *fiber.Ctx) error {
+	p, err := s.store.FindPledge(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	v := adminPledgeView{pledgeView: s.viewPledge(p), CustomerID: p.CustomerID, SetupIntentID: p.SetupIntentID,
+		PaymentIntentID: p.PaymentIntentID, PaymentMethodID: p.PaymentMethodID, ConfirmAttempts: p.ConfirmAttempts}
+	v.ClientSecret = ""
+	return reply(c, http.StatusOK, v)
+}

@@ -54,6 +54,7 @@ type Store interface {
 	StripeEventSeen(ctx context.Context, id string) (bool, error)
 	RecordStripeEvent(ctx context.Context, e backstitch.StripeEvent) error
 	FindPledgeByIntent(ctx context.Context, intentID string) (pledge.Pledge, error)
+	FindPledge(ctx context.Context, id string) (pledge.Pledge, error)
 }
 
 // Payments is what pages and responses need to know about the payment provider.
@@ -162,6 +163,7 @@ func (s *Server) routes() {
 	admin.Get("/campaigns", s.adminListCampaigns)
 	admin.Post("/campaigns/:id/approve", s.transition(campaign.ActionApprove))
 	admin.Post("/campaigns/:id/reject", s.transition(campaign.ActionReject))
+	admin.Get("/pledges/:id", s.adminShowPledge)
 
 	s.app.Use(func(c *fiber.Ctx) error {
 		return backstitch.Errorf(backstitch.CodeNotFound, "No route for %s %s.", c.Method(), c.Path())
