@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/backstitch/backstitch/internal/embedded"
 	"github.com/backstitch/backstitch/internal/mongostore"
 	"github.com/backstitch/backstitch/internal/pledge"
+	"github.com/backstitch/backstitch/internal/settlement"
 	"github.com/backstitch/backstitch/internal/stripedouble"
 	"github.com/backstitch/backstitch/internal/stripepay"
 	"github.com/backstitch/backstitch/internal/web"
@@ -33,9 +35,11 @@ type App struct {
 	embedded *embedded.Server
 	web      *web.Server
 	pledges  *pledge.Service
+	settler  *settlement.Settler
 	// Offline mode: the Stripe double and the loopback server it answers on.
 	double       *stripedouble.Double
 	doubleServer *http.Server
+	stripeURL    string
 }
 
 // Deps lets tests supply parts that are otherwise made from the configuration.
@@ -63,8 +67,11 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	a.pledges = pledge.NewService(a.store, gateway, a.now, a.cfg.PledgeHold)
-	a.web = web.New(a.cfg, a.store, a.pledges, gateway, log, a.now)
+	a.pledges = pledge.NewService(a.store, gateway, a.now, a.cfg.PledgeHold, pledge.Dunning{Retries: a.cfg.DunningRetries, Window: a.cfg.DunningWindow})
+	host, _ := os.Hostname()
+	a.settler = settlement.New(a.store, a.pledges, a.now, settlement.Options{
+		Owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), backstitch.NewID("settler")), Concurrency: a.cfg.SettleConcurrency})
+	a.web = web.New(a.cfg, a.store, a.pledges, a.settler, gateway, log, a.now)
 	return a, nil
 }
 
@@ -92,6 +99,7 @@ func (a *App) openPayments() (*stripepay.Client, error) {
 		return nil, fmt.Errorf("offline payments: %w", err)
 	}
 	a.double = d
+	a.stripeURL = "http://" + ln.Addr().String()
 	a.doubleServer = &http.Server{Handler: d, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := a.doubleServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -101,11 +109,20 @@ func (a *App) openPayments() (*stripepay.Client, error) {
 	a.log.Info().Str("payments", "offline").
 		Msg("payments: offline, simulated by the in-process Stripe double (stripe-mock validates every request); set STRIPE_SECRET_KEY to use Stripe")
 	return stripepay.New(stripepay.Options{SecretKey: "sk_test_offline", PublishableKey: "pk_test_offline",
-		BackendURL: "http://" + ln.Addr().String(), Timeout: a.cfg.StripeAPITimeout}), nil
+		BackendURL: a.stripeURL, Timeout: a.cfg.StripeAPITimeout}), nil
 }
 
 // WebhookSecret is the secret Stripe webhooks are verified with (generated in offline mode).
 func (a *App) WebhookSecret() string { return a.cfg.StripeWebhookSecret }
+
+// StripeURL is where the Stripe client sends requests in offline mode (the double), so tests can
+// act as a browser running Stripe.js against it.
+func (a *App) StripeURL() string {
+	if a.doubleServer == nil {
+		return ""
+	}
+	return a.stripeURL
+}
 
 // Pledges gives tests and commands the pledge service the server uses.
 func (a *App) Pledges() *pledge.Service { return a.pledges }
@@ -147,7 +164,8 @@ func (a *App) Store() *mongostore.Store { return a.store }
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
-	go a.sweep(sweepCtx, 15*time.Second)
+	go a.sweep(sweepCtx, a.cfg.SweepInterval)
+	go a.settle(sweepCtx, a.cfg.SettleInterval)
 
 	if a.double != nil {
 		// The double delivers webhooks to this very listener, as Stripe would to the public URL.
@@ -191,6 +209,26 @@ func (a *App) sweep(ctx context.Context, every time.Duration) {
 		}
 	}
 }
+
+// settle runs the settlement scheduler: every tick, campaigns past their deadline are settled
+// (one instance per campaign, by lease) and the dunning schedule runs.
+func (a *App) settle(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.settler.Tick(a.log.WithContext(ctx)); err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Error().Err(err).Msg("settlement tick")
+			}
+		}
+	}
+}
+
+// Settler gives tests and commands the settler the scheduler uses.
+func (a *App) Settler() *settlement.Settler { return a.settler }
 
 func webhookURL(addr net.Addr) string {
 	host, port, err := net.SplitHostPort(addr.String())

@@ -59,7 +59,15 @@ type service struct {
 // startService runs the app exactly as cmd/backstitch does, on 127.0.0.1:0.
 func startService(t *testing.T, env map[string]string) *service {
 	t.Helper()
-	cfg, err := config.Load(func(k string) string { return env[k] })
+	// The background scheduler and sweeper run on real time; tests drive them by hand on the
+	// movable clock, so they are pushed out of the way unless a test asks for them.
+	defaults := map[string]string{"BACKSTITCH_SETTLE_INTERVAL": "24h", "BACKSTITCH_SWEEP_INTERVAL": "24h"}
+	cfg, err := config.Load(func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return defaults[k]
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,3 +39,13 @@ type StripeEvent struct {
 	Payload    []byte    `bson:"payload"`
 	ReceivedAt time.Time `bson:"received_at"`
 }
+
+// Lease is the right to do one piece of work (settling a campaign) for a while, across every
+// instance sharing the store. Token grows with every grant: writes made under the lease carry it,
+// so a holder that was paused past its expiry and wakes up is refused by what its successor wrote.
+type Lease struct {
+	Name      string    `bson:"_id"`
+	Owner     string    `bson:"owner"`
+	Token     int64     `bson:"token"`
+	ExpiresAt time.Time `bson:"expires_at"`
+}

@@ -75,6 +75,36 @@ type Campaign struct {
 	BackersCount    int64          `bson:"backers_count"`
 	Version         int64          `bson:"version"`
 	History         []HistoryEntry `bson:"history"`
+	Settlement      *Settlement    `bson:"settlement,omitempty"`
+}
+
+// Settlement records what happened at the deadline.
+type Settlement struct {
+	DecidedAt time.Time `bson:"decided_at"`
+	// PledgedAtDeadline and BackersAtDeadline keep the figures the decision was made on; the live
+	// totals change afterwards as pledges are voided or dropped.
+	PledgedAtDeadline int64 `bson:"pledged_at_deadline"`
+	BackersAtDeadline int64 `bson:"backers_at_deadline"`
+	// ChargedAt is set once every deadline charge has an outcome (collected or payment_failed).
+	ChargedAt *time.Time `bson:"charged_at,omitempty"`
+}
+
+// Decide closes a live campaign whose deadline has passed. An all-or-nothing campaign succeeds
+// only if what is pledged reaches the goal; a flexible one keeps what it raised and succeeds.
+func (c Campaign) Decide(pledged, backers int64, now time.Time) (Campaign, error) {
+	if c.Status != StatusLive {
+		return c, backstitch.Errorf(backstitch.CodeInvalidState, "Only a live campaign can be settled; this one is %s.", c.Status)
+	}
+	if now.Before(c.Deadline) {
+		return c, backstitch.Errorf(backstitch.CodeInvalidState, "The deadline has not passed yet.")
+	}
+	to, reason := StatusSucceeded, fmt.Sprintf("deadline passed: %s pledged of %s", money.Money{Amount: pledged, Currency: c.Goal.Currency}, c.Goal)
+	if c.FundingModel == AllOrNothing && pledged < c.Goal.Amount {
+		to = StatusFailed
+	}
+	next := c.moveTo(to, "system:settler", reason, now)
+	next.Settlement = &Settlement{DecidedAt: now, PledgedAtDeadline: pledged, BackersAtDeadline: backers}
+	return next, nil
 }
 
 // HistoryEntry records one state change: who moved the campaign from where to where, and why.

@@ -49,6 +49,13 @@ type Config struct {
 	PledgeHold       time.Duration
 	PledgePerAddress int
 	PledgeWindow     time.Duration
+
+	SettleInterval    time.Duration
+	SweepInterval     time.Duration
+	SettleConcurrency int
+	DunningRetries    []time.Duration
+	DunningWindow     time.Duration
+	PlatformFeeBPS    int
 }
 
 // Production reports whether the service runs for real users.
@@ -96,6 +103,12 @@ func Load(getenv func(string) string) (Config, error) {
 		PledgeHold:           r.duration("BACKSTITCH_PLEDGE_HOLD", 30*time.Minute),
 		PledgePerAddress:     r.integer("BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS", 30, 1, 10_000_000),
 		PledgeWindow:         r.duration("BACKSTITCH_PLEDGE_WINDOW", 10*time.Minute),
+		SettleInterval:       r.duration("BACKSTITCH_SETTLE_INTERVAL", 10*time.Second),
+		SweepInterval:        r.duration("BACKSTITCH_SWEEP_INTERVAL", 15*time.Second),
+		SettleConcurrency:    r.integer("BACKSTITCH_SETTLE_CONCURRENCY", 8, 1, 256),
+		DunningRetries:       r.durations("BACKSTITCH_DUNNING_RETRIES", []time.Duration{24 * time.Hour, 72 * time.Hour, 144 * time.Hour}),
+		DunningWindow:        r.duration("BACKSTITCH_DUNNING_WINDOW", 168*time.Hour),
+		PlatformFeeBPS:       r.integer("BACKSTITCH_PLATFORM_FEE_BPS", 500, 0, 10000),
 	}
 	r.check(c.Env == "development" || c.Env == "production" || c.Env == "test",
 		"BACKSTITCH_ENV", "must be development, production or test")
@@ -103,6 +116,9 @@ func Load(getenv func(string) string) (Config, error) {
 		"BACKSTITCH_LOG_LEVEL", "must be debug, info, warn or error")
 	r.check(c.MinCampaignDuration > 0, "BACKSTITCH_MIN_CAMPAIGN_DURATION", "must be positive")
 	r.check(c.MaxCampaignDuration > c.MinCampaignDuration, "BACKSTITCH_MAX_CAMPAIGN_DURATION", "must be longer than BACKSTITCH_MIN_CAMPAIGN_DURATION")
+	for _, d := range c.DunningRetries {
+		r.check(d < c.DunningWindow, "BACKSTITCH_DUNNING_RETRIES", "must all fall inside BACKSTITCH_DUNNING_WINDOW")
+	}
 	r.check(c.DefaultPageSize <= c.MaxPageSize, "BACKSTITCH_DEFAULT_PAGE_SIZE", "must not exceed BACKSTITCH_MAX_PAGE_SIZE")
 	r.check(strings.HasPrefix(c.PublicURL, "http://") || strings.HasPrefix(c.PublicURL, "https://"), "BACKSTITCH_PUBLIC_URL", "must start with http:// or https://")
 	r.check(c.MongoURI == "" || strings.HasPrefix(c.MongoURI, "mongodb://") || strings.HasPrefix(c.MongoURI, "mongodb+srv://"),
@@ -170,6 +186,24 @@ func (r *reader) duration(key string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// durations reads a comma-separated list of increasing Go durations.
+func (r *reader) durations(key string, def []time.Duration) []time.Duration {
+	v := strings.TrimSpace(r.get(key))
+	if v == "" {
+		return def
+	}
+	var out []time.Duration
+	for _, part := range strings.Split(v, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d <= 0 || (len(out) > 0 && d <= out[len(out)-1]) {
+			r.problems = append(r.problems, fmt.Sprintf("%s=%q must be increasing positive Go durations separated by commas, such as 24h,72h,144h", key, v))
+			return def
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 func (r *reader) integer(key string, def, lo, hi int) int {

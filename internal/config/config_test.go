@@ -44,11 +44,12 @@ func TestBadSettingsAreAllNamed(t *testing.T) {
 		"BACKSTITCH_BODY_LIMIT":            "-1",
 		"BACKSTITCH_ENV":                   "staging",
 		"MONGODB_URI":                      "postgres://x",
+		"BACKSTITCH_DUNNING_RETRIES":       "72h,24h",
 	}))
 	if err == nil {
 		t.Fatal("bad settings accepted")
 	}
-	for _, name := range []string{"BACKSTITCH_MIN_CAMPAIGN_DURATION", "BACKSTITCH_BODY_LIMIT", "BACKSTITCH_ENV", "MONGODB_URI"} {
+	for _, name := range []string{"BACKSTITCH_MIN_CAMPAIGN_DURATION", "BACKSTITCH_BODY_LIMIT", "BACKSTITCH_ENV", "MONGODB_URI", "BACKSTITCH_DUNNING_RETRIES"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
@@ -86,6 +87,9 @@ func TestExampleFileDocumentsEverySetting(t *testing.T) {
 		}
 		if i < 0 {
 			i = strings.Index(line, `r.integer("`)
+		}
+		if i < 0 {
+			i = strings.Index(line, `r.durations("`)
 		}
 		if i < 0 {
 			continue

@@ -57,6 +57,7 @@ func (s *Store) ReplaceCampaign(ctx context.Context, prev, next campaign.Campaig
 		"funding_model": next.FundingModel, "deadline": next.Deadline, "timezone": next.Timezone,
 		"status": next.Status, "rejection_reason": next.RejectionReason, "launched_at": next.LaunchedAt,
 		"updated_at": next.UpdatedAt, "version": next.Version, "history": next.History,
+		"settlement": next.Settlement,
 	}}
 	res, err := s.db.Collection("campaigns").UpdateOne(ctx,
 		bson.M{"_id": prev.ID, "version": prev.Version, "status": prev.Status}, update)
@@ -216,4 +217,27 @@ func (s *Store) ClaimTierUnit(ctx context.Context, tierID string) error {
 		return backstitch.Errorf(backstitch.CodeSoldOut, "This reward is sold out.")
 	}
 	return nil
+}
+
+// FindCampaignsToSettle lists live campaigns whose deadline has passed, and succeeded ones whose
+// deadline charges are not all done (a settler died or is still at work).
+func (s *Store) FindCampaignsToSettle(ctx context.Context, now time.Time) ([]string, error) {
+	cur, err := s.db.Collection("campaigns").Find(ctx, bson.M{"$or": bson.A{
+		bson.M{"status": campaign.StatusLive, "deadline": bson.M{"$lte": now}},
+		bson.M{"status": campaign.StatusSucceeded, "funding_model": campaign.AllOrNothing, "settlement.charged_at": nil},
+	}}, options.Find().SetProjection(bson.M{"_id": 1}))
+	if err != nil {
+		return nil, fmt.Errorf("find campaigns to settle: %w", err)
+	}
+	var ids []string
+	for cur.Next(ctx) {
+		var doc struct {
+			ID string `bson:"_id"`
+		}
+		if err := cur.Decode(&doc); err != nil {
+			return nil, fmt.Errorf("find campaigns to settle: %w", err)
+		}
+		ids = append(ids, doc.ID)
+	}
+	return ids, cur.Err()
 }

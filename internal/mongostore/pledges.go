@@ -260,3 +260,91 @@ func (s *Store) CountStripeEvents(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// FindPledgesByStatus pages through a campaign's pledges in the given states, by id.
+func (s *Store) FindPledgesByStatus(ctx context.Context, campaignID string, statuses []pledge.Status, afterID string, limit int) ([]pledge.Pledge, error) {
+	q := bson.M{"campaign_id": campaignID, "status": bson.M{"$in": statuses}}
+	if afterID != "" {
+		q["_id"] = bson.M{"$gt": afterID}
+	}
+	cur, err := s.db.Collection("pledges").Find(ctx, q, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("find pledges of %s: %w", campaignID, err)
+	}
+	out := []pledge.Pledge{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("find pledges of %s: %w", campaignID, err)
+	}
+	return out, nil
+}
+
+// FindPledgesForDunning lists failed deadline charges whose next automatic retry is due or
+// whose dunning window has closed.
+func (s *Store) FindPledgesForDunning(ctx context.Context, now, failedBefore time.Time, limit int) ([]pledge.Pledge, error) {
+	cur, err := s.db.Collection("pledges").Find(ctx, bson.M{"status": pledge.StatusPaymentFailed, "$or": bson.A{
+		bson.M{"next_retry_at": bson.M{"$lte": now}},
+		bson.M{"first_failed_at": bson.M{"$lte": failedBefore}},
+	}}, options.Find().SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("find pledges for dunning: %w", err)
+	}
+	out := []pledge.Pledge{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("find pledges for dunning: %w", err)
+	}
+	return out, nil
+}
+
+// FencedReplacePledge is ReplacePledge for a settler holding a lease: the write also carries the
+// lease's fencing token and is refused if a later holder already wrote the pledge.
+func (s *Store) FencedReplacePledge(ctx context.Context, prev, next pledge.Pledge, token int64) (pledge.Pledge, error) {
+	next.Version = prev.Version + 1
+	next.Fence = token
+	res, err := s.db.Collection("pledges").ReplaceOne(ctx,
+		bson.M{"_id": prev.ID, "version": prev.Version, "status": prev.Status, "fence": bson.M{"$lte": token}}, next)
+	if err != nil {
+		return prev, fmt.Errorf("update pledge %s: %w", prev.ID, err)
+	}
+	if res.MatchedCount == 0 {
+		return prev, backstitch.Errorf(backstitch.CodeConflict, "The pledge changed meanwhile, or a newer settler holds it.")
+	}
+	return next, nil
+}
+
+// PledgeTotals sums a campaign's counted pledges (see pledge.Status.Counted), computed here
+// rather than with $group (FerretDB v1 answers 0 for a second accumulator).
+func (s *Store) PledgeTotals(ctx context.Context, campaignID string) (amount, backers int64, err error) {
+	cur, err := s.db.Collection("pledges").Find(ctx, bson.M{"campaign_id": campaignID, "status": bson.M{"$in": pledge.CountedStatuses}},
+		options.Find().SetProjection(bson.M{"amount": 1}))
+	if err != nil {
+		return 0, 0, fmt.Errorf("sum pledges of %s: %w", campaignID, err)
+	}
+	for cur.Next(ctx) {
+		var p pledge.Pledge
+		if err := cur.Decode(&p); err != nil {
+			return 0, 0, fmt.Errorf("sum pledges of %s: %w", campaignID, err)
+		}
+		amount += p.Amount.Amount
+		backers++
+	}
+	return amount, backers, cur.Err()
+}
+
+// FindCampaignPledges streams every pledge of a campaign to fn, for reports.
+func (s *Store) FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error {
+	cur, err := s.db.Collection("pledges").Find(ctx, bson.M{"campaign_id": campaignID})
+	if err != nil {
+		return fmt.Errorf("read pledges of %s: %w", campaignID, err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var p pledge.Pledge
+		if err := cur.Decode(&p); err != nil {
+			return fmt.Errorf("read pledges of %s: %w", campaignID, err)
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return cur.Err()
+}

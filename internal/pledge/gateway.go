@@ -18,6 +18,7 @@ type Gateway interface {
 	ConfirmPaymentIntent(ctx context.Context, id, paymentMethod, key string) (Intent, error)
 	CancelPaymentIntent(ctx context.Context, id, key string) error
 	Refund(ctx context.Context, paymentIntentID string, amount int64, key string) error
+	DetachPaymentMethod(ctx context.Context, paymentMethod, key string) error
 	PublishableKey() string
 }
 
@@ -41,7 +42,10 @@ type PaymentRequest struct {
 	TransferGroup       string
 	PledgeID            string
 	CampaignID          string
-	IdempotencyKey      string
+	// Attempt numbers deadline charges; it travels in metadata so a late event about an older
+	// attempt can be told apart from the current one.
+	Attempt        int
+	IdempotencyKey string
 }
 
 // IntentStatus mirrors Stripe's SetupIntent/PaymentIntent statuses.
@@ -63,5 +67,9 @@ type Intent struct {
 	Status          IntentStatus
 	ClientSecret    string
 	PaymentMethodID string
-	Failure         *Failure
+	// ChargeID is the PaymentIntent's latest charge, once there is one.
+	ChargeID string
+	// Attempt is the charge attempt the intent was made for (0 when not a deadline charge).
+	Attempt int
+	Failure *Failure
 }

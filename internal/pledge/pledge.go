@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -31,10 +32,24 @@ const (
 	StatusCancelled Status = "cancelled"
 	// StatusExpired: no payment method arrived within the hold; the reward unit went back.
 	StatusExpired Status = "expired"
+	// StatusCharging: the deadline charge of an all-or-nothing pledge is under way (a recovery
+	// point: a settler that dies here is resumed with the same attempt and idempotency key).
+	StatusCharging Status = "charging"
+	// StatusPaymentFailed: the charge was declined; the backer can fix it during the dunning window.
+	StatusPaymentFailed Status = "payment_failed"
+	// StatusDropped: the dunning window closed without a successful charge; the unit went back.
+	StatusDropped Status = "dropped"
+	// StatusVoid: the all-or-nothing campaign missed its goal (or the pledge never got a card
+	// before the deadline): nothing is ever charged.
+	StatusVoid Status = "void"
 )
 
+// CountedStatuses are the states that count towards a campaign's totals: the pledge is backed by
+// a saved card or by money, including while its deadline charge runs or is being fixed.
+var CountedStatuses = []Status{StatusActive, StatusCharging, StatusCollected, StatusPaymentFailed}
+
 // Counted reports whether a pledge in this status counts towards the campaign's totals.
-func (s Status) Counted() bool { return s == StatusActive || s == StatusCollected }
+func (s Status) Counted() bool { return slices.Contains(CountedStatuses, s) }
 
 // HoldsUnit reports whether a pledge in this status keeps its reward unit.
 func (s Status) HoldsUnit() bool { return s == StatusPending || s.Counted() }
@@ -91,13 +106,21 @@ type Pledge struct {
 	ClientSecret    string `bson:"client_secret,omitempty"`
 	PaymentMethodID string `bson:"payment_method_id,omitempty"`
 	// ConfirmAttempts numbers confirmations, so each gets its own idempotency key.
-	ConfirmAttempts int            `bson:"confirm_attempts"`
-	LastFailure     *Failure       `bson:"last_failure,omitempty"`
-	HoldExpiresAt   time.Time      `bson:"hold_expires_at"`
-	CreatedAt       time.Time      `bson:"created_at"`
-	UpdatedAt       time.Time      `bson:"updated_at"`
-	Version         int64          `bson:"version"`
-	History         []HistoryEntry `bson:"history"`
+	ConfirmAttempts int      `bson:"confirm_attempts"`
+	LastFailure     *Failure `bson:"last_failure,omitempty"`
+	// Deadline charging (all-or-nothing): attempts numbered for their idempotency keys, the
+	// dunning schedule, and the fencing token of the settler that last wrote the pledge.
+	ChargeAttempts int            `bson:"charge_attempts"`
+	ChargeID       string         `bson:"charge_id,omitempty"`
+	CollectedAt    *time.Time     `bson:"collected_at,omitempty"`
+	FirstFailedAt  *time.Time     `bson:"first_failed_at,omitempty"`
+	NextRetryAt    *time.Time     `bson:"next_retry_at,omitempty"`
+	Fence          int64          `bson:"fence"`
+	HoldExpiresAt  time.Time      `bson:"hold_expires_at"`
+	CreatedAt      time.Time      `bson:"created_at"`
+	UpdatedAt      time.Time      `bson:"updated_at"`
+	Version        int64          `bson:"version"`
+	History        []HistoryEntry `bson:"history"`
 }
 
 // Limits on backer input.

@@ -42,12 +42,17 @@ type Service struct {
 	gateway Gateway
 	now     backstitch.Clock
 	hold    time.Duration
+	dunning Dunning
 }
 
-// NewService builds a Service. hold is how long a pledge keeps its reward unit without a payment method.
-func NewService(store Store, gateway Gateway, now backstitch.Clock, hold time.Duration) *Service {
-	return &Service{store: store, gateway: gateway, now: now, hold: hold}
+// NewService builds a Service. hold is how long a pledge keeps its reward unit without a payment
+// method; dunning is the recovery schedule of failed deadline charges.
+func NewService(store Store, gateway Gateway, now backstitch.Clock, hold time.Duration, dunning Dunning) *Service {
+	return &Service{store: store, gateway: gateway, now: now, hold: hold, dunning: dunning}
 }
+
+// Dunning is the configured recovery schedule.
+func (s *Service) Dunning() Dunning { return s.dunning }
 
 // IDFor derives a pledge id from the request's idempotency scope: a retried request (after a
 // timeout or a crash) lands on the same pledge and so repeats the same Stripe requests, whose
@@ -179,6 +184,11 @@ func (s *Service) findCampaign(ctx context.Context, ref string) (campaign.Campai
 	return camp, err
 }
 
+// Reload reads a pledge again after a lost compare-and-set.
+func (s *Service) Reload(ctx context.Context, id string) (Pledge, error) {
+	return s.store.FindPledge(ctx, id)
+}
+
 // Manage finds a pledge for the holder of its manage token. A wrong token is "not found", so a
 // pledge id alone reveals nothing.
 func (s *Service) Manage(ctx context.Context, id, token string) (Pledge, error) {
@@ -268,6 +278,9 @@ func (s *Service) ApplyIntent(ctx context.Context, pledgeID string, in Intent, a
 		p, err := s.store.FindPledge(ctx, pledgeID)
 		if err != nil {
 			return p, err
+		}
+		if p.Status == StatusCharging || p.Status == StatusPaymentFailed {
+			return s.applyCharge(ctx, nil, pledgeID, in, 0, actor)
 		}
 		if p.Status != StatusPending {
 			return p, nil // already moved on; an older event cannot move it back

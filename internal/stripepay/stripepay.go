@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -140,6 +141,9 @@ func (c *Client) CreatePaymentIntent(ctx context.Context, r pledge.PaymentReques
 		p.OffSession = stripe.Bool(true)
 	}
 	p.Metadata = metadata(r.PledgeID, r.CampaignID)
+	if r.Attempt > 0 {
+		p.Metadata["charge_attempt"] = strconv.Itoa(r.Attempt)
+	}
 	pi, err := c.api.PaymentIntents.New(p)
 	return paymentResult("create payment intent", pi, err)
 }
@@ -166,6 +170,14 @@ func (c *Client) Refund(ctx context.Context, paymentIntentID string, amount int6
 	}
 	if _, err := c.api.Refunds.New(p); err != nil {
 		return classify("refund", err)
+	}
+	return nil
+}
+
+// DetachPaymentMethod releases a saved card that will never be charged (a failed campaign).
+func (c *Client) DetachPaymentMethod(ctx context.Context, paymentMethod, key string) error {
+	if _, err := c.api.PaymentMethods.Detach(paymentMethod, &stripe.PaymentMethodDetachParams{Params: params(ctx, key)}); err != nil {
+		return classify("detach payment method", err)
 	}
 	return nil
 }
@@ -201,6 +213,10 @@ func paymentIntent(pi *stripe.PaymentIntent) pledge.Intent {
 	if pi.PaymentMethod != nil {
 		in.PaymentMethodID = pi.PaymentMethod.ID
 	}
+	if pi.LatestCharge != nil {
+		in.ChargeID = pi.LatestCharge.ID
+	}
+	in.Attempt, _ = strconv.Atoi(pi.Metadata["charge_attempt"])
 	if e := pi.LastPaymentError; e != nil && in.Status == pledge.IntentRequiresPaymentMethod {
 		in.Failure = &pledge.Failure{Code: string(e.Code), DeclineCode: string(e.DeclineCode), Message: e.Msg}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/config"
 	"github.com/backstitch/backstitch/internal/pledge"
+	"github.com/backstitch/backstitch/internal/settlement"
 )
 
 // Store is what the web layer needs from persistence.
@@ -55,6 +56,7 @@ type Store interface {
 	RecordStripeEvent(ctx context.Context, e backstitch.StripeEvent) error
 	FindPledgeByIntent(ctx context.Context, intentID string) (pledge.Pledge, error)
 	FindPledge(ctx context.Context, id string) (pledge.Pledge, error)
+	FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error
 }
 
 // Payments is what pages and responses need to know about the payment provider.
@@ -67,6 +69,7 @@ type Server struct {
 	app      *fiber.App
 	store    Store
 	pledges  *pledge.Service
+	settler  *settlement.Settler
 	payments Payments
 	log      zerolog.Logger
 	cfg      config.Config
@@ -79,10 +82,11 @@ type Server struct {
 var openAPI []byte
 
 // New builds the Fiber app with every route.
-func New(cfg config.Config, store Store, pledges *pledge.Service, payments Payments, log zerolog.Logger, now backstitch.Clock) *Server {
+func New(cfg config.Config, store Store, pledges *pledge.Service, settler *settlement.Settler, payments Payments, log zerolog.Logger, now backstitch.Clock) *Server {
 	s := &Server{
 		store:    store,
 		pledges:  pledges,
+		settler:  settler,
 		payments: payments,
 		log:      log,
 		cfg:      cfg,
@@ -156,6 +160,8 @@ func (s *Server) routes() {
 	api.Patch("/pledges/:id", s.changePledge)
 	api.Post("/pledges/:id/confirm", s.confirmPledge)
 	api.Post("/pledges/:id/cancel", s.cancelPledge)
+	api.Post("/pledges/:id/payment-method", s.fixPayment)
+	api.Get("/campaigns/:id/settlement", s.requireUser, s.showSettlement)
 
 	s.app.Post("/webhooks/stripe", s.stripeWebhook)
 
@@ -164,6 +170,7 @@ func (s *Server) routes() {
 	admin.Post("/campaigns/:id/approve", s.transition(campaign.ActionApprove))
 	admin.Post("/campaigns/:id/reject", s.transition(campaign.ActionReject))
 	admin.Get("/pledges/:id", s.adminShowPledge)
+	admin.Post("/campaigns/:id/settle", s.adminSettle)
 
 	s.app.Use(func(c *fiber.Ctx) error {
 		return backstitch.Errorf(backstitch.CodeNotFound, "No route for %s %s.", c.Method(), c.Path())

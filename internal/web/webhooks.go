@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
@@ -47,6 +48,7 @@ func (s *Server) stripeWebhook(c *fiber.Ctx) error {
 func (s *Server) applyStripeEvent(c *fiber.Ctx, event stripe.Event) error {
 	ctx := c.UserContext()
 	var in pledge.Intent
+	var pledgeID string // from metadata: a deadline charge whose response was lost is not yet on the pledge
 	switch event.Type {
 	case "setup_intent.succeeded", "setup_intent.setup_failed":
 		var si stripe.SetupIntent
@@ -66,8 +68,13 @@ func (s *Server) applyStripeEvent(c *fiber.Ctx, event stripe.Event) error {
 			return backstitch.Errorf(backstitch.CodeMalformed, "The event's object is not a PaymentIntent.")
 		}
 		in = pledge.Intent{ID: pi.ID, Status: pledge.IntentStatus(pi.Status)}
+		pledgeID = pi.Metadata["pledge_id"]
+		in.Attempt, _ = strconv.Atoi(pi.Metadata["charge_attempt"])
 		if pi.PaymentMethod != nil {
 			in.PaymentMethodID = pi.PaymentMethod.ID
+		}
+		if pi.LatestCharge != nil {
+			in.ChargeID = pi.LatestCharge.ID
 		}
 		if e := pi.LastPaymentError; e != nil {
 			in.Failure = &pledge.Failure{Code: string(e.Code), DeclineCode: string(e.DeclineCode), Message: e.Msg}
@@ -76,6 +83,9 @@ func (s *Server) applyStripeEvent(c *fiber.Ctx, event stripe.Event) error {
 		return nil
 	}
 	p, err := s.store.FindPledgeByIntent(ctx, in.ID)
+	if backstitch.ErrorCode(err) == backstitch.CodeNotFound && pledgeID != "" {
+		p, err = s.store.FindPledge(ctx, pledgeID)
+	}
 	if backstitch.ErrorCode(err) == backstitch.CodeNotFound {
 		// Not ours (another integration on the account, or a dashboard test): acknowledged, kept.
 		return nil

@@ -1,0 +1,376 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/backstitch/backstitch/internal/pledge"
+	"github.com/backstitch/backstitch/internal/settlement"
+)
+
+type backer struct {
+	id, token, pm string
+}
+
+// backAll makes one confirmed all-or-nothing pledge of amount per payment method.
+func (s *service) backAll(c pledgeSetup, amount int, pms ...string) []backer {
+	s.t.Helper()
+	var out []backer
+	for i, pm := range pms {
+		p := s.pledge(c.slug, map[string]any{"tier_id": c.workshop, "amount": map[string]any{"amount": amount, "currency": "CHF"},
+			"backer": map[string]any{"email": "backer@example.com", "name": "Bea"}}, fmt.Sprint(c.id, "-", i, "-", pm)).JSON(s.t)
+		b := backer{id: p["id"].(string), token: p["manage_token"].(string), pm: pm}
+		res := s.must(200, "POST", "/api/v1/pledges/"+b.id+"/confirm", "", map[string]any{"payment_method": pm}, "X-Manage-Token", b.token)
+		if res["action_required"] == true {
+			// 3-D Secure while saving the card: the browser completes it with Stripe.js.
+			stored, err := s.store.FindPledge(context.Background(), b.id)
+			if err != nil {
+				s.t.Fatal(err)
+			}
+			if _, err := s.browserStripe().SetupIntents.Confirm(stored.SetupIntentID, &stripe.SetupIntentConfirmParams{}); err != nil {
+				s.t.Fatalf("completing 3-D Secure: %v", err)
+			}
+		}
+		out = append(out, b)
+	}
+	s.waitWebhooks()
+	return out
+}
+
+// browserStripe is a Stripe client acting as the backer's browser (Stripe.js) against the double.
+func (s *service) browserStripe() *client.API {
+	return client.New("sk_test_browser", stripe.NewBackendsWithConfig(&stripe.BackendConfig{URL: stripe.String(s.app.StripeURL())}))
+}
+
+func (s *service) pledgeStatus(b backer) map[string]any {
+	s.t.Helper()
+	return s.must(200, "GET", "/api/v1/pledges/"+b.id, "", nil, "X-Manage-Token", b.token)
+}
+
+func (s *service) paymentIntentCreates() int {
+	return s.double().RequestCount("POST", "/v1/payment_intents")
+}
+
+// passDeadline moves the clock just past the campaign's deadline.
+func (s *service) passDeadline(slug string) {
+	s.t.Helper()
+	c := s.must(200, "GET", "/api/v1/campaigns/"+slug, "", nil)
+	deadline, err := time.Parse(time.RFC3339, c["deadline"].(string))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.clock.Advance(deadline.Sub(s.clock.Now()) + time.Second)
+}
+
+func TestGoalMetChargesEveryActivePledgeOnce(t *testing.T) {
+	s := startService(t, nil)
+	c := s.pledgeSetup("all_or_nothing", 10)
+	// Goal 15,000 CHF: four pledges of 4,000 CHF meet it. Cards that decline outright
+	// (pm_card_chargeDeclined…) are refused when saved, so the deadline failures come from a card
+	// that saves fine and then fails (chargeCustomerFail) and from one that needs 3-D Secure.
+	backers := s.backAll(c, 400000, "pm_card_visa", "pm_card_visa", "pm_card_authenticationRequired", "pm_card_chargeCustomerFail")
+	if s.paymentIntentCreates() != 0 {
+		t.Fatal("payment intents before the deadline")
+	}
+	if err := s.app.Settler().Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if camp := s.must(200, "GET", "/api/v1/campaigns/"+c.slug, "", nil); camp["status"] != "live" {
+		t.Fatalf("settled before the deadline: %v", camp["status"])
+	}
+	s.passDeadline(c.slug)
+	for range 2 { // a second tick changes nothing
+		if err := s.app.Settler().Tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.waitWebhooks()
+	if n := s.paymentIntentCreates(); n != len(backers) {
+		t.Fatalf("%d payment intents for %d pledges", n, len(backers))
+	}
+	want := map[string][2]string{
+		"pm_card_authenticationRequired": {"authentication_required", ""},
+		"pm_card_chargeCustomerFail":     {"card_declined", "generic_decline"},
+	}
+	for _, b := range backers {
+		p := s.pledgeStatus(b)
+		codes, fails := want[b.pm]
+		switch {
+		case !fails && p["status"] != "collected":
+			t.Errorf("%s: %v, want collected", b.pm, p["status"])
+		case fails && p["status"] != "payment_failed":
+			t.Errorf("%s: %v, want payment_failed", b.pm, p["status"])
+		case fails:
+			f := p["last_failure"].(map[string]any)
+			if f["code"] != codes[0] || (codes[1] != "" && f["decline_code"] != codes[1]) {
+				t.Errorf("%s: failure %v, want %v", b.pm, f, codes)
+			}
+		}
+	}
+	owner := s.admin()
+	r := s.must(200, "GET", "/api/v1/campaigns/"+c.id+"/settlement", owner, nil)
+	by := r["by_status"].(map[string]any)
+	if by["collected"].(map[string]any)["count"] != float64(2) || by["payment_failed"].(map[string]any)["count"] != float64(2) ||
+		r["collected"].(map[string]any)["amount"] != float64(800000) || r["platform_fee"].(map[string]any)["amount"] != float64(40000) ||
+		r["payable"].(map[string]any)["amount"] != float64(760000) || r["charges_done_at"] == nil {
+		t.Fatalf("settlement report: %v", r)
+	}
+	// Every charge carried the campaign's transfer group and the pledge's id.
+	for _, pi := range s.double().PaymentIntents() {
+		if pi.TransferGroup != c.id || pi.Metadata["pledge_id"] == "" || !strings.HasPrefix(pi.Metadata["campaign_id"], "cam_") {
+			t.Errorf("payment intent %s: transfer group %q metadata %v", pi.ID, pi.TransferGroup, pi.Metadata)
+		}
+	}
+}
+
+// DESIGN invariant 3: a failed all-or-nothing campaign charges nobody.
+func TestGoalMissedChargesNobody(t *testing.T) {
+	s := startService(t, nil)
+	c := s.pledgeSetup("all_or_nothing", 10)
+	backers := s.backAll(c, 9000, "pm_card_visa", "pm_card_visa")
+	pending := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "never-confirmed").JSON(t)
+	s.passDeadline(c.slug)
+	if err := s.app.Settler().Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.paymentIntentCreates(); n != 0 {
+		t.Fatalf("a failed campaign made %d payment intents", n)
+	}
+	camp := s.must(200, "GET", "/api/v1/campaigns/"+c.slug, "", nil)
+	if camp["status"] != "failed" {
+		t.Fatalf("campaign %v, want failed", camp["status"])
+	}
+	for _, b := range backers {
+		if st := s.pledgeStatus(b)["status"]; st != "void" {
+			t.Errorf("pledge %v, want void", st)
+		}
+	}
+	if st := s.manage("GET", pending["id"].(string), pending["manage_token"].(string), nil).JSON(t)["status"]; st != "void" {
+		t.Errorf("unconfirmed pledge %v, want void", st)
+	}
+	detached := 0
+	for _, r := range s.double().Requests() {
+		if strings.HasSuffix(r.Path, "/detach") && r.Status == 200 {
+			detached++
+		}
+	}
+	if detached != len(backers) {
+		t.Fatalf("%d saved cards detached, want %d", detached, len(backers))
+	}
+}
+
+// Two settlers racing on one campaign: one lease holder at a time, one payment intent per pledge.
+func TestTwoSettlersChargeEachPledgeOnce(t *testing.T) {
+	s := startService(t, nil)
+	c := s.pledgeSetup("all_or_nothing", 10)
+	var pms []string
+	for range 20 {
+		pms = append(pms, "pm_card_visa")
+	}
+	s.backAll(c, 100000, pms...)
+	s.passDeadline(c.slug)
+	other := settlement.New(s.store, s.app.Pledges(), s.clock.Now, settlement.Options{Owner: "second-instance", Concurrency: 4})
+	var wg sync.WaitGroup
+	for _, st := range []*settlement.Settler{s.app.Settler(), other, s.app.Settler(), other} {
+		wg.Go(func() {
+			if err := st.Settle(context.Background(), c.id); err != nil && err != settlement.ErrBusy {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	// Whoever lost the race finishes nothing twice: settle again until done.
+	if err := other.Settle(context.Background(), c.id); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.paymentIntentCreates(); n != 20 {
+		t.Fatalf("%d payment intents for 20 pledges", n)
+	}
+	byPledge := map[string]int{}
+	for _, pi := range s.double().PaymentIntents() {
+		byPledge[pi.Metadata["pledge_id"]]++
+	}
+	for id, n := range byPledge {
+		if n != 1 {
+			t.Errorf("pledge %s has %d payment intents", id, n)
+		}
+	}
+}
+
+// A settler paused past its lease's expiry cannot write once a successor has: its fencing token
+// is older than the one on the pledges.
+func TestStaleSettlerIsFenced(t *testing.T) {
+	s := startService(t, nil)
+	c := s.pledgeSetup("all_or_nothing", 10)
+	b := s.backAll(c, 400000, "pm_card_visa", "pm_card_visa", "pm_card_visa", "pm_card_visa")
+	s.passDeadline(c.slug)
+	ctx := context.Background()
+	stale, err := s.store.AcquireLease(ctx, "settle:"+c.id, "paused-instance", time.Minute, s.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.app.Settler().Settle(ctx, c.id); err != settlement.ErrBusy {
+		t.Fatalf("settle while another holds the lease: %v", err)
+	}
+	s.clock.Advance(2 * time.Minute) // the paused holder's lease runs out
+	if err := s.app.Settler().Settle(ctx, c.id); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.store.FindPledge(ctx, b[0].id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != pledge.StatusCollected || p.Fence <= stale.Token {
+		t.Fatalf("pledge %s fence %d, stale token %d", p.Status, p.Fence, stale.Token)
+	}
+	// The paused settler wakes and tries to write what it had computed.
+	next := p
+	next.Status = pledge.StatusPaymentFailed
+	if _, err := s.store.FencedReplacePledge(ctx, p, next, stale.Token); err == nil {
+		t.Fatal("a stale settler's write was accepted")
+	}
+	if _, err := s.store.RenewLease(ctx, stale, time.Minute, s.clock.Now()); err == nil {
+		t.Fatal("a stale settler renewed a lease it lost")
+	}
+	if n := s.paymentIntentCreates(); n != 4 {
+		t.Fatalf("%d payment intents for 4 pledges", n)
+	}
+}
+
+func TestDunningRetriesFixAndDrop(t *testing.T) {
+	s := startService(t, nil)
+	c := s.pledgeSetup("all_or_nothing", 10)
+	b := s.backAll(c, 500000, "pm_card_visa", "pm_card_chargeCustomerFail", "pm_card_chargeCustomerFail", "pm_card_authenticationRequired")
+	paid, fixer, dropper, authn := b[0], b[1], b[2], b[3]
+	s.passDeadline(c.slug)
+	ctx := context.Background()
+	if err := s.app.Settler().Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	failedAt := s.clock.Now()
+	p := s.pledgeStatus(dropper)
+	if p["status"] != "payment_failed" {
+		t.Fatalf("dropper: %v", p["status"])
+	}
+	stored, _ := s.store.FindPledge(ctx, dropper.id)
+	if stored.NextRetryAt == nil || !stored.NextRetryAt.Equal(failedAt.Add(24*time.Hour)) {
+		t.Fatalf("first retry at %v, want %v", stored.NextRetryAt, failedAt.Add(24*time.Hour))
+	}
+	// Just before the retry nothing happens; at it, one new attempt with its own key.
+	s.clock.Advance(24*time.Hour - time.Second)
+	if err := s.app.Settler().Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := s.paymentIntentCreates()
+	s.clock.Advance(time.Second)
+	if err := s.app.Settler().Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.paymentIntentCreates() - before; got != 3 {
+		t.Fatalf("automatic retries at 24h: %d payment intents, want 3 (one per failed pledge)", got)
+	}
+	stored, _ = s.store.FindPledge(ctx, dropper.id)
+	if stored.ChargeAttempts != 2 || !stored.NextRetryAt.Equal(failedAt.Add(72*time.Hour)) {
+		t.Fatalf("after first retry: attempts %d next %v", stored.ChargeAttempts, stored.NextRetryAt)
+	}
+	// The backer fixes the card: collected once, and later ticks leave it alone.
+	fixed := s.must(200, "POST", "/api/v1/pledges/"+fixer.id+"/payment-method", "", map[string]any{"payment_method": "pm_card_visa"}, "X-Manage-Token", fixer.token)
+	if fixed["status"] != "collected" {
+		t.Fatalf("fixed payment: %v", fixed)
+	}
+	// 3-D Secure: the on-session fix needs the backer's action; the browser completes it with
+	// Stripe.js and the webhook brings the result.
+	auth := s.must(200, "POST", "/api/v1/pledges/"+authn.id+"/payment-method", "", map[string]any{"payment_method": "pm_card_authenticationRequired"}, "X-Manage-Token", authn.token)
+	if auth["action_required"] != true || auth["client_secret"] == nil {
+		t.Fatalf("3DS fix: %v", auth)
+	}
+	authStored, _ := s.store.FindPledge(ctx, authn.id)
+	if _, err := s.browserStripe().PaymentIntents.Confirm(authStored.PaymentIntentID, &stripe.PaymentIntentConfirmParams{}); err != nil {
+		t.Fatalf("completing 3-D Secure: %v", err)
+	}
+	s.waitWebhooks()
+	if st := s.pledgeStatus(authn)["status"]; st != "collected" {
+		t.Fatalf("after 3-D Secure: %v", st)
+	}
+	// The window closes: the pledge still failing is dropped and its unit released.
+	s.clock.Advance(168*time.Hour - 24*time.Hour)
+	if err := s.app.Settler().Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.pledgeStatus(dropper)["status"]; st != "dropped" {
+		t.Fatalf("after the window: %v", st)
+	}
+	if st := s.pledgeStatus(paid)["status"]; st != "collected" {
+		t.Fatalf("paid pledge: %v", st)
+	}
+	r := s.must(200, "GET", "/api/v1/campaigns/"+c.id+"/settlement", s.admin(), nil)
+	by := r["by_status"].(map[string]any)
+	if by["collected"].(map[string]any)["count"] != float64(3) || by["dropped"].(map[string]any)["count"] != float64(1) || r["pending"].(map[string]any)["amount"] != float64(0) {
+		t.Fatalf("report after dunning: %v", r)
+	}
+	if pledged, backers := s.campaignTotals(c.slug); pledged != 1500000 || backers != 3 {
+		t.Fatalf("totals after drop: %v / %v", pledged, backers)
+	}
+	byPledge := map[string]int{}
+	for _, pi := range s.double().PaymentIntents() {
+		if pi.Status == "succeeded" {
+			byPledge[pi.Metadata["pledge_id"]]++
+		}
+	}
+	for id, n := range byPledge {
+		if n != 1 {
+			t.Errorf("pledge %s charged %d times", id, n)
+		}
+	}
+}
+
+// A deadline at the end of the day clocks fall back in Zurich is settled at the right instant:
+// 2026-10-25 23:59:59 CET is 22:59:59 UTC.
+func TestDeadlineOnTheNightClocksChange(t *testing.T) {
+	s := startService(t, nil)
+	s.clock.Advance(-30 * 24 * time.Hour) // start in early October so the deadline fits the window
+	owner, _ := s.designer("Zurich")
+	admin := s.admin()
+	body := s.campaignBody("Autumn coat")
+	body["deadline"] = "2026-10-25"
+	body["funding_model"] = "flexible"
+	c := s.must(201, "POST", "/api/v1/campaigns", owner, body)
+	if c["deadline"] != "2026-10-25T22:59:59Z" {
+		t.Fatalf("deadline %v", c["deadline"])
+	}
+	id := c["id"].(string)
+	s.must(200, "POST", "/api/v1/campaigns/"+id+"/submit", owner, nil)
+	s.must(200, "POST", "/api/v1/admin/campaigns/"+id+"/approve", admin, nil)
+	s.must(200, "POST", "/api/v1/campaigns/"+id+"/launch", owner, nil)
+	deadline := time.Date(2026, 10, 25, 22, 59, 59, 0, time.UTC)
+	s.clock.Advance(deadline.Add(-time.Millisecond).Sub(s.clock.Now()))
+	p := s.pledge(c["slug"].(string), map[string]any{"amount": map[string]any{"amount": 5000, "currency": "CHF"},
+		"backer": map[string]any{"email": "backer@example.com", "name": "Bea"}}, "just-in-time")
+	if p.Status != 201 {
+		t.Fatalf("pledge 1 ms before the deadline: %d %s", p.Status, p.Body)
+	}
+	if err := s.app.Settler().Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.must(200, "GET", "/api/v1/campaigns/"+id, "", nil)["status"]; st != "live" {
+		t.Fatalf("settled 1 ms early: %v", st)
+	}
+	s.clock.Advance(2 * time.Millisecond)
+	if r := s.pledge(c["slug"].(string), map[string]any{"amount": map[string]any{"amount": 5000, "currency": "CHF"},
+		"backer": map[string]any{"email": "backer@example.com", "name": "Bea"}}, "too-late"); r.Status != 409 {
+		t.Fatalf("pledge 1 ms after the deadline: %d", r.Status)
+	}
+	if err := s.app.Settler().Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.must(200, "GET", "/api/v1/campaigns/"+id, "", nil)["status"]; st != "succeeded" {
+		t.Fatalf("after the deadline: %v", st)
+	}
+}

@@ -1,0 +1,213 @@
+package pledge
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
+)
+
+// Dunning is the recovery schedule for failed deadline charges: automatic retries at the given
+// offsets after the first failure, and the window after which the pledge is dropped.
+type Dunning struct {
+	Retries []time.Duration
+	Window  time.Duration
+}
+
+// nextRetry is the first scheduled retry after now, or nil when none is left in the window.
+func (d Dunning) nextRetry(firstFailed, now time.Time) *time.Time {
+	for _, off := range d.Retries {
+		if at := firstFailed.Add(off); at.After(now) && off < d.Window {
+			return &at
+		}
+	}
+	return nil
+}
+
+// FencedStore is what charging needs beyond Store: writes that carry a settler's fencing token.
+type FencedStore interface {
+	FencedReplacePledge(ctx context.Context, prev, next Pledge, token int64) (Pledge, error)
+}
+
+// ChargeKey is the idempotency key of one charge attempt of a pledge: a crashed settler that
+// retries attempt n repeats the very same request, so Stripe returns the first PaymentIntent.
+func ChargeKey(pledgeID string, attempt int) string {
+	return fmt.Sprintf("%s/charge/%d", pledgeID, attempt)
+}
+
+// ChargeOffSession charges an active pledge's saved card at the deadline, or retries a failed
+// one, as the holder of fencing token fence. A pledge found in "charging" (its settler died
+// mid-way) is resumed with the same attempt number. Provider errors leave it in "charging" for the
+// caller to retry; declines move it to payment_failed with the next retry scheduled.
+func (s *Service) ChargeOffSession(ctx context.Context, fs FencedStore, p Pledge, fence int64) (Pledge, error) {
+	switch p.Status {
+	case StatusActive, StatusPaymentFailed:
+		next := p.MoveTo(StatusCharging, "system:settler", fmt.Sprintf("charge attempt %d", p.ChargeAttempts+1), s.now())
+		next.ChargeAttempts++
+		var err error
+		if p, err = fs.FencedReplacePledge(ctx, p, next, fence); err != nil {
+			return p, err
+		}
+	case StatusCharging:
+	default:
+		return p, nil
+	}
+	in, err := s.gateway.CreatePaymentIntent(ctx, PaymentRequest{
+		Amount: p.Amount, CustomerID: p.CustomerID, PaymentMethodID: p.PaymentMethodID,
+		OffSession: true, Confirm: true, TransferGroup: p.CampaignID,
+		PledgeID: p.ID, CampaignID: p.CampaignID, Attempt: p.ChargeAttempts, IdempotencyKey: ChargeKey(p.ID, p.ChargeAttempts),
+	})
+	if err != nil {
+		return p, err
+	}
+	return s.applyCharge(ctx, fs, p.ID, in, fence, "system:settler")
+}
+
+// FixPayment lets a backer whose deadline charge failed pay with another card, on-session (so
+// 3-D Secure can run in the browser with the returned client secret), during the dunning window.
+func (s *Service) FixPayment(ctx context.Context, id, token, paymentMethod string) (Confirmed, error) {
+	p, err := s.Manage(ctx, id, token)
+	if err != nil {
+		return Confirmed{}, err
+	}
+	if paymentMethod == "" || len(paymentMethod) > 255 {
+		return Confirmed{}, &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid fields.",
+			Fields: []backstitch.FieldError{{Field: "payment_method", Code: "required", Message: "payment_method is required (a Stripe pm_… id)"}}}
+	}
+	if p.Status == StatusCollected {
+		return Confirmed{Pledge: p}, nil
+	}
+	if p.Status != StatusPaymentFailed {
+		return Confirmed{}, backstitch.Errorf(backstitch.CodeInvalidState, "This pledge is %s: there is no failed payment to fix.", p.Status)
+	}
+	next := p
+	next.ChargeAttempts++
+	if p, err = s.store.ReplacePledge(ctx, p, next); err != nil {
+		return Confirmed{}, err
+	}
+	in, err := s.gateway.CreatePaymentIntent(ctx, PaymentRequest{
+		Amount: p.Amount, CustomerID: p.CustomerID, PaymentMethodID: paymentMethod, Confirm: true,
+		TransferGroup: p.CampaignID, PledgeID: p.ID, CampaignID: p.CampaignID, Attempt: p.ChargeAttempts, IdempotencyKey: ChargeKey(p.ID, p.ChargeAttempts),
+	})
+	if err != nil {
+		return Confirmed{}, err
+	}
+	p, err = s.applyCharge(ctx, nil, p.ID, in, 0, "backer")
+	if err != nil {
+		return Confirmed{}, err
+	}
+	if in.Failure != nil {
+		return Confirmed{Pledge: p}, &backstitch.Error{Code: backstitch.CodePaymentFailed,
+			Message: "The card was declined: " + in.Failure.Message + " Try another card.",
+			Fields:  []backstitch.FieldError{{Field: "payment_method", Code: in.Failure.Code, Message: declineMessage(in.Failure)}}}
+	}
+	return Confirmed{Pledge: p, ActionRequired: in.Status == IntentRequiresAction}, nil
+}
+
+// applyCharge records a charge outcome on a pledge that is charging or in dunning. The settler,
+// the fix-payment path and the webhook all call it; it only moves forward (a collected pledge is
+// never un-collected by a late decline) and the compare-and-set lets one caller win.
+func (s *Service) applyCharge(ctx context.Context, fs FencedStore, pledgeID string, in Intent, fence int64, actor string) (Pledge, error) {
+	for attempt := 0; ; attempt++ {
+		p, err := s.store.FindPledge(ctx, pledgeID)
+		if err != nil {
+			return p, err
+		}
+		if p.Status != StatusCharging && p.Status != StatusPaymentFailed {
+			return p, nil
+		}
+		if p.Status == StatusPaymentFailed && in.Failure != nil && p.PaymentIntentID == in.ID {
+			return p, nil // this failure is already recorded (the response and the webhook both bring it)
+		}
+		if in.Status != IntentSucceeded && in.Attempt != 0 && in.Attempt != p.ChargeAttempts {
+			// A late failure of an older attempt says nothing about the one under way. (A late
+			// success of any attempt is recorded: that money was taken.)
+			return p, nil
+		}
+		now := s.now()
+		var next Pledge
+		switch {
+		case in.Status == IntentSucceeded:
+			next = p.MoveTo(StatusCollected, actor, "stripe: succeeded", now)
+			next.PaymentIntentID, next.ChargeID, next.CollectedAt, next.NextRetryAt = in.ID, in.ChargeID, &now, nil
+		case in.Failure != nil:
+			next = p
+			if p.Status == StatusCharging {
+				next = p.MoveTo(StatusPaymentFailed, actor, "stripe: "+declineMessage(in.Failure), now)
+			}
+			f := *in.Failure
+			f.At = now
+			next.LastFailure = &f
+			if next.FirstFailedAt == nil {
+				next.FirstFailedAt = &now
+			}
+			next.NextRetryAt = s.dunning.nextRetry(*next.FirstFailedAt, now)
+			next.PaymentIntentID = in.ID
+		case in.Status == IntentRequiresAction && p.Status == StatusPaymentFailed:
+			// On-session fix waiting for 3-D Secure: the webhook will bring the outcome.
+			next = p
+			next.PaymentIntentID, next.ClientSecret = in.ID, in.ClientSecret
+		default:
+			return p, nil
+		}
+		var updated Pledge
+		if fs != nil {
+			updated, err = fs.FencedReplacePledge(ctx, p, next, fence)
+		} else {
+			updated, err = s.store.ReplacePledge(ctx, p, next)
+		}
+		if backstitch.ErrorCode(err) == backstitch.CodeConflict && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return p, err
+		}
+		zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("status", string(updated.Status)).Int("attempt", p.ChargeAttempts).Msg("deadline charge " + string(updated.Status))
+		return updated, nil
+	}
+}
+
+// Drop ends a pledge whose dunning window closed without a successful charge: its reward unit
+// goes back and it leaves the campaign's totals.
+func (s *Service) Drop(ctx context.Context, p Pledge) (Pledge, error) {
+	if p.Status != StatusPaymentFailed {
+		return p, nil
+	}
+	return s.end(ctx, p, StatusDropped, "system:dunning", "dunning window closed without payment")
+}
+
+// Void ends a pledge that will never be charged: its campaign missed its goal, or it never got a
+// card before the deadline. A saved card is detached from the customer (the backer's card is not
+// kept for nothing); that is best effort, the pledge is final either way.
+func (s *Service) Void(ctx context.Context, fs FencedStore, p Pledge, fence int64, reason string) (Pledge, error) {
+	if p.Status != StatusActive && p.Status != StatusPending {
+		return p, nil
+	}
+	next := p.MoveTo(StatusVoid, "system:settler", reason, s.now())
+	updated, err := fs.FencedReplacePledge(ctx, p, next, fence)
+	if err != nil {
+		return p, err
+	}
+	if p.TierID != "" {
+		if err := s.store.ReleaseTierUnit(ctx, p.TierID); err != nil {
+			return updated, err
+		}
+	}
+	if p.Status.Counted() {
+		if err := s.store.AddToTotals(ctx, p.CampaignID, -p.Amount.Amount, -1); err != nil {
+			return updated, err
+		}
+	}
+	switch {
+	case p.PaymentMethodID != "" && p.CustomerID != "":
+		if err := s.gateway.DetachPaymentMethod(ctx, p.PaymentMethodID, p.ID+"/payment_method/detach"); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", p.ID).Msg("detach saved card")
+		}
+	case p.Status == StatusPending:
+		s.cancelIntent(ctx, p)
+	}
+	return updated, nil
+}

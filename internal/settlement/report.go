@@ -1,0 +1,75 @@
+package settlement
+
+import (
+	"context"
+	"time"
+
+	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/money"
+	"github.com/backstitch/backstitch/internal/pledge"
+)
+
+// StateTotal is how many pledges are in one state and what they amount to.
+type StateTotal struct {
+	Count  int64       `json:"count"`
+	Amount money.Money `json:"amount"`
+}
+
+// Report is a campaign's settlement in figures: every pledge state kept apart, and what the
+// designer is owed. Stripe's own fees come from balance transactions in reconciliation.
+type Report struct {
+	CampaignID string                       `json:"campaign_id"`
+	Status     campaign.Status              `json:"status"`
+	ByStatus   map[pledge.Status]StateTotal `json:"by_status"`
+	// Collected is money taken; PlatformFee the platform's share of it (basis points); Payable
+	// what the designer receives.
+	Collected   money.Money `json:"collected"`
+	PlatformFee money.Money `json:"platform_fee"`
+	Payable     money.Money `json:"payable"`
+	// Pending is what may still be collected: charges under way or in their dunning window.
+	Pending        money.Money  `json:"pending"`
+	DecidedAt      *time.Time   `json:"decided_at"`
+	ChargesDoneAt  *time.Time   `json:"charges_done_at"`
+	PledgedAtClose *money.Money `json:"pledged_at_deadline,omitempty"`
+}
+
+// ReportStore streams a campaign's pledges.
+type ReportStore interface {
+	FindCampaign(ctx context.Context, id string) (campaign.Campaign, error)
+	FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error
+}
+
+// BuildReport sums a campaign's pledges per state. feeBasisPoints is the platform fee.
+func BuildReport(ctx context.Context, store ReportStore, campaignID string, feeBasisPoints int64) (Report, error) {
+	camp, err := store.FindCampaign(ctx, campaignID)
+	if err != nil {
+		return Report{}, err
+	}
+	cur := camp.Goal.Currency
+	r := Report{CampaignID: camp.ID, Status: camp.Status, ByStatus: map[pledge.Status]StateTotal{}}
+	err = store.FindCampaignPledges(ctx, camp.ID, func(p pledge.Pledge) error {
+		t := r.ByStatus[p.Status]
+		t.Count++
+		t.Amount = money.Money{Amount: t.Amount.Amount + p.Amount.Amount, Currency: cur}
+		r.ByStatus[p.Status] = t
+		return nil
+	})
+	if err != nil {
+		return Report{}, err
+	}
+	collected := r.ByStatus[pledge.StatusCollected].Amount.Amount
+	fee := (collected*feeBasisPoints + 5000) / 10000
+	pending := r.ByStatus[pledge.StatusCharging].Amount.Amount + r.ByStatus[pledge.StatusPaymentFailed].Amount.Amount
+	if camp.FundingModel == campaign.AllOrNothing && camp.Status == campaign.StatusLive {
+		pending += r.ByStatus[pledge.StatusActive].Amount.Amount
+	}
+	r.Collected = money.Money{Amount: collected, Currency: cur}
+	r.PlatformFee = money.Money{Amount: fee, Currency: cur}
+	r.Payable = money.Money{Amount: collected - fee, Currency: cur}
+	r.Pending = money.Money{Amount: pending, Currency: cur}
+	if s := camp.Settlement; s != nil {
+		r.DecidedAt, r.ChargesDoneAt = &s.DecidedAt, s.ChargedAt
+		r.PledgedAtClose = &money.Money{Amount: s.PledgedAtDeadline, Currency: cur}
+	}
+	return r, nil
+}

@@ -1,0 +1,336 @@
+// Package settlement closes campaigns at their deadline: it decides success or failure, charges
+// every active all-or-nothing pledge exactly once, voids pledges of failed campaigns, and runs the
+// dunning schedule of failed charges. Each campaign is settled under a lease in the store, so with
+// any number of instances one settler works on it at a time, and a settler that dies is resumed
+// by the next tick from the pledges' recorded state.
+package settlement
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/pledge"
+)
+
+// Store is what settling needs from persistence.
+type Store interface {
+	FindCampaign(ctx context.Context, id string) (campaign.Campaign, error)
+	ReplaceCampaign(ctx context.Context, prev, next campaign.Campaign) (campaign.Campaign, error)
+	FindCampaignsToSettle(ctx context.Context, now time.Time) ([]string, error)
+	PledgeTotals(ctx context.Context, campaignID string) (amount, backers int64, err error)
+	FindPledgesByStatus(ctx context.Context, campaignID string, statuses []pledge.Status, afterID string, limit int) ([]pledge.Pledge, error)
+	FindPledgesForDunning(ctx context.Context, now, failedBefore time.Time, limit int) ([]pledge.Pledge, error)
+	FencedReplacePledge(ctx context.Context, prev, next pledge.Pledge, token int64) (pledge.Pledge, error)
+	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration, now time.Time) (backstitch.Lease, error)
+	RenewLease(ctx context.Context, l backstitch.Lease, ttl time.Duration, now time.Time) (backstitch.Lease, error)
+	ReleaseLease(ctx context.Context, l backstitch.Lease) error
+}
+
+// Settler settles campaigns.
+type Settler struct {
+	store   Store
+	pledges *pledge.Service
+	now     backstitch.Clock
+	opts    Options
+}
+
+// Options tune a Settler.
+type Options struct {
+	// Owner names this instance in leases (host and process, say).
+	Owner string
+	// LeaseTTL is how long a lease lasts unless renewed; the holder renews it as it works.
+	LeaseTTL time.Duration
+	// Concurrency bounds the deadline charges in flight for one campaign.
+	Concurrency int
+	// Backoff is how long to wait before retry n (1, 2, …) of a charge that got a provider
+	// error (Stripe 429 or 5xx); MaxProviderRetries bounds those retries within one run.
+	Backoff            func(n int) time.Duration
+	MaxProviderRetries int
+	// Sleep waits (tests pass one that does not).
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// New builds a Settler.
+func New(store Store, pledges *pledge.Service, now backstitch.Clock, o Options) *Settler {
+	if o.Concurrency < 1 {
+		o.Concurrency = 8
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 2 * time.Minute
+	}
+	if o.Backoff == nil {
+		o.Backoff = func(n int) time.Duration {
+			return min(time.Duration(1<<min(n, 6))*250*time.Millisecond, 15*time.Second)
+		}
+	}
+	if o.MaxProviderRetries == 0 {
+		o.MaxProviderRetries = 5
+	}
+	if o.Sleep == nil {
+		o.Sleep = func(ctx context.Context, d time.Duration) error {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+				return nil
+			}
+		}
+	}
+	return &Settler{store: store, pledges: pledges, now: now, opts: o}
+}
+
+// ErrBusy means another settler holds the campaign's lease; the next tick will look again.
+var ErrBusy = errors.New("settlement: another instance is settling this campaign")
+
+// Tick settles every campaign that is due and runs the dunning schedule. The scheduler calls it
+// every BACKSTITCH_SETTLE_INTERVAL; it is safe to call from every instance at once.
+func (s *Settler) Tick(ctx context.Context) error {
+	ids, err := s.store.FindCampaignsToSettle(ctx, s.now())
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, id := range ids {
+		if err := s.Settle(ctx, id); err != nil && !errors.Is(err, ErrBusy) {
+			errs = append(errs, err)
+		}
+	}
+	if err := s.Dunning(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Settle settles one campaign, or resumes its settlement. It is idempotent: settling a settled
+// campaign does nothing, and a half-done one is finished.
+func (s *Settler) Settle(ctx context.Context, campaignID string) error {
+	lease, err := s.store.AcquireLease(ctx, "settle:"+campaignID, s.opts.Owner, s.opts.LeaseTTL, s.now())
+	if backstitch.ErrorCode(err) == backstitch.CodeConflict {
+		return ErrBusy
+	}
+	if err != nil {
+		return err
+	}
+	w := &work{Settler: s, lease: lease}
+	defer func() {
+		if err := s.store.ReleaseLease(context.WithoutCancel(ctx), w.current()); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("release settlement lease")
+		}
+	}()
+	log := zerolog.Ctx(ctx).With().Str("campaign_id", campaignID).Int64("fence", lease.Token).Logger()
+	ctx = log.WithContext(ctx)
+	camp, err := s.store.FindCampaign(ctx, campaignID)
+	if err != nil {
+		return err
+	}
+	if camp.Status == campaign.StatusLive {
+		if s.now().Before(camp.Deadline) {
+			return nil
+		}
+		amount, backers, err := s.store.PledgeTotals(ctx, camp.ID)
+		if err != nil {
+			return err
+		}
+		next, err := camp.Decide(amount, backers, s.now())
+		if err != nil {
+			return err
+		}
+		if camp, err = s.store.ReplaceCampaign(ctx, camp, next); err != nil {
+			return err
+		}
+		log.Info().Str("outcome", string(camp.Status)).Int64("pledged", amount).Int64("goal", camp.Goal.Amount).Msg("campaign decided")
+	}
+	switch {
+	case camp.Status == campaign.StatusFailed:
+		// Nobody is charged: every pledge that could have been becomes void.
+		return w.each(ctx, camp.ID, []pledge.Status{pledge.StatusActive, pledge.StatusPending}, func(p pledge.Pledge) error {
+			_, err := s.pledges.Void(ctx, s.store, p, w.token(), "campaign missed its goal")
+			return err
+		})
+	case camp.Status == campaign.StatusSucceeded && camp.FundingModel == campaign.Flexible:
+		// Flexible pledges were charged when made; the unfinished ones end here.
+		return w.each(ctx, camp.ID, []pledge.Status{pledge.StatusPending}, func(p pledge.Pledge) error {
+			_, err := s.pledges.Void(ctx, s.store, p, w.token(), "no payment before the deadline")
+			return err
+		})
+	case camp.Status == campaign.StatusSucceeded:
+		return s.charge(ctx, w, camp)
+	}
+	return nil
+}
+
+// charge charges every active pledge (and resumes any left "charging"), then marks the campaign's
+// deadline charges done.
+func (s *Settler) charge(ctx context.Context, w *work, camp campaign.Campaign) error {
+	if camp.Settlement != nil && camp.Settlement.ChargedAt != nil {
+		return nil
+	}
+	err := w.each(ctx, camp.ID, []pledge.Status{pledge.StatusPending}, func(p pledge.Pledge) error {
+		_, err := s.pledges.Void(ctx, s.store, p, w.token(), "no card saved before the deadline")
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := w.each(ctx, camp.ID, []pledge.Status{pledge.StatusActive, pledge.StatusCharging}, func(p pledge.Pledge) error {
+		return s.chargeOne(ctx, w, p)
+	}); err != nil {
+		return err
+	}
+	left, err := s.store.FindPledgesByStatus(ctx, camp.ID, []pledge.Status{pledge.StatusActive, pledge.StatusCharging}, "", 1)
+	if err != nil || len(left) > 0 {
+		return err // some charges still lack an outcome (provider trouble): the next tick resumes
+	}
+	camp, err = s.store.FindCampaign(ctx, camp.ID)
+	if err != nil {
+		return err
+	}
+	next := camp
+	settled := *camp.Settlement
+	now := s.now()
+	settled.ChargedAt = &now
+	next.Settlement = &settled
+	_, err = s.store.ReplaceCampaign(ctx, camp, next)
+	if err == nil {
+		zerolog.Ctx(ctx).Info().Msg("deadline charges done")
+	}
+	return err
+}
+
+// chargeOne charges one pledge, backing off on provider errors (Stripe 429/5xx, timeouts). After
+// MaxProviderRetries the pledge stays "charging" and the next tick resumes it with the same key.
+func (s *Settler) chargeOne(ctx context.Context, w *work, p pledge.Pledge) error {
+	for n := 1; ; n++ {
+		next, err := s.pledges.ChargeOffSession(ctx, s.store, p, w.token())
+		if err == nil {
+			return nil
+		}
+		switch backstitch.ErrorCode(err) {
+		case backstitch.CodePaymentProvider:
+			if n > s.opts.MaxProviderRetries {
+				zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", p.ID).Msg("charge postponed to the next tick")
+				return nil
+			}
+			if err := s.opts.Sleep(ctx, s.opts.Backoff(n)); err != nil {
+				return err
+			}
+			p = next
+		case backstitch.CodeConflict:
+			// Another writer got there first: a webhook recording Stripe's view (then look again),
+			// or a newer settler (then its fence refuses us for good).
+			if n > 3 {
+				return nil
+			}
+			if p, err = s.pledges.Reload(ctx, p.ID); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// Dunning retries failed deadline charges on schedule and drops those whose window closed.
+func (s *Settler) Dunning(ctx context.Context) error {
+	now := s.now()
+	d := s.pledges.Dunning()
+	due, err := s.store.FindPledgesForDunning(ctx, now, now.Add(-d.Window), 200)
+	if err != nil {
+		return err
+	}
+	for _, p := range due {
+		if p.FirstFailedAt != nil && !now.Before(p.FirstFailedAt.Add(d.Window)) {
+			if _, err := s.pledges.Drop(ctx, p); err != nil && backstitch.ErrorCode(err) != backstitch.CodeConflict {
+				return err
+			}
+			continue
+		}
+		lease, err := s.store.AcquireLease(ctx, "settle:"+p.CampaignID, s.opts.Owner, s.opts.LeaseTTL, now)
+		if backstitch.ErrorCode(err) == backstitch.CodeConflict {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		w := &work{Settler: s, lease: lease}
+		err = s.chargeOne(ctx, w, p)
+		if rerr := s.store.ReleaseLease(context.WithoutCancel(ctx), w.current()); rerr != nil {
+			zerolog.Ctx(ctx).Warn().Err(rerr).Msg("release settlement lease")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// work is one settler's hold on a campaign: its lease, renewed as pages of pledges go by, and the
+// fencing token every pledge write carries.
+type work struct {
+	*Settler
+	mu    sync.Mutex
+	lease backstitch.Lease
+}
+
+func (w *work) token() int64 { return w.current().Token }
+
+func (w *work) current() backstitch.Lease {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lease
+}
+
+// renew extends the lease; losing it stops the work (another settler took over).
+func (w *work) renew(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	l, err := w.store.RenewLease(ctx, w.lease, w.opts.LeaseTTL, w.now())
+	if err != nil {
+		return err
+	}
+	w.lease = l
+	return nil
+}
+
+// each runs fn on every pledge of the campaign in the given states, page by page, with bounded
+// concurrency, renewing the lease between pages.
+func (w *work) each(ctx context.Context, campaignID string, statuses []pledge.Status, fn func(pledge.Pledge) error) error {
+	after := ""
+	for {
+		page, err := w.store.FindPledgesByStatus(ctx, campaignID, statuses, after, 200)
+		if err != nil || len(page) == 0 {
+			return err
+		}
+		sem := make(chan struct{}, w.opts.Concurrency)
+		var mu sync.Mutex
+		var errs []error
+		var wg sync.WaitGroup
+		for _, p := range page {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if err := fn(p); err != nil && backstitch.ErrorCode(err) != backstitch.CodeConflict {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		if err := w.renew(ctx); err != nil {
+			return err
+		}
+		after = page[len(page)-1].ID
+	}
+}

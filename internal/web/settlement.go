@@ -1,0 +1,78 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/rs/zerolog"
+
+	"github.com/backstitch/backstitch/internal/account"
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/settlement"
+)
+
+// fixPayment lets a backer whose deadline charge failed pay with another card.
+func (s *Server) fixPayment(c *fiber.Ctx) error {
+	var in confirmInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	res, err := s.pledges.FixPayment(c.UserContext(), c.Params("id"), c.Get(manageTokenHeader), in.PaymentMethod)
+	if err != nil {
+		return err
+	}
+	v := s.viewPledge(res.Pledge)
+	v.ActionRequired = res.ActionRequired
+	if res.ActionRequired {
+		v.ClientSecret = res.Pledge.ClientSecret
+	}
+	return reply(c, http.StatusOK, v)
+}
+
+// showSettlement shows a campaign's settlement figures to its designer and to admins.
+func (s *Server) showSettlement(c *fiber.Ctx) error {
+	sess, _ := session(c)
+	camp, err := s.store.FindCampaign(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if camp.DesignerID != sess.UserID && sess.Role != account.RoleAdmin {
+		if camp.Status.Public() {
+			return backstitch.Errorf(backstitch.CodeForbidden, "Only the campaign's designer and admins see its settlement.")
+		}
+		return backstitch.Errorf(backstitch.CodeNotFound, "Campaign not found.")
+	}
+	r, err := settlement.BuildReport(c.UserContext(), s.store, camp.ID, int64(s.cfg.PlatformFeeBPS))
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusOK, r)
+}
+
+// adminSettle runs or resumes a campaign's settlement now (idempotent), and audits it.
+func (s *Server) adminSettle(c *fiber.Ctx) error {
+	sess, _ := session(c)
+	ctx := c.UserContext()
+	before, err := s.store.FindCampaign(ctx, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if err := s.settler.Settle(ctx, before.ID); err != nil {
+		if errors.Is(err, settlement.ErrBusy) {
+			c.Set(fiber.HeaderRetryAfter, "5")
+			return backstitch.Errorf(backstitch.CodeConflict, "Another instance is settling this campaign right now; its figures are below once it is done.")
+		}
+		return err
+	}
+	r, err := settlement.BuildReport(ctx, s.store, before.ID, int64(s.cfg.PlatformFeeBPS))
+	if err != nil {
+		return err
+	}
+	entry := backstitch.AuditEntry{At: s.now(), Actor: sess.UserID, Action: "campaign.settle", Target: before.ID,
+		Before: map[string]string{"status": string(before.Status)}, After: map[string]string{"status": string(r.Status)}}
+	if err := s.store.AppendAudit(ctx, entry); err != nil {
+		zerolog.Ctx(ctx).Error().Err(err).Msg("audit entry not written")
+	}
+	return reply(c, http.StatusOK, r)
+}
