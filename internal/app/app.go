@@ -70,7 +70,8 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	a.pledges = pledge.NewService(a.store, gateway, a.now, a.cfg.PledgeHold, pledge.Dunning{Retries: a.cfg.DunningRetries, Window: a.cfg.DunningWindow})
 	host, _ := os.Hostname()
 	a.settler = settlement.New(a.store, a.pledges, a.now, settlement.Options{
-		Owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), backstitch.NewID("settler")), Concurrency: a.cfg.SettleConcurrency})
+		Owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), backstitch.NewID("settler")), Concurrency: a.cfg.SettleConcurrency,
+		LeaseTTL: a.cfg.SettleLeaseTTL})
 	a.web = web.New(a.cfg, a.store, a.pledges, a.settler, gateway, log, a.now)
 	return a, nil
 }
@@ -84,7 +85,8 @@ func (a *App) openPayments() (*stripepay.Client, error) {
 			mode = "live"
 		}
 		a.log.Info().Str("payments", "stripe").Str("stripe_mode", mode).Msg("payments: Stripe (" + mode + " mode)")
-		return stripepay.New(stripepay.Options{SecretKey: a.cfg.StripeSecretKey, PublishableKey: a.cfg.StripePublishableKey, Timeout: a.cfg.StripeAPITimeout}), nil
+		return stripepay.New(stripepay.Options{SecretKey: a.cfg.StripeSecretKey, PublishableKey: a.cfg.StripePublishableKey,
+			BackendURL: a.cfg.StripeAPIURL, Timeout: a.cfg.StripeAPITimeout}), nil
 	}
 	if a.cfg.StripeWebhookSecret == "" {
 		a.cfg.StripeWebhookSecret = "whsec_offline_" + backstitch.NewID("k")
@@ -131,7 +133,7 @@ func (a *App) Pledges() *pledge.Service { return a.pledges }
 func (a *App) Double() *stripedouble.Double { return a.double }
 
 func (a *App) openStore(ctx context.Context) error {
-	opts := mongostore.Options{URI: a.cfg.MongoURI, Database: a.cfg.MongoDatabase}
+	opts := mongostore.Options{URI: a.cfg.MongoURI, Database: a.cfg.MongoDatabase, MaxPoolSize: a.cfg.MongoMaxPool}
 	if a.cfg.Embedded() {
 		srv, err := embedded.Start(a.cfg.DataDir)
 		if err != nil {

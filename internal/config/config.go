@@ -25,10 +25,14 @@ type Config struct {
 
 	MongoURI      string
 	MongoDatabase string
+	MongoMaxPool  int
 
 	StripeSecretKey      string
 	StripePublishableKey string
 	StripeWebhookSecret  string
+	// StripeAPIURL sends Stripe requests elsewhere than api.stripe.com: an egress proxy, or a
+	// Stripe double run by a test.
+	StripeAPIURL string
 
 	MinCampaignDuration time.Duration
 	MaxCampaignDuration time.Duration
@@ -53,6 +57,7 @@ type Config struct {
 	SettleInterval    time.Duration
 	SweepInterval     time.Duration
 	SettleConcurrency int
+	SettleLeaseTTL    time.Duration
 	DunningRetries    []time.Duration
 	DunningWindow     time.Duration
 	PlatformFeeBPS    int
@@ -82,9 +87,11 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel:             r.str("BACKSTITCH_LOG_LEVEL", "info"),
 		MongoURI:             r.str("MONGODB_URI", ""),
 		MongoDatabase:        r.str("MONGODB_DATABASE", "backstitch"),
+		MongoMaxPool:         r.integer("MONGODB_MAX_POOL_SIZE", 100, 1, 10_000),
 		StripeSecretKey:      r.str("STRIPE_SECRET_KEY", ""),
 		StripePublishableKey: r.str("STRIPE_PUBLISHABLE_KEY", ""),
 		StripeWebhookSecret:  r.str("STRIPE_WEBHOOK_SECRET", ""),
+		StripeAPIURL:         r.str("STRIPE_API_URL", ""),
 		MinCampaignDuration:  r.duration("BACKSTITCH_MIN_CAMPAIGN_DURATION", 24*time.Hour),
 		MaxCampaignDuration:  r.duration("BACKSTITCH_MAX_CAMPAIGN_DURATION", 60*24*time.Hour),
 		SessionTTL:           r.duration("BACKSTITCH_SESSION_TTL", 12*time.Hour),
@@ -105,6 +112,7 @@ func Load(getenv func(string) string) (Config, error) {
 		PledgeWindow:         r.duration("BACKSTITCH_PLEDGE_WINDOW", 10*time.Minute),
 		SettleInterval:       r.duration("BACKSTITCH_SETTLE_INTERVAL", 10*time.Second),
 		SweepInterval:        r.duration("BACKSTITCH_SWEEP_INTERVAL", 15*time.Second),
+		SettleLeaseTTL:       r.duration("BACKSTITCH_SETTLE_LEASE_TTL", 2*time.Minute),
 		SettleConcurrency:    r.integer("BACKSTITCH_SETTLE_CONCURRENCY", 8, 1, 256),
 		DunningRetries:       r.durations("BACKSTITCH_DUNNING_RETRIES", []time.Duration{24 * time.Hour, 72 * time.Hour, 144 * time.Hour}),
 		DunningWindow:        r.duration("BACKSTITCH_DUNNING_WINDOW", 168*time.Hour),
@@ -123,6 +131,8 @@ func Load(getenv func(string) string) (Config, error) {
 	r.check(strings.HasPrefix(c.PublicURL, "http://") || strings.HasPrefix(c.PublicURL, "https://"), "BACKSTITCH_PUBLIC_URL", "must start with http:// or https://")
 	r.check(c.MongoURI == "" || strings.HasPrefix(c.MongoURI, "mongodb://") || strings.HasPrefix(c.MongoURI, "mongodb+srv://"),
 		"MONGODB_URI", "must start with mongodb:// or mongodb+srv://")
+	r.check(c.StripeAPIURL == "" || (c.StripeSecretKey != "" && (strings.HasPrefix(c.StripeAPIURL, "http://") || strings.HasPrefix(c.StripeAPIURL, "https://"))),
+		"STRIPE_API_URL", "must be an http(s) URL, and is used only with STRIPE_SECRET_KEY")
 	r.check(c.StripeSecretKey == "" || strings.HasPrefix(c.StripeSecretKey, "sk_") || strings.HasPrefix(c.StripeSecretKey, "rk_"),
 		"STRIPE_SECRET_KEY", "must be a Stripe secret (sk_…) or restricted (rk_…) key")
 	if c.Production() {

@@ -32,6 +32,8 @@ type Options struct {
 	// SingleConnection limits the driver pool to one connection. The embedded FerretDB loses
 	// concurrent updates to one document otherwise (measured: 14 of 500 $inc applied).
 	SingleConnection bool
+	// MaxPoolSize bounds the driver's connections (0: the driver's default).
+	MaxPoolSize int
 }
 
 // Open connects, checks the server answers and makes sure the indexes exist.
@@ -40,6 +42,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		SetTimeout(10 * time.Second).
 		SetServerSelectionTimeout(5 * time.Second).
 		SetWriteConcern(writeconcern.Majority())
+	if o.MaxPoolSize > 0 {
+		opts.SetMaxPoolSize(uint64(o.MaxPoolSize))
+	}
 	if o.SingleConnection {
 		opts.SetMaxPoolSize(1).SetMinPoolSize(1)
 	}

@@ -54,7 +54,13 @@ func StoreOptions(tb testing.TB) mongostore.Options {
 // MustStore opens a fresh database for this test and drops it when the test ends.
 func MustStore(tb testing.TB) *mongostore.Store {
 	tb.Helper()
-	opts := StoreOptions(tb)
+	return MustStoreAt(tb, StoreOptions(tb))
+}
+
+// MustStoreAt opens the database opts names (from StoreOptions, so that another process can be
+// pointed at it too) and drops it when the test ends.
+func MustStoreAt(tb testing.TB, opts mongostore.Options) *mongostore.Store {
+	tb.Helper()
 	s, err := mongostore.Open(context.Background(), opts)
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
