@@ -374,3 +374,78 @@ func TestDeadlineOnTheNightClocksChange(t *testing.T) {
 		t.Fatalf("after the deadline: %v", st)
 	}
 }
+
+func TestRefundsAndDisputesAfterCollection(t *testing.T) {
+	s := startService(t, nil)
+	c := s.pledgeSetup("all_or_nothing", 10)
+	b := s.backAll(c, 600000, "pm_card_visa", "pm_card_visa", "pm_card_visa")
+	s.passDeadline(c.slug)
+	ctx := context.Background()
+	if err := s.app.Settler().Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	admin := s.admin()
+	refund := func(id string, body map[string]any, key string) response {
+		return s.call("POST", "/api/v1/admin/pledges/"+id+"/refunds", admin, body, "Idempotency-Key", key)
+	}
+	// Admin refunds: part, then a retry of the same request (same key: no second refund), then the rest.
+	if r := refund(b[0].id, map[string]any{"amount": 100000, "reason": "Coat arrives without hood"}, "r1"); r.Status != 201 || r.JSON(t)["status"] != "partially_refunded" {
+		t.Fatalf("partial refund: %d %s", r.Status, r.Body)
+	}
+	refund(b[0].id, map[string]any{"amount": 100000, "reason": "Coat arrives without hood"}, "r1")
+	if r := refund(b[0].id, map[string]any{"amount": 600000, "reason": "too much"}, "r2"); r.Status != 422 {
+		t.Fatalf("refund beyond what is left: %d %s", r.Status, r.Body)
+	}
+	if r := refund(b[0].id, map[string]any{"reason": "Backer moved abroad"}, "r3"); r.Status != 201 || r.JSON(t)["status"] != "refunded" {
+		t.Fatalf("refund of the rest: %d %s", r.Status, r.Body)
+	}
+	if n := len(s.double().Refunds()); n != 2 {
+		t.Fatalf("%d refunds at Stripe, want 2", n)
+	}
+	// A refund made in Stripe's dashboard reaches the pledge through charge.refunded.
+	p1, _ := s.store.FindPledge(ctx, b[1].id)
+	if _, err := s.double().DashboardRefund(p1.ChargeID, 250000); err != nil {
+		t.Fatal(err)
+	}
+	// A dispute opened by the backer's bank, then lost.
+	p2, _ := s.store.FindPledge(ctx, b[2].id)
+	disputeID, err := s.double().DashboardDispute(p2.ChargeID, "product_not_received")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.waitWebhooks()
+	if got := s.pledgeStatus(b[1]); got["status"] != "partially_refunded" || got["amount_refunded"].(map[string]any)["amount"] != float64(250000) {
+		t.Fatalf("after a dashboard refund: %v", got)
+	}
+	if got := s.pledgeStatus(b[2]); got["status"] != "disputed" {
+		t.Fatalf("after a dispute: %v", got["status"])
+	}
+	if err := s.double().CloseDispute(disputeID, false); err != nil {
+		t.Fatal(err)
+	}
+	s.waitWebhooks()
+	if got := s.pledgeStatus(b[2]); got["status"] != "dispute_lost" {
+		t.Fatalf("after losing the dispute: %v", got["status"])
+	}
+	r := s.must(200, "GET", "/api/v1/campaigns/"+c.id+"/settlement", admin, nil)
+	amount := func(k string) float64 { return r[k].(map[string]any)["amount"].(float64) }
+	// Collected 18,000.00; refunded 6,000.00 + 2,500.00; dispute lost 6,000.00; kept 3,500.00;
+	// fee 5% = 175.00; payable 3,325.00.
+	if amount("collected") != 1800000 || amount("refunded") != 850000 || amount("disputes_lost") != 600000 ||
+		amount("platform_fee") != 17500 || amount("payable") != 332500 {
+		t.Fatalf("report: %v", r)
+	}
+	audit, err := s.store.FindAudit(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refunds := 0
+	for _, e := range audit {
+		if e.Action == "pledge.refund" {
+			refunds++
+		}
+	}
+	if refunds != 2 {
+		t.Fatalf("%d refund audit entries, want 2", refunds)
+	}
+}

@@ -348,3 +348,12 @@ func (s *Store) FindCampaignPledges(ctx context.Context, campaignID string, fn f
 	}
 	return cur.Err()
 }
+
+// CountRefundRequest numbers a new refund request of a pledge atomically and returns the pledge.
+func (s *Store) CountRefundRequest(ctx context.Context, id string) (pledge.Pledge, error) {
+	if _, err := s.db.Collection("pledges").UpdateOne(ctx, bson.M{"_id": id},
+		bson.M{"$inc": bson.M{"refund_requests": 1, "version": int64(1)}}); err != nil {
+		return pledge.Pledge{}, fmt.Errorf("count refund request of %s: %w", id, err)
+	}
+	return s.FindPledge(ctx, id)
+}

@@ -42,11 +42,25 @@ const (
 	// StatusVoid: the all-or-nothing campaign missed its goal (or the pledge never got a card
 	// before the deadline): nothing is ever charged.
 	StatusVoid Status = "void"
+	// After collection: refunds (from the admin API or Stripe's dashboard) and disputes.
+	StatusPartiallyRefunded Status = "partially_refunded"
+	StatusRefunded          Status = "refunded"
+	StatusDisputed          Status = "disputed"
+	StatusDisputeLost       Status = "dispute_lost"
 )
+
+// Charged reports whether money was taken for a pledge in this status (whatever happened after).
+func (s Status) Charged() bool {
+	switch s {
+	case StatusCollected, StatusPartiallyRefunded, StatusRefunded, StatusDisputed, StatusDisputeLost:
+		return true
+	}
+	return false
+}
 
 // CountedStatuses are the states that count towards a campaign's totals: the pledge is backed by
 // a saved card or by money, including while its deadline charge runs or is being fixed.
-var CountedStatuses = []Status{StatusActive, StatusCharging, StatusCollected, StatusPaymentFailed}
+var CountedStatuses = []Status{StatusActive, StatusCharging, StatusCollected, StatusPaymentFailed, StatusPartiallyRefunded, StatusDisputed}
 
 // Counted reports whether a pledge in this status counts towards the campaign's totals.
 func (s Status) Counted() bool { return slices.Contains(CountedStatuses, s) }
@@ -77,6 +91,15 @@ type Failure struct {
 	DeclineCode string    `bson:"decline_code,omitempty" json:"decline_code,omitempty"`
 	Message     string    `bson:"message" json:"message"`
 	At          time.Time `bson:"at" json:"at"`
+}
+
+// Dispute is a chargeback on a pledge's charge.
+type Dispute struct {
+	ID     string    `bson:"id" json:"id"`
+	Reason string    `bson:"reason" json:"reason"`
+	Status string    `bson:"status" json:"status"`
+	Amount int64     `bson:"amount" json:"amount"`
+	At     time.Time `bson:"at" json:"at"`
 }
 
 // HistoryEntry records one state change.
@@ -110,12 +133,16 @@ type Pledge struct {
 	LastFailure     *Failure `bson:"last_failure,omitempty"`
 	// Deadline charging (all-or-nothing): attempts numbered for their idempotency keys, the
 	// dunning schedule, and the fencing token of the settler that last wrote the pledge.
-	ChargeAttempts int            `bson:"charge_attempts"`
-	ChargeID       string         `bson:"charge_id,omitempty"`
-	CollectedAt    *time.Time     `bson:"collected_at,omitempty"`
-	FirstFailedAt  *time.Time     `bson:"first_failed_at,omitempty"`
-	NextRetryAt    *time.Time     `bson:"next_retry_at,omitempty"`
-	Fence          int64          `bson:"fence"`
+	ChargeAttempts int        `bson:"charge_attempts"`
+	ChargeID       string     `bson:"charge_id,omitempty"`
+	CollectedAt    *time.Time `bson:"collected_at,omitempty"`
+	FirstFailedAt  *time.Time `bson:"first_failed_at,omitempty"`
+	NextRetryAt    *time.Time `bson:"next_retry_at,omitempty"`
+	Fence          int64      `bson:"fence"`
+	// After collection.
+	AmountRefunded int64          `bson:"amount_refunded"`
+	RefundRequests int            `bson:"refund_requests"`
+	Dispute        *Dispute       `bson:"dispute,omitempty"`
 	HoldExpiresAt  time.Time      `bson:"hold_expires_at"`
 	CreatedAt      time.Time      `bson:"created_at"`
 	UpdatedAt      time.Time      `bson:"updated_at"`

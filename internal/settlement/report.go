@@ -21,11 +21,13 @@ type Report struct {
 	CampaignID string                       `json:"campaign_id"`
 	Status     campaign.Status              `json:"status"`
 	ByStatus   map[pledge.Status]StateTotal `json:"by_status"`
-	// Collected is money taken; PlatformFee the platform's share of it (basis points); Payable
-	// what the designer receives.
-	Collected   money.Money `json:"collected"`
-	PlatformFee money.Money `json:"platform_fee"`
-	Payable     money.Money `json:"payable"`
+	// Collected is money taken; Refunded and DisputesLost went back; PlatformFee is the
+	// platform's share (basis points) of what stays; Payable is what the designer receives.
+	Collected    money.Money `json:"collected"`
+	Refunded     money.Money `json:"refunded"`
+	DisputesLost money.Money `json:"disputes_lost"`
+	PlatformFee  money.Money `json:"platform_fee"`
+	Payable      money.Money `json:"payable"`
 	// Pending is what may still be collected: charges under way or in their dunning window.
 	Pending        money.Money  `json:"pending"`
 	DecidedAt      *time.Time   `json:"decided_at"`
@@ -47,25 +49,35 @@ func BuildReport(ctx context.Context, store ReportStore, campaignID string, feeB
 	}
 	cur := camp.Goal.Currency
 	r := Report{CampaignID: camp.ID, Status: camp.Status, ByStatus: map[pledge.Status]StateTotal{}}
+	var collected, refunded, lost int64
 	err = store.FindCampaignPledges(ctx, camp.ID, func(p pledge.Pledge) error {
 		t := r.ByStatus[p.Status]
 		t.Count++
 		t.Amount = money.Money{Amount: t.Amount.Amount + p.Amount.Amount, Currency: cur}
 		r.ByStatus[p.Status] = t
+		if p.Status.Charged() {
+			collected += p.Amount.Amount
+			refunded += p.AmountRefunded
+		}
+		if p.Status == pledge.StatusDisputeLost {
+			lost += p.Amount.Amount - p.AmountRefunded
+		}
 		return nil
 	})
 	if err != nil {
 		return Report{}, err
 	}
-	collected := r.ByStatus[pledge.StatusCollected].Amount.Amount
-	fee := (collected*feeBasisPoints + 5000) / 10000
+	kept := collected - refunded - lost
+	fee := (kept*feeBasisPoints + 5000) / 10000
 	pending := r.ByStatus[pledge.StatusCharging].Amount.Amount + r.ByStatus[pledge.StatusPaymentFailed].Amount.Amount
 	if camp.FundingModel == campaign.AllOrNothing && camp.Status == campaign.StatusLive {
 		pending += r.ByStatus[pledge.StatusActive].Amount.Amount
 	}
 	r.Collected = money.Money{Amount: collected, Currency: cur}
+	r.Refunded = money.Money{Amount: refunded, Currency: cur}
+	r.DisputesLost = money.Money{Amount: lost, Currency: cur}
 	r.PlatformFee = money.Money{Amount: fee, Currency: cur}
-	r.Payable = money.Money{Amount: collected - fee, Currency: cur}
+	r.Payable = money.Money{Amount: kept - fee, Currency: cur}
 	r.Pending = money.Money{Amount: pending, Currency: cur}
 	if s := camp.Settlement; s != nil {
 		r.DecidedAt, r.ChargesDoneAt = &s.DecidedAt, s.ChargedAt

@@ -2,9 +2,11 @@ package web
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/rs/zerolog"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/money"
@@ -26,6 +28,8 @@ type pledgeView struct {
 	ManageToken     string                `json:"manage_token,omitempty"`
 	ActionRequired  bool                  `json:"action_required,omitempty"`
 	LastFailure     *pledge.Failure       `json:"last_failure,omitempty"`
+	AmountRefunded  *money.Money          `json:"amount_refunded,omitempty"`
+	Dispute         *pledge.Dispute       `json:"dispute,omitempty"`
 	HoldExpiresAt   *time.Time            `json:"hold_expires_at,omitempty"`
 	CreatedAt       time.Time             `json:"created_at"`
 	UpdatedAt       time.Time             `json:"updated_at"`
@@ -41,6 +45,10 @@ func (s *Server) viewPledge(p pledge.Pledge) pledgeView {
 	if p.TierID != "" {
 		v.TierID = &p.TierID
 	}
+	if p.AmountRefunded > 0 {
+		v.AmountRefunded = &money.Money{Amount: p.AmountRefunded, Currency: p.Amount.Currency}
+	}
+	v.Dispute = p.Dispute
 	if p.Status == pledge.StatusPending {
 		v.ClientSecret = p.ClientSecret
 		v.HoldExpiresAt = &p.HoldExpiresAt
@@ -135,4 +143,38 @@ func (s *Server) adminShowPledge(c *fiber.Ctx) error {
 		PaymentIntentID: p.PaymentIntentID, PaymentMethodID: p.PaymentMethodID, ConfirmAttempts: p.ConfirmAttempts}
 	v.ClientSecret = ""
 	return reply(c, http.StatusOK, v)
+}
+
+type refundInput struct {
+	Amount int64  `json:"amount"`
+	Reason string `json:"reason"`
+}
+
+// adminRefund refunds a pledge (all that is left, or a part) and audits it.
+func (s *Server) adminRefund(c *fiber.Ctx) error {
+	var in refundInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	if n := len([]rune(in.Reason)); n == 0 || n > 1000 {
+		return &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid fields.",
+			Fields: []backstitch.FieldError{{Field: "reason", Code: "required", Message: "reason is required (at most 1,000 characters)"}}}
+	}
+	sess, _ := session(c)
+	ctx := c.UserContext()
+	before, err := s.store.FindPledge(ctx, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	after, err := s.pledges.Refund(ctx, s.store, before.ID, in.Amount, "admin:"+sess.UserID)
+	if err != nil {
+		return err
+	}
+	entry := backstitch.AuditEntry{At: s.now(), Actor: sess.UserID, Action: "pledge.refund", Target: before.ID, Reason: in.Reason,
+		Before: map[string]string{"status": string(before.Status), "amount_refunded": strconv.FormatInt(before.AmountRefunded, 10)},
+		After:  map[string]string{"status": string(after.Status), "amount_refunded": strconv.FormatInt(after.AmountRefunded, 10)}}
+	if err := s.store.AppendAudit(ctx, entry); err != nil {
+		zerolog.Ctx(ctx).Error().Err(err).Msg("audit entry not written")
+	}
+	return reply(c, http.StatusCreated, s.viewPledge(after))
 }

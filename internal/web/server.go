@@ -57,6 +57,7 @@ type Store interface {
 	FindPledgeByIntent(ctx context.Context, intentID string) (pledge.Pledge, error)
 	FindPledge(ctx context.Context, id string) (pledge.Pledge, error)
 	FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error
+	CountRefundRequest(ctx context.Context, id string) (pledge.Pledge, error)
 }
 
 // Payments is what pages and responses need to know about the payment provider.
@@ -171,6 +172,7 @@ func (s *Server) routes() {
 	admin.Post("/campaigns/:id/reject", s.transition(campaign.ActionReject))
 	admin.Get("/pledges/:id", s.adminShowPledge)
 	admin.Post("/campaigns/:id/settle", s.adminSettle)
+	admin.Post("/pledges/:id/refunds", s.idempotent, s.adminRefund)
 
 	s.app.Use(func(c *fiber.Ctx) error {
 		return backstitch.Errorf(backstitch.CodeNotFound, "No route for %s %s.", c.Method(), c.Path())

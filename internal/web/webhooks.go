@@ -79,6 +79,28 @@ func (s *Server) applyStripeEvent(c *fiber.Ctx, event stripe.Event) error {
 		if e := pi.LastPaymentError; e != nil {
 			in.Failure = &pledge.Failure{Code: string(e.Code), DeclineCode: string(e.DeclineCode), Message: e.Msg}
 		}
+	case "charge.refunded":
+		var ch stripe.Charge
+		if err := json.Unmarshal(event.Data.Raw, &ch); err != nil {
+			return backstitch.Errorf(backstitch.CodeMalformed, "The event's object is not a Charge.")
+		}
+		p, found, err := s.pledgeOfCharge(c, ch.PaymentIntent)
+		if err != nil || !found {
+			return err
+		}
+		_, err = s.pledges.ApplyRefundTotal(ctx, p.ID, ch.AmountRefunded, "stripe:"+event.ID)
+		return err
+	case "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed":
+		var dp stripe.Dispute
+		if err := json.Unmarshal(event.Data.Raw, &dp); err != nil {
+			return backstitch.Errorf(backstitch.CodeMalformed, "The event's object is not a Dispute.")
+		}
+		p, found, err := s.pledgeOfCharge(c, dp.PaymentIntent)
+		if err != nil || !found {
+			return err
+		}
+		_, err = s.pledges.ApplyDispute(ctx, p.ID, pledge.Dispute{ID: dp.ID, Reason: string(dp.Reason), Status: string(dp.Status), Amount: dp.Amount}, "stripe:"+event.ID)
+		return err
 	default:
 		return nil
 	}
@@ -95,4 +117,17 @@ func (s *Server) applyStripeEvent(c *fiber.Ctx, event stripe.Event) error {
 	}
 	_, err = s.pledges.ApplyIntent(ctx, p.ID, in, "stripe:"+event.ID)
 	return err
+}
+
+// pledgeOfCharge finds the pledge a charge belongs to through its PaymentIntent; a charge of no
+// pledge (made outside Backstitch) is acknowledged and left to reconciliation.
+func (s *Server) pledgeOfCharge(c *fiber.Ctx, pi *stripe.PaymentIntent) (pledge.Pledge, bool, error) {
+	if pi == nil || pi.ID == "" {
+		return pledge.Pledge{}, false, nil
+	}
+	p, err := s.store.FindPledgeByIntent(c.UserContext(), pi.ID)
+	if backstitch.ErrorCode(err) == backstitch.CodeNotFound {
+		return p, false, nil
+	}
+	return p, err == nil, err
 }
