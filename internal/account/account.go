@@ -34,6 +34,10 @@ type User struct {
 	Role         Role      `bson:"role"`
 	PasswordHash string    `bson:"password_hash"`
 	CreatedAt    time.Time `bson:"created_at"`
+	// Payouts (designers): their Stripe Connect Express account and whether Stripe lets it
+	// receive transfers yet (kept current by account.updated).
+	StripeAccountID string `bson:"stripe_account_id,omitempty"`
+	PayoutsEnabled  bool   `bson:"payouts_enabled"`
 }
 
 // Password length limits: long passphrases welcome, but hashing megabytes is a denial of service.

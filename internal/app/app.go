@@ -71,7 +71,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	host, _ := os.Hostname()
 	a.settler = settlement.New(a.store, a.pledges, a.now, settlement.Options{
 		Owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), backstitch.NewID("settler")), Concurrency: a.cfg.SettleConcurrency,
-		LeaseTTL: a.cfg.SettleLeaseTTL})
+		LeaseTTL: a.cfg.SettleLeaseTTL, PlatformFeeBPS: int64(a.cfg.PlatformFeeBPS)})
 	a.web = web.New(a.cfg, a.store, a.pledges, a.settler, gateway, log, a.now)
 	return a, nil
 }

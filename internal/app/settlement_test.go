@@ -449,3 +449,75 @@ func TestRefundsAndDisputesAfterCollection(t *testing.T) {
 		t.Fatalf("%d refund audit entries, want 2", refunds)
 	}
 }
+
+// Designers are paid once the dunning window closes: one transfer per charge with
+// source_transaction, summing to collected − refunds − platform fee to the cent, exactly once.
+func TestDesignerPayout(t *testing.T) {
+	s := startService(t, nil)
+	owner, _ := s.designer("Payee")
+	admin := s.admin()
+	body := s.campaignBody("Payout coat")
+	c := s.must(201, "POST", "/api/v1/campaigns", owner, body)
+	id, slug := c["id"].(string), c["slug"].(string)
+	tier := s.must(201, "POST", "/api/v1/campaigns/"+id+"/tiers", owner, map[string]any{
+		"title": "Workshop", "kind": "experience", "price": map[string]any{"amount": 9000, "currency": "CHF"}})
+	s.must(200, "POST", "/api/v1/campaigns/"+id+"/submit", owner, nil)
+	s.must(200, "POST", "/api/v1/admin/campaigns/"+id+"/approve", admin, nil)
+	s.must(200, "POST", "/api/v1/campaigns/"+id+"/launch", owner, nil)
+	setup := pledgeSetup{id: id, slug: slug, workshop: tier["id"].(string)}
+	// Amounts chosen so per-charge fee rounding matters: 5% of 500,001 is 25,000.05.
+	b := s.backAll(setup, 500001, "pm_card_visa", "pm_card_visa", "pm_card_visa", "pm_card_chargeCustomerFail")
+
+	onboard := s.must(201, "POST", "/api/v1/designers/me/payouts/onboarding", owner, nil)
+	if !strings.HasPrefix(onboard["url"].(string), "http") || onboard["payouts_enabled"] != false {
+		t.Fatalf("onboarding: %v", onboard)
+	}
+	again := s.must(201, "POST", "/api/v1/designers/me/payouts/onboarding", owner, nil)
+	if n := len(s.double().Accounts()); n != 1 {
+		t.Fatalf("%d connected accounts after two onboarding calls, want 1 (%v)", n, again)
+	}
+	if err := s.double().CompleteOnboarding(s.double().Accounts()[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	s.waitWebhooks()
+
+	s.passDeadline(slug)
+	ctx := context.Background()
+	if err := s.app.Settler().Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	admin = s.admin() // sessions from a month ago have expired
+	if r := s.call("POST", "/api/v1/admin/pledges/"+b[0].id+"/refunds", admin, map[string]any{"amount": 100000, "reason": "Partial refund"}, "Idempotency-Key", "p1"); r.Status != 201 {
+		t.Fatalf("refund: %d %s", r.Status, r.Body)
+	}
+	if n := len(s.double().Transfers()); n != 0 {
+		t.Fatal("transfers before the dunning window closed")
+	}
+	s.clock.Advance(168*time.Hour + time.Minute)
+	for range 2 {
+		if err := s.app.Settler().Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	transfers := s.double().Transfers()
+	if len(transfers) != 3 {
+		t.Fatalf("%d transfers, want 3 (one per collected charge)", len(transfers))
+	}
+	var total int64
+	for _, tr := range transfers {
+		if tr.SourceTransaction == nil || tr.SourceTransaction.ID == "" || tr.TransferGroup != id || tr.Destination == nil {
+			t.Errorf("transfer %s: source %v group %q destination %v", tr.ID, tr.SourceTransaction, tr.TransferGroup, tr.Destination)
+		}
+		total += tr.Amount
+	}
+	// Collected 1,500,003; refunded 100,000; fees per charge: 20,000.05→20,000 (400,001),
+	// 25,000.05→25,000 twice: 70,000. Designer: 1,500,003 − 100,000 − 70,000 = 1,330,003.
+	if total != 1330003 {
+		t.Fatalf("transferred %d, want 1330003", total)
+	}
+	r := s.must(200, "GET", "/api/v1/campaigns/"+id+"/settlement", s.admin(), nil)
+	if r["transferred"].(map[string]any)["amount"] != float64(1330003) || r["payable"].(map[string]any)["amount"] != float64(1330003) ||
+		r["platform_fee"].(map[string]any)["amount"] != float64(70000) || r["paid_out_at"] == nil {
+		t.Fatalf("report after payout: %v", r)
+	}
+}

@@ -87,6 +87,8 @@ type Settlement struct {
 	BackersAtDeadline int64 `bson:"backers_at_deadline"`
 	// ChargedAt is set once every deadline charge has an outcome (collected or payment_failed).
 	ChargedAt *time.Time `bson:"charged_at,omitempty"`
+	// PaidOutAt is set once the designer has received every transfer owed.
+	PaidOutAt *time.Time `bson:"paid_out_at,omitempty"`
 }
 
 // Decide closes a live campaign whose deadline has passed. An all-or-nothing campaign succeeds

@@ -106,3 +106,21 @@ func (s *Store) FindAudit(ctx context.Context, limit int) ([]backstitch.AuditEnt
 	}
 	return out, nil
 }
+
+// SetStripeAccount records a designer's connected account, once: a second onboarding reuses it.
+func (s *Store) SetStripeAccount(ctx context.Context, userID, accountID string) (account.User, error) {
+	if _, err := s.db.Collection("users").UpdateOne(ctx, bson.M{"_id": userID, "stripe_account_id": bson.M{"$exists": false}},
+		bson.M{"$set": bson.M{"stripe_account_id": accountID}}); err != nil {
+		return account.User{}, fmt.Errorf("set stripe account of %s: %w", userID, err)
+	}
+	return s.FindUserByID(ctx, userID)
+}
+
+// SetPayoutsEnabled records whether a connected account can receive transfers.
+func (s *Store) SetPayoutsEnabled(ctx context.Context, accountID string, enabled bool) error {
+	if _, err := s.db.Collection("users").UpdateOne(ctx, bson.M{"stripe_account_id": accountID},
+		bson.M{"$set": bson.M{"payouts_enabled": enabled}}); err != nil {
+		return fmt.Errorf("set payouts of %s: %w", accountID, err)
+	}
+	return nil
+}

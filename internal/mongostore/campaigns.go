@@ -241,3 +241,19 @@ func (s *Store) FindCampaignsToSettle(ctx context.Context, now time.Time) ([]str
 	}
 	return ids, cur.Err()
 }
+
+// FindCampaignsToPayOut lists succeeded campaigns decided before the given instant whose
+// designer has not yet received everything owed.
+func (s *Store) FindCampaignsToPayOut(ctx context.Context, decidedBefore time.Time) ([]campaign.Campaign, error) {
+	cur, err := s.db.Collection("campaigns").Find(ctx, bson.M{"status": campaign.StatusSucceeded,
+		"settlement.decided_at": bson.M{"$lte": decidedBefore}, "settlement.paid_out_at": nil},
+		options.Find().SetProjection(bson.M{"history": 0, "story": 0}))
+	if err != nil {
+		return nil, fmt.Errorf("find campaigns to pay out: %w", err)
+	}
+	out := []campaign.Campaign{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("find campaigns to pay out: %w", err)
+	}
+	return out, nil
+}

@@ -20,6 +20,21 @@ type Gateway interface {
 	Refund(ctx context.Context, paymentIntentID string, amount int64, key string) error
 	DetachPaymentMethod(ctx context.Context, paymentMethod, key string) error
 	PublishableKey() string
+
+	CreateExpressAccount(ctx context.Context, email, userID, key string) (string, error)
+	CreateAccountLink(ctx context.Context, accountID, refreshURL, returnURL string) (string, error)
+	CreateTransfer(ctx context.Context, r TransferRequest) (string, error)
+}
+
+// TransferRequest pays a designer their share of one charge (separate charges and transfers):
+// with source_transaction it draws on that charge's funds even while they are pending.
+type TransferRequest struct {
+	Amount            money.Money
+	Destination       string
+	SourceTransaction string
+	TransferGroup     string
+	PledgeID          string
+	IdempotencyKey    string
 }
 
 // CustomerRequest creates the Stripe customer a saved card belongs to.

@@ -140,9 +140,12 @@ type Pledge struct {
 	NextRetryAt    *time.Time `bson:"next_retry_at,omitempty"`
 	Fence          int64      `bson:"fence"`
 	// After collection.
-	AmountRefunded int64          `bson:"amount_refunded"`
-	RefundRequests int            `bson:"refund_requests"`
-	Dispute        *Dispute       `bson:"dispute,omitempty"`
+	AmountRefunded int64    `bson:"amount_refunded"`
+	RefundRequests int      `bson:"refund_requests"`
+	Dispute        *Dispute `bson:"dispute,omitempty"`
+	// Payout: the transfer of the designer's share of this pledge's charge.
+	TransferID     string         `bson:"transfer_id,omitempty"`
+	TransferAmount int64          `bson:"transfer_amount"`
 	HoldExpiresAt  time.Time      `bson:"hold_expires_at"`
 	CreatedAt      time.Time      `bson:"created_at"`
 	UpdatedAt      time.Time      `bson:"updated_at"`

@@ -109,3 +109,8 @@ func (s *Service) replaceCounting(ctx context.Context, p, next Pledge) (Pledge, 
 	zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("from", string(p.Status)).Str("to", string(updated.Status)).Msg("pledge after collection")
 	return updated, err
 }
+
+// Transfer pays a designer their share of one charge (see settlement.PayOut).
+func (s *Service) Transfer(ctx context.Context, r TransferRequest) (string, error) {
+	return s.gateway.CreateTransfer(ctx, r)
+}

@@ -16,7 +16,8 @@ type StateTotal struct {
 }
 
 // Report is a campaign's settlement in figures: every pledge state kept apart, and what the
-// designer is owed. Stripe's own fees come from balance transactions in reconciliation.
+// designer is owed and was paid. The platform fee is computed per charge, as transfers are, so
+// payable is exactly the sum of the transfers. Stripe's own fees come from balance transactions in reconciliation.
 type Report struct {
 	CampaignID string                       `json:"campaign_id"`
 	Status     campaign.Status              `json:"status"`
@@ -28,10 +29,12 @@ type Report struct {
 	DisputesLost money.Money `json:"disputes_lost"`
 	PlatformFee  money.Money `json:"platform_fee"`
 	Payable      money.Money `json:"payable"`
+	Transferred  money.Money `json:"transferred"`
 	// Pending is what may still be collected: charges under way or in their dunning window.
 	Pending        money.Money  `json:"pending"`
 	DecidedAt      *time.Time   `json:"decided_at"`
 	ChargesDoneAt  *time.Time   `json:"charges_done_at"`
+	PaidOutAt      *time.Time   `json:"paid_out_at"`
 	PledgedAtClose *money.Money `json:"pledged_at_deadline,omitempty"`
 }
 
@@ -49,7 +52,7 @@ func BuildReport(ctx context.Context, store ReportStore, campaignID string, feeB
 	}
 	cur := camp.Goal.Currency
 	r := Report{CampaignID: camp.ID, Status: camp.Status, ByStatus: map[pledge.Status]StateTotal{}}
-	var collected, refunded, lost int64
+	var collected, refunded, lost, fee, transferred int64
 	err = store.FindCampaignPledges(ctx, camp.ID, func(p pledge.Pledge) error {
 		t := r.ByStatus[p.Status]
 		t.Count++
@@ -59,6 +62,10 @@ func BuildReport(ctx context.Context, store ReportStore, campaignID string, feeB
 			collected += p.Amount.Amount
 			refunded += p.AmountRefunded
 		}
+		if p.Status == pledge.StatusCollected || p.Status == pledge.StatusPartiallyRefunded {
+			fee += PlatformFee(p.Amount.Amount-p.AmountRefunded, feeBasisPoints)
+		}
+		transferred += p.TransferAmount
 		if p.Status == pledge.StatusDisputeLost {
 			lost += p.Amount.Amount - p.AmountRefunded
 		}
@@ -68,7 +75,6 @@ func BuildReport(ctx context.Context, store ReportStore, campaignID string, feeB
 		return Report{}, err
 	}
 	kept := collected - refunded - lost
-	fee := (kept*feeBasisPoints + 5000) / 10000
 	pending := r.ByStatus[pledge.StatusCharging].Amount.Amount + r.ByStatus[pledge.StatusPaymentFailed].Amount.Amount
 	if camp.FundingModel == campaign.AllOrNothing && camp.Status == campaign.StatusLive {
 		pending += r.ByStatus[pledge.StatusActive].Amount.Amount
@@ -78,9 +84,10 @@ func BuildReport(ctx context.Context, store ReportStore, campaignID string, feeB
 	r.DisputesLost = money.Money{Amount: lost, Currency: cur}
 	r.PlatformFee = money.Money{Amount: fee, Currency: cur}
 	r.Payable = money.Money{Amount: kept - fee, Currency: cur}
+	r.Transferred = money.Money{Amount: transferred, Currency: cur}
 	r.Pending = money.Money{Amount: pending, Currency: cur}
 	if s := camp.Settlement; s != nil {
-		r.DecidedAt, r.ChargesDoneAt = &s.DecidedAt, s.ChargedAt
+		r.DecidedAt, r.ChargesDoneAt, r.PaidOutAt = &s.DecidedAt, s.ChargedAt, s.PaidOutAt
 		r.PledgedAtClose = &money.Money{Amount: s.PledgedAtDeadline, Currency: cur}
 	}
 	return r, nil

@@ -35,6 +35,7 @@ type Store interface {
 // Settler settles campaigns.
 type Settler struct {
 	store   Store
+	payouts PayoutStore
 	pledges *pledge.Service
 	now     backstitch.Clock
 	opts    Options
@@ -54,10 +55,15 @@ type Options struct {
 	MaxProviderRetries int
 	// Sleep waits (tests pass one that does not).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// PlatformFeeBPS is the platform's fee in basis points of what each charge keeps.
+	PlatformFeeBPS int64
 }
 
 // New builds a Settler.
-func New(store Store, pledges *pledge.Service, now backstitch.Clock, o Options) *Settler {
+func New(store interface {
+	Store
+	PayoutStore
+}, pledges *pledge.Service, now backstitch.Clock, o Options) *Settler {
 	if o.Concurrency < 1 {
 		o.Concurrency = 8
 	}
@@ -84,7 +90,7 @@ func New(store Store, pledges *pledge.Service, now backstitch.Clock, o Options) 
 			}
 		}
 	}
-	return &Settler{store: store, pledges: pledges, now: now, opts: o}
+	return &Settler{store: store, payouts: store, pledges: pledges, now: now, opts: o}
 }
 
 // ErrBusy means another settler holds the campaign's lease; the next tick will look again.
@@ -104,6 +110,9 @@ func (s *Settler) Tick(ctx context.Context) error {
 		}
 	}
 	if err := s.Dunning(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.PayOut(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -182,6 +182,41 @@ func (c *Client) DetachPaymentMethod(ctx context.Context, paymentMethod, key str
 	return nil
 }
 
+// CreateExpressAccount creates a designer's Connect Express account.
+func (c *Client) CreateExpressAccount(ctx context.Context, email, userID, key string) (string, error) {
+	p := &stripe.AccountParams{Params: params(ctx, key), Type: stripe.String(string(stripe.AccountTypeExpress)), Email: stripe.String(email),
+		Capabilities: &stripe.AccountCapabilitiesParams{Transfers: &stripe.AccountCapabilitiesTransfersParams{Requested: stripe.Bool(true)}}}
+	p.Metadata = map[string]string{"user_id": userID}
+	acct, err := c.api.Accounts.New(p)
+	if err != nil {
+		return "", classify("create connected account", err)
+	}
+	return acct.ID, nil
+}
+
+// CreateAccountLink makes a one-time onboarding link for a connected account.
+func (c *Client) CreateAccountLink(ctx context.Context, accountID, refreshURL, returnURL string) (string, error) {
+	link, err := c.api.AccountLinks.New(&stripe.AccountLinkParams{Params: params(ctx, ""), Account: stripe.String(accountID),
+		RefreshURL: stripe.String(refreshURL), ReturnURL: stripe.String(returnURL), Type: stripe.String("account_onboarding")})
+	if err != nil {
+		return "", classify("create account link", err)
+	}
+	return link.URL, nil
+}
+
+// CreateTransfer pays a designer their share of one charge.
+func (c *Client) CreateTransfer(ctx context.Context, r pledge.TransferRequest) (string, error) {
+	p := &stripe.TransferParams{Params: params(ctx, r.IdempotencyKey), Amount: stripe.Int64(r.Amount.Amount),
+		Currency: stripe.String(strings.ToLower(r.Amount.Currency)), Destination: stripe.String(r.Destination),
+		SourceTransaction: stripe.String(r.SourceTransaction), TransferGroup: stripe.String(r.TransferGroup)}
+	p.Metadata = map[string]string{"pledge_id": r.PledgeID, "campaign_id": r.TransferGroup}
+	tr, err := c.api.Transfers.New(p)
+	if err != nil {
+		return "", classify("create transfer", err)
+	}
+	return tr.ID, nil
+}
+
 func paymentResult(op string, pi *stripe.PaymentIntent, err error) (pledge.Intent, error) {
 	if err != nil {
 		if se, ok := errors.AsType[*stripe.Error](err); ok && se.Type == stripe.ErrorTypeCard {

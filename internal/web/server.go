@@ -58,11 +58,15 @@ type Store interface {
 	FindPledge(ctx context.Context, id string) (pledge.Pledge, error)
 	FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error
 	CountRefundRequest(ctx context.Context, id string) (pledge.Pledge, error)
+	SetStripeAccount(ctx context.Context, userID, accountID string) (account.User, error)
+	SetPayoutsEnabled(ctx context.Context, accountID string, enabled bool) error
 }
 
-// Payments is what pages and responses need to know about the payment provider.
+// Payments is what the web layer asks of the payment provider directly.
 type Payments interface {
 	PublishableKey() string
+	CreateExpressAccount(ctx context.Context, email, userID, key string) (string, error)
+	CreateAccountLink(ctx context.Context, accountID, refreshURL, returnURL string) (string, error)
 }
 
 // Server holds the handlers' dependencies.
@@ -142,6 +146,7 @@ func (s *Server) routes() {
 	api.Post("/designers", s.idempotent, s.signupDesigner)
 	api.Get("/me", s.requireUser, s.me)
 	api.Get("/designers/me/campaigns", s.requireRole(account.RoleDesigner), s.myCampaigns)
+	api.Post("/designers/me/payouts/onboarding", s.requireRole(account.RoleDesigner), s.payoutOnboarding)
 	api.Post("/sessions", s.login)
 	api.Delete("/sessions/current", s.requireUser, s.logout)
 

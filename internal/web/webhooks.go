@@ -101,6 +101,13 @@ func (s *Server) applyStripeEvent(c *fiber.Ctx, event stripe.Event) error {
 		}
 		_, err = s.pledges.ApplyDispute(ctx, p.ID, pledge.Dispute{ID: dp.ID, Reason: string(dp.Reason), Status: string(dp.Status), Amount: dp.Amount}, "stripe:"+event.ID)
 		return err
+	case "account.updated":
+		var acct stripe.Account
+		if err := json.Unmarshal(event.Data.Raw, &acct); err != nil {
+			return backstitch.Errorf(backstitch.CodeMalformed, "The event's object is not an Account.")
+		}
+		ready := acct.PayoutsEnabled && acct.Capabilities != nil && acct.Capabilities.Transfers == stripe.AccountCapabilityStatusActive
+		return s.store.SetPayoutsEnabled(ctx, acct.ID, ready)
 	default:
 		return nil
 	}

@@ -1,0 +1,126 @@
+package settlement
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/backstitch/backstitch/internal/account"
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/money"
+	"github.com/backstitch/backstitch/internal/pledge"
+)
+
+// PayoutStore is what paying designers needs beyond Store.
+type PayoutStore interface {
+	FindCampaignsToPayOut(ctx context.Context, decidedBefore time.Time) ([]campaign.Campaign, error)
+	FindUserByID(ctx context.Context, id string) (account.User, error)
+}
+
+// PlatformFee is the platform's share of one pledge's kept money, rounded half up per charge.
+// The designer's share of each charge is what is left, so the designer's total is exactly
+// collected − refunds − the sum of these fees, to the minor unit.
+func PlatformFee(kept, basisPoints int64) int64 { return (kept*basisPoints + 5000) / 10000 }
+
+// payable is what the designer gets from one pledge's charge.
+func payable(p pledge.Pledge, basisPoints int64) int64 {
+	kept := p.Amount.Amount - p.AmountRefunded
+	return kept - PlatformFee(kept, basisPoints)
+}
+
+// PayOut transfers the designers of succeeded campaigns their share, once the dunning window has
+// closed (all-or-nothing) so failures and refunds settle before money leaves: one transfer per
+// charge, with source_transaction, each with an idempotency key derived from the pledge.
+func (s *Settler) PayOut(ctx context.Context) error {
+	now := s.now()
+	camps, err := s.payouts.FindCampaignsToPayOut(ctx, now)
+	if err != nil {
+		return err
+	}
+	for _, camp := range camps {
+		if camp.FundingModel == campaign.AllOrNothing && now.Before(camp.Settlement.DecidedAt.Add(s.pledges.Dunning().Window)) {
+			continue
+		}
+		if camp.FundingModel == campaign.AllOrNothing && camp.Settlement.ChargedAt == nil {
+			continue
+		}
+		if err := s.payOutCampaign(ctx, camp); err != nil && err != ErrBusy {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Settler) payOutCampaign(ctx context.Context, camp campaign.Campaign) error {
+	designer, err := s.payouts.FindUserByID(ctx, camp.DesignerID)
+	if err != nil {
+		return err
+	}
+	log := zerolog.Ctx(ctx).With().Str("campaign_id", camp.ID).Logger()
+	if designer.StripeAccountID == "" || !designer.PayoutsEnabled {
+		log.Info().Msg("payout waits for the designer's Stripe onboarding")
+		return nil
+	}
+	lease, err := s.store.AcquireLease(ctx, "settle:"+camp.ID, s.opts.Owner, s.opts.LeaseTTL, s.now())
+	if backstitch.ErrorCode(err) == backstitch.CodeConflict {
+		return ErrBusy
+	}
+	if err != nil {
+		return err
+	}
+	w := &work{Settler: s, lease: lease}
+	defer func() {
+		if err := s.store.ReleaseLease(context.WithoutCancel(ctx), w.current()); err != nil {
+			log.Warn().Err(err).Msg("release settlement lease")
+		}
+	}()
+	owed := []pledge.Status{pledge.StatusCollected, pledge.StatusPartiallyRefunded}
+	err = w.each(ctx, camp.ID, owed, func(p pledge.Pledge) error {
+		if p.TransferID != "" {
+			return nil
+		}
+		next := p
+		next.TransferAmount = payable(p, s.opts.PlatformFeeBPS)
+		next.TransferID = "none" // nothing left to pay (fully refunded share)
+		if next.TransferAmount > 0 {
+			id, err := s.pledges.Transfer(ctx, pledge.TransferRequest{Amount: money.Money{Amount: next.TransferAmount, Currency: p.Amount.Currency},
+				Destination: designer.StripeAccountID, SourceTransaction: p.ChargeID, TransferGroup: camp.ID,
+				PledgeID: p.ID, IdempotencyKey: p.ID + "/transfer"})
+			if err != nil {
+				return err
+			}
+			next.TransferID = id
+		}
+		_, err := s.store.FencedReplacePledge(ctx, p, next, w.token())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	var left atomic.Int64
+	if err := w.each(ctx, camp.ID, owed, func(p pledge.Pledge) error {
+		if p.TransferID == "" {
+			left.Add(1)
+		}
+		return nil
+	}); err != nil || left.Load() > 0 {
+		return err
+	}
+	camp, err = s.store.FindCampaign(ctx, camp.ID)
+	if err != nil {
+		return err
+	}
+	next := camp
+	settled := *camp.Settlement
+	now := s.now()
+	settled.PaidOutAt = &now
+	next.Settlement = &settled
+	if _, err := s.store.ReplaceCampaign(ctx, camp, next); err != nil {
+		return err
+	}
+	log.Info().Msg("designer paid out")
+	return nil
+}
