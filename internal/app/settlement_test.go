@@ -13,6 +13,7 @@ import (
 
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/settlement"
+	"github.com/backstitch/backstitch/internal/stripedouble"
 )
 
 type backer struct {
@@ -519,5 +520,52 @@ func TestDesignerPayout(t *testing.T) {
 	if r["transferred"].(map[string]any)["amount"] != float64(1330003) || r["payable"].(map[string]any)["amount"] != float64(1330003) ||
 		r["platform_fee"].(map[string]any)["amount"] != float64(70000) || r["paid_out_at"] == nil {
 		t.Fatalf("report after payout: %v", r)
+	}
+}
+
+// Stripe answering 429 and 500 for a share of requests: the settler backs off and retries with
+// the same idempotency keys, and every pledge ends up charged exactly once.
+func TestSettlementRidesOutRateLimitsAndOutages(t *testing.T) {
+	s := startService(t, nil)
+	c := s.pledgeSetup("all_or_nothing", 10)
+	var pms []string
+	for range 15 {
+		pms = append(pms, "pm_card_visa")
+	}
+	s.backAll(c, 100000, pms...)
+	s.passDeadline(c.slug)
+	s.double().SetFaults(stripedouble.Faults{RateLimitRate: 0.3, ErrorRate: 0.2, ErrorMode: stripedouble.FaultResponseLost,
+		Match: func(method, path string) bool { return method == "POST" && path == "/v1/payment_intents" }})
+	var slept []time.Duration
+	var mu sync.Mutex
+	settler := settlement.New(s.store, s.app.Pledges(), s.clock.Now, settlement.Options{Owner: "faulty", Concurrency: 4,
+		MaxProviderRetries: 50, Sleep: func(_ context.Context, d time.Duration) error {
+			mu.Lock()
+			slept = append(slept, d)
+			mu.Unlock()
+			return nil
+		}})
+	if err := settler.Settle(context.Background(), c.id); err != nil {
+		t.Fatal(err)
+	}
+	s.double().SetFaults(stripedouble.Faults{})
+	if len(slept) == 0 {
+		t.Fatal("no backoff happened: the faults did not bite")
+	}
+	byPledge := map[string]int{}
+	for _, pi := range s.double().PaymentIntents() {
+		byPledge[pi.Metadata["pledge_id"]]++
+	}
+	if len(byPledge) != 15 {
+		t.Fatalf("%d pledges charged, want 15", len(byPledge))
+	}
+	for id, n := range byPledge {
+		if n != 1 {
+			t.Errorf("pledge %s has %d payment intents", id, n)
+		}
+	}
+	camp, err := s.store.FindCampaign(context.Background(), c.id)
+	if err != nil || camp.Settlement.ChargedAt == nil {
+		t.Fatalf("charges not done: %v %+v", err, camp.Settlement)
 	}
 }
