@@ -76,7 +76,7 @@ func run(out io.Writer, n, conc int) error {
 	if err != nil {
 		return err
 	}
-	pledges, err := pledgeRate(ctx, srv.URI(), n, conc)
+	pledges, err := pledgeRate(ctx, srv, n, conc)
 	if err != nil {
 		return err
 	}
@@ -132,14 +132,17 @@ func rawRate(ctx context.Context, uri string, n, conc int) (float64, error) {
 	})
 }
 
-func pledgeRate(ctx context.Context, uri string, n, conc int) (float64, error) {
+func pledgeRate(ctx context.Context, srv *embedded.Server, n, conc int) (float64, error) {
 	env := map[string]string{"BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS": "10000000", "BACKSTITCH_LOG_LEVEL": "error"}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		return 0, err
 	}
-	store, err := mongostore.Open(ctx, mongostore.Options{URI: uri, Database: "bench_service", SingleConnection: true})
+	store, err := mongostore.Open(ctx, mongostore.Options{URI: srv.URI(), Database: "bench_service", SingleConnection: true, Locks: srv.Locks()})
 	if err != nil {
+		return 0, err
+	}
+	if err := srv.IndexIDs(ctx, "bench_service"); err != nil {
 		return 0, err
 	}
 	defer store.Close(ctx)

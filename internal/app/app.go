@@ -140,7 +140,7 @@ func (a *App) openStore(ctx context.Context) error {
 			return err
 		}
 		a.embedded = srv
-		opts.URI, opts.SingleConnection = srv.URI(), true
+		opts.URI, opts.SingleConnection, opts.Locks = srv.URI(), true, srv.Locks()
 		a.log.Info().Str("store", "embedded").Str("data_dir", a.cfg.DataDir).
 			Msg("store: embedded FerretDB (SQLite files); set MONGODB_URI to use MongoDB")
 	} else {
@@ -151,6 +151,9 @@ func (a *App) openStore(ctx context.Context) error {
 		return err
 	}
 	a.store, a.ownStore = store, true
+	if a.embedded != nil {
+		return a.embedded.IndexIDs(ctx, a.cfg.MongoDatabase)
+	}
 	return nil
 }
 

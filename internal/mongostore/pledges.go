@@ -46,18 +46,55 @@ func (s *Store) FindPledgeByIntent(ctx context.Context, intentID string) (pledge
 // it once.
 func (s *Store) ReplacePledge(ctx context.Context, prev, next pledge.Pledge) (pledge.Pledge, error) {
 	next.Version = prev.Version + 1
-	res, err := s.db.Collection("pledges").ReplaceOne(ctx, bson.M{"_id": prev.ID, "version": prev.Version, "status": prev.Status}, next)
+	ok, err := s.casPledge(ctx, prev, next, func(cur pledge.Pledge) bool { return true },
+		bson.M{"_id": prev.ID, "version": prev.Version, "status": prev.Status})
 	if err != nil {
-		return prev, fmt.Errorf("update pledge %s: %w", prev.ID, err)
+		return prev, err
 	}
-	if res.MatchedCount == 0 {
+	if !ok {
 		return prev, backstitch.Errorf(backstitch.CodeConflict, "The pledge changed while this request ran; fetch it and try again.")
 	}
 	return next, nil
 }
 
+// lock takes a document's lock on a store with Locks (every write to a pledge must, or a
+// read-compare-write could overwrite it), and does nothing otherwise.
+func (s *Store) lock(key string) (unlock func()) {
+	if s.locks == nil {
+		return func() {}
+	}
+	return s.locks.Lock(key)
+}
+
+// casPledge writes next if the stored pledge still has prev's version and status and passes
+// extra: with one conditional replace on MongoDB, or, on a store with Locks, by reading, checking
+// and writing by _id under the pledge's lock (see Options.Locks).
+func (s *Store) casPledge(ctx context.Context, prev, next pledge.Pledge, extra func(pledge.Pledge) bool, filter bson.M) (bool, error) {
+	coll := s.db.Collection("pledges")
+	if s.locks == nil {
+		res, err := coll.ReplaceOne(ctx, filter, next)
+		if err != nil {
+			return false, fmt.Errorf("update pledge %s: %w", prev.ID, err)
+		}
+		return res.MatchedCount == 1, nil
+	}
+	defer s.lock("pledges/" + prev.ID)()
+	var cur pledge.Pledge
+	if err := coll.FindOne(ctx, bson.M{"_id": prev.ID}).Decode(&cur); err != nil {
+		return false, fmt.Errorf("update pledge %s: %w", prev.ID, notFound(err, "Pledge"))
+	}
+	if cur.Version != prev.Version || cur.Status != prev.Status || !extra(cur) {
+		return false, nil
+	}
+	if _, err := coll.ReplaceOne(ctx, bson.M{"_id": prev.ID}, next); err != nil {
+		return false, fmt.Errorf("update pledge %s: %w", prev.ID, err)
+	}
+	return true, nil
+}
+
 // CountConfirmAttempt numbers a new confirmation of a pledge atomically and returns the pledge.
 func (s *Store) CountConfirmAttempt(ctx context.Context, id string) (pledge.Pledge, error) {
+	defer s.lock("pledges/" + id)()
 	var p pledge.Pledge
 	err := s.db.Collection("pledges").FindOneAndUpdate(ctx, bson.M{"_id": id},
 		bson.M{"$inc": bson.M{"confirm_attempts": 1, "version": int64(1)}},
@@ -68,6 +105,7 @@ func (s *Store) CountConfirmAttempt(ctx context.Context, id string) (pledge.Pled
 // RecordStripeObjects sets the Stripe ids given (non-empty ones) on a pledge. The filter is the
 // bare _id, which the embedded FerretDB can push down (any other filter scans the collection).
 func (s *Store) RecordStripeObjects(ctx context.Context, id string, o pledge.StripeObjects) (pledge.Pledge, error) {
+	defer s.lock("pledges/" + id)()
 	set := bson.M{}
 	for k, v := range map[string]string{"customer_id": o.CustomerID, "setup_intent_id": o.SetupIntentID,
 		"payment_intent_id": o.PaymentIntentID, "client_secret": o.ClientSecret} {
@@ -300,12 +338,12 @@ func (s *Store) FindPledgesForDunning(ctx context.Context, now, failedBefore tim
 func (s *Store) FencedReplacePledge(ctx context.Context, prev, next pledge.Pledge, token int64) (pledge.Pledge, error) {
 	next.Version = prev.Version + 1
 	next.Fence = token
-	res, err := s.db.Collection("pledges").ReplaceOne(ctx,
-		bson.M{"_id": prev.ID, "version": prev.Version, "status": prev.Status, "fence": bson.M{"$lte": token}}, next)
+	ok, err := s.casPledge(ctx, prev, next, func(cur pledge.Pledge) bool { return cur.Fence <= token },
+		bson.M{"_id": prev.ID, "version": prev.Version, "status": prev.Status, "fence": bson.M{"$lte": token}})
 	if err != nil {
-		return prev, fmt.Errorf("update pledge %s: %w", prev.ID, err)
+		return prev, err
 	}
-	if res.MatchedCount == 0 {
+	if !ok {
 		return prev, backstitch.Errorf(backstitch.CodeConflict, "The pledge changed meanwhile, or a newer settler holds it.")
 	}
 	return next, nil
@@ -351,6 +389,7 @@ func (s *Store) FindCampaignPledges(ctx context.Context, campaignID string, fn f
 
 // CountRefundRequest numbers a new refund request of a pledge atomically and returns the pledge.
 func (s *Store) CountRefundRequest(ctx context.Context, id string) (pledge.Pledge, error) {
+	defer s.lock("pledges/" + id)()
 	if _, err := s.db.Collection("pledges").UpdateOne(ctx, bson.M{"_id": id},
 		bson.M{"$inc": bson.M{"refund_requests": 1, "version": int64(1)}}); err != nil {
 		return pledge.Pledge{}, fmt.Errorf("count refund request of %s: %w", id, err)

@@ -23,6 +23,12 @@ import (
 type Store struct {
 	client *mongo.Client
 	db     *mongo.Database
+	locks  Locker
+}
+
+// Locker serialises compare-and-set writes to one document (see Options.Locks).
+type Locker interface {
+	Lock(key string) (unlock func())
 }
 
 // Options says how to connect.
@@ -34,6 +40,10 @@ type Options struct {
 	SingleConnection bool
 	// MaxPoolSize bounds the driver's connections (0: the driver's default).
 	MaxPoolSize int
+	// Locks, when set, turns the hot compare-and-set writes (pledges) into read by _id, compare,
+	// write by _id under a per-document lock. Only for a store that one process owns: the
+	// embedded FerretDB, which scans a whole collection for any filter but a bare _id.
+	Locks Locker
 }
 
 // Open connects, checks the server answers and makes sure the indexes exist.
@@ -52,7 +62,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to MongoDB: %w", err)
 	}
-	s := &Store{client: client, db: client.Database(o.Database)}
+	s := &Store{client: client, db: client.Database(o.Database), locks: o.Locks}
 	if err := s.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, err
@@ -103,6 +113,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 			{Keys: bson.D{{Key: "payment_intent_id", Value: 1}}},
 		},
 		"stripe_events": {{Keys: bson.D{{Key: "received_at", Value: -1}}}},
+		"leases":        {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 	} {
 		c := s.db.Collection(coll)
 		specs, err := c.Indexes().ListSpecifications(ctx)

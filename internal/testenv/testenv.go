@@ -48,7 +48,7 @@ func StoreOptions(tb testing.TB) mongostore.Options {
 	if shared.err != nil {
 		tb.Fatalf("start embedded store: %v", shared.err)
 	}
-	return mongostore.Options{URI: shared.server.URI(), Database: name, SingleConnection: true}
+	return mongostore.Options{URI: shared.server.URI(), Database: name, SingleConnection: true, Locks: shared.server.Locks()}
 }
 
 // MustStore opens a fresh database for this test and drops it when the test ends.
@@ -64,6 +64,11 @@ func MustStoreAt(tb testing.TB, opts mongostore.Options) *mongostore.Store {
 	s, err := mongostore.Open(context.Background(), opts)
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
+	}
+	if opts.SingleConnection && shared.server != nil {
+		if err := shared.server.IndexIDs(context.Background(), opts.Database); err != nil {
+			tb.Fatalf("index embedded store: %v", err)
+		}
 	}
 	tb.Cleanup(func() {
 		ctx := context.Background()

@@ -1,0 +1,188 @@
+// Command settle measures settling a funded all-or-nothing campaign against the offline Stripe
+// double, next to the double's own rate for bare PaymentIntents at the same concurrency, in one
+// run on one machine.
+//
+//	go run ./bench/settle [-n 2000] [-c 8]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/embedded"
+	"github.com/backstitch/backstitch/internal/money"
+	"github.com/backstitch/backstitch/internal/mongostore"
+	"github.com/backstitch/backstitch/internal/pledge"
+	"github.com/backstitch/backstitch/internal/settlement"
+	"github.com/backstitch/backstitch/internal/stripedouble"
+	"github.com/backstitch/backstitch/internal/stripepay"
+)
+
+func main() {
+	n := flag.Int("n", 2000, "pledges to settle")
+	conc := flag.Int("c", 8, "concurrent charges (the settler's BACKSTITCH_SETTLE_CONCURRENCY)")
+	flag.Parse()
+	if err := run(os.Stdout, *n, *conc); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func newDouble() (*stripedouble.Double, *httptest.Server, *client.API, *stripepay.Client, error) {
+	d, err := stripedouble.New(stripedouble.Options{Seed: 1})
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	srv := httptest.NewServer(d)
+	sc := client.New("sk_test_bench", stripe.NewBackendsWithConfig(&stripe.BackendConfig{URL: stripe.String(srv.URL),
+		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull}}))
+	pay := stripepay.New(stripepay.Options{SecretKey: "sk_test_bench", BackendURL: srv.URL, Timeout: time.Minute})
+	return d, srv, sc, pay, nil
+}
+
+func run(out io.Writer, n, conc int) error {
+	ctx := context.Background()
+
+	// The double's own rate: n bare PaymentIntents (create + confirm a test card) at concurrency c.
+	d1, srv1, _, pay1, err := newDouble()
+	if err != nil {
+		return err
+	}
+	bare, err := parallel(n, conc, func(i int) error {
+		in, err := pay1.CreatePaymentIntent(ctx, pledge.PaymentRequest{Amount: money.Money{Amount: 5000, Currency: "CHF"},
+			PaymentMethodID: "pm_card_visa", Confirm: true, IdempotencyKey: fmt.Sprint("bare/", i)})
+		if err == nil && in.Status != pledge.IntentSucceeded {
+			err = fmt.Errorf("bare payment intent %d: %s", i, in.Status)
+		}
+		return err
+	})
+	srv1.Close()
+	d1.Close()
+	if err != nil {
+		return err
+	}
+
+	// Settling n saved-card pledges through the real settler on the embedded store.
+	dir, err := os.MkdirTemp("", "backstitch-bench-settle-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	es, err := embedded.Start(dir)
+	if err != nil {
+		return err
+	}
+	defer es.Close()
+	store, err := mongostore.Open(ctx, mongostore.Options{URI: es.URI(), Database: "bench", SingleConnection: true, Locks: es.Locks()})
+	if err != nil {
+		return err
+	}
+	if err := es.IndexIDs(ctx, "bench"); err != nil {
+		return err
+	}
+	d2, srv2, sc, pay2, err := newDouble()
+	if err != nil {
+		return err
+	}
+	defer srv2.Close()
+	defer d2.Close()
+	seedStart := time.Now()
+	camp, err := seed(ctx, store, sc, n, conc)
+	if err != nil {
+		return err
+	}
+	seeded := time.Since(seedStart)
+	now := func() time.Time { return time.Now().UTC() }
+	svc := pledge.NewService(store, pay2, now, 30*time.Minute, pledge.Dunning{Retries: []time.Duration{24 * time.Hour}, Window: 168 * time.Hour})
+	settler := settlement.New(store, svc, now, settlement.Options{Owner: "bench", Concurrency: conc})
+	start := time.Now()
+	if err := settler.Settle(zerolog.New(os.Stderr).Level(zerolog.WarnLevel).WithContext(ctx), camp.ID); err != nil {
+		return err
+	}
+	settle := time.Since(start)
+	got, err := store.FindCampaign(ctx, camp.ID)
+	if err != nil {
+		return err
+	}
+	if got.Settlement == nil || got.Settlement.ChargedAt == nil {
+		return fmt.Errorf("settlement did not finish")
+	}
+	if pis := len(d2.PaymentIntents()); pis != n {
+		return fmt.Errorf("%d payment intents for %d pledges", pis, n)
+	}
+	bareTime := time.Duration(float64(n) / bare * float64(time.Second))
+	fmt.Fprintf(out, "seeding %d saved-card pledges: %v\n", n, seeded.Round(time.Millisecond))
+	fmt.Fprintf(out, "double, %d bare payment intents at concurrency %d: %v (%.0f /s)\n", n, conc, bareTime.Round(time.Millisecond), bare)
+	fmt.Fprintf(out, "settling %d pledges at concurrency %d:            %v (%.0f /s)\n", n, conc, settle.Round(time.Millisecond), float64(n)/settle.Seconds())
+	fmt.Fprintf(out, "ratio settle/bare: %.2fx (target <= 1.5x)\n", settle.Seconds()/bareTime.Seconds())
+	return nil
+}
+
+func parallel(n, conc int, op func(i int) error) (float64, error) {
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range conc {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := op(i); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds(), firstErr
+}
+
+// seed stores a live campaign past its deadline with n active pledges whose cards are saved at
+// the double, as pledging leaves them.
+func seed(ctx context.Context, store *mongostore.Store, sc *client.API, n, conc int) (campaign.Campaign, error) {
+	now := time.Now().UTC()
+	title, deadline, tz := "Bench settle", now.Add(48*time.Hour).Format(time.RFC3339), "Europe/Zurich"
+	goal := money.Money{Amount: 100000, Currency: "CHF"}
+	camp, err := campaign.New(campaign.Fields{Title: &title, Goal: &goal, Deadline: &deadline, Timezone: &tz}, "usr_designer",
+		now, campaign.Rules{MinDuration: time.Hour, MaxDuration: 1000 * time.Hour})
+	if err != nil {
+		return camp, err
+	}
+	launched := now.Add(-30 * 24 * time.Hour)
+	camp.Status, camp.LaunchedAt, camp.Deadline = campaign.StatusLive, &launched, now.Add(-time.Minute)
+	if camp, err = store.CreateCampaign(ctx, camp); err != nil {
+		return camp, err
+	}
+	_, err = parallel(n, conc, func(i int) error {
+		cus, err := sc.Customers.New(&stripe.CustomerParams{Email: stripe.String(fmt.Sprintf("b%d@example.com", i))})
+		if err != nil {
+			return err
+		}
+		si, err := sc.SetupIntents.New(&stripe.SetupIntentParams{Customer: stripe.String(cus.ID), Usage: stripe.String("off_session"),
+			PaymentMethodTypes: stripe.StringSlice([]string{"card"}), Confirm: stripe.Bool(true), PaymentMethod: stripe.String("pm_card_visa")})
+		if err != nil {
+			return err
+		}
+		return store.CreatePledge(ctx, pledge.Pledge{ID: fmt.Sprintf("plg_bench%06d", i), CampaignID: camp.ID, FundingModel: campaign.AllOrNothing,
+			Amount: money.Money{Amount: 5000, Currency: "CHF"}, Status: pledge.StatusActive, CustomerID: cus.ID, SetupIntentID: si.ID,
+			PaymentMethodID: si.PaymentMethod.ID, CreatedAt: now, UpdatedAt: now, History: []pledge.HistoryEntry{}})
+	})
+	return camp, err
+}
