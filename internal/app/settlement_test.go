@@ -118,6 +118,10 @@ func TestGoalMetChargesEveryActivePledgeOnce(t *testing.T) {
 	owner := s.admin()
 	r := s.must(200, "GET", "/api/v1/campaigns/"+c.id+"/settlement", owner, nil)
 	by := r["by_status"].(map[string]any)
+	// Stripe's fee (the double's default 2.9% + 30) on each 4,000.00 charge: 116.30.
+	if r["stripe_fees"].(map[string]any)["amount"] != float64(2*11630) {
+		t.Fatalf("stripe fees: %v", r["stripe_fees"])
+	}
 	if by["collected"].(map[string]any)["count"] != float64(2) || by["payment_failed"].(map[string]any)["count"] != float64(2) ||
 		r["collected"].(map[string]any)["amount"] != float64(800000) || r["platform_fee"].(map[string]any)["amount"] != float64(40000) ||
 		r["payable"].(map[string]any)["amount"] != float64(760000) || r["charges_done_at"] == nil {

@@ -111,6 +111,7 @@ func (s *Service) FixPayment(ctx context.Context, id, token, paymentMethod strin
 // the fix-payment path and the webhook all call it; it only moves forward (a collected pledge is
 // never un-collected by a late decline) and the compare-and-set lets one caller win.
 func (s *Service) applyCharge(ctx context.Context, fs FencedStore, pledgeID string, in Intent, fence int64, actor string) (Pledge, error) {
+	fee := s.stripeFee(ctx, in)
 	for attempt := 0; ; attempt++ {
 		p, err := s.store.FindPledge(ctx, pledgeID)
 		if err != nil {
@@ -132,7 +133,7 @@ func (s *Service) applyCharge(ctx context.Context, fs FencedStore, pledgeID stri
 		switch {
 		case in.Status == IntentSucceeded:
 			next = p.MoveTo(StatusCollected, actor, "stripe: succeeded", now)
-			next.PaymentIntentID, next.ChargeID, next.CollectedAt, next.NextRetryAt = in.ID, in.ChargeID, &now, nil
+			next.PaymentIntentID, next.ChargeID, next.CollectedAt, next.NextRetryAt, next.StripeFee = in.ID, in.ChargeID, &now, nil, fee
 		case in.Failure != nil:
 			next = p
 			if p.Status == StatusCharging {
@@ -210,4 +211,18 @@ func (s *Service) Void(ctx context.Context, fs FencedStore, p Pledge, fence int6
 		s.cancelIntent(ctx, p)
 	}
 	return updated, nil
+}
+
+// stripeFee reads Stripe's fee for a succeeded intent's charge. A failure to read it does not
+// hold up recording the payment: it is logged, and reconciliation compares fees with Stripe's
+// balance transactions anyway.
+func (s *Service) stripeFee(ctx context.Context, in Intent) int64 {
+	if in.Status != IntentSucceeded || in.ChargeID == "" {
+		return 0
+	}
+	fee, err := s.gateway.ChargeFee(ctx, in.ChargeID)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("charge_id", in.ChargeID).Msg("read Stripe fee")
+	}
+	return fee
 }

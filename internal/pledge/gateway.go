@@ -24,6 +24,8 @@ type Gateway interface {
 	CreateExpressAccount(ctx context.Context, email, userID, key string) (string, error)
 	CreateAccountLink(ctx context.Context, accountID, refreshURL, returnURL string) (string, error)
 	CreateTransfer(ctx context.Context, r TransferRequest) (string, error)
+	// ChargeFee is Stripe's processing fee on a charge, from its balance transaction.
+	ChargeFee(ctx context.Context, chargeID string) (int64, error)
 }
 
 // TransferRequest pays a designer their share of one charge (separate charges and transfers):

@@ -144,13 +144,15 @@ type Pledge struct {
 	RefundRequests int      `bson:"refund_requests"`
 	Dispute        *Dispute `bson:"dispute,omitempty"`
 	// Payout: the transfer of the designer's share of this pledge's charge.
-	TransferID     string         `bson:"transfer_id,omitempty"`
-	TransferAmount int64          `bson:"transfer_amount"`
-	HoldExpiresAt  time.Time      `bson:"hold_expires_at"`
-	CreatedAt      time.Time      `bson:"created_at"`
-	UpdatedAt      time.Time      `bson:"updated_at"`
-	Version        int64          `bson:"version"`
-	History        []HistoryEntry `bson:"history"`
+	TransferID     string `bson:"transfer_id,omitempty"`
+	TransferAmount int64  `bson:"transfer_amount"`
+	// StripeFee is Stripe's processing fee on the charge (from its balance transaction).
+	StripeFee     int64          `bson:"stripe_fee"`
+	HoldExpiresAt time.Time      `bson:"hold_expires_at"`
+	CreatedAt     time.Time      `bson:"created_at"`
+	UpdatedAt     time.Time      `bson:"updated_at"`
+	Version       int64          `bson:"version"`
+	History       []HistoryEntry `bson:"history"`
 }
 
 // Limits on backer input.

@@ -296,6 +296,9 @@ func (s *Service) ApplyIntent(ctx context.Context, pledgeID string, in Intent, a
 			next = p.MoveTo(to, actor, "stripe: "+string(in.Status), now)
 			next.PaymentMethodID = in.PaymentMethodID
 			next.LastFailure = nil
+			if to == StatusCollected {
+				next.ChargeID, next.CollectedAt, next.StripeFee = in.ChargeID, &now, s.stripeFee(ctx, in)
+			}
 		case in.Failure != nil:
 			f := *in.Failure
 			f.At = now

@@ -17,7 +17,8 @@ type StateTotal struct {
 
 // Report is a campaign's settlement in figures: every pledge state kept apart, and what the
 // designer is owed and was paid. The platform fee is computed per charge, as transfers are, so
-// payable is exactly the sum of the transfers. Stripe's own fees come from balance transactions in reconciliation.
+// payable is exactly the sum of the transfers. Stripe's fees come from each charge's balance
+// transaction.
 type Report struct {
 	CampaignID string                       `json:"campaign_id"`
 	Status     campaign.Status              `json:"status"`
@@ -30,6 +31,8 @@ type Report struct {
 	PlatformFee  money.Money `json:"platform_fee"`
 	Payable      money.Money `json:"payable"`
 	Transferred  money.Money `json:"transferred"`
+	// StripeFees are Stripe's processing fees on the charges (borne by the platform).
+	StripeFees money.Money `json:"stripe_fees"`
 	// Pending is what may still be collected: charges under way or in their dunning window.
 	Pending        money.Money  `json:"pending"`
 	DecidedAt      *time.Time   `json:"decided_at"`
@@ -52,7 +55,7 @@ func BuildReport(ctx context.Context, store ReportStore, campaignID string, feeB
 	}
 	cur := camp.Goal.Currency
 	r := Report{CampaignID: camp.ID, Status: camp.Status, ByStatus: map[pledge.Status]StateTotal{}}
-	var collected, refunded, lost, fee, transferred int64
+	var collected, refunded, lost, fee, transferred, stripeFees int64
 	err = store.FindCampaignPledges(ctx, camp.ID, func(p pledge.Pledge) error {
 		t := r.ByStatus[p.Status]
 		t.Count++
@@ -66,6 +69,7 @@ func BuildReport(ctx context.Context, store ReportStore, campaignID string, feeB
 			fee += PlatformFee(p.Amount.Amount-p.AmountRefunded, feeBasisPoints)
 		}
 		transferred += p.TransferAmount
+		stripeFees += p.StripeFee
 		if p.Status == pledge.StatusDisputeLost {
 			lost += p.Amount.Amount - p.AmountRefunded
 		}
@@ -85,6 +89,7 @@ func BuildReport(ctx context.Context, store ReportStore, campaignID string, feeB
 	r.PlatformFee = money.Money{Amount: fee, Currency: cur}
 	r.Payable = money.Money{Amount: kept - fee, Currency: cur}
 	r.Transferred = money.Money{Amount: transferred, Currency: cur}
+	r.StripeFees = money.Money{Amount: stripeFees, Currency: cur}
 	r.Pending = money.Money{Amount: pending, Currency: cur}
 	if s := camp.Settlement; s != nil {
 		r.DecidedAt, r.ChargesDoneAt, r.PaidOutAt = &s.DecidedAt, s.ChargedAt, s.PaidOutAt

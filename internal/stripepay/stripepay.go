@@ -217,6 +217,22 @@ func (c *Client) CreateTransfer(ctx context.Context, r pledge.TransferRequest) (
 	return tr.ID, nil
 }
 
+// ChargeFee reads Stripe's fee on a charge from its balance transaction.
+func (c *Client) ChargeFee(ctx context.Context, chargeID string) (int64, error) {
+	ch, err := c.api.Charges.Get(chargeID, &stripe.ChargeParams{Params: stripe.Params{Context: ctx}})
+	if err != nil {
+		return 0, classify("retrieve charge", err)
+	}
+	if ch.BalanceTransaction == nil || ch.BalanceTransaction.ID == "" {
+		return 0, fmt.Errorf("stripe charge %s has no balance transaction yet", chargeID)
+	}
+	bt, err := c.api.BalanceTransactions.Get(ch.BalanceTransaction.ID, &stripe.BalanceTransactionParams{Params: stripe.Params{Context: ctx}})
+	if err != nil {
+		return 0, classify("retrieve balance transaction", err)
+	}
+	return bt.Fee, nil
+}
+
 func paymentResult(op string, pi *stripe.PaymentIntent, err error) (pledge.Intent, error) {
 	if err != nil {
 		if se, ok := errors.AsType[*stripe.Error](err); ok && se.Type == stripe.ErrorTypeCard {
