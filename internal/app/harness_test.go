@@ -78,6 +78,25 @@ func startService(t *testing.T, env map[string]string) *service {
 		logs:  &syncBuffer{},
 		http:  &http.Client{Timeout: 30 * time.Second},
 	}
+	s.serve(cfg)
+	return s
+}
+
+// secondInstance starts another instance of the service on the same store and clock, as a
+// second replica behind a load balancer would run: rules that span instances are tested on both.
+func (s *service) secondInstance(env map[string]string) *service {
+	s.t.Helper()
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	other := &service{t: s.t, store: s.store, clock: s.clock, logs: s.logs, http: s.http}
+	other.serve(cfg)
+	return other
+}
+
+func (s *service) serve(cfg config.Config) {
+	t := s.t
 	log := zerolog.New(s.logs).With().Timestamp().Logger()
 	a, err := app.Open(context.Background(), cfg, log, app.Deps{Store: s.store, Now: s.clock.Now})
 	if err != nil {
@@ -100,7 +119,6 @@ func startService(t *testing.T, env map[string]string) *service {
 		a.Close(context.Background())
 		s.checkLogs()
 	})
-	return s
 }
 
 // checkLogs fails the test if any secret reached the logs.
