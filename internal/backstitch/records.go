@@ -49,3 +49,12 @@ type Lease struct {
 	Token     int64     `bson:"token"`
 	ExpiresAt time.Time `bson:"expires_at"`
 }
+
+// HistoryEntry records one state change of a document: who moved it from where to where, and why.
+type HistoryEntry[S ~string] struct {
+	From   S         `bson:"from" json:"from"`
+	To     S         `bson:"to" json:"to"`
+	Actor  string    `bson:"actor" json:"actor"`
+	Reason string    `bson:"reason,omitempty" json:"reason,omitempty"`
+	At     time.Time `bson:"at" json:"at"`
+}

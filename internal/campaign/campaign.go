@@ -109,14 +109,8 @@ func (c Campaign) Decide(pledged, backers int64, now time.Time) (Campaign, error
 	return next, nil
 }
 
-// HistoryEntry records one state change: who moved the campaign from where to where, and why.
-type HistoryEntry struct {
-	From   Status    `bson:"from" json:"from"`
-	To     Status    `bson:"to" json:"to"`
-	Actor  string    `bson:"actor" json:"actor"`
-	Reason string    `bson:"reason,omitempty" json:"reason,omitempty"`
-	At     time.Time `bson:"at" json:"at"`
-}
+// HistoryEntry records one state change of a campaign.
+type HistoryEntry = backstitch.HistoryEntry[Status]
 
 // Rules are the configurable limits campaigns are checked against.
 type Rules struct {

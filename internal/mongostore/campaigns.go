@@ -222,12 +222,17 @@ func (s *Store) ClaimTierUnit(ctx context.Context, tierID string) error {
 // FindCampaignsToSettle lists live campaigns whose deadline has passed, and succeeded ones whose
 // deadline charges are not all done (a settler died or is still at work).
 func (s *Store) FindCampaignsToSettle(ctx context.Context, now time.Time) ([]string, error) {
-	cur, err := s.db.Collection("campaigns").Find(ctx, bson.M{"$or": bson.A{
+	return s.findIDs(ctx, "campaigns", bson.M{"$or": bson.A{
 		bson.M{"status": campaign.StatusLive, "deadline": bson.M{"$lte": now}},
 		bson.M{"status": campaign.StatusSucceeded, "funding_model": campaign.AllOrNothing, "settlement.charged_at": nil},
-	}}, options.Find().SetProjection(bson.M{"_id": 1}))
+	}})
+}
+
+// findIDs lists the ids of a collection's documents matching filter.
+func (s *Store) findIDs(ctx context.Context, coll string, filter bson.M) ([]string, error) {
+	cur, err := s.db.Collection(coll).Find(ctx, filter, options.Find().SetProjection(bson.M{"_id": 1}))
 	if err != nil {
-		return nil, fmt.Errorf("find campaigns to settle: %w", err)
+		return nil, fmt.Errorf("find %s ids: %w", coll, err)
 	}
 	var ids []string
 	for cur.Next(ctx) {
@@ -235,7 +240,7 @@ func (s *Store) FindCampaignsToSettle(ctx context.Context, now time.Time) ([]str
 			ID string `bson:"_id"`
 		}
 		if err := cur.Decode(&doc); err != nil {
-			return nil, fmt.Errorf("find campaigns to settle: %w", err)
+			return nil, fmt.Errorf("find %s ids: %w", coll, err)
 		}
 		ids = append(ids, doc.ID)
 	}

@@ -241,21 +241,7 @@ func (s *Store) RepairCampaign(ctx context.Context, campaignID string) (Drift, e
 
 // CampaignIDs lists every campaign id, for repairs over the whole store.
 func (s *Store) CampaignIDs(ctx context.Context) ([]string, error) {
-	cur, err := s.db.Collection("campaigns").Find(ctx, bson.M{}, options.Find().SetProjection(bson.M{"_id": 1}))
-	if err != nil {
-		return nil, fmt.Errorf("list campaigns: %w", err)
-	}
-	var ids []string
-	for cur.Next(ctx) {
-		var doc struct {
-			ID string `bson:"_id"`
-		}
-		if err := cur.Decode(&doc); err != nil {
-			return nil, fmt.Errorf("list campaigns: %w", err)
-		}
-		ids = append(ids, doc.ID)
-	}
-	return ids, cur.Err()
+	return s.findIDs(ctx, "campaigns", bson.M{})
 }
 
 // StripeEventSeen reports whether an event with this id was already applied and stored.

@@ -73,9 +73,8 @@ func (s *Service) FixPayment(ctx context.Context, id, token, paymentMethod strin
 	if err != nil {
 		return Confirmed{}, err
 	}
-	if paymentMethod == "" || len(paymentMethod) > 255 {
-		return Confirmed{}, &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid fields.",
-			Fields: []backstitch.FieldError{{Field: "payment_method", Code: "required", Message: "payment_method is required (a Stripe pm_… id)"}}}
+	if err := checkPaymentMethod(paymentMethod); err != nil {
+		return Confirmed{}, err
 	}
 	if p.Status == StatusCollected {
 		return Confirmed{Pledge: p}, nil
@@ -100,9 +99,7 @@ func (s *Service) FixPayment(ctx context.Context, id, token, paymentMethod strin
 		return Confirmed{}, err
 	}
 	if in.Failure != nil {
-		return Confirmed{Pledge: p}, &backstitch.Error{Code: backstitch.CodePaymentFailed,
-			Message: "The card was declined: " + in.Failure.Message + " Try another card.",
-			Fields:  []backstitch.FieldError{{Field: "payment_method", Code: in.Failure.Code, Message: declineMessage(in.Failure)}}}
+		return Confirmed{Pledge: p}, declined(in.Failure)
 	}
 	return Confirmed{Pledge: p, ActionRequired: in.Status == IntentRequiresAction}, nil
 }

@@ -102,14 +102,8 @@ type Dispute struct {
 	At     time.Time `bson:"at" json:"at"`
 }
 
-// HistoryEntry records one state change.
-type HistoryEntry struct {
-	From   Status    `bson:"from" json:"from"`
-	To     Status    `bson:"to" json:"to"`
-	Actor  string    `bson:"actor" json:"actor"`
-	Reason string    `bson:"reason,omitempty" json:"reason,omitempty"`
-	At     time.Time `bson:"at" json:"at"`
-}
+// HistoryEntry records one state change of a pledge.
+type HistoryEntry = backstitch.HistoryEntry[Status]
 
 // Pledge is one backer's promise to one campaign.
 type Pledge struct {

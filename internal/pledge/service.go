@@ -216,9 +216,8 @@ func (s *Service) Confirm(ctx context.Context, id, token, paymentMethod string) 
 	if err != nil {
 		return Confirmed{}, err
 	}
-	if paymentMethod == "" || len(paymentMethod) > 255 {
-		return Confirmed{}, &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid fields.",
-			Fields: []backstitch.FieldError{{Field: "payment_method", Code: "required", Message: "payment_method is required (a Stripe pm_… id)"}}}
+	if err := checkPaymentMethod(paymentMethod); err != nil {
+		return Confirmed{}, err
 	}
 	if p.Status.Counted() {
 		return Confirmed{Pledge: p}, nil // already done: confirming again changes nothing
@@ -256,11 +255,24 @@ func (s *Service) Confirm(ctx context.Context, id, token, paymentMethod string) 
 		return Confirmed{}, err
 	}
 	if in.Failure != nil {
-		return Confirmed{Pledge: p}, &backstitch.Error{Code: backstitch.CodePaymentFailed,
-			Message: "The card was declined: " + in.Failure.Message + " Try another card.",
-			Fields:  []backstitch.FieldError{{Field: "payment_method", Code: in.Failure.Code, Message: declineMessage(in.Failure)}}}
+		return Confirmed{Pledge: p}, declined(in.Failure)
 	}
 	return Confirmed{Pledge: p, ActionRequired: in.Status == IntentRequiresAction}, nil
+}
+
+func checkPaymentMethod(pm string) error {
+	if pm == "" || len(pm) > 255 {
+		return &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid fields.",
+			Fields: []backstitch.FieldError{{Field: "payment_method", Code: "required", Message: "payment_method is required (a Stripe pm_… id)"}}}
+	}
+	return nil
+}
+
+// declined is the payment_failed error for a decline, naming Stripe's code and decline code.
+func declined(f *Failure) error {
+	return &backstitch.Error{Code: backstitch.CodePaymentFailed,
+		Message: "The card was declined: " + f.Message + " Try another card.",
+		Fields:  []backstitch.FieldError{{Field: "payment_method", Code: f.Code, Message: declineMessage(f)}}}
 }
 
 func declineMessage(f *Failure) string {

@@ -8,7 +8,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/backstitch/backstitch/internal/account"
-	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/money"
 	"github.com/backstitch/backstitch/internal/pledge"
@@ -64,21 +63,14 @@ func (s *Settler) payOutCampaign(ctx context.Context, camp campaign.Campaign) er
 		log.Info().Msg("payout waits for the designer's Stripe onboarding")
 		return nil
 	}
-	lease, err := s.store.AcquireLease(ctx, "settle:"+camp.ID, s.opts.Owner, s.opts.LeaseTTL, s.now())
-	if backstitch.ErrorCode(err) == backstitch.CodeConflict {
-		return ErrBusy
-	}
-	if err != nil {
-		return err
-	}
-	w := &work{Settler: s, lease: lease}
-	defer func() {
-		if err := s.store.ReleaseLease(context.WithoutCancel(ctx), w.current()); err != nil {
-			log.Warn().Err(err).Msg("release settlement lease")
-		}
-	}()
+	return s.withLease(ctx, camp.ID, func(w *work) error { return s.transferAll(ctx, w, camp, designer) })
+}
+
+// transferAll makes the transfers still owed for a campaign and marks it paid out once none is left.
+func (s *Settler) transferAll(ctx context.Context, w *work, camp campaign.Campaign, designer account.User) error {
+	log := zerolog.Ctx(ctx).With().Str("campaign_id", camp.ID).Logger()
 	owed := []pledge.Status{pledge.StatusCollected, pledge.StatusPartiallyRefunded}
-	err = w.each(ctx, camp.ID, owed, func(p pledge.Pledge) error {
+	err := w.each(ctx, camp.ID, owed, func(p pledge.Pledge) error {
 		if p.TransferID != "" {
 			return nil
 		}

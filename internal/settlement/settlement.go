@@ -121,6 +121,11 @@ func (s *Settler) Tick(ctx context.Context) error {
 // Settle settles one campaign, or resumes its settlement. It is idempotent: settling a settled
 // campaign does nothing, and a half-done one is finished.
 func (s *Settler) Settle(ctx context.Context, campaignID string) error {
+	return s.withLease(ctx, campaignID, func(w *work) error { return s.settle(ctx, w, campaignID) })
+}
+
+// withLease runs fn holding the campaign's settlement lease, or answers ErrBusy.
+func (s *Settler) withLease(ctx context.Context, campaignID string, fn func(w *work) error) error {
 	lease, err := s.store.AcquireLease(ctx, "settle:"+campaignID, s.opts.Owner, s.opts.LeaseTTL, s.now())
 	if backstitch.ErrorCode(err) == backstitch.CodeConflict {
 		return ErrBusy
@@ -134,7 +139,11 @@ func (s *Settler) Settle(ctx context.Context, campaignID string) error {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("release settlement lease")
 		}
 	}()
-	log := zerolog.Ctx(ctx).With().Str("campaign_id", campaignID).Int64("fence", lease.Token).Logger()
+	return fn(w)
+}
+
+func (s *Settler) settle(ctx context.Context, w *work, campaignID string) error {
+	log := zerolog.Ctx(ctx).With().Str("campaign_id", campaignID).Int64("fence", w.token()).Logger()
 	ctx = log.WithContext(ctx)
 	camp, err := s.store.FindCampaign(ctx, campaignID)
 	if err != nil {
@@ -262,19 +271,8 @@ func (s *Settler) Dunning(ctx context.Context) error {
 			}
 			continue
 		}
-		lease, err := s.store.AcquireLease(ctx, "settle:"+p.CampaignID, s.opts.Owner, s.opts.LeaseTTL, now)
-		if backstitch.ErrorCode(err) == backstitch.CodeConflict {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		w := &work{Settler: s, lease: lease}
-		err = s.chargeOne(ctx, w, p)
-		if rerr := s.store.ReleaseLease(context.WithoutCancel(ctx), w.current()); rerr != nil {
-			zerolog.Ctx(ctx).Warn().Err(rerr).Msg("release settlement lease")
-		}
-		if err != nil {
+		err := s.withLease(ctx, p.CampaignID, func(w *work) error { return s.chargeOne(ctx, w, p) })
+		if err != nil && !errors.Is(err, ErrBusy) {
 			return err
 		}
 	}
