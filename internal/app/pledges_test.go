@@ -239,6 +239,23 @@ func TestIdempotentPledgeReplay(t *testing.T) {
 	if r := s.pledge(c.slug, coatPledge(c.coatTier, 32000), ""); r.Status != 400 || r.JSON(t)["code"] != "idempotency_key_required" {
 		t.Fatalf("no key: %d %s", r.Status, r.Body)
 	}
+	// Stripe down: 502, nothing replayed; the retry with the same key resumes the same pledge.
+	s.double().SetFaults(stripedouble.Faults{ErrorRate: 1, Match: func(method, path string) bool { return path == "/v1/setup_intents" }})
+	if r := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "stripe-down"); r.Status != 502 {
+		t.Fatalf("pledge with Stripe down: %d %s", r.Status, r.Body)
+	}
+	s.double().SetFaults(stripedouble.Faults{})
+	retried := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "stripe-down")
+	if retried.Status != 201 || !strings.HasPrefix(retried.JSON(t)["client_secret"].(string), "seti_") {
+		t.Fatalf("retry after the outage: %d %s", retried.Status, retried.Body)
+	}
+	s.secret(retried.JSON(t)["manage_token"].(string))
+	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 8 {
+		t.Fatalf("the retried pledge took another unit: remaining %v, want 8", rem)
+	}
+	if n := len(s.double().Customers()); n != 2 {
+		t.Fatalf("%d customers after the retried pledge, want 2 (one per pledge)", n)
+	}
 }
 
 func TestBadPledgesLeaveNoTrace(t *testing.T) {
@@ -463,5 +480,22 @@ func TestChangeTierAndHoldExpiry(t *testing.T) {
 	}
 	if r := s.manage("POST", id, token, nil); r.Status != 409 || r.JSON(t)["code"] != "campaign_not_live" {
 		t.Fatalf("cancel after the deadline: %d %s", r.Status, r.Body)
+	}
+}
+
+// A rate-limited pledge is not the answer for its key: once the window passes, the same key
+// pledges for real.
+func TestRateLimitedPledgeIsNotReplayed(t *testing.T) {
+	s := startService(t, map[string]string{"BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS": "1", "BACKSTITCH_PLEDGE_WINDOW": "10m"})
+	c := s.pledgeSetup("all_or_nothing", 10)
+	if r := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "first"); r.Status != 201 {
+		t.Fatalf("first pledge: %d", r.Status)
+	}
+	if r := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "second"); r.Status != 429 || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("second pledge in the window: %d", r.Status)
+	}
+	s.clock.Advance(10 * time.Minute)
+	if r := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "second"); r.Status != 201 {
+		t.Fatalf("same key after the window: %d %s", r.Status, r.Body)
 	}
 }

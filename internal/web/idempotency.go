@@ -85,9 +85,10 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 	// Record the outcome even if the request's own deadline has passed, or the key stays stuck.
 	ctx = context.WithoutCancel(ctx)
 	status := c.Response().StatusCode()
-	// A server-side failure changed nothing (every write is one atomic step), so the key is released
-	// and the client's retry runs the request again; anything else is the answer for this key.
-	if status >= http.StatusInternalServerError {
+	// A server-side failure or a rate limit is not the answer to this request, only to this
+	// moment: the key is released and the client's retry runs the request again, resuming
+	// whatever it had started (ids derive from the key). Anything else is the answer for this key.
+	if status >= http.StatusInternalServerError || status == http.StatusTooManyRequests {
 		if err := s.store.ReleaseIdempotencyKey(ctx, id); err != nil {
 			zerolog.Ctx(ctx).Error().Err(err).Msg("release idempotency key")
 		}
