@@ -134,6 +134,22 @@ func TestAllOrNothingPledgeSavesACardAndChargesNothing(t *testing.T) {
 	if pledged, backers := s.campaignTotals(c.slug); pledged != 35000 || backers != 1 {
 		t.Fatalf("totals moved on a second confirm: %v / %v", pledged, backers)
 	}
+	// Cancelling gives the unit and the totals back and detaches the saved card.
+	if r := s.manage("POST", p["id"].(string), token, nil); r.Status != 200 || r.JSON(t)["status"] != "cancelled" {
+		t.Fatalf("cancel: %d %s", r.Status, r.Body)
+	}
+	if pledged, backers := s.campaignTotals(c.slug); pledged != 0 || backers != 0 || s.tierRemaining(c.slug, c.coatTier) != 10 {
+		t.Fatalf("after cancel: totals %v / %v, remaining %v", pledged, backers, s.tierRemaining(c.slug, c.coatTier))
+	}
+	detached := 0
+	for _, r := range d.Requests() {
+		if strings.HasSuffix(r.Path, "/detach") && r.Status == 200 {
+			detached++
+		}
+	}
+	if detached != 1 {
+		t.Fatalf("%d saved cards detached on cancel, want 1", detached)
+	}
 }
 
 // The webhook path alone (the confirm response lost on the way back) makes the pledge active,
@@ -422,7 +438,7 @@ func TestFlexiblePledgeIsChargedAtOnceAndRefundedOnCancel(t *testing.T) {
 		t.Fatalf("totals %v / %v", pledged, backers)
 	}
 	if r := s.manage("PATCH", id, token, map[string]any{"amount": map[string]any{"amount": 20000, "currency": "CHF"}}); r.Status != 409 {
-		t.Fatalf("changing a charged pledge: %d", r.Status)
+		t.Fatalf("changing a flexible pledge: %d", r.Status)
 	}
 	for range 2 {
 		if r := s.manage("POST", id, token, nil); r.Status != 200 || r.JSON(t)["status"] != "cancelled" {

@@ -372,8 +372,9 @@ func (s *Service) update(ctx context.Context, id, token string, ch Change) (Pled
 	if err := s.checkOpen(p, camp); err != nil {
 		return p, err
 	}
-	if p.Status == StatusCollected {
-		return p, backstitch.Errorf(backstitch.CodeInvalidState, "This pledge has been charged already; cancel it (you are refunded) and pledge again.")
+	if p.FundingModel == campaign.Flexible {
+		// Its PaymentIntent carries the amount, and is charged (or about to be) as it stands.
+		return p, backstitch.Errorf(backstitch.CodeInvalidState, "A pledge to a flexible campaign cannot change; cancel it (a charge is refunded) and pledge again.")
 	}
 	next := p
 	if ch.Amount != nil {
@@ -487,8 +488,14 @@ func (s *Service) end(ctx context.Context, p Pledge, to Status, actor, reason st
 			return updated, err
 		}
 	}
-	if p.Status == StatusPending {
+	switch {
+	case p.Status == StatusPending:
 		s.cancelIntent(ctx, p)
+	case p.Status == StatusActive && p.PaymentMethodID != "":
+		// A saved card that will never be charged is not kept.
+		if err := s.gateway.DetachPaymentMethod(ctx, p.PaymentMethodID, p.ID+"/payment_method/detach"); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", p.ID).Msg("detach saved card")
+		}
 	}
 	return updated, nil
 }
