@@ -33,14 +33,22 @@ import (
 func main() {
 	n := flag.Int("n", 2000, "pledges to settle")
 	conc := flag.Int("c", 8, "concurrent charges (the settler's BACKSTITCH_SETTLE_CONCURRENCY)")
+	rate := flag.Int("rate", 0, "also settle with Stripe writes paced at this many per second, and report the use of that limit")
 	flag.Parse()
 	if err := run(os.Stdout, *n, *conc); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+	if *rate == 0 {
+		return
+	}
+	if err := runPaced(os.Stdout, *n, *conc, *rate); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
 }
 
-func newDouble() (*stripedouble.Double, *httptest.Server, *client.API, *stripepay.Client, error) {
+func newDouble(writesPerSecond int) (*stripedouble.Double, *httptest.Server, *client.API, *stripepay.Client, error) {
 	d, err := stripedouble.New(stripedouble.Options{Seed: 1})
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -48,7 +56,7 @@ func newDouble() (*stripedouble.Double, *httptest.Server, *client.API, *stripepa
 	srv := httptest.NewServer(d)
 	sc := client.New("sk_test_bench", stripe.NewBackendsWithConfig(&stripe.BackendConfig{URL: stripe.String(srv.URL),
 		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull}}))
-	pay := stripepay.New(stripepay.Options{SecretKey: "sk_test_bench", BackendURL: srv.URL, Timeout: time.Minute})
+	pay := stripepay.New(stripepay.Options{SecretKey: "sk_test_bench", BackendURL: srv.URL, Timeout: time.Minute, WritesPerSecond: writesPerSecond})
 	return d, srv, sc, pay, nil
 }
 
@@ -56,7 +64,7 @@ func run(out io.Writer, n, conc int) error {
 	ctx := context.Background()
 
 	// The double's own rate: n bare PaymentIntents (create + confirm a test card) at concurrency c.
-	d1, srv1, _, pay1, err := newDouble()
+	d1, srv1, _, pay1, err := newDouble(0)
 	if err != nil {
 		return err
 	}
@@ -92,7 +100,7 @@ func run(out io.Writer, n, conc int) error {
 	if err := es.IndexIDs(ctx, "bench"); err != nil {
 		return err
 	}
-	d2, srv2, sc, pay2, err := newDouble()
+	d2, srv2, sc, pay2, err := newDouble(0)
 	if err != nil {
 		return err
 	}
@@ -185,4 +193,50 @@ func seed(ctx context.Context, store *mongostore.Store, sc *client.API, n, conc 
 			PaymentMethodID: si.PaymentMethod.ID, CreatedAt: now, UpdatedAt: now, History: []pledge.HistoryEntry{}})
 	})
 	return camp, err
+}
+
+// runPaced settles with Stripe writes paced at rate per second and reports how much of that limit
+// the settler used (each pledge's charge is one write).
+func runPaced(out io.Writer, n, conc, rate int) error {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "backstitch-bench-paced-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	es, err := embedded.Start(dir)
+	if err != nil {
+		return err
+	}
+	defer es.Close()
+	store, err := mongostore.Open(ctx, mongostore.Options{URI: es.URI(), Database: "bench", SingleConnection: true, Locks: es.Locks()})
+	if err != nil {
+		return err
+	}
+	if err := es.IndexIDs(ctx, "bench"); err != nil {
+		return err
+	}
+	d, srv, sc, pay, err := newDouble(rate)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	defer d.Close()
+	camp, err := seed(ctx, store, sc, n, conc)
+	if err != nil {
+		return err
+	}
+	now := func() time.Time { return time.Now().UTC() }
+	svc := pledge.NewService(store, pay, now, 30*time.Minute, pledge.Dunning{Retries: []time.Duration{24 * time.Hour}, Window: 168 * time.Hour})
+	settler := settlement.New(store, svc, now, settlement.Options{Owner: "bench-paced", Concurrency: conc})
+	start := time.Now()
+	if err := settler.Settle(zerolog.New(os.Stderr).Level(zerolog.WarnLevel).WithContext(ctx), camp.ID); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	writes := d.RequestCount("POST", "/v1/payment_intents")
+	used := float64(writes) / took.Seconds()
+	fmt.Fprintf(out, "paced at %d writes/s: %d charges in %v = %.1f writes/s, %.0f%% of the limit (target >= 90%%)\n",
+		rate, writes, took.Round(time.Millisecond), used, 100*used/float64(rate))
+	return nil
 }

@@ -86,7 +86,7 @@ func (a *App) openPayments() (*stripepay.Client, error) {
 		}
 		a.log.Info().Str("payments", "stripe").Str("stripe_mode", mode).Msg("payments: Stripe (" + mode + " mode)")
 		return stripepay.New(stripepay.Options{SecretKey: a.cfg.StripeSecretKey, PublishableKey: a.cfg.StripePublishableKey,
-			BackendURL: a.cfg.StripeAPIURL, Timeout: a.cfg.StripeAPITimeout}), nil
+			BackendURL: a.cfg.StripeAPIURL, Timeout: a.cfg.StripeAPITimeout, WritesPerSecond: a.cfg.StripeWriteRate}), nil
 	}
 	if a.cfg.StripeWebhookSecret == "" {
 		a.cfg.StripeWebhookSecret = "whsec_offline_" + backstitch.NewID("k")

@@ -50,6 +50,7 @@ type Config struct {
 	MaxPageSize      int
 	DefaultPageSize  int
 	StripeAPITimeout time.Duration
+	StripeWriteRate  int
 	PledgeHold       time.Duration
 	PledgePerAddress int
 	PledgeWindow     time.Duration
@@ -107,6 +108,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DefaultPageSize:      r.integer("BACKSTITCH_DEFAULT_PAGE_SIZE", 20, 1, 100),
 		MaxPageSize:          r.integer("BACKSTITCH_MAX_PAGE_SIZE", 100, 1, 1000),
 		StripeAPITimeout:     r.duration("BACKSTITCH_STRIPE_TIMEOUT", 20*time.Second),
+		StripeWriteRate:      r.integer("BACKSTITCH_STRIPE_WRITE_RATE", 90, 0, 10_000),
 		PledgeHold:           r.duration("BACKSTITCH_PLEDGE_HOLD", 30*time.Minute),
 		PledgePerAddress:     r.integer("BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS", 30, 1, 10_000_000),
 		PledgeWindow:         r.duration("BACKSTITCH_PLEDGE_WINDOW", 10*time.Minute),

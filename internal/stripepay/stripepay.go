@@ -22,6 +22,7 @@ import (
 type Client struct {
 	api            *client.API
 	publishableKey string
+	writes         *pacer
 }
 
 var _ pledge.Gateway = (*Client)(nil)
@@ -33,6 +34,8 @@ type Options struct {
 	// BackendURL overrides api.stripe.com (offline mode points it at the in-process double).
 	BackendURL string
 	Timeout    time.Duration
+	// WritesPerSecond paces write requests to stay under Stripe's rate limit (0: no pacing).
+	WritesPerSecond int
 }
 
 // New builds a client. stripe-go retries connection errors, 409s and 503s itself, reusing the
@@ -47,13 +50,16 @@ func New(o Options) *Client {
 		cfg.URL = stripe.String(o.BackendURL)
 	}
 	api := client.New(o.SecretKey, stripe.NewBackendsWithConfig(cfg))
-	return &Client{api: api, publishableKey: o.PublishableKey}
+	return &Client{api: api, publishableKey: o.PublishableKey, writes: newPacer(o.WritesPerSecond)}
 }
 
 // PublishableKey is the key browsers use with Stripe.js.
 func (c *Client) PublishableKey() string { return c.publishableKey }
 
-func params(ctx context.Context, key string) stripe.Params {
+// params waits for a write slot (see pacer) and returns a write's parameters with our
+// idempotency key. A context that ends while waiting fails the request itself right after.
+func (c *Client) params(ctx context.Context, key string) stripe.Params {
+	_ = c.writes.wait(ctx)
 	p := stripe.Params{Context: ctx}
 	if key != "" {
 		p.SetIdempotencyKey(key)
@@ -67,7 +73,7 @@ func metadata(pledgeID, campaignID string) map[string]string {
 
 // CreateCustomer creates the customer a saved card belongs to.
 func (c *Client) CreateCustomer(ctx context.Context, r pledge.CustomerRequest) (string, error) {
-	p := &stripe.CustomerParams{Params: params(ctx, r.IdempotencyKey), Email: stripe.String(r.Email), Name: stripe.String(r.Name)}
+	p := &stripe.CustomerParams{Params: c.params(ctx, r.IdempotencyKey), Email: stripe.String(r.Email), Name: stripe.String(r.Name)}
 	p.Metadata = metadata(r.PledgeID, r.CampaignID)
 	cus, err := c.api.Customers.New(p)
 	if err != nil {
@@ -79,7 +85,7 @@ func (c *Client) CreateCustomer(ctx context.Context, r pledge.CustomerRequest) (
 // CreateSetupIntent saves a card for off-session charges at the deadline.
 func (c *Client) CreateSetupIntent(ctx context.Context, r pledge.SetupRequest) (pledge.Intent, error) {
 	p := &stripe.SetupIntentParams{
-		Params:             params(ctx, r.IdempotencyKey),
+		Params:             c.params(ctx, r.IdempotencyKey),
 		Customer:           stripe.String(r.CustomerID),
 		Usage:              stripe.String(string(stripe.SetupIntentUsageOffSession)),
 		PaymentMethodTypes: stripe.StringSlice([]string{"card"}),
@@ -94,7 +100,7 @@ func (c *Client) CreateSetupIntent(ctx context.Context, r pledge.SetupRequest) (
 
 // ConfirmSetupIntent attaches a payment method (server-side confirmation).
 func (c *Client) ConfirmSetupIntent(ctx context.Context, id, paymentMethod, key string) (pledge.Intent, error) {
-	si, err := c.api.SetupIntents.Confirm(id, &stripe.SetupIntentConfirmParams{Params: params(ctx, key), PaymentMethod: stripe.String(paymentMethod)})
+	si, err := c.api.SetupIntents.Confirm(id, &stripe.SetupIntentConfirmParams{Params: c.params(ctx, key), PaymentMethod: stripe.String(paymentMethod)})
 	if err != nil {
 		if se, ok := errors.AsType[*stripe.Error](err); ok && se.Type == stripe.ErrorTypeCard {
 			in := pledge.Intent{ID: id, Status: pledge.IntentRequiresPaymentMethod, Failure: failure(se)}
@@ -111,7 +117,7 @@ func (c *Client) ConfirmSetupIntent(ctx context.Context, id, paymentMethod, key 
 
 // CancelSetupIntent releases a setup that will never be used.
 func (c *Client) CancelSetupIntent(ctx context.Context, id, key string) error {
-	if _, err := c.api.SetupIntents.Cancel(id, &stripe.SetupIntentCancelParams{Params: params(ctx, key)}); err != nil {
+	if _, err := c.api.SetupIntents.Cancel(id, &stripe.SetupIntentCancelParams{Params: c.params(ctx, key)}); err != nil {
 		return classify("cancel setup intent", err)
 	}
 	return nil
@@ -120,7 +126,7 @@ func (c *Client) CancelSetupIntent(ctx context.Context, id, key string) error {
 // CreatePaymentIntent creates (and with Confirm, attempts) a charge.
 func (c *Client) CreatePaymentIntent(ctx context.Context, r pledge.PaymentRequest) (pledge.Intent, error) {
 	p := &stripe.PaymentIntentParams{
-		Params:             params(ctx, r.IdempotencyKey),
+		Params:             c.params(ctx, r.IdempotencyKey),
 		Amount:             stripe.Int64(r.Amount.Amount),
 		Currency:           stripe.String(strings.ToLower(r.Amount.Currency)),
 		PaymentMethodTypes: stripe.StringSlice([]string{"card"}),
@@ -150,13 +156,13 @@ func (c *Client) CreatePaymentIntent(ctx context.Context, r pledge.PaymentReques
 
 // ConfirmPaymentIntent charges a payment method on-session.
 func (c *Client) ConfirmPaymentIntent(ctx context.Context, id, paymentMethod, key string) (pledge.Intent, error) {
-	pi, err := c.api.PaymentIntents.Confirm(id, &stripe.PaymentIntentConfirmParams{Params: params(ctx, key), PaymentMethod: stripe.String(paymentMethod)})
+	pi, err := c.api.PaymentIntents.Confirm(id, &stripe.PaymentIntentConfirmParams{Params: c.params(ctx, key), PaymentMethod: stripe.String(paymentMethod)})
 	return paymentResult("confirm payment intent", pi, err)
 }
 
 // CancelPaymentIntent abandons a charge that was never completed.
 func (c *Client) CancelPaymentIntent(ctx context.Context, id, key string) error {
-	if _, err := c.api.PaymentIntents.Cancel(id, &stripe.PaymentIntentCancelParams{Params: params(ctx, key)}); err != nil {
+	if _, err := c.api.PaymentIntents.Cancel(id, &stripe.PaymentIntentCancelParams{Params: c.params(ctx, key)}); err != nil {
 		return classify("cancel payment intent", err)
 	}
 	return nil
@@ -164,7 +170,7 @@ func (c *Client) CancelPaymentIntent(ctx context.Context, id, key string) error 
 
 // Refund returns money of a succeeded payment intent (amount 0 means all of it).
 func (c *Client) Refund(ctx context.Context, paymentIntentID string, amount int64, key string) error {
-	p := &stripe.RefundParams{Params: params(ctx, key), PaymentIntent: stripe.String(paymentIntentID)}
+	p := &stripe.RefundParams{Params: c.params(ctx, key), PaymentIntent: stripe.String(paymentIntentID)}
 	if amount > 0 {
 		p.Amount = stripe.Int64(amount)
 	}
@@ -176,7 +182,7 @@ func (c *Client) Refund(ctx context.Context, paymentIntentID string, amount int6
 
 // DetachPaymentMethod releases a saved card that will never be charged (a failed campaign).
 func (c *Client) DetachPaymentMethod(ctx context.Context, paymentMethod, key string) error {
-	if _, err := c.api.PaymentMethods.Detach(paymentMethod, &stripe.PaymentMethodDetachParams{Params: params(ctx, key)}); err != nil {
+	if _, err := c.api.PaymentMethods.Detach(paymentMethod, &stripe.PaymentMethodDetachParams{Params: c.params(ctx, key)}); err != nil {
 		return classify("detach payment method", err)
 	}
 	return nil
@@ -184,7 +190,7 @@ func (c *Client) DetachPaymentMethod(ctx context.Context, paymentMethod, key str
 
 // CreateExpressAccount creates a designer's Connect Express account.
 func (c *Client) CreateExpressAccount(ctx context.Context, email, userID, key string) (string, error) {
-	p := &stripe.AccountParams{Params: params(ctx, key), Type: stripe.String(string(stripe.AccountTypeExpress)), Email: stripe.String(email),
+	p := &stripe.AccountParams{Params: c.params(ctx, key), Type: stripe.String(string(stripe.AccountTypeExpress)), Email: stripe.String(email),
 		Capabilities: &stripe.AccountCapabilitiesParams{Transfers: &stripe.AccountCapabilitiesTransfersParams{Requested: stripe.Bool(true)}}}
 	p.Metadata = map[string]string{"user_id": userID}
 	acct, err := c.api.Accounts.New(p)
@@ -196,7 +202,7 @@ func (c *Client) CreateExpressAccount(ctx context.Context, email, userID, key st
 
 // CreateAccountLink makes a one-time onboarding link for a connected account.
 func (c *Client) CreateAccountLink(ctx context.Context, accountID, refreshURL, returnURL string) (string, error) {
-	link, err := c.api.AccountLinks.New(&stripe.AccountLinkParams{Params: params(ctx, ""), Account: stripe.String(accountID),
+	link, err := c.api.AccountLinks.New(&stripe.AccountLinkParams{Params: c.params(ctx, ""), Account: stripe.String(accountID),
 		RefreshURL: stripe.String(refreshURL), ReturnURL: stripe.String(returnURL), Type: stripe.String("account_onboarding")})
 	if err != nil {
 		return "", classify("create account link", err)
@@ -206,7 +212,7 @@ func (c *Client) CreateAccountLink(ctx context.Context, accountID, refreshURL, r
 
 // CreateTransfer pays a designer their share of one charge.
 func (c *Client) CreateTransfer(ctx context.Context, r pledge.TransferRequest) (string, error) {
-	p := &stripe.TransferParams{Params: params(ctx, r.IdempotencyKey), Amount: stripe.Int64(r.Amount.Amount),
+	p := &stripe.TransferParams{Params: c.params(ctx, r.IdempotencyKey), Amount: stripe.Int64(r.Amount.Amount),
 		Currency: stripe.String(strings.ToLower(r.Amount.Currency)), Destination: stripe.String(r.Destination),
 		SourceTransaction: stripe.String(r.SourceTransaction), TransferGroup: stripe.String(r.TransferGroup)}
 	p.Metadata = map[string]string{"pledge_id": r.PledgeID, "campaign_id": r.TransferGroup}
