@@ -1,0 +1,76 @@
+package reconcile
+
+import (
+	"encoding/csv"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/backstitch/backstitch/internal/money"
+)
+
+// CSVHeader names the columns of a run's CSV: one row per pledge or Stripe object, amounts both
+// in minor units (for sums) and formatted in the currency's major unit (for people).
+var CSVHeader = []string{"key", "campaign_id", "object", "id", "status", "currency",
+	"amount_minor", "amount", "refunded_minor", "refunded", "fee_minor", "fee", "findings"}
+
+// WriteRows writes a match's rows: the pledge, each charge with its refunds and dispute, and
+// each transfer, every row carrying the kinds found under the key.
+func WriteRows(w *csv.Writer, m Match) error {
+	var kinds []string
+	for _, f := range m.Findings {
+		if !slices.Contains(kinds, string(f.Kind)) {
+			kinds = append(kinds, string(f.Kind))
+		}
+	}
+	found := strings.Join(kinds, ";")
+	row := func(campaign, object, id, status string, amount money.Money, refunded, fee int64) error {
+		return w.Write([]string{m.Key, campaign, object, id, status, amount.Currency,
+			strconv.FormatInt(amount.Amount, 10), major(amount),
+			strconv.FormatInt(refunded, 10), major(money.Money{Amount: refunded, Currency: amount.Currency}),
+			strconv.FormatInt(fee, 10), major(money.Money{Amount: fee, Currency: amount.Currency}), found})
+	}
+	if p := m.Pledge; p != nil {
+		if err := row(p.CampaignID, "pledge", p.PledgeID, string(p.Status), p.Amount, p.Refunded, p.StripeFee); err != nil {
+			return err
+		}
+	}
+	if s := m.Stripe; s != nil {
+		for _, ch := range s.Charges {
+			if err := row(ch.CampaignID, "charge", ch.ID, ch.Status, ch.Amount, ch.Refunded, ch.Fee); err != nil {
+				return err
+			}
+			for _, rf := range ch.Refunds {
+				if err := row(ch.CampaignID, "refund", rf.ID, "", money.Money{Amount: rf.Amount, Currency: ch.Amount.Currency}, 0, 0); err != nil {
+					return err
+				}
+			}
+			if d := ch.Dispute; d != nil {
+				if err := row(ch.CampaignID, "dispute", d.ID, d.Status, money.Money{Amount: d.Amount, Currency: ch.Amount.Currency}, 0, ch.DisputeFee); err != nil {
+					return err
+				}
+			}
+		}
+		for _, tr := range s.Transfers {
+			if err := row(tr.CampaignID, "transfer", tr.ID, "", tr.Amount, tr.Reversed, 0); err != nil {
+				return err
+			}
+		}
+	}
+	if m.Pledge == nil && m.Stripe == nil {
+		for _, f := range m.Findings {
+			for _, o := range f.Objects {
+				if err := row(f.CampaignID, o.Type, o.ID, o.Status, o.Amount, 0, 0); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// major formats an amount in the currency's major unit without its code: "4000.00", "500".
+func major(m money.Money) string {
+	s := m.String()
+	return s[strings.IndexByte(s, ' ')+1:]
+}
