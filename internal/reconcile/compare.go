@@ -268,13 +268,15 @@ func Compare(db iter.Seq[Ledger], stripe iter.Seq[Stripe], o Options, emit func(
 	var lastL, lastS string
 	for lok || sok {
 		var m Match
+		// Copies, so a Match emit keeps goes on holding its own records once l and s move on.
+		pl, ps := l, s
 		switch {
 		case lok && (!sok || l.PledgeID < s.Key):
-			m = Match{Key: l.PledgeID, Pledge: &l}
+			m = Match{Key: l.PledgeID, Pledge: &pl}
 		case sok && (!lok || s.Key < l.PledgeID):
-			m = Match{Key: s.Key, Stripe: &s}
+			m = Match{Key: s.Key, Stripe: &ps}
 		default:
-			m = Match{Key: l.PledgeID, Pledge: &l, Stripe: &s}
+			m = Match{Key: l.PledgeID, Pledge: &pl, Stripe: &ps}
 		}
 		if m.Pledge != nil {
 			if m.Key <= lastL && lastL != "" {
