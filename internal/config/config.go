@@ -62,6 +62,9 @@ type Config struct {
 	DunningRetries    []time.Duration
 	DunningWindow     time.Duration
 	PlatformFeeBPS    int
+	// ReconcileStuckAfter is how long a pledge may stay "charging" before reconciliation
+	// reports it stuck.
+	ReconcileStuckAfter time.Duration
 }
 
 // Production reports whether the service runs for real users.
@@ -119,6 +122,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DunningRetries:       r.durations("BACKSTITCH_DUNNING_RETRIES", []time.Duration{24 * time.Hour, 72 * time.Hour, 144 * time.Hour}),
 		DunningWindow:        r.duration("BACKSTITCH_DUNNING_WINDOW", 168*time.Hour),
 		PlatformFeeBPS:       r.integer("BACKSTITCH_PLATFORM_FEE_BPS", 500, 0, 10000),
+		ReconcileStuckAfter:  r.duration("BACKSTITCH_RECONCILE_STUCK_AFTER", time.Hour),
 	}
 	r.check(c.Env == "development" || c.Env == "production" || c.Env == "test",
 		"BACKSTITCH_ENV", "must be development, production or test")
