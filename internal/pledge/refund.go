@@ -94,17 +94,19 @@ func (s *Service) ApplyDispute(ctx context.Context, pledgeID string, d Dispute, 
 }
 
 // replaceCounting writes next over p and keeps the campaign totals in step when the pledge
-// starts or stops counting.
+// starts or stops counting, or its amount changes while it counts.
 func (s *Service) replaceCounting(ctx context.Context, p, next Pledge) (Pledge, error) {
 	updated, err := s.store.ReplacePledge(ctx, p, next)
 	if err != nil {
 		return p, err
 	}
 	switch was, is := p.Status.Counted(), updated.Status.Counted(); {
+	case was && is && updated.Amount.Amount != p.Amount.Amount:
+		err = s.store.AddToTotals(ctx, p.CampaignID, updated.Amount.Amount-p.Amount.Amount, 0)
 	case was && !is:
 		err = s.store.AddToTotals(ctx, p.CampaignID, -p.Amount.Amount, -1)
 	case !was && is:
-		err = s.store.AddToTotals(ctx, p.CampaignID, p.Amount.Amount, 1)
+		err = s.store.AddToTotals(ctx, p.CampaignID, updated.Amount.Amount, 1)
 	}
 	zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("from", string(p.Status)).Str("to", string(updated.Status)).Msg("pledge after collection")
 	return updated, err

@@ -341,3 +341,24 @@ func (w *work) each(ctx context.Context, campaignID string, statuses []pledge.St
 		after = page[len(page)-1].ID
 	}
 }
+
+// ResumeCharge finishes the deadline charge of one pledge left "charging" (its settler died, or
+// Stripe never answered), under the campaign's lease: the same attempt and idempotency key, so
+// Stripe answers with the charge it already made, if any, rather than making another.
+func (s *Settler) ResumeCharge(ctx context.Context, pledgeID string) (pledge.Pledge, error) {
+	p, err := s.pledges.Reload(ctx, pledgeID)
+	if err != nil {
+		return p, err
+	}
+	if p.Status != pledge.StatusCharging {
+		return p, backstitch.Errorf(backstitch.CodeInvalidState, "This pledge is %s, not charging.", p.Status)
+	}
+	err = s.withLease(ctx, p.CampaignID, func(w *work) error { return s.chargeOne(ctx, w, p) })
+	if errors.Is(err, ErrBusy) {
+		return p, backstitch.Errorf(backstitch.CodeConflict, "The campaign is being settled right now; try again in a minute.")
+	}
+	if err != nil {
+		return p, err
+	}
+	return s.pledges.Reload(ctx, pledgeID)
+}
