@@ -19,6 +19,7 @@ import (
 	"github.com/backstitch/backstitch/internal/embedded"
 	"github.com/backstitch/backstitch/internal/mongostore"
 	"github.com/backstitch/backstitch/internal/pledge"
+	"github.com/backstitch/backstitch/internal/reconcile"
 	"github.com/backstitch/backstitch/internal/settlement"
 	"github.com/backstitch/backstitch/internal/stripedouble"
 	"github.com/backstitch/backstitch/internal/stripepay"
@@ -36,6 +37,7 @@ type App struct {
 	web      *web.Server
 	pledges  *pledge.Service
 	settler  *settlement.Settler
+	runner   *reconcile.Runner
 	// Offline mode: the Stripe double and the loopback server it answers on.
 	double       *stripedouble.Double
 	doubleServer *http.Server
@@ -72,7 +74,11 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	a.settler = settlement.New(a.store, a.pledges, a.now, settlement.Options{
 		Owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), backstitch.NewID("settler")), Concurrency: a.cfg.SettleConcurrency,
 		LeaseTTL: a.cfg.SettleLeaseTTL, PlatformFeeBPS: int64(a.cfg.PlatformFeeBPS)})
-	a.web = web.New(a.cfg, a.store, a.pledges, a.settler, gateway, log, a.now)
+	a.runner = reconcile.NewRunner(a.store, gateway, a.now, reconcile.RunnerOptions{
+		Owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), backstitch.NewID("reconciler")), LeaseTTL: a.cfg.SettleLeaseTTL,
+		StuckAfter: a.cfg.ReconcileStuckAfter, PlatformFeeBPS: int64(a.cfg.PlatformFeeBPS)})
+	recon := web.Reconciliation{Store: a.store, Runner: a.runner, Resolver: reconcile.NewResolver(a.store, gateway, a.pledges, a.settler, a.now)}
+	a.web = web.New(a.cfg, a.store, a.pledges, a.settler, gateway, recon, log, a.now)
 	return a, nil
 }
 
@@ -171,6 +177,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer stopSweep()
 	go a.sweep(sweepCtx, a.cfg.SweepInterval)
 	go a.settle(sweepCtx, a.cfg.SettleInterval)
+	go a.reconcile(sweepCtx, a.cfg.SettleInterval)
 
 	if a.double != nil {
 		// The double delivers webhooks to this very listener, as Stripe would to the public URL.
@@ -231,6 +238,27 @@ func (a *App) settle(ctx context.Context, every time.Duration) {
 		}
 	}
 }
+
+// reconcile carries out queued reconciliation runs: at once when this instance queued one, and
+// every tick for runs queued elsewhere or left unfinished by an instance that died.
+func (a *App) reconcile(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-a.runner.Kicked():
+		}
+		if err := a.runner.Tick(a.log.WithContext(ctx)); err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Error().Err(err).Msg("reconciliation tick")
+		}
+	}
+}
+
+// Reconciler gives tests and commands the runner of reconciliation runs.
+func (a *App) Reconciler() *reconcile.Runner { return a.runner }
 
 // Settler gives tests and commands the settler the scheduler uses.
 func (a *App) Settler() *settlement.Settler { return a.settler }

@@ -11,6 +11,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 
+	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/settlement"
 	"github.com/backstitch/backstitch/internal/stripedouble"
@@ -440,7 +441,7 @@ func TestRefundsAndDisputesAfterCollection(t *testing.T) {
 		amount("platform_fee") != 17500 || amount("payable") != 332500 {
 		t.Fatalf("report: %v", r)
 	}
-	audit, err := s.store.FindAudit(ctx, 10)
+	audit, err := s.store.FindAudit(ctx, backstitch.AuditFilter{Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
 )
 
 // TestReadmeWalkthrough is the README's curl walkthrough, step by step, against a real listener:
@@ -77,7 +79,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 		t.Fatalf("history %v, want draft→in_review→approved→live", h)
 	}
 
-	audit, err := s.store.FindAudit(context.Background(), 10)
+	audit, err := s.store.FindAudit(context.Background(), backstitch.AuditFilter{Limit: 10})
 	if err != nil || len(audit) != 1 || audit[0].Action != "campaign.approve" || audit[0].Target != id {
 		t.Fatalf("audit log: %+v %v", audit, err)
 	}

@@ -14,6 +14,15 @@ type AuditEntry struct {
 	Reason string            `bson:"reason,omitempty" json:"reason,omitempty"`
 }
 
+// AuditFilter selects a page of the audit log, newest first: entries before (Before, BeforeID)
+// when a cursor is given, of one action or target when those are set.
+type AuditFilter struct {
+	Action, Target string
+	Before         time.Time
+	BeforeID       string
+	Limit          int
+}
+
 // IdempotencyRecord remembers the first response to a request made with an Idempotency-Key, so a
 // client retrying after a timeout gets that response again instead of a second object.
 type IdempotencyRecord struct {

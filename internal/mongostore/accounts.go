@@ -93,10 +93,20 @@ func (s *Store) AppendAudit(ctx context.Context, e backstitch.AuditEntry) error 
 	return nil
 }
 
-// FindAudit returns the newest audit entries first.
-func (s *Store) FindAudit(ctx context.Context, limit int) ([]backstitch.AuditEntry, error) {
-	cur, err := s.db.Collection("audit_log").Find(ctx, bson.M{},
-		options.Find().SetSort(bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit)))
+// FindAudit returns a page of audit entries, newest first.
+func (s *Store) FindAudit(ctx context.Context, f backstitch.AuditFilter) ([]backstitch.AuditEntry, error) {
+	q := bson.M{}
+	if f.Action != "" {
+		q["action"] = f.Action
+	}
+	if f.Target != "" {
+		q["target"] = f.Target
+	}
+	if f.BeforeID != "" {
+		q["$or"] = bson.A{bson.M{"at": bson.M{"$lt": f.Before}}, bson.M{"at": f.Before, "_id": bson.M{"$lt": f.BeforeID}}}
+	}
+	cur, err := s.db.Collection("audit_log").Find(ctx, q,
+		options.Find().SetSort(bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(f.Limit)))
 	if err != nil {
 		return nil, fmt.Errorf("find audit entries: %w", err)
 	}

@@ -81,14 +81,16 @@ type Server struct {
 	now      backstitch.Clock
 	rules    campaign.Rules
 	metrics  *metrics
+	recon    Reconciliation
 }
 
 //go:embed openapi.yaml
 var openAPI []byte
 
 // New builds the Fiber app with every route.
-func New(cfg config.Config, store Store, pledges *pledge.Service, settler *settlement.Settler, payments Payments, log zerolog.Logger, now backstitch.Clock) *Server {
+func New(cfg config.Config, store Store, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, log zerolog.Logger, now backstitch.Clock) *Server {
 	s := &Server{
+		recon:    recon,
 		store:    store,
 		pledges:  pledges,
 		settler:  settler,
@@ -178,6 +180,10 @@ func (s *Server) routes() {
 	admin.Get("/pledges/:id", s.adminShowPledge)
 	admin.Post("/campaigns/:id/settle", s.adminSettle)
 	admin.Post("/pledges/:id/refunds", s.idempotent, s.adminRefund)
+	admin.Post("/reconciliations", s.idempotent, s.startReconciliation)
+	admin.Get("/reconciliations/:id", s.showReconciliation)
+	admin.Post("/reconciliations/:id/findings/:finding_id/resolve", s.resolveFinding)
+	admin.Get("/audit-log", s.auditLog)
 
 	s.app.Use(func(c *fiber.Ctx) error {
 		return backstitch.Errorf(backstitch.CodeNotFound, "No route for %s %s.", c.Method(), c.Path())

@@ -1,0 +1,251 @@
+package web
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/rs/zerolog"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/reconcile"
+)
+
+// ReconcileStore is what the reconciliation routes need beyond Store.
+type ReconcileStore interface {
+	CreateRun(ctx context.Context, r reconcile.Run) error
+	FindRun(ctx context.Context, id string) (reconcile.Run, error)
+	FindFindings(ctx context.Context, f reconcile.FindingFilter) ([]reconcile.FindingRecord, error)
+	CountOpenFindings(ctx context.Context, runID string, attempt int) (int64, error)
+	StreamReport(ctx context.Context, runID string, attempt int, fn func([]byte) error) error
+	FindAudit(ctx context.Context, f backstitch.AuditFilter) ([]backstitch.AuditEntry, error)
+}
+
+// Reconciliation holds what the reconciliation routes use.
+type Reconciliation struct {
+	Store    ReconcileStore
+	Runner   *reconcile.Runner
+	Resolver *reconcile.Resolver
+}
+
+// runInput is what an admin sends to start a run: a campaign, or a period.
+type runInput struct {
+	CampaignID string     `json:"campaign_id"`
+	From       *time.Time `json:"from"`
+	To         *time.Time `json:"to"`
+}
+
+// runView is a run as the API shows it, with one page of its findings.
+type runView struct {
+	reconcile.Run
+	OpenFindings *int64                    `json:"open_findings"`
+	Findings     []reconcile.FindingRecord `json:"findings"`
+	NextCursor   string                    `json:"next_cursor,omitempty"`
+}
+
+// startReconciliation queues a run and kicks this instance's runner; it answers at once.
+func (s *Server) startReconciliation(c *fiber.Ctx) error {
+	sess, _ := session(c)
+	ctx := c.UserContext()
+	var in runInput
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	run, err := reconcile.NewRun(reconcile.Scope{CampaignID: strings.TrimSpace(in.CampaignID), From: in.From, To: in.To}, sess.UserID, s.now())
+	if err != nil {
+		return err
+	}
+	if id := run.Scope.CampaignID; id != "" {
+		if _, err := s.store.FindCampaign(ctx, id); backstitch.ErrorCode(err) == backstitch.CodeNotFound {
+			return &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid fields.",
+				Fields: []backstitch.FieldError{{Field: "campaign_id", Code: "not_found", Message: "no campaign has this id"}}}
+		} else if err != nil {
+			return err
+		}
+	}
+	if err := s.recon.Store.CreateRun(ctx, run); err != nil {
+		return err
+	}
+	s.audit(c, backstitch.AuditEntry{Actor: sess.UserID, Action: "reconciliation.start", Target: run.ID,
+		After: map[string]string{"campaign_id": run.Scope.CampaignID, "from": timeString(run.Scope.From), "to": timeString(run.Scope.To)}})
+	s.recon.Runner.Kick()
+	return reply(c, http.StatusCreated, runView{Run: run, Findings: []reconcile.FindingRecord{}})
+}
+
+func timeString(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// showReconciliation shows a run with a page of its findings, or its CSV with ?format=csv.
+func (s *Server) showReconciliation(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	run, err := s.recon.Store.FindRun(ctx, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	switch c.Query("format") {
+	case "", "json":
+	case "csv":
+		return s.reconciliationCSV(c, run)
+	default:
+		return badQuery("format", "format must be json or csv")
+	}
+	f := reconcile.FindingFilter{RunID: run.ID, Attempt: run.Attempt, Status: reconcile.FindingStatus(c.Query("status")), Kind: reconcile.Kind(c.Query("kind"))}
+	switch f.Status {
+	case "", reconcile.FindingOpen, reconcile.FindingResolved, reconcile.FindingExplained:
+	default:
+		return badQuery("status", "status must be open, resolved or explained")
+	}
+	if f.Kind != "" && !containsKind(f.Kind) {
+		return badQuery("kind", "kind must be one of the finding kinds, e.g. missing_in_db")
+	}
+	if f.Limit, err = pageLimit(c); err != nil {
+		return err
+	}
+	if cur := c.Query("cursor"); cur != "" {
+		n, err := strconv.Atoi(cur)
+		if err != nil || n < 0 {
+			return badQuery("cursor", "cursor must be a next_cursor from an earlier page")
+		}
+		f.AfterSeq = n
+	}
+	v := runView{Run: run, Findings: []reconcile.FindingRecord{}}
+	if run.Status != reconcile.RunCompleted {
+		return reply(c, http.StatusOK, v)
+	}
+	if v.Findings, err = s.recon.Store.FindFindings(ctx, f); err != nil {
+		return err
+	}
+	if len(v.Findings) == f.Limit {
+		v.NextCursor = strconv.Itoa(v.Findings[len(v.Findings)-1].Seq)
+	}
+	open, err := s.recon.Store.CountOpenFindings(ctx, run.ID, run.Attempt)
+	if err != nil {
+		return err
+	}
+	v.OpenFindings = &open
+	return reply(c, http.StatusOK, v)
+}
+
+func containsKind(k reconcile.Kind) bool {
+	for _, known := range reconcile.Kinds {
+		if k == known {
+			return true
+		}
+	}
+	return false
+}
+
+func badQuery(field, msg string) error {
+	return &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid query parameters.",
+		Fields: []backstitch.FieldError{{Field: field, Code: "invalid", Message: msg}}}
+}
+
+// pageLimit reads ?limit: 50 by default, at most 200.
+func pageLimit(c *fiber.Ctx) (int, error) {
+	raw := c.Query("limit")
+	if raw == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 {
+		return 0, badQuery("limit", "limit must be a whole number from 1 to 200")
+	}
+	return min(n, 200), nil
+}
+
+// reconciliationCSV sends a completed run's report: one row per pledge or Stripe object.
+func (s *Server) reconciliationCSV(c *fiber.Ctx, run reconcile.Run) error {
+	if run.Status != reconcile.RunCompleted {
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return backstitch.Errorf(backstitch.CodeInvalidState, "The run is %s; its report exists once it has completed.", run.Status)
+	}
+	var gz bytes.Buffer
+	if err := s.recon.Store.StreamReport(c.UserContext(), run.ID, run.Attempt, func(b []byte) error {
+		_, err := gz.Write(b)
+		return err
+	}); err != nil {
+		return err
+	}
+	r, err := gzip.NewReader(&gz)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="reconciliation-`+run.ID+`.csv"`)
+	return c.SendStream(r)
+}
+
+// resolveFinding applies an admin's action to a finding and audits it.
+func (s *Server) resolveFinding(c *fiber.Ctx) error {
+	sess, _ := session(c)
+	var in reconcile.ResolveRequest
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	run, err := s.recon.Store.FindRun(ctx, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	res, err := s.recon.Resolver.Resolve(ctx, run.ID, c.Params("finding_id"), in, sess.UserID)
+	if err != nil {
+		return err
+	}
+	f := res.Finding
+	before := map[string]string{"status": string(reconcile.FindingOpen), "kind": string(f.Kind)}
+	after := map[string]string{"status": string(f.Status), "action": f.Resolution.Action, "result": f.Resolution.Result}
+	if res.PledgeBefore != "" {
+		before["pledge_id"], before["pledge_status"] = f.PledgeID, res.PledgeBefore
+		after["pledge_status"] = res.PledgeAfter
+	}
+	s.audit(c, backstitch.AuditEntry{Actor: sess.UserID, Action: "reconciliation.finding.resolve", Target: f.ID,
+		Before: before, After: after, Reason: f.Resolution.Note})
+	return reply(c, http.StatusOK, f)
+}
+
+// audit appends an admin action to the audit log. The action itself is done by now; a lost
+// audit line is logged loudly rather than failing the request.
+func (s *Server) audit(c *fiber.Ctx, e backstitch.AuditEntry) {
+	e.At = s.now()
+	if err := s.store.AppendAudit(c.UserContext(), e); err != nil {
+		zerolog.Ctx(c.UserContext()).Error().Err(err).Str("action", e.Action).Str("target", e.Target).Msg("audit entry not written")
+	}
+}
+
+// auditLog pages through the audit log, newest first, optionally for one action or target.
+func (s *Server) auditLog(c *fiber.Ctx) error {
+	f := backstitch.AuditFilter{Action: c.Query("action"), Target: c.Query("target")}
+	var err error
+	if f.Limit, err = pageLimit(c); err != nil {
+		return err
+	}
+	if cur := c.Query("cursor"); cur != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(cur)
+		at, id, ok := strings.Cut(string(raw), "|")
+		t, terr := time.Parse(time.RFC3339Nano, at)
+		if err != nil || !ok || terr != nil {
+			return badQuery("cursor", "cursor must be a next_cursor from an earlier page")
+		}
+		f.Before, f.BeforeID = t, id
+	}
+	entries, err := s.recon.Store.FindAudit(c.UserContext(), f)
+	if err != nil {
+		return err
+	}
+	out := fiber.Map{"entries": entries}
+	if len(entries) == f.Limit {
+		last := entries[len(entries)-1]
+		out["next_cursor"] = base64.RawURLEncoding.EncodeToString([]byte(last.At.UTC().Format(time.RFC3339Nano) + "|" + last.ID))
+	}
+	return reply(c, http.StatusOK, out)
+}
