@@ -13,7 +13,9 @@ import (
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/backstitch/backstitch/internal/reconcile"
+	"github.com/backstitch/backstitch/internal/settlement"
 	"github.com/backstitch/backstitch/internal/stripedouble"
+	"github.com/backstitch/backstitch/internal/stripepay"
 )
 
 // reconcileRun starts a reconciliation of a campaign and waits for it to complete.
@@ -333,5 +335,103 @@ func TestReconciliationRequestsAreValidated(t *testing.T) {
 		if r := s.call("GET", "/api/v1/admin/reconciliations/"+run["id"].(string)+q, admin, nil); r.Status != 422 {
 			t.Errorf("GET run%s → %d", q, r.Status)
 		}
+	}
+}
+
+// A pledge left "charging" (Stripe rate-limited every attempt, then the settler gave up) is
+// reported stuck once it has been charging longer than BACKSTITCH_RECONCILE_STUCK_AFTER, and
+// resync finishes its charge with the same attempt: one PaymentIntent, collected.
+func TestStuckPledgeIsFoundAndResumed(t *testing.T) {
+	s := startService(t, nil)
+	ctx := context.Background()
+	c := s.pledgeSetup("all_or_nothing", 10)
+	b := s.backAll(c, 800000, "pm_card_visa", "pm_card_visa")
+	s.passDeadline(c.slug)
+	s.double().SetFaults(stripedouble.Faults{RateLimitRate: 1, Match: func(method, path string) bool { return method == "POST" && path == "/v1/payment_intents" }})
+	giveUp := settlement.New(s.store, s.app.Pledges(), s.clock.Now, settlement.Options{Owner: "impatient", MaxProviderRetries: 1,
+		Sleep: func(context.Context, time.Duration) error { return nil }})
+	if err := giveUp.Settle(ctx, c.id); err != nil {
+		t.Fatal(err)
+	}
+	s.double().SetFaults(stripedouble.Faults{})
+	admin := s.admin()
+	if run := s.reconcileRun(admin, c.id); run["open_findings"] != float64(0) {
+		t.Fatalf("charges in flight reported before the threshold: %v", run["findings"])
+	}
+	s.clock.Advance(2 * time.Hour)
+	admin = s.admin()
+	run := s.reconcileRun(admin, c.id)
+	found := findingsByKind(t, run)
+	if len(found) != 2 || found["stuck_pledge "+b[0].id] == nil || found["stuck_pledge "+b[1].id] == nil {
+		t.Fatalf("findings: %v", found)
+	}
+	r := s.must(200, "POST", "/api/v1/admin/reconciliations/"+run["id"].(string)+"/findings/"+found["stuck_pledge "+b[0].id]["id"].(string)+"/resolve",
+		admin, map[string]any{"action": "resync"})
+	if r["resolution"].(map[string]any)["action"] != "resync" {
+		t.Fatalf("resolution: %v", r)
+	}
+	s.waitWebhooks()
+	if st := s.pledgeStatus(b[0])["status"]; st != "collected" {
+		t.Fatalf("stuck pledge after resync: %v", st)
+	}
+	if st := s.pledgeStatus(b[1])["status"]; st != "charging" {
+		t.Fatalf("the other stuck pledge moved: %v", st)
+	}
+	perPledge := map[string]int{}
+	for _, pi := range s.double().PaymentIntents() {
+		perPledge[pi.Metadata["pledge_id"]]++
+	}
+	if perPledge[b[0].id] != 1 {
+		t.Fatalf("%d payment intents for the resumed pledge", perPledge[b[0].id])
+	}
+}
+
+// A run whose instance died mid-way (lease held, status running) is finished by another
+// instance once the lease has expired, and never by two at once.
+func TestInterruptedRunIsResumedByAnotherInstance(t *testing.T) {
+	s := startService(t, nil)
+	ctx := context.Background()
+	c := s.pledgeSetup("all_or_nothing", 10)
+	s.backAll(c, 800000, "pm_card_visa", "pm_card_visa")
+	s.passDeadline(c.slug)
+	if err := s.app.Settler().Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run, err := reconcile.NewRun(reconcile.Scope{CampaignID: c.id}, "usr_admin", s.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.Status, run.Attempt = reconcile.RunRunning, 1 // as the dead instance left it
+	if err := s.store.CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.store.AcquireLease(ctx, "reconcile:"+run.ID, "dead-instance", time.Minute, s.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// Another instance: same store, same Stripe (a second app in offline mode would get a Stripe
+	// double of its own).
+	other := reconcile.NewRunner(s.store, stripepay.New(stripepay.Options{SecretKey: "sk_test_other", BackendURL: s.app.StripeURL(), Timeout: 10 * time.Second}),
+		s.clock.Now, reconcile.RunnerOptions{Owner: "other-instance", PlatformFeeBPS: 500})
+	for _, r := range []*reconcile.Runner{s.app.Reconciler(), other} {
+		if err := r.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := s.store.FindRun(ctx, run.ID); got.Status != reconcile.RunRunning || got.Attempt != 1 {
+		t.Fatalf("run taken over while its lease holds: %s attempt %d", got.Status, got.Attempt)
+	}
+	s.clock.Advance(2 * time.Minute)
+	if err := other.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.store.FindRun(ctx, run.ID)
+	if err != nil || got.Status != reconcile.RunCompleted || got.Attempt != 2 || got.Summary == nil || got.Summary.Totals[0].Gross != 1600000 {
+		t.Fatalf("after the lease expired: %+v %+v %v", got, got.Summary, err)
+	}
+	if err := s.app.Reconciler().Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := s.store.FindRun(ctx, run.ID); again.Attempt != 2 {
+		t.Fatalf("a completed run ran again: attempt %d", again.Attempt)
 	}
 }
