@@ -349,19 +349,23 @@ type sides struct {
 // missing. Both sides are held as compact records, sorted in memory: the embedded store cannot
 // sort a large collection in time, and these records are small.
 func (r *Runner) gather(ctx context.Context, h *holder, s Scope, f Filter) (sides, error) {
+	// Stripe's listing and the store's read wait on different servers: they run side by side.
 	var charges []Charge
-	if err := r.stripe.ListCharges(ctx, f, func(c Charge) error { charges = append(charges, c); return nil }); err != nil {
-		return sides{}, err
-	}
 	var transfers []Transfer
-	if err := r.stripe.ListTransfers(ctx, f, func(t Transfer) error { transfers = append(transfers, t); return nil }); err != nil {
+	stripeDone := make(chan error, 1)
+	go func() {
+		err := r.stripe.ListCharges(ctx, f, func(c Charge) error { charges = append(charges, c); return nil })
+		if err == nil {
+			err = r.stripe.ListTransfers(ctx, f, func(t Transfer) error { transfers = append(transfers, t); return nil })
+		}
+		stripeDone <- err
+	}()
+	var ledgers []Ledger
+	dbErr := r.store.StreamLedger(ctx, s, func(l Ledger) error { ledgers = append(ledgers, l); return nil })
+	if err := errors.Join(<-stripeDone, dbErr); err != nil {
 		return sides{}, err
 	}
 	if _, err := h.renew(ctx); err != nil {
-		return sides{}, err
-	}
-	var ledgers []Ledger
-	if err := r.store.StreamLedger(ctx, s, func(l Ledger) error { ledgers = append(ledgers, l); return nil }); err != nil {
 		return sides{}, err
 	}
 	known := make(map[string]bool, len(ledgers))
