@@ -407,12 +407,9 @@ func (r *Runner) gather(ctx context.Context, h *holder, s Scope, f Filter) (side
 	// A charged pledge whose charge the listing did not bring (made before the period, or
 	// without its transfer group) is looked up through its PaymentIntent.
 	seen := make(map[string]bool, len(charges))
-	for _, c := range charges {
-		seen[c.ID] = true
-	}
 	listed := make(map[string]bool, len(charges))
 	for _, c := range charges {
-		listed[c.PaymentIntentID] = true
+		seen[c.ID], listed[c.PaymentIntentID] = true, true
 	}
 	for _, l := range ledgers {
 		if !l.Status.Charged() || l.PaymentIntentID == "" || listed[l.PaymentIntentID] {

@@ -2,13 +2,8 @@ package stripepay
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
-
-	"github.com/stripe/stripe-mock/embedded"
-	"github.com/stripe/stripe-mock/server"
 
 	"github.com/backstitch/backstitch/internal/reconcile"
 	"github.com/backstitch/backstitch/internal/stripedouble"
@@ -29,21 +24,7 @@ func listEvery(t *testing.T, c *Client, f reconcile.Filter) (charges []reconcile
 }
 
 func TestReconcileListingsAreValidForPlainStripeMock(t *testing.T) {
-	spec, err := server.LoadSpec(embedded.OpenAPISpec, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fixtures, err := server.LoadFixtures(embedded.OpenAPIFixtures, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stub, err := server.NewStubServer(fixtures, spec, false, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(http.HandlerFunc(stub.HandleRequest))
-	defer srv.Close()
-	c := New(Options{SecretKey: "sk_test_plain", BackendURL: srv.URL, Timeout: 10 * time.Second})
+	c := plainStripeMock(t)
 	listEvery(t, c, reconcile.Filter{TransferGroup: "cam_1"})
 	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 	listEvery(t, c, reconcile.Filter{From: from, To: from.AddDate(0, 1, 0)})

@@ -80,6 +80,13 @@ func callEvery(t *testing.T, c *Client, validOnly bool) {
 
 // Every request the adapter makes is valid for Stripe's API as stripe-mock knows it.
 func TestEveryCallIsValidForPlainStripeMock(t *testing.T) {
+	callEvery(t, plainStripeMock(t), true)
+}
+
+// plainStripeMock is a client of stripe-mock itself, which checks requests against Stripe's
+// specification and answers fixtures.
+func plainStripeMock(t *testing.T) *Client {
+	t.Helper()
 	spec, err := server.LoadSpec(embedded.OpenAPISpec, "")
 	if err != nil {
 		t.Fatal(err)
@@ -93,8 +100,8 @@ func TestEveryCallIsValidForPlainStripeMock(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(http.HandlerFunc(stub.HandleRequest))
-	defer srv.Close()
-	callEvery(t, New(Options{SecretKey: "sk_test_plain", BackendURL: srv.URL, Timeout: 10 * time.Second}), true)
+	t.Cleanup(srv.Close)
+	return New(Options{SecretKey: "sk_test_plain", BackendURL: srv.URL, Timeout: 10 * time.Second})
 }
 
 func newDouble(t *testing.T) (*stripedouble.Double, *Client) {
