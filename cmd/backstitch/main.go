@@ -3,8 +3,8 @@
 //	backstitch                                  run the HTTP server (same as "backstitch serve")
 //	backstitch admin create --email E [--name N]  create an admin; the password comes from
 //	                                            BACKSTITCH_ADMIN_PASSWORD or the first line of stdin
-//	backstitch repair                           recompute campaign totals and reward units from
-//	                                            the pledges, fix and report any drift
+//	backstitch repair [--fix]                   compare campaign totals and reward units with the
+//	                                            pledges and report drift; --fix writes the truth
 package main
 
 import (
@@ -51,7 +51,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case len(args) >= 2 && args[0] == "admin" && args[1] == "create":
 		return createAdmin(ctx, cfg, log, args[2:], getenv, stdin, stdout)
 	case len(args) == 1 && args[0] == "repair":
-		return repair(ctx, cfg, log, stdout)
+		return repair(ctx, cfg, log, stdout, false)
+	case len(args) == 2 && args[0] == "repair" && args[1] == "--fix":
+		return repair(ctx, cfg, log, stdout, true)
 	default:
 		return fmt.Errorf("unknown command %q; usage: backstitch [serve] | backstitch admin create --email E | backstitch repair", strings.Join(args, " "))
 	}
@@ -120,10 +122,11 @@ func createAdmin(ctx context.Context, cfg config.Config, log zerolog.Logger, arg
 	return nil
 }
 
-// repair recomputes every campaign's totals and its tiers' claimed units from the pledges. A
-// crash between a pledge's state change and the counter update it implies leaves a counter off by
-// one; this finds and fixes it. Run it while no pledges are being made.
-func repair(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io.Writer) error {
+// repair compares every campaign's totals and its tiers' claimed units with its pledges and
+// reports drift; with fix it also writes the truth. The sweeper heals counters left behind by a
+// crash on its own (pledge.Service.Sweep), so drift here means something else went wrong: a unit
+// claimed by a request that died before its pledge was stored, or a write made by hand.
+func repair(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io.Writer, fix bool) error {
 	a, err := app.Open(ctx, cfg, log.Level(zerolog.WarnLevel), app.Deps{})
 	if err != nil {
 		return err
@@ -133,18 +136,30 @@ func repair(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout i
 	if err != nil {
 		return err
 	}
-	drifted := 0
+	drifted, busy := 0, 0
 	for _, id := range ids {
-		d, err := a.Store().RepairCampaign(ctx, id)
+		d, err := a.Pledges().CheckCounters(ctx, id, fix)
 		if err != nil {
 			return fmt.Errorf("repair %s: %w", id, err)
 		}
-		if d.Any() {
+		switch {
+		case d.Busy:
+			busy++
+			fmt.Fprintf(stdout, "%s: a pledge change is under way; not checked\n", id)
+		case d.Any():
 			drifted++
-			fmt.Fprintf(stdout, "%s: pledged %d -> %d, backers %d -> %d, tiers fixed %v\n",
-				id, d.PledgedWas, d.PledgedIs, d.BackersWas, d.BackersIs, d.TiersFixed)
+			state := "drifted"
+			if d.Fixed {
+				state = "fixed"
+			} else if fix {
+				state = "changed meanwhile; run again"
+			}
+			fmt.Fprintf(stdout, "%s (%s)\n", d, state)
 		}
 	}
-	fmt.Fprintf(stdout, "checked %d campaigns, %d had drifted and were fixed\n", len(ids), drifted)
+	fmt.Fprintf(stdout, "checked %d campaigns: %d had drifted, %d busy\n", len(ids)-busy, drifted, busy)
+	if drifted > 0 && !fix {
+		fmt.Fprintln(stdout, "run `backstitch repair --fix` to write what the pledges say")
+	}
 	return nil
 }

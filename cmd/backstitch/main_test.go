@@ -204,11 +204,13 @@ func TestAdminCreate(t *testing.T) {
 }
 
 func TestRepairOnAnEmptyStore(t *testing.T) {
-	cmd := exec.Command(buildBinary(t), "repair")
-	cmd.Env = cleanEnv("BACKSTITCH_DATA_DIR=" + filepath.Join(t.TempDir(), "data"))
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "checked 0 campaigns, 0 had drifted") {
-		t.Fatalf("repair: %v\n%s", err, out)
+	for _, args := range [][]string{{"repair"}, {"repair", "--fix"}} {
+		cmd := exec.Command(buildBinary(t), args...)
+		cmd.Env = cleanEnv("BACKSTITCH_DATA_DIR=" + filepath.Join(t.TempDir(), "data"))
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "checked 0 campaigns: 0 had drifted, 0 busy") {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
 	}
 }
 

@@ -212,13 +212,23 @@ func (a *App) sweep(ctx context.Context, every time.Duration) {
 			} else if n > 0 {
 				a.log.Debug().Int64("deleted", n).Msg("purged expired records")
 			}
-			expired, err := a.pledges.ExpireHolds(a.log.WithContext(ctx))
-			if err != nil && !errors.Is(err, context.Canceled) {
-				a.log.Warn().Err(err).Msg("expire pledge holds")
-			} else if expired > 0 {
-				a.log.Info().Int("expired", expired).Msg("expired pledge holds")
-			}
+			a.SweepPledges(ctx)
 		}
+	}
+}
+
+// SweepPledges runs one sweep of pledges (the sweeper's tick, also called by tests): holds that
+// ran out end, and counters left behind by a crashed transition are healed.
+func (a *App) SweepPledges(ctx context.Context) {
+	swept, err := a.pledges.Sweep(a.log.WithContext(ctx))
+	if err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Warn().Err(err).Msg("sweep pledges")
+	}
+	if swept.Expired > 0 {
+		a.log.Info().Int("expired", swept.Expired).Msg("expired pledge holds")
+	}
+	for _, d := range swept.Healed {
+		a.log.Warn().Str("campaign_id", d.CampaignID).Bool("drifted", d.Any()).Str("drift", d.String()).Msg("healed counters after an interrupted pledge change")
 	}
 }
 

@@ -398,7 +398,7 @@ func TestConcurrentPledgesNeverOversell(t *testing.T) {
 	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 0 {
 		t.Fatalf("remaining %v after cancels and rush, want 0", rem)
 	}
-	if drift, err := s.store.RepairCampaign(context.Background(), c.id); err != nil || drift.Any() {
+	if drift, err := s.app.Pledges().CheckCounters(context.Background(), c.id, false); err != nil || drift.Any() || drift.Busy {
 		t.Fatalf("counters drifted from the pledges: %+v %v", drift, err)
 	}
 }
@@ -479,12 +479,12 @@ func TestChangeTierAndHoldExpiry(t *testing.T) {
 		t.Fatalf("remaining %v", rem)
 	}
 	s.clock.Advance(29 * time.Minute)
-	if n, err := s.app.Pledges().ExpireHolds(context.Background()); err != nil || n != 0 {
-		t.Fatalf("expired %d before the hold ended (%v)", n, err)
+	if sw, err := s.app.Pledges().Sweep(context.Background()); err != nil || sw.Expired != 0 {
+		t.Fatalf("expired %d before the hold ended (%v)", sw.Expired, err)
 	}
 	s.clock.Advance(2 * time.Minute)
-	if n, err := s.app.Pledges().ExpireHolds(context.Background()); err != nil || n != 1 {
-		t.Fatalf("expired %d after the hold (%v), want 1", n, err)
+	if sw, err := s.app.Pledges().Sweep(context.Background()); err != nil || sw.Expired != 1 {
+		t.Fatalf("expired %d after the hold (%v), want 1", sw.Expired, err)
 	}
 	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 5 {
 		t.Fatalf("expired hold not released: remaining %v", rem)

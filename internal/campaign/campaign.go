@@ -56,26 +56,29 @@ const (
 
 // Campaign is a designer's fundraiser.
 type Campaign struct {
-	ID              string         `bson:"_id"`
-	Slug            string         `bson:"slug"`
-	DesignerID      string         `bson:"designer_id"`
-	Title           string         `bson:"title"`
-	Blurb           string         `bson:"blurb"`
-	Story           string         `bson:"story"`
-	Goal            money.Money    `bson:"goal"`
-	FundingModel    FundingModel   `bson:"funding_model"`
-	Deadline        time.Time      `bson:"deadline"`
-	Timezone        string         `bson:"timezone"`
-	Status          Status         `bson:"status"`
-	RejectionReason string         `bson:"rejection_reason,omitempty"`
-	LaunchedAt      *time.Time     `bson:"launched_at,omitempty"`
-	CreatedAt       time.Time      `bson:"created_at"`
-	UpdatedAt       time.Time      `bson:"updated_at"`
-	Pledged         int64          `bson:"pledged"`
-	BackersCount    int64          `bson:"backers_count"`
-	Version         int64          `bson:"version"`
-	History         []HistoryEntry `bson:"history"`
-	Settlement      *Settlement    `bson:"settlement,omitempty"`
+	ID              string       `bson:"_id"`
+	Slug            string       `bson:"slug"`
+	DesignerID      string       `bson:"designer_id"`
+	Title           string       `bson:"title"`
+	Blurb           string       `bson:"blurb"`
+	Story           string       `bson:"story"`
+	Goal            money.Money  `bson:"goal"`
+	FundingModel    FundingModel `bson:"funding_model"`
+	Deadline        time.Time    `bson:"deadline"`
+	Timezone        string       `bson:"timezone"`
+	Status          Status       `bson:"status"`
+	RejectionReason string       `bson:"rejection_reason,omitempty"`
+	LaunchedAt      *time.Time   `bson:"launched_at,omitempty"`
+	CreatedAt       time.Time    `bson:"created_at"`
+	UpdatedAt       time.Time    `bson:"updated_at"`
+	Pledged         int64        `bson:"pledged"`
+	BackersCount    int64        `bson:"backers_count"`
+	// CounterRev grows with every change of Pledged and BackersCount, so a recount can write its
+	// result only if no pledge moved them meanwhile.
+	CounterRev int64          `bson:"counter_rev"`
+	Version    int64          `bson:"version"`
+	History    []HistoryEntry `bson:"history"`
+	Settlement *Settlement    `bson:"settlement,omitempty"`
 }
 
 // Settlement records what happened at the deadline.

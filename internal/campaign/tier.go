@@ -25,17 +25,21 @@ const MaxLimit = 1_000_000
 // Tier is a reward level of a campaign. Limited tiers keep Remaining on the document itself so a
 // unit can be claimed with one conditional update (Remaining > 0 → Remaining-1), never oversold.
 type Tier struct {
-	ID                string      `bson:"_id"`
-	CampaignID        string      `bson:"campaign_id"`
-	Title             string      `bson:"title"`
-	Description       string      `bson:"description"`
-	Kind              TierKind    `bson:"kind"`
-	Price             money.Money `bson:"price"`
-	Limit             *int64      `bson:"limit"`
-	Remaining         *int64      `bson:"remaining"`
-	Claimed           int64       `bson:"claimed"`
-	Ships             bool        `bson:"ships"`
-	EstimatedDelivery string      `bson:"estimated_delivery,omitempty"`
+	ID          string      `bson:"_id"`
+	CampaignID  string      `bson:"campaign_id"`
+	Title       string      `bson:"title"`
+	Description string      `bson:"description"`
+	Kind        TierKind    `bson:"kind"`
+	Price       money.Money `bson:"price"`
+	Limit       *int64      `bson:"limit"`
+	Remaining   *int64      `bson:"remaining"`
+	Claimed     int64       `bson:"claimed"`
+	// CounterRev grows with every claim and release; CountedAt is when the last one happened.
+	// A recount writes only if neither moved (see pledge.CheckCounters).
+	CounterRev        int64      `bson:"counter_rev"`
+	CountedAt         *time.Time `bson:"counted_at,omitempty"`
+	Ships             bool       `bson:"ships"`
+	EstimatedDelivery string     `bson:"estimated_delivery,omitempty"`
 	// Position orders tiers as the designer added them (clocks tie; positions rarely do).
 	Position  int       `bson:"position"`
 	CreatedAt time.Time `bson:"created_at"`

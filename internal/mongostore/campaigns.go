@@ -198,10 +198,11 @@ func (s *Store) TouchCampaign(ctx context.Context, id string, now time.Time) err
 // ClaimTierUnit takes one unit of a tier for a pledge. For a limited tier it is one conditional
 // update (remaining > 0 → remaining-1, claimed+1), never read-check-write, so the tier cannot be
 // oversold however many pledges race for the last unit.
-func (s *Store) ClaimTierUnit(ctx context.Context, tierID string) error {
+func (s *Store) ClaimTierUnit(ctx context.Context, tierID string, now time.Time) error {
 	tiers := s.db.Collection("tiers")
+	counted := bson.M{"counted_at": now}
 	res, err := tiers.UpdateOne(ctx, bson.M{"_id": tierID, "remaining": bson.M{"$gt": 0}},
-		bson.M{"$inc": bson.M{"claimed": int64(1), "remaining": int64(-1)}})
+		bson.M{"$inc": bson.M{"claimed": int64(1), "remaining": int64(-1), "counter_rev": int64(1)}, "$set": counted})
 	if err != nil {
 		return fmt.Errorf("claim unit of tier %s: %w", tierID, err)
 	}
@@ -209,7 +210,8 @@ func (s *Store) ClaimTierUnit(ctx context.Context, tierID string) error {
 		return nil
 	}
 	// Unlimited tiers have no remaining count; they only count their backers.
-	res, err = tiers.UpdateOne(ctx, bson.M{"_id": tierID, "limit": nil}, bson.M{"$inc": bson.M{"claimed": int64(1)}})
+	res, err = tiers.UpdateOne(ctx, bson.M{"_id": tierID, "limit": nil},
+		bson.M{"$inc": bson.M{"claimed": int64(1), "counter_rev": int64(1)}, "$set": counted})
 	if err != nil {
 		return fmt.Errorf("claim unit of tier %s: %w", tierID, err)
 	}
@@ -217,6 +219,23 @@ func (s *Store) ClaimTierUnit(ctx context.Context, tierID string) error {
 		return backstitch.Errorf(backstitch.CodeSoldOut, "This reward is sold out.")
 	}
 	return nil
+}
+
+// SetTierClaimed writes a recounted number of claimed units (and what remains of the limit) if
+// the tier's counters and limit are still as t was read: a claim, a release or a designer's edit
+// landing meanwhile makes it a no-op that answers false.
+func (s *Store) SetTierClaimed(ctx context.Context, t campaign.Tier, claimed int64) (bool, error) {
+	set := bson.M{"claimed": claimed}
+	if t.Limit != nil {
+		set["remaining"] = max(0, *t.Limit-claimed)
+	}
+	res, err := s.db.Collection("tiers").UpdateOne(ctx,
+		bson.M{"_id": t.ID, "counter_rev": t.CounterRev, "claimed": t.Claimed, "limit": t.Limit},
+		bson.M{"$set": set, "$inc": bson.M{"counter_rev": int64(1)}})
+	if err != nil {
+		return false, fmt.Errorf("recount tier %s: %w", t.ID, err)
+	}
+	return res.MatchedCount == 1, nil
 }
 
 // FindCampaignsToSettle lists live campaigns whose deadline has passed, and succeeded ones whose

@@ -121,27 +121,56 @@ func (s *Store) RecordStripeObjects(ctx context.Context, id string, o pledge.Str
 	return s.FindPledge(ctx, id)
 }
 
-// FindExpiredHolds lists pending pledges whose hold has run out.
-func (s *Store) FindExpiredHolds(ctx context.Context, now time.Time, limit int) ([]pledge.Pledge, error) {
-	cur, err := s.db.Collection("pledges").Find(ctx,
+// FindPledgesToSweep lists, in one query (a scan on the embedded store), pending pledges whose
+// hold has run out and pledges whose last transition left counters owed since staleBefore.
+func (s *Store) FindPledgesToSweep(ctx context.Context, now, staleBefore time.Time, limit int) ([]pledge.Pledge, error) {
+	cur, err := s.db.Collection("pledges").Find(ctx, bson.M{"$or": bson.A{
 		bson.M{"status": pledge.StatusPending, "hold_expires_at": bson.M{"$lte": now}},
-		options.Find().SetLimit(int64(limit)).SetSort(bson.D{{Key: "hold_expires_at", Value: 1}}))
+		bson.M{"pending.since": bson.M{"$lte": staleBefore}},
+	}}, options.Find().SetLimit(int64(limit)))
 	if err != nil {
-		return nil, fmt.Errorf("find expired holds: %w", err)
+		return nil, fmt.Errorf("find pledges to sweep: %w", err)
 	}
 	out := []pledge.Pledge{}
 	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("find expired holds: %w", err)
+		return nil, fmt.Errorf("find pledges to sweep: %w", err)
 	}
 	return out, nil
 }
 
+// ClearPending removes a pledge's record of owed counter changes once they are applied, if it is
+// still the record of that transition (seq). It leaves the version alone: clearing is not a
+// change of the pledge, and must not make a concurrent writer's compare-and-set fail.
+func (s *Store) ClearPending(ctx context.Context, pledgeID, seq string) error {
+	coll := s.db.Collection("pledges")
+	unset := bson.M{"$unset": bson.M{"pending": ""}}
+	if s.locks == nil {
+		if _, err := coll.UpdateOne(ctx, bson.M{"_id": pledgeID, "pending.seq": seq}, unset); err != nil {
+			return fmt.Errorf("clear pending of %s: %w", pledgeID, err)
+		}
+		return nil
+	}
+	defer s.lock("pledges/" + pledgeID)()
+	var cur pledge.Pledge
+	if err := coll.FindOne(ctx, bson.M{"_id": pledgeID}, options.FindOne().SetProjection(bson.M{"pending": 1})).Decode(&cur); err != nil {
+		return fmt.Errorf("clear pending of %s: %w", pledgeID, notFound(err, "Pledge"))
+	}
+	if cur.Pending == nil || cur.Pending.Seq != seq {
+		return nil
+	}
+	if _, err := coll.UpdateOne(ctx, bson.M{"_id": pledgeID}, unset); err != nil {
+		return fmt.Errorf("clear pending of %s: %w", pledgeID, err)
+	}
+	return nil
+}
+
 // ReleaseTierUnit gives back a unit a pledge held. Callers release only after winning the
 // pledge's own state change, so each unit comes back exactly once.
-func (s *Store) ReleaseTierUnit(ctx context.Context, tierID string) error {
+func (s *Store) ReleaseTierUnit(ctx context.Context, tierID string, now time.Time) error {
 	tiers := s.db.Collection("tiers")
+	counted := bson.M{"counted_at": now}
 	res, err := tiers.UpdateOne(ctx, bson.M{"_id": tierID, "claimed": bson.M{"$gt": 0}, "limit": bson.M{"$ne": nil}},
-		bson.M{"$inc": bson.M{"claimed": int64(-1), "remaining": int64(1)}})
+		bson.M{"$inc": bson.M{"claimed": int64(-1), "remaining": int64(1), "counter_rev": int64(1)}, "$set": counted})
 	if err != nil {
 		return fmt.Errorf("release unit of tier %s: %w", tierID, err)
 	}
@@ -149,7 +178,7 @@ func (s *Store) ReleaseTierUnit(ctx context.Context, tierID string) error {
 		return nil
 	}
 	if _, err := tiers.UpdateOne(ctx, bson.M{"_id": tierID, "claimed": bson.M{"$gt": 0}, "limit": nil},
-		bson.M{"$inc": bson.M{"claimed": int64(-1)}}); err != nil {
+		bson.M{"$inc": bson.M{"claimed": int64(-1), "counter_rev": int64(1)}, "$set": counted}); err != nil {
 		return fmt.Errorf("release unit of tier %s: %w", tierID, err)
 	}
 	return nil
@@ -158,85 +187,21 @@ func (s *Store) ReleaseTierUnit(ctx context.Context, tierID string) error {
 // AddToTotals moves a campaign's pledged total and backer count by the given amounts, atomically.
 func (s *Store) AddToTotals(ctx context.Context, campaignID string, amount, backers int64) error {
 	_, err := s.db.Collection("campaigns").UpdateOne(ctx, bson.M{"_id": campaignID},
-		bson.M{"$inc": bson.M{"pledged": amount, "backers_count": backers}})
+		bson.M{"$inc": bson.M{"pledged": amount, "backers_count": backers, "counter_rev": int64(1)}})
 	if err != nil {
 		return fmt.Errorf("update totals of %s: %w", campaignID, err)
 	}
 	return nil
 }
 
-// Drift is what a repair found and fixed on one campaign.
-type Drift struct {
-	CampaignID            string
-	PledgedWas, PledgedIs int64
-	BackersWas, BackersIs int64
-	TiersFixed            []string
-}
-
-// Any reports whether anything was out of step.
-func (d Drift) Any() bool {
-	return d.PledgedWas != d.PledgedIs || d.BackersWas != d.BackersIs || len(d.TiersFixed) > 0
-}
-
-// RepairCampaign recomputes a campaign's totals and its tiers' claimed units from its pledges and
-// writes the truth where the counters drifted (after a crash between a pledge's state change and
-// the counter update). Sums are computed here, not with $group: FerretDB v1 silently returns 0
-// for a second accumulator.
-func (s *Store) RepairCampaign(ctx context.Context, campaignID string) (Drift, error) {
-	d := Drift{CampaignID: campaignID}
-	cur, err := s.db.Collection("pledges").Find(ctx, bson.M{"campaign_id": campaignID},
-		options.Find().SetProjection(bson.M{"status": 1, "amount": 1, "tier_id": 1}))
+// SetTotals writes recounted totals if no pledge moved them since they were read at revision rev.
+func (s *Store) SetTotals(ctx context.Context, campaignID string, rev, pledged, backers int64) (bool, error) {
+	res, err := s.db.Collection("campaigns").UpdateOne(ctx, bson.M{"_id": campaignID, "counter_rev": rev},
+		bson.M{"$set": bson.M{"pledged": pledged, "backers_count": backers}, "$inc": bson.M{"counter_rev": int64(1)}})
 	if err != nil {
-		return d, fmt.Errorf("read pledges of %s: %w", campaignID, err)
+		return false, fmt.Errorf("recount totals of %s: %w", campaignID, err)
 	}
-	held := map[string]int64{}
-	for cur.Next(ctx) {
-		var p pledge.Pledge
-		if err := cur.Decode(&p); err != nil {
-			return d, fmt.Errorf("decode pledge: %w", err)
-		}
-		if p.Status.Counted() {
-			d.PledgedIs += p.Amount.Amount
-			d.BackersIs++
-		}
-		if p.TierID != "" && p.Status.HoldsUnit() {
-			held[p.TierID]++
-		}
-	}
-	if err := cur.Err(); err != nil {
-		return d, fmt.Errorf("read pledges of %s: %w", campaignID, err)
-	}
-	camp, err := s.FindCampaign(ctx, campaignID)
-	if err != nil {
-		return d, err
-	}
-	d.PledgedWas, d.BackersWas = camp.Pledged, camp.BackersCount
-	if d.PledgedWas != d.PledgedIs || d.BackersWas != d.BackersIs {
-		if _, err := s.db.Collection("campaigns").UpdateOne(ctx,
-			bson.M{"_id": campaignID, "pledged": d.PledgedWas, "backers_count": d.BackersWas},
-			bson.M{"$set": bson.M{"pledged": d.PledgedIs, "backers_count": d.BackersIs}}); err != nil {
-			return d, fmt.Errorf("repair totals of %s: %w", campaignID, err)
-		}
-	}
-	tiers, err := s.FindTiers(ctx, campaignID)
-	if err != nil {
-		return d, err
-	}
-	for _, t := range tiers {
-		want := held[t.ID]
-		if t.Claimed == want {
-			continue
-		}
-		set := bson.M{"claimed": want}
-		if t.Limit != nil {
-			set["remaining"] = max(0, *t.Limit-want)
-		}
-		if _, err := s.db.Collection("tiers").UpdateOne(ctx, bson.M{"_id": t.ID, "claimed": t.Claimed}, bson.M{"$set": set}); err != nil {
-			return d, fmt.Errorf("repair tier %s: %w", t.ID, err)
-		}
-		d.TiersFixed = append(d.TiersFixed, t.ID)
-	}
-	return d, nil
+	return res.MatchedCount == 1, nil
 }
 
 // CampaignIDs lists every campaign id, for repairs over the whole store.

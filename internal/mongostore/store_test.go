@@ -163,7 +163,7 @@ func TestClaimTierUnitNeverOversells(t *testing.T) {
 	for range 1000 {
 		wg.Go(func() {
 			code := backstitch.Code("ok")
-			if err := s.ClaimTierUnit(ctx, limited.ID); err != nil {
+			if err := s.ClaimTierUnit(ctx, limited.ID, time.Now()); err != nil {
 				code = backstitch.ErrorCode(err)
 			}
 			mu.Lock()
@@ -183,7 +183,7 @@ func TestClaimTierUnitNeverOversells(t *testing.T) {
 		t.Fatalf("tier after the rush: remaining %d claimed %d", *got.Remaining, got.Claimed)
 	}
 	for range 3 {
-		if err := s.ClaimTierUnit(ctx, open.ID); err != nil {
+		if err := s.ClaimTierUnit(ctx, open.ID, time.Now()); err != nil {
 			t.Fatalf("unlimited tier refused a claim: %v", err)
 		}
 	}
@@ -214,9 +214,10 @@ func TestReopenKeepsIndexes(t *testing.T) {
 	}
 }
 
-// RepairCampaign puts counters back in line with the pledges after they drifted (a crash between
-// a pledge's state change and the counter update).
-func TestRepairCampaignFixesDrift(t *testing.T) {
+// Recounts write only over the counters they read: a claim, a release or a totals change landing
+// between the read and the write makes the write a no-op, so a recount running beside live
+// pledging can never overwrite a move it did not see.
+func TestRecountsWriteOnlyOverTheCountersTheyRead(t *testing.T) {
 	s := testenv.MustStore(t)
 	ctx := context.Background()
 	c, err := s.CreateCampaign(ctx, newCampaign(t, "Drift"))
@@ -232,33 +233,41 @@ func TestRepairCampaignFixesDrift(t *testing.T) {
 	if err := s.CreateTier(ctx, tier); err != nil {
 		t.Fatal(err)
 	}
-	for i, st := range []pledge.Status{pledge.StatusActive, pledge.StatusActive, pledge.StatusPending, pledge.StatusCancelled} {
-		p := pledge.Pledge{ID: fmt.Sprint("plg_", i), CampaignID: c.ID, TierID: tier.ID, Status: st, Amount: money.Money{Amount: 30000 + int64(i), Currency: "CHF"}}
-		if err := s.CreatePledge(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Counters as a crash could leave them: one activation counted, one claim recorded.
+	now := time.Date(2029, 12, 2, 0, 0, 0, 0, time.UTC)
+	readCamp, _ := s.FindCampaign(ctx, c.ID)
+	readTier, _ := s.FindTier(ctx, c.ID, tier.ID)
+	// A pledge moves both counters after the recount read them.
 	if err := s.AddToTotals(ctx, c.ID, 30000, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ClaimTierUnit(ctx, tier.ID); err != nil {
+	if err := s.ClaimTierUnit(ctx, tier.ID, now); err != nil {
 		t.Fatal(err)
 	}
-	d, err := s.RepairCampaign(ctx, c.ID)
-	if err != nil {
-		t.Fatal(err)
+	if ok, err := s.SetTotals(ctx, c.ID, readCamp.CounterRev, 99, 9); err != nil || ok {
+		t.Fatalf("totals recount over a moved counter: ok=%v err=%v", ok, err)
 	}
-	if d.PledgedWas != 30000 || d.PledgedIs != 60001 || d.BackersIs != 2 || len(d.TiersFixed) != 1 {
-		t.Fatalf("drift %+v", d)
+	if ok, err := s.SetTierClaimed(ctx, readTier, 5); err != nil || ok {
+		t.Fatalf("tier recount over a moved counter: ok=%v err=%v", ok, err)
 	}
 	got, _ := s.FindCampaign(ctx, c.ID)
 	gotTier, _ := s.FindTier(ctx, c.ID, tier.ID)
-	if got.Pledged != 60001 || got.BackersCount != 2 || gotTier.Claimed != 3 || *gotTier.Remaining != 7 {
-		t.Fatalf("after repair: pledged %d backers %d claimed %d remaining %d", got.Pledged, got.BackersCount, gotTier.Claimed, *gotTier.Remaining)
+	if got.Pledged != 30000 || got.BackersCount != 1 || gotTier.Claimed != 1 || *gotTier.Remaining != 9 {
+		t.Fatalf("a stale recount wrote: pledged %d backers %d claimed %d remaining %d", got.Pledged, got.BackersCount, gotTier.Claimed, *gotTier.Remaining)
 	}
-	if again, _ := s.RepairCampaign(ctx, c.ID); again.Any() {
-		t.Fatalf("second repair found drift: %+v", again)
+	if gotTier.CountedAt == nil || !gotTier.CountedAt.Equal(now) {
+		t.Fatalf("claim did not record when it counted: %v", gotTier.CountedAt)
+	}
+	// Read afresh, the recount writes, and remaining follows the limit.
+	if ok, err := s.SetTotals(ctx, c.ID, got.CounterRev, 60000, 2); err != nil || !ok {
+		t.Fatalf("fresh totals recount: ok=%v err=%v", ok, err)
+	}
+	if ok, err := s.SetTierClaimed(ctx, gotTier, 3); err != nil || !ok {
+		t.Fatalf("fresh tier recount: ok=%v err=%v", ok, err)
+	}
+	got, _ = s.FindCampaign(ctx, c.ID)
+	gotTier, _ = s.FindTier(ctx, c.ID, tier.ID)
+	if got.Pledged != 60000 || got.BackersCount != 2 || gotTier.Claimed != 3 || *gotTier.Remaining != 7 {
+		t.Fatalf("after recount: pledged %d backers %d claimed %d remaining %d", got.Pledged, got.BackersCount, gotTier.Claimed, *gotTier.Remaining)
 	}
 }
 

@@ -27,11 +27,6 @@ func (d Dunning) nextRetry(firstFailed, now time.Time) *time.Time {
 	return nil
 }
 
-// FencedStore is what charging needs beyond Store: writes that carry a settler's fencing token.
-type FencedStore interface {
-	FencedReplacePledge(ctx context.Context, prev, next Pledge, token int64) (Pledge, error)
-}
-
 // ChargeKey is the idempotency key of one charge attempt of a pledge: a crashed settler that
 // retries attempt n repeats the very same request, so Stripe returns the first PaymentIntent.
 func ChargeKey(pledgeID string, attempt int) string {
@@ -42,13 +37,13 @@ func ChargeKey(pledgeID string, attempt int) string {
 // one, as the holder of fencing token fence. A pledge found in "charging" (its settler died
 // mid-way) is resumed with the same attempt number. Provider errors leave it in "charging" for the
 // caller to retry; declines move it to payment_failed with the next retry scheduled.
-func (s *Service) ChargeOffSession(ctx context.Context, fs FencedStore, p Pledge, fence int64) (Pledge, error) {
+func (s *Service) ChargeOffSession(ctx context.Context, p Pledge, fence int64) (Pledge, error) {
 	switch p.Status {
 	case StatusActive, StatusPaymentFailed:
 		next := p.MoveTo(StatusCharging, "system:settler", fmt.Sprintf("charge attempt %d", p.ChargeAttempts+1), s.now())
 		next.ChargeAttempts++
 		var err error
-		if p, err = fs.FencedReplacePledge(ctx, p, next, fence); err != nil {
+		if p, err = s.transition(ctx, p, next, transitionOpts{fence: fence}); err != nil {
 			return p, err
 		}
 	case StatusCharging:
@@ -63,7 +58,7 @@ func (s *Service) ChargeOffSession(ctx context.Context, fs FencedStore, p Pledge
 	if err != nil {
 		return p, err
 	}
-	return s.applyCharge(ctx, fs, p.ID, in, fence, "system:settler")
+	return s.applyCharge(ctx, p.ID, in, fence, "system:settler")
 }
 
 // FixPayment lets a backer whose deadline charge failed pay with another card, on-session (so
@@ -84,7 +79,7 @@ func (s *Service) FixPayment(ctx context.Context, id, token, paymentMethod strin
 	}
 	next := p
 	next.ChargeAttempts++
-	if p, err = s.store.ReplacePledge(ctx, p, next); err != nil {
+	if p, err = s.transition(ctx, p, next, transitionOpts{}); err != nil {
 		return Confirmed{}, err
 	}
 	in, err := s.gateway.CreatePaymentIntent(ctx, PaymentRequest{
@@ -94,7 +89,7 @@ func (s *Service) FixPayment(ctx context.Context, id, token, paymentMethod strin
 	if err != nil {
 		return Confirmed{}, err
 	}
-	p, err = s.applyCharge(ctx, nil, p.ID, in, 0, "backer")
+	p, err = s.applyCharge(ctx, p.ID, in, 0, "backer")
 	if err != nil {
 		return Confirmed{}, err
 	}
@@ -107,7 +102,7 @@ func (s *Service) FixPayment(ctx context.Context, id, token, paymentMethod strin
 // applyCharge records a charge outcome on a pledge that is charging or in dunning. The settler,
 // the fix-payment path and the webhook all call it; it only moves forward (a collected pledge is
 // never un-collected by a late decline) and the compare-and-set lets one caller win.
-func (s *Service) applyCharge(ctx context.Context, fs FencedStore, pledgeID string, in Intent, fence int64, actor string) (Pledge, error) {
+func (s *Service) applyCharge(ctx context.Context, pledgeID string, in Intent, fence int64, actor string) (Pledge, error) {
 	fee := s.stripeFee(ctx, in)
 	for attempt := 0; ; attempt++ {
 		p, err := s.store.FindPledge(ctx, pledgeID)
@@ -151,17 +146,12 @@ func (s *Service) applyCharge(ctx context.Context, fs FencedStore, pledgeID stri
 		default:
 			return p, nil
 		}
-		var updated Pledge
-		if fs != nil {
-			updated, err = fs.FencedReplacePledge(ctx, p, next, fence)
-		} else {
-			updated, err = s.store.ReplacePledge(ctx, p, next)
-		}
+		updated, err := s.transition(ctx, p, next, transitionOpts{fence: fence})
 		if backstitch.ErrorCode(err) == backstitch.CodeConflict && attempt < 5 {
 			continue
 		}
 		if err != nil {
-			return p, err
+			return updated, err
 		}
 		zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("status", string(updated.Status)).Int("attempt", p.ChargeAttempts).Msg("deadline charge " + string(updated.Status))
 		return updated, nil
@@ -180,24 +170,13 @@ func (s *Service) Drop(ctx context.Context, p Pledge) (Pledge, error) {
 // Void ends a pledge that will never be charged: its campaign missed its goal, or it never got a
 // card before the deadline. A saved card is detached from the customer (the backer's card is not
 // kept for nothing); that is best effort, the pledge is final either way.
-func (s *Service) Void(ctx context.Context, fs FencedStore, p Pledge, fence int64, reason string) (Pledge, error) {
+func (s *Service) Void(ctx context.Context, p Pledge, fence int64, reason string) (Pledge, error) {
 	if p.Status != StatusActive && p.Status != StatusPending {
 		return p, nil
 	}
-	next := p.MoveTo(StatusVoid, "system:settler", reason, s.now())
-	updated, err := fs.FencedReplacePledge(ctx, p, next, fence)
+	updated, err := s.transition(ctx, p, p.MoveTo(StatusVoid, "system:settler", reason, s.now()), transitionOpts{fence: fence})
 	if err != nil {
-		return p, err
-	}
-	if p.TierID != "" {
-		if err := s.store.ReleaseTierUnit(ctx, p.TierID); err != nil {
-			return updated, err
-		}
-	}
-	if p.Status.Counted() {
-		if err := s.store.AddToTotals(ctx, p.CampaignID, -p.Amount.Amount, -1); err != nil {
-			return updated, err
-		}
+		return updated, err
 	}
 	switch {
 	case p.PaymentMethodID != "" && p.CustomerID != "":

@@ -141,7 +141,10 @@ type Pledge struct {
 	TransferID     string `bson:"transfer_id,omitempty"`
 	TransferAmount int64  `bson:"transfer_amount"`
 	// StripeFee is Stripe's processing fee on the charge (from its balance transaction).
-	StripeFee     int64          `bson:"stripe_fee"`
+	StripeFee int64 `bson:"stripe_fee"`
+	// Pending is what the last transition still owes the counters (see transition.go); nil
+	// once they follow the pledge's state.
+	Pending       *Pending       `bson:"pending,omitempty"`
 	HoldExpiresAt time.Time      `bson:"hold_expires_at"`
 	CreatedAt     time.Time      `bson:"created_at"`
 	UpdatedAt     time.Time      `bson:"updated_at"`

@@ -93,23 +93,23 @@ func (s *Service) ApplyDispute(ctx context.Context, pledgeID string, d Dispute, 
 	})
 }
 
-// replaceCounting writes next over p and keeps the campaign totals in step when the pledge
-// starts or stops counting, or its amount changes while it counts.
+// replaceCounting writes a change after collection (refund, dispute) through transition, which
+// keeps the campaign's totals in step when the pledge stops counting or its amount changes.
 func (s *Service) replaceCounting(ctx context.Context, p, next Pledge) (Pledge, error) {
-	updated, err := s.store.ReplacePledge(ctx, p, next)
+	updated, err := s.transition(ctx, p, next, transitionOpts{})
 	if err != nil {
-		return p, err
-	}
-	switch was, is := p.Status.Counted(), updated.Status.Counted(); {
-	case was && is && updated.Amount.Amount != p.Amount.Amount:
-		err = s.store.AddToTotals(ctx, p.CampaignID, updated.Amount.Amount-p.Amount.Amount, 0)
-	case was && !is:
-		err = s.store.AddToTotals(ctx, p.CampaignID, -p.Amount.Amount, -1)
-	case !was && is:
-		err = s.store.AddToTotals(ctx, p.CampaignID, updated.Amount.Amount, 1)
+		return updated, err
 	}
 	zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("from", string(p.Status)).Str("to", string(updated.Status)).Msg("pledge after collection")
-	return updated, err
+	return updated, nil
+}
+
+// RecordTransfer records on a pledge the transfer of the designer's share of its charge, as the
+// settler holding the campaign's lease (fence).
+func (s *Service) RecordTransfer(ctx context.Context, p Pledge, transferID string, amount, fence int64) (Pledge, error) {
+	next := p
+	next.TransferID, next.TransferAmount = transferID, amount
+	return s.transition(ctx, p, next, transitionOpts{fence: fence})
 }
 
 // Transfer pays a designer their share of one charge (see settlement.PayOut).

@@ -2,6 +2,7 @@ package pledge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/rs/zerolog"
@@ -72,21 +73,12 @@ func (s *Service) Resync(ctx context.Context, id string, t StripeTruth, actor, r
 		default:
 			return p, nil // no money on either side: nothing to bring over
 		}
-		updated, err := s.replaceCounting(ctx, p, next)
-		if err != nil || p.TierID == "" {
-			return updated, err
+		updated, err := s.transition(ctx, p, next, transitionOpts{evenIfSoldOut: true})
+		if errors.Is(err, errUnitUnavailable) {
+			note = "The reward was released before and is now sold out: decide with the backer whether to refund."
+			err = nil
 		}
-		switch {
-		case !p.Status.HoldsUnit() && updated.Status.HoldsUnit():
-			if err := s.store.ClaimTierUnit(ctx, p.TierID); backstitch.ErrorCode(err) == backstitch.CodeSoldOut {
-				note = "The reward was released before and is now sold out: decide with the backer whether to refund."
-			} else if err != nil {
-				return updated, err
-			}
-		case p.Status.HoldsUnit() && !updated.Status.HoldsUnit():
-			return updated, s.store.ReleaseTierUnit(ctx, p.TierID)
-		}
-		return updated, nil
+		return updated, err
 	})
 	if err == nil {
 		zerolog.Ctx(ctx).Info().Str("pledge_id", id).Str("status", string(p.Status)).Msg("pledge resynced from Stripe")

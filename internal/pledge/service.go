@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,21 +17,34 @@ import (
 	"github.com/backstitch/backstitch/internal/money"
 )
 
-// Store is what pledging needs from persistence.
+// Store is what pledging needs from persistence. Pledges are written whole with compare-and-set
+// (ReplacePledge, or FencedReplacePledge for a settler holding a lease); the counters that follow
+// them (tier units, campaign totals) are moved only by transition (transition.go).
 type Store interface {
 	FindCampaign(ctx context.Context, id string) (campaign.Campaign, error)
 	FindCampaignBySlug(ctx context.Context, slug string) (campaign.Campaign, error)
 	FindTier(ctx context.Context, campaignID, tierID string) (campaign.Tier, error)
-	ClaimTierUnit(ctx context.Context, tierID string) error
-	ReleaseTierUnit(ctx context.Context, tierID string) error
+	FindTiers(ctx context.Context, campaignID string) ([]campaign.Tier, error)
+	ClaimTierUnit(ctx context.Context, tierID string, now time.Time) error
+	ReleaseTierUnit(ctx context.Context, tierID string, now time.Time) error
 	AddToTotals(ctx context.Context, campaignID string, amount, backers int64) error
+	// SetTotals writes a campaign's totals if its counters are still at revision rev.
+	SetTotals(ctx context.Context, campaignID string, rev, pledged, backers int64) (bool, error)
+	// SetTierClaimed writes a tier's claimed units if its counters are still as t was read.
+	SetTierClaimed(ctx context.Context, t campaign.Tier, claimed int64) (bool, error)
 	CreatePledge(ctx context.Context, p Pledge) error
 	FindPledge(ctx context.Context, id string) (Pledge, error)
 	FindPledgeByIntent(ctx context.Context, intentID string) (Pledge, error)
+	FindCampaignPledges(ctx context.Context, campaignID string, fn func(Pledge) error) error
 	ReplacePledge(ctx context.Context, prev, next Pledge) (Pledge, error)
+	FencedReplacePledge(ctx context.Context, prev, next Pledge, token int64) (Pledge, error)
+	// ClearPending removes a pledge's Pending record if it is still the one with this seq.
+	ClearPending(ctx context.Context, pledgeID, seq string) error
 	CountConfirmAttempt(ctx context.Context, id string) (Pledge, error)
 	RecordStripeObjects(ctx context.Context, id string, o StripeObjects) (Pledge, error)
-	FindExpiredHolds(ctx context.Context, now time.Time, limit int) ([]Pledge, error)
+	// FindPledgesToSweep lists pending pledges whose hold ran out at now, and pledges with a
+	// Pending record written at or before staleBefore, in one query.
+	FindPledgesToSweep(ctx context.Context, now, staleBefore time.Time, limit int) ([]Pledge, error)
 }
 
 // Service runs pledges: creation with the reward unit claimed atomically, confirmation with
@@ -43,6 +55,7 @@ type Service struct {
 	now     backstitch.Clock
 	hold    time.Duration
 	dunning Dunning
+	fault   func(FaultPoint) error
 }
 
 // NewService builds a Service. hold is how long a pledge keeps its reward unit without a payment
@@ -92,17 +105,7 @@ func (s *Service) Create(ctx context.Context, id, campaignRef string, r Request)
 	if err != nil {
 		return Created{}, err
 	}
-	if tier != nil {
-		if err := s.store.ClaimTierUnit(ctx, tier.ID); err != nil {
-			return Created{}, err
-		}
-	}
-	if err := s.store.CreatePledge(ctx, p); err != nil {
-		if tier != nil {
-			if rerr := s.store.ReleaseTierUnit(context.WithoutCancel(ctx), tier.ID); rerr != nil {
-				err = errors.Join(err, rerr)
-			}
-		}
+	if err := s.insert(ctx, p); err != nil {
 		return Created{}, err
 	}
 	zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("campaign_id", camp.ID).Str("backer", account.MaskEmail(p.Backer.Email)).Msg("pledge created")
@@ -119,7 +122,7 @@ func (s *Service) resume(ctx context.Context, p Pledge) (Created, error) {
 	token := newToken()
 	next := p
 	next.ManageTokenHash = account.TokenID(token)
-	p, err := s.store.ReplacePledge(ctx, p, next)
+	p, err := s.transition(ctx, p, next, transitionOpts{})
 	if err != nil {
 		return Created{}, err
 	}
@@ -292,7 +295,7 @@ func (s *Service) ApplyIntent(ctx context.Context, pledgeID string, in Intent, a
 			return p, err
 		}
 		if p.Status == StatusCharging || p.Status == StatusPaymentFailed {
-			return s.applyCharge(ctx, nil, pledgeID, in, 0, actor)
+			return s.applyCharge(ctx, pledgeID, in, 0, actor)
 		}
 		if p.Status != StatusPending {
 			return p, nil // already moved on; an older event cannot move it back
@@ -319,17 +322,14 @@ func (s *Service) ApplyIntent(ctx context.Context, pledgeID string, in Intent, a
 		default:
 			return p, nil
 		}
-		updated, err := s.store.ReplacePledge(ctx, p, next)
+		updated, err := s.transition(ctx, p, next, transitionOpts{})
 		if backstitch.ErrorCode(err) == backstitch.CodeConflict && attempt < 5 {
 			continue // the other path changed it first: look again
 		}
 		if err != nil {
-			return p, err
+			return updated, err
 		}
-		if updated.Status.Counted() {
-			if err := s.store.AddToTotals(ctx, p.CampaignID, p.Amount.Amount, 1); err != nil {
-				return updated, err
-			}
+		if updated.Status != p.Status {
 			zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("status", string(updated.Status)).Msg("pledge " + string(updated.Status))
 		}
 		return updated, nil
@@ -404,30 +404,9 @@ func (s *Service) update(ctx context.Context, id, token string, ch Change) (Pled
 	}
 	next.TierID = newTierID
 	next.UpdatedAt = s.now()
-	tierChanged := newTierID != p.TierID
-	if tierChanged && newTierID != "" {
-		if err := s.store.ClaimTierUnit(ctx, newTierID); err != nil {
-			return p, err
-		}
-	}
-	updated, err := s.store.ReplacePledge(ctx, p, next)
-	if err != nil {
-		if tierChanged && newTierID != "" {
-			err = errors.Join(err, s.store.ReleaseTierUnit(context.WithoutCancel(ctx), newTierID))
-		}
-		return p, err
-	}
-	if tierChanged && p.TierID != "" {
-		if err := s.store.ReleaseTierUnit(ctx, p.TierID); err != nil {
-			return updated, err
-		}
-	}
-	if delta := next.Amount.Amount - p.Amount.Amount; delta != 0 && p.Status.Counted() {
-		if err := s.store.AddToTotals(ctx, p.CampaignID, delta, 0); err != nil {
-			return updated, err
-		}
-	}
-	return updated, nil
+	// The new tier's unit is claimed before the old one goes back (see transition), so a change
+	// never loses the backer their place.
+	return s.transition(ctx, p, next, transitionOpts{})
 }
 
 func (s *Service) checkOpen(p Pledge, camp campaign.Campaign) error {
@@ -470,23 +449,12 @@ func (s *Service) cancel(ctx context.Context, id, token string) (Pledge, error) 
 	return s.end(ctx, p, StatusCancelled, "backer", "cancelled by the backer")
 }
 
-// end moves a pledge to a final state and undoes what it held: its reward unit and its share of
-// the totals. Only the caller whose compare-and-set wins does the undoing, so it happens once.
+// end moves a pledge to a final state; transition gives back its reward unit and its share of the
+// totals. Only the caller whose compare-and-set wins does so, and tells Stripe, so it happens once.
 func (s *Service) end(ctx context.Context, p Pledge, to Status, actor, reason string) (Pledge, error) {
-	next := p.MoveTo(to, actor, reason, s.now())
-	updated, err := s.store.ReplacePledge(ctx, p, next)
+	updated, err := s.transition(ctx, p, p.MoveTo(to, actor, reason, s.now()), transitionOpts{})
 	if err != nil {
-		return p, err
-	}
-	if p.TierID != "" && p.Status.HoldsUnit() {
-		if err := s.store.ReleaseTierUnit(ctx, p.TierID); err != nil {
-			return updated, err
-		}
-	}
-	if p.Status.Counted() {
-		if err := s.store.AddToTotals(ctx, p.CampaignID, -p.Amount.Amount, -1); err != nil {
-			return updated, err
-		}
+		return updated, err
 	}
 	switch {
 	case p.Status == StatusPending:
@@ -515,22 +483,38 @@ func (s *Service) cancelIntent(ctx context.Context, p Pledge) {
 	}
 }
 
-// ExpireHolds ends pending pledges whose hold ran out without a payment method, giving their
-// reward units back. It returns how many it expired.
-func (s *Service) ExpireHolds(ctx context.Context) (int, error) {
-	expired, err := s.store.FindExpiredHolds(ctx, s.now(), 500)
+// Swept is what one sweep did.
+type Swept struct {
+	Expired int
+	Healed  []Drift
+}
+
+// Sweep is the scheduler's clean-up, one query a tick: pending pledges whose hold ran out without
+// a payment method end (their reward units go back), and counters left behind by transitions that
+// died between the pledge write and the counter update are healed (see healCounters).
+func (s *Service) Sweep(ctx context.Context) (Swept, error) {
+	now := s.now()
+	found, err := s.store.FindPledgesToSweep(ctx, now, now.Add(-SettleWithin), 500)
 	if err != nil {
-		return 0, err
+		return Swept{}, err
 	}
-	n := 0
-	for _, p := range expired {
+	var out Swept
+	var stale []Pledge
+	for _, p := range found {
+		if staleAt(p, now) {
+			stale = append(stale, p)
+		}
+		if p.Status != StatusPending || p.HoldExpiresAt.After(now) {
+			continue
+		}
 		if _, err := s.end(ctx, p, StatusExpired, "system", "no payment method within the hold"); err != nil {
 			if backstitch.ErrorCode(err) == backstitch.CodeConflict {
 				continue // confirmed or cancelled meanwhile
 			}
-			return n, err
+			return out, err
 		}
-		n++
+		out.Expired++
 	}
-	return n, nil
+	out.Healed, err = s.healCounters(ctx, stale)
+	return out, err
 }

@@ -74,19 +74,18 @@ func (s *Settler) transferAll(ctx context.Context, w *work, camp campaign.Campai
 		if p.TransferID != "" {
 			return nil
 		}
-		next := p
-		next.TransferAmount = payable(p, s.opts.PlatformFeeBPS)
-		next.TransferID = "none" // nothing left to pay (fully refunded share)
-		if next.TransferAmount > 0 {
-			id, err := s.pledges.Transfer(ctx, pledge.TransferRequest{Amount: money.Money{Amount: next.TransferAmount, Currency: p.Amount.Currency},
+		amount := payable(p, s.opts.PlatformFeeBPS)
+		transferID := "none" // nothing left to pay (fully refunded share)
+		if amount > 0 {
+			id, err := s.pledges.Transfer(ctx, pledge.TransferRequest{Amount: money.Money{Amount: amount, Currency: p.Amount.Currency},
 				Destination: designer.StripeAccountID, SourceTransaction: p.ChargeID, TransferGroup: camp.ID,
 				PledgeID: p.ID, IdempotencyKey: p.ID + "/transfer"})
 			if err != nil {
 				return err
 			}
-			next.TransferID = id
+			transferID = id
 		}
-		_, err := s.store.FencedReplacePledge(ctx, p, next, w.token())
+		_, err := s.pledges.RecordTransfer(ctx, p, transferID, amount, w.token())
 		return err
 	})
 	if err != nil {

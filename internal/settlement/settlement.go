@@ -26,7 +26,6 @@ type Store interface {
 	PledgeTotals(ctx context.Context, campaignID string) (amount, backers int64, err error)
 	FindPledgesByStatus(ctx context.Context, campaignID string, statuses []pledge.Status, afterID string, limit int) ([]pledge.Pledge, error)
 	FindPledgesForDunning(ctx context.Context, now, failedBefore time.Time, limit int) ([]pledge.Pledge, error)
-	FencedReplacePledge(ctx context.Context, prev, next pledge.Pledge, token int64) (pledge.Pledge, error)
 	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration, now time.Time) (backstitch.Lease, error)
 	RenewLease(ctx context.Context, l backstitch.Lease, ttl time.Duration, now time.Time) (backstitch.Lease, error)
 	ReleaseLease(ctx context.Context, l backstitch.Lease) error
@@ -170,13 +169,13 @@ func (s *Settler) settle(ctx context.Context, w *work, campaignID string) error 
 	case camp.Status == campaign.StatusFailed:
 		// Nobody is charged: every pledge that could have been becomes void.
 		return w.each(ctx, camp.ID, []pledge.Status{pledge.StatusActive, pledge.StatusPending}, func(p pledge.Pledge) error {
-			_, err := s.pledges.Void(ctx, s.store, p, w.token(), "campaign missed its goal")
+			_, err := s.pledges.Void(ctx, p, w.token(), "campaign missed its goal")
 			return err
 		})
 	case camp.Status == campaign.StatusSucceeded && camp.FundingModel == campaign.Flexible:
 		// Flexible pledges were charged when made; the unfinished ones end here.
 		return w.each(ctx, camp.ID, []pledge.Status{pledge.StatusPending}, func(p pledge.Pledge) error {
-			_, err := s.pledges.Void(ctx, s.store, p, w.token(), "no payment before the deadline")
+			_, err := s.pledges.Void(ctx, p, w.token(), "no payment before the deadline")
 			return err
 		})
 	case camp.Status == campaign.StatusSucceeded:
@@ -192,7 +191,7 @@ func (s *Settler) charge(ctx context.Context, w *work, camp campaign.Campaign) e
 		return nil
 	}
 	err := w.each(ctx, camp.ID, []pledge.Status{pledge.StatusPending}, func(p pledge.Pledge) error {
-		_, err := s.pledges.Void(ctx, s.store, p, w.token(), "no card saved before the deadline")
+		_, err := s.pledges.Void(ctx, p, w.token(), "no card saved before the deadline")
 		return err
 	})
 	if err != nil {
@@ -227,7 +226,7 @@ func (s *Settler) charge(ctx context.Context, w *work, camp campaign.Campaign) e
 // MaxProviderRetries the pledge stays "charging" and the next tick resumes it with the same key.
 func (s *Settler) chargeOne(ctx context.Context, w *work, p pledge.Pledge) error {
 	for n := 1; ; n++ {
-		next, err := s.pledges.ChargeOffSession(ctx, s.store, p, w.token())
+		next, err := s.pledges.ChargeOffSession(ctx, p, w.token())
 		if err == nil {
 			return nil
 		}

@@ -1,0 +1,211 @@
+package pledge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
+)
+
+// This file is the one home of a pledge's side effects. Every write of a pledge goes through
+// transition, which derives from the old and the new state what the reward tier and the
+// campaign's totals must do, so no caller claims, releases or counts by hand:
+//
+//   - a pledge that starts holding a reward unit claims it first, with one atomic conditional
+//     update on the tier (never oversold), and gives it back if the pledge write then fails;
+//   - the pledge is written with compare-and-set (fenced when a settler's lease applies), and the
+//     same write records what is still owed to the counters (Pending);
+//   - the owed release and totals change are applied, then the record is cleared.
+//
+// A process that dies between the pledge write and the clearing leaves Pending on the pledge.
+// The sweeper (Sweep) finds it once it is older than a request can run, recomputes the
+// campaign's counters from the pledges themselves and clears it: counters heal on the next
+// tick, with nobody stopping the service.
+
+// Pending is what a pledge's last transition still owed to the counters when it was written.
+type Pending struct {
+	// Seq identifies the transition that wrote it; only that transition clears it.
+	Seq string `bson:"seq"`
+	// Since is when the oldest unsettled transition of this pledge was written. A transition that
+	// finds another's record keeps its time, so the older one is never hidden by a newer one.
+	Since time.Time `bson:"since"`
+	// At is when this transition wrote it: until SettleWithin after, it may still be under way.
+	At      time.Time `bson:"at"`
+	Release string    `bson:"release,omitempty"`
+	Amount  int64     `bson:"amount"`
+	Backers int64     `bson:"backers"`
+}
+
+// FaultPoint names a place in a transition where a test can stop it, as a crash would.
+type FaultPoint string
+
+// AfterPledgeWrite is after the pledge's new state is stored, before the counters follow it.
+const AfterPledgeWrite FaultPoint = "after_pledge_write"
+
+// ErrInjectedFault is what an armed fault hook returns in tests.
+var ErrInjectedFault = errors.New("injected fault")
+
+// SetFaultHook arms a hook called at each fault point; an error it returns stops the transition
+// there, as a crash would. Only tests arm it.
+func (s *Service) SetFaultHook(hook func(FaultPoint) error) { s.fault = hook }
+
+// heldTier is the tier whose unit a pledge in this state holds ("" for none).
+func heldTier(p Pledge) string {
+	if p.TierID != "" && p.Status.HoldsUnit() {
+		return p.TierID
+	}
+	return ""
+}
+
+// counts is what a pledge in this state adds to its campaign's totals.
+func counts(p Pledge) (amount, backers int64) {
+	if p.Status.Counted() {
+		return p.Amount.Amount, 1
+	}
+	return 0, 0
+}
+
+// effects are the counter changes that moving from prev to next calls for.
+type effects struct {
+	claim, release  string
+	amount, backers int64
+}
+
+func effectsOf(prev, next Pledge) effects {
+	var e effects
+	if was, is := heldTier(prev), heldTier(next); was != is {
+		e.release, e.claim = was, is
+	}
+	pa, pb := counts(prev)
+	na, nb := counts(next)
+	e.amount, e.backers = na-pa, nb-pb
+	return e
+}
+
+// transitionOpts say how a transition is written.
+type transitionOpts struct {
+	// fence is the fencing token of the settler's lease; 0 when no lease applies.
+	fence int64
+	// evenIfSoldOut records the new state even when its reward unit cannot be claimed: Stripe
+	// already took the money, and the store must say so (the caller tells an admin).
+	evenIfSoldOut bool
+}
+
+// errUnitUnavailable marks a transition recorded with evenIfSoldOut whose unit was sold out.
+var errUnitUnavailable = errors.New("reward unit unavailable")
+
+// transition writes next over prev and brings the reward units and the campaign's totals in step
+// (see the top of this file). A lost compare-and-set is CodeConflict, with nothing changed.
+func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitionOpts) (Pledge, error) {
+	e := effectsOf(prev, next)
+	var unitErr error
+	claimed := false
+	if e.claim != "" {
+		switch err := s.store.ClaimTierUnit(ctx, e.claim, s.now()); {
+		case err == nil:
+			claimed = true
+		case o.evenIfSoldOut && backstitch.ErrorCode(err) == backstitch.CodeSoldOut:
+			unitErr = errUnitUnavailable
+		default:
+			return prev, err
+		}
+	}
+	owes := e.release != "" || e.amount != 0 || e.backers != 0
+	next.Pending = prev.Pending
+	if owes {
+		now := s.now()
+		pend := &Pending{Seq: newSeq(), Since: now, At: now, Release: e.release, Amount: e.amount, Backers: e.backers}
+		if prev.Pending != nil {
+			pend.Since = prev.Pending.Since
+		}
+		next.Pending = pend
+	}
+	var updated Pledge
+	var err error
+	if o.fence > 0 {
+		updated, err = s.store.FencedReplacePledge(ctx, prev, next, o.fence)
+	} else {
+		updated, err = s.store.ReplacePledge(ctx, prev, next)
+	}
+	if err != nil {
+		if claimed {
+			// The claim was for a write that did not happen. Should this fail too, the unit
+			// stays claimed with no pledge behind it: never oversold, found by `repair`.
+			err = errors.Join(err, s.store.ReleaseTierUnit(context.WithoutCancel(ctx), e.claim, s.now()))
+		}
+		return prev, err
+	}
+	if err := s.injectFault(AfterPledgeWrite); err != nil {
+		return updated, err
+	}
+	if !owes {
+		return updated, unitErr
+	}
+	if s.now().Sub(updated.Pending.At) > SettleWithin/2 {
+		// This process stalled after the write (a long pause, say): the sweeper may already
+		// count the new state, so the counters are left to it rather than moved twice.
+		return updated, unitErr
+	}
+	if err := s.settleCounters(ctx, updated.CampaignID, e); err != nil {
+		// The record stays on the pledge: the sweeper heals the counters.
+		return updated, err
+	}
+	if prev.Pending == nil {
+		// Cleared only by the transition that wrote it, and only when it inherited nothing:
+		// an inherited record may stand for effects another writer never applied.
+		if err := s.store.ClearPending(ctx, updated.ID, updated.Pending.Seq); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", updated.ID).Msg("clear settled counters record")
+			return updated, unitErr
+		}
+		updated.Pending = nil
+	}
+	return updated, unitErr
+}
+
+// settleCounters applies what a transition owes: the unit given back, the totals moved.
+func (s *Service) settleCounters(ctx context.Context, campaignID string, e effects) error {
+	if e.release != "" {
+		if err := s.store.ReleaseTierUnit(ctx, e.release, s.now()); err != nil {
+			return err
+		}
+	}
+	if e.amount != 0 || e.backers != 0 {
+		return s.store.AddToTotals(ctx, campaignID, e.amount, e.backers)
+	}
+	return nil
+}
+
+func (s *Service) injectFault(at FaultPoint) error {
+	if s.fault == nil {
+		return nil
+	}
+	return s.fault(at)
+}
+
+func newSeq() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go ≥ 1.24 crashes instead).
+	return hex.EncodeToString(b)
+}
+
+// insert stores a new pledge, claiming its reward unit first and giving it back if the insert
+// fails. A process that dies between the two leaves a unit claimed with no pledge: never
+// oversold, and found by `backstitch repair`.
+func (s *Service) insert(ctx context.Context, p Pledge) error {
+	tier := heldTier(p)
+	if tier != "" {
+		if err := s.store.ClaimTierUnit(ctx, tier, s.now()); err != nil {
+			return err
+		}
+	}
+	err := s.store.CreatePledge(ctx, p)
+	if err != nil && tier != "" {
+		err = errors.Join(err, s.store.ReleaseTierUnit(context.WithoutCancel(ctx), tier, s.now()))
+	}
+	return err
+}
