@@ -489,9 +489,11 @@ type Swept struct {
 	Healed  []Drift
 }
 
-// Sweep is the scheduler's clean-up, one query a tick: pending pledges whose hold ran out without
-// a payment method end (their reward units go back), and counters left behind by transitions that
-// died between the pledge write and the counter update are healed (see healCounters).
+// Sweep is the scheduler's clean-up, one query a tick: counters left behind by transitions that
+// died between the pledge write and the counter update are healed (see healCounters), then
+// pending pledges whose hold ran out without a payment method end, giving their units back.
+// Healing comes first: an expiry of a pledge that still carries a dead transition's record
+// would carry it on, and make the campaign look busy until the next tick.
 func (s *Service) Sweep(ctx context.Context) (Swept, error) {
 	now := s.now()
 	found, err := s.store.FindPledgesToSweep(ctx, now, now.Add(-SettleWithin), 500)
@@ -504,8 +506,16 @@ func (s *Service) Sweep(ctx context.Context) (Swept, error) {
 		if staleAt(p, now) {
 			stale = append(stale, p)
 		}
+	}
+	if out.Healed, err = s.healCounters(ctx, stale); err != nil {
+		return out, err
+	}
+	for _, p := range found {
 		if p.Status != StatusPending || p.HoldExpiresAt.After(now) {
 			continue
+		}
+		if p, err = s.store.FindPledge(ctx, p.ID); err != nil {
+			return out, err
 		}
 		if _, err := s.end(ctx, p, StatusExpired, "system", "no payment method within the hold"); err != nil {
 			if backstitch.ErrorCode(err) == backstitch.CodeConflict {
@@ -515,6 +525,5 @@ func (s *Service) Sweep(ctx context.Context) (Swept, error) {
 		}
 		out.Expired++
 	}
-	out.Healed, err = s.healCounters(ctx, stale)
-	return out, err
+	return out, nil
 }

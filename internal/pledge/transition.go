@@ -47,8 +47,9 @@ type FaultPoint string
 // AfterPledgeWrite is after the pledge's new state is stored, before the counters follow it.
 const AfterPledgeWrite FaultPoint = "after_pledge_write"
 
-// ErrInjectedFault is what an armed fault hook returns in tests.
-var ErrInjectedFault = errors.New("injected fault")
+// ErrInjectedFault is what an armed fault hook returns in tests: the request answers 503, as a
+// service whose instance died mid-request would look to a client behind a load balancer.
+var ErrInjectedFault error = backstitch.Errorf(backstitch.CodeUnavailable, "Injected fault: the request stopped half-way.")
 
 // SetFaultHook arms a hook called at each fault point; an error it returns stops the transition
 // there, as a crash would. Only tests arm it.
