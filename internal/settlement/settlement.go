@@ -118,7 +118,8 @@ func (s *Settler) Tick(ctx context.Context) error {
 }
 
 // Settle settles one campaign, or resumes its settlement. It is idempotent: settling a settled
-// campaign does nothing, and a half-done one is finished.
+// campaign does nothing, and a half-done one is finished. A campaign before its deadline is
+// not_due, so that nothing looks settled that was not.
 func (s *Settler) Settle(ctx context.Context, campaignID string) error {
 	return s.withLease(ctx, campaignID, func(w *work) error { return s.settle(ctx, w, campaignID) })
 }
@@ -143,9 +144,14 @@ func (s *Settler) settle(ctx context.Context, w *work, campaignID string) error 
 	if err != nil {
 		return err
 	}
+	switch camp.Status {
+	case campaign.StatusDraft, campaign.StatusInReview, campaign.StatusApproved:
+		return backstitch.Errorf(backstitch.CodeNotDue, "The campaign is %s: it settles after it has run until its deadline.", camp.Status)
+	}
 	if camp.Status == campaign.StatusLive {
 		if s.now().Before(camp.Deadline) {
-			return nil
+			return backstitch.Errorf(backstitch.CodeNotDue, "The campaign runs until %s; it settles after its deadline.",
+				camp.Deadline.UTC().Format(time.RFC3339))
 		}
 		amount, backers, err := s.store.PledgeTotals(ctx, camp.ID)
 		if err != nil {
