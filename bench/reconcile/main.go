@@ -661,7 +661,7 @@ type phases struct {
 }
 
 // measurePhases repeats from outside what the Runner does inside: list the charges and transfers,
-// stream the ledger, index, group and sort them (as gather does), then compare, first with matches
+// stream the ledger, group and sort them with reconcile.Group (as gather does), then compare, first with matches
 // discarded and then writing the CSV report rows into gzip (not storing them).
 func measurePhases(ctx context.Context, e *env, campaignID string) (phases, error) {
 	var ph phases
@@ -702,7 +702,7 @@ func measurePhases(ctx context.Context, e *env, campaignID string) (phases, erro
 	ph.held = held - min(base, held)
 
 	t = time.Now()
-	stripeSide := group(ledgers, charges, transfers)
+	stripeSide := reconcile.Group(ledgers, charges, transfers)
 	ph.group = time.Since(t)
 
 	opts := reconcile.Options{Now: time.Now().UTC(), StuckAfter: time.Hour, PaidOut: map[string]bool{campaignID: false}}
@@ -730,58 +730,6 @@ func measurePhases(ctx context.Context, e *env, campaignID string) (phases, erro
 	return ph, nil
 }
 
-// group indexes, groups and sorts both sides the way the Runner's gather does: maps of every
-// pledge, PaymentIntent and charge, charges grouped by pledge into one Stripe record per key,
-// both sides sorted by key. The ledger is sorted in place.
-func group(ledgers []reconcile.Ledger, charges []reconcile.Charge, transfers []reconcile.Transfer) []reconcile.Stripe {
-	known := make(map[string]bool, len(ledgers))
-	byIntent := make(map[string]string, len(ledgers))
-	for _, l := range ledgers {
-		known[l.PledgeID] = true
-		byIntent[l.PaymentIntentID] = l.PledgeID
-	}
-	seen := make(map[string]bool, len(charges))
-	listed := make(map[string]bool, len(charges))
-	for _, c := range charges {
-		seen[c.ID], listed[c.PaymentIntentID] = true, true
-	}
-	groups := map[string]*reconcile.Stripe{}
-	get := func(key string) *reconcile.Stripe {
-		g := groups[key]
-		if g == nil {
-			g = &reconcile.Stripe{Key: key}
-			groups[key] = g
-		}
-		return g
-	}
-	for _, c := range charges {
-		key := c.PledgeID
-		if key == "" {
-			key = byIntent[c.PaymentIntentID]
-		}
-		if key == "" {
-			key = reconcile.UnknownKey(c.ID)
-		}
-		g := get(key)
-		g.Charges = append(g.Charges, c)
-	}
-	for _, tr := range transfers {
-		key := tr.PledgeID
-		if key == "" {
-			key = reconcile.UnknownKey(tr.ID)
-		}
-		g := get(key)
-		g.Transfers = append(g.Transfers, tr)
-	}
-	out := make([]reconcile.Stripe, 0, len(groups))
-	for _, g := range groups {
-		out = append(out, *g)
-	}
-	slices.SortFunc(ledgers, func(a, b reconcile.Ledger) int { return strings.Compare(a.PledgeID, b.PledgeID) })
-	slices.SortFunc(out, func(a, b reconcile.Stripe) int { return strings.Compare(a.Key, b.Key) })
-	return out
-}
-
 type countingWriter struct{ n int64 }
 
 func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
@@ -795,7 +743,7 @@ func (ph phases) print(out io.Writer, total time.Duration) {
 	row("  of which inside the double's handler (validate, render, expand)", ph.chargesDouble)
 	row(fmt.Sprintf("ListTransfers (%d transfers)", ph.transfers), ph.listTransfers)
 	row(fmt.Sprintf("StreamLedger (%d pledges, projected, unsorted)", ph.ledgers), ph.stream)
-	row("index, group and sort both sides (as gather does)", ph.group)
+	row("group and sort both sides (reconcile.Group)", ph.group)
 	row("Compare, matches discarded", ph.compare)
 	row(fmt.Sprintf("Compare + CSV rows gzipped (%s CSV → %s), not stored", mib(uint64(ph.csvBytes)), mib(uint64(ph.gzBytes))), ph.compareCSV)
 	fmt.Fprintf(out, "  records a run holds: %d charges + %d ledgers take %s of Go heap after GC\n", ph.charges, ph.ledgers, mib(ph.held))

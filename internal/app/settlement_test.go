@@ -395,11 +395,11 @@ func TestRefundsAndDisputesAfterCollection(t *testing.T) {
 		return s.call("POST", "/api/v1/admin/pledges/"+id+"/refunds", admin, body, "Idempotency-Key", key)
 	}
 	// Admin refunds: part, then a retry of the same request (same key: no second refund), then the rest.
-	if r := refund(b[0].id, map[string]any{"amount": 100000, "reason": "Coat arrives without hood"}, "r1"); r.Status != 201 || r.JSON(t)["status"] != "partially_refunded" {
+	if r := refund(b[0].id, map[string]any{"amount": chf(100000), "reason": "Coat arrives without hood"}, "r1"); r.Status != 201 || r.JSON(t)["status"] != "partially_refunded" {
 		t.Fatalf("partial refund: %d %s", r.Status, r.Body)
 	}
-	refund(b[0].id, map[string]any{"amount": 100000, "reason": "Coat arrives without hood"}, "r1")
-	if r := refund(b[0].id, map[string]any{"amount": 600000, "reason": "too much"}, "r2"); r.Status != 422 {
+	refund(b[0].id, map[string]any{"amount": chf(100000), "reason": "Coat arrives without hood"}, "r1")
+	if r := refund(b[0].id, map[string]any{"amount": chf(600000), "reason": "too much"}, "r2"); r.Status != 422 {
 		t.Fatalf("refund beyond what is left: %d %s", r.Status, r.Body)
 	}
 	if r := refund(b[0].id, map[string]any{"reason": "Backer moved abroad"}, "r3"); r.Status != 201 || r.JSON(t)["status"] != "refunded" {
@@ -493,7 +493,7 @@ func TestDesignerPayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin = s.admin() // sessions from a month ago have expired
-	if r := s.call("POST", "/api/v1/admin/pledges/"+b[0].id+"/refunds", admin, map[string]any{"amount": 100000, "reason": "Partial refund"}, "Idempotency-Key", "p1"); r.Status != 201 {
+	if r := s.call("POST", "/api/v1/admin/pledges/"+b[0].id+"/refunds", admin, map[string]any{"amount": chf(100000), "reason": "Partial refund"}, "Idempotency-Key", "p1"); r.Status != 201 {
 		t.Fatalf("refund: %d %s", r.Status, r.Body)
 	}
 	if n := len(s.double().Transfers()); n != 0 {

@@ -26,6 +26,10 @@ const (
 	CodeShippingAddressRequired Code = "shipping_address_required"
 	CodePaymentFailed           Code = "payment_failed"
 	CodePaymentProvider         Code = "payment_provider_unavailable"
+	CodeProviderRejected        Code = "payment_provider_rejected"
+	CodeProviderObjectMissing   Code = "payment_provider_object_missing"
+	CodeRefundExceedsRemaining  Code = "refund_exceeds_remaining"
+	CodeNotDue                  Code = "not_due"
 	CodeEmailTaken              Code = "email_taken"
 	CodeRateLimited             Code = "rate_limited"
 	CodeIdempotencyReused       Code = "idempotency_key_reused"
@@ -44,6 +48,9 @@ type Error struct {
 	Code    Code
 	Message string
 	Fields  []FieldError
+	// ProviderCode is Stripe's own error code (amount_too_large, resource_missing, …) when Stripe
+	// refused the request, so a client can tell Stripe's reasons apart.
+	ProviderCode string
 }
 
 // FieldError names one bad input field (a JSON path such as "goal.amount") and why it is bad.

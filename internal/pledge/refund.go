@@ -3,42 +3,106 @@ package pledge
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/lease"
+	"github.com/backstitch/backstitch/internal/money"
 )
 
-// RefundStore numbers refund requests atomically, so each gets its own idempotency key.
+// RefundStore numbers refund requests atomically, so each gets its own idempotency key, and holds
+// the lease that lets one refund of a pledge run at a time.
 type RefundStore interface {
 	CountRefundRequest(ctx context.Context, id string) (Pledge, error)
+	lease.Store
 }
 
-// Refund returns money of a charged pledge through Stripe (amount 0: all that is left). The
-// outcome is recorded from the refund itself and again, idempotently, from charge.refunded.
-func (s *Service) Refund(ctx context.Context, rs RefundStore, id string, amount int64, actor string) (Pledge, error) {
+const (
+	// refundLeaseTTL bounds how long a refund that died half-way keeps the pledge's next refund
+	// waiting: longer than one Stripe call with stripe-go's retries.
+	refundLeaseTTL = 2 * time.Minute
+	// refundWait bounds how long a refund waits for the one before it on the same pledge.
+	refundWait = 20 * time.Second
+)
+
+// Refund returns money of a charged pledge through Stripe (amount nil: all that is left). Refunds
+// of one pledge run one at a time under a lease, so each is checked against what the ones before
+// it left (an amount above that is refund_exceeds_remaining, before Stripe is asked) and answers
+// the total refunded after it. The outcome is recorded from the refund itself and again,
+// idempotently, from charge.refunded.
+func (s *Service) Refund(ctx context.Context, rs RefundStore, id string, amount *money.Money, actor string) (Pledge, error) {
 	p, err := s.store.FindPledge(ctx, id)
 	if err != nil {
 		return p, err
 	}
+	// Refunded amounts only grow, so what is refused now is refused after the wait too.
+	if _, err := refundable(p, amount); err != nil {
+		return p, err
+	}
+	err = s.oneRefundAtATime(ctx, rs, id, actor, func() error {
+		if p, err = rs.CountRefundRequest(ctx, id); err != nil {
+			return err
+		}
+		n, err := refundable(p, amount)
+		if err != nil {
+			return err
+		}
+		if err := s.gateway.Refund(ctx, p.PaymentIntentID, n, fmt.Sprintf("%s/refund/%d", p.ID, p.RefundRequests)); err != nil {
+			return err
+		}
+		p, err = s.ApplyRefundTotal(ctx, p.ID, p.AmountRefunded+n, actor)
+		return err
+	})
+	return p, err
+}
+
+// refundable is how much a refund of amount (nil: all that is left) takes from p, or why it cannot.
+func refundable(p Pledge, amount *money.Money) (int64, error) {
 	if p.Status != StatusCollected && p.Status != StatusPartiallyRefunded {
-		return p, backstitch.Errorf(backstitch.CodeInvalidState, "Only collected pledges can be refunded; this one is %s.", p.Status)
+		return 0, backstitch.Errorf(backstitch.CodeInvalidState, "Only collected pledges can be refunded; this one is %s.", p.Status)
 	}
-	left := p.Amount.Amount - p.AmountRefunded
-	if amount == 0 {
-		amount = left
+	left := money.Money{Amount: p.Amount.Amount - p.AmountRefunded, Currency: p.Amount.Currency}
+	if amount == nil {
+		return left.Amount, nil
 	}
-	if amount < 1 || amount > left {
-		return p, &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid fields.",
-			Fields: []backstitch.FieldError{{Field: "amount", Code: "out_of_range", Message: fmt.Sprintf("amount must be between 1 and %d (what is left to refund)", left)}}}
+	if amount.Currency != p.Amount.Currency {
+		return 0, &backstitch.Error{Code: backstitch.CodeCurrencyMismatch, Message: "The refund's currency is not the pledge's.",
+			Fields: []backstitch.FieldError{{Field: "amount.currency", Code: "currency_mismatch", Message: "amount.currency must be " + p.Amount.Currency}}}
 	}
-	if p, err = rs.CountRefundRequest(ctx, id); err != nil {
-		return p, err
+	if amount.Amount < 1 {
+		return 0, &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid fields.",
+			Fields: []backstitch.FieldError{{Field: "amount.amount", Code: "out_of_range", Message: "amount.amount must be at least 1 (minor units)"}}}
 	}
-	if err := s.gateway.Refund(ctx, p.PaymentIntentID, amount, fmt.Sprintf("%s/refund/%d", p.ID, p.RefundRequests)); err != nil {
-		return p, err
+	if amount.Amount > left.Amount {
+		return 0, &backstitch.Error{Code: backstitch.CodeRefundExceedsRemaining,
+			Message: fmt.Sprintf("%s is more than is left to refund of this pledge (%s).", *amount, left),
+			Fields:  []backstitch.FieldError{{Field: "amount.amount", Code: "out_of_range", Message: fmt.Sprintf("at most %d is left to refund", left.Amount)}}}
 	}
-	return s.ApplyRefundTotal(ctx, p.ID, p.AmountRefunded+amount, actor)
+	return amount.Amount, nil
+}
+
+// oneRefundAtATime runs fn holding the pledge's refund lease, waiting (briefly, with backoff) for
+// a refund of the same pledge that holds it.
+func (s *Service) oneRefundAtATime(ctx context.Context, rs RefundStore, id, actor string, fn func() error) error {
+	keeper := lease.NewKeeper(rs, actor, refundLeaseTTL, s.now)
+	waitCtx, cancel := context.WithTimeout(ctx, refundWait)
+	defer cancel()
+	for pause := 5 * time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		held := false
+		err := keeper.Hold(ctx, "refund:"+id, func(*lease.Held) error { held = true; return fn() })
+		if held || backstitch.ErrorCode(err) != backstitch.CodeConflict {
+			return err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-waitCtx.Done():
+			t.Stop()
+			return backstitch.Errorf(backstitch.CodeConflict, "Another refund of this pledge is still in progress; try again in a minute.")
+		case <-t.C:
+		}
+	}
 }
 
 // ApplyRefundTotal records that totalRefunded of a pledge's charge has been refunded, as Stripe

@@ -13,7 +13,6 @@ import (
 
 	"github.com/backstitch/backstitch/internal/money"
 	"github.com/backstitch/backstitch/internal/pledge"
-	"github.com/backstitch/backstitch/internal/settlement"
 )
 
 // Kind is what a finding says is wrong. Clients switch on it, so kinds are never renamed.
@@ -539,7 +538,7 @@ func (c *comparer) count(p *Ledger, succeeded []Charge, primary Charge, hasPrima
 	}
 	if p != nil && hasPrimary {
 		kept := primary.kept()
-		fee := settlement.PlatformFee(kept, c.o.PlatformFeeBPS)
+		fee := money.PlatformFee(kept, c.o.PlatformFeeBPS)
 		c.in(primary.Amount.Currency).PlatformFee += fee
 		// Settlement pays designers for pledges still collected (or partly refunded) at payout.
 		if charged && (primary.Dispute == nil || primary.Dispute.Status == "won") {

@@ -16,7 +16,6 @@ import (
 	"github.com/backstitch/backstitch/internal/money"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/reconcile"
-	"github.com/backstitch/backstitch/internal/settlement"
 )
 
 var now = time.Date(2025, 3, 14, 12, 0, 0, 0, time.UTC)
@@ -37,7 +36,7 @@ func eur(a int64) money.Money { return money.Money{Amount: a, Currency: "EUR"} }
 func stripeFee(amount int64) int64 { return amount*29/1000 + 30 }
 
 // owed is what settlement transfers for a charge that kept what it took minus refunds.
-func owed(kept int64) int64 { return kept - settlement.PlatformFee(kept, feeBPS) }
+func owed(kept int64) int64 { return kept - money.PlatformFee(kept, feeBPS) }
 
 // found names a finding by the key of its match, which for findings without a pledge (unknown
 // Stripe objects, campaigns) is the only stable name there is.
@@ -622,7 +621,7 @@ func wantTotals(db []reconcile.Ledger, st []reconcile.Stripe, bps int64) map[str
 			if d := primary.Dispute; d != nil && d.Status != "won" {
 				kept -= min(d.Amount, kept)
 			}
-			in(primary.Amount.Currency).PlatformFee += settlement.PlatformFee(kept, bps)
+			in(primary.Amount.Currency).PlatformFee += money.PlatformFee(kept, bps)
 		}
 		for _, tr := range transfers[p.PledgeID] {
 			if tr.ID == p.TransferID {

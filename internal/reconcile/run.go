@@ -17,6 +17,7 @@ import (
 
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/lease"
 )
 
 // Scope is what a run covers: one campaign, or every charge made in [From, To).
@@ -150,9 +151,7 @@ type Store interface {
 	InsertReportChunk(ctx context.Context, c ReportChunk) error
 	FindExceptions(ctx context.Context, ids []string) (map[string]Exception, error)
 
-	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration, now time.Time) (backstitch.Lease, error)
-	RenewLease(ctx context.Context, l backstitch.Lease, ttl time.Duration, now time.Time) (backstitch.Lease, error)
-	ReleaseLease(ctx context.Context, l backstitch.Lease) error
+	lease.Store
 }
 
 // Options tune a Runner.
@@ -167,6 +166,7 @@ type RunnerOptions struct {
 type Runner struct {
 	store  Store
 	stripe StripeSource
+	leases *lease.Keeper
 	now    backstitch.Clock
 	o      RunnerOptions
 	kick   chan struct{}
@@ -180,7 +180,8 @@ func NewRunner(store Store, stripe StripeSource, now backstitch.Clock, o RunnerO
 	if o.StuckAfter <= 0 {
 		o.StuckAfter = time.Hour
 	}
-	return &Runner{store: store, stripe: stripe, now: now, o: o, kick: make(chan struct{}, 1)}
+	return &Runner{store: store, stripe: stripe, leases: lease.NewKeeper(store, o.Owner, o.LeaseTTL, now), now: now, o: o,
+		kick: make(chan struct{}, 1)}
 }
 
 // Kick asks the background loop to look for work now rather than at its next tick.
@@ -235,15 +236,10 @@ func (r *Runner) Tick(ctx context.Context) error {
 // Execute carries out one run under its lease (a conflict error when another instance holds it).
 // An attempt that fails is started again by a later tick, up to MaxAttempts.
 func (r *Runner) Execute(ctx context.Context, id string) error {
-	lease, err := r.store.AcquireLease(ctx, "reconcile:"+id, r.o.Owner, r.o.LeaseTTL, r.now())
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := r.store.ReleaseLease(context.WithoutCancel(ctx), lease); err != nil {
-			zerolog.Ctx(ctx).Warn().Err(err).Msg("release reconciliation lease")
-		}
-	}()
+	return r.leases.Hold(ctx, "reconcile:"+id, func(h *lease.Held) error { return r.execute(ctx, h, id) })
+}
+
+func (r *Runner) execute(ctx context.Context, h *lease.Held, id string) error {
 	run, err := r.store.FindRun(ctx, id)
 	if err != nil || run.Status == RunCompleted || run.Status == RunFailed {
 		return err
@@ -255,10 +251,9 @@ func (r *Runner) Execute(ctx context.Context, id string) error {
 		return err
 	}
 	log := zerolog.Ctx(ctx).With().Str("reconciliation_id", run.ID).Int("attempt", run.Attempt).Logger()
-	w := &holder{r: r, lease: lease}
-	sum, err := r.reconcile(log.WithContext(ctx), w, run)
+	sum, err := r.reconcile(log.WithContext(ctx), h, run)
 	if err == nil {
-		if _, err = w.renew(ctx); err == nil {
+		if err = h.Renew(ctx); err == nil {
 			done := r.now()
 			next := run
 			next.Status, next.FinishedAt, next.Summary = RunCompleted, &done, &sum
@@ -289,23 +284,10 @@ func safeMessage(err error) string {
 	return "The run failed; the service logs say why (search for the run id)."
 }
 
-// holder is a run's hold on its lease, renewed between phases: a holder that lost its lease
-// stops, and the findings it wrote belong to an attempt nobody reads.
-type holder struct {
-	r     *Runner
-	lease backstitch.Lease
-}
-
-func (h *holder) renew(ctx context.Context) (backstitch.Lease, error) {
-	l, err := h.r.store.RenewLease(ctx, h.lease, h.r.o.LeaseTTL, h.r.now())
-	if err == nil {
-		h.lease = l
-	}
-	return l, err
-}
-
-// reconcile gathers both sides, compares them and stores the findings and the CSV report.
-func (r *Runner) reconcile(ctx context.Context, h *holder, run Run) (Summary, error) {
+// reconcile gathers both sides, compares them and stores the findings and the CSV report. The
+// lease is renewed between phases: a runner that lost it stops, and the findings it wrote belong
+// to an attempt nobody reads.
+func (r *Runner) reconcile(ctx context.Context, h *lease.Held, run Run) (Summary, error) {
 	if err := r.store.ClearRunOutput(ctx, run.ID); err != nil {
 		return Summary{}, err
 	}
@@ -324,7 +306,7 @@ func (r *Runner) reconcile(ctx context.Context, h *holder, run Run) (Summary, er
 	if err != nil {
 		return Summary{}, err
 	}
-	if _, err := h.renew(ctx); err != nil {
+	if err := h.Renew(ctx); err != nil {
 		return Summary{}, err
 	}
 	out := &output{r: r, ctx: ctx, run: run}
@@ -348,7 +330,7 @@ type sides struct {
 // pledge charged without a transfer group), so records at a boundary are compared, not reported
 // missing. Both sides are held as compact records, sorted in memory: the embedded store cannot
 // sort a large collection in time, and these records are small.
-func (r *Runner) gather(ctx context.Context, h *holder, s Scope, f Filter) (sides, error) {
+func (r *Runner) gather(ctx context.Context, h *lease.Held, s Scope, f Filter) (sides, error) {
 	// Stripe's listing and the store's read wait on different servers: they run side by side.
 	var charges []Charge
 	var transfers []Transfer
@@ -365,16 +347,12 @@ func (r *Runner) gather(ctx context.Context, h *holder, s Scope, f Filter) (side
 	if err := errors.Join(<-stripeDone, dbErr); err != nil {
 		return sides{}, err
 	}
-	if _, err := h.renew(ctx); err != nil {
+	if err := h.Renew(ctx); err != nil {
 		return sides{}, err
 	}
 	known := make(map[string]bool, len(ledgers))
-	byIntent := make(map[string]string, len(ledgers))
 	for _, l := range ledgers {
 		known[l.PledgeID] = true
-		if l.PaymentIntentID != "" {
-			byIntent[l.PaymentIntentID] = l.PledgeID
-		}
 	}
 	fetch := func(id string) error {
 		if id == "" || strings.HasPrefix(id, "?") || known[id] {
@@ -389,9 +367,6 @@ func (r *Runner) gather(ctx context.Context, h *holder, s Scope, f Filter) (side
 			return err
 		}
 		ledgers = append(ledgers, l)
-		if l.PaymentIntentID != "" {
-			byIntent[l.PaymentIntentID] = l.PledgeID
-		}
 		return nil
 	}
 	for i := range charges {
@@ -426,6 +401,20 @@ func (r *Runner) gather(ctx context.Context, h *holder, s Scope, f Filter) (side
 			}
 		}
 	}
+	return sides{ledgers: ledgers, stripe: Group(ledgers, charges, transfers)}, nil
+}
+
+// Group turns what Stripe listed into one Stripe record per pledge, sorted by key, ready for
+// Compare; it sorts ledgers in place by pledge id too. A charge without the pledge id in its
+// metadata is put with the pledge whose PaymentIntent made it; a charge or transfer that names no
+// known pledge gets a key of its own (UnknownKey), so it is reported rather than lost.
+func Group(ledgers []Ledger, charges []Charge, transfers []Transfer) []Stripe {
+	byIntent := make(map[string]string, len(ledgers))
+	for _, l := range ledgers {
+		if l.PaymentIntentID != "" {
+			byIntent[l.PaymentIntentID] = l.PledgeID
+		}
+	}
 	groups := map[string]*Stripe{}
 	group := func(key string) *Stripe {
 		g := groups[key]
@@ -455,13 +444,13 @@ func (r *Runner) gather(ctx context.Context, h *holder, s Scope, f Filter) (side
 		g := group(key)
 		g.Transfers = append(g.Transfers, t)
 	}
-	out := sides{ledgers: ledgers, stripe: make([]Stripe, 0, len(groups))}
+	out := make([]Stripe, 0, len(groups))
 	for _, g := range groups {
-		out.stripe = append(out.stripe, *g)
+		out = append(out, *g)
 	}
-	slices.SortFunc(out.ledgers, func(a, b Ledger) int { return strings.Compare(a.PledgeID, b.PledgeID) })
-	slices.SortFunc(out.stripe, func(a, b Stripe) int { return strings.Compare(a.Key, b.Key) })
-	return out, nil
+	slices.SortFunc(ledgers, func(a, b Ledger) int { return strings.Compare(a.PledgeID, b.PledgeID) })
+	slices.SortFunc(out, func(a, b Stripe) int { return strings.Compare(a.Key, b.Key) })
+	return out
 }
 
 // output stores what a comparison emits: findings in batches, rows into the gzipped CSV report,

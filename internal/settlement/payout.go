@@ -19,15 +19,10 @@ type PayoutStore interface {
 	FindUserByID(ctx context.Context, id string) (account.User, error)
 }
 
-// PlatformFee is the platform's share of one pledge's kept money, rounded half up per charge.
-// The designer's share of each charge is what is left, so the designer's total is exactly
-// collected − refunds − the sum of these fees, to the minor unit.
-func PlatformFee(kept, basisPoints int64) int64 { return (kept*basisPoints + 5000) / 10000 }
-
 // payable is what the designer gets from one pledge's charge.
 func payable(p pledge.Pledge, basisPoints int64) int64 {
 	kept := p.Amount.Amount - p.AmountRefunded
-	return kept - PlatformFee(kept, basisPoints)
+	return kept - money.PlatformFee(kept, basisPoints)
 }
 
 // PayOut transfers the designers of succeeded campaigns their share, once the dunning window has
@@ -85,7 +80,7 @@ func (s *Settler) transferAll(ctx context.Context, w *work, camp campaign.Campai
 			}
 			transferID = id
 		}
-		_, err := s.pledges.RecordTransfer(ctx, p, transferID, amount, w.token())
+		_, err := s.pledges.RecordTransfer(ctx, p, transferID, amount, w.Token())
 		return err
 	})
 	if err != nil {

@@ -66,7 +66,7 @@ func BuildReport(ctx context.Context, store ReportStore, campaignID string, feeB
 			refunded += p.AmountRefunded
 		}
 		if p.Status == pledge.StatusCollected || p.Status == pledge.StatusPartiallyRefunded {
-			fee += PlatformFee(p.Amount.Amount-p.AmountRefunded, feeBasisPoints)
+			fee += money.PlatformFee(p.Amount.Amount-p.AmountRefunded, feeBasisPoints)
 		}
 		transferred += p.TransferAmount
 		stripeFees += p.StripeFee

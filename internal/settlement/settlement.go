@@ -15,6 +15,7 @@ import (
 
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/lease"
 	"github.com/backstitch/backstitch/internal/pledge"
 )
 
@@ -26,9 +27,7 @@ type Store interface {
 	PledgeTotals(ctx context.Context, campaignID string) (amount, backers int64, err error)
 	FindPledgesByStatus(ctx context.Context, campaignID string, statuses []pledge.Status, afterID string, limit int) ([]pledge.Pledge, error)
 	FindPledgesForDunning(ctx context.Context, now, failedBefore time.Time, limit int) ([]pledge.Pledge, error)
-	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration, now time.Time) (backstitch.Lease, error)
-	RenewLease(ctx context.Context, l backstitch.Lease, ttl time.Duration, now time.Time) (backstitch.Lease, error)
-	ReleaseLease(ctx context.Context, l backstitch.Lease) error
+	lease.Store
 }
 
 // Settler settles campaigns.
@@ -36,6 +35,7 @@ type Settler struct {
 	store   Store
 	payouts PayoutStore
 	pledges *pledge.Service
+	leases  *lease.Keeper
 	now     backstitch.Clock
 	opts    Options
 }
@@ -89,7 +89,7 @@ func New(store interface {
 			}
 		}
 	}
-	return &Settler{store: store, payouts: store, pledges: pledges, now: now, opts: o}
+	return &Settler{store: store, payouts: store, pledges: pledges, leases: lease.NewKeeper(store, o.Owner, o.LeaseTTL, now), now: now, opts: o}
 }
 
 // ErrBusy means another settler holds the campaign's lease; the next tick will look again.
@@ -118,39 +118,40 @@ func (s *Settler) Tick(ctx context.Context) error {
 }
 
 // Settle settles one campaign, or resumes its settlement. It is idempotent: settling a settled
-// campaign does nothing, and a half-done one is finished.
+// campaign does nothing, and a half-done one is finished. A campaign before its deadline is
+// not_due, so that nothing looks settled that was not.
 func (s *Settler) Settle(ctx context.Context, campaignID string) error {
 	return s.withLease(ctx, campaignID, func(w *work) error { return s.settle(ctx, w, campaignID) })
 }
 
 // withLease runs fn holding the campaign's settlement lease, or answers ErrBusy.
 func (s *Settler) withLease(ctx context.Context, campaignID string, fn func(w *work) error) error {
-	lease, err := s.store.AcquireLease(ctx, "settle:"+campaignID, s.opts.Owner, s.opts.LeaseTTL, s.now())
-	if backstitch.ErrorCode(err) == backstitch.CodeConflict {
+	held := false
+	err := s.leases.Hold(ctx, "settle:"+campaignID, func(h *lease.Held) error {
+		held = true
+		return fn(&work{Settler: s, Held: h})
+	})
+	if !held && backstitch.ErrorCode(err) == backstitch.CodeConflict {
 		return ErrBusy
 	}
-	if err != nil {
-		return err
-	}
-	w := &work{Settler: s, lease: lease}
-	defer func() {
-		if err := s.store.ReleaseLease(context.WithoutCancel(ctx), w.current()); err != nil {
-			zerolog.Ctx(ctx).Warn().Err(err).Msg("release settlement lease")
-		}
-	}()
-	return fn(w)
+	return err
 }
 
 func (s *Settler) settle(ctx context.Context, w *work, campaignID string) error {
-	log := zerolog.Ctx(ctx).With().Str("campaign_id", campaignID).Int64("fence", w.token()).Logger()
+	log := zerolog.Ctx(ctx).With().Str("campaign_id", campaignID).Int64("fence", w.Token()).Logger()
 	ctx = log.WithContext(ctx)
 	camp, err := s.store.FindCampaign(ctx, campaignID)
 	if err != nil {
 		return err
 	}
+	switch camp.Status {
+	case campaign.StatusDraft, campaign.StatusInReview, campaign.StatusApproved:
+		return backstitch.Errorf(backstitch.CodeNotDue, "The campaign is %s: it settles after it has run until its deadline.", camp.Status)
+	}
 	if camp.Status == campaign.StatusLive {
 		if s.now().Before(camp.Deadline) {
-			return nil
+			return backstitch.Errorf(backstitch.CodeNotDue, "The campaign runs until %s; it settles after its deadline.",
+				camp.Deadline.UTC().Format(time.RFC3339))
 		}
 		amount, backers, err := s.store.PledgeTotals(ctx, camp.ID)
 		if err != nil {
@@ -169,13 +170,13 @@ func (s *Settler) settle(ctx context.Context, w *work, campaignID string) error 
 	case camp.Status == campaign.StatusFailed:
 		// Nobody is charged: every pledge that could have been becomes void.
 		return w.each(ctx, camp.ID, []pledge.Status{pledge.StatusActive, pledge.StatusPending}, func(p pledge.Pledge) error {
-			_, err := s.pledges.Void(ctx, p, w.token(), "campaign missed its goal")
+			_, err := s.pledges.Void(ctx, p, w.Token(), "campaign missed its goal")
 			return err
 		})
 	case camp.Status == campaign.StatusSucceeded && camp.FundingModel == campaign.Flexible:
 		// Flexible pledges were charged when made; the unfinished ones end here.
 		return w.each(ctx, camp.ID, []pledge.Status{pledge.StatusPending}, func(p pledge.Pledge) error {
-			_, err := s.pledges.Void(ctx, p, w.token(), "no payment before the deadline")
+			_, err := s.pledges.Void(ctx, p, w.Token(), "no payment before the deadline")
 			return err
 		})
 	case camp.Status == campaign.StatusSucceeded:
@@ -191,7 +192,7 @@ func (s *Settler) charge(ctx context.Context, w *work, camp campaign.Campaign) e
 		return nil
 	}
 	err := w.each(ctx, camp.ID, []pledge.Status{pledge.StatusPending}, func(p pledge.Pledge) error {
-		_, err := s.pledges.Void(ctx, p, w.token(), "no card saved before the deadline")
+		_, err := s.pledges.Void(ctx, p, w.Token(), "no card saved before the deadline")
 		return err
 	})
 	if err != nil {
@@ -226,7 +227,7 @@ func (s *Settler) charge(ctx context.Context, w *work, camp campaign.Campaign) e
 // MaxProviderRetries the pledge stays "charging" and the next tick resumes it with the same key.
 func (s *Settler) chargeOne(ctx context.Context, w *work, p pledge.Pledge) error {
 	for n := 1; ; n++ {
-		next, err := s.pledges.ChargeOffSession(ctx, p, w.token())
+		next, err := s.pledges.ChargeOffSession(ctx, p, w.Token())
 		if err == nil {
 			return nil
 		}
@@ -282,28 +283,7 @@ func (s *Settler) Dunning(ctx context.Context) error {
 // fencing token every pledge write carries.
 type work struct {
 	*Settler
-	mu    sync.Mutex
-	lease backstitch.Lease
-}
-
-func (w *work) token() int64 { return w.current().Token }
-
-func (w *work) current() backstitch.Lease {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.lease
-}
-
-// renew extends the lease; losing it stops the work (another settler took over).
-func (w *work) renew(ctx context.Context) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	l, err := w.store.RenewLease(ctx, w.lease, w.opts.LeaseTTL, w.now())
-	if err != nil {
-		return err
-	}
-	w.lease = l
-	return nil
+	*lease.Held
 }
 
 // each runs fn on every pledge of the campaign in the given states, page by page, with bounded
@@ -334,7 +314,8 @@ func (w *work) each(ctx context.Context, campaignID string, statuses []pledge.St
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
-		if err := w.renew(ctx); err != nil {
+		// Losing the lease stops the work: another settler took over.
+		if err := w.Renew(ctx); err != nil {
 			return err
 		}
 		after = page[len(page)-1].ID

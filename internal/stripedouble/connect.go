@@ -63,7 +63,8 @@ func (d *Double) createAccountLink(c *call) response {
 	if _, ok := get[*account](d, id); !ok {
 		return missing("account", id, "account")
 	}
-	q := url.Values{"account": {id}, "return_url": {c.params.str("return_url")}}
+	// The link carries both platform URLs, so a test can follow either as Stripe would.
+	q := url.Values{"account": {id}, "return_url": {c.params.str("return_url")}, "refresh_url": {c.params.str("refresh_url")}}
 	now := d.unix()
 	return response{status: http.StatusOK, body: mustJSON(map[string]any{
 		"object":     "account_link",

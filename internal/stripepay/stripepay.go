@@ -284,12 +284,21 @@ func failure(se *stripe.Error) *pledge.Failure {
 	return &pledge.Failure{Code: string(se.Code), DeclineCode: string(se.DeclineCode), Message: se.Msg}
 }
 
-// classify wraps a Stripe error with the operation. Invalid requests are our bug (internal);
-// everything else (rate limits, outages, timeouts) is the provider being unavailable, which the
-// client may retry with the same Idempotency-Key.
+// classify wraps a Stripe error with the operation. An invalid request is Stripe refusing what
+// was asked (an amount above what a charge has left, an object it no longer has): the client gets
+// a 4xx that carries Stripe's code, never a 500. Everything else (rate limits, outages, timeouts)
+// is the provider being unavailable, which the client may retry with the same Idempotency-Key.
 func classify(op string, err error) error {
 	if se, ok := errors.AsType[*stripe.Error](err); ok && se.Type == stripe.ErrorTypeInvalidRequest && se.HTTPStatusCode != http.StatusTooManyRequests {
-		return fmt.Errorf("stripe %s: %w", op, err)
+		e := &backstitch.Error{Code: backstitch.CodeProviderRejected, ProviderCode: string(se.Code),
+			Message: fmt.Sprintf("Stripe refused the request: %s", se.Msg)}
+		if se.Code == stripe.ErrorCodeResourceMissing {
+			e.Code = backstitch.CodeProviderObjectMissing
+			e.Message = fmt.Sprintf("Stripe no longer has an object this request needs (%s). In offline mode the Stripe "+
+				"double forgets everything when the service restarts, so a pledge started before that cannot be "+
+				"completed: cancel it with its manage link and pledge again.", se.Msg)
+		}
+		return fmt.Errorf("stripe %s: %w (%w)", op, e, err)
 	}
 	return fmt.Errorf("stripe %s: %w (%w)", op, &backstitch.Error{Code: backstitch.CodePaymentProvider,
 		Message: "The payment provider did not answer. Please retry with the same Idempotency-Key."}, err)

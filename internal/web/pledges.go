@@ -146,8 +146,9 @@ func (s *Server) adminShowPledge(c *fiber.Ctx) error {
 }
 
 type refundInput struct {
-	Amount int64  `json:"amount"`
-	Reason string `json:"reason"`
+	// Amount is the API's money object; omitted, the refund is of all that is left.
+	Amount *money.Money `json:"amount"`
+	Reason string       `json:"reason"`
 }
 
 // adminRefund refunds a pledge (all that is left, or a part) and audits it.

@@ -57,7 +57,7 @@ type Store interface {
 	FindPledgeByIntent(ctx context.Context, intentID string) (pledge.Pledge, error)
 	FindPledge(ctx context.Context, id string) (pledge.Pledge, error)
 	FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error
-	CountRefundRequest(ctx context.Context, id string) (pledge.Pledge, error)
+	pledge.RefundStore
 	SetStripeAccount(ctx context.Context, userID, accountID string) (account.User, error)
 	SetPayoutsEnabled(ctx context.Context, accountID string, enabled bool) error
 }
@@ -172,6 +172,8 @@ func (s *Server) routes() {
 	api.Get("/campaigns/:id/settlement", s.requireUser, s.showSettlement)
 
 	s.app.Post("/webhooks/stripe", s.stripeWebhook)
+	s.app.Get("/payouts/done", s.payoutDone)
+	s.app.Get("/payouts/refresh", s.payoutRefresh)
 
 	admin := api.Group("/admin", s.requireRole(account.RoleAdmin))
 	admin.Get("/campaigns", s.adminListCampaigns)
@@ -251,6 +253,10 @@ var statusOf = map[backstitch.Code]int{
 	backstitch.CodeShippingAddressRequired: http.StatusUnprocessableEntity,
 	backstitch.CodePaymentFailed:           http.StatusPaymentRequired,
 	backstitch.CodePaymentProvider:         http.StatusBadGateway,
+	backstitch.CodeProviderRejected:        http.StatusUnprocessableEntity,
+	backstitch.CodeProviderObjectMissing:   http.StatusConflict,
+	backstitch.CodeRefundExceedsRemaining:  http.StatusUnprocessableEntity,
+	backstitch.CodeNotDue:                  http.StatusConflict,
 	backstitch.CodeIdempotencyKeyRequired:  http.StatusBadRequest,
 	backstitch.CodeInvalidSignature:        http.StatusBadRequest,
 	backstitch.CodeEmailTaken:              http.StatusConflict,
@@ -274,6 +280,8 @@ type problem struct {
 	Instance  string                  `json:"instance"`
 	RequestID string                  `json:"request_id,omitempty"`
 	Errors    []backstitch.FieldError `json:"errors"`
+	// ProviderCode is Stripe's error code when Stripe refused the request.
+	ProviderCode string `json:"provider_code,omitempty"`
 }
 
 // handleError is the only place errors become HTTP responses. Internal errors are logged once,
@@ -309,7 +317,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	c.Set(fiber.HeaderContentType, "application/problem+json")
 	body, merr := jsonMarshal(problem{
 		Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: e.Message,
-		Code: e.Code, Instance: c.Path(), RequestID: id, Errors: fields,
+		Code: e.Code, Instance: c.Path(), RequestID: id, Errors: fields, ProviderCode: e.ProviderCode,
 	})
 	if merr != nil {
 		return merr

@@ -76,28 +76,3 @@ func (s *Server) adminSettle(c *fiber.Ctx) error {
 	}
 	return reply(c, http.StatusOK, r)
 }
-
-// payoutOnboarding starts or resumes a designer's Stripe Connect Express onboarding: the account
-// is created once (idempotency key from the user), and each call gives a fresh one-time link.
-func (s *Server) payoutOnboarding(c *fiber.Ctx) error {
-	sess, _ := session(c)
-	ctx := c.UserContext()
-	u, err := s.store.FindUserByID(ctx, sess.UserID)
-	if err != nil {
-		return err
-	}
-	if u.StripeAccountID == "" {
-		acct, err := s.payments.CreateExpressAccount(ctx, u.Email, u.ID, u.ID+"/connect_account")
-		if err != nil {
-			return err
-		}
-		if u, err = s.store.SetStripeAccount(ctx, u.ID, acct); err != nil {
-			return err
-		}
-	}
-	url, err := s.payments.CreateAccountLink(ctx, u.StripeAccountID, s.cfg.PublicURL+"/payouts/refresh", s.cfg.PublicURL+"/payouts/done")
-	if err != nil {
-		return err
-	}
-	return reply(c, http.StatusCreated, fiber.Map{"url": url, "payouts_enabled": u.PayoutsEnabled})
-}
