@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/config"
 	"github.com/backstitch/backstitch/internal/embedded"
 	"github.com/backstitch/backstitch/internal/mongostore"
@@ -78,7 +79,8 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 		Owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), backstitch.NewID("reconciler")), LeaseTTL: a.cfg.SettleLeaseTTL,
 		StuckAfter: a.cfg.ReconcileStuckAfter, PlatformFeeBPS: int64(a.cfg.PlatformFeeBPS)})
 	recon := web.Reconciliation{Store: a.store, Runner: a.runner, Resolver: reconcile.NewResolver(a.store, gateway, a.pledges, a.settler, a.now)}
-	a.web = web.New(a.cfg, a.store, a.pledges, a.settler, gateway, recon, log, a.now)
+	campaigns := campaign.NewService(a.store, a.now, campaign.Rules{MinDuration: a.cfg.MinCampaignDuration, MaxDuration: a.cfg.MaxCampaignDuration})
+	a.web = web.New(a.cfg, a.store, campaigns, a.pledges, a.settler, gateway, recon, log, a.now)
 	return a, nil
 }
 

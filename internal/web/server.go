@@ -41,16 +41,9 @@ type Store interface {
 	ReleaseIdempotencyKey(ctx context.Context, id string) error
 	TakeOverIdempotencyKey(ctx context.Context, id string, sawLockedUntil, lockedUntil time.Time) (bool, error)
 
-	CreateCampaign(ctx context.Context, c campaign.Campaign) (campaign.Campaign, error)
+	// FindCampaign serves admin routes only; everything a designer does to a campaign goes
+	// through the campaign service, which checks who asks.
 	FindCampaign(ctx context.Context, id string) (campaign.Campaign, error)
-	FindCampaignBySlug(ctx context.Context, slug string) (campaign.Campaign, error)
-	ReplaceCampaign(ctx context.Context, prev, next campaign.Campaign) (campaign.Campaign, error)
-	ListCampaigns(ctx context.Context, f campaign.ListFilter) ([]campaign.Campaign, error)
-	CreateTier(ctx context.Context, t campaign.Tier) error
-	FindTiers(ctx context.Context, campaignID string) ([]campaign.Tier, error)
-	FindTier(ctx context.Context, campaignID, tierID string) (campaign.Tier, error)
-	ReplaceTier(ctx context.Context, prev, next campaign.Tier) error
-	DeleteTier(ctx context.Context, t campaign.Tier) error
 
 	StripeEventSeen(ctx context.Context, id string) (bool, error)
 	RecordStripeEvent(ctx context.Context, e backstitch.StripeEvent) error
@@ -71,35 +64,35 @@ type Payments interface {
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	app      *fiber.App
-	store    Store
-	pledges  *pledge.Service
-	settler  *settlement.Settler
-	payments Payments
-	log      zerolog.Logger
-	cfg      config.Config
-	now      backstitch.Clock
-	rules    campaign.Rules
-	metrics  *metrics
-	recon    Reconciliation
+	app       *fiber.App
+	store     Store
+	pledges   *pledge.Service
+	settler   *settlement.Settler
+	payments  Payments
+	log       zerolog.Logger
+	cfg       config.Config
+	now       backstitch.Clock
+	campaigns *campaign.Service
+	metrics   *metrics
+	recon     Reconciliation
 }
 
 //go:embed openapi.yaml
 var openAPI []byte
 
 // New builds the Fiber app with every route.
-func New(cfg config.Config, store Store, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, log zerolog.Logger, now backstitch.Clock) *Server {
+func New(cfg config.Config, store Store, campaigns *campaign.Service, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, log zerolog.Logger, now backstitch.Clock) *Server {
 	s := &Server{
-		recon:    recon,
-		store:    store,
-		pledges:  pledges,
-		settler:  settler,
-		payments: payments,
-		log:      log,
-		cfg:      cfg,
-		now:      now,
-		rules:    campaign.Rules{MinDuration: cfg.MinCampaignDuration, MaxDuration: cfg.MaxCampaignDuration},
-		metrics:  newMetrics(),
+		recon:     recon,
+		store:     store,
+		pledges:   pledges,
+		settler:   settler,
+		payments:  payments,
+		log:       log,
+		cfg:       cfg,
+		now:       now,
+		campaigns: campaigns,
+		metrics:   newMetrics(),
 	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "backstitch",
@@ -159,9 +152,9 @@ func (s *Server) routes() {
 	api.Post("/campaigns/:id/tiers", s.requireUser, s.idempotent, s.createTier)
 	api.Patch("/campaigns/:id/tiers/:tier_id", s.requireUser, s.editTier)
 	api.Delete("/campaigns/:id/tiers/:tier_id", s.requireUser, s.deleteTier)
-	api.Post("/campaigns/:id/submit", s.requireUser, s.transition(campaign.ActionSubmit))
-	api.Post("/campaigns/:id/launch", s.requireUser, s.transition(campaign.ActionLaunch))
-	api.Post("/campaigns/:id/cancel", s.requireUser, s.transition(campaign.ActionCancel))
+	api.Post("/campaigns/:id/submit", s.requireUser, s.transition((*campaign.Service).Submit))
+	api.Post("/campaigns/:id/launch", s.requireUser, s.transition((*campaign.Service).Launch))
+	api.Post("/campaigns/:id/cancel", s.requireUser, s.transition((*campaign.Service).Cancel))
 
 	api.Post("/campaigns/:id/pledges", s.idempotent, s.createPledge)
 	api.Get("/pledges/:id", s.showPledge)
@@ -175,8 +168,8 @@ func (s *Server) routes() {
 
 	admin := api.Group("/admin", s.requireRole(account.RoleAdmin))
 	admin.Get("/campaigns", s.adminListCampaigns)
-	admin.Post("/campaigns/:id/approve", s.transition(campaign.ActionApprove))
-	admin.Post("/campaigns/:id/reject", s.transition(campaign.ActionReject))
+	admin.Post("/campaigns/:id/approve", s.transition((*campaign.Service).Approve))
+	admin.Post("/campaigns/:id/reject", s.transition((*campaign.Service).Reject))
 	admin.Get("/pledges/:id", s.adminShowPledge)
 	admin.Post("/campaigns/:id/settle", s.adminSettle)
 	admin.Post("/pledges/:id/refunds", s.idempotent, s.adminRefund)
