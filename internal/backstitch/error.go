@@ -5,6 +5,7 @@ package backstitch
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is a stable, machine-readable error code. Clients switch on it, so codes are never renamed.
@@ -44,6 +45,9 @@ type Error struct {
 	Code    Code
 	Message string
 	Fields  []FieldError
+	// RetryAfter, when set, is how long the caller should wait before trying again (rate limits);
+	// the web layer sends it as Retry-After.
+	RetryAfter time.Duration
 }
 
 // FieldError names one bad input field (a JSON path such as "goal.amount") and why it is bad.

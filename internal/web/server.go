@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,12 +28,7 @@ import (
 type Store interface {
 	Ping(ctx context.Context) error
 
-	CreateUser(ctx context.Context, u account.User) error
-	FindUserByEmail(ctx context.Context, email string) (account.User, error)
 	FindUserByID(ctx context.Context, id string) (account.User, error)
-	CreateSession(ctx context.Context, s account.Session) error
-	FindSession(ctx context.Context, id string, now time.Time) (account.Session, error)
-	DeleteSession(ctx context.Context, id string) error
 	HitRateLimit(ctx context.Context, key string, window time.Duration, now time.Time) (int64, time.Time, error)
 	AppendAudit(ctx context.Context, e backstitch.AuditEntry) error
 
@@ -73,6 +69,7 @@ type Server struct {
 	cfg       config.Config
 	now       backstitch.Clock
 	campaigns *campaign.Service
+	accounts  *account.Service
 	metrics   *metrics
 	recon     Reconciliation
 }
@@ -81,7 +78,7 @@ type Server struct {
 var openAPI []byte
 
 // New builds the Fiber app with every route.
-func New(cfg config.Config, store Store, campaigns *campaign.Service, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, log zerolog.Logger, now backstitch.Clock) *Server {
+func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, log zerolog.Logger, now backstitch.Clock) *Server {
 	s := &Server{
 		recon:     recon,
 		store:     store,
@@ -92,6 +89,7 @@ func New(cfg config.Config, store Store, campaigns *campaign.Service, pledges *p
 		cfg:       cfg,
 		now:       now,
 		campaigns: campaigns,
+		accounts:  accounts,
 		metrics:   newMetrics(),
 	}
 	s.app = fiber.New(fiber.Config{
@@ -299,6 +297,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		fields = []backstitch.FieldError{}
 	}
 	c.Status(status)
+	if e.RetryAfter > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(e.RetryAfter.Round(time.Second).Seconds())))
+	}
 	c.Set(fiber.HeaderContentType, "application/problem+json")
 	body, merr := jsonMarshal(problem{
 		Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: e.Message,
