@@ -5,6 +5,7 @@ package backstitch
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is a stable, machine-readable error code. Clients switch on it, so codes are never renamed.
@@ -51,6 +52,9 @@ type Error struct {
 	// ProviderCode is Stripe's own error code (amount_too_large, resource_missing, …) when Stripe
 	// refused the request, so a client can tell Stripe's reasons apart.
 	ProviderCode string
+	// RetryAfter, when set, is how long the caller should wait before trying again (rate limits);
+	// the web layer sends it as Retry-After.
+	RetryAfter time.Duration
 }
 
 // FieldError names one bad input field (a JSON path such as "goal.amount") and why it is bad.

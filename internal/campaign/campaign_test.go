@@ -212,6 +212,12 @@ func TestTierRules(t *testing.T) {
 	if _, err := tier.Edit(c, TierFields{Price: &money.Money{Amount: 1500, Currency: "CHF"}}, now); backstitch.ErrorCode(err) != backstitch.CodeTierHasBackers {
 		t.Fatalf("repriced a tier with backers: %v", err)
 	}
+	if _, err := tier.Edit(c, TierFields{Kind: ptr(KindDigital), Ships: ptr(false)}, now); fieldCodes(t, err)["kind"] != "locked" || fieldCodes(t, err)["ships"] != "locked" {
+		t.Fatalf("a shipped tier with backers made digital: %v", err)
+	}
+	if _, err := tier.Edit(c, TierFields{Kind: ptr(KindPhysical), Ships: ptr(true), Title: ptr("Long coat")}, now); err != nil {
+		t.Fatalf("kind and ships sent unchanged: %v", err)
+	}
 	if _, err := tier.Edit(c, TierFields{Limit: Nullable[int64]{Set: true, Value: 3}}, now); fieldCodes(t, err)["limit"] != "below_claimed" {
 		t.Fatalf("limit below claimed: %v", err)
 	}

@@ -96,7 +96,8 @@ func NewTier(c Campaign, f TierFields, now time.Time) (Tier, error) {
 }
 
 // Edit applies a change to a tier. Once a tier has backers its price is what they agreed to pay,
-// and its limit cannot drop below the units they already hold.
+// its kind and shipping are what they gave (or did not give) an address for, and its limit cannot
+// drop below the units they already hold.
 func (t Tier) Edit(c Campaign, f TierFields, now time.Time) (Tier, error) {
 	if !c.Status.Changeable() {
 		return t, backstitch.Errorf(backstitch.CodeInvalidState, "Tiers of a %s campaign cannot change.", c.Status)
@@ -104,6 +105,20 @@ func (t Tier) Edit(c Campaign, f TierFields, now time.Time) (Tier, error) {
 	if t.Claimed > 0 && f.Price != nil && *f.Price != t.Price {
 		return t, &backstitch.Error{Code: backstitch.CodeTierHasBackers, Message: "This tier has backers: its price cannot change.",
 			Fields: []backstitch.FieldError{{Field: "price", Code: "locked", Message: "the tier has backers"}}}
+	}
+	if t.Claimed > 0 {
+		// A digital tier turned physical and shipping would leave its backers without an address;
+		// a shipping tier turned digital would leave them paying for a parcel that never comes.
+		var errs backstitch.FieldErrors
+		if f.Kind != nil && *f.Kind != t.Kind {
+			errs.Add("kind", "locked", fmt.Sprintf("kind cannot change once the tier has backers; it stays %q", t.Kind))
+		}
+		if f.Ships != nil && *f.Ships != t.Ships {
+			errs.Add("ships", "locked", fmt.Sprintf("ships cannot change once the tier has backers; it stays %t", t.Ships))
+		}
+		if len(errs) > 0 {
+			return t, &backstitch.Error{Code: backstitch.CodeValidation, Message: "This tier has backers: its kind and shipping cannot change.", Fields: errs}
+		}
 	}
 	next := t
 	if err := next.apply(c, f, now); err != nil {

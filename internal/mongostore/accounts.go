@@ -13,6 +13,8 @@ import (
 	"github.com/backstitch/backstitch/internal/backstitch"
 )
 
+var _ account.Store = (*Store)(nil)
+
 // CreateUser stores a new user; an address already in use is email_taken.
 func (s *Store) CreateUser(ctx context.Context, u account.User) error {
 	if _, err := s.db.Collection("users").InsertOne(ctx, u); err != nil {

@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
 )
+
+var _ campaign.Store = (*Store)(nil)
 
 // CreateCampaign inserts a new campaign. Its slug is made unique by the unique index: on a clash
 // the next free suffix ("-2", "-3", …) is tried, so two designers naming a campaign alike both succeed.
@@ -114,19 +117,85 @@ func (s *Store) ListCampaigns(ctx context.Context, f campaign.ListFilter) ([]cam
 	return out, nil
 }
 
-// CreateTier inserts a tier at the end of the campaign's list, refusing more than
-// campaign.MaxTiers per campaign.
+// CreateTier inserts a tier. The campaign's tier limit is not checked here: the campaign service
+// takes a slot with ReserveTierSlot first.
 func (s *Store) CreateTier(ctx context.Context, t campaign.Tier) error {
-	n, err := s.db.Collection("tiers").CountDocuments(ctx, bson.M{"campaign_id": t.CampaignID})
-	if err != nil {
-		return fmt.Errorf("count tiers: %w", err)
-	}
-	if n >= campaign.MaxTiers {
-		return backstitch.Errorf(backstitch.CodeValidation, "A campaign can have at most %d tiers.", campaign.MaxTiers)
-	}
-	t.Position = int(n)
 	if _, err := s.db.Collection("tiers").InsertOne(ctx, t); err != nil {
 		return fmt.Errorf("insert tier: %w", err)
+	}
+	return nil
+}
+
+// ReserveTierSlot takes one of a campaign's max tier slots: one conditional update of the campaign
+// document (tier_count < max → +1), so racing creates can never pass the limit, as counting the
+// tiers and then inserting could. It also hands out the next position (tier_seq), which deleting a
+// tier never gives back, so positions stay unique. Neither field is part of campaign.Campaign:
+// ReplaceCampaign sets named fields only and never touches them.
+func (s *Store) ReserveTierSlot(ctx context.Context, campaignID string, max int) (int, error) {
+	campaigns := s.db.Collection("campaigns")
+	for range 2 {
+		var doc struct {
+			Seq int `bson:"tier_seq"`
+		}
+		err := campaigns.FindOneAndUpdate(ctx,
+			bson.M{"_id": campaignID, "tier_count": bson.M{"$lt": max}},
+			bson.M{"$inc": bson.M{"tier_count": 1, "tier_seq": 1}},
+			// No projection: FerretDB's findAndModify does not implement one.
+			options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&doc)
+		if err == nil {
+			return doc.Seq - 1, nil
+		}
+		if !errors.Is(err, mongo.ErrNoDocuments) {
+			return 0, fmt.Errorf("reserve tier slot of %s: %w", campaignID, err)
+		}
+		counted, err := s.countTiersOnce(ctx, campaignID)
+		if err != nil {
+			return 0, err
+		}
+		if counted {
+			continue
+		}
+		return 0, backstitch.Errorf(backstitch.CodeValidation, "A campaign can have at most %d tiers.", max)
+	}
+	return 0, backstitch.Errorf(backstitch.CodeValidation, "A campaign can have at most %d tiers.", max)
+}
+
+// countTiersOnce starts the tier counters of a campaign written before they existed, from its
+// tiers, and reports whether they were missing (false: they exist, so the campaign is full).
+// A missing campaign is not_found.
+func (s *Store) countTiersOnce(ctx context.Context, campaignID string) (bool, error) {
+	var doc struct {
+		Count *int `bson:"tier_count"`
+	}
+	err := s.db.Collection("campaigns").FindOne(ctx, bson.M{"_id": campaignID},
+		options.FindOne().SetProjection(bson.M{"tier_count": 1})).Decode(&doc)
+	if err != nil {
+		return false, notFound(err, "Campaign")
+	}
+	if doc.Count != nil {
+		return false, nil
+	}
+	tiers, err := s.FindTiers(ctx, campaignID)
+	if err != nil {
+		return false, err
+	}
+	seq := 0
+	for _, t := range tiers {
+		seq = max(seq, t.Position+1)
+	}
+	// Only where the counters are still missing: a racing request may have started them already.
+	if _, err := s.db.Collection("campaigns").UpdateOne(ctx, bson.M{"_id": campaignID, "tier_count": bson.M{"$exists": false}},
+		bson.M{"$set": bson.M{"tier_count": len(tiers), "tier_seq": seq}}); err != nil {
+		return false, fmt.Errorf("count tiers of %s: %w", campaignID, err)
+	}
+	return true, nil
+}
+
+// ReleaseTierSlot gives back a slot ReserveTierSlot took.
+func (s *Store) ReleaseTierSlot(ctx context.Context, campaignID string) error {
+	if _, err := s.db.Collection("campaigns").UpdateOne(ctx, bson.M{"_id": campaignID, "tier_count": bson.M{"$gt": 0}},
+		bson.M{"$inc": bson.M{"tier_count": -1}}); err != nil {
+		return fmt.Errorf("release tier slot of %s: %w", campaignID, err)
 	}
 	return nil
 }

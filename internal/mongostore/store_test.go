@@ -326,3 +326,42 @@ func TestPledgeCompareAndSet(t *testing.T) {
 		t.Fatalf("stale fence accepted: %v", err)
 	}
 }
+
+// Tier slots: a campaign written before the counters existed starts them from its tiers; slots
+// stop at the limit, come back when released, and positions are never handed out twice.
+func TestTierSlots(t *testing.T) {
+	s := testenv.MustStore(t)
+	ctx := context.Background()
+	c, err := s.CreateCampaign(ctx, newCampaign(t, "Slots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := s.CreateTier(ctx, campaign.Tier{ID: fmt.Sprint("tier_old", i), CampaignID: c.ID, Position: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []int
+	for {
+		pos, err := s.ReserveTierSlot(ctx, c.ID, 4)
+		if backstitch.ErrorCode(err) == backstitch.CodeValidation {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, pos)
+	}
+	if fmt.Sprint(got) != "[2 3]" {
+		t.Fatalf("positions %v, want [2 3]: two old tiers and a limit of 4", got)
+	}
+	if err := s.ReleaseTierSlot(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if pos, err := s.ReserveTierSlot(ctx, c.ID, 4); err != nil || pos != 4 {
+		t.Fatalf("after a release: position %d, %v; want 4", pos, err)
+	}
+	if _, err := s.ReserveTierSlot(ctx, "cam_missing", 4); backstitch.ErrorCode(err) != backstitch.CodeNotFound {
+		t.Fatalf("missing campaign: %v", err)
+	}
+}

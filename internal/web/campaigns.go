@@ -1,15 +1,13 @@
 package web
 
 import (
-	"fmt"
+	"context"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/rs/zerolog"
 
-	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/money"
@@ -81,75 +79,31 @@ func viewCampaign(c campaign.Campaign, tiers []campaign.Tier, private bool) camp
 	return v
 }
 
-func actorOf(sess account.Session) string { return string(sess.Role) + ":" + sess.UserID }
+// actor is who the session belongs to, as the campaign service knows them; the zero Actor when
+// nobody is signed in.
+func actor(c *fiber.Ctx) campaign.Actor {
+	sess, _ := session(c)
+	return campaign.Actor{UserID: sess.UserID, Role: sess.Role}
+}
 
 func (s *Server) createCampaign(c *fiber.Ctx) error {
 	var in campaign.Fields
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	sess, _ := session(c)
-	camp, err := campaign.New(in, sess.UserID, s.now(), s.rules)
+	camp, err := s.campaigns.Create(c.UserContext(), actor(c), in)
 	if err != nil {
 		return err
 	}
-	camp, err = s.store.CreateCampaign(c.UserContext(), camp)
-	if err != nil {
-		return err
-	}
-	zerolog.Ctx(c.UserContext()).Info().Str("campaign_id", camp.ID).Msg("campaign created")
 	return reply(c, http.StatusCreated, viewCampaign(camp, []campaign.Tier{}, true))
 }
 
-// findForRead finds a campaign by id or slug that the caller may see: anyone sees public
-// campaigns; only the owner and admins see the others, and to everyone else they do not exist.
-func (s *Server) findForRead(c *fiber.Ctx) (campaign.Campaign, bool, error) {
-	ref := c.Params("id")
-	var camp campaign.Campaign
-	var err error
-	if backstitch.IsID("cam", ref) {
-		camp, err = s.store.FindCampaign(c.UserContext(), ref)
-	} else {
-		camp, err = s.store.FindCampaignBySlug(c.UserContext(), ref)
-	}
-	if err != nil {
-		return camp, false, err
-	}
-	sess, _ := session(c)
-	private := sess.Role == account.RoleAdmin || (sess.UserID != "" && sess.UserID == camp.DesignerID)
-	if !private && !camp.Status.Public() {
-		return camp, false, backstitch.Errorf(backstitch.CodeNotFound, "Campaign not found.")
-	}
-	return camp, private, nil
-}
-
-// findForWrite finds a campaign the caller may change. Others' drafts stay invisible (404);
-// changing someone else's public campaign is forbidden (403).
-func (s *Server) findForWrite(c *fiber.Ctx, allowAdmin bool) (campaign.Campaign, error) {
-	sess, _ := session(c)
-	camp, err := s.store.FindCampaign(c.UserContext(), c.Params("id"))
-	if err != nil {
-		return camp, err
-	}
-	if camp.DesignerID == sess.UserID || (allowAdmin && sess.Role == account.RoleAdmin) {
-		return camp, nil
-	}
-	if camp.Status.Public() || sess.Role == account.RoleAdmin {
-		return camp, backstitch.Errorf(backstitch.CodeForbidden, "Only the campaign's designer may do this.")
-	}
-	return camp, backstitch.Errorf(backstitch.CodeNotFound, "Campaign not found.")
-}
-
 func (s *Server) showCampaign(c *fiber.Ctx) error {
-	camp, private, err := s.findForRead(c)
+	d, err := s.campaigns.Show(c.UserContext(), actor(c), c.Params("id"))
 	if err != nil {
 		return err
 	}
-	tiers, err := s.store.FindTiers(c.UserContext(), camp.ID)
-	if err != nil {
-		return err
-	}
-	return reply(c, http.StatusOK, viewCampaign(camp, tiers, private))
+	return replyDetail(c, d)
 }
 
 func (s *Server) editCampaign(c *fiber.Ctx) error {
@@ -157,37 +111,23 @@ func (s *Server) editCampaign(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	camp, err := s.findForWrite(c, false)
+	d, err := s.campaigns.Edit(c.UserContext(), actor(c), c.Params("id"), in)
 	if err != nil {
 		return err
 	}
-	sess, _ := session(c)
-	next, err := camp.Edit(in, actorOf(sess), s.now(), s.rules)
-	if err != nil {
-		return err
-	}
-	if next, err = s.store.ReplaceCampaign(c.UserContext(), camp, next); err != nil {
-		return err
-	}
-	return s.replyCampaign(c, next)
+	return replyDetail(c, d)
 }
 
-func (s *Server) replyCampaign(c *fiber.Ctx, camp campaign.Campaign) error {
-	tiers, err := s.store.FindTiers(c.UserContext(), camp.ID)
-	if err != nil {
-		return err
-	}
-	return reply(c, http.StatusOK, viewCampaign(camp, tiers, true))
+func replyDetail(c *fiber.Ctx, d campaign.Detail) error {
+	return reply(c, http.StatusOK, viewCampaign(d.Campaign, d.Tiers, d.Private))
 }
 
 type transitionInput struct {
 	Reason string `json:"reason"`
 }
 
-// transition runs a state change. Submit and launch are the designer's; approve and reject are
-// admin routes (the router checks the role); cancel is open to the designer and to admins.
-func (s *Server) transition(a campaign.Action) fiber.Handler {
-	isAdminAction := a == campaign.ActionApprove || a == campaign.ActionReject
+// transition runs a review step or a cancellation; the campaign service says who may.
+func (s *Server) transition(do func(svc *campaign.Service, ctx context.Context, by campaign.Actor, id, reason string) (campaign.Detail, error)) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		var in transitionInput
 		if len(c.Body()) > 0 {
@@ -195,61 +135,26 @@ func (s *Server) transition(a campaign.Action) fiber.Handler {
 				return err
 			}
 		}
-		sess, _ := session(c)
-		var camp campaign.Campaign
-		var err error
-		if isAdminAction {
-			camp, err = s.store.FindCampaign(c.UserContext(), c.Params("id"))
-		} else {
-			camp, err = s.findForWrite(c, a == campaign.ActionCancel)
-		}
+		d, err := do(s.campaigns, c.UserContext(), actor(c), c.Params("id"), in.Reason)
 		if err != nil {
 			return err
 		}
-		next, err := camp.Do(a, actorOf(sess), in.Reason, s.now(), s.rules)
-		if err != nil {
-			return err
-		}
-		if next, err = s.store.ReplaceCampaign(c.UserContext(), camp, next); err != nil {
-			return err
-		}
-		log := zerolog.Ctx(c.UserContext())
-		log.Info().Str("campaign_id", camp.ID).Str("from", string(camp.Status)).Str("to", string(next.Status)).Msg("campaign " + string(a))
-		if sess.Role == account.RoleAdmin {
-			entry := backstitch.AuditEntry{
-				At: s.now(), Actor: sess.UserID, Action: "campaign." + string(a), Target: camp.ID, Reason: in.Reason,
-				Before: map[string]string{"status": string(camp.Status)}, After: map[string]string{"status": string(next.Status)},
-			}
-			if err := s.store.AppendAudit(c.UserContext(), entry); err != nil {
-				// The change itself is done and in the campaign's history; a missing audit line must
-				// still be noticed, so it is logged as an error for operators.
-				log.Error().Err(err).Str("campaign_id", camp.ID).Msg("audit entry not written")
-			}
-		}
-		return s.replyCampaign(c, next)
+		return replyDetail(c, d)
 	}
 }
 
-// page reads ?limit and ?cursor. A limit over the maximum is capped, not refused.
-func (s *Server) page(c *fiber.Ctx) (limit int, after *campaign.Campaign, err error) {
-	limit = s.cfg.DefaultPageSize
+// pageQuery reads ?limit and ?cursor. A limit over the maximum is capped, not refused.
+func (s *Server) pageQuery(c *fiber.Ctx, scope campaign.ListScope) (campaign.ListQuery, error) {
+	q := campaign.ListQuery{Scope: scope, Limit: s.cfg.DefaultPageSize, Cursor: c.Query("cursor"), Status: campaign.Status(c.Query("status"))}
 	if v := c.Query("limit"); v != "" {
 		n, convErr := strconv.Atoi(v)
 		if convErr != nil || n < 1 {
-			return 0, nil, &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid parameters.",
+			return q, &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid parameters.",
 				Fields: []backstitch.FieldError{{Field: "limit", Code: "invalid", Message: "limit must be a whole number of at least 1"}}}
 		}
-		limit = min(n, s.cfg.MaxPageSize)
+		q.Limit = min(n, s.cfg.MaxPageSize)
 	}
-	if cur := c.Query("cursor"); cur != "" {
-		last, findErr := s.store.FindCampaign(c.UserContext(), cur)
-		if findErr != nil {
-			return 0, nil, &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid parameters.",
-				Fields: []backstitch.FieldError{{Field: "cursor", Code: "invalid", Message: "cursor is not one this API gave out"}}}
-		}
-		after = &last
-	}
-	return limit, after, nil
+	return q, nil
 }
 
 type listView struct {
@@ -257,58 +162,30 @@ type listView struct {
 	NextCursor *string        `json:"next_cursor"`
 }
 
-func (s *Server) list(c *fiber.Ctx, f campaign.ListFilter, private bool) error {
-	var err error
-	if f.Limit, f.After, err = s.page(c); err != nil {
-		return err
-	}
-	found, err := s.store.ListCampaigns(c.UserContext(), f)
+func (s *Server) list(c *fiber.Ctx, scope campaign.ListScope) error {
+	q, err := s.pageQuery(c, scope)
 	if err != nil {
 		return err
 	}
-	out := listView{Data: []campaignView{}}
-	if len(found) > f.Limit {
-		found = found[:f.Limit]
-		next := found[len(found)-1].ID
-		out.NextCursor = &next
+	page, err := s.campaigns.List(c.UserContext(), actor(c), q)
+	if err != nil {
+		return err
 	}
-	for _, camp := range found {
-		out.Data = append(out.Data, viewCampaign(camp, nil, private))
+	out := listView{Data: make([]campaignView, 0, len(page.Campaigns))}
+	if page.Next != "" {
+		out.NextCursor = &page.Next
+	}
+	for _, camp := range page.Campaigns {
+		out.Data = append(out.Data, viewCampaign(camp, nil, page.Private))
 	}
 	return reply(c, http.StatusOK, out)
 }
 
-func statusFilter(c *fiber.Ctx, def campaign.Status, allowed func(campaign.Status) bool) ([]campaign.Status, error) {
-	st := campaign.Status(c.Query("status", string(def)))
-	if !allowed(st) {
-		return nil, &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid parameters.",
-			Fields: []backstitch.FieldError{{Field: "status", Code: "invalid", Message: fmt.Sprintf("this list does not offer status %q", st)}}}
-	}
-	return []campaign.Status{st}, nil
-}
-
 // listCampaigns is the public list: live campaigns by default, or other public statuses.
-func (s *Server) listCampaigns(c *fiber.Ctx) error {
-	statuses, err := statusFilter(c, campaign.StatusLive, campaign.Status.Public)
-	if err != nil {
-		return err
-	}
-	return s.list(c, campaign.ListFilter{Statuses: statuses}, false)
-}
+func (s *Server) listCampaigns(c *fiber.Ctx) error { return s.list(c, campaign.ListPublic) }
 
 // adminListCampaigns is the review queue: campaigns in review by default, any status on request.
-func (s *Server) adminListCampaigns(c *fiber.Ctx) error {
-	statuses, err := statusFilter(c, campaign.StatusInReview, func(st campaign.Status) bool {
-		return st.Public() || st == campaign.StatusDraft || st == campaign.StatusInReview || st == campaign.StatusApproved || st == campaign.StatusCancelled
-	})
-	if err != nil {
-		return err
-	}
-	return s.list(c, campaign.ListFilter{Statuses: statuses}, true)
-}
+func (s *Server) adminListCampaigns(c *fiber.Ctx) error { return s.list(c, campaign.ListReview) }
 
 // myCampaigns lists the signed-in designer's campaigns in every status, newest first.
-func (s *Server) myCampaigns(c *fiber.Ctx) error {
-	sess, _ := session(c)
-	return s.list(c, campaign.ListFilter{DesignerID: sess.UserID}, true)
-}
+func (s *Server) myCampaigns(c *fiber.Ctx) error { return s.list(c, campaign.ListMine) }

@@ -43,7 +43,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := New(cfg, nil, nil, nil, nil, Reconciliation{}, zerolog.Nop(), time.Now).Routes()
+	served := New(cfg, nil, nil, nil, nil, nil, nil, Reconciliation{}, zerolog.Nop(), time.Now).Routes()
 	for _, r := range served {
 		if !slices.Contains(documented, r) {
 			t.Errorf("route %s is not in openapi.yaml", r)

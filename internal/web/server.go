@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,12 +28,7 @@ import (
 type Store interface {
 	Ping(ctx context.Context) error
 
-	CreateUser(ctx context.Context, u account.User) error
-	FindUserByEmail(ctx context.Context, email string) (account.User, error)
 	FindUserByID(ctx context.Context, id string) (account.User, error)
-	CreateSession(ctx context.Context, s account.Session) error
-	FindSession(ctx context.Context, id string, now time.Time) (account.Session, error)
-	DeleteSession(ctx context.Context, id string) error
 	HitRateLimit(ctx context.Context, key string, window time.Duration, now time.Time) (int64, time.Time, error)
 	AppendAudit(ctx context.Context, e backstitch.AuditEntry) error
 
@@ -41,16 +37,9 @@ type Store interface {
 	ReleaseIdempotencyKey(ctx context.Context, id string) error
 	TakeOverIdempotencyKey(ctx context.Context, id string, sawLockedUntil, lockedUntil time.Time) (bool, error)
 
-	CreateCampaign(ctx context.Context, c campaign.Campaign) (campaign.Campaign, error)
+	// FindCampaign serves admin routes only; everything a designer does to a campaign goes
+	// through the campaign service, which checks who asks.
 	FindCampaign(ctx context.Context, id string) (campaign.Campaign, error)
-	FindCampaignBySlug(ctx context.Context, slug string) (campaign.Campaign, error)
-	ReplaceCampaign(ctx context.Context, prev, next campaign.Campaign) (campaign.Campaign, error)
-	ListCampaigns(ctx context.Context, f campaign.ListFilter) ([]campaign.Campaign, error)
-	CreateTier(ctx context.Context, t campaign.Tier) error
-	FindTiers(ctx context.Context, campaignID string) ([]campaign.Tier, error)
-	FindTier(ctx context.Context, campaignID, tierID string) (campaign.Tier, error)
-	ReplaceTier(ctx context.Context, prev, next campaign.Tier) error
-	DeleteTier(ctx context.Context, t campaign.Tier) error
 
 	StripeEventSeen(ctx context.Context, id string) (bool, error)
 	RecordStripeEvent(ctx context.Context, e backstitch.StripeEvent) error
@@ -71,35 +60,37 @@ type Payments interface {
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	app      *fiber.App
-	store    Store
-	pledges  *pledge.Service
-	settler  *settlement.Settler
-	payments Payments
-	log      zerolog.Logger
-	cfg      config.Config
-	now      backstitch.Clock
-	rules    campaign.Rules
-	metrics  *metrics
-	recon    Reconciliation
+	app       *fiber.App
+	store     Store
+	pledges   *pledge.Service
+	settler   *settlement.Settler
+	payments  Payments
+	log       zerolog.Logger
+	cfg       config.Config
+	now       backstitch.Clock
+	campaigns *campaign.Service
+	accounts  *account.Service
+	metrics   *metrics
+	recon     Reconciliation
 }
 
 //go:embed openapi.yaml
 var openAPI []byte
 
 // New builds the Fiber app with every route.
-func New(cfg config.Config, store Store, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, log zerolog.Logger, now backstitch.Clock) *Server {
+func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, log zerolog.Logger, now backstitch.Clock) *Server {
 	s := &Server{
-		recon:    recon,
-		store:    store,
-		pledges:  pledges,
-		settler:  settler,
-		payments: payments,
-		log:      log,
-		cfg:      cfg,
-		now:      now,
-		rules:    campaign.Rules{MinDuration: cfg.MinCampaignDuration, MaxDuration: cfg.MaxCampaignDuration},
-		metrics:  newMetrics(),
+		recon:     recon,
+		store:     store,
+		pledges:   pledges,
+		settler:   settler,
+		payments:  payments,
+		log:       log,
+		cfg:       cfg,
+		now:       now,
+		campaigns: campaigns,
+		accounts:  accounts,
+		metrics:   newMetrics(),
 	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "backstitch",
@@ -159,9 +150,9 @@ func (s *Server) routes() {
 	api.Post("/campaigns/:id/tiers", s.requireUser, s.idempotent, s.createTier)
 	api.Patch("/campaigns/:id/tiers/:tier_id", s.requireUser, s.editTier)
 	api.Delete("/campaigns/:id/tiers/:tier_id", s.requireUser, s.deleteTier)
-	api.Post("/campaigns/:id/submit", s.requireUser, s.transition(campaign.ActionSubmit))
-	api.Post("/campaigns/:id/launch", s.requireUser, s.transition(campaign.ActionLaunch))
-	api.Post("/campaigns/:id/cancel", s.requireUser, s.transition(campaign.ActionCancel))
+	api.Post("/campaigns/:id/submit", s.requireUser, s.transition((*campaign.Service).Submit))
+	api.Post("/campaigns/:id/launch", s.requireUser, s.transition((*campaign.Service).Launch))
+	api.Post("/campaigns/:id/cancel", s.requireUser, s.transition((*campaign.Service).Cancel))
 
 	api.Post("/campaigns/:id/pledges", s.idempotent, s.createPledge)
 	api.Get("/pledges/:id", s.showPledge)
@@ -177,8 +168,8 @@ func (s *Server) routes() {
 
 	admin := api.Group("/admin", s.requireRole(account.RoleAdmin))
 	admin.Get("/campaigns", s.adminListCampaigns)
-	admin.Post("/campaigns/:id/approve", s.transition(campaign.ActionApprove))
-	admin.Post("/campaigns/:id/reject", s.transition(campaign.ActionReject))
+	admin.Post("/campaigns/:id/approve", s.transition((*campaign.Service).Approve))
+	admin.Post("/campaigns/:id/reject", s.transition((*campaign.Service).Reject))
 	admin.Get("/pledges/:id", s.adminShowPledge)
 	admin.Post("/campaigns/:id/settle", s.adminSettle)
 	admin.Post("/pledges/:id/refunds", s.idempotent, s.adminRefund)
@@ -314,6 +305,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		fields = []backstitch.FieldError{}
 	}
 	c.Status(status)
+	if e.RetryAfter > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(e.RetryAfter.Round(time.Second).Seconds())))
+	}
 	c.Set(fiber.HeaderContentType, "application/problem+json")
 	body, merr := jsonMarshal(problem{
 		Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: e.Message,

@@ -7,7 +7,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
 
-	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/settlement"
 )
@@ -32,16 +31,9 @@ func (s *Server) fixPayment(c *fiber.Ctx) error {
 
 // showSettlement shows a campaign's settlement figures to its designer and to admins.
 func (s *Server) showSettlement(c *fiber.Ctx) error {
-	sess, _ := session(c)
-	camp, err := s.store.FindCampaign(c.UserContext(), c.Params("id"))
+	camp, err := s.campaigns.FindForOwnerOrAdmin(c.UserContext(), actor(c), c.Params("id"))
 	if err != nil {
 		return err
-	}
-	if camp.DesignerID != sess.UserID && sess.Role != account.RoleAdmin {
-		if camp.Status.Public() {
-			return backstitch.Errorf(backstitch.CodeForbidden, "Only the campaign's designer and admins see its settlement.")
-		}
-		return backstitch.Errorf(backstitch.CodeNotFound, "Campaign not found.")
 	}
 	r, err := settlement.BuildReport(c.UserContext(), s.store, camp.ID, int64(s.cfg.PlatformFeeBPS))
 	if err != nil {

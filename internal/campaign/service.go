@@ -1,0 +1,403 @@
+package campaign
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rs/zerolog"
+
+	"github.com/backstitch/backstitch/internal/account"
+	"github.com/backstitch/backstitch/internal/backstitch"
+)
+
+// Store is what the campaign service needs from persistence. Every write is one conditional
+// update of one document; the service decides what to write.
+type Store interface {
+	CreateCampaign(ctx context.Context, c Campaign) (Campaign, error)
+	FindCampaign(ctx context.Context, id string) (Campaign, error)
+	FindCampaignBySlug(ctx context.Context, slug string) (Campaign, error)
+	// ReplaceCampaign writes next if the campaign is still as prev was read (else a conflict).
+	ReplaceCampaign(ctx context.Context, prev, next Campaign) (Campaign, error)
+	ListCampaigns(ctx context.Context, f ListFilter) ([]Campaign, error)
+
+	// ReserveTierSlot takes one of a campaign's max tier slots with one conditional update of the
+	// campaign document and returns the new tier's position; a full campaign is a validation error.
+	ReserveTierSlot(ctx context.Context, campaignID string, max int) (position int, err error)
+	// ReleaseTierSlot gives a slot back (a tier deleted, or one whose insert failed).
+	ReleaseTierSlot(ctx context.Context, campaignID string) error
+	CreateTier(ctx context.Context, t Tier) error
+	FindTiers(ctx context.Context, campaignID string) ([]Tier, error)
+	FindTier(ctx context.Context, campaignID, tierID string) (Tier, error)
+	// ReplaceTier writes next if the tier's claimed units are still what prev saw (else a conflict).
+	ReplaceTier(ctx context.Context, prev, next Tier) error
+	// DeleteTier removes a tier only while nobody holds a unit of it.
+	DeleteTier(ctx context.Context, t Tier) error
+
+	AppendAudit(ctx context.Context, e backstitch.AuditEntry) error
+}
+
+// Actor is who asks for something: the signed-in user and their role. The zero Actor is an
+// anonymous visitor.
+type Actor struct {
+	UserID string
+	Role   account.Role
+}
+
+// String is how the actor appears in a campaign's history: "designer:usr_…", "admin:usr_…".
+func (a Actor) String() string { return string(a.Role) + ":" + a.UserID }
+
+func (a Actor) admin() bool { return a.Role == account.RoleAdmin && a.UserID != "" }
+
+func (a Actor) owns(c Campaign) bool { return a.UserID != "" && a.UserID == c.DesignerID }
+
+// Service is the application service for campaigns and their tiers: the JSON API and the pages
+// both call it, so who may do what, the review steps, the tier rules and the audit trail are
+// written once, here. Its callers only translate their protocol.
+type Service struct {
+	store Store
+	now   backstitch.Clock
+	rules Rules
+}
+
+// NewService builds the campaign service.
+func NewService(store Store, now backstitch.Clock, rules Rules) *Service {
+	return &Service{store: store, now: now, rules: rules}
+}
+
+// Create makes a new draft owned by the acting designer.
+func (s *Service) Create(ctx context.Context, by Actor, f Fields) (Campaign, error) {
+	if by.Role != account.RoleDesigner || by.UserID == "" {
+		return Campaign{}, backstitch.Errorf(backstitch.CodeForbidden, "Only designers may do this.")
+	}
+	c, err := New(f, by.UserID, s.now(), s.rules)
+	if err != nil {
+		return Campaign{}, err
+	}
+	if c, err = s.store.CreateCampaign(ctx, c); err != nil {
+		return Campaign{}, err
+	}
+	zerolog.Ctx(ctx).Info().Str("campaign_id", c.ID).Msg("campaign created")
+	return c, nil
+}
+
+// Detail is a campaign with its tiers as one caller may see it.
+type Detail struct {
+	Campaign Campaign
+	Tiers    []Tier
+	// Private is true for the owner and admins: they see history and rejection reasons.
+	Private bool
+}
+
+// Show finds a campaign by id or slug that the actor may see: anyone sees public campaigns;
+// only the owner and admins see the others, and to everyone else they do not exist.
+func (s *Service) Show(ctx context.Context, by Actor, ref string) (Detail, error) {
+	var c Campaign
+	var err error
+	if backstitch.IsID("cam", ref) {
+		c, err = s.store.FindCampaign(ctx, ref)
+	} else {
+		c, err = s.store.FindCampaignBySlug(ctx, ref)
+	}
+	if err != nil {
+		return Detail{}, err
+	}
+	private := by.admin() || by.owns(c)
+	if !private && !c.Status.Public() {
+		return Detail{}, backstitch.Errorf(backstitch.CodeNotFound, "Campaign not found.")
+	}
+	tiers, err := s.store.FindTiers(ctx, c.ID)
+	if err != nil {
+		return Detail{}, err
+	}
+	return Detail{Campaign: c, Tiers: tiers, Private: private}, nil
+}
+
+// FindForOwnerOrAdmin finds a campaign that only its designer and admins may look into (its
+// settlement, its backers). Others' hidden campaigns do not exist for them (404); others' public
+// campaigns are forbidden (403).
+func (s *Service) FindForOwnerOrAdmin(ctx context.Context, by Actor, id string) (Campaign, error) {
+	return s.findForWrite(ctx, by, id, true)
+}
+
+// findForWrite finds a campaign the actor may change: the owner, and admins when allowAdmin.
+// Others' drafts stay invisible (404); changing someone else's public campaign is forbidden (403).
+func (s *Service) findForWrite(ctx context.Context, by Actor, id string, allowAdmin bool) (Campaign, error) {
+	c, err := s.store.FindCampaign(ctx, id)
+	if err != nil {
+		return c, err
+	}
+	if by.owns(c) || (allowAdmin && by.admin()) {
+		return c, nil
+	}
+	if c.Status.Public() || by.admin() {
+		return c, backstitch.Errorf(backstitch.CodeForbidden, "Only the campaign's designer may do this.")
+	}
+	return c, backstitch.Errorf(backstitch.CodeNotFound, "Campaign not found.")
+}
+
+// Edit applies the owner's change (see Campaign.Edit for what may change when).
+func (s *Service) Edit(ctx context.Context, by Actor, id string, f Fields) (Detail, error) {
+	c, err := s.findForWrite(ctx, by, id, false)
+	if err != nil {
+		return Detail{}, err
+	}
+	next, err := c.Edit(f, by.String(), s.now(), s.rules)
+	if err != nil {
+		return Detail{}, err
+	}
+	if next, err = s.store.ReplaceCampaign(ctx, c, next); err != nil {
+		return Detail{}, err
+	}
+	return s.private(ctx, next)
+}
+
+// Submit sends the owner's draft to review; reason, optional, is a note kept in the history.
+func (s *Service) Submit(ctx context.Context, by Actor, id, reason string) (Detail, error) {
+	return s.transition(ctx, by, id, ActionSubmit, reason)
+}
+
+// Approve accepts a campaign in review (admins only).
+func (s *Service) Approve(ctx context.Context, by Actor, id, reason string) (Detail, error) {
+	return s.transition(ctx, by, id, ActionApprove, reason)
+}
+
+// Reject sends a campaign in review back to its designer with a reason (admins only).
+func (s *Service) Reject(ctx context.Context, by Actor, id, reason string) (Detail, error) {
+	return s.transition(ctx, by, id, ActionReject, reason)
+}
+
+// Launch opens the owner's approved campaign to backers (reason as for Submit).
+func (s *Service) Launch(ctx context.Context, by Actor, id, reason string) (Detail, error) {
+	return s.transition(ctx, by, id, ActionLaunch, reason)
+}
+
+// Cancel ends a campaign before its deadline; its designer and admins may.
+func (s *Service) Cancel(ctx context.Context, by Actor, id, reason string) (Detail, error) {
+	return s.transition(ctx, by, id, ActionCancel, reason)
+}
+
+// transition runs a state change: submit and launch are the owner's, approve and reject are
+// admins', cancel is open to both. What admins do goes to the audit log.
+func (s *Service) transition(ctx context.Context, by Actor, id string, a Action, reason string) (Detail, error) {
+	var c Campaign
+	var err error
+	if a == ActionApprove || a == ActionReject {
+		if !by.admin() {
+			return Detail{}, backstitch.Errorf(backstitch.CodeForbidden, "Only admins may do this.")
+		}
+		c, err = s.store.FindCampaign(ctx, id)
+	} else {
+		c, err = s.findForWrite(ctx, by, id, a == ActionCancel)
+	}
+	if err != nil {
+		return Detail{}, err
+	}
+	next, err := c.Do(a, by.String(), reason, s.now(), s.rules)
+	if err != nil {
+		return Detail{}, err
+	}
+	if next, err = s.store.ReplaceCampaign(ctx, c, next); err != nil {
+		return Detail{}, err
+	}
+	log := zerolog.Ctx(ctx)
+	log.Info().Str("campaign_id", c.ID).Str("from", string(c.Status)).Str("to", string(next.Status)).Msg("campaign " + string(a))
+	if by.admin() {
+		s.audit(ctx, backstitch.AuditEntry{
+			Actor: by.UserID, Action: "campaign." + string(a), Target: c.ID, Reason: reason,
+			Before: map[string]string{"status": string(c.Status)}, After: map[string]string{"status": string(next.Status)},
+		})
+	}
+	return s.private(ctx, next)
+}
+
+// audit appends an admin action to the audit log. The change itself is done by now and is in the
+// document's history; a lost audit line is logged as an error for operators rather than undoing it.
+func (s *Service) audit(ctx context.Context, e backstitch.AuditEntry) {
+	e.At = s.now()
+	if err := s.store.AppendAudit(ctx, e); err != nil {
+		zerolog.Ctx(ctx).Error().Err(err).Str("action", e.Action).Str("target", e.Target).Msg("audit entry not written")
+	}
+}
+
+func (s *Service) private(ctx context.Context, c Campaign) (Detail, error) {
+	tiers, err := s.store.FindTiers(ctx, c.ID)
+	if err != nil {
+		return Detail{}, err
+	}
+	return Detail{Campaign: c, Tiers: tiers, Private: true}, nil
+}
+
+// ListScope says which list is asked for, and so who may ask and which statuses it offers.
+type ListScope int
+
+const (
+	// ListPublic is everyone's list of launched campaigns (live by default).
+	ListPublic ListScope = iota
+	// ListReview is the admins' queue (in review by default, any status on request).
+	ListReview
+	// ListMine is a designer's own campaigns in every status.
+	ListMine
+)
+
+// ListQuery asks for one page of a list.
+type ListQuery struct {
+	Scope ListScope
+	// Status is "" for the scope's default.
+	Status Status
+	Limit  int
+	// Cursor is the id of the last campaign of the previous page ("" for the first page).
+	Cursor string
+}
+
+// Page is one page of a list; Next is the cursor of the next page, "" on the last.
+type Page struct {
+	Campaigns []Campaign
+	Next      string
+	Private   bool
+}
+
+// List returns one page of a list, newest first.
+func (s *Service) List(ctx context.Context, by Actor, q ListQuery) (Page, error) {
+	f := ListFilter{Limit: q.Limit}
+	page := Page{}
+	switch q.Scope {
+	case ListPublic:
+		st, err := statusFilter(q.Status, StatusLive, Status.Public)
+		if err != nil {
+			return Page{}, err
+		}
+		f.Statuses = st
+	case ListReview:
+		if !by.admin() {
+			return Page{}, backstitch.Errorf(backstitch.CodeForbidden, "Only admins may do this.")
+		}
+		st, err := statusFilter(q.Status, StatusInReview, func(st Status) bool { return st.Public() || st.Changeable() || st == StatusCancelled })
+		if err != nil {
+			return Page{}, err
+		}
+		f.Statuses, page.Private = st, true
+	case ListMine:
+		if by.Role != account.RoleDesigner || by.UserID == "" {
+			return Page{}, backstitch.Errorf(backstitch.CodeForbidden, "Only designers may do this.")
+		}
+		f.DesignerID, page.Private = by.UserID, true
+	}
+	if q.Cursor != "" {
+		last, err := s.store.FindCampaign(ctx, q.Cursor)
+		if err != nil {
+			return Page{}, &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid parameters.",
+				Fields: []backstitch.FieldError{{Field: "cursor", Code: "invalid", Message: "cursor is not one this API gave out"}}}
+		}
+		f.After = &last
+	}
+	found, err := s.store.ListCampaigns(ctx, f)
+	if err != nil {
+		return Page{}, err
+	}
+	if len(found) > f.Limit {
+		found = found[:f.Limit]
+		page.Next = found[len(found)-1].ID
+	}
+	page.Campaigns = found
+	return page, nil
+}
+
+func statusFilter(st, def Status, allowed func(Status) bool) ([]Status, error) {
+	if st == "" {
+		st = def
+	}
+	if !allowed(st) {
+		return nil, &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid parameters.",
+			Fields: []backstitch.FieldError{{Field: "status", Code: "invalid", Message: fmt.Sprintf("this list does not offer status %q", st)}}}
+	}
+	return []Status{st}, nil
+}
+
+// AddTier adds a tier to the owner's campaign. The tier limit is taken atomically on the campaign
+// document before the insert and given back if anything after it fails, so racing requests can
+// never pass MaxTiers.
+func (s *Service) AddTier(ctx context.Context, by Actor, campaignID string, f TierFields) (Tier, error) {
+	c, err := s.findForWrite(ctx, by, campaignID, false)
+	if err != nil {
+		return Tier{}, err
+	}
+	t, err := NewTier(c, f, s.now())
+	if err != nil {
+		return Tier{}, err
+	}
+	if t.Position, err = s.store.ReserveTierSlot(ctx, c.ID, MaxTiers); err != nil {
+		return Tier{}, err
+	}
+	err = s.reopenForReview(ctx, by, c)
+	if err == nil {
+		err = s.store.CreateTier(ctx, t)
+	}
+	if err != nil {
+		// The request outlived its context perhaps: give the slot back regardless.
+		if rerr := s.store.ReleaseTierSlot(context.WithoutCancel(ctx), c.ID); rerr != nil {
+			zerolog.Ctx(ctx).Error().Err(rerr).Str("campaign_id", c.ID).Msg("tier slot not given back")
+		}
+		return Tier{}, err
+	}
+	return t, nil
+}
+
+// EditTier changes a tier of the owner's campaign (see Tier.Edit for what locks once it has backers).
+func (s *Service) EditTier(ctx context.Context, by Actor, campaignID, tierID string, f TierFields) (Tier, error) {
+	c, t, err := s.findTierForWrite(ctx, by, campaignID, tierID)
+	if err != nil {
+		return Tier{}, err
+	}
+	next, err := t.Edit(c, f, s.now())
+	if err != nil {
+		return Tier{}, err
+	}
+	if err := s.reopenForReview(ctx, by, c); err != nil {
+		return Tier{}, err
+	}
+	if err := s.store.ReplaceTier(ctx, t, next); err != nil {
+		return Tier{}, err
+	}
+	return next, nil
+}
+
+// DeleteTier removes a tier nobody holds a unit of from the owner's campaign.
+func (s *Service) DeleteTier(ctx context.Context, by Actor, campaignID, tierID string) error {
+	c, t, err := s.findTierForWrite(ctx, by, campaignID, tierID)
+	if err != nil {
+		return err
+	}
+	if err := t.CheckDelete(c); err != nil {
+		return err
+	}
+	if err := s.reopenForReview(ctx, by, c); err != nil {
+		return err
+	}
+	if err := s.store.DeleteTier(ctx, t); err != nil {
+		return err
+	}
+	return s.store.ReleaseTierSlot(ctx, c.ID)
+}
+
+func (s *Service) findTierForWrite(ctx context.Context, by Actor, campaignID, tierID string) (Campaign, Tier, error) {
+	c, err := s.findForWrite(ctx, by, campaignID, false)
+	if err != nil {
+		return c, Tier{}, err
+	}
+	t, err := s.store.FindTier(ctx, c.ID, tierID)
+	return c, t, err
+}
+
+// reopenForReview sends a campaign that is in review or approved back to draft when its tiers
+// change: the admin approved the tiers as they were.
+func (s *Service) reopenForReview(ctx context.Context, by Actor, c Campaign) error {
+	if c.Status != StatusInReview && c.Status != StatusApproved {
+		return nil
+	}
+	next, err := c.Edit(Fields{}, by.String(), s.now(), s.rules)
+	if err != nil {
+		return err
+	}
+	_, err = s.store.ReplaceCampaign(ctx, c, next)
+	return err
+}
