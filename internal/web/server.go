@@ -110,6 +110,9 @@ func New(cfg config.Config, store Store, pledges *pledge.Service, settler *settl
 		ProxyHeader:           cfg.ProxyHeader,
 		DisableStartupMessage: true,
 		ErrorHandler:          s.handleError,
+		// One resource, one spelling: /API/V1/... is not /api/v1/... (it would otherwise be a
+		// second path to the same handler, and to anything keyed by the path).
+		CaseSensitive: true,
 	})
 	s.app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
 		zerolog.Ctx(c.UserContext()).Error().Interface("panic", e).Msg("panic in handler")
