@@ -230,8 +230,9 @@ func (s *Server) transition(a campaign.Action) fiber.Handler {
 	}
 }
 
-// page reads ?limit and ?cursor. A limit over the maximum is capped, not refused.
-func (s *Server) page(c *fiber.Ctx) (limit int, after *campaign.Campaign, err error) {
+// page reads ?limit and ?cursor for the list named list. A limit over the maximum is capped, not
+// refused.
+func (s *Server) page(c *fiber.Ctx, list string) (limit int, after *campaign.Campaign, err error) {
 	limit = s.cfg.DefaultPageSize
 	if v := c.Query("limit"); v != "" {
 		n, convErr := strconv.Atoi(v)
@@ -242,12 +243,9 @@ func (s *Server) page(c *fiber.Ctx) (limit int, after *campaign.Campaign, err er
 		limit = min(n, s.cfg.MaxPageSize)
 	}
 	if cur := c.Query("cursor"); cur != "" {
-		last, findErr := s.store.FindCampaign(c.UserContext(), cur)
-		if findErr != nil {
-			return 0, nil, &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid parameters.",
-				Fields: []backstitch.FieldError{{Field: "cursor", Code: "invalid", Message: "cursor is not one this API gave out"}}}
+		if after, err = s.decodeCursor(c.UserContext(), list, cur); err != nil {
+			return 0, nil, err
 		}
-		after = &last
 	}
 	return limit, after, nil
 }
@@ -258,8 +256,13 @@ type listView struct {
 }
 
 func (s *Server) list(c *fiber.Ctx, f campaign.ListFilter, private bool) error {
+	// A cursor is good for the list it came from only.
+	list := c.Route().Path + "\x00" + f.DesignerID
+	for _, st := range f.Statuses {
+		list += "\x00" + string(st)
+	}
 	var err error
-	if f.Limit, f.After, err = s.page(c); err != nil {
+	if f.Limit, f.After, err = s.page(c, list); err != nil {
 		return err
 	}
 	found, err := s.store.ListCampaigns(c.UserContext(), f)
@@ -269,7 +272,10 @@ func (s *Server) list(c *fiber.Ctx, f campaign.ListFilter, private bool) error {
 	out := listView{Data: []campaignView{}}
 	if len(found) > f.Limit {
 		found = found[:f.Limit]
-		next := found[len(found)-1].ID
+		next, err := s.encodeCursor(c.UserContext(), list, found[len(found)-1])
+		if err != nil {
+			return err
+		}
 		out.NextCursor = &next
 	}
 	for _, camp := range found {

@@ -35,6 +35,7 @@ type Store interface {
 	DeleteSession(ctx context.Context, id string) error
 	HitRateLimit(ctx context.Context, key string, window time.Duration, now time.Time) (int64, time.Time, error)
 	AppendAudit(ctx context.Context, e backstitch.AuditEntry) error
+	ServerSecret(ctx context.Context, name string) ([]byte, error)
 
 	ReserveIdempotencyKey(ctx context.Context, rec backstitch.IdempotencyRecord) (*backstitch.IdempotencyRecord, error)
 	CompleteIdempotencyKey(ctx context.Context, id string, status int, contentType string, body []byte, expiresAt time.Time) error
@@ -82,6 +83,8 @@ type Server struct {
 	rules    campaign.Rules
 	metrics  *metrics
 	recon    Reconciliation
+	// cursorKey signs list cursors (see cursor.go).
+	cursorKey cursorKey
 }
 
 //go:embed openapi.yaml
