@@ -55,7 +55,6 @@ type Store interface {
 
 	StripeEventSeen(ctx context.Context, id string) (bool, error)
 	RecordStripeEvent(ctx context.Context, e backstitch.StripeEvent) error
-	FindPledgeByIntent(ctx context.Context, intentID string) (pledge.Pledge, error)
 	FindPledge(ctx context.Context, id string) (pledge.Pledge, error)
 	FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error
 	CountRefundRequest(ctx context.Context, id string) (pledge.Pledge, error)
@@ -68,6 +67,8 @@ type Payments interface {
 	PublishableKey() string
 	CreateExpressAccount(ctx context.Context, email, userID, key string) (string, error)
 	CreateAccountLink(ctx context.Context, accountID, refreshURL, returnURL string) (string, error)
+	// ParseWebhook verifies a Stripe webhook on its raw body and maps it to the domain.
+	ParseWebhook(payload []byte, signature string) (pledge.Event, error)
 }
 
 // Server holds the handlers' dependencies.
@@ -259,6 +260,8 @@ var statusOf = map[backstitch.Code]int{
 	backstitch.CodePaymentProvider:         http.StatusBadGateway,
 	backstitch.CodeIdempotencyKeyRequired:  http.StatusBadRequest,
 	backstitch.CodeInvalidSignature:        http.StatusBadRequest,
+	backstitch.CodeUnsupportedAPIVersion:   http.StatusBadRequest,
+	backstitch.CodeMalformedEvent:          http.StatusBadRequest,
 	backstitch.CodeEmailTaken:              http.StatusConflict,
 	backstitch.CodeRateLimited:             http.StatusTooManyRequests,
 	backstitch.CodeIdempotencyReused:       http.StatusUnprocessableEntity,
