@@ -97,7 +97,8 @@ func (a *App) openPayments() (*stripepay.Client, error) {
 		}
 		a.log.Info().Str("payments", "stripe").Str("stripe_mode", mode).Msg("payments: Stripe (" + mode + " mode)")
 		return stripepay.New(stripepay.Options{SecretKey: a.cfg.StripeSecretKey, PublishableKey: a.cfg.StripePublishableKey,
-			BackendURL: a.cfg.StripeAPIURL, Timeout: a.cfg.StripeAPITimeout, WritesPerSecond: a.cfg.StripeWriteRate}), nil
+			BackendURL: a.cfg.StripeAPIURL, Timeout: a.cfg.StripeAPITimeout, WritesPerSecond: a.cfg.StripeWriteRate,
+			WebhookSecret: a.cfg.StripeWebhookSecret}), nil
 	}
 	if a.cfg.StripeWebhookSecret == "" {
 		a.cfg.StripeWebhookSecret = "whsec_offline_" + backstitch.NewID("k")
@@ -122,7 +123,7 @@ func (a *App) openPayments() (*stripepay.Client, error) {
 	a.log.Info().Str("payments", "offline").
 		Msg("payments: offline, simulated by the in-process Stripe double (stripe-mock validates every request); set STRIPE_SECRET_KEY to use Stripe")
 	return stripepay.New(stripepay.Options{SecretKey: "sk_test_offline", PublishableKey: "pk_test_offline",
-		BackendURL: a.stripeURL, Timeout: a.cfg.StripeAPITimeout}), nil
+		BackendURL: a.stripeURL, Timeout: a.cfg.StripeAPITimeout, WebhookSecret: a.cfg.StripeWebhookSecret}), nil
 }
 
 // WebhookSecret is the secret Stripe webhooks are verified with (generated in offline mode).

@@ -190,7 +190,7 @@ func TestRandomPledgeOperationsKeepCountersTrue(t *testing.T) {
 				Backer: &pledge.Backer{Email: fmt.Sprintf("b%d@example.com", i), Name: "Backer"}, ShippingAddress: &pledge.Address{
 					Name: "Ana Muster", Line1: "Seefeldstrasse 1", PostalCode: "8008", City: "Zürich", Country: "CH"}}
 			var cr pledge.Created
-			cr, err = svc.Create(ctx, pledge.IDFor(fmt.Sprint("random-", seed, "-", i)), c.setup.slug, req)
+			cr, err = svc.Create(ctx, pledge.Origin{Scope: fmt.Sprint("random-", seed, "-", i), RequestHash: "body"}, c.setup.slug, req)
 			if err == nil {
 				mu.Lock()
 				pledges = append(pledges, made{cr.Pledge.ID, cr.ManageToken, ci})

@@ -42,6 +42,11 @@ const (
 	CodeUnsupportedMedia        Code = "unsupported_media_type"
 	CodeUnavailable             Code = "unavailable"
 	CodeInternal                Code = "internal"
+
+	// A webhook that verifies but cannot be read: another API version than the endpoint's, a body
+	// that is not an event, or an event whose object is not what its type says.
+	CodeUnsupportedAPIVersion Code = "unsupported_api_version"
+	CodeMalformedEvent        Code = "malformed_event"
 )
 
 // Error is an error a user may see. Message is safe to show; internal causes stay in logs.

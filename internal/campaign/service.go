@@ -245,14 +245,16 @@ type ListQuery struct {
 	// Status is "" for the scope's default.
 	Status Status
 	Limit  int
-	// Cursor is the id of the last campaign of the previous page ("" for the first page).
-	Cursor string
+	// After is the last campaign of the previous page (nil for the first page). The caller
+	// vouches for it: the web layer takes it from a cursor it signed, never from a lookup by id,
+	// so a cursor cannot tell whether a hidden campaign exists.
+	After *Campaign
 }
 
-// Page is one page of a list; Next is the cursor of the next page, "" on the last.
+// Page is one page of a list; Last is the campaign to page after, nil on the last page.
 type Page struct {
 	Campaigns []Campaign
-	Next      string
+	Last      *Campaign
 	Private   bool
 }
 
@@ -282,21 +284,14 @@ func (s *Service) List(ctx context.Context, by Actor, q ListQuery) (Page, error)
 		}
 		f.DesignerID, page.Private = by.UserID, true
 	}
-	if q.Cursor != "" {
-		last, err := s.store.FindCampaign(ctx, q.Cursor)
-		if err != nil {
-			return Page{}, &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid parameters.",
-				Fields: []backstitch.FieldError{{Field: "cursor", Code: "invalid", Message: "cursor is not one this API gave out"}}}
-		}
-		f.After = &last
-	}
+	f.After = q.After
 	found, err := s.store.ListCampaigns(ctx, f)
 	if err != nil {
 		return Page{}, err
 	}
 	if len(found) > f.Limit {
 		found = found[:f.Limit]
-		page.Next = found[len(found)-1].ID
+		page.Last = &found[len(found)-1]
 	}
 	page.Campaigns = found
 	return page, nil

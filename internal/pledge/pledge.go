@@ -116,6 +116,11 @@ type Pledge struct {
 	ShippingAddress *Address              `bson:"shipping_address,omitempty"`
 	Status          Status                `bson:"status"`
 	ManageTokenHash string                `bson:"manage_token_hash"`
+	// RequestHash identifies the request that created the pledge (its body); Answered is set by
+	// the write just before the manage token is shown. Together they let only the same request
+	// resume an unfinished pledge, and never hand out a second token (see Service.Create).
+	RequestHash string `bson:"request_hash,omitempty"`
+	Answered    bool   `bson:"answered"`
 	// Stripe objects, filled in as each is created (each a recovery point).
 	CustomerID      string `bson:"customer_id,omitempty"`
 	SetupIntentID   string `bson:"setup_intent_id,omitempty"`

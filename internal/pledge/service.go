@@ -41,7 +41,9 @@ type Store interface {
 	// ClearPending removes a pledge's Pending record if it is still the one with this seq.
 	ClearPending(ctx context.Context, pledgeID, seq string) error
 	CountConfirmAttempt(ctx context.Context, id string) (Pledge, error)
-	RecordStripeObjects(ctx context.Context, id string, o StripeObjects) (Pledge, error)
+	// AnswerPledge records a new pledge's Stripe objects and the hash of the manage token about
+	// to be shown, and marks it answered; a conflict if it had already answered.
+	AnswerPledge(ctx context.Context, id, manageTokenHash string, o StripeObjects) (Pledge, error)
 	// FindPledgesToSweep lists pending pledges whose hold ran out at now, and pledges with a
 	// Pending record written at or before staleBefore, in one query.
 	FindPledgesToSweep(ctx context.Context, now, staleBefore time.Time, limit int) ([]Pledge, error)
@@ -67,11 +69,20 @@ func NewService(store Store, gateway Gateway, now backstitch.Clock, hold time.Du
 // Dunning is the configured recovery schedule.
 func (s *Service) Dunning() Dunning { return s.dunning }
 
-// IDFor derives a pledge id from the request's idempotency scope: a retried request (after a
-// timeout or a crash) lands on the same pledge and so repeats the same Stripe requests, whose
-// idempotency keys are derived from the pledge id.
-func IDFor(idempotencyScope string) string {
-	sum := sha256.Sum256([]byte("pledge\x00" + idempotencyScope))
+// Origin is the request that creates a pledge, as its idempotency key scopes it.
+type Origin struct {
+	// Scope is the idempotency scope: caller, route, campaign and the client's key.
+	Scope string
+	// RequestHash is the hash of the request's body.
+	RequestHash string
+}
+
+// IDFor derives a pledge id from the request that creates it: a retried request (after a timeout
+// or a crash) lands on the same pledge and so repeats the same Stripe requests, whose idempotency
+// keys are derived from the pledge id. The body is part of it, so a key reused for another
+// request after its record expired makes another pledge instead of finding someone else's.
+func IDFor(o Origin) string {
+	sum := sha256.Sum256([]byte("pledge\x00" + o.Scope + "\x00" + o.RequestHash))
 	return "plg_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:10]))
 }
 
@@ -82,10 +93,12 @@ type Created struct {
 }
 
 // Create makes a pledge on the campaign with this id or slug. Each step is a recovery point: the
-// pledge document records every Stripe object as soon as it exists, and a retry resumes from there.
-func (s *Service) Create(ctx context.Context, id, campaignRef string, r Request) (Created, error) {
+// pledge document records every Stripe object as soon as it exists, and a retry of the same
+// request resumes from there.
+func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Request) (Created, error) {
+	id := IDFor(o)
 	if existing, err := s.store.FindPledge(ctx, id); err == nil {
-		return s.resume(ctx, existing)
+		return s.resume(ctx, existing, o)
 	} else if backstitch.ErrorCode(err) != backstitch.CodeNotFound {
 		return Created{}, err
 	}
@@ -105,28 +118,30 @@ func (s *Service) Create(ctx context.Context, id, campaignRef string, r Request)
 	if err != nil {
 		return Created{}, err
 	}
+	p.RequestHash = o.RequestHash
 	if err := s.insert(ctx, p); err != nil {
 		return Created{}, err
 	}
 	zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("campaign_id", camp.ID).Str("backer", account.MaskEmail(p.Backer.Email)).Msg("pledge created")
-	p, err = s.prepareStripe(ctx, p)
+	p, err = s.prepareStripe(ctx, p, p.ManageTokenHash)
 	if err != nil {
 		return Created{}, err
 	}
 	return Created{Pledge: p, ManageToken: token}, nil
 }
 
-// resume finishes a pledge whose first request never answered. Its manage token was never shown,
-// so a new one replaces it.
-func (s *Service) resume(ctx context.Context, p Pledge) (Created, error) {
-	token := newToken()
-	next := p
-	next.ManageTokenHash = account.TokenID(token)
-	p, err := s.transition(ctx, p, next, transitionOpts{})
-	if err != nil {
-		return Created{}, err
+// resume finishes a pledge whose first request never answered (it crashed, or Stripe failed and
+// the client retried). Its manage token was never shown, so a new one replaces it. Only the same
+// request may resume it: a pledge that answered once, or moved on, is never handed a new token,
+// whatever key and body a caller sends.
+func (s *Service) resume(ctx context.Context, p Pledge, o Origin) (Created, error) {
+	if p.Answered || p.Status != StatusPending || p.RequestHash != o.RequestHash {
+		return Created{}, backstitch.Errorf(backstitch.CodeIdempotencyReused,
+			"This Idempotency-Key already made a pledge. Use a new key for a new pledge.")
 	}
-	if p, err = s.prepareStripe(ctx, p); err != nil {
+	token := newToken()
+	p, err := s.prepareStripe(ctx, p, account.TokenID(token))
+	if err != nil {
 		return Created{}, err
 	}
 	return Created{Pledge: p, ManageToken: token}, nil
@@ -134,12 +149,13 @@ func (s *Service) resume(ctx context.Context, p Pledge) (Created, error) {
 
 // prepareStripe creates what the backer's checkout needs, skipping what already exists:
 // all-or-nothing saves a card (customer + SetupIntent, nothing charged); flexible gets a
-// PaymentIntent charged when confirmed.
-func (s *Service) prepareStripe(ctx context.Context, p Pledge) (Pledge, error) {
-	var o StripeObjects
+// PaymentIntent charged when confirmed. It ends with the pledge's answer: the Stripe objects and
+// the hash of the manage token about to be shown, written once.
+func (s *Service) prepareStripe(ctx context.Context, p Pledge, tokenHash string) (Pledge, error) {
+	o := StripeObjects{CustomerID: p.CustomerID, SetupIntentID: p.SetupIntentID, PaymentIntentID: p.PaymentIntentID, ClientSecret: p.ClientSecret}
 	switch {
 	case p.ClientSecret != "":
-		return p, nil // everything exists already
+		// everything exists already
 	case p.FundingModel == campaign.AllOrNothing:
 		// The two objects are recorded together: if the process dies between them, the retry
 		// repeats both requests with the same idempotency keys and Stripe returns the same objects.
@@ -162,12 +178,12 @@ func (s *Service) prepareStripe(ctx context.Context, p Pledge) (Pledge, error) {
 		}
 		o = StripeObjects{PaymentIntentID: pi.ID, ClientSecret: pi.ClientSecret}
 	}
-	return s.store.RecordStripeObjects(ctx, p.ID, o)
+	return s.store.AnswerPledge(ctx, p.ID, tokenHash, o)
 }
 
-// StripeObjects are the Stripe ids a pledge records as they are created. Recording them needs no
-// compare-and-set: only the request holding the pledge's idempotency key creates them, and no
-// other writer touches these fields.
+// StripeObjects are the Stripe ids a pledge records as they are created. Only the request holding
+// the pledge's idempotency key creates them, and no other writer touches these fields; the write
+// is conditional only on the pledge not having answered yet.
 type StripeObjects struct {
 	CustomerID, SetupIntentID, PaymentIntentID, ClientSecret string
 }

@@ -1,5 +1,6 @@
 // Package stripepay is the Stripe adapter: it turns pledging's gateway calls into stripe-go
-// requests, each with our own idempotency key, and Stripe's answers back into domain values.
+// requests, each with our own idempotency key, and Stripe's answers and webhook events back into
+// domain values. Apart from the offline Stripe double, no other package knows Stripe's types.
 package stripepay
 
 import (
@@ -22,6 +23,7 @@ import (
 type Client struct {
 	api            *client.API
 	publishableKey string
+	webhookSecret  string
 	writes         *pacer
 }
 
@@ -36,6 +38,8 @@ type Options struct {
 	Timeout    time.Duration
 	// WritesPerSecond paces write requests to stay under Stripe's rate limit (0: no pacing).
 	WritesPerSecond int
+	// WebhookSecret verifies the webhooks Stripe sends (see ParseWebhook).
+	WebhookSecret string
 }
 
 // New builds a client. stripe-go retries connection errors, 409s and 503s itself, reusing the
@@ -50,7 +54,7 @@ func New(o Options) *Client {
 		cfg.URL = stripe.String(o.BackendURL)
 	}
 	api := client.New(o.SecretKey, stripe.NewBackendsWithConfig(cfg))
-	return &Client{api: api, publishableKey: o.PublishableKey, writes: newPacer(o.WritesPerSecond)}
+	return &Client{api: api, publishableKey: o.PublishableKey, webhookSecret: o.WebhookSecret, writes: newPacer(o.WritesPerSecond)}
 }
 
 // PublishableKey is the key browsers use with Stripe.js.

@@ -143,9 +143,10 @@ func (s *Server) transition(do func(svc *campaign.Service, ctx context.Context, 
 	}
 }
 
-// pageQuery reads ?limit and ?cursor. A limit over the maximum is capped, not refused.
+// pageQuery reads ?limit and ?status (list reads ?cursor). A limit over the maximum is capped,
+// not refused.
 func (s *Server) pageQuery(c *fiber.Ctx, scope campaign.ListScope) (campaign.ListQuery, error) {
-	q := campaign.ListQuery{Scope: scope, Limit: s.cfg.DefaultPageSize, Cursor: c.Query("cursor"), Status: campaign.Status(c.Query("status"))}
+	q := campaign.ListQuery{Scope: scope, Limit: s.cfg.DefaultPageSize, Status: campaign.Status(c.Query("status"))}
 	if v := c.Query("limit"); v != "" {
 		n, convErr := strconv.Atoi(v)
 		if convErr != nil || n < 1 {
@@ -167,13 +168,24 @@ func (s *Server) list(c *fiber.Ctx, scope campaign.ListScope) error {
 	if err != nil {
 		return err
 	}
+	// A cursor is good for the list it came from only: this route, this designer, this status.
+	list := c.Route().Path + "\x00" + actor(c).UserID + "\x00" + string(q.Status)
+	if cur := c.Query("cursor"); cur != "" {
+		if q.After, err = s.decodeCursor(c.UserContext(), list, cur); err != nil {
+			return err
+		}
+	}
 	page, err := s.campaigns.List(c.UserContext(), actor(c), q)
 	if err != nil {
 		return err
 	}
 	out := listView{Data: make([]campaignView, 0, len(page.Campaigns))}
-	if page.Next != "" {
-		out.NextCursor = &page.Next
+	if page.Last != nil {
+		next, err := s.encodeCursor(c.UserContext(), list, *page.Last)
+		if err != nil {
+			return err
+		}
+		out.NextCursor = &next
 	}
 	for _, camp := range page.Campaigns {
 		out.Data = append(out.Data, viewCampaign(camp, nil, page.Private))

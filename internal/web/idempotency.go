@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -20,12 +21,15 @@ import (
 const (
 	maxIdempotencyKey     = 255
 	localIdempotencyScope = "idempotency_scope"
+	localRequestHash      = "idempotency_request_hash"
 )
 
 // idempotent makes a create request safe to retry: with an Idempotency-Key header, the first
 // response is stored and replayed byte for byte to every retry with the same key and body; the same
 // key with another body is refused, and a retry while the first is still running gets 409.
-// Keys are scoped to the caller (session user, or address when anonymous) and the route.
+// Keys are scoped to the caller (session user, or anonymous) and to what the request acts on: the
+// route's template and the campaign it names, resolved to its id. Another spelling of the same
+// path (a slug for the id) is the same request, not a second one.
 func (s *Server) idempotent(c *fiber.Ctx) error {
 	key := c.Get("Idempotency-Key")
 	if key == "" {
@@ -40,19 +44,24 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 	if sess, ok := session(c); ok {
 		caller = "user:" + sess.UserID
 	}
-	id := hashOf(caller, c.Method(), c.Path(), key)
-	now := s.now()
 	ctx := c.UserContext()
+	target, err := s.idempotencyTarget(c)
+	if err != nil {
+		return err
+	}
+	id := hashOf(caller, c.Method(), target, key)
+	requestHash := hashOf(string(c.Body()))
+	now := s.now()
 	lockedUntil := now.Add(s.cfg.RequestTimeout + 5*time.Second)
 	existing, err := s.store.ReserveIdempotencyKey(ctx, backstitch.IdempotencyRecord{
-		ID: id, RequestHash: hashOf(string(c.Body())), CreatedAt: now, ExpiresAt: now.Add(s.cfg.IdempotencyTTL), LockedUntil: lockedUntil,
+		ID: id, RequestHash: requestHash, CreatedAt: now, ExpiresAt: now.Add(s.cfg.IdempotencyTTL), LockedUntil: lockedUntil,
 	})
 	if err != nil {
 		return err
 	}
 	if existing != nil {
 		switch {
-		case existing.RequestHash != hashOf(string(c.Body())):
+		case existing.RequestHash != requestHash:
 			return backstitch.Errorf(backstitch.CodeIdempotencyReused, "This Idempotency-Key was used for a different request. Use a new key for a new request.")
 		case existing.Done:
 			body, err := openBody(key, id, existing.Body)
@@ -77,6 +86,7 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 	// Handlers that create something derive its id from this scope, so a resumed request finds
 	// the work its crashed predecessor started instead of starting over.
 	c.Locals(localIdempotencyScope, id)
+	c.Locals(localRequestHash, requestHash)
 	if err := c.Next(); err != nil {
 		if herr := s.handleError(c, err); herr != nil {
 			return herr
@@ -99,6 +109,28 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 		return err
 	}
 	return s.store.CompleteIdempotencyKey(ctx, id, status, string(c.Response().Header.ContentType()), sealed, now.Add(s.cfg.IdempotencyTTL))
+}
+
+// idempotencyTarget names what a request acts on, whatever its spelling: the route template with
+// each parameter, a campaign's slug resolved to its id. A campaign that cannot be resolved keeps
+// the parameter as sent; the handler answers for it (not found).
+func (s *Server) idempotencyTarget(c *fiber.Ctx) (string, error) {
+	route := c.Route()
+	parts := []string{route.Path}
+	for _, name := range route.Params {
+		v := c.Params(name)
+		if name == "id" && strings.HasPrefix(route.Path, "/api/v1/campaigns/") && !backstitch.IsID("cam", v) {
+			camp, err := s.store.FindCampaignBySlug(c.UserContext(), v)
+			switch {
+			case err == nil:
+				v = camp.ID
+			case backstitch.ErrorCode(err) != backstitch.CodeNotFound:
+				return "", err
+			}
+		}
+		parts = append(parts, name+"="+v)
+	}
+	return strings.Join(parts, "\x00"), nil
 }
 
 // sealBody encrypts a stored response under a key derived from the client's Idempotency-Key,

@@ -68,7 +68,8 @@ func (s *Server) createPledge(c *fiber.Ctx) error {
 	if err := s.limit(c, "pledge:addr:"+c.IP(), s.cfg.PledgePerAddress, s.cfg.PledgeWindow); err != nil {
 		return err
 	}
-	created, err := s.pledges.Create(c.UserContext(), pledge.IDFor(scope), c.Params("id"), in)
+	requestHash, _ := c.Locals(localRequestHash).(string)
+	created, err := s.pledges.Create(c.UserContext(), pledge.Origin{Scope: scope, RequestHash: requestHash}, c.Params("id"), in)
 	if err != nil {
 		return err
 	}

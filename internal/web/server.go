@@ -31,6 +31,7 @@ type Store interface {
 	FindUserByID(ctx context.Context, id string) (account.User, error)
 	HitRateLimit(ctx context.Context, key string, window time.Duration, now time.Time) (int64, time.Time, error)
 	AppendAudit(ctx context.Context, e backstitch.AuditEntry) error
+	ServerSecret(ctx context.Context, name string) ([]byte, error)
 
 	ReserveIdempotencyKey(ctx context.Context, rec backstitch.IdempotencyRecord) (*backstitch.IdempotencyRecord, error)
 	CompleteIdempotencyKey(ctx context.Context, id string, status int, contentType string, body []byte, expiresAt time.Time) error
@@ -40,10 +41,11 @@ type Store interface {
 	// FindCampaign serves admin routes only; everything a designer does to a campaign goes
 	// through the campaign service, which checks who asks.
 	FindCampaign(ctx context.Context, id string) (campaign.Campaign, error)
+	// FindCampaignBySlug resolves a slug for idempotency scopes only (see idempotencyTarget).
+	FindCampaignBySlug(ctx context.Context, slug string) (campaign.Campaign, error)
 
 	StripeEventSeen(ctx context.Context, id string) (bool, error)
 	RecordStripeEvent(ctx context.Context, e backstitch.StripeEvent) error
-	FindPledgeByIntent(ctx context.Context, intentID string) (pledge.Pledge, error)
 	FindPledge(ctx context.Context, id string) (pledge.Pledge, error)
 	FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error
 	pledge.RefundStore
@@ -56,6 +58,8 @@ type Payments interface {
 	PublishableKey() string
 	CreateExpressAccount(ctx context.Context, email, userID, key string) (string, error)
 	CreateAccountLink(ctx context.Context, accountID, refreshURL, returnURL string) (string, error)
+	// ParseWebhook verifies a Stripe webhook on its raw body and maps it to the domain.
+	ParseWebhook(payload []byte, signature string) (pledge.Event, error)
 }
 
 // Server holds the handlers' dependencies.
@@ -72,6 +76,8 @@ type Server struct {
 	accounts  *account.Service
 	metrics   *metrics
 	recon     Reconciliation
+	// cursorKey signs list cursors (see cursor.go).
+	cursorKey cursorKey
 }
 
 //go:embed openapi.yaml
@@ -101,6 +107,9 @@ func New(cfg config.Config, store Store, accounts *account.Service, campaigns *c
 		ProxyHeader:           cfg.ProxyHeader,
 		DisableStartupMessage: true,
 		ErrorHandler:          s.handleError,
+		// One resource, one spelling: /API/V1/... is not /api/v1/... (it would otherwise be a
+		// second path to the same handler, and to anything keyed by the path).
+		CaseSensitive: true,
 	})
 	s.app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
 		zerolog.Ctx(c.UserContext()).Error().Interface("panic", e).Msg("panic in handler")
@@ -250,6 +259,8 @@ var statusOf = map[backstitch.Code]int{
 	backstitch.CodeNotDue:                  http.StatusConflict,
 	backstitch.CodeIdempotencyKeyRequired:  http.StatusBadRequest,
 	backstitch.CodeInvalidSignature:        http.StatusBadRequest,
+	backstitch.CodeUnsupportedAPIVersion:   http.StatusBadRequest,
+	backstitch.CodeMalformedEvent:          http.StatusBadRequest,
 	backstitch.CodeEmailTaken:              http.StatusConflict,
 	backstitch.CodeRateLimited:             http.StatusTooManyRequests,
 	backstitch.CodeIdempotencyReused:       http.StatusUnprocessableEntity,

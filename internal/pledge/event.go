@@ -1,0 +1,73 @@
+package pledge
+
+import (
+	"context"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
+)
+
+// Event is a verified Stripe event as far as Backstitch acts on it, mapped from Stripe's objects
+// by the Stripe adapter. At most one of Intent, RefundedTotal, Dispute and Payouts is set; an
+// event with none (a type Backstitch does not use) is acknowledged and kept.
+type Event struct {
+	ID   string
+	Type string
+	// Intent is a SetupIntent or PaymentIntent that changed. PledgeID is the one in its metadata:
+	// a deadline charge whose response was lost is not yet recorded on its pledge.
+	Intent   *Intent
+	PledgeID string
+	// PaymentIntentID names the pledge a refund or a dispute is about, through its charge.
+	PaymentIntentID string
+	// RefundedTotal is how much of the charge has been refunded in all.
+	RefundedTotal *int64
+	Dispute       *Dispute
+	// Payouts is a designer's connected account that can (or no longer can) be paid out.
+	Payouts *PayoutsChange
+}
+
+// PayoutsChange says whether a connected account can receive transfers.
+type PayoutsChange struct {
+	AccountID string
+	Enabled   bool
+}
+
+// ApplyEvent brings a pledge in line with a Stripe event about it. Events may come twice, late and
+// in any order: each part is applied by a function that only moves a pledge forward. An event
+// about no pledge of ours (another integration on the account, a dashboard test) is acknowledged
+// and left to reconciliation. Payouts are not the pledge's: the caller routes them.
+func (s *Service) ApplyEvent(ctx context.Context, e Event) error {
+	actor := "stripe:" + e.ID
+	switch {
+	case e.Intent != nil:
+		p, err := s.store.FindPledgeByIntent(ctx, e.Intent.ID)
+		if backstitch.ErrorCode(err) == backstitch.CodeNotFound && e.PledgeID != "" {
+			p, err = s.store.FindPledge(ctx, e.PledgeID)
+		}
+		if backstitch.ErrorCode(err) == backstitch.CodeNotFound {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		_, err = s.ApplyIntent(ctx, p.ID, *e.Intent, actor)
+		return err
+	case e.RefundedTotal != nil || e.Dispute != nil:
+		if e.PaymentIntentID == "" {
+			return nil
+		}
+		p, err := s.store.FindPledgeByIntent(ctx, e.PaymentIntentID)
+		if backstitch.ErrorCode(err) == backstitch.CodeNotFound {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if e.RefundedTotal != nil {
+			_, err = s.ApplyRefundTotal(ctx, p.ID, *e.RefundedTotal, actor)
+		} else {
+			_, err = s.ApplyDispute(ctx, p.ID, *e.Dispute, actor)
+		}
+		return err
+	}
+	return nil
+}
