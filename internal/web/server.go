@@ -109,7 +109,10 @@ func New(cfg config.Config, store Store, pledges *pledge.Service, settler *settl
 		IdleTimeout:           2 * time.Minute,
 		ProxyHeader:           cfg.ProxyHeader,
 		DisableStartupMessage: true,
-		ErrorHandler:          s.handleError,
+		// Slugs keep the letters of non-Latin titles, which clients send percent-encoded:
+		// routes and parameters see the decoded text the slug was stored as.
+		UnescapePath: true,
+		ErrorHandler: s.handleError,
 	})
 	s.app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
 		zerolog.Ctx(c.UserContext()).Error().Interface("panic", e).Msg("panic in handler")
