@@ -39,7 +39,7 @@ func TestHelpAndVersionExitZero(t *testing.T) {
 		{[]string{"help", "serve"}, []string{"Usage: backstitch serve", "BACKSTITCH_PLATFORM_FEE_BPS=500"}, nil},
 		{[]string{"admin", "create", "--help"}, []string{"Usage: backstitch admin create [FLAGS]", "-email", "-name", "BACKSTITCH_ADMIN_PASSWORD", "BACKSTITCH_DATA_DIR=./data", "MONGODB_URI="},
 			[]string{"STRIPE_SECRET_KEY", "BACKSTITCH_SESSION_TTL"}},
-		{[]string{"repair", "--help"}, []string{"Usage: backstitch repair", "MONGODB_URI="}, []string{"BACKSTITCH_ADMIN_PASSWORD", "STRIPE_SECRET_KEY"}},
+		{[]string{"repair", "--help"}, []string{"Usage: backstitch repair [FLAGS]", "-fix", "MONGODB_URI="}, []string{"BACKSTITCH_ADMIN_PASSWORD", "STRIPE_SECRET_KEY"}},
 		{[]string{"help", "admin", "create"}, []string{"Usage: backstitch admin create"}, nil},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
