@@ -1,6 +1,7 @@
 # Build: docker build -t backstitch .
-# Run:   docker run -p 8080:8080 -e MONGODB_URI=mongodb://db:27017/?replicaSet=rs0 \
-#          -e STRIPE_SECRET_KEY=sk_test_... -e STRIPE_WEBHOOK_SECRET=whsec_... backstitch
+# Run:   see README.md, section "Docker": production mode needs MONGODB_URI, the Stripe keys and
+#        an https BACKSTITCH_PUBLIC_URL (cmd/backstitch's tests start the binary with exactly
+#        those settings). Without any settings the image runs the offline demo on /tmp.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -118,10 +117,35 @@ func TestServeOnAFreshMachine(t *testing.T) {
 		}
 	}
 	sc := bufio.NewScanner(strings.NewReader(out))
+	var last map[string]any
 	for sc.Scan() {
 		var line map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
 			t.Errorf("log line is not JSON: %s", sc.Text())
+		}
+		last = line
+		checkDurationUnits(t, line)
+	}
+	if last["message"] != "stopped" {
+		t.Errorf("the last log line is %v, want the one saying it stopped", last)
+	}
+	if !strings.Contains(out, `"duration_ms":`) || !strings.Contains(out, `"startup_ms":`) {
+		t.Errorf("request or ready lines lack their durations in ms:\n%s", out)
+	}
+}
+
+// checkDurationUnits fails on a log field that holds a duration without its unit in the name:
+// "duration": 1.5 could be seconds or milliseconds, and dashboards built on a guess are wrong.
+func checkDurationUnits(t *testing.T, line map[string]any) {
+	t.Helper()
+	for k, v := range line {
+		if _, number := v.(float64); !number {
+			continue
+		}
+		for _, word := range []string{"duration", "startup", "elapsed", "latency", "took", "uptime"} {
+			if strings.Contains(k, word) && !strings.HasSuffix(k, "_ms") && !strings.HasSuffix(k, "_seconds") {
+				t.Errorf("log field %q holds a duration without its unit: %v", k, line)
+			}
 		}
 	}
 }
@@ -138,6 +162,10 @@ func TestProductionRefusesToStartWithoutStoreAndStripe(t *testing.T) {
 		if !strings.Contains(string(out), name) {
 			t.Errorf("refusal does not name %s:\n%s", name, out)
 		}
+	}
+	// Log collectors see the refusal too, as one JSON line.
+	if logged := fatalLine(t, string(out)); !strings.Contains(logged, "MONGODB_URI") {
+		t.Errorf("the fatal log line does not name MONGODB_URI: %s", logged)
 	}
 }
 
@@ -211,12 +239,5 @@ func TestRepairOnAnEmptyStore(t *testing.T) {
 		if err != nil || !strings.Contains(string(out), "checked 0 campaigns: 0 had drifted, 0 busy") {
 			t.Fatalf("%v: %v\n%s", args, err, out)
 		}
-	}
-}
-
-func TestUnknownCommand(t *testing.T) {
-	err := run(context.Background(), []string{"frobnicate"}, func(string) string { return "" }, strings.NewReader(""), io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "usage") {
-		t.Fatalf("unknown command: %v", err)
 	}
 }

@@ -63,12 +63,11 @@ func NewUser(f SignupFields, role Role, now time.Time) (User, error) {
 		errs.Add("email", "invalid", err.Error())
 	}
 	checkPassword(&errs, f.Password)
-	name := strings.TrimSpace(f.Name)
-	if role == RoleDesigner && name == "" {
-		errs.Add("name", "required", "name is required")
-	} else if utf8.RuneCountInString(name) > MaxName {
-		errs.Add("name", "too_long", fmt.Sprintf("name must be at most %d characters", MaxName))
+	minName := 0
+	if role == RoleDesigner {
+		minName = 1 // backers see the designer's name on every campaign
 	}
+	name := backstitch.CheckLine(&errs, "name", f.Name, minName, MaxName)
 	if err := errs.Err(); err != nil {
 		return User{}, err
 	}

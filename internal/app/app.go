@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -92,7 +91,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 func (a *App) openPayments() (*stripepay.Client, error) {
 	if !a.cfg.Offline() {
 		mode := "test"
-		if strings.HasPrefix(a.cfg.StripeSecretKey, "sk_live_") || strings.HasPrefix(a.cfg.StripeSecretKey, "rk_live_") {
+		if a.cfg.StripeLive() {
 			mode = "live"
 		}
 		a.log.Info().Str("payments", "stripe").Str("stripe_mode", mode).Msg("payments: Stripe (" + mode + " mode)")
@@ -160,7 +159,10 @@ func (a *App) openStore(ctx context.Context) error {
 	}
 	store, err := mongostore.Open(ctx, opts)
 	if err != nil {
-		return err
+		if a.embedded != nil {
+			return fmt.Errorf("embedded store in BACKSTITCH_DATA_DIR %q: %w", a.cfg.DataDir, err)
+		}
+		return fmt.Errorf("MongoDB at MONGODB_URI %s: %w", a.cfg.Redacted()["mongodb_uri"], err)
 	}
 	a.store, a.ownStore = store, true
 	if a.embedded != nil {

@@ -5,6 +5,8 @@ package campaign
 
 import (
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -204,16 +206,13 @@ func (c Campaign) Edit(f Fields, actor string, now time.Time, rules Rules) (Camp
 func (c *Campaign) apply(f Fields, now time.Time, rules Rules) error {
 	var errs backstitch.FieldErrors
 	if f.Title != nil {
-		c.Title = strings.TrimSpace(*f.Title)
-		checkText(&errs, "title", c.Title, 1, MaxTitle)
+		c.Title = backstitch.CheckLine(&errs, "title", *f.Title, 1, MaxTitle)
 	}
 	if f.Blurb != nil {
-		c.Blurb = strings.TrimSpace(*f.Blurb)
-		checkText(&errs, "blurb", c.Blurb, 0, MaxBlurb)
+		c.Blurb = backstitch.CheckLine(&errs, "blurb", *f.Blurb, 0, MaxBlurb)
 	}
 	if f.Story != nil {
-		c.Story = *f.Story
-		checkText(&errs, "story", c.Story, 0, MaxStory)
+		c.Story = backstitch.CheckBlock(&errs, "story", *f.Story, 0, MaxStory)
 	}
 	if f.Goal != nil {
 		c.Goal = *f.Goal
@@ -242,6 +241,10 @@ func (c *Campaign) apply(f Fields, now time.Time, rules Rules) error {
 		d, err := ParseDeadline(*f.Deadline, loc)
 		if err != nil {
 			errs.Add("deadline", "invalid", err.Error())
+		} else if d.Nanosecond() != 0 {
+			// Deadlines are shown, compared and stored (BSON keeps milliseconds) to the second; a
+			// fraction would make the deadline the designer sees differ from the one that applies.
+			errs.Add("deadline", "fractional_seconds", "deadline must be a whole second, such as 2026-12-01T18:00:00+01:00")
 		} else {
 			c.Deadline = d
 		}
@@ -255,17 +258,36 @@ func (c *Campaign) apply(f Fields, now time.Time, rules Rules) error {
 	return errs.Err()
 }
 
+// geographicAreas are the tz database's continents and oceans: every zone that names a place is
+// Area/Location (or Area/Region/Location) under one of them.
+var geographicAreas = []string{"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific"}
+
+// loadZone accepts a canonical IANA time zone name, which here means a geographic name of the tz
+// database (Europe/Zurich, America/Argentina/Buenos_Aires), or UTC. Refused, though
+// time.LoadLocation reads them from a system's zoneinfo folder: files that are no zone
+// (posixrules), the placeholder Factory, the leap-second and POSIX copies (right/UTC,
+// posix/Europe/Zurich), POSIX-style legacy zones (EST5EDT, CET), fixed offsets with inverted
+// signs (Etc/GMT+5) and the country aliases (US/Eastern). Old geographic spellings that tzdata keeps
+// as links (Asia/Calcutta, Europe/Kiev) are accepted: they name a place, load the same rules, and
+// browsers still report them. Zones load from Go's embedded tzdata when the machine has none.
 func loadZone(name string) (*time.Location, error) {
-	// time.LoadLocation accepts "" and "Local" as the machine's zone; a campaign needs a real IANA name.
-	if name == "" || name == "Local" || len(name) > 64 {
-		return nil, fmt.Errorf("timezone must be an IANA time zone such as Europe/Zurich")
+	invalid := fmt.Errorf("timezone %q is not a canonical IANA time zone; use a name such as Europe/Zurich, America/New_York or UTC", name)
+	if name != "UTC" {
+		area, rest, ok := strings.Cut(name, "/")
+		if !ok || len(name) > 64 || !slices.Contains(geographicAreas, area) || !zoneLocation.MatchString(rest) {
+			return nil, invalid
+		}
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
-		return nil, fmt.Errorf("timezone %q is not a known IANA time zone", name)
+		return nil, invalid
 	}
 	return loc, nil
 }
+
+// zoneLocation is the rest of a tz database name: one or two parts of letters, digits, '_', '-'
+// or '+', each starting with a letter (no "..", no empty parts).
+var zoneLocation = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z][A-Za-z0-9_+-]*)?$`)
 
 // ParseDeadline reads an RFC 3339 instant, or a date YYYY-MM-DD meaning the last second of that day
 // (23:59:59) in loc, so a campaign that "runs until 7 November" ends at midnight in its own zone,
@@ -292,41 +314,79 @@ func checkDuration(deadline, from time.Time, rules Rules) (code, message string)
 	return "", ""
 }
 
-func checkText(errs *backstitch.FieldErrors, field, s string, lo, hi int) {
-	switch n := utf8.RuneCountInString(s); {
-	case !utf8.ValidString(s):
-		errs.Add(field, "invalid", field+" must be valid UTF-8")
-	case n < lo:
-		errs.Add(field, "required", field+" must not be empty")
-	case n > hi:
-		errs.Add(field, "too_long", fmt.Sprintf("%s must be at most %d characters", field, hi))
-	}
+// maxSlugRunes keeps slugs short enough to read in a link, and in a URL once percent-encoded.
+const maxSlugRunes = 60
+
+// latinLetters transliterates the Latin letters that Unicode does not decompose into a base
+// letter and accents.
+var latinLetters = map[rune]string{
+	'ß': "ss", 'æ': "ae", 'œ': "oe", 'ø': "o", 'ł': "l", 'đ': "d", 'ð': "d", 'þ': "th", 'ı': "i", 'ħ': "h", 'ŧ': "t",
 }
 
-// Slugify makes a URL-safe slug from a title: "Zürich Linen Coat" → "zurich-linen-coat".
+// Slugify makes a readable URL slug from a title. Latin letters lose their accents
+// ("Zürich Linen Coat" → "zurich-linen-coat"); letters of other scripts are kept as they are
+// (lower-cased, with the marks that belong to them), so a Japanese or Greek title gives a slug
+// its readers can read: "リネンのコート" → "リネンのコート", "Λινό παλτό" → "λινό-παλτό".
 func Slugify(title string) string {
 	var b strings.Builder
-	dash := false
-	for _, r := range norm.NFKD.String(strings.ToLower(title)) {
+	n := 0
+	dash, keptScript := false, false
+	word := func(s string) {
+		if dash && b.Len() > 0 {
+			b.WriteByte('-')
+			n++
+		}
+		dash = false
+		b.WriteString(s)
+		n += utf8.RuneCountInString(s)
+	}
+	for _, r := range norm.NFC.String(strings.ToLower(title)) {
+		if n >= maxSlugRunes {
+			break
+		}
+		if latin, ok := latinLetters[r]; ok {
+			word(latin)
+			keptScript = false
+			continue
+		}
+		if ascii := asciiBase(r); ascii != "" {
+			word(ascii)
+			keptScript = false
+			continue
+		}
 		switch {
-		case r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)):
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			dash = false
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			word(string(r))
+			keptScript = true
+		case unicode.In(r, unicode.Mn, unicode.Mc) && keptScript:
+			// A vowel sign or accent of a kept script letter (Devanagari, Thai) is part of it.
 			b.WriteRune(r)
-		case unicode.Is(unicode.Mn, r): // combining accents dropped: ü → u
+		case unicode.In(r, unicode.Mn, unicode.Mc, unicode.Me, unicode.Cf):
+			// A stray mark or an invisible format character separates nothing.
 		default:
 			dash = true
-		}
-		if b.Len() >= 60 {
-			break
 		}
 	}
 	if b.Len() == 0 {
 		return "campaign"
 	}
-	return strings.TrimRight(b.String(), "-")
+	return b.String()
+}
+
+// asciiBase is the ASCII spelling of a Latin letter or digit with its accents removed
+// ("é" → "e", "ﬁ" → "fi", "²" → "2"), or "" when r has none.
+func asciiBase(r rune) string {
+	var b strings.Builder
+	for _, d := range norm.NFKD.String(string(r)) {
+		switch {
+		case unicode.Is(unicode.Mn, d):
+		case d < unicode.MaxASCII && (unicode.IsLetter(d) || unicode.IsDigit(d)):
+			b.WriteRune(d)
+		default:
+			return ""
+		}
+	}
+	return b.String()
 }
 
 // Action is a state change a person can ask for.
@@ -366,12 +426,11 @@ func (c Campaign) Do(a Action, actor, reason string, now time.Time, rules Rules)
 		return c, backstitch.Errorf(backstitch.CodeInvalidState, "Cannot %s a campaign that is %s.", a, c.Status)
 	}
 	var errs backstitch.FieldErrors
-	reason = strings.TrimSpace(reason)
 	switch a {
 	case ActionReject:
-		checkText(&errs, "reason", reason, 1, MaxReason)
+		reason = backstitch.CheckBlock(&errs, "reason", strings.TrimSpace(reason), 1, MaxReason)
 	case ActionCancel:
-		checkText(&errs, "reason", reason, 0, MaxReason)
+		reason = backstitch.CheckBlock(&errs, "reason", strings.TrimSpace(reason), 0, MaxReason)
 	case ActionSubmit, ActionLaunch:
 		if code, msg := checkDuration(c.Deadline, now, rules); code != "" {
 			errs.Add("deadline", code, msg+"; change the deadline first")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/money"
@@ -49,13 +50,19 @@ func TestSlugify(t *testing.T) {
 		"Zürich Linen Coat":         "zurich-linen-coat",
 		"  Upcycled -- Denim!!  ":   "upcycled-denim",
 		"Atelier Crème Brûlée 2027": "atelier-creme-brulee-2027",
-		"旗袍":                        "campaign",
+		"旗袍":                        "旗袍",
+		"リネンのコート":                   "リネンのコート",
+		"Λινό παλτό":                "λινό-παλτό",
+		"Straße & Æble, Łódź":       "strasse-aeble-lodz",
+		"हिन्दी कपड़ा":              "हिन्दी-कपड़ा",
+		"\u200B\u0301":              "campaign",
+		"Coat\u200B\u2060Two":       "coattwo",
 	} {
 		if got := Slugify(in); got != want {
 			t.Errorf("Slugify(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if got := Slugify(string(make([]byte, 0)) + "a very long title that goes on and on and on and on and on beyond sixty chars"); len(got) > 61 {
+	if got := Slugify(string(make([]byte, 0)) + "a very long title that goes on and on and on and on and on beyond sixty chars"); utf8.RuneCountInString(got) > 60 {
 		t.Errorf("slug too long: %q", got)
 	}
 }

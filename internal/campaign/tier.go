@@ -142,12 +142,10 @@ func (t Tier) CheckDelete(c Campaign) error {
 func (t *Tier) apply(c Campaign, f TierFields, now time.Time) error {
 	var errs backstitch.FieldErrors
 	if f.Title != nil {
-		t.Title = strings.TrimSpace(*f.Title)
-		checkText(&errs, "title", t.Title, 1, MaxTitle)
+		t.Title = backstitch.CheckLine(&errs, "title", *f.Title, 1, MaxTitle)
 	}
 	if f.Description != nil {
-		t.Description = strings.TrimSpace(*f.Description)
-		checkText(&errs, "description", t.Description, 0, MaxDescription)
+		t.Description = backstitch.CheckBlock(&errs, "description", strings.TrimSpace(*f.Description), 0, MaxDescription)
 	}
 	if f.Kind != nil {
 		t.Kind = *f.Kind

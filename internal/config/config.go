@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -76,6 +77,20 @@ func (c Config) Embedded() bool { return c.MongoURI == "" }
 // Offline reports whether payments are simulated in-process instead of sent to Stripe.
 func (c Config) Offline() bool { return c.StripeSecretKey == "" }
 
+// Setting is one setting Load reads, with its default as it would be written in the environment.
+type Setting struct {
+	Name    string
+	Default string
+}
+
+// Settings lists every setting Load reads, in the order it reads them, so that usage texts list
+// exactly what the code reads.
+func Settings() []Setting {
+	r := reader{get: func(string) string { return "" }, record: &[]Setting{{Name: "BACKSTITCH_CONFIG_FILE"}}}
+	r.load()
+	return *r.record
+}
+
 // Load reads settings through getenv (os.Getenv in main, a map in tests).
 func Load(getenv func(string) string) (Config, error) {
 	env, err := withFile(getenv)
@@ -83,6 +98,10 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	r := reader{get: env}
+	return r.load()
+}
+
+func (r *reader) load() (Config, error) {
 	c := Config{
 		Env:                  r.str("BACKSTITCH_ENV", "development"),
 		Addr:                 r.str("BACKSTITCH_ADDR", ":8080"),
@@ -139,18 +158,63 @@ func Load(getenv func(string) string) (Config, error) {
 		"MONGODB_URI", "must start with mongodb:// or mongodb+srv://")
 	r.check(c.StripeAPIURL == "" || (c.StripeSecretKey != "" && (strings.HasPrefix(c.StripeAPIURL, "http://") || strings.HasPrefix(c.StripeAPIURL, "https://"))),
 		"STRIPE_API_URL", "must be an http(s) URL, and is used only with STRIPE_SECRET_KEY")
-	r.check(c.StripeSecretKey == "" || strings.HasPrefix(c.StripeSecretKey, "sk_") || strings.HasPrefix(c.StripeSecretKey, "rk_"),
-		"STRIPE_SECRET_KEY", "must be a Stripe secret (sk_…) or restricted (rk_…) key")
+	r.check(validAddr(c.Addr), "BACKSTITCH_ADDR", fmt.Sprintf("%q must be host:port or :port with a port from 0 to 65535, such as :8080 or 127.0.0.1:8080", c.Addr))
+	r.checkStripe(c)
 	if c.Production() {
 		r.check(c.MongoURI != "", "MONGODB_URI", "is required when BACKSTITCH_ENV=production (the embedded store is for development)")
 		r.check(c.StripeSecretKey != "", "STRIPE_SECRET_KEY", "is required when BACKSTITCH_ENV=production (offline payments are simulated)")
-		r.check(c.StripeSecretKey == "" || c.StripeWebhookSecret != "", "STRIPE_WEBHOOK_SECRET", "is required when BACKSTITCH_ENV=production")
 		r.check(strings.HasPrefix(c.PublicURL, "https://"), "BACKSTITCH_PUBLIC_URL", "must be https:// when BACKSTITCH_ENV=production")
 	}
 	if len(r.problems) > 0 {
 		return Config{}, errors.New("invalid configuration:\n  " + strings.Join(r.problems, "\n  "))
 	}
 	return c, nil
+}
+
+// StripeLive reports whether the secret key moves real money.
+func (c Config) StripeLive() bool { return stripeMode(c.StripeSecretKey) == "live" }
+
+// stripeMode is "live" or "test" for a Stripe key of either mode, "" for anything else.
+func stripeMode(key string) string {
+	for _, mode := range []string{"live", "test"} {
+		for _, kind := range []string{"sk_", "rk_", "pk_"} {
+			if strings.HasPrefix(key, kind+mode+"_") {
+				return mode
+			}
+		}
+	}
+	return ""
+}
+
+// checkStripe refuses Stripe settings that cannot work together: each of these starts fine and
+// fails later, at the first checkout or the first webhook, in front of a backer.
+func (r *reader) checkStripe(c Config) {
+	secret, publishable := stripeMode(c.StripeSecretKey), stripeMode(c.StripePublishableKey)
+	r.check(c.StripeSecretKey == "" || (secret != "" && !strings.HasPrefix(c.StripeSecretKey, "pk_")),
+		"STRIPE_SECRET_KEY", "must be a Stripe secret key (sk_test_…, sk_live_…) or restricted key (rk_test_…, rk_live_…)")
+	r.check(c.StripePublishableKey == "" || (publishable != "" && strings.HasPrefix(c.StripePublishableKey, "pk_")),
+		"STRIPE_PUBLISHABLE_KEY", "must be a Stripe publishable key (pk_test_… or pk_live_…)")
+	r.check(c.StripePublishableKey == "" || c.StripeSecretKey != "",
+		"STRIPE_PUBLISHABLE_KEY", "is set without STRIPE_SECRET_KEY: offline mode simulates payments and would ignore it")
+	r.check(secret == "" || publishable == "" || secret == publishable, "STRIPE_PUBLISHABLE_KEY",
+		fmt.Sprintf("is a %s-mode key but STRIPE_SECRET_KEY is a %s-mode key: Stripe.js and the server would use different accounts' data; take both from the same mode", publishable, secret))
+	r.check(c.StripeSecretKey == "" || c.StripeWebhookSecret != "", "STRIPE_WEBHOOK_SECRET",
+		"is required with STRIPE_SECRET_KEY: without it no Stripe webhook can be verified and payments never settle")
+	r.check(c.StripeWebhookSecret == "" || strings.HasPrefix(c.StripeWebhookSecret, "whsec_"), "STRIPE_WEBHOOK_SECRET",
+		"must be a webhook signing secret (whsec_…)")
+	r.check(secret != "live" || c.Production(), "STRIPE_SECRET_KEY",
+		"is a live-mode key but BACKSTITCH_ENV is not production: a development or test instance would charge real cards")
+}
+
+// validAddr reports whether addr is what net.Listen("tcp", addr) takes: an optional host and a
+// numeric port. Whether the port is free is known only by binding it, which serve does first.
+func validAddr(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535
 }
 
 // Redacted lists the settings for the start-up log, secrets masked.
@@ -176,6 +240,15 @@ func (c Config) Redacted() map[string]string {
 type reader struct {
 	get      func(string) string
 	problems []string
+	// record, when set, collects each setting read and its default (for Settings).
+	record *[]Setting
+}
+
+func (r *reader) read(key, def string) string {
+	if r.record != nil {
+		*r.record = append(*r.record, Setting{Name: key, Default: def})
+	}
+	return strings.TrimSpace(r.get(key))
 }
 
 func (r *reader) check(ok bool, key, msg string) {
@@ -185,14 +258,14 @@ func (r *reader) check(ok bool, key, msg string) {
 }
 
 func (r *reader) str(key, def string) string {
-	if v := strings.TrimSpace(r.get(key)); v != "" {
+	if v := r.read(key, def); v != "" {
 		return v
 	}
 	return def
 }
 
 func (r *reader) duration(key string, def time.Duration) time.Duration {
-	v := strings.TrimSpace(r.get(key))
+	v := r.read(key, shortDuration(def))
 	if v == "" {
 		return def
 	}
@@ -204,9 +277,25 @@ func (r *reader) duration(key string, def time.Duration) time.Duration {
 	return d
 }
 
+// shortDuration writes a default as people write it: 24h, not 24h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
 // durations reads a comma-separated list of increasing Go durations.
 func (r *reader) durations(key string, def []time.Duration) []time.Duration {
-	v := strings.TrimSpace(r.get(key))
+	defs := make([]string, len(def))
+	for i, d := range def {
+		defs[i] = shortDuration(d)
+	}
+	v := r.read(key, strings.Join(defs, ","))
 	if v == "" {
 		return def
 	}
@@ -223,7 +312,7 @@ func (r *reader) durations(key string, def []time.Duration) []time.Duration {
 }
 
 func (r *reader) integer(key string, def, lo, hi int) int {
-	v := strings.TrimSpace(r.get(key))
+	v := r.read(key, strconv.Itoa(def))
 	if v == "" {
 		return def
 	}

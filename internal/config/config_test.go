@@ -100,3 +100,91 @@ func TestExampleFileDocumentsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+// Stripe settings that start fine but fail at the first checkout or webhook are refused at
+// start, naming every setting involved.
+func TestStripeSettingsThatCannotWork(t *testing.T) {
+	prod := map[string]string{"BACKSTITCH_ENV": "production", "MONGODB_URI": "mongodb://db:27017", "BACKSTITCH_PUBLIC_URL": "https://backstitch.example"}
+	with := func(base map[string]string, kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name  string
+		env   map[string]string
+		names []string // every one must appear in the refusal
+	}{
+		{"live secret, test publishable", with(prod, "STRIPE_SECRET_KEY", "sk_live_x", "STRIPE_PUBLISHABLE_KEY", "pk_test_x", "STRIPE_WEBHOOK_SECRET", "whsec_x"),
+			[]string{"STRIPE_PUBLISHABLE_KEY", "STRIPE_SECRET_KEY", "test-mode", "live-mode"}},
+		{"test secret, live publishable", with(nil, "STRIPE_SECRET_KEY", "sk_test_x", "STRIPE_PUBLISHABLE_KEY", "pk_live_x", "STRIPE_WEBHOOK_SECRET", "whsec_x"),
+			[]string{"STRIPE_PUBLISHABLE_KEY", "STRIPE_SECRET_KEY"}},
+		{"restricted live key, test publishable", with(prod, "STRIPE_SECRET_KEY", "rk_live_x", "STRIPE_PUBLISHABLE_KEY", "pk_test_x", "STRIPE_WEBHOOK_SECRET", "whsec_x"),
+			[]string{"STRIPE_PUBLISHABLE_KEY"}},
+		{"secret key without webhook secret (development)", with(nil, "STRIPE_SECRET_KEY", "sk_test_x"), []string{"STRIPE_WEBHOOK_SECRET"}},
+		{"secret key without webhook secret (production)", with(prod, "STRIPE_SECRET_KEY", "sk_test_x"), []string{"STRIPE_WEBHOOK_SECRET"}},
+		{"live key in development", with(nil, "STRIPE_SECRET_KEY", "sk_live_x", "STRIPE_WEBHOOK_SECRET", "whsec_x"), []string{"STRIPE_SECRET_KEY", "BACKSTITCH_ENV"}},
+		{"live key in test", with(nil, "BACKSTITCH_ENV", "test", "STRIPE_SECRET_KEY", "rk_live_x", "STRIPE_WEBHOOK_SECRET", "whsec_x"), []string{"STRIPE_SECRET_KEY", "BACKSTITCH_ENV"}},
+		{"publishable key as secret key", with(nil, "STRIPE_SECRET_KEY", "pk_test_x", "STRIPE_WEBHOOK_SECRET", "whsec_x"), []string{"STRIPE_SECRET_KEY"}},
+		{"secret key as publishable key", with(nil, "STRIPE_SECRET_KEY", "sk_test_x", "STRIPE_PUBLISHABLE_KEY", "sk_test_y", "STRIPE_WEBHOOK_SECRET", "whsec_x"), []string{"STRIPE_PUBLISHABLE_KEY"}},
+		{"publishable key in offline mode", with(nil, "STRIPE_PUBLISHABLE_KEY", "pk_test_x"), []string{"STRIPE_PUBLISHABLE_KEY", "STRIPE_SECRET_KEY"}},
+		{"webhook secret of another kind", with(nil, "STRIPE_SECRET_KEY", "sk_test_x", "STRIPE_WEBHOOK_SECRET", "sk_test_x"), []string{"STRIPE_WEBHOOK_SECRET"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(envOf(tc.env))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, name := range tc.names {
+				if !strings.Contains(err.Error(), name) {
+					t.Errorf("refusal does not name %s: %v", name, err)
+				}
+			}
+		})
+	}
+	for _, ok := range []map[string]string{
+		with(prod, "STRIPE_SECRET_KEY", "sk_live_x", "STRIPE_PUBLISHABLE_KEY", "pk_live_x", "STRIPE_WEBHOOK_SECRET", "whsec_x"),
+		with(prod, "STRIPE_SECRET_KEY", "rk_test_x", "STRIPE_WEBHOOK_SECRET", "whsec_x"),
+		with(nil, "STRIPE_SECRET_KEY", "sk_test_x", "STRIPE_PUBLISHABLE_KEY", "pk_test_x", "STRIPE_WEBHOOK_SECRET", "whsec_x"),
+	} {
+		if _, err := Load(envOf(ok)); err != nil {
+			t.Errorf("%v refused: %v", ok, err)
+		}
+	}
+}
+
+func TestAddrMustParse(t *testing.T) {
+	for _, bad := range []string{"8080", "localhost", ":http-alt", ":99999", ":-1", "[::1", "a:b:c"} {
+		if _, err := Load(envOf(map[string]string{"BACKSTITCH_ADDR": bad})); err == nil || !strings.Contains(err.Error(), "BACKSTITCH_ADDR") {
+			t.Errorf("BACKSTITCH_ADDR=%q: %v", bad, err)
+		}
+	}
+	for _, ok := range []string{":8080", "127.0.0.1:0", "[::1]:8080", "localhost:8080", "0.0.0.0:80"} {
+		if _, err := Load(envOf(map[string]string{"BACKSTITCH_ADDR": ok})); err != nil {
+			t.Errorf("BACKSTITCH_ADDR=%q refused: %v", ok, err)
+		}
+	}
+}
+
+// Settings is what usage texts list: every setting Load reads, with its default as typed.
+func TestSettingsListsWhatLoadReads(t *testing.T) {
+	got := map[string]string{}
+	for _, s := range Settings() {
+		got[s.Name] = s.Default
+	}
+	for name, def := range map[string]string{"BACKSTITCH_CONFIG_FILE": "", "BACKSTITCH_ADDR": ":8080", "MONGODB_URI": "",
+		"BACKSTITCH_SESSION_TTL": "12h", "BACKSTITCH_PLEDGE_HOLD": "30m", "BACKSTITCH_DUNNING_RETRIES": "24h,72h,144h",
+		"BACKSTITCH_BODY_LIMIT": "262144", "BACKSTITCH_RECONCILE_STUCK_AFTER": "1h", "BACKSTITCH_STRIPE_TIMEOUT": "20s"} {
+		if v, ok := got[name]; !ok || v != def {
+			t.Errorf("Settings()[%s] = %q (listed %v), want %q", name, v, ok, def)
+		}
+	}
+	if len(got) < 40 {
+		t.Errorf("Settings lists %d settings", len(got))
+	}
+}

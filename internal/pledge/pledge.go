@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/backstitch"
@@ -199,8 +198,7 @@ func New(id string, r Request, c campaign.Campaign, tier *campaign.Tier, now tim
 	if err != nil {
 		errs.Add("backer.email", "invalid", err.Error())
 	}
-	p.Backer = Backer{Email: email, Name: strings.TrimSpace(r.Backer.Name)}
-	checkText(&errs, "backer.name", p.Backer.Name, 1, MaxName)
+	p.Backer = Backer{Email: email, Name: checkText(&errs, "backer.name", r.Backer.Name, 1, MaxName)}
 	if tier != nil {
 		p.TierID = tier.ID
 	}
@@ -242,26 +240,22 @@ func (p *Pledge) checkAmount(errs *backstitch.FieldErrors, c campaign.Campaign, 
 }
 
 func checkShipping(errs *backstitch.FieldErrors, a *Address) {
-	checkText(errs, "shipping_address.name", a.Name, 1, MaxName)
-	checkText(errs, "shipping_address.line1", a.Line1, 1, MaxAddressLine)
-	checkText(errs, "shipping_address.line2", a.Line2, 0, MaxAddressLine)
-	checkText(errs, "shipping_address.postal_code", a.PostalCode, 1, 20)
-	checkText(errs, "shipping_address.city", a.City, 1, MaxName)
-	checkText(errs, "shipping_address.region", a.Region, 0, MaxName)
+	a.Name = checkText(errs, "shipping_address.name", a.Name, 1, MaxName)
+	a.Line1 = checkText(errs, "shipping_address.line1", a.Line1, 1, MaxAddressLine)
+	a.Line2 = checkText(errs, "shipping_address.line2", a.Line2, 0, MaxAddressLine)
+	a.PostalCode = checkText(errs, "shipping_address.postal_code", a.PostalCode, 1, 20)
+	a.City = checkText(errs, "shipping_address.city", a.City, 1, MaxName)
+	a.Region = checkText(errs, "shipping_address.region", a.Region, 0, MaxName)
 	if len(a.Country) != 2 || strings.ToUpper(a.Country) != a.Country {
 		errs.Add("shipping_address.country", "invalid", "country must be an ISO 3166-1 alpha-2 code such as CH")
 	}
 }
 
-func checkText(errs *backstitch.FieldErrors, field, s string, lo, hi int) {
-	switch n := utf8.RuneCountInString(s); {
-	case !utf8.ValidString(s):
-		errs.Add(field, "invalid", field+" must be valid UTF-8")
-	case n < lo:
-		errs.Add(field, "required", field+" must not be empty")
-	case n > hi:
-		errs.Add(field, "too_long", fmt.Sprintf("%s must be at most %d characters", field, hi))
-	}
+// checkText checks a single-line field of a pledge and returns it trimmed and in NFC: a
+// backer's name and address reach the designer's fulfilment export and labels, where control and
+// bidirectional characters would garble or disguise them.
+func checkText(errs *backstitch.FieldErrors, field, s string, lo, hi int) string {
+	return backstitch.CheckLine(errs, field, s, lo, hi)
 }
 
 func newToken() string {

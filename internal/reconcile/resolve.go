@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/pledge"
@@ -86,8 +85,9 @@ type Resolved struct {
 // retry after a failure, or two admins racing, never refunds twice; the finding itself is closed
 // by one compare-and-set.
 func (r *Resolver) Resolve(ctx context.Context, runID, findingID string, req ResolveRequest, actor string) (Resolved, error) {
-	req.Action, req.Note = strings.TrimSpace(req.Action), strings.TrimSpace(req.Note)
 	var errs backstitch.FieldErrors
+	req.Action = strings.TrimSpace(req.Action)
+	req.Note = backstitch.CheckBlock(&errs, "note", strings.TrimSpace(req.Note), 0, MaxNote)
 	switch req.Action {
 	case ActionResync, ActionRefundDuplicate, ActionExplained:
 	case "":
@@ -95,12 +95,7 @@ func (r *Resolver) Resolve(ctx context.Context, runID, findingID string, req Res
 	default:
 		errs.Add("action", "invalid", "action must be resync, refund_duplicate or explained")
 	}
-	switch {
-	case !utf8.ValidString(req.Note):
-		errs.Add("note", "invalid", "note must be valid UTF-8")
-	case utf8.RuneCountInString(req.Note) > MaxNote:
-		errs.Add("note", "too_long", fmt.Sprintf("note must be at most %d characters", MaxNote))
-	case req.Action == ActionExplained && req.Note == "":
+	if req.Action == ActionExplained && req.Note == "" {
 		errs.Add("note", "required", "explain the discrepancy in note")
 	}
 	if err := errs.Err(); err != nil {

@@ -110,6 +110,10 @@ func New(cfg config.Config, store Store, accounts *account.Service, campaigns *c
 		// One resource, one spelling: /API/V1/... is not /api/v1/... (it would otherwise be a
 		// second path to the same handler, and to anything keyed by the path).
 		CaseSensitive: true,
+		// Slugs keep the letters of non-Latin titles, which clients send percent-encoded:
+		// routes and parameters see the decoded text the slug was stored as. (Idempotency keys
+		// are scoped by route template and resolved campaign, not by the raw path.)
+		UnescapePath: true,
 	})
 	s.app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
 		zerolog.Ctx(c.UserContext()).Error().Interface("panic", e).Msg("panic in handler")
@@ -233,7 +237,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		ev = log.Error()
 	}
 	ev.Str("method", c.Method()).Str("route", route).Str("path", c.Path()).Int("status", status).
-		Dur("duration", elapsed).Str("ip", c.IP()).Msg("request")
+		Float64("duration_ms", ms(elapsed)).Str("ip", c.IP()).Msg("request")
 	return nil
 }
 
@@ -343,3 +347,7 @@ func fromFiber(fe *fiber.Error) *backstitch.Error {
 	}
 	return &backstitch.Error{Code: backstitch.Code(strings.ReplaceAll(strings.ToLower(http.StatusText(fe.Code)), " ", "_")), Message: fe.Message}
 }
+
+// ms is a duration in milliseconds for a log field named *_ms: the unit is in the name, so
+// nobody reading a log line has to know zerolog's global duration unit.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
