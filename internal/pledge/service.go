@@ -264,6 +264,11 @@ func (s *Service) Confirm(ctx context.Context, id, token, paymentMethod string) 
 		in, err = s.gateway.ConfirmPaymentIntent(ctx, p.PaymentIntentID, paymentMethod, key)
 	}
 	if err != nil {
+		// Two confirmations racing (a double click): Stripe refuses the second because the first
+		// already succeeded. The pledge says so by now, and that is the answer to both.
+		if now, rerr := s.store.FindPledge(ctx, p.ID); rerr == nil && now.Status.Counted() {
+			return Confirmed{Pledge: now}, nil
+		}
 		return Confirmed{}, err
 	}
 	if in.PaymentMethodID == "" {
