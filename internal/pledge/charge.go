@@ -27,12 +27,6 @@ func (d Dunning) nextRetry(firstFailed, now time.Time) *time.Time {
 	return nil
 }
 
-// ChargeKey is the idempotency key of one charge attempt of a pledge: a crashed settler that
-// retries attempt n repeats the very same request, so Stripe returns the first PaymentIntent.
-func ChargeKey(pledgeID string, attempt int) string {
-	return fmt.Sprintf("%s/charge/%d", pledgeID, attempt)
-}
-
 // ChargeOffSession charges an active pledge's saved card at the deadline, or retries a failed
 // one, as the holder of fencing token fence. A pledge found in "charging" (its settler died
 // mid-way) is resumed with the same attempt number. Provider errors leave it in "charging" for the
@@ -47,9 +41,19 @@ func (s *Service) ChargeOffSession(ctx context.Context, p Pledge, fence int64) (
 			return p, err
 		}
 	case StatusCharging:
+		if s.now().Sub(chargingSince(p)) >= KeyLifetime-time.Hour {
+			// Stripe may have forgotten this attempt's key (with an hour to spare for clocks
+			// and the request itself): repeating it could charge a second time. Ask first.
+			return s.resumeCharge(ctx, p, fence)
+		}
 	default:
 		return p, nil
 	}
+	return s.chargeAttempt(ctx, p, fence)
+}
+
+// chargeAttempt sends charge attempt p.ChargeAttempts to Stripe, with that attempt's key.
+func (s *Service) chargeAttempt(ctx context.Context, p Pledge, fence int64) (Pledge, error) {
 	in, err := s.gateway.CreatePaymentIntent(ctx, PaymentRequest{
 		Amount: p.Amount, CustomerID: p.CustomerID, PaymentMethodID: p.PaymentMethodID,
 		OffSession: true, Confirm: true, TransferGroup: p.CampaignID,
@@ -59,6 +63,53 @@ func (s *Service) ChargeOffSession(ctx context.Context, p Pledge, fence int64) (
 		return p, err
 	}
 	return s.applyCharge(ctx, p.ID, in, fence, "system:settler")
+}
+
+// resumeCharge finishes a pledge left "charging" longer than Stripe keeps idempotency keys, by
+// reading what Stripe did: a succeeded PaymentIntent of any attempt is recorded as collected; the
+// current attempt's outcome, when Stripe has one, is recorded as it stands (a decline goes to
+// dunning; 3-D Secure or processing waits for its webhook). Only when Stripe has nothing for the
+// current attempt is a new attempt made, with a key of its own, which cannot charge twice.
+func (s *Service) resumeCharge(ctx context.Context, p Pledge, fence int64) (Pledge, error) {
+	if p.CustomerID == "" {
+		return p, backstitch.Errorf(backstitch.CodeInvalidState, "Pledge %s is charging without a Stripe customer; resolve it from reconciliation.", p.ID)
+	}
+	intents, err := s.gateway.FindPaymentIntents(ctx, p.CustomerID, p.ID)
+	if err != nil {
+		return p, err
+	}
+	for _, in := range intents {
+		if in.Status == IntentSucceeded {
+			return s.applyCharge(ctx, p.ID, in, fence, "system:settler")
+		}
+	}
+	for _, in := range intents {
+		if in.Attempt != p.ChargeAttempts || in.Status == IntentCanceled {
+			continue
+		}
+		if in.Failure != nil {
+			return s.applyCharge(ctx, p.ID, in, fence, "system:settler")
+		}
+		return p, nil // processing or waiting for the backer: its webhook brings the outcome
+	}
+	next := p
+	next.ChargeAttempts++
+	next.History = append(append([]HistoryEntry(nil), p.History...), HistoryEntry{From: p.Status, To: p.Status, Actor: "system:settler",
+		Reason: fmt.Sprintf("Stripe has no charge for attempt %d after %s: charge attempt %d", p.ChargeAttempts, KeyLifetime, next.ChargeAttempts), At: s.now()})
+	if p, err = s.transition(ctx, p, next, transitionOpts{fence: fence}); err != nil {
+		return p, err
+	}
+	return s.chargeAttempt(ctx, p, fence)
+}
+
+// chargingSince is when the current charge attempt of a "charging" pledge started.
+func chargingSince(p Pledge) time.Time {
+	for i := len(p.History) - 1; i >= 0; i-- {
+		if p.History[i].To == StatusCharging {
+			return p.History[i].At
+		}
+	}
+	return p.UpdatedAt
 }
 
 // FixPayment lets a backer whose deadline charge failed pay with another card, on-session (so
@@ -180,7 +231,7 @@ func (s *Service) Void(ctx context.Context, p Pledge, fence int64, reason string
 	}
 	switch {
 	case p.PaymentMethodID != "" && p.CustomerID != "":
-		if err := s.gateway.DetachPaymentMethod(ctx, p.PaymentMethodID, p.ID+"/payment_method/detach"); err != nil {
+		if err := s.gateway.DetachPaymentMethod(ctx, p.PaymentMethodID, detachCardKey(p.ID)); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", p.ID).Msg("detach saved card")
 		}
 	case p.Status == StatusPending:

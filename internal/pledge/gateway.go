@@ -26,6 +26,10 @@ type Gateway interface {
 	CreateTransfer(ctx context.Context, r TransferRequest) (string, error)
 	// ChargeFee is Stripe's processing fee on a charge, from its balance transaction.
 	ChargeFee(ctx context.Context, chargeID string) (int64, error)
+	// FindPaymentIntents lists the PaymentIntents made for a pledge (customerID is the pledge's
+	// own customer), so a charge whose idempotency key Stripe may have forgotten is looked up
+	// rather than made again.
+	FindPaymentIntents(ctx context.Context, customerID, pledgeID string) ([]Intent, error)
 }
 
 // TransferRequest pays a designer their share of one charge (separate charges and transfers):

@@ -49,7 +49,7 @@ func (s *Service) Refund(ctx context.Context, rs RefundStore, id string, amount 
 		if err != nil {
 			return err
 		}
-		if err := s.gateway.Refund(ctx, p.PaymentIntentID, n, fmt.Sprintf("%s/refund/%d", p.ID, p.RefundRequests)); err != nil {
+		if err := s.gateway.Refund(ctx, p.PaymentIntentID, n, refundKey(p.ID, p.RefundRequests)); err != nil {
 			return err
 		}
 		p, err = s.ApplyRefundTotal(ctx, p.ID, p.AmountRefunded+n, actor)

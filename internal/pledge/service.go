@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
-	"fmt"
 	"strings"
 	"time"
 
@@ -160,19 +159,19 @@ func (s *Service) prepareStripe(ctx context.Context, p Pledge, tokenHash string)
 		// The two objects are recorded together: if the process dies between them, the retry
 		// repeats both requests with the same idempotency keys and Stripe returns the same objects.
 		cus, err := s.gateway.CreateCustomer(ctx, CustomerRequest{Email: p.Backer.Email, Name: p.Backer.Name,
-			PledgeID: p.ID, CampaignID: p.CampaignID, IdempotencyKey: p.ID + "/customer"})
+			PledgeID: p.ID, CampaignID: p.CampaignID, IdempotencyKey: customerKey(p.ID)})
 		if err != nil {
 			return p, err
 		}
 		si, err := s.gateway.CreateSetupIntent(ctx, SetupRequest{CustomerID: cus, PledgeID: p.ID,
-			CampaignID: p.CampaignID, IdempotencyKey: p.ID + "/setup_intent"})
+			CampaignID: p.CampaignID, IdempotencyKey: setupIntentKey(p.ID)})
 		if err != nil {
 			return p, err
 		}
 		o = StripeObjects{CustomerID: cus, SetupIntentID: si.ID, ClientSecret: si.ClientSecret}
 	default:
 		pi, err := s.gateway.CreatePaymentIntent(ctx, PaymentRequest{Amount: p.Amount, TransferGroup: p.CampaignID,
-			PledgeID: p.ID, CampaignID: p.CampaignID, IdempotencyKey: p.ID + "/payment_intent"})
+			PledgeID: p.ID, CampaignID: p.CampaignID, IdempotencyKey: paymentIntentKey(p.ID)})
 		if err != nil {
 			return p, err
 		}
@@ -256,7 +255,7 @@ func (s *Service) Confirm(ctx context.Context, id, token, paymentMethod string) 
 	if p, err = s.store.CountConfirmAttempt(ctx, p.ID); err != nil {
 		return Confirmed{}, err
 	}
-	key := fmt.Sprintf("%s/confirm/%d", p.ID, p.ConfirmAttempts)
+	key := confirmKey(p.ID, p.ConfirmAttempts)
 	var in Intent
 	if p.FundingModel == campaign.AllOrNothing {
 		in, err = s.gateway.ConfirmSetupIntent(ctx, p.SetupIntentID, paymentMethod, key)
@@ -463,7 +462,7 @@ func (s *Service) cancel(ctx context.Context, id, token string) (Pledge, error) 
 		return p, err
 	}
 	if p.Status == StatusCollected {
-		if err := s.gateway.Refund(ctx, p.PaymentIntentID, 0, p.ID+"/refund/cancel"); err != nil {
+		if err := s.gateway.Refund(ctx, p.PaymentIntentID, 0, cancelRefundKey(p.ID)); err != nil {
 			return p, err
 		}
 	}
@@ -482,7 +481,7 @@ func (s *Service) end(ctx context.Context, p Pledge, to Status, actor, reason st
 		s.cancelIntent(ctx, p)
 	case p.Status == StatusActive && p.PaymentMethodID != "":
 		// A saved card that will never be charged is not kept.
-		if err := s.gateway.DetachPaymentMethod(ctx, p.PaymentMethodID, p.ID+"/payment_method/detach"); err != nil {
+		if err := s.gateway.DetachPaymentMethod(ctx, p.PaymentMethodID, detachCardKey(p.ID)); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", p.ID).Msg("detach saved card")
 		}
 	}
@@ -495,9 +494,9 @@ func (s *Service) cancelIntent(ctx context.Context, p Pledge) {
 	var err error
 	switch {
 	case p.SetupIntentID != "":
-		err = s.gateway.CancelSetupIntent(ctx, p.SetupIntentID, p.ID+"/setup_intent/cancel")
+		err = s.gateway.CancelSetupIntent(ctx, p.SetupIntentID, cancelSetupKey(p.ID))
 	case p.PaymentIntentID != "":
-		err = s.gateway.CancelPaymentIntent(ctx, p.PaymentIntentID, p.ID+"/payment_intent/cancel")
+		err = s.gateway.CancelPaymentIntent(ctx, p.PaymentIntentID, cancelPaymentKey(p.ID))
 	}
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", p.ID).Msg("cancel unused intent")

@@ -231,7 +231,7 @@ func (r *Resolver) refundDuplicates(ctx context.Context, f FindingRecord) (strin
 		if ch.Refunded >= ch.Amount.Amount {
 			continue
 		}
-		if err := r.pledges.RefundCharge(ctx, ch.PaymentIntentID, f.ID+"/refund/"+ch.ID); err != nil {
+		if err := r.pledges.RefundCharge(ctx, ch.PaymentIntentID, pledge.DuplicateRefundKey(f.ID, ch.ID)); err != nil {
 			return "", err
 		}
 		refunded = append(refunded, ch.ID)

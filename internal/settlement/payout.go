@@ -74,7 +74,7 @@ func (s *Settler) transferAll(ctx context.Context, w *work, camp campaign.Campai
 		if amount > 0 {
 			id, err := s.pledges.Transfer(ctx, pledge.TransferRequest{Amount: money.Money{Amount: amount, Currency: p.Amount.Currency},
 				Destination: designer.StripeAccountID, SourceTransaction: p.ChargeID, TransferGroup: camp.ID,
-				PledgeID: p.ID, IdempotencyKey: p.ID + "/transfer"})
+				PledgeID: p.ID, IdempotencyKey: pledge.TransferKey(p.ID)})
 			if err != nil {
 				return err
 			}

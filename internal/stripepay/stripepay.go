@@ -243,6 +243,25 @@ func (c *Client) ChargeFee(ctx context.Context, chargeID string) (int64, error) 
 	return bt.Fee, nil
 }
 
+// FindPaymentIntents lists a customer's PaymentIntents made for one pledge (by its metadata).
+// Each all-or-nothing pledge has a customer of its own, so the listing is short.
+func (c *Client) FindPaymentIntents(ctx context.Context, customerID, pledgeID string) ([]pledge.Intent, error) {
+	p := &stripe.PaymentIntentListParams{Customer: stripe.String(customerID)}
+	p.Context = ctx
+	p.Limit = stripe.Int64(100)
+	var out []pledge.Intent
+	it := c.api.PaymentIntents.List(p)
+	for it.Next() {
+		if pi := it.PaymentIntent(); pi.Metadata["pledge_id"] == pledgeID {
+			out = append(out, paymentIntent(pi))
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, classify("list payment intents", err)
+	}
+	return out, nil
+}
+
 func paymentResult(op string, pi *stripe.PaymentIntent, err error) (pledge.Intent, error) {
 	if err != nil {
 		if se, ok := errors.AsType[*stripe.Error](err); ok && se.Type == stripe.ErrorTypeCard {

@@ -1,0 +1,52 @@
+package pledge
+
+import (
+	"fmt"
+	"time"
+)
+
+// Stripe idempotency keys of every write a pledge makes, in one place. Each is derived from the
+// pledge id and what the request does, with its attempt number where a pledge may make the same
+// kind of request more than once, so a request repeated after a crash or a timeout is the same
+// request to Stripe: Stripe answers with the first result instead of acting twice.
+//
+// Stripe keeps a key for at least 24 hours (KeyLifetime); after that the same key is a new
+// request. A request that may have been sent longer ago than that is never repeated blindly:
+// the pledge first asks Stripe what became of it (see resumeCharge).
+
+// KeyLifetime is how long Stripe is certain to remember an idempotency key.
+const KeyLifetime = 24 * time.Hour
+
+func customerKey(pledgeID string) string      { return pledgeID + "/customer" }
+func setupIntentKey(pledgeID string) string   { return pledgeID + "/setup_intent" }
+func paymentIntentKey(pledgeID string) string { return pledgeID + "/payment_intent" }
+func cancelSetupKey(pledgeID string) string   { return pledgeID + "/setup_intent/cancel" }
+func cancelPaymentKey(pledgeID string) string { return pledgeID + "/payment_intent/cancel" }
+func detachCardKey(pledgeID string) string    { return pledgeID + "/payment_method/detach" }
+func cancelRefundKey(pledgeID string) string  { return pledgeID + "/refund/cancel" }
+
+// TransferKey is the key of the transfer of a pledge's share to its designer (one per pledge).
+func TransferKey(pledgeID string) string { return pledgeID + "/transfer" }
+
+// confirmKey is the key of the n-th confirmation of a pledge's checkout (each with its own
+// payment method, so each its own request).
+func confirmKey(pledgeID string, attempt int) string {
+	return fmt.Sprintf("%s/confirm/%d", pledgeID, attempt)
+}
+
+// ChargeKey is the key of charge attempt n of a pledge: a crashed settler that retries attempt n
+// repeats the very same request, so Stripe returns the first PaymentIntent.
+func ChargeKey(pledgeID string, attempt int) string {
+	return fmt.Sprintf("%s/charge/%d", pledgeID, attempt)
+}
+
+// refundKey is the key of the n-th refund request of a pledge.
+func refundKey(pledgeID string, n int) string {
+	return fmt.Sprintf("%s/refund/%d", pledgeID, n)
+}
+
+// DuplicateRefundKey is the key of the refund of a charge that belongs to no pledge's payment,
+// found by reconciliation finding findingID.
+func DuplicateRefundKey(findingID, chargeID string) string {
+	return findingID + "/refund/" + chargeID
+}
