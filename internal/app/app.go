@@ -74,7 +74,8 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	host, _ := os.Hostname()
 	a.settler = settlement.New(a.store, a.pledges, a.now, settlement.Options{
 		Owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), backstitch.NewID("settler")), Concurrency: a.cfg.SettleConcurrency,
-		LeaseTTL: a.cfg.SettleLeaseTTL, PlatformFeeBPS: int64(a.cfg.PlatformFeeBPS)})
+		LeaseTTL: a.cfg.SettleLeaseTTL, PlatformFeeBPS: int64(a.cfg.PlatformFeeBPS),
+		CancelFeesBorneBy: a.cfg.CancelFeesBorneBy})
 	a.runner = reconcile.NewRunner(a.store, gateway, a.now, reconcile.RunnerOptions{
 		Owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), backstitch.NewID("reconciler")), LeaseTTL: a.cfg.SettleLeaseTTL,
 		StuckAfter: a.cfg.ReconcileStuckAfter, PlatformFeeBPS: int64(a.cfg.PlatformFeeBPS)})

@@ -36,6 +36,12 @@ func (s Status) Public() bool {
 	return s == StatusLive || s == StatusSucceeded || s == StatusFailed
 }
 
+// Public reports whether anyone may see this campaign: one in a public status, or one cancelled
+// after it launched (its backers must be able to read what happened to their pledges).
+func (c Campaign) Public() bool {
+	return c.Status.Public() || (c.Status == StatusCancelled && c.LaunchedAt != nil)
+}
+
 // FundingModel decides when backers are charged.
 type FundingModel string
 
@@ -81,6 +87,23 @@ type Campaign struct {
 	Version    int64          `bson:"version"`
 	History    []HistoryEntry `bson:"history"`
 	Settlement *Settlement    `bson:"settlement,omitempty"`
+	// Cancellation records a cancellation after launch, and the winding down of its pledges.
+	Cancellation *Cancellation `bson:"cancellation,omitempty"`
+}
+
+// Cancellation is what cancelling a live campaign set in motion: every saved card released and
+// every charge refunded in full, by the settler, pledge by pledge (resumable).
+type Cancellation struct {
+	At     time.Time `bson:"at"`
+	By     string    `bson:"by"`
+	Reason string    `bson:"reason"`
+	// WindingDown stays true until every pledge is void or refunded.
+	WindingDown bool       `bson:"winding_down"`
+	DoneAt      *time.Time `bson:"done_at,omitempty"`
+	// Refunded is what went back to backers; StripeFeesOwed is Stripe's fees on those charges
+	// when the designer bears them (BACKSTITCH_CANCEL_FEES_BORNE_BY=designer), else 0.
+	Refunded       int64 `bson:"refunded"`
+	StripeFeesOwed int64 `bson:"stripe_fees_owed"`
 }
 
 // Settlement records what happened at the deadline.
@@ -430,6 +453,9 @@ func (c Campaign) Do(a Action, actor, reason string, now time.Time, rules Rules)
 	case ActionReject:
 		reason = backstitch.CheckBlock(&errs, "reason", strings.TrimSpace(reason), 1, MaxReason)
 	case ActionCancel:
+		if c.Status == StatusLive && !now.Before(c.Deadline) {
+			return c, backstitch.Errorf(backstitch.CodeInvalidState, "The deadline has passed and settlement has started: the campaign can no longer be cancelled. Refund pledges one by one instead.")
+		}
 		reason = backstitch.CheckBlock(&errs, "reason", strings.TrimSpace(reason), 0, MaxReason)
 	case ActionSubmit, ActionLaunch:
 		if code, msg := checkDuration(c.Deadline, now, rules); code != "" {
@@ -448,6 +474,11 @@ func (c Campaign) Do(a Action, actor, reason string, now time.Time, rules Rules)
 	case ActionLaunch:
 		launched := now
 		next.LaunchedAt = &launched
+	case ActionCancel:
+		if c.Status == StatusLive {
+			// Backers may hold saved cards or have paid: the settler winds the pledges down.
+			next.Cancellation = &Cancellation{At: now, By: actor, Reason: reason, WindingDown: true}
+		}
 	}
 	return next, nil
 }

@@ -3,6 +3,7 @@ package campaign
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -102,7 +103,7 @@ func (s *Service) Show(ctx context.Context, by Actor, ref string) (Detail, error
 		return Detail{}, err
 	}
 	private := by.admin() || by.owns(c)
-	if !private && !c.Status.Public() {
+	if !private && !c.Public() {
 		return Detail{}, backstitch.Errorf(backstitch.CodeNotFound, "Campaign not found.")
 	}
 	tiers, err := s.store.FindTiers(ctx, c.ID)
@@ -129,7 +130,7 @@ func (s *Service) findForWrite(ctx context.Context, by Actor, id string, allowAd
 	if by.owns(c) || (allowAdmin && by.admin()) {
 		return c, nil
 	}
-	if c.Status.Public() || by.admin() {
+	if c.Public() || by.admin() {
 		return c, backstitch.Errorf(backstitch.CodeForbidden, "Only the campaign's designer may do this.")
 	}
 	return c, backstitch.Errorf(backstitch.CodeNotFound, "Campaign not found.")
@@ -191,6 +192,10 @@ func (s *Service) transition(ctx context.Context, by Actor, id string, a Action,
 	}
 	if err != nil {
 		return Detail{}, err
+	}
+	if a == ActionCancel && by.admin() && strings.TrimSpace(reason) == "" {
+		return Detail{}, &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid fields.",
+			Fields: []backstitch.FieldError{{Field: "reason", Code: "required", Message: "an admin cancelling a campaign must give a reason (the designer and backers see it)"}}}
 	}
 	next, err := c.Do(a, by.String(), reason, s.now(), s.rules)
 	if err != nil {

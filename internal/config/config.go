@@ -63,6 +63,10 @@ type Config struct {
 	DunningRetries    []time.Duration
 	DunningWindow     time.Duration
 	PlatformFeeBPS    int
+	// CancelFeesBorneBy says who bears Stripe's processing fees of charges refunded because their
+	// campaign was cancelled: "platform" (the default), or "designer" (recorded as owed by her in
+	// the campaign's settlement report). Backers are refunded in full either way.
+	CancelFeesBorneBy string
 	// ReconcileStuckAfter is how long a pledge may stay "charging" before reconciliation
 	// reports it stuck.
 	ReconcileStuckAfter time.Duration
@@ -141,6 +145,7 @@ func (r *reader) load() (Config, error) {
 		DunningRetries:       r.durations("BACKSTITCH_DUNNING_RETRIES", []time.Duration{24 * time.Hour, 72 * time.Hour, 144 * time.Hour}),
 		DunningWindow:        r.duration("BACKSTITCH_DUNNING_WINDOW", 168*time.Hour),
 		PlatformFeeBPS:       r.integer("BACKSTITCH_PLATFORM_FEE_BPS", 500, 0, 10000),
+		CancelFeesBorneBy:    r.str("BACKSTITCH_CANCEL_FEES_BORNE_BY", "platform"),
 		ReconcileStuckAfter:  r.duration("BACKSTITCH_RECONCILE_STUCK_AFTER", time.Hour),
 	}
 	r.check(c.Env == "development" || c.Env == "production" || c.Env == "test",
@@ -152,6 +157,7 @@ func (r *reader) load() (Config, error) {
 	for _, d := range c.DunningRetries {
 		r.check(d < c.DunningWindow, "BACKSTITCH_DUNNING_RETRIES", "must all fall inside BACKSTITCH_DUNNING_WINDOW")
 	}
+	r.check(c.CancelFeesBorneBy == "platform" || c.CancelFeesBorneBy == "designer", "BACKSTITCH_CANCEL_FEES_BORNE_BY", "must be platform or designer")
 	r.check(c.DefaultPageSize <= c.MaxPageSize, "BACKSTITCH_DEFAULT_PAGE_SIZE", "must not exceed BACKSTITCH_MAX_PAGE_SIZE")
 	r.check(strings.HasPrefix(c.PublicURL, "http://") || strings.HasPrefix(c.PublicURL, "https://"), "BACKSTITCH_PUBLIC_URL", "must start with http:// or https://")
 	r.check(c.MongoURI == "" || strings.HasPrefix(c.MongoURI, "mongodb://") || strings.HasPrefix(c.MongoURI, "mongodb+srv://"),

@@ -60,7 +60,7 @@ func (s *Store) ReplaceCampaign(ctx context.Context, prev, next campaign.Campaig
 		"funding_model": next.FundingModel, "deadline": next.Deadline, "timezone": next.Timezone,
 		"status": next.Status, "rejection_reason": next.RejectionReason, "launched_at": next.LaunchedAt,
 		"updated_at": next.UpdatedAt, "version": next.Version, "history": next.History,
-		"settlement": next.Settlement,
+		"settlement": next.Settlement, "cancellation": next.Cancellation,
 	}}
 	res, err := s.db.Collection("campaigns").UpdateOne(ctx,
 		bson.M{"_id": prev.ID, "version": prev.Version, "status": prev.Status}, update)
@@ -313,6 +313,7 @@ func (s *Store) FindCampaignsToSettle(ctx context.Context, now time.Time) ([]str
 	return s.findIDs(ctx, "campaigns", bson.M{"$or": bson.A{
 		bson.M{"status": campaign.StatusLive, "deadline": bson.M{"$lte": now}},
 		bson.M{"status": campaign.StatusSucceeded, "funding_model": campaign.AllOrNothing, "settlement.charged_at": nil},
+		bson.M{"status": campaign.StatusCancelled, "cancellation.winding_down": true},
 	}})
 }
 

@@ -25,6 +25,11 @@ func cancelPaymentKey(pledgeID string) string { return pledgeID + "/payment_inte
 func detachCardKey(pledgeID string) string    { return pledgeID + "/payment_method/detach" }
 func cancelRefundKey(pledgeID string) string  { return pledgeID + "/refund/cancel" }
 
+// campaignCancelledRefundKey is the key of the full refund of a pledge whose campaign was cancelled.
+func campaignCancelledRefundKey(pledgeID string) string {
+	return pledgeID + "/refund/campaign_cancelled"
+}
+
 // TransferKey is the key of the transfer of a pledge's share to its designer (one per pledge).
 func TransferKey(pledgeID string) string { return pledgeID + "/transfer" }
 

@@ -2,6 +2,7 @@ package pledge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -103,6 +104,21 @@ func (s *Service) oneRefundAtATime(ctx context.Context, rs RefundStore, id, acto
 		case <-t.C:
 		}
 	}
+}
+
+// RefundForCancellation refunds all that is left of a charged pledge whose campaign was cancelled,
+// with a key of its own (a resumed wind-down refunds once), and records it. A charge Stripe says
+// is refunded already (from its dashboard, say) is recorded as such.
+func (s *Service) RefundForCancellation(ctx context.Context, p Pledge) (Pledge, error) {
+	if p.Status != StatusCollected && p.Status != StatusPartiallyRefunded {
+		return p, nil
+	}
+	err := s.gateway.Refund(ctx, p.PaymentIntentID, 0, campaignCancelledRefundKey(p.ID))
+	var be *backstitch.Error
+	if err != nil && !(errors.As(err, &be) && be.ProviderCode == "charge_already_refunded") {
+		return p, err
+	}
+	return s.ApplyRefundTotal(ctx, p.ID, p.Amount.Amount, "system:cancellation")
 }
 
 // ApplyRefundTotal records that totalRefunded of a pledge's charge has been refunded, as Stripe

@@ -195,7 +195,7 @@ func (s *Service) findCampaign(ctx context.Context, ref string) (campaign.Campai
 	} else {
 		camp, err = s.store.FindCampaignBySlug(ctx, ref)
 	}
-	if err == nil && !camp.Status.Public() {
+	if err == nil && !camp.Public() {
 		// Drafts are not there for backers at all.
 		return camp, backstitch.Errorf(backstitch.CodeNotFound, "Campaign not found.")
 	}

@@ -87,6 +87,10 @@ func BuildReport(ctx context.Context, store ReportStore, campaignID string, feeB
 	r.Refunded = money.Money{Amount: refunded, Currency: cur}
 	r.DisputesLost = money.Money{Amount: lost, Currency: cur}
 	r.PlatformFee = money.Money{Amount: fee, Currency: cur}
+	if camp.Status == campaign.StatusCancelled {
+		// A cancelled campaign pays nobody: what it charged goes back to its backers.
+		fee, kept = 0, 0
+	}
 	r.Payable = money.Money{Amount: kept - fee, Currency: cur}
 	r.Transferred = money.Money{Amount: transferred, Currency: cur}
 	r.StripeFees = money.Money{Amount: stripeFees, Currency: cur}

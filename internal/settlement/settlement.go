@@ -27,6 +27,7 @@ type Store interface {
 	PledgeTotals(ctx context.Context, campaignID string) (amount, backers int64, err error)
 	FindPledgesByStatus(ctx context.Context, campaignID string, statuses []pledge.Status, afterID string, limit int) ([]pledge.Pledge, error)
 	FindPledgesForDunning(ctx context.Context, now, failedBefore time.Time, limit int) ([]pledge.Pledge, error)
+	FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error
 	lease.Store
 }
 
@@ -54,6 +55,9 @@ type Options struct {
 	MaxProviderRetries int
 	// Sleep waits (tests pass one that does not).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// CancelFeesBorneBy is "designer" when Stripe's fees on the charges of a cancelled campaign
+	// are owed by its designer (recorded on the cancellation), anything else for the platform.
+	CancelFeesBorneBy string
 	// PlatformFeeBPS is the platform's fee in basis points of what each charge keeps.
 	PlatformFeeBPS int64
 }
@@ -167,6 +171,8 @@ func (s *Settler) settle(ctx context.Context, w *work, campaignID string) error 
 		log.Info().Str("outcome", string(camp.Status)).Int64("pledged", amount).Int64("goal", camp.Goal.Amount).Msg("campaign decided")
 	}
 	switch {
+	case camp.Status == campaign.StatusCancelled:
+		return s.windDown(ctx, w, camp)
 	case camp.Status == campaign.StatusFailed:
 		// Nobody is charged: every pledge that could have been becomes void.
 		return w.each(ctx, camp.ID, []pledge.Status{pledge.StatusActive, pledge.StatusPending}, func(p pledge.Pledge) error {
@@ -183,6 +189,60 @@ func (s *Settler) settle(ctx context.Context, w *work, campaignID string) error 
 		return s.charge(ctx, w, camp)
 	}
 	return nil
+}
+
+// windDown carries out the cancellation of a live campaign: pledges with a saved card (or none
+// yet) become void, their cards detached; charged pledges are refunded in full; nothing is ever
+// transferred (payouts only consider succeeded campaigns). Each step is idempotent and the work
+// is done pledge by pledge under the campaign's lease, so a settler that dies mid-way is resumed
+// by the next tick. A disputed charge is left to its dispute.
+func (s *Settler) windDown(ctx context.Context, w *work, camp campaign.Campaign) error {
+	if camp.Cancellation == nil || !camp.Cancellation.WindingDown {
+		return nil
+	}
+	err := w.each(ctx, camp.ID, []pledge.Status{pledge.StatusPending, pledge.StatusActive}, func(p pledge.Pledge) error {
+		_, err := s.pledges.Void(ctx, p, w.Token(), "campaign cancelled")
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	paid := []pledge.Status{pledge.StatusCollected, pledge.StatusPartiallyRefunded}
+	if err := w.each(ctx, camp.ID, paid, func(p pledge.Pledge) error {
+		_, err := s.pledges.RefundForCancellation(ctx, p)
+		return err
+	}); err != nil {
+		return err
+	}
+	var refunded, fees int64
+	if err := s.store.FindCampaignPledges(ctx, camp.ID, func(p pledge.Pledge) error {
+		if p.Status.Charged() {
+			refunded += p.AmountRefunded
+			fees += p.StripeFee
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	left, err := s.store.FindPledgesByStatus(ctx, camp.ID, append(paid, pledge.StatusPending, pledge.StatusActive), "", 1)
+	if err != nil || len(left) > 0 {
+		return err // a pledge still to do (provider trouble, a racing write): the next tick resumes
+	}
+	if camp, err = s.store.FindCampaign(ctx, camp.ID); err != nil {
+		return err
+	}
+	next := camp
+	done := *camp.Cancellation
+	now := s.now()
+	done.WindingDown, done.DoneAt, done.Refunded = false, &now, refunded
+	if s.opts.CancelFeesBorneBy == "designer" {
+		done.StripeFeesOwed = fees
+	}
+	next.Cancellation = &done
+	if _, err = s.store.ReplaceCampaign(ctx, camp, next); err == nil {
+		zerolog.Ctx(ctx).Info().Int64("refunded", refunded).Msg("cancelled campaign wound down")
+	}
+	return err
 }
 
 // charge charges every active pledge (and resumes any left "charging"), then marks the campaign's

@@ -35,6 +35,16 @@ type campaignView struct {
 	BackersCount    int64                   `json:"backers_count"`
 	Tiers           []tierView              `json:"tiers,omitzero"`
 	History         []campaign.HistoryEntry `json:"history,omitempty"`
+	Cancellation    *cancellationView       `json:"cancellation,omitempty"`
+}
+
+// cancellationView tells everyone why a campaign that ran was cancelled and where the money is.
+type cancellationView struct {
+	At          time.Time    `json:"at"`
+	Reason      string       `json:"reason"`
+	WindingDown bool         `json:"winding_down"`
+	Refunded    money.Money  `json:"refunded"`
+	FeesOwed    *money.Money `json:"stripe_fees_owed_by_designer,omitempty"`
 }
 
 type tierView struct {
@@ -70,6 +80,13 @@ func viewCampaign(c campaign.Campaign, tiers []campaign.Tier, private bool) camp
 		v.Tiers = make([]tierView, 0, len(tiers))
 		for _, t := range tiers {
 			v.Tiers = append(v.Tiers, viewTier(t))
+		}
+	}
+	if cc := c.Cancellation; cc != nil {
+		v.Cancellation = &cancellationView{At: cc.At, Reason: cc.Reason, WindingDown: cc.WindingDown,
+			Refunded: money.Money{Amount: cc.Refunded, Currency: c.Goal.Currency}}
+		if private && cc.StripeFeesOwed > 0 {
+			v.Cancellation.FeesOwed = &money.Money{Amount: cc.StripeFeesOwed, Currency: c.Goal.Currency}
 		}
 	}
 	if private {
