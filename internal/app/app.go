@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -43,6 +44,7 @@ type App struct {
 	double       *stripedouble.Double
 	doubleServer *http.Server
 	stripeURL    string
+	stripeKey    string
 }
 
 // Deps lets tests supply parts that are otherwise made from the configuration.
@@ -102,7 +104,11 @@ func (a *App) openPayments() (*stripepay.Client, error) {
 	if a.cfg.StripeWebhookSecret == "" {
 		a.cfg.StripeWebhookSecret = "whsec_offline_" + backstitch.NewID("k")
 	}
-	d, err := stripedouble.New(stripedouble.Options{WebhookSecret: a.cfg.StripeWebhookSecret, Now: a.now})
+	// The double answers only this key, made anew at every start and known only to this process's
+	// Stripe client (and tests, through StripeSecretKey): its loopback port is open to every local
+	// user, who must not read backers' customers or make payments through it.
+	a.stripeKey = "sk_test_" + rand.Text() // one underscore less and stripe-mock would refuse its shape
+	d, err := stripedouble.New(stripedouble.Options{WebhookSecret: a.cfg.StripeWebhookSecret, Now: a.now, SecretKey: a.stripeKey})
 	if err != nil {
 		return nil, fmt.Errorf("offline payments: %w", err)
 	}
@@ -121,7 +127,7 @@ func (a *App) openPayments() (*stripepay.Client, error) {
 	}()
 	a.log.Info().Str("payments", "offline").
 		Msg("payments: offline, simulated by the in-process Stripe double (stripe-mock validates every request); set STRIPE_SECRET_KEY to use Stripe")
-	return stripepay.New(stripepay.Options{SecretKey: "sk_test_offline", PublishableKey: "pk_test_offline",
+	return stripepay.New(stripepay.Options{SecretKey: a.stripeKey, PublishableKey: "pk_test_offline",
 		BackendURL: a.stripeURL, Timeout: a.cfg.StripeAPITimeout, WebhookSecret: a.cfg.StripeWebhookSecret}), nil
 }
 
@@ -136,6 +142,10 @@ func (a *App) StripeURL() string {
 	}
 	return a.stripeURL
 }
+
+// StripeSecretKey is the key the double answers in offline mode (generated at start), so tests
+// can call it as the service does.
+func (a *App) StripeSecretKey() string { return a.stripeKey }
 
 // Pledges gives tests and commands the pledge service the server uses.
 func (a *App) Pledges() *pledge.Service { return a.pledges }
