@@ -19,6 +19,7 @@ import (
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/config"
 	"github.com/backstitch/backstitch/internal/embedded"
+	"github.com/backstitch/backstitch/internal/metrics"
 	"github.com/backstitch/backstitch/internal/mongostore"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/reconcile"
@@ -45,6 +46,9 @@ type App struct {
 	doubleServer *http.Server
 	stripeURL    string
 	stripeKey    string
+	// metrics is this instance's registry; with BACKSTITCH_METRICS_ADDR it is served on its own
+	// listener, away from the public app.
+	metrics *metrics.Metrics
 }
 
 // Deps lets tests supply parts that are otherwise made from the configuration.
@@ -57,7 +61,7 @@ type Deps struct {
 // Open starts everything but the listener: the embedded store when no MONGODB_URI is set, the
 // connection and indexes, and the HTTP handlers.
 func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps) (*App, error) {
-	a := &App{cfg: cfg, log: log, now: deps.Now, store: deps.Store}
+	a := &App{cfg: cfg, log: log, now: deps.Now, store: deps.Store, metrics: metrics.New()}
 	if a.now == nil {
 		a.now = func() time.Time { return time.Now().UTC() }
 	}
@@ -84,7 +88,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	campaigns := campaign.NewService(a.store, a.now, campaign.Rules{MinDuration: a.cfg.MinCampaignDuration, MaxDuration: a.cfg.MaxCampaignDuration})
 	accounts := account.NewService(a.store, a.now, account.Policy{SessionTTL: a.cfg.SessionTTL,
 		LoginPerAddress: a.cfg.LoginPerAddress, LoginPerAccount: a.cfg.LoginPerAccount, LoginWindow: a.cfg.LoginWindow})
-	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, log, a.now)
+	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, log, a.now, a.metrics)
 	return a, nil
 }
 
@@ -99,7 +103,7 @@ func (a *App) openPayments() (*stripepay.Client, error) {
 		a.log.Info().Str("payments", "stripe").Str("stripe_mode", mode).Msg("payments: Stripe (" + mode + " mode)")
 		return stripepay.New(stripepay.Options{SecretKey: a.cfg.StripeSecretKey, PublishableKey: a.cfg.StripePublishableKey,
 			BackendURL: a.cfg.StripeAPIURL, Timeout: a.cfg.StripeAPITimeout, WritesPerSecond: a.cfg.StripeWriteRate,
-			WebhookSecret: a.cfg.StripeWebhookSecret}), nil
+			WebhookSecret: a.cfg.StripeWebhookSecret, Metrics: a.metrics}), nil
 	}
 	if a.cfg.StripeWebhookSecret == "" {
 		a.cfg.StripeWebhookSecret = "whsec_offline_" + backstitch.NewID("k")
@@ -128,7 +132,7 @@ func (a *App) openPayments() (*stripepay.Client, error) {
 	a.log.Info().Str("payments", "offline").
 		Msg("payments: offline, simulated by the in-process Stripe double (stripe-mock validates every request); set STRIPE_SECRET_KEY to use Stripe")
 	return stripepay.New(stripepay.Options{SecretKey: a.stripeKey, PublishableKey: "pk_test_offline",
-		BackendURL: a.stripeURL, Timeout: a.cfg.StripeAPITimeout, WebhookSecret: a.cfg.StripeWebhookSecret}), nil
+		BackendURL: a.stripeURL, Timeout: a.cfg.StripeAPITimeout, WebhookSecret: a.cfg.StripeWebhookSecret, Metrics: a.metrics}), nil
 }
 
 // WebhookSecret is the secret Stripe webhooks are verified with (generated in offline mode).
@@ -200,6 +204,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if a.double != nil {
 		// The double delivers webhooks to this very listener, as Stripe would to the public URL.
 		a.double.SetWebhook(webhookURL(ln.Addr()), a.cfg.StripeWebhookSecret)
+	}
+	if a.cfg.MetricsAddr != "" {
+		stop, err := a.serveMetrics()
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	served := make(chan error, 1)
 	go func() { served <- a.web.App().Listener(ln) }()
@@ -297,6 +308,26 @@ func webhookURL(addr net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, port) + "/webhooks/stripe"
+}
+
+// serveMetrics serves /metrics on BACKSTITCH_METRICS_ADDR alone (the public app then has none),
+// for a scraper on a private network or port. Only the server opens it: admin commands run beside
+// a live service and must not compete for the address.
+func (a *App) serveMetrics() (stop func(), err error) {
+	ln, err := net.Listen("tcp", a.cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on BACKSTITCH_METRICS_ADDR %q: %w", a.cfg.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error().Err(err).Msg("metrics server stopped")
+		}
+	}()
+	a.log.Info().Str("addr", ln.Addr().String()).Msg("metrics listening")
+	return func() { _ = srv.Close() }, nil
 }
 
 // Close releases the store (if this App opened it), the offline Stripe double and the embedded server.
