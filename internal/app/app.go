@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/config"
 	"github.com/backstitch/backstitch/internal/embedded"
+	"github.com/backstitch/backstitch/internal/metrics"
 	"github.com/backstitch/backstitch/internal/mongostore"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/reconcile"
@@ -43,6 +45,10 @@ type App struct {
 	double       *stripedouble.Double
 	doubleServer *http.Server
 	stripeURL    string
+	stripeKey    string
+	// metrics is this instance's registry; with BACKSTITCH_METRICS_ADDR it is served on its own
+	// listener, away from the public app.
+	metrics *metrics.Metrics
 }
 
 // Deps lets tests supply parts that are otherwise made from the configuration.
@@ -55,7 +61,7 @@ type Deps struct {
 // Open starts everything but the listener: the embedded store when no MONGODB_URI is set, the
 // connection and indexes, and the HTTP handlers.
 func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps) (*App, error) {
-	a := &App{cfg: cfg, log: log, now: deps.Now, store: deps.Store}
+	a := &App{cfg: cfg, log: log, now: deps.Now, store: deps.Store, metrics: metrics.New()}
 	if a.now == nil {
 		a.now = func() time.Time { return time.Now().UTC() }
 	}
@@ -83,7 +89,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	campaigns := campaign.NewService(a.store, a.now, campaign.Rules{MinDuration: a.cfg.MinCampaignDuration, MaxDuration: a.cfg.MaxCampaignDuration})
 	accounts := account.NewService(a.store, a.now, account.Policy{SessionTTL: a.cfg.SessionTTL,
 		LoginPerAddress: a.cfg.LoginPerAddress, LoginPerAccount: a.cfg.LoginPerAccount, LoginWindow: a.cfg.LoginWindow})
-	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, log, a.now)
+	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, log, a.now, a.metrics)
 	return a, nil
 }
 
@@ -98,12 +104,16 @@ func (a *App) openPayments() (*stripepay.Client, error) {
 		a.log.Info().Str("payments", "stripe").Str("stripe_mode", mode).Msg("payments: Stripe (" + mode + " mode)")
 		return stripepay.New(stripepay.Options{SecretKey: a.cfg.StripeSecretKey, PublishableKey: a.cfg.StripePublishableKey,
 			BackendURL: a.cfg.StripeAPIURL, Timeout: a.cfg.StripeAPITimeout, WritesPerSecond: a.cfg.StripeWriteRate,
-			WebhookSecret: a.cfg.StripeWebhookSecret}), nil
+			WebhookSecret: a.cfg.StripeWebhookSecret, Metrics: a.metrics}), nil
 	}
 	if a.cfg.StripeWebhookSecret == "" {
 		a.cfg.StripeWebhookSecret = "whsec_offline_" + backstitch.NewID("k")
 	}
-	d, err := stripedouble.New(stripedouble.Options{WebhookSecret: a.cfg.StripeWebhookSecret, Now: a.now})
+	// The double answers only this key, made anew at every start and known only to this process's
+	// Stripe client (and tests, through StripeSecretKey): its loopback port is open to every local
+	// user, who must not read backers' customers or make payments through it.
+	a.stripeKey = "sk_test_" + rand.Text() // one underscore less and stripe-mock would refuse its shape
+	d, err := stripedouble.New(stripedouble.Options{WebhookSecret: a.cfg.StripeWebhookSecret, Now: a.now, SecretKey: a.stripeKey})
 	if err != nil {
 		return nil, fmt.Errorf("offline payments: %w", err)
 	}
@@ -122,8 +132,8 @@ func (a *App) openPayments() (*stripepay.Client, error) {
 	}()
 	a.log.Info().Str("payments", "offline").
 		Msg("payments: offline, simulated by the in-process Stripe double (stripe-mock validates every request); set STRIPE_SECRET_KEY to use Stripe")
-	return stripepay.New(stripepay.Options{SecretKey: "sk_test_offline", PublishableKey: "pk_test_offline",
-		BackendURL: a.stripeURL, Timeout: a.cfg.StripeAPITimeout, WebhookSecret: a.cfg.StripeWebhookSecret}), nil
+	return stripepay.New(stripepay.Options{SecretKey: a.stripeKey, PublishableKey: "pk_test_offline",
+		BackendURL: a.stripeURL, Timeout: a.cfg.StripeAPITimeout, WebhookSecret: a.cfg.StripeWebhookSecret, Metrics: a.metrics}), nil
 }
 
 // WebhookSecret is the secret Stripe webhooks are verified with (generated in offline mode).
@@ -137,6 +147,10 @@ func (a *App) StripeURL() string {
 	}
 	return a.stripeURL
 }
+
+// StripeSecretKey is the key the double answers in offline mode (generated at start), so tests
+// can call it as the service does.
+func (a *App) StripeSecretKey() string { return a.stripeKey }
 
 // Pledges gives tests and commands the pledge service the server uses.
 func (a *App) Pledges() *pledge.Service { return a.pledges }
@@ -191,6 +205,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if a.double != nil {
 		// The double delivers webhooks to this very listener, as Stripe would to the public URL.
 		a.double.SetWebhook(webhookURL(ln.Addr()), a.cfg.StripeWebhookSecret)
+	}
+	if a.cfg.MetricsAddr != "" {
+		stop, err := a.serveMetrics()
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	served := make(chan error, 1)
 	go func() { served <- a.web.App().Listener(ln) }()
@@ -288,6 +309,26 @@ func webhookURL(addr net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, port) + "/webhooks/stripe"
+}
+
+// serveMetrics serves /metrics on BACKSTITCH_METRICS_ADDR alone (the public app then has none),
+// for a scraper on a private network or port. Only the server opens it: admin commands run beside
+// a live service and must not compete for the address.
+func (a *App) serveMetrics() (stop func(), err error) {
+	ln, err := net.Listen("tcp", a.cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on BACKSTITCH_METRICS_ADDR %q: %w", a.cfg.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error().Err(err).Msg("metrics server stopped")
+		}
+	}()
+	a.log.Info().Str("addr", ln.Addr().String()).Msg("metrics listening")
+	return func() { _ = srv.Close() }, nil
 }
 
 // Close releases the store (if this App opened it), the offline Stripe double and the embedded server.

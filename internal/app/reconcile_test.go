@@ -410,7 +410,7 @@ func TestInterruptedRunIsResumedByAnotherInstance(t *testing.T) {
 	}
 	// Another instance: same store, same Stripe (a second app in offline mode would get a Stripe
 	// double of its own).
-	other := reconcile.NewRunner(s.store, stripepay.New(stripepay.Options{SecretKey: "sk_test_other", BackendURL: s.app.StripeURL(), Timeout: 10 * time.Second}),
+	other := reconcile.NewRunner(s.store, stripepay.New(stripepay.Options{SecretKey: s.app.StripeSecretKey(), BackendURL: s.app.StripeURL(), Timeout: 10 * time.Second}),
 		s.clock.Now, reconcile.RunnerOptions{Owner: "other-instance", PlatformFeeBPS: 500})
 	for _, r := range []*reconcile.Runner{s.app.Reconciler(), other} {
 		if err := r.Tick(ctx); err != nil {

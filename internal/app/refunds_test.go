@@ -163,9 +163,9 @@ func TestConnectOnboardingReturnAndRefreshURLsAnswer(t *testing.T) {
 		t.Fatalf("return URL: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}
 
-	refresh := refreshURLOf(t, link)
-	if !strings.Contains(link, url.QueryEscape("/payouts/done")) {
-		t.Fatalf("onboarding link does not return to /payouts/done: %s", link)
+	refresh := s.refreshURLOf(link)
+	if ret, _, _ := s.double().AccountLinkURLs(link); !strings.HasSuffix(ret, "/payouts/done") {
+		t.Fatalf("onboarding link does not return to /payouts/done: %s", ret)
 	}
 	res, err = noFollow.Get(s.base + refresh.RequestURI())
 	if err != nil {
@@ -191,14 +191,12 @@ func TestConnectOnboardingReturnAndRefreshURLsAnswer(t *testing.T) {
 	}
 }
 
-// refreshURLOf reads the refresh URL the service gave Stripe from the onboarding link.
-func refreshURLOf(t *testing.T, link string) *url.URL {
+// refreshURLOf reads the refresh URL the service gave Stripe for the onboarding link.
+func (s *service) refreshURLOf(link string) *url.URL {
+	t := s.t
 	t.Helper()
-	u, err := url.Parse(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	refresh, err := url.Parse(u.Query().Get("refresh_url"))
+	_, raw, _ := s.double().AccountLinkURLs(link)
+	refresh, err := url.Parse(raw)
 	if err != nil || refresh.Path != "/payouts/refresh" {
 		t.Fatalf("onboarding link without a refresh URL: %q %v", link, err)
 	}

@@ -48,7 +48,7 @@ func (s *service) backAll(c pledgeSetup, amount int, pms ...string) []backer {
 
 // browserStripe is a Stripe client acting as the backer's browser (Stripe.js) against the double.
 func (s *service) browserStripe() *client.API {
-	return client.New("sk_test_browser", stripe.NewBackendsWithConfig(&stripe.BackendConfig{URL: stripe.String(s.app.StripeURL())}))
+	return client.New(s.app.StripeSecretKey(), stripe.NewBackendsWithConfig(&stripe.BackendConfig{URL: stripe.String(s.app.StripeURL())}))
 }
 
 func (s *service) pledgeStatus(b backer) map[string]any {

@@ -34,6 +34,10 @@ type Config struct {
 	// StripeAPIURL sends Stripe requests elsewhere than api.stripe.com: an egress proxy, or a
 	// Stripe double run by a test.
 	StripeAPIURL string
+	// MetricsAddr, when set, serves /metrics on its own listener (a private interface or port)
+	// instead of the public app; MetricsToken otherwise guards /metrics on the public app.
+	MetricsAddr  string
+	MetricsToken string
 
 	MinCampaignDuration time.Duration
 	MaxCampaignDuration time.Duration
@@ -119,6 +123,8 @@ func (r *reader) load() (Config, error) {
 		StripePublishableKey: r.str("STRIPE_PUBLISHABLE_KEY", ""),
 		StripeWebhookSecret:  r.str("STRIPE_WEBHOOK_SECRET", ""),
 		StripeAPIURL:         r.str("STRIPE_API_URL", ""),
+		MetricsAddr:          r.str("BACKSTITCH_METRICS_ADDR", ""),
+		MetricsToken:         r.str("BACKSTITCH_METRICS_TOKEN", ""),
 		MinCampaignDuration:  r.duration("BACKSTITCH_MIN_CAMPAIGN_DURATION", 24*time.Hour),
 		MaxCampaignDuration:  r.duration("BACKSTITCH_MAX_CAMPAIGN_DURATION", 60*24*time.Hour),
 		SessionTTL:           r.duration("BACKSTITCH_SESSION_TTL", 12*time.Hour),
@@ -166,6 +172,8 @@ func (r *reader) load() (Config, error) {
 		"STRIPE_API_URL", "must be an http(s) URL, and is used only with STRIPE_SECRET_KEY")
 	r.check(validAddr(c.Addr), "BACKSTITCH_ADDR", fmt.Sprintf("%q must be host:port or :port with a port from 0 to 65535, such as :8080 or 127.0.0.1:8080", c.Addr))
 	r.checkStripe(c)
+	r.check(c.MetricsToken == "" || len(c.MetricsToken) >= 16, "BACKSTITCH_METRICS_TOKEN", "must be at least 16 characters")
+	r.check(c.MetricsAddr == "" || validAddr(c.MetricsAddr), "BACKSTITCH_METRICS_ADDR", fmt.Sprintf("%q must be host:port or :port, such as 127.0.0.1:9090", c.MetricsAddr))
 	if c.Production() {
 		r.check(c.MongoURI != "", "MONGODB_URI", "is required when BACKSTITCH_ENV=production (the embedded store is for development)")
 		r.check(c.StripeSecretKey != "", "STRIPE_SECRET_KEY", "is required when BACKSTITCH_ENV=production (offline payments are simulated)")
@@ -240,6 +248,7 @@ func (c Config) Redacted() map[string]string {
 		"mongodb_database": c.MongoDatabase, "stripe_secret_key": mask(c.StripeSecretKey),
 		"stripe_webhook_secret": mask(c.StripeWebhookSecret), "stripe_publishable_key": c.StripePublishableKey,
 		"min_campaign_duration": c.MinCampaignDuration.String(), "max_campaign_duration": c.MaxCampaignDuration.String(),
+		"metrics_addr": c.MetricsAddr, "metrics_token": mask(c.MetricsToken),
 	}
 }
 

@@ -9,10 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	_ "modernc.org/sqlite" // the SQLite driver FerretDB itself uses, for IndexIDs
@@ -20,11 +23,16 @@ import (
 
 // Server is a running embedded store.
 type Server struct {
-	uri    string
-	dir    string
-	cancel context.CancelFunc
-	done   chan error
-	locks  keyLocks
+	uri     string
+	dir     string
+	sockDir string
+	lock    *os.File
+	cancel  context.CancelFunc
+	done    chan error
+	locks   keyLocks
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Locks serialises compare-and-set writes to one document among everything that uses this
@@ -74,9 +82,16 @@ func (k *keyLocks) Lock(key string) func() {
 	}
 }
 
-// Start opens (or creates) the SQLite files under dir and listens on a random loopback port.
+// Start opens (or creates) the SQLite files under dir and listens on a Unix socket in it.
+//
+// Nothing listens on TCP: a loopback port would answer any local MongoDB client, which could read
+// every account's password hash and every backer's email. The socket is 0600 in a folder made
+// 0700, so only this user can connect (the SQLite files beside it are protected the same way).
+// The folder is locked for as long as the server runs: a second process on the same files (a
+// second service, `admin create` or `repair` beside a live one) would break the per-document
+// locks below and FerretDB's own assumptions, so it is refused, naming the holder.
 // FerretDB's own logging is discarded: it is loud, and the service logs what matters itself.
-func Start(dir string) (*Server, error) {
+func Start(dir string) (_ *Server, err error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: data folder %q: %w", dir, err)
@@ -84,8 +99,28 @@ func Start(dir string) (*Server, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded store: create data folder %q: %w", abs, err)
 	}
+	if err := os.Chmod(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded store: make data folder %q private: %w", abs, err)
+	}
+	lock, err := lockFolder(abs)
+	if err != nil {
+		return nil, err
+	}
+	var sockDir string
+	defer func() {
+		if err != nil {
+			if sockDir != "" {
+				_ = os.RemoveAll(sockDir)
+			}
+			_ = lock.Close()
+		}
+	}()
+	sock, sockDir, err := socketPath(abs)
+	if err != nil {
+		return nil, err
+	}
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Listener:  ferretdb.ListenerConfig{Unix: sock},
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + filepath.ToSlash(abs) + "/",
@@ -93,24 +128,114 @@ func Start(dir string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: %w", err)
 	}
+	// FerretDB accepts connections only once Run starts, and the folder is already private, so
+	// no one else can connect before this; 0600 states the intent on the socket itself.
+	if err := os.Chmod(sock, 0o600); err != nil {
+		return nil, fmt.Errorf("embedded store: restrict socket %s: %w", sock, err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{dir: abs, cancel: cancel, done: make(chan error, 1)}
+	s := &Server{dir: abs, sockDir: sockDir, lock: lock, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- f.Run(ctx) }()
 	s.uri = f.MongoDBURI()
 	return s, nil
+}
+
+// socketName is the embedded store's socket in the data folder.
+const socketName = "mongodb.sock"
+
+// maxSocketPath is what fits in sockaddr_un's sun_path (108 bytes on Linux, with its NUL).
+const maxSocketPath = 107
+
+// socketPath places the socket in the data folder when the driver can reach it there, else in a
+// private temporary folder (returned as sockDir, removed on Close). The driver can't when the
+// path is too long for a socket address, or when it has capitals: mongo-driver lowercases every
+// address, socket paths included (address.Address.String). A socket file left by a process that
+// died is removed: the folder's lock proves no one is using it.
+func socketPath(dir string) (sock, sockDir string, err error) {
+	sock = filepath.Join(dir, socketName)
+	if reachableSocket(sock) {
+		if err := os.Remove(sock); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", "", fmt.Errorf("embedded store: remove stale socket %s: %w", sock, err)
+		}
+		return sock, "", nil
+	}
+	if sockDir, err = os.MkdirTemp("", "backstitch-store-"); err != nil {
+		return "", "", fmt.Errorf("embedded store: folder for the socket: %w", err)
+	}
+	sock = filepath.Join(sockDir, socketName)
+	if !reachableSocket(sock) {
+		_ = os.RemoveAll(sockDir)
+		return "", "", fmt.Errorf("embedded store: neither %s nor %s can hold the socket (at most %d bytes, no capitals): set TMPDIR to a short lowercase path",
+			dir, sockDir, maxSocketPath)
+	}
+	return sock, sockDir, nil
+}
+
+func reachableSocket(path string) bool {
+	return len(path) <= maxSocketPath && path == strings.ToLower(path)
+}
+
+// lockName is the lock file in the data folder; it holds the pid and command line of its holder.
+const lockName = "backstitch.lock"
+
+// lockFolder takes an exclusive lock on the data folder, or says who holds it. flock locks
+// belong to the open file, so the kernel releases them when the holder exits, however it exits.
+func lockFolder(dir string) (*os.File, error) {
+	path := filepath.Join(dir, lockName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("embedded store: open lock file %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := io.ReadAll(io.LimitReader(f, 4096))
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("embedded store: data folder %s is in use by %s; stop it first, or set BACKSTITCH_DATA_DIR to another folder",
+				dir, describeHolder(string(holder)))
+		}
+		return nil, fmt.Errorf("embedded store: lock data folder %s: %w", dir, err)
+	}
+	holder := fmt.Sprintf("pid %d: %s\n", os.Getpid(), strings.Join(os.Args, " "))
+	if err := f.Truncate(0); err == nil {
+		_, err = f.WriteAt([]byte(holder), 0)
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("embedded store: write lock file %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// describeHolder turns the lock file's content into words for the error message; the holder may
+// have been writing it at that very moment, so an empty one is still a holder.
+func describeHolder(content string) string {
+	content = strings.TrimSpace(content)
+	if content == "" {
+		return "another process"
+	}
+	return "another process (" + content + ")"
 }
 
 // URI is the connection string for the official driver. Callers must open it with a pool of one
 // connection: FerretDB v1 loses concurrent updates of one document otherwise (see docs/DESIGN notes).
 func (s *Server) URI() string { return s.uri }
 
-// Close stops the listener and closes the SQLite files.
+// Close stops the listener, closes the SQLite files and releases the data folder's lock. Later
+// calls return the first call's result.
 func (s *Server) Close() error {
-	s.cancel()
-	if err := <-s.done; err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("embedded store: %w", err)
-	}
-	return nil
+	s.closeOnce.Do(func() {
+		s.cancel()
+		err := <-s.done
+		if s.sockDir != "" {
+			_ = os.RemoveAll(s.sockDir)
+		}
+		// Unlocked only after FerretDB has closed the files, so the next holder never shares them.
+		_ = s.lock.Close()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			s.closeErr = fmt.Errorf("embedded store: %w", err)
+		}
+	})
+	return s.closeErr
 }
 
 // IndexIDs makes lookups and updates by _id use an index in every collection of a database.

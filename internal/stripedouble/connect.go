@@ -1,6 +1,7 @@
 package stripedouble
 
 import (
+	"crypto/rand"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -58,35 +59,81 @@ func (d *Double) createAccount(c *call) response {
 	return d.ok(c, acct)
 }
 
+// accountLink is an onboarding link handed out by POST /v1/account_links.
+type accountLink struct {
+	account    string
+	returnURL  string
+	refreshURL string
+	expiresAt  int64
+}
+
+// accountLinkTTL is how long Stripe's account links stay valid.
+const accountLinkTTL = 300
+
 func (d *Double) createAccountLink(c *call) response {
 	id := c.params.str("account")
 	if _, ok := get[*account](d, id); !ok {
 		return missing("account", id, "account")
 	}
-	// The link carries both platform URLs, so a test can follow either as Stripe would.
-	q := url.Values{"account": {id}, "return_url": {c.params.str("return_url")}, "refresh_url": {c.params.str("refresh_url")}}
+	// The link is the whole credential of the browser page, as Stripe's
+	// are: an unguessable token, not the account id anyone could count to.
+	token := rand.Text()
 	now := d.unix()
+	d.links[token] = accountLink{account: id, returnURL: c.params.str("return_url"),
+		refreshURL: c.params.str("refresh_url"), expiresAt: now + accountLinkTTL}
 	return response{status: http.StatusOK, body: mustJSON(map[string]any{
 		"object":     "account_link",
 		"created":    now,
-		"expires_at": now + 300,
-		"url":        c.baseURL + onboardingPath + "?" + q.Encode(),
+		"expires_at": now + accountLinkTTL,
+		"url":        c.baseURL + onboardingPath + "?" + url.Values{"link": {token}}.Encode(),
 	})}
 }
 
 // serveOnboarding completes onboarding when the account link is opened and
 // sends the browser on to the platform's return_url, like Stripe's hosted
-// onboarding after a successful submission.
+// onboarding after a successful submission. Links are single-use: a used or
+// expired one sends the browser to refresh_url for a new one, as Stripe does.
 func (d *Double) serveOnboarding(w http.ResponseWriter, r *http.Request) {
-	if err := d.CompleteOnboarding(r.URL.Query().Get("account")); err != nil {
+	d.mu.Lock()
+	token := r.URL.Query().Get("link")
+	link, ok := d.links[token]
+	delete(d.links, token)
+	d.mu.Unlock()
+	if !ok {
+		http.Error(w, "This onboarding link is not valid.", http.StatusNotFound)
+		return
+	}
+	if d.unix() > link.expiresAt {
+		if link.refreshURL != "" {
+			http.Redirect(w, r, link.refreshURL, http.StatusSeeOther)
+			return
+		}
+		http.Error(w, "This onboarding link has expired.", http.StatusGone)
+		return
+	}
+	if err := d.CompleteOnboarding(link.account); err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
 	}
-	if ret := r.URL.Query().Get("return_url"); ret != "" {
-		http.Redirect(w, r, ret, http.StatusSeeOther)
+	if link.returnURL != "" {
+		http.Redirect(w, r, link.returnURL, http.StatusSeeOther)
 		return
 	}
 	_, _ = fmt.Fprintln(w, "Onboarding complete.")
+}
+
+// AccountLinkURLs tells tests where an onboarding link returns to and
+// refreshes to (Stripe's return_url and refresh_url), since the link itself
+// is an opaque token; ok is false for an unknown or used link.
+func (d *Double) AccountLinkURLs(link string) (returnURL, refreshURL string, ok bool) {
+	u, err := url.Parse(link)
+	if err != nil {
+		return "", "", false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l, ok := d.links[u.Query().Get("link")]
+	return l.returnURL, l.refreshURL, ok
 }
 
 // CompleteOnboarding marks a connected account as fully onboarded (details

@@ -8,6 +8,7 @@ package stripedouble
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,6 +56,13 @@ type Options struct {
 	// Seed makes fault injection (random failures, webhook drops, ...)
 	// repeatable.
 	Seed uint64
+	// SecretKey, when set, is the only API key the double answers: any
+	// other (another sk_test_ key included) gets Stripe's 401. The service
+	// generates one at start, so another local user who finds the double's
+	// port can neither read its customers nor make payments. Empty means
+	// any test-mode key, like stripe-mock. The browser pages (Connect
+	// onboarding) need no key: their URLs carry an unguessable token.
+	SecretKey string
 }
 
 // StandardFee is Stripe's standard card pricing: 2.9% (rounded half up)
@@ -79,6 +87,7 @@ type Double struct {
 	fee        func(int64, string) int64
 	disputeFee int64
 	tag        string
+	secretKey  string
 	routes     []route
 	hooks      *dispatcher
 
@@ -89,6 +98,7 @@ type Double struct {
 	idem     map[string]*idemEntry
 	idemAge  []string // scopes in storage order, for expiry
 	requests []Request
+	links    map[string]accountLink // onboarding token → link
 
 	faultMu sync.Mutex
 	faults  Faults
@@ -108,7 +118,9 @@ func New(opts Options) (*Double, error) {
 		fee:        opts.Fee,
 		disputeFee: opts.DisputeFee,
 		tag:        randomTag(),
+		secretKey:  opts.SecretKey,
 		objects:    map[string]object{},
+		links:      map[string]accountLink{},
 		order:      map[string][]string{},
 		idem:       map[string]*idemEntry{},
 		rng:        mrand.New(mrand.NewPCG(opts.Seed, 1)),
@@ -233,6 +245,14 @@ func (d *Double) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.serveOnboarding(w, r)
 		return
 	}
+	if !d.authorized(r) {
+		d.record(Request{Method: r.Method, Path: r.URL.Path, Status: http.StatusUnauthorized, Rejected: true})
+		writeResponse(w, errorResponse(http.StatusUnauthorized, stripeError{
+			Type:    "invalid_request_error",
+			Message: "Invalid API Key provided: this double answers only the secret key it was started with.",
+		}), "")
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes))
 	if err != nil {
 		writeResponse(w, errorResponse(http.StatusBadRequest, stripeError{
@@ -280,6 +300,20 @@ func (d *Double) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	writeResponse(w, resp, c.requestID)
+}
+
+// authorized checks the secret key as Stripe takes it: a bearer token, or
+// the user name of basic auth (curl -u sk_test_...:). The comparison takes
+// the same time whatever the key, so it cannot be guessed byte by byte.
+func (d *Double) authorized(r *http.Request) bool {
+	if d.secretKey == "" {
+		return true
+	}
+	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		key, _, ok = r.BasicAuth()
+	}
+	return ok && subtle.ConstantTimeCompare([]byte(key), []byte(d.secretKey)) == 1
 }
 
 func withBody(r *http.Request, body []byte) *http.Request {

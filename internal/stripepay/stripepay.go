@@ -16,6 +16,7 @@ import (
 	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/metrics"
 	"github.com/backstitch/backstitch/internal/pledge"
 )
 
@@ -25,6 +26,7 @@ type Client struct {
 	publishableKey string
 	webhookSecret  string
 	writes         *pacer
+	metrics        *metrics.Metrics
 }
 
 var _ pledge.Gateway = (*Client)(nil)
@@ -40,13 +42,15 @@ type Options struct {
 	WritesPerSecond int
 	// WebhookSecret verifies the webhooks Stripe sends (see ParseWebhook).
 	WebhookSecret string
+	// Metrics counts requests, errors and charges; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // New builds a client. stripe-go retries connection errors, 409s and 503s itself, reusing the
 // request's idempotency key, so a retry can never create a second object.
 func New(o Options) *Client {
 	cfg := &stripe.BackendConfig{
-		HTTPClient:        &http.Client{Timeout: o.Timeout},
+		HTTPClient:        &http.Client{Timeout: o.Timeout, Transport: countingTransport{next: http.DefaultTransport, m: o.Metrics}},
 		MaxNetworkRetries: stripe.Int64(2),
 		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
 	}
@@ -54,7 +58,39 @@ func New(o Options) *Client {
 		cfg.URL = stripe.String(o.BackendURL)
 	}
 	api := client.New(o.SecretKey, stripe.NewBackendsWithConfig(cfg))
-	return &Client{api: api, publishableKey: o.PublishableKey, webhookSecret: o.WebhookSecret, writes: newPacer(o.WritesPerSecond)}
+	return &Client{api: api, publishableKey: o.PublishableKey, webhookSecret: o.WebhookSecret, writes: newPacer(o.WritesPerSecond), metrics: o.Metrics}
+}
+
+// countingTransport counts every request sent to Stripe, stripe-go's own retries included, and
+// those that failed, by resource: counted on the wire, whatever operation sent them.
+type countingTransport struct {
+	next http.RoundTripper
+	m    *metrics.Metrics
+}
+
+func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	status := 0
+	if err == nil {
+		status = resp.StatusCode
+	}
+	t.m.StripeRequest(r.Method, stripeResource(r.URL.Path), status)
+	return resp, err
+}
+
+// stripeResource names what a request is about by its first segment after /v1/
+// ("/v1/payment_intents/pi_1/confirm" → "payment_intents"), never an id: label values must come
+// from a small, fixed set.
+func stripeResource(path string) string {
+	rest, ok := strings.CutPrefix(path, "/v1/")
+	if !ok {
+		return "other"
+	}
+	name, _, _ := strings.Cut(rest, "/")
+	if name == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz_") != "" {
+		return "other"
+	}
+	return name
 }
 
 // PublishableKey is the key browsers use with Stripe.js.
@@ -155,13 +191,13 @@ func (c *Client) CreatePaymentIntent(ctx context.Context, r pledge.PaymentReques
 		p.Metadata["charge_attempt"] = strconv.Itoa(r.Attempt)
 	}
 	pi, err := c.api.PaymentIntents.New(p)
-	return paymentResult("create payment intent", pi, err)
+	return c.paymentResult("create payment intent", pi, err)
 }
 
 // ConfirmPaymentIntent charges a payment method on-session.
 func (c *Client) ConfirmPaymentIntent(ctx context.Context, id, paymentMethod, key string) (pledge.Intent, error) {
 	pi, err := c.api.PaymentIntents.Confirm(id, &stripe.PaymentIntentConfirmParams{Params: c.params(ctx, key), PaymentMethod: stripe.String(paymentMethod)})
-	return paymentResult("confirm payment intent", pi, err)
+	return c.paymentResult("confirm payment intent", pi, err)
 }
 
 // CancelPaymentIntent abandons a charge that was never completed.
@@ -262,9 +298,12 @@ func (c *Client) FindPaymentIntents(ctx context.Context, customerID, pledgeID st
 	return out, nil
 }
 
-func paymentResult(op string, pi *stripe.PaymentIntent, err error) (pledge.Intent, error) {
+// paymentResult turns a PaymentIntent call's answer into an Intent, and counts the charge's
+// outcome: its status, "declined", or "error" when Stripe could not be asked or refused.
+func (c *Client) paymentResult(op string, pi *stripe.PaymentIntent, err error) (pledge.Intent, error) {
 	if err != nil {
 		if se, ok := errors.AsType[*stripe.Error](err); ok && se.Type == stripe.ErrorTypeCard {
+			c.metrics.Charge("declined")
 			in := pledge.Intent{Status: pledge.IntentRequiresPaymentMethod, Failure: failure(se)}
 			if se.PaymentIntent != nil {
 				in = paymentIntent(se.PaymentIntent)
@@ -272,8 +311,10 @@ func paymentResult(op string, pi *stripe.PaymentIntent, err error) (pledge.Inten
 			}
 			return in, nil
 		}
+		c.metrics.Charge("error")
 		return pledge.Intent{}, classify(op, err)
 	}
+	c.metrics.Charge(string(pi.Status))
 	return paymentIntent(pi), nil
 }
 

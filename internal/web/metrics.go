@@ -1,69 +1,90 @@
 package web
 
 import (
-	"fmt"
-	"sort"
+	"crypto/subtle"
+	"slices"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
 )
 
-// metrics counts requests per route and status in the Prometheus text format. It is process-local
-// by nature: each instance is scraped on its own.
-type metrics struct {
-	mu      sync.Mutex
-	started time.Time
-	count   map[metricKey]int64
-	seconds map[metricKey]float64
-}
-
-type metricKey struct {
-	method, route string
-	status        int
-}
-
-func newMetrics() *metrics {
-	return &metrics{started: time.Now(), count: map[metricKey]int64{}, seconds: map[metricKey]float64{}}
-}
-
-func (m *metrics) observe(method, route string, status int, d time.Duration) {
-	k := metricKey{method, route, status}
-	m.mu.Lock()
-	m.count[k]++
-	m.seconds[k] += d.Seconds()
-	m.mu.Unlock()
-}
-
-func (s *Server) serveMetrics(c *fiber.Ctx) error {
-	m := s.metrics
-	m.mu.Lock()
-	keys := make([]metricKey, 0, len(m.count))
-	for k := range m.count {
-		keys = append(keys, k)
+// observeMetrics records one answered request under its route template, and what it meant for
+// pledges and webhooks. Labels are built only from constants and the route table: Fiber's
+// c.Method() and c.Path() point into buffers it reuses for the next request, so keeping them as
+// label values corrupted the old exposition ("GETC", "POS"), and raw paths would make a series per
+// id anyway.
+func (s *Server) observeMetrics(c *fiber.Ctx, status int, seconds float64) {
+	method, route := s.metricLabels(c)
+	s.metrics.ObserveRequest(method, route, status, seconds)
+	if method != fiber.MethodPost {
+		return
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.route != b.route {
-			return a.route < b.route
+	switch route {
+	case "/webhooks/stripe":
+		s.metrics.Webhook(status)
+	case "/api/v1/campaigns/:id/pledges", "/api/v1/pledges/:id/confirm", "/api/v1/pledges/:id/cancel":
+		switch {
+		case status >= 400:
+			s.metrics.Pledge("rejected")
+		case c.GetRespHeader("Idempotent-Replayed") == "true":
+			// A retry of a pledge already counted.
+		case strings.HasSuffix(route, "/pledges"):
+			s.metrics.Pledge("created")
+		case strings.HasSuffix(route, "/confirm"):
+			s.metrics.Pledge("confirmed")
+		default:
+			s.metrics.Pledge("cancelled")
 		}
-		if a.method != b.method {
-			return a.method < b.method
+	}
+}
+
+// endpoint is a route that answers a request, as opposed to a middleware.
+type endpoint struct{ method, path string }
+
+// endpointsOf lists the app's endpoints. Fiber does not say whether the route a request ended
+// in is an endpoint or a middleware (both carry the request's method), so metrics look it up here.
+func endpointsOf(app *fiber.App) map[endpoint]bool {
+	out := map[endpoint]bool{}
+	for _, r := range app.GetRoutes(true) {
+		out[endpoint{r.Method, r.Path}] = true
+	}
+	return out
+}
+
+// metricLabels names the request by its route template. A request that ended in a middleware
+// never reached an endpoint: the catch-all 404 is "unmatched", a group's middleware (such as
+// authentication failing before the endpoint runs) is its prefix with "/*". The method of an
+// unmatched request is mapped to a constant, and any Fiber does not route to "OTHER".
+func (s *Server) metricLabels(c *fiber.Ctx) (method, route string) {
+	r := c.Route()
+	if s.endpoints[endpoint{r.Method, r.Path}] {
+		return r.Method, r.Path
+	}
+	method = "OTHER"
+	if i := slices.Index(fiber.DefaultMethods, c.Method()); i >= 0 {
+		method = fiber.DefaultMethods[i]
+	}
+	if r.Path == "/" || r.Path == "" {
+		return method, "unmatched"
+	}
+	return method, strings.TrimSuffix(r.Path, "/") + "/*"
+}
+
+// serveMetrics answers /metrics on the public app: only with BACKSTITCH_METRICS_TOKEN as a bearer
+// token, since request counts, routes and process details are not for everyone. With no token
+// set nobody gets in here; BACKSTITCH_METRICS_ADDR serves them on a private address instead.
+func (s *Server) serveMetrics() fiber.Handler {
+	h := adaptor.HTTPHandler(s.metrics.Handler())
+	return func(c *fiber.Ctx) error {
+		token, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+		if s.cfg.MetricsToken == "" || !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.MetricsToken)) != 1 {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="metrics"`)
+			return backstitch.Errorf(backstitch.CodeUnauthenticated,
+				"Metrics need the bearer token set in BACKSTITCH_METRICS_TOKEN (or are served on BACKSTITCH_METRICS_ADDR).")
 		}
-		return a.status < b.status
-	})
-	var b strings.Builder
-	b.WriteString("# HELP backstitch_http_requests_total HTTP requests by route and status.\n# TYPE backstitch_http_requests_total counter\n")
-	for _, k := range keys {
-		fmt.Fprintf(&b, "backstitch_http_requests_total{method=%q,route=%q,status=\"%d\"} %d\n", k.method, k.route, k.status, m.count[k])
+		return h(c)
 	}
-	b.WriteString("# HELP backstitch_http_request_duration_seconds_sum Time spent serving requests.\n# TYPE backstitch_http_request_duration_seconds_sum counter\n")
-	for _, k := range keys {
-		fmt.Fprintf(&b, "backstitch_http_request_duration_seconds_sum{method=%q,route=%q,status=\"%d\"} %g\n", k.method, k.route, k.status, m.seconds[k])
-	}
-	fmt.Fprintf(&b, "# HELP backstitch_uptime_seconds Seconds since the process started.\n# TYPE backstitch_uptime_seconds gauge\nbackstitch_uptime_seconds %g\n", time.Since(m.started).Seconds())
-	m.mu.Unlock()
-	c.Set(fiber.HeaderContentType, "text/plain; version=0.0.4")
-	return c.SendString(b.String())
 }

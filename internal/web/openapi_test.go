@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/backstitch/backstitch/internal/config"
+	"github.com/backstitch/backstitch/internal/metrics"
 )
 
 // Every route in the OpenAPI document exists, and every route the app serves is documented.
@@ -43,7 +44,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := New(cfg, nil, nil, nil, nil, nil, nil, Reconciliation{}, zerolog.Nop(), time.Now).Routes()
+	served := New(cfg, nil, nil, nil, nil, nil, nil, Reconciliation{}, zerolog.Nop(), time.Now, metrics.New()).Routes()
 	for _, r := range served {
 		if !slices.Contains(documented, r) {
 			t.Errorf("route %s is not in openapi.yaml", r)

@@ -20,6 +20,7 @@ import (
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/config"
+	"github.com/backstitch/backstitch/internal/metrics"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/settlement"
 )
@@ -74,7 +75,9 @@ type Server struct {
 	now       backstitch.Clock
 	campaigns *campaign.Service
 	accounts  *account.Service
-	metrics   *metrics
+	metrics   *metrics.Metrics
+	// endpoints are the routes that answer requests, for metrics' route labels.
+	endpoints map[endpoint]bool
 	recon     Reconciliation
 	// cursorKey signs list cursors (see cursor.go).
 	cursorKey cursorKey
@@ -84,7 +87,7 @@ type Server struct {
 var openAPI []byte
 
 // New builds the Fiber app with every route.
-func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, log zerolog.Logger, now backstitch.Clock) *Server {
+func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, log zerolog.Logger, now backstitch.Clock, m *metrics.Metrics) *Server {
 	s := &Server{
 		recon:     recon,
 		store:     store,
@@ -96,7 +99,7 @@ func New(cfg config.Config, store Store, accounts *account.Service, campaigns *c
 		now:       now,
 		campaigns: campaigns,
 		accounts:  accounts,
-		metrics:   newMetrics(),
+		metrics:   m,
 	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "backstitch",
@@ -121,6 +124,7 @@ func New(cfg config.Config, store Store, accounts *account.Service, campaigns *c
 	s.app.Use(requestid.New(requestid.Config{ContextKey: "request_id"}))
 	s.app.Use(s.observe)
 	s.routes()
+	s.endpoints = endpointsOf(s.app)
 	return s
 }
 
@@ -141,7 +145,9 @@ func (s *Server) App() *fiber.App { return s.app }
 func (s *Server) routes() {
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.ready)
-	s.app.Get("/metrics", s.serveMetrics)
+	if s.cfg.MetricsAddr == "" {
+		s.app.Get("/metrics", s.serveMetrics())
+	}
 
 	api := s.app.Group("/api/v1", s.authenticate)
 	api.Get("/openapi.yaml", func(c *fiber.Ctx) error {
@@ -231,7 +237,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	status := c.Response().StatusCode()
 	route := c.Route().Path
 	elapsed := time.Since(start)
-	s.metrics.observe(c.Method(), route, status, elapsed)
+	s.observeMetrics(c, status, elapsed.Seconds())
 	ev := log.Info()
 	if status >= 500 {
 		ev = log.Error()

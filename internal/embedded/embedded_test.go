@@ -1,0 +1,196 @@
+package embedded
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+)
+
+func mustStart(t *testing.T, dir string) *Server {
+	t.Helper()
+	s, err := Start(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func ping(ctx context.Context, uri string) error {
+	c, err := mongo.Connect(ctx, options.Client().ApplyURI(uri).SetServerSelectionTimeout(2*time.Second))
+	if err != nil {
+		return err
+	}
+	defer c.Disconnect(context.Background())
+	return c.Database("admin").RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err()
+}
+
+// listeningTCP lists the TCP addresses this process listens on, from the kernel's socket tables:
+// the sockets in /proc/net/tcp{,6} in state LISTEN whose inode is one of this process's files.
+func listeningTCP(t *testing.T) []string {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	ours := map[string]bool{}
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasPrefix(target, "socket:[") {
+			ours[strings.TrimSuffix(strings.TrimPrefix(target, "socket:["), "]")] = true
+		}
+	}
+	var addrs []string
+	for _, table := range []string{"/proc/self/net/tcp", "/proc/self/net/tcp6"} {
+		f, err := os.Open(table)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			const listen = "0A"
+			if len(fields) > 9 && fields[3] == listen && ours[fields[9]] {
+				addrs = append(addrs, fields[1])
+			}
+		}
+		f.Close()
+	}
+	return addrs
+}
+
+// lowercaseTempDir is a test folder whose path the driver can reach a socket in (see socketPath);
+// t.TempDir's has the test's name in capitals.
+func lowercaseTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "backstitch-embedded-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if dir != strings.ToLower(dir) {
+		t.Skipf("TMPDIR %s has capitals", dir)
+	}
+	return dir
+}
+
+func TestStoreListensOnlyOnAPrivateUnixSocket(t *testing.T) {
+	dir := filepath.Join(lowercaseTempDir(t), "data")
+	// A folder someone made readable for everyone is made private: it holds the store's files.
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before := listeningTCP(t)
+	s := mustStart(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ping(ctx, s.URI()); err != nil {
+		t.Fatalf("the service's own client cannot reach the store at %s: %v", s.URI(), err)
+	}
+	if after := listeningTCP(t); len(after) != len(before) {
+		t.Fatalf("the embedded store listens on TCP (any local user's MongoDB client could read it): before %v, after %v", before, after)
+	}
+	if !strings.HasPrefix(s.URI(), "mongodb://%2F") {
+		t.Fatalf("URI %q is not a Unix socket", s.URI())
+	}
+	sock := filepath.Join(dir, socketName)
+	st, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode()&os.ModeSocket == 0 || st.Mode().Perm() != 0o600 {
+		t.Fatalf("socket %s has mode %v, want a socket with 0600", sock, st.Mode())
+	}
+	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("data folder mode %v (%v), want 0700", st.Mode(), err)
+	}
+}
+
+func TestSecondOpenOfTheSameFolderFailsNamingTheHolder(t *testing.T) {
+	dir := lowercaseTempDir(t)
+	first, err := Start(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Start(dir)
+	if err == nil {
+		t.Fatal("a second store opened the same data folder while the first was running")
+	}
+	for _, want := range []string{dir, "pid " + strconv.Itoa(os.Getpid()), os.Args[0], "BACKSTITCH_DATA_DIR"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	// The failed attempt must leave the running store as it was.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ping(ctx, first.URI()); err != nil {
+		t.Fatalf("the first store stopped answering after a refused second open: %v", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Closed, the folder is free again, and the socket the first left behind is no obstacle.
+	second := mustStart(t, dir)
+	if err := ping(ctx, second.URI()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStaleSocketOfADeadProcessIsReplaced(t *testing.T) {
+	dir := lowercaseTempDir(t)
+	ln, err := net.Listen("unix", filepath.Join(dir, socketName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A process killed with SIGKILL leaves its socket file: unlinking is skipped here the same way.
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	s := mustStart(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ping(ctx, s.URI()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDataFoldersTheDriverCannotReachASocketInStillWork(t *testing.T) {
+	for name, dir := range map[string]string{
+		"too long":      filepath.Join(lowercaseTempDir(t), strings.Repeat("d", 60), strings.Repeat("e", 60)),
+		"with capitals": t.TempDir(),
+	} {
+		t.Run(name, func(t *testing.T) { testSocketOutsideDataFolder(t, dir) })
+	}
+}
+
+func testSocketOutsideDataFolder(t *testing.T, dir string) {
+	s := mustStart(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ping(ctx, s.URI()); err != nil {
+		t.Fatal(fmt.Errorf("long path %d bytes: %w", len(dir), err))
+	}
+	sockDir := s.sockDir
+	if sockDir == "" {
+		t.Fatalf("expected the socket outside data folder %s", dir)
+	}
+	if st, err := os.Stat(sockDir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("socket folder %s: %v %v, want 0700", sockDir, st, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(sockDir); !os.IsNotExist(err) {
+		t.Fatalf("socket folder %s left behind: %v", sockDir, err)
+	}
+}
