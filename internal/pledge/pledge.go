@@ -1,6 +1,12 @@
 // Package pledge holds the rules of backers' pledges: what a valid pledge is, how it moves between
 // states, and what it asks of the payment gateway. All-or-nothing pledges save a card (nothing is
 // charged until the deadline); flexible pledges are charged at once.
+//
+// Where each rule lives: every write of a pledge goes through transition (transition.go), which
+// claims or releases the reward unit and moves the campaign's totals as the two states call for,
+// so no other code touches those counters; counters.go heals them after a crash and checks them;
+// keys.go derives every Stripe idempotency key from the pledge id and attempt; event.go applies
+// Stripe's webhook events (mapped from Stripe's objects by the stripepay adapter).
 package pledge
 
 import (
