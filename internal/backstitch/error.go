@@ -40,6 +40,7 @@ const (
 	CodeBodyTooLarge            Code = "body_too_large"
 	CodeMalformed               Code = "malformed_request"
 	CodeUnsupportedMedia        Code = "unsupported_media_type"
+	CodeMethodNotAllowed        Code = "method_not_allowed"
 	CodeUnavailable             Code = "unavailable"
 	CodeInternal                Code = "internal"
 

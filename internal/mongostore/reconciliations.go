@@ -83,6 +83,30 @@ func (s *Store) FindRun(ctx context.Context, id string) (reconcile.Run, error) {
 	return r, notFound(err, "Reconciliation")
 }
 
+// ListRuns returns a page of runs, newest first (by creation, then id).
+func (s *Store) ListRuns(ctx context.Context, f reconcile.RunFilter) ([]reconcile.Run, error) {
+	q := bson.M{}
+	if f.Status != "" {
+		q["status"] = f.Status
+	}
+	if f.CampaignID != "" {
+		q["scope.campaign_id"] = f.CampaignID
+	}
+	if f.BeforeID != "" {
+		q["$or"] = bson.A{bson.M{"created_at": bson.M{"$lt": f.Before}}, bson.M{"created_at": f.Before, "_id": bson.M{"$lt": f.BeforeID}}}
+	}
+	cur, err := s.db.Collection("reconciliations").Find(ctx, q,
+		options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(f.Limit)))
+	if err != nil {
+		return nil, fmt.Errorf("list reconciliations: %w", err)
+	}
+	out := []reconcile.Run{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("list reconciliations: %w", err)
+	}
+	return out, nil
+}
+
 // FindRunsToDo lists runs queued or under way, oldest first.
 func (s *Store) FindRunsToDo(ctx context.Context, limit int) ([]reconcile.Run, error) {
 	cur, err := s.db.Collection("reconciliations").Find(ctx,

@@ -113,7 +113,11 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 			{Keys: bson.D{{Key: "payment_intent_id", Value: 1}}},
 			{Keys: bson.D{{Key: "collected_at", Value: 1}}},
 		},
-		"reconciliations":         {{Keys: bson.D{{Key: "status", Value: 1}, {Key: "created_at", Value: 1}}}},
+		"reconciliations": {
+			{Keys: bson.D{{Key: "status", Value: 1}, {Key: "created_at", Value: 1}}},
+			{Keys: bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}},
+			{Keys: bson.D{{Key: "scope.campaign_id", Value: 1}, {Key: "created_at", Value: -1}}},
+		},
 		"reconciliation_findings": {{Keys: bson.D{{Key: "run_id", Value: 1}, {Key: "attempt", Value: 1}, {Key: "seq", Value: 1}}}},
 		"reconciliation_reports":  {{Keys: bson.D{{Key: "run_id", Value: 1}, {Key: "attempt", Value: 1}, {Key: "n", Value: 1}}}},
 		"stripe_events":           {{Keys: bson.D{{Key: "received_at", Value: -1}}}},

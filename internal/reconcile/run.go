@@ -98,6 +98,25 @@ type FindingFilter struct {
 	Limit    int
 }
 
+// RunFilter selects a page of runs, newest first: those created before (Before, BeforeID) when
+// BeforeID is set, in one status or of one campaign when those are set.
+type RunFilter struct {
+	Status     RunStatus
+	CampaignID string
+	Before     time.Time
+	BeforeID   string
+	Limit      int
+}
+
+// Valid says whether st is a status a run can be in.
+func (st RunStatus) Valid() bool {
+	switch st {
+	case RunQueued, RunRunning, RunCompleted, RunFailed:
+		return true
+	}
+	return false
+}
+
 // Exception is a discrepancy an admin explained; later runs that find it again mark it explained.
 type Exception struct {
 	ID        string    `bson:"_id"` // hash of the fingerprint

@@ -13,10 +13,11 @@ import (
 	"github.com/backstitch/backstitch/internal/campaign"
 )
 
-// A list cursor is the position of a page's last campaign (its id and sort times), bound to the
-// list it came from and signed with a key every instance shares. Paging needs no lookup of the
-// campaign, and a cursor the API did not give out (a hidden campaign's id, a forged or edited
-// position, another list's cursor) is refused the same way, whatever exists behind it.
+// A list cursor is the position of a page's last record (its id and sort keys), bound to the
+// list it came from and signed with a key every instance shares. Every list pages this way:
+// paging needs no lookup of the record, and a cursor the API did not give out (a hidden
+// campaign's id, a forged or edited position, another list's cursor) is refused the same way,
+// whatever exists behind it.
 
 const cursorMACSize = 16
 
@@ -52,15 +53,8 @@ func (s *Server) cursorMAC(ctx context.Context, list string, payload []byte) ([]
 	return m.Sum(nil)[:cursorMACSize], nil
 }
 
-// encodeCursor gives out the position after last in the list named list.
-func (s *Server) encodeCursor(ctx context.Context, list string, last campaign.Campaign) (string, error) {
-	var launched int64
-	if last.LaunchedAt != nil {
-		launched = last.LaunchedAt.UnixNano()
-	}
-	payload := binary.BigEndian.AppendUint64(nil, uint64(last.CreatedAt.UnixNano()))
-	payload = binary.BigEndian.AppendUint64(payload, uint64(launched))
-	payload = append(payload, last.ID...)
+// signCursor gives out payload, a position in the list named list, as an opaque cursor.
+func (s *Server) signCursor(ctx context.Context, list string, payload []byte) (string, error) {
 	mac, err := s.cursorMAC(ctx, list, payload)
 	if err != nil {
 		return "", err
@@ -68,12 +62,13 @@ func (s *Server) encodeCursor(ctx context.Context, list string, last campaign.Ca
 	return base64.RawURLEncoding.EncodeToString(append(payload, mac...)), nil
 }
 
-// decodeCursor reads a cursor given out for the list named list, as the campaign to page after.
-func (s *Server) decodeCursor(ctx context.Context, list, cursor string) (*campaign.Campaign, error) {
+// openCursor reads a cursor given out for the list named list back as its payload, which holds
+// at least minPayload bytes; anything else is the same 422, whatever it names.
+func (s *Server) openCursor(ctx context.Context, list, cursor string, minPayload int) ([]byte, error) {
 	invalid := &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid parameters.",
 		Fields: []backstitch.FieldError{{Field: "cursor", Code: "invalid", Message: "cursor is not one this API gave out"}}}
 	raw, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || len(raw) <= 16+cursorMACSize {
+	if err != nil || len(raw) < minPayload+cursorMACSize {
 		return nil, invalid
 	}
 	payload, mac := raw[:len(raw)-cursorMACSize], raw[len(raw)-cursorMACSize:]
@@ -83,6 +78,39 @@ func (s *Server) decodeCursor(ctx context.Context, list, cursor string) (*campai
 	}
 	if !hmac.Equal(mac, want) {
 		return nil, invalid
+	}
+	return payload, nil
+}
+
+// A time-and-id cursor is the position after a record of a list sorted by a time, then by id.
+func (s *Server) encodeTimeCursor(ctx context.Context, list string, at time.Time, id string) (string, error) {
+	return s.signCursor(ctx, list, append(binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano())), id...))
+}
+
+func (s *Server) decodeTimeCursor(ctx context.Context, list, cursor string) (time.Time, string, error) {
+	payload, err := s.openCursor(ctx, list, cursor, 8)
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(payload[:8]))).UTC(), string(payload[8:]), nil
+}
+
+// encodeCursor gives out the position after last in a campaign list named list.
+func (s *Server) encodeCursor(ctx context.Context, list string, last campaign.Campaign) (string, error) {
+	var launched int64
+	if last.LaunchedAt != nil {
+		launched = last.LaunchedAt.UnixNano()
+	}
+	payload := binary.BigEndian.AppendUint64(nil, uint64(last.CreatedAt.UnixNano()))
+	payload = binary.BigEndian.AppendUint64(payload, uint64(launched))
+	return s.signCursor(ctx, list, append(payload, last.ID...))
+}
+
+// decodeCursor reads a cursor given out for the campaign list named list, as the campaign to page after.
+func (s *Server) decodeCursor(ctx context.Context, list, cursor string) (*campaign.Campaign, error) {
+	payload, err := s.openCursor(ctx, list, cursor, 16)
+	if err != nil {
+		return nil, err
 	}
 	after := &campaign.Campaign{ID: string(payload[16:]),
 		CreatedAt: time.Unix(0, int64(binary.BigEndian.Uint64(payload[:8]))).UTC()}

@@ -34,8 +34,14 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			if method == "parameters" {
 				continue
 			}
-			if m, ok := op.(map[string]any); !ok || m["responses"] == nil {
+			m, ok := op.(map[string]any)
+			if !ok || m["responses"] == nil {
 				t.Errorf("%s %s has no responses", method, path)
+				continue
+			}
+			// Every route refuses query parameters it does not take (see query.go).
+			if responses, _ := m["responses"].(map[string]any); responses["422"] == nil {
+				t.Errorf("%s %s does not document 422 (unknown query parameters)", method, path)
 			}
 			documented = append(documented, strings.ToUpper(method)+" "+param.ReplaceAllString(path, ":$1"))
 		}

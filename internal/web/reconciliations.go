@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/base64"
+	"encoding/binary"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,6 +21,7 @@ import (
 type ReconcileStore interface {
 	CreateRun(ctx context.Context, r reconcile.Run) error
 	FindRun(ctx context.Context, id string) (reconcile.Run, error)
+	ListRuns(ctx context.Context, f reconcile.RunFilter) ([]reconcile.Run, error)
 	FindFindings(ctx context.Context, f reconcile.FindingFilter) ([]reconcile.FindingRecord, error)
 	CountOpenFindings(ctx context.Context, runID string, attempt int) (int64, error)
 	StreamReport(ctx context.Context, runID string, attempt int, fn func([]byte) error) error
@@ -111,12 +112,14 @@ func (s *Server) showReconciliation(c *fiber.Ctx) error {
 	if f.Limit, err = pageLimit(c); err != nil {
 		return err
 	}
+	// A cursor pages this run attempt's findings with these filters only.
+	list := c.Route().Path + "\x00" + run.ID + "\x00" + strconv.Itoa(run.Attempt) + "\x00" + string(f.Status) + "\x00" + string(f.Kind)
 	if cur := c.Query("cursor"); cur != "" {
-		n, err := strconv.Atoi(cur)
-		if err != nil || n < 0 {
-			return badQuery("cursor", "cursor must be a next_cursor from an earlier page")
+		payload, err := s.openCursor(ctx, list, cur, 8)
+		if err != nil {
+			return err
 		}
-		f.AfterSeq = n
+		f.AfterSeq = int(binary.BigEndian.Uint64(payload))
 	}
 	v := runView{Run: run, Findings: []reconcile.FindingRecord{}}
 	if run.Status != reconcile.RunCompleted {
@@ -126,7 +129,9 @@ func (s *Server) showReconciliation(c *fiber.Ctx) error {
 		return err
 	}
 	if len(v.Findings) == f.Limit {
-		v.NextCursor = strconv.Itoa(v.Findings[len(v.Findings)-1].Seq)
+		if v.NextCursor, err = s.signCursor(ctx, list, binary.BigEndian.AppendUint64(nil, uint64(v.Findings[len(v.Findings)-1].Seq))); err != nil {
+			return err
+		}
 	}
 	open, err := s.recon.Store.CountOpenFindings(ctx, run.ID, run.Attempt)
 	if err != nil {
@@ -224,28 +229,71 @@ func (s *Server) audit(c *fiber.Ctx, e backstitch.AuditEntry) {
 
 // auditLog pages through the audit log, newest first, optionally for one action or target.
 func (s *Server) auditLog(c *fiber.Ctx) error {
+	ctx := c.UserContext()
 	f := backstitch.AuditFilter{Action: c.Query("action"), Target: c.Query("target")}
 	var err error
 	if f.Limit, err = pageLimit(c); err != nil {
 		return err
 	}
+	list := c.Route().Path + "\x00" + f.Action + "\x00" + f.Target
 	if cur := c.Query("cursor"); cur != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(cur)
-		at, id, ok := strings.Cut(string(raw), "|")
-		t, terr := time.Parse(time.RFC3339Nano, at)
-		if err != nil || !ok || terr != nil {
-			return badQuery("cursor", "cursor must be a next_cursor from an earlier page")
+		if f.Before, f.BeforeID, err = s.decodeTimeCursor(ctx, list, cur); err != nil {
+			return err
 		}
-		f.Before, f.BeforeID = t, id
 	}
-	entries, err := s.recon.Store.FindAudit(c.UserContext(), f)
+	entries, err := s.recon.Store.FindAudit(ctx, f)
 	if err != nil {
 		return err
 	}
 	out := fiber.Map{"entries": entries}
 	if len(entries) == f.Limit {
 		last := entries[len(entries)-1]
-		out["next_cursor"] = base64.RawURLEncoding.EncodeToString([]byte(last.At.UTC().Format(time.RFC3339Nano) + "|" + last.ID))
+		if out["next_cursor"], err = s.encodeTimeCursor(ctx, list, last.At, last.ID); err != nil {
+			return err
+		}
+	}
+	return reply(c, http.StatusOK, out)
+}
+
+// runList is a page of runs, newest first; next_cursor is null on the last page.
+type runList struct {
+	Data       []reconcile.Run `json:"data"`
+	NextCursor *string         `json:"next_cursor"`
+}
+
+// listReconciliations pages through the runs, newest first, optionally of one status or campaign.
+func (s *Server) listReconciliations(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	f := reconcile.RunFilter{Status: reconcile.RunStatus(c.Query("status")), CampaignID: c.Query("campaign_id")}
+	if f.Status != "" && !f.Status.Valid() {
+		return badQuery("status", "status must be queued, running, completed or failed")
+	}
+	limit, err := pageLimit(c)
+	if err != nil {
+		return err
+	}
+	// A cursor pages the list with the filters it was given out for only.
+	list := c.Route().Path + "\x00" + string(f.Status) + "\x00" + f.CampaignID
+	if cur := c.Query("cursor"); cur != "" {
+		if f.Before, f.BeforeID, err = s.decodeTimeCursor(ctx, list, cur); err != nil {
+			return err
+		}
+	}
+	// One more than the page tells whether there is a next page, so the last page says so.
+	f.Limit = limit + 1
+	runs, err := s.recon.Store.ListRuns(ctx, f)
+	if err != nil {
+		return err
+	}
+	out := runList{Data: runs}
+	if len(runs) > limit {
+		out.Data = runs[:limit]
+		last := out.Data[limit-1]
+		next, err := s.encodeTimeCursor(ctx, list, last.CreatedAt, last.ID)
+		if err != nil {
+			return err
+		}
+		out.NextCursor = &next
 	}
 	return reply(c, http.StatusOK, out)
 }

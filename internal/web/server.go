@@ -142,63 +142,78 @@ func (s *Server) Routes() []string {
 // App returns the Fiber app, to listen on or to test.
 func (s *Server) App() *fiber.App { return s.app }
 
+// routes registers every route. Each chain starts with query(...), the query parameters the
+// route reads (see query.go); group middleware (authentication, the admin check) runs before it.
 func (s *Server) routes() {
-	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
-	s.app.Get("/readyz", s.ready)
+	s.app.Get("/healthz", query(), func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	s.app.Get("/readyz", query(), s.ready)
 	if s.cfg.MetricsAddr == "" {
-		s.app.Get("/metrics", s.serveMetrics())
+		s.app.Get("/metrics", query(), s.serveMetrics())
 	}
 
 	api := s.app.Group("/api/v1", s.authenticate)
-	api.Get("/openapi.yaml", func(c *fiber.Ctx) error {
+	api.Get("/openapi.yaml", query(), func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, "application/yaml")
 		return c.Send(openAPI)
 	})
 
-	api.Post("/designers", s.idempotent, s.signupDesigner)
-	api.Get("/me", s.requireUser, s.me)
-	api.Get("/designers/me/campaigns", s.requireRole(account.RoleDesigner), s.myCampaigns)
-	api.Post("/designers/me/payouts/onboarding", s.requireRole(account.RoleDesigner), s.payoutOnboarding)
-	api.Post("/sessions", s.login)
-	api.Delete("/sessions/current", s.requireUser, s.logout)
+	api.Post("/designers", query(), s.idempotent, s.signupDesigner)
+	api.Get("/me", query(), s.requireUser, s.me)
+	api.Get("/designers/me/campaigns", query("limit", "cursor"), s.requireRole(account.RoleDesigner), s.myCampaigns)
+	api.Post("/designers/me/payouts/onboarding", query(), s.requireRole(account.RoleDesigner), s.payoutOnboarding)
+	api.Post("/sessions", query(), s.login)
+	api.Delete("/sessions/current", query(), s.requireUser, s.logout)
 
-	api.Get("/campaigns", s.listCampaigns)
-	api.Post("/campaigns", s.requireRole(account.RoleDesigner), s.idempotent, s.createCampaign)
-	api.Get("/campaigns/:id", s.showCampaign)
-	api.Patch("/campaigns/:id", s.requireUser, s.editCampaign)
-	api.Post("/campaigns/:id/tiers", s.requireUser, s.idempotent, s.createTier)
-	api.Patch("/campaigns/:id/tiers/:tier_id", s.requireUser, s.editTier)
-	api.Delete("/campaigns/:id/tiers/:tier_id", s.requireUser, s.deleteTier)
-	api.Post("/campaigns/:id/submit", s.requireUser, s.transition((*campaign.Service).Submit))
-	api.Post("/campaigns/:id/launch", s.requireUser, s.transition((*campaign.Service).Launch))
-	api.Post("/campaigns/:id/cancel", s.requireUser, s.transition((*campaign.Service).Cancel))
+	api.Get("/campaigns", query("status", "limit", "cursor"), s.listCampaigns)
+	api.Post("/campaigns", query(), s.requireRole(account.RoleDesigner), s.idempotent, s.createCampaign)
+	api.Get("/campaigns/:id", query(), s.showCampaign)
+	api.Patch("/campaigns/:id", query(), s.requireUser, s.editCampaign)
+	api.Post("/campaigns/:id/tiers", query(), s.requireUser, s.idempotent, s.createTier)
+	api.Patch("/campaigns/:id/tiers/:tier_id", query(), s.requireUser, s.editTier)
+	api.Delete("/campaigns/:id/tiers/:tier_id", query(), s.requireUser, s.deleteTier)
+	api.Post("/campaigns/:id/submit", query(), s.requireUser, s.transition((*campaign.Service).Submit))
+	api.Post("/campaigns/:id/launch", query(), s.requireUser, s.transition((*campaign.Service).Launch))
+	api.Post("/campaigns/:id/cancel", query(), s.requireUser, s.transition((*campaign.Service).Cancel))
 
-	api.Post("/campaigns/:id/pledges", s.idempotent, s.createPledge)
-	api.Get("/pledges/:id", s.showPledge)
-	api.Patch("/pledges/:id", s.changePledge)
-	api.Post("/pledges/:id/confirm", s.confirmPledge)
-	api.Post("/pledges/:id/cancel", s.cancelPledge)
-	api.Post("/pledges/:id/payment-method", s.fixPayment)
-	api.Get("/campaigns/:id/settlement", s.requireUser, s.showSettlement)
+	api.Post("/campaigns/:id/pledges", query(), s.idempotent, s.createPledge)
+	api.Get("/pledges/:id", query(), s.showPledge)
+	api.Patch("/pledges/:id", query(), s.changePledge)
+	api.Post("/pledges/:id/confirm", query(), s.confirmPledge)
+	api.Post("/pledges/:id/cancel", query(), s.cancelPledge)
+	api.Post("/pledges/:id/payment-method", query(), s.fixPayment)
+	api.Get("/campaigns/:id/settlement", query(), s.requireUser, s.showSettlement)
 
-	s.app.Post("/webhooks/stripe", s.stripeWebhook)
-	s.app.Get("/payouts/done", s.payoutDone)
-	s.app.Get("/payouts/refresh", s.payoutRefresh)
+	s.app.Post("/webhooks/stripe", query(), s.stripeWebhook)
+	s.app.Get("/payouts/done", query(), s.payoutDone)
+	s.app.Get("/payouts/refresh", query("account", "expires", "sig"), s.payoutRefresh)
 
 	admin := api.Group("/admin", s.requireRole(account.RoleAdmin))
-	admin.Get("/campaigns", s.adminListCampaigns)
-	admin.Post("/campaigns/:id/approve", s.transition((*campaign.Service).Approve))
-	admin.Post("/campaigns/:id/reject", s.transition((*campaign.Service).Reject))
-	admin.Get("/pledges/:id", s.adminShowPledge)
-	admin.Post("/campaigns/:id/settle", s.adminSettle)
-	admin.Post("/pledges/:id/refunds", s.idempotent, s.adminRefund)
-	admin.Post("/reconciliations", s.idempotent, s.startReconciliation)
-	admin.Get("/reconciliations/:id", s.showReconciliation)
-	admin.Post("/reconciliations/:id/findings/:finding_id/resolve", s.resolveFinding)
-	admin.Get("/audit-log", s.auditLog)
+	admin.Get("/campaigns", query("status", "limit", "cursor"), s.adminListCampaigns)
+	admin.Post("/campaigns/:id/approve", query(), s.transition((*campaign.Service).Approve))
+	admin.Post("/campaigns/:id/reject", query(), s.transition((*campaign.Service).Reject))
+	admin.Get("/pledges/:id", query(), s.adminShowPledge)
+	admin.Post("/campaigns/:id/settle", query(), s.adminSettle)
+	admin.Post("/pledges/:id/refunds", query(), s.idempotent, s.adminRefund)
+	admin.Get("/reconciliations", query("status", "campaign_id", "limit", "cursor"), s.listReconciliations)
+	admin.Post("/reconciliations", query(), s.idempotent, s.startReconciliation)
+	admin.Get("/reconciliations/:id", query("format", "status", "kind", "limit", "cursor"), s.showReconciliation)
+	admin.Post("/reconciliations/:id/findings/:finding_id/resolve", query(), s.resolveFinding)
+	admin.Get("/audit-log", query("action", "target", "limit", "cursor"), s.auditLog)
 
+	// No route matched. Letting the stack end makes Fiber answer 404, or 405 with an Allow header
+	// listing the methods the path does have (it checks the other methods' routes, which it only
+	// does when no route of the request's method matched).
 	s.app.Use(func(c *fiber.Ctx) error {
-		return backstitch.Errorf(backstitch.CodeNotFound, "No route for %s %s.", c.Method(), c.Path())
+		err := c.Next()
+		if fe, ok := errors.AsType[*fiber.Error](err); ok {
+			switch fe.Code {
+			case http.StatusNotFound:
+				return backstitch.Errorf(backstitch.CodeNotFound, "No route for %s %s.", c.Method(), c.Path())
+			case http.StatusMethodNotAllowed:
+				return backstitch.Errorf(backstitch.CodeMethodNotAllowed, "%s %s is not supported; see the Allow header.", c.Method(), c.Path())
+			}
+		}
+		return err
 	})
 }
 
@@ -278,6 +293,7 @@ var statusOf = map[backstitch.Code]int{
 	backstitch.CodeBodyTooLarge:            http.StatusRequestEntityTooLarge,
 	backstitch.CodeMalformed:               http.StatusBadRequest,
 	backstitch.CodeUnsupportedMedia:        http.StatusUnsupportedMediaType,
+	backstitch.CodeMethodNotAllowed:        http.StatusMethodNotAllowed,
 	backstitch.CodeUnavailable:             http.StatusServiceUnavailable,
 	backstitch.CodeInternal:                http.StatusInternalServerError,
 }
