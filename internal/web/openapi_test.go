@@ -82,3 +82,20 @@ func TestEveryErrorCodeHasAStatusAndIsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// The served document's server is the service's public URL, whatever characters it holds.
+func TestOpenAPIServerFollowsPublicURL(t *testing.T) {
+	for _, u := range []string{"https://backstitch.example", "http://127.0.0.1:9000/crowd#x: 'y'"} {
+		var doc struct {
+			Servers []struct {
+				URL string `yaml:"url"`
+			} `yaml:"servers"`
+		}
+		if err := yaml.Unmarshal(openAPIFor(u), &doc); err != nil {
+			t.Fatalf("served document does not parse: %v", err)
+		}
+		if len(doc.Servers) != 1 || doc.Servers[0].URL != u {
+			t.Fatalf("servers %+v, want the one public URL %q", doc.Servers, u)
+		}
+	}
+}

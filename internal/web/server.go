@@ -3,7 +3,9 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	_ "embed"
 	"errors"
 	"net/http"
@@ -83,6 +85,17 @@ type Server struct {
 //go:embed openapi.yaml
 var openAPI []byte
 
+// openAPIServer is the document's one server line as written; the served document names the
+// running service's BACKSTITCH_PUBLIC_URL there instead, so clients generated from it call
+// this deployment.
+const openAPIServer = "\n  - url: http://localhost:8080\n"
+
+// openAPIFor is the document as served by a service reachable at publicURL.
+func openAPIFor(publicURL string) []byte {
+	quoted, _ := json.Marshal(publicURL) // a JSON string is a YAML double-quoted scalar
+	return bytes.Replace(openAPI, []byte(openAPIServer), []byte("\n  - url: "+string(quoted)+"\n"), 1)
+}
+
 // New builds the Fiber app with every route.
 func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, log zerolog.Logger, now backstitch.Clock) *Server {
 	s := &Server{
@@ -144,9 +157,10 @@ func (s *Server) routes() {
 	s.app.Get("/metrics", s.serveMetrics)
 
 	api := s.app.Group("/api/v1", s.authenticate)
+	doc := openAPIFor(s.cfg.PublicURL)
 	api.Get("/openapi.yaml", func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, "application/yaml")
-		return c.Send(openAPI)
+		return c.Send(doc)
 	})
 
 	api.Post("/designers", s.idempotent, s.signupDesigner)
