@@ -5,8 +5,8 @@ package web
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -284,6 +284,7 @@ var statusOf = map[backstitch.Code]int{
 	backstitch.CodeIdempotencyReused:       http.StatusUnprocessableEntity,
 	backstitch.CodeIdempotencyInFlight:     http.StatusConflict,
 	backstitch.CodeBodyTooLarge:            http.StatusRequestEntityTooLarge,
+	backstitch.CodeHeadersTooLarge:         http.StatusRequestHeaderFieldsTooLarge,
 	backstitch.CodeMalformed:               http.StatusBadRequest,
 	backstitch.CodeUnsupportedMedia:        http.StatusUnsupportedMediaType,
 	backstitch.CodeUnavailable:             http.StatusServiceUnavailable,
@@ -354,6 +355,8 @@ func fromFiber(fe *fiber.Error) *backstitch.Error {
 		return backstitch.Errorf(backstitch.CodeNotFound, "Not found.")
 	case http.StatusRequestEntityTooLarge:
 		return backstitch.Errorf(backstitch.CodeBodyTooLarge, "The request body is too large.")
+	case http.StatusRequestHeaderFieldsTooLarge:
+		return backstitch.Errorf(backstitch.CodeHeadersTooLarge, "The request line and headers are too large.")
 	case http.StatusBadRequest:
 		return backstitch.Errorf(backstitch.CodeMalformed, "The request is malformed.")
 	case http.StatusRequestTimeout:
