@@ -271,10 +271,10 @@ type fixtures struct {
 	campaigns                      []string // live all-or-nothing (id and slug), live flexible, draft
 	// doomed are live campaigns for the cancel operation, which would otherwise end the others
 	// early in the run and leave nothing live to pledge to.
-	doomed []string
-	tiers                          []string
-	pledges                        map[string]string // id → manage token
-	runs                           []string
+	doomed  []string
+	tiers   []string
+	pledges map[string]string // id → manage token
+	runs    []string
 }
 
 func newFixtures(s *service) *fixtures {
