@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/base64"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
@@ -255,7 +256,7 @@ func TestUnknownQueryParametersAreRefused(t *testing.T) {
 		{"PATCH", "/api/v1/campaigns/" + id + "?force=1", designer, map[string]any{"blurb": "Changed"}, map[string]string{"force": "unknown_parameter"}},
 	} {
 		r := s.call(tc.method, tc.path, tc.token, tc.body, "Idempotency-Key", "key-"+tc.path)
-		if got := fieldErrors(r); r.Status != 422 || r.JSON(t)["code"] != "validation_failed" || !maps(got, tc.want) {
+		if got := fieldErrors(r); r.Status != 422 || r.JSON(t)["code"] != "validation_failed" || !maps.Equal(got, tc.want) {
 			t.Errorf("%s %s → %d %s, want 422 naming %v", tc.method, tc.path, r.Status, r.Body, tc.want)
 		}
 	}
@@ -290,19 +291,6 @@ func TestUnknownQueryParametersAreRefused(t *testing.T) {
 			}
 		}
 	}
-}
-
-// maps tells whether two maps hold the same entries.
-func maps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // A path that exists answers the methods it does not support with 405 and an Allow header naming

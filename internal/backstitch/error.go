@@ -38,6 +38,7 @@ const (
 	CodeIdempotencyKeyRequired  Code = "idempotency_key_required"
 	CodeInvalidSignature        Code = "invalid_signature"
 	CodeBodyTooLarge            Code = "body_too_large"
+	CodeHeadersTooLarge         Code = "headers_too_large"
 	CodeMalformed               Code = "malformed_request"
 	CodeUnsupportedMedia        Code = "unsupported_media_type"
 	CodeMethodNotAllowed        Code = "method_not_allowed"

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -165,7 +166,10 @@ func (r *reader) load() (Config, error) {
 	}
 	r.check(c.CancelFeesBorneBy == "platform" || c.CancelFeesBorneBy == "designer", "BACKSTITCH_CANCEL_FEES_BORNE_BY", "must be platform or designer")
 	r.check(c.DefaultPageSize <= c.MaxPageSize, "BACKSTITCH_DEFAULT_PAGE_SIZE", "must not exceed BACKSTITCH_MAX_PAGE_SIZE")
-	r.check(strings.HasPrefix(c.PublicURL, "http://") || strings.HasPrefix(c.PublicURL, "https://"), "BACKSTITCH_PUBLIC_URL", "must start with http:// or https://")
+	// Links are built by appending a path ("/payouts/done"), so a trailing slash would double it.
+	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	r.check(validPublicURL(c.PublicURL), "BACKSTITCH_PUBLIC_URL",
+		fmt.Sprintf("%q must be an absolute http:// or https:// URL with a host and no query, fragment or credentials, such as https://backstitch.example", c.PublicURL))
 	r.check(c.MongoURI == "" || strings.HasPrefix(c.MongoURI, "mongodb://") || strings.HasPrefix(c.MongoURI, "mongodb+srv://"),
 		"MONGODB_URI", "must start with mongodb:// or mongodb+srv://")
 	r.check(c.StripeAPIURL == "" || (c.StripeSecretKey != "" && (strings.HasPrefix(c.StripeAPIURL, "http://") || strings.HasPrefix(c.StripeAPIURL, "https://"))),
@@ -218,6 +222,14 @@ func (r *reader) checkStripe(c Config) {
 		"must be a webhook signing secret (whsec_…)")
 	r.check(secret != "live" || c.Production(), "STRIPE_SECRET_KEY",
 		"is a live-mode key but BACKSTITCH_ENV is not production: a development or test instance would charge real cards")
+}
+
+// validPublicURL reports whether u can be handed out as the service's address: in redirects, in
+// Stripe's onboarding return URLs and as the OpenAPI document's server.
+func validPublicURL(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != "" && p.Hostname() != "" &&
+		p.User == nil && p.RawQuery == "" && !p.ForceQuery && p.Fragment == "" && p.Opaque == ""
 }
 
 // validAddr reports whether addr is what net.Listen("tcp", addr) takes: an optional host and a

@@ -188,3 +188,22 @@ func TestSettingsListsWhatLoadReads(t *testing.T) {
 		t.Errorf("Settings lists %d settings", len(got))
 	}
 }
+
+// The public URL is handed out in redirects, Stripe return URLs and the OpenAPI document's
+// servers: only an absolute http(s) URL with a host will do.
+func TestPublicURLMustBeAbsoluteHTTP(t *testing.T) {
+	for _, bad := range []string{"http://", "https://:8080", "localhost:8080", "ftp://backstitch.example", "/relative",
+		"https://user:pw@backstitch.example", "https://backstitch.example/?x=1", "https://backstitch.example/#top", "http:backstitch.example"} {
+		_, err := Load(envOf(map[string]string{"BACKSTITCH_PUBLIC_URL": bad}))
+		if err == nil || !strings.Contains(err.Error(), "BACKSTITCH_PUBLIC_URL") {
+			t.Errorf("BACKSTITCH_PUBLIC_URL=%q accepted (err %v)", bad, err)
+		}
+	}
+	for in, want := range map[string]string{"": "http://localhost:8080", "https://backstitch.example/": "https://backstitch.example",
+		"http://127.0.0.1:9000": "http://127.0.0.1:9000", "https://example.org/backstitch": "https://example.org/backstitch"} {
+		c, err := Load(envOf(map[string]string{"BACKSTITCH_PUBLIC_URL": in}))
+		if err != nil || c.PublicURL != want {
+			t.Errorf("BACKSTITCH_PUBLIC_URL=%q → %q, %v; want %q", in, c.PublicURL, err, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
 
+	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/config"
 	"github.com/backstitch/backstitch/internal/metrics"
 )
@@ -86,6 +88,81 @@ func TestEveryErrorCodeHasAStatusAndIsDocumented(t *testing.T) {
 		}
 		if !strings.Contains(string(openAPI), c[2]) {
 			t.Errorf("code %s is not in openapi.yaml", c[2])
+		}
+	}
+}
+
+// The served document's server is the service's public URL, whatever characters it holds.
+func TestOpenAPIServerFollowsPublicURL(t *testing.T) {
+	for _, u := range []string{"https://backstitch.example", "http://127.0.0.1:9000/crowd#x: 'y'"} {
+		var doc struct {
+			Servers []struct {
+				URL string `yaml:"url"`
+			} `yaml:"servers"`
+		}
+		if err := yaml.Unmarshal(openAPIFor(u), &doc); err != nil {
+			t.Fatalf("served document does not parse: %v", err)
+		}
+		if len(doc.Servers) != 1 || doc.Servers[0].URL != u {
+			t.Fatalf("servers %+v, want the one public URL %q", doc.Servers, u)
+		}
+	}
+}
+
+// Every error answer in the document says which problem codes it carries, and every operation
+// lists the answers any request may get before a handler runs (oversized body or headers). The
+// fuzz test in internal/app holds the service to these lists.
+func TestOpenAPIErrorsNameTheirCodes(t *testing.T) {
+	var doc map[string]any
+	if err := yaml.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	get := func(v any, keys ...string) any {
+		for _, k := range keys {
+			m, _ := v.(map[string]any)
+			v = m[k]
+		}
+		return v
+	}
+	known := map[string]bool{}
+	for _, c := range get(doc, "components", "schemas", "Problem", "properties", "code", "enum").([]any) {
+		known[c.(string)] = true
+	}
+	for path, ops := range get(doc, "paths").(map[string]any) {
+		for method, op := range ops.(map[string]any) {
+			if method == "parameters" {
+				continue
+			}
+			responses := get(op, "responses").(map[string]any)
+			for _, must := range []string{"413", "431"} {
+				if responses[must] == nil {
+					t.Errorf("%s %s does not list %s", method, path, must)
+				}
+			}
+			for status, r := range responses {
+				if ref, ok := get(r, "$ref").(string); ok {
+					r = get(doc, "components", "responses", strings.TrimPrefix(ref, "#/components/responses/"))
+				}
+				schema := get(r, "content", "application/problem+json", "schema")
+				if status >= "400" && schema == nil && !(path == "/readyz" && status == "503") {
+					t.Errorf("%s %s %s is not a problem document", method, path, status)
+				}
+				if schema == nil {
+					continue
+				}
+				codes, _ := get(schema, "properties", "code", "enum").([]any)
+				if len(codes) == 0 {
+					t.Errorf("%s %s %s names no problem codes", method, path, status)
+				}
+				for _, c := range codes {
+					code, _ := c.(string)
+					if !known[code] {
+						t.Errorf("%s %s %s names %v, which is not a problem code", method, path, status, c)
+					} else if got := statusOf[backstitch.Code(code)]; strconv.Itoa(got) != status {
+						t.Errorf("%s %s %s names %s, which the service answers with %d", method, path, status, code, got)
+					}
+				}
+			}
 		}
 	}
 }

@@ -3,8 +3,10 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -86,6 +88,17 @@ type Server struct {
 //go:embed openapi.yaml
 var openAPI []byte
 
+// openAPIServer is the document's one server line as written; the served document names the
+// running service's BACKSTITCH_PUBLIC_URL there instead, so clients generated from it call
+// this deployment.
+const openAPIServer = "\n  - url: http://localhost:8080\n"
+
+// openAPIFor is the document as served by a service reachable at publicURL.
+func openAPIFor(publicURL string) []byte {
+	quoted, _ := json.Marshal(publicURL) // a JSON string is a YAML double-quoted scalar
+	return bytes.Replace(openAPI, []byte(openAPIServer), []byte("\n  - url: "+string(quoted)+"\n"), 1)
+}
+
 // New builds the Fiber app with every route.
 func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, log zerolog.Logger, now backstitch.Clock, m *metrics.Metrics) *Server {
 	s := &Server{
@@ -117,15 +130,30 @@ func New(cfg config.Config, store Store, accounts *account.Service, campaigns *c
 		// routes and parameters see the decoded text the slug was stored as. (Idempotency keys
 		// are scoped by route template and resolved campaign, not by the raw path.)
 		UnescapePath: true,
+		// No route takes a form upload. Left on, fasthttp parses any multipart/form-data body
+		// (buffering it in memory and temporary files) before routing, and a malformed one was
+		// refused with a bare 400 on every route, JSON routes' 415 included.
+		DisablePreParseMultipartForm: true,
 	})
 	s.app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
 		zerolog.Ctx(c.UserContext()).Error().Interface("panic", e).Msg("panic in handler")
 	}}))
 	s.app.Use(requestid.New(requestid.Config{ContextKey: "request_id"}))
 	s.app.Use(s.observe)
+	s.app.Use(refuseEncodedSlash)
 	s.routes()
 	s.endpoints = endpointsOf(s.app)
 	return s
+}
+
+// refuseEncodedSlash answers 404 for a path with an encoded slash (%2F): with UnescapePath it
+// would become a separator, so /campaigns/a%2Fsubmit would reach another route than its
+// spelling says. No id or slug contains a slash.
+func refuseEncodedSlash(c *fiber.Ctx) error {
+	if bytes.Contains(bytes.ToLower(c.Request().URI().PathOriginal()), []byte("%2f")) {
+		return backstitch.Errorf(backstitch.CodeNotFound, "Not found.")
+	}
+	return c.Next()
 }
 
 // Routes lists every route as "METHOD /path/:param", HEAD twins left out.
@@ -152,9 +180,10 @@ func (s *Server) routes() {
 	}
 
 	api := s.app.Group("/api/v1", s.authenticate)
+	doc := openAPIFor(s.cfg.PublicURL)
 	api.Get("/openapi.yaml", query(), func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, "application/yaml")
-		return c.Send(openAPI)
+		return c.Send(doc)
 	})
 
 	api.Post("/designers", query(), s.idempotent, s.signupDesigner)
@@ -291,6 +320,7 @@ var statusOf = map[backstitch.Code]int{
 	backstitch.CodeIdempotencyReused:       http.StatusUnprocessableEntity,
 	backstitch.CodeIdempotencyInFlight:     http.StatusConflict,
 	backstitch.CodeBodyTooLarge:            http.StatusRequestEntityTooLarge,
+	backstitch.CodeHeadersTooLarge:         http.StatusRequestHeaderFieldsTooLarge,
 	backstitch.CodeMalformed:               http.StatusBadRequest,
 	backstitch.CodeUnsupportedMedia:        http.StatusUnsupportedMediaType,
 	backstitch.CodeMethodNotAllowed:        http.StatusMethodNotAllowed,
@@ -362,6 +392,8 @@ func fromFiber(fe *fiber.Error) *backstitch.Error {
 		return backstitch.Errorf(backstitch.CodeNotFound, "Not found.")
 	case http.StatusRequestEntityTooLarge:
 		return backstitch.Errorf(backstitch.CodeBodyTooLarge, "The request body is too large.")
+	case http.StatusRequestHeaderFieldsTooLarge:
+		return backstitch.Errorf(backstitch.CodeHeadersTooLarge, "The request line and headers are too large.")
 	case http.StatusBadRequest:
 		return backstitch.Errorf(backstitch.CodeMalformed, "The request is malformed.")
 	case http.StatusRequestTimeout:
