@@ -10,31 +10,6 @@ import (
 	"github.com/backstitch/backstitch/internal/stripedouble"
 )
 
-// cancellable is a live campaign with the designer's token kept, so she can cancel it.
-type cancellable struct {
-	pledgeSetup
-	owner string
-}
-
-func (s *service) cancellableCampaign(model string, coatLimit int) cancellable {
-	s.t.Helper()
-	s.secret("backer@example.com")
-	owner, _ := s.designer("Cancelling")
-	admin := s.admin()
-	body := s.campaignBody("Cancel test " + model)
-	body["funding_model"] = model
-	c := s.must(201, "POST", "/api/v1/campaigns", owner, body)
-	id := c["id"].(string)
-	coat := s.must(201, "POST", "/api/v1/campaigns/"+id+"/tiers", owner, map[string]any{
-		"title": "Coat", "kind": "physical", "price": map[string]any{"amount": 32000, "currency": "CHF"}, "limit": coatLimit})
-	workshop := s.must(201, "POST", "/api/v1/campaigns/"+id+"/tiers", owner, map[string]any{
-		"title": "Workshop", "kind": "experience", "price": map[string]any{"amount": 9000, "currency": "CHF"}})
-	s.must(200, "POST", "/api/v1/campaigns/"+id+"/submit", owner, nil)
-	s.must(200, "POST", "/api/v1/admin/campaigns/"+id+"/approve", admin, nil)
-	s.must(200, "POST", "/api/v1/campaigns/"+id+"/launch", owner, nil)
-	return cancellable{pledgeSetup{id: id, slug: c["slug"].(string), coatTier: coat["id"].(string), workshop: workshop["id"].(string)}, owner}
-}
-
 // pledgeStatusOf reads a pledge's status as its backer sees it.
 func (s *service) pledgeStatusOf(id, token string) string {
 	s.t.Helper()
@@ -45,7 +20,7 @@ func (s *service) pledgeStatusOf(id, token string) string {
 // held: its pledges become void, cards are detached, units and totals go back, nobody is charged.
 func TestCancelledAllOrNothingCampaignReleasesEveryPledge(t *testing.T) {
 	s := startService(t, nil)
-	c := s.cancellableCampaign("all_or_nothing", 5)
+	c := s.pledgeSetup("all_or_nothing", 5)
 	type made struct{ id, token string }
 	var active []made
 	for i, tier := range []string{c.coatTier, c.coatTier, c.workshop} {
@@ -103,7 +78,7 @@ func TestCancelledAllOrNothingCampaignReleasesEveryPledge(t *testing.T) {
 		t.Fatalf("counters after the wind-down: %+v %v", drift, err)
 	}
 	// After its deadline a campaign can no longer be cancelled: settlement decides.
-	late := s.cancellableCampaign("all_or_nothing", 5)
+	late := s.pledgeSetup("all_or_nothing", 5)
 	s.passDeadline(late.slug)
 	if r := s.call("POST", "/api/v1/campaigns/"+late.id+"/cancel", s.admin(), map[string]any{"reason": "too late"}); r.Status != 409 || r.JSON(t)["code"] != "invalid_state" {
 		t.Fatalf("cancel after the deadline: %d %s", r.Status, r.Body)
@@ -115,7 +90,7 @@ func TestCancelledAllOrNothingCampaignReleasesEveryPledge(t *testing.T) {
 // the settlement report shows nothing payable. An admin must say why she cancels.
 func TestCancelledFlexibleCampaignRefundsEveryCharge(t *testing.T) {
 	s := startService(t, map[string]string{"BACKSTITCH_CANCEL_FEES_BORNE_BY": "designer"})
-	c := s.cancellableCampaign("flexible", 5)
+	c := s.pledgeSetup("flexible", 5)
 	type made struct{ id, token string }
 	var paid []made
 	for i, amount := range []int{32000, 45000, 32000} {

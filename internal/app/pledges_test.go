@@ -20,6 +20,8 @@ import (
 type pledgeSetup struct {
 	id, slug           string
 	coatTier, workshop string
+	// owner is the designer's session token.
+	owner string
 }
 
 func (s *service) pledgeSetup(model string, coatLimit int) pledgeSetup {
@@ -40,7 +42,7 @@ func (s *service) pledgeSetup(model string, coatLimit int) pledgeSetup {
 	s.must(200, "POST", "/api/v1/campaigns/"+id+"/submit", owner, nil)
 	s.must(200, "POST", "/api/v1/admin/campaigns/"+id+"/approve", admin, nil)
 	s.must(200, "POST", "/api/v1/campaigns/"+id+"/launch", owner, nil)
-	return pledgeSetup{id: id, slug: c["slug"].(string), coatTier: coat["id"].(string), workshop: workshop["id"].(string)}
+	return pledgeSetup{id: id, slug: c["slug"].(string), coatTier: coat["id"].(string), workshop: workshop["id"].(string), owner: owner}
 }
 
 var address = map[string]any{"name": "Ana Muster", "line1": "Seefeldstrasse 1", "postal_code": "8008", "city": "Zürich", "country": "CH"}
