@@ -100,6 +100,14 @@ func TestCountersHealAfterACrashBetweenPledgeAndCounters(t *testing.T) {
 	}
 }
 
+// sizeFor picks a size for a pledge to the sized tier, and no options for any other.
+func sizeFor(sized, tier string, roll func(int) int) map[string]string {
+	if tier != sized {
+		return nil
+	}
+	return map[string]string{"size": []string{"S", "M", "M", "L"}[roll(4)]}
+}
+
 // truth is what the pledges of a campaign say its counters must be, computed here from the
 // pledge states with the rules written out again, not with the code under test.
 func truth(t *testing.T, s *service, campaignID string) (pledged, backers int64, held map[string]int64) {
@@ -113,6 +121,9 @@ func truth(t *testing.T, s *service, campaignID string) (pledged, backers int64,
 		}
 		if p.TierID != "" {
 			held[p.TierID]++
+			if p.StockID != "" {
+				held[p.StockID]++ // stock ids and tier ids never collide
+			}
 		}
 		if p.Status != pledge.StatusPending {
 			pledged += p.Amount.Amount
@@ -148,11 +159,13 @@ func TestRandomPledgeOperationsKeepCountersTrue(t *testing.T) {
 		setup  pledgeSetup
 		tiers  []string
 		limits map[string]int64
+		sized  string // a tier with sizes, size M stocked
 	}
 	var camps []camp
 	for _, model := range []string{"all_or_nothing", "flexible"} {
 		c := s.pledgeSetup(model, 6)
-		camps = append(camps, camp{setup: c, tiers: []string{c.coatTier, c.workshop, ""}, limits: map[string]int64{c.coatTier: 6}})
+		sized, _ := s.sizedCoat(c)
+		camps = append(camps, camp{setup: c, tiers: []string{c.coatTier, c.workshop, sized, ""}, limits: map[string]int64{c.coatTier: 6, sized: 20}, sized: sized})
 	}
 	var faults atomic.Int64
 	var armed atomic.Bool
@@ -185,8 +198,8 @@ func TestRandomPledgeOperationsKeepCountersTrue(t *testing.T) {
 			ci := roll(len(camps))
 			c := camps[ci]
 			tier := c.tiers[roll(len(c.tiers))]
-			price := map[string]int64{c.setup.coatTier: 32000, c.setup.workshop: 9000, "": 100}[tier]
-			req := pledge.Request{TierID: tier, Amount: &money.Money{Amount: price + int64(roll(3))*500, Currency: "CHF"},
+			price := map[string]int64{c.setup.coatTier: 32000, c.setup.workshop: 9000, c.sized: 32000, "": 100}[tier]
+			req := pledge.Request{TierID: tier, Options: sizeFor(c.sized, tier, roll), Amount: &money.Money{Amount: price + int64(roll(3))*500, Currency: "CHF"},
 				Backer: &pledge.Backer{Email: fmt.Sprintf("b%d@example.com", i), Name: "Backer"}, ShippingAddress: &pledge.Address{
 					Name: "Ana Muster", Line1: "Seefeldstrasse 1", PostalCode: "8008", City: "Zürich", Country: "CH"}}
 			var cr pledge.Created
@@ -208,8 +221,9 @@ func TestRandomPledgeOperationsKeepCountersTrue(t *testing.T) {
 			if p, ok := pick(); ok {
 				c := camps[p.camp]
 				tier := c.tiers[roll(len(c.tiers))]
-				price := map[string]int64{c.setup.coatTier: 32000, c.setup.workshop: 9000, "": 100}[tier]
-				_, err = svc.Update(ctx, p.id, p.token, pledge.Change{TierID: &tier, Amount: &money.Money{Amount: price + int64(roll(4))*250, Currency: "CHF"}})
+				price := map[string]int64{c.setup.coatTier: 32000, c.setup.workshop: 9000, c.sized: 32000, "": 100}[tier]
+				opts := sizeFor(c.sized, tier, roll)
+				_, err = svc.Update(ctx, p.id, p.token, pledge.Change{TierID: &tier, Options: &opts, Amount: &money.Money{Amount: price + int64(roll(4))*250, Currency: "CHF"}})
 			}
 		case k < 19: // cancel
 			if p, ok := pick(); ok {
@@ -270,6 +284,12 @@ func TestRandomPledgeOperationsKeepCountersTrue(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, tier := range tiers {
+				for _, st := range tier.Stock {
+					if tier.StockClaimed[st.ID] != held[st.ID] || held[st.ID] > st.Limit || tier.StockLeft[st.ID] != st.Limit-held[st.ID] {
+						t.Fatalf("batch %d, tier %s size %v: claimed %d left %d, pledges hold %d of %d (seed %d)", b, tier.Title, st.Options,
+							tier.StockClaimed[st.ID], tier.StockLeft[st.ID], held[st.ID], st.Limit, seed)
+					}
+				}
 				if tier.Claimed != held[tier.ID] {
 					t.Fatalf("batch %d, tier %s: claimed %d, pledges hold %d (seed %d)", b, tier.Title, tier.Claimed, held[tier.ID], seed)
 				}

@@ -34,6 +34,12 @@ type Tier struct {
 	Limit       *int64      `bson:"limit"`
 	Remaining   *int64      `bson:"remaining"`
 	Claimed     int64       `bson:"claimed"`
+	// Options a backer chooses (size, colour), and the combinations stocked on their own; units
+	// left and claimed of each stocked combination, by stock id (see options.go).
+	Options      []Option         `bson:"options,omitempty"`
+	Stock        []Stock          `bson:"stock,omitempty"`
+	StockLeft    map[string]int64 `bson:"stock_left,omitempty"`
+	StockClaimed map[string]int64 `bson:"stock_claimed,omitempty"`
 	// CounterRev grows with every claim and release; CountedAt is when the last one happened.
 	// A recount writes only if neither moved (see pledge.CheckCounters).
 	CounterRev        int64      `bson:"counter_rev"`
@@ -63,6 +69,8 @@ type TierFields struct {
 	Limit             Nullable[int64]  `json:"limit"`
 	Ships             *bool            `json:"ships"`
 	EstimatedDelivery Nullable[string] `json:"estimated_delivery"`
+	Options           *[]Option        `json:"options"`
+	Stock             *[]StockFields   `json:"stock"`
 }
 
 // NewTier validates f as a new tier of c.
@@ -116,8 +124,15 @@ func (t Tier) Edit(c Campaign, f TierFields, now time.Time) (Tier, error) {
 		if f.Ships != nil && *f.Ships != t.Ships {
 			errs.Add("ships", "locked", fmt.Sprintf("ships cannot change once the tier has backers; it stays %t", t.Ships))
 		}
+		// Backers chose among these options, and hold units of these combinations.
+		if f.Options != nil {
+			errs.Add("options", "locked", "options cannot change once the tier has backers")
+		}
+		if f.Stock != nil {
+			errs.Add("stock", "locked", "stock cannot change once the tier has backers")
+		}
 		if len(errs) > 0 {
-			return t, &backstitch.Error{Code: backstitch.CodeValidation, Message: "This tier has backers: its kind and shipping cannot change.", Fields: errs}
+			return t, &backstitch.Error{Code: backstitch.CodeValidation, Message: "This tier has backers: its kind, shipping, options and stock cannot change.", Fields: errs}
 		}
 	}
 	next := t
@@ -184,6 +199,9 @@ func (t *Tier) apply(c Campaign, f TierFields, now time.Time) error {
 				t.Limit, t.Remaining = &limit, &remaining
 			}
 		}
+	}
+	if f.Options != nil || f.Stock != nil {
+		t.setOptions(&errs, f.Options, f.Stock)
 	}
 	if f.EstimatedDelivery.Set {
 		t.EstimatedDelivery = ""

@@ -229,6 +229,7 @@ func (s *Store) ReplaceTier(ctx context.Context, prev, next campaign.Tier) error
 		bson.M{"_id": prev.ID, "claimed": prev.Claimed, "remaining": prev.Remaining},
 		bson.M{"$set": bson.M{
 			"title": next.Title, "description": next.Description, "kind": next.Kind, "price": next.Price,
+			"options": next.Options, "stock": next.Stock, "stock_left": next.StockLeft, "stock_claimed": next.StockClaimed,
 			"limit": next.Limit, "remaining": next.Remaining, "ships": next.Ships,
 			"estimated_delivery": next.EstimatedDelivery, "updated_at": next.UpdatedAt,
 		}})
@@ -267,11 +268,20 @@ func (s *Store) TouchCampaign(ctx context.Context, id string, now time.Time) err
 // ClaimTierUnit takes one unit of a tier for a pledge. For a limited tier it is one conditional
 // update (remaining > 0 → remaining-1, claimed+1), never read-check-write, so the tier cannot be
 // oversold however many pledges race for the last unit.
-func (s *Store) ClaimTierUnit(ctx context.Context, tierID string, now time.Time) error {
+func (s *Store) ClaimTierUnit(ctx context.Context, tierID, stockID string, now time.Time) error {
 	tiers := s.db.Collection("tiers")
 	counted := bson.M{"counted_at": now}
-	res, err := tiers.UpdateOne(ctx, bson.M{"_id": tierID, "remaining": bson.M{"$gt": 0}},
-		bson.M{"$inc": bson.M{"claimed": int64(1), "remaining": int64(-1), "counter_rev": int64(1)}, "$set": counted})
+	// A stocked combination (size M) is claimed in the same update as the tier: both or neither.
+	withStock := func(filter, inc bson.M) (bson.M, bson.M) {
+		if stockID != "" {
+			filter["stock_left."+stockID] = bson.M{"$gt": 0}
+			inc["stock_left."+stockID], inc["stock_claimed."+stockID] = int64(-1), int64(1)
+		}
+		return filter, bson.M{"$inc": inc, "$set": counted}
+	}
+	filter, update := withStock(bson.M{"_id": tierID, "remaining": bson.M{"$gt": 0}},
+		bson.M{"claimed": int64(1), "remaining": int64(-1), "counter_rev": int64(1)})
+	res, err := tiers.UpdateOne(ctx, filter, update)
 	if err != nil {
 		return fmt.Errorf("claim unit of tier %s: %w", tierID, err)
 	}
@@ -279,24 +289,39 @@ func (s *Store) ClaimTierUnit(ctx context.Context, tierID string, now time.Time)
 		return nil
 	}
 	// Unlimited tiers have no remaining count; they only count their backers.
-	res, err = tiers.UpdateOne(ctx, bson.M{"_id": tierID, "limit": nil},
-		bson.M{"$inc": bson.M{"claimed": int64(1), "counter_rev": int64(1)}, "$set": counted})
-	if err != nil {
+	filter, update = withStock(bson.M{"_id": tierID, "limit": nil}, bson.M{"claimed": int64(1), "counter_rev": int64(1)})
+	if res, err = tiers.UpdateOne(ctx, filter, update); err != nil {
 		return fmt.Errorf("claim unit of tier %s: %w", tierID, err)
 	}
-	if res.MatchedCount == 0 {
-		return backstitch.Errorf(backstitch.CodeSoldOut, "This reward is sold out.")
+	if res.MatchedCount == 1 {
+		return nil
 	}
-	return nil
+	if stockID != "" {
+		if t, err := s.findTier(ctx, tierID); err == nil && (t.Remaining == nil || *t.Remaining > 0) {
+			return &backstitch.Error{Code: backstitch.CodeSoldOut, Message: "This choice is sold out; another may not be.",
+				Fields: []backstitch.FieldError{{Field: "options", Code: "sold_out", Message: "no unit of this combination is left"}}}
+		}
+	}
+	return backstitch.Errorf(backstitch.CodeSoldOut, "This reward is sold out.")
+}
+
+func (s *Store) findTier(ctx context.Context, id string) (campaign.Tier, error) {
+	var t campaign.Tier
+	err := s.db.Collection("tiers").FindOne(ctx, bson.M{"_id": id}).Decode(&t)
+	return t, notFound(err, "Tier")
 }
 
 // SetTierClaimed writes a recounted number of claimed units (and what remains of the limit) if
 // the tier's counters and limit are still as t was read: a claim, a release or a designer's edit
 // landing meanwhile makes it a no-op that answers false.
-func (s *Store) SetTierClaimed(ctx context.Context, t campaign.Tier, claimed int64) (bool, error) {
+func (s *Store) SetTierClaimed(ctx context.Context, t campaign.Tier, claimed int64, stockClaimed map[string]int64) (bool, error) {
 	set := bson.M{"claimed": claimed}
 	if t.Limit != nil {
 		set["remaining"] = max(0, *t.Limit-claimed)
+	}
+	for _, st := range t.Stock {
+		set["stock_claimed."+st.ID] = stockClaimed[st.ID]
+		set["stock_left."+st.ID] = max(0, st.Limit-stockClaimed[st.ID])
 	}
 	res, err := s.db.Collection("tiers").UpdateOne(ctx,
 		bson.M{"_id": t.ID, "counter_rev": t.CounterRev, "claimed": t.Claimed, "limit": t.Limit},

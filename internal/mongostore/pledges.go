@@ -200,19 +200,28 @@ func (s *Store) ClearPending(ctx context.Context, pledgeID, seq string) error {
 
 // ReleaseTierUnit gives back a unit a pledge held. Callers release only after winning the
 // pledge's own state change, so each unit comes back exactly once.
-func (s *Store) ReleaseTierUnit(ctx context.Context, tierID string, now time.Time) error {
+func (s *Store) ReleaseTierUnit(ctx context.Context, tierID, stockID string, now time.Time) error {
 	tiers := s.db.Collection("tiers")
 	counted := bson.M{"counted_at": now}
-	res, err := tiers.UpdateOne(ctx, bson.M{"_id": tierID, "claimed": bson.M{"$gt": 0}, "limit": bson.M{"$ne": nil}},
-		bson.M{"$inc": bson.M{"claimed": int64(-1), "remaining": int64(1), "counter_rev": int64(1)}, "$set": counted})
+	withStock := func(filter, inc bson.M) (bson.M, bson.M) {
+		if stockID != "" {
+			filter["stock_claimed."+stockID] = bson.M{"$gt": 0}
+			inc["stock_left."+stockID], inc["stock_claimed."+stockID] = int64(1), int64(-1)
+		}
+		return filter, bson.M{"$inc": inc, "$set": counted}
+	}
+	filter, update := withStock(bson.M{"_id": tierID, "claimed": bson.M{"$gt": 0}, "limit": bson.M{"$ne": nil}},
+		bson.M{"claimed": int64(-1), "remaining": int64(1), "counter_rev": int64(1)})
+	res, err := tiers.UpdateOne(ctx, filter, update)
 	if err != nil {
 		return fmt.Errorf("release unit of tier %s: %w", tierID, err)
 	}
 	if res.MatchedCount == 1 {
 		return nil
 	}
-	if _, err := tiers.UpdateOne(ctx, bson.M{"_id": tierID, "claimed": bson.M{"$gt": 0}, "limit": nil},
-		bson.M{"$inc": bson.M{"claimed": int64(-1), "counter_rev": int64(1)}, "$set": counted}); err != nil {
+	filter, update = withStock(bson.M{"_id": tierID, "claimed": bson.M{"$gt": 0}, "limit": nil},
+		bson.M{"claimed": int64(-1), "counter_rev": int64(1)})
+	if _, err := tiers.UpdateOne(ctx, filter, update); err != nil {
 		return fmt.Errorf("release unit of tier %s: %w", tierID, err)
 	}
 	return nil

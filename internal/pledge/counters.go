@@ -3,6 +3,7 @@ package pledge
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -73,6 +74,7 @@ func (s *Service) CheckCounters(ctx context.Context, campaignID string, fix bool
 	now := s.now()
 	settled := now.Add(-SettleWithin)
 	held := map[string]int64{}
+	heldStock := map[string]map[string]int64{} // tier → stock id → units
 	err = s.store.FindCampaignPledges(ctx, campaignID, func(p Pledge) error {
 		if p.Pending != nil {
 			if p.Pending.At.After(settled) {
@@ -83,8 +85,14 @@ func (s *Service) CheckCounters(ctx context.Context, campaignID string, fix bool
 		a, b := counts(p)
 		d.PledgedIs += a
 		d.BackersIs += b
-		if t := heldTier(p); t != "" {
-			held[t]++
+		if u := heldUnit(p); u.tier != "" {
+			held[u.tier]++
+			if u.stock != "" {
+				if heldStock[u.tier] == nil {
+					heldStock[u.tier] = map[string]int64{}
+				}
+				heldStock[u.tier][u.stock]++
+			}
 		}
 		return nil
 	})
@@ -94,7 +102,8 @@ func (s *Service) CheckCounters(ctx context.Context, campaignID string, fix bool
 	d.PledgedWas, d.BackersWas = camp.Pledged, camp.BackersCount
 	var fixTiers []campaign.Tier
 	for _, t := range tiers {
-		if want := held[t.ID]; want != t.Claimed {
+		want, wantStock := held[t.ID], stockWanted(t, heldStock[t.ID])
+		if want != t.Claimed || !maps.Equal(wantStock, t.StockClaimed) {
 			d.Tiers = append(d.Tiers, TierDrift{TierID: t.ID, ClaimedWas: t.Claimed, ClaimedIs: want})
 			fixTiers = append(fixTiers, t)
 		}
@@ -111,18 +120,45 @@ func (s *Service) CheckCounters(ctx context.Context, campaignID string, fix bool
 		d.Fixed = d.Fixed && ok
 	}
 	for _, t := range fixTiers {
-		want := held[t.ID]
-		if want < t.Claimed && t.CountedAt != nil && t.CountedAt.After(settled) {
+		want, wantStock := held[t.ID], stockWanted(t, heldStock[t.ID])
+		if lowers(t, want, wantStock) && t.CountedAt != nil && t.CountedAt.After(settled) {
 			d.Fixed = false // a claim may be just ahead of its pledge: look again later
 			continue
 		}
-		ok, err := s.store.SetTierClaimed(ctx, t, want)
+		ok, err := s.store.SetTierClaimed(ctx, t, want, wantStock)
 		if err != nil {
 			return d, err
 		}
 		d.Fixed = d.Fixed && ok
 	}
 	return d, nil
+}
+
+// stockWanted is what each stocked combination of t should show as claimed, from the units the
+// pledges hold (nil for a tier without stock, as the store keeps it).
+func stockWanted(t campaign.Tier, held map[string]int64) map[string]int64 {
+	if len(t.Stock) == 0 {
+		return nil
+	}
+	out := make(map[string]int64, len(t.Stock))
+	for _, st := range t.Stock {
+		out[st.ID] = held[st.ID]
+	}
+	return out
+}
+
+// lowers reports whether writing these counts would give units back, which a recount does only
+// once the tier has been quiet (a claim is made just before its pledge is written).
+func lowers(t campaign.Tier, claimed int64, stock map[string]int64) bool {
+	if claimed < t.Claimed {
+		return true
+	}
+	for id, n := range stock {
+		if n < t.StockClaimed[id] {
+			return true
+		}
+	}
+	return false
 }
 
 // healCounters is the sweeper's part of transitions: it finds pledges whose transition died

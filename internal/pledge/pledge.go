@@ -112,15 +112,19 @@ type HistoryEntry = backstitch.HistoryEntry[Status]
 
 // Pledge is one backer's promise to one campaign.
 type Pledge struct {
-	ID              string                `bson:"_id"`
-	CampaignID      string                `bson:"campaign_id"`
-	FundingModel    campaign.FundingModel `bson:"funding_model"`
-	TierID          string                `bson:"tier_id,omitempty"`
-	Amount          money.Money           `bson:"amount"`
-	Backer          Backer                `bson:"backer"`
-	ShippingAddress *Address              `bson:"shipping_address,omitempty"`
-	Status          Status                `bson:"status"`
-	ManageTokenHash string                `bson:"manage_token_hash"`
+	ID           string                `bson:"_id"`
+	CampaignID   string                `bson:"campaign_id"`
+	FundingModel campaign.FundingModel `bson:"funding_model"`
+	TierID       string                `bson:"tier_id,omitempty"`
+	// Options is the backer's choice for the reward (size M); StockID the stocked combination
+	// it draws a unit from ("" when the combination has no stock of its own).
+	Options         map[string]string `bson:"options,omitempty"`
+	StockID         string            `bson:"stock_id,omitempty"`
+	Amount          money.Money       `bson:"amount"`
+	Backer          Backer            `bson:"backer"`
+	ShippingAddress *Address          `bson:"shipping_address,omitempty"`
+	Status          Status            `bson:"status"`
+	ManageTokenHash string            `bson:"manage_token_hash"`
 	// RequestHash identifies the request that created the pledge (its body); Answered is set by
 	// the write just before the manage token is shown. Together they let only the same request
 	// resume an unfinished pledge, and never hand out a second token (see Service.Create).
@@ -170,10 +174,11 @@ const (
 
 // Request is what a backer sends to pledge. Status, Stripe ids and totals are not in it.
 type Request struct {
-	TierID          string       `json:"tier_id"`
-	Amount          *money.Money `json:"amount"`
-	Backer          *Backer      `json:"backer"`
-	ShippingAddress *Address     `json:"shipping_address"`
+	TierID          string            `json:"tier_id"`
+	Options         map[string]string `json:"options"`
+	Amount          *money.Money      `json:"amount"`
+	Backer          *Backer           `json:"backer"`
+	ShippingAddress *Address          `json:"shipping_address"`
 }
 
 // New validates a pledge request against its campaign and tier (nil for no reward) at now.
@@ -207,6 +212,13 @@ func New(id string, r Request, c campaign.Campaign, tier *campaign.Tier, now tim
 	p.Backer = Backer{Email: email, Name: checkText(&errs, "backer.name", r.Backer.Name, 1, MaxName)}
 	if tier != nil {
 		p.TierID = tier.ID
+		stockID, err := tier.Choose(r.Options)
+		if err != nil {
+			return Pledge{}, "", err
+		}
+		p.Options, p.StockID = r.Options, stockID
+	} else if len(r.Options) > 0 {
+		errs.Add("options", "invalid", "a pledge without a reward has no options")
 	}
 	if err := p.checkAmount(&errs, c, tier); err != nil {
 		return Pledge{}, "", err

@@ -24,13 +24,16 @@ type Store interface {
 	FindCampaignBySlug(ctx context.Context, slug string) (campaign.Campaign, error)
 	FindTier(ctx context.Context, campaignID, tierID string) (campaign.Tier, error)
 	FindTiers(ctx context.Context, campaignID string) ([]campaign.Tier, error)
-	ClaimTierUnit(ctx context.Context, tierID string, now time.Time) error
-	ReleaseTierUnit(ctx context.Context, tierID string, now time.Time) error
+	// ClaimTierUnit takes a unit of a tier and, when stockID is set, of that stocked combination
+	// too, in one conditional update; ReleaseTierUnit gives them back.
+	ClaimTierUnit(ctx context.Context, tierID, stockID string, now time.Time) error
+	ReleaseTierUnit(ctx context.Context, tierID, stockID string, now time.Time) error
 	AddToTotals(ctx context.Context, campaignID string, amount, backers int64) error
 	// SetTotals writes a campaign's totals if its counters are still at revision rev.
 	SetTotals(ctx context.Context, campaignID string, rev, pledged, backers int64) (bool, error)
-	// SetTierClaimed writes a tier's claimed units if its counters are still as t was read.
-	SetTierClaimed(ctx context.Context, t campaign.Tier, claimed int64) (bool, error)
+	// SetTierClaimed writes a tier's claimed units (and its stocked combinations') if its
+	// counters are still as t was read.
+	SetTierClaimed(ctx context.Context, t campaign.Tier, claimed int64, stockClaimed map[string]int64) (bool, error)
 	CreatePledge(ctx context.Context, p Pledge) error
 	FindPledge(ctx context.Context, id string) (Pledge, error)
 	FindPledgeByIntent(ctx context.Context, intentID string) (Pledge, error)
@@ -358,8 +361,9 @@ func (s *Service) ApplyIntent(ctx context.Context, pledgeID string, in Intent, a
 
 // Change is what a backer may change: the reward tier (empty string for none) and the amount.
 type Change struct {
-	TierID *string      `json:"tier_id"`
-	Amount *money.Money `json:"amount"`
+	TierID  *string            `json:"tier_id"`
+	Options *map[string]string `json:"options"`
+	Amount  *money.Money       `json:"amount"`
 }
 
 // Update changes a pledge's tier or amount until the deadline. A new tier's unit is claimed before
@@ -422,7 +426,23 @@ func (s *Service) update(ctx context.Context, id, token string, ch Change) (Pled
 	if err := errs.Err(); err != nil {
 		return p, err
 	}
-	next.TierID = newTierID
+	next.TierID, next.Options, next.StockID = newTierID, nil, ""
+	if tier != nil {
+		choice := p.Options
+		if ch.Options != nil || newTierID != p.TierID {
+			choice = nil
+			if ch.Options != nil {
+				choice = *ch.Options
+			}
+		}
+		if next.StockID, err = tier.Choose(choice); err != nil {
+			return p, err
+		}
+		next.Options = choice
+	} else if ch.Options != nil && len(*ch.Options) > 0 {
+		return p, &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid fields.",
+			Fields: []backstitch.FieldError{{Field: "options", Code: "invalid", Message: "a pledge without a reward has no options"}}}
+	}
 	next.UpdatedAt = s.now()
 	// The new tier's unit is claimed before the old one goes back (see transition), so a change
 	// never loses the backer their place.

@@ -35,10 +35,11 @@ type Pending struct {
 	// finds another's record keeps its time, so the older one is never hidden by a newer one.
 	Since time.Time `bson:"since"`
 	// At is when this transition wrote it: until SettleWithin after, it may still be under way.
-	At      time.Time `bson:"at"`
-	Release string    `bson:"release,omitempty"`
-	Amount  int64     `bson:"amount"`
-	Backers int64     `bson:"backers"`
+	At           time.Time `bson:"at"`
+	Release      string    `bson:"release,omitempty"`
+	ReleaseStock string    `bson:"release_stock,omitempty"`
+	Amount       int64     `bson:"amount"`
+	Backers      int64     `bson:"backers"`
 }
 
 // FaultPoint names a place in a transition where a test can stop it, as a crash would.
@@ -55,12 +56,15 @@ var ErrInjectedFault error = backstitch.Errorf(backstitch.CodeUnavailable, "Inje
 // there, as a crash would. Only tests arm it.
 func (s *Service) SetFaultHook(hook func(FaultPoint) error) { s.fault = hook }
 
-// heldTier is the tier whose unit a pledge in this state holds ("" for none).
-func heldTier(p Pledge) string {
+// unit is a reward unit a pledge holds: of a tier, and of a stocked combination of its options.
+type unit struct{ tier, stock string }
+
+// heldUnit is the unit a pledge in this state holds (zero for none).
+func heldUnit(p Pledge) unit {
 	if p.TierID != "" && p.Status.HoldsUnit() {
-		return p.TierID
+		return unit{p.TierID, p.StockID}
 	}
-	return ""
+	return unit{}
 }
 
 // counts is what a pledge in this state adds to its campaign's totals.
@@ -73,13 +77,13 @@ func counts(p Pledge) (amount, backers int64) {
 
 // effects are the counter changes that moving from prev to next calls for.
 type effects struct {
-	claim, release  string
+	claim, release  unit
 	amount, backers int64
 }
 
 func effectsOf(prev, next Pledge) effects {
 	var e effects
-	if was, is := heldTier(prev), heldTier(next); was != is {
+	if was, is := heldUnit(prev), heldUnit(next); was != is {
 		e.release, e.claim = was, is
 	}
 	pa, pb := counts(prev)
@@ -106,8 +110,8 @@ func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitio
 	e := effectsOf(prev, next)
 	var unitErr error
 	claimed := false
-	if e.claim != "" {
-		switch err := s.store.ClaimTierUnit(ctx, e.claim, s.now()); {
+	if e.claim.tier != "" {
+		switch err := s.store.ClaimTierUnit(ctx, e.claim.tier, e.claim.stock, s.now()); {
 		case err == nil:
 			claimed = true
 		case o.evenIfSoldOut && backstitch.ErrorCode(err) == backstitch.CodeSoldOut:
@@ -116,11 +120,11 @@ func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitio
 			return prev, err
 		}
 	}
-	owes := e.release != "" || e.amount != 0 || e.backers != 0
+	owes := e.release.tier != "" || e.amount != 0 || e.backers != 0
 	next.Pending = prev.Pending
 	if owes {
 		now := s.now()
-		pend := &Pending{Seq: newSeq(), Since: now, At: now, Release: e.release, Amount: e.amount, Backers: e.backers}
+		pend := &Pending{Seq: newSeq(), Since: now, At: now, Release: e.release.tier, ReleaseStock: e.release.stock, Amount: e.amount, Backers: e.backers}
 		if prev.Pending != nil {
 			pend.Since = prev.Pending.Since
 		}
@@ -137,7 +141,7 @@ func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitio
 		if claimed {
 			// The claim was for a write that did not happen. Should this fail too, the unit
 			// stays claimed with no pledge behind it: never oversold, found by `repair`.
-			err = errors.Join(err, s.store.ReleaseTierUnit(context.WithoutCancel(ctx), e.claim, s.now()))
+			err = errors.Join(err, s.store.ReleaseTierUnit(context.WithoutCancel(ctx), e.claim.tier, e.claim.stock, s.now()))
 		}
 		return prev, err
 	}
@@ -170,8 +174,8 @@ func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitio
 
 // settleCounters applies what a transition owes: the unit given back, the totals moved.
 func (s *Service) settleCounters(ctx context.Context, campaignID string, e effects) error {
-	if e.release != "" {
-		if err := s.store.ReleaseTierUnit(ctx, e.release, s.now()); err != nil {
+	if e.release.tier != "" {
+		if err := s.store.ReleaseTierUnit(ctx, e.release.tier, e.release.stock, s.now()); err != nil {
 			return err
 		}
 	}
@@ -198,15 +202,15 @@ func newSeq() string {
 // fails. A process that dies between the two leaves a unit claimed with no pledge: never
 // oversold, and found by `backstitch repair`.
 func (s *Service) insert(ctx context.Context, p Pledge) error {
-	tier := heldTier(p)
-	if tier != "" {
-		if err := s.store.ClaimTierUnit(ctx, tier, s.now()); err != nil {
+	u := heldUnit(p)
+	if u.tier != "" {
+		if err := s.store.ClaimTierUnit(ctx, u.tier, u.stock, s.now()); err != nil {
 			return err
 		}
 	}
 	err := s.store.CreatePledge(ctx, p)
-	if err != nil && tier != "" {
-		err = errors.Join(err, s.store.ReleaseTierUnit(context.WithoutCancel(ctx), tier, s.now()))
+	if err != nil && u.tier != "" {
+		err = errors.Join(err, s.store.ReleaseTierUnit(context.WithoutCancel(ctx), u.tier, u.stock, s.now()))
 	}
 	return err
 }

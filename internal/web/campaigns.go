@@ -58,11 +58,26 @@ type tierView struct {
 	BackersCount      int64             `json:"backers_count"`
 	Ships             bool              `json:"ships"`
 	EstimatedDelivery string            `json:"estimated_delivery,omitempty"`
+	Options           []campaign.Option `json:"options,omitempty"`
+	Stock             []stockView       `json:"stock,omitempty"`
+}
+
+// stockView is one stocked combination of a tier's options, with what is left of it.
+type stockView struct {
+	ID        string            `json:"id"`
+	Options   map[string]string `json:"options"`
+	Limit     int64             `json:"limit"`
+	Remaining int64             `json:"remaining"`
 }
 
 func viewTier(t campaign.Tier) tierView {
-	return tierView{ID: t.ID, Title: t.Title, Description: t.Description, Kind: t.Kind, Price: t.Price,
-		Limit: t.Limit, Remaining: t.Remaining, BackersCount: t.Claimed, Ships: t.Ships, EstimatedDelivery: t.EstimatedDelivery}
+	v := tierView{ID: t.ID, Title: t.Title, Description: t.Description, Kind: t.Kind, Price: t.Price,
+		Limit: t.Limit, Remaining: t.Remaining, BackersCount: t.Claimed, Ships: t.Ships, EstimatedDelivery: t.EstimatedDelivery,
+		Options: t.Options}
+	for _, st := range t.Stock {
+		v.Stock = append(v.Stock, stockView{ID: st.ID, Options: st.Options, Limit: st.Limit, Remaining: t.StockLeft[st.ID]})
+	}
+	return v
 }
 
 // viewCampaign shows a campaign. History and rejection reasons are for the owner and admins only.

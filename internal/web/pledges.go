@@ -19,6 +19,7 @@ type pledgeView struct {
 	ID              string                `json:"id"`
 	CampaignID      string                `json:"campaign_id"`
 	TierID          *string               `json:"tier_id"`
+	Options         map[string]string     `json:"options,omitempty"`
 	Status          pledge.Status         `json:"status"`
 	Amount          money.Money           `json:"amount"`
 	Backer          pledge.Backer         `json:"backer"`
@@ -44,6 +45,7 @@ func (s *Server) viewPledge(p pledge.Pledge) pledgeView {
 		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, History: p.History}
 	if p.TierID != "" {
 		v.TierID = &p.TierID
+		v.Options = p.Options
 	}
 	if p.AmountRefunded > 0 {
 		v.AmountRefunded = &money.Money{Amount: p.AmountRefunded, Currency: p.Amount.Currency}
