@@ -40,6 +40,8 @@ type Tier struct {
 	Stock        []Stock          `bson:"stock,omitempty"`
 	StockLeft    map[string]int64 `bson:"stock_left,omitempty"`
 	StockClaimed map[string]int64 `bson:"stock_claimed,omitempty"`
+	// ShippingRates price shipping by destination (see shipping.go).
+	ShippingRates []ShippingRate `bson:"shipping_rates,omitempty"`
 	// CounterRev grows with every claim and release; CountedAt is when the last one happened.
 	// A recount writes only if neither moved (see pledge.CheckCounters).
 	CounterRev        int64      `bson:"counter_rev"`
@@ -71,6 +73,7 @@ type TierFields struct {
 	EstimatedDelivery Nullable[string] `json:"estimated_delivery"`
 	Options           *[]Option        `json:"options"`
 	Stock             *[]StockFields   `json:"stock"`
+	ShippingRates     *[]ShippingRate  `json:"shipping_rates"`
 }
 
 // NewTier validates f as a new tier of c.
@@ -202,6 +205,12 @@ func (t *Tier) apply(c Campaign, f TierFields, now time.Time) error {
 	}
 	if f.Options != nil || f.Stock != nil {
 		t.setOptions(&errs, f.Options, f.Stock)
+	}
+	if f.ShippingRates != nil {
+		t.setShippingRates(&errs, c, *f.ShippingRates)
+	}
+	if len(t.ShippingRates) > 0 && !t.Ships {
+		errs.Add("shipping_rates", "invalid", "only rewards that ship have shipping rates")
 	}
 	if f.EstimatedDelivery.Set {
 		t.EstimatedDelivery = ""

@@ -230,7 +230,8 @@ func (s *Store) ReplaceTier(ctx context.Context, prev, next campaign.Tier) error
 		bson.M{"$set": bson.M{
 			"title": next.Title, "description": next.Description, "kind": next.Kind, "price": next.Price,
 			"options": next.Options, "stock": next.Stock, "stock_left": next.StockLeft, "stock_claimed": next.StockClaimed,
-			"limit": next.Limit, "remaining": next.Remaining, "ships": next.Ships,
+			"shipping_rates": next.ShippingRates,
+			"limit":          next.Limit, "remaining": next.Remaining, "ships": next.Ships,
 			"estimated_delivery": next.EstimatedDelivery, "updated_at": next.UpdatedAt,
 		}})
 	if err != nil {

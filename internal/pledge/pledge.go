@@ -118,13 +118,17 @@ type Pledge struct {
 	TierID       string                `bson:"tier_id,omitempty"`
 	// Options is the backer's choice for the reward (size M); StockID the stocked combination
 	// it draws a unit from ("" when the combination has no stock of its own).
-	Options         map[string]string `bson:"options,omitempty"`
-	StockID         string            `bson:"stock_id,omitempty"`
-	Amount          money.Money       `bson:"amount"`
-	Backer          Backer            `bson:"backer"`
-	ShippingAddress *Address          `bson:"shipping_address,omitempty"`
-	Status          Status            `bson:"status"`
-	ManageTokenHash string            `bson:"manage_token_hash"`
+	Options map[string]string `bson:"options,omitempty"`
+	StockID string            `bson:"stock_id,omitempty"`
+	// Amount is RewardPrice (the tier's price when chosen) + Shipping (to the address's country,
+	// by the tier's rates) + whatever the backer adds.
+	RewardPrice     int64       `bson:"reward_price"`
+	Shipping        int64       `bson:"shipping"`
+	Amount          money.Money `bson:"amount"`
+	Backer          Backer      `bson:"backer"`
+	ShippingAddress *Address    `bson:"shipping_address,omitempty"`
+	Status          Status      `bson:"status"`
+	ManageTokenHash string      `bson:"manage_token_hash"`
 	// RequestHash identifies the request that created the pledge (its body); Answered is set by
 	// the write just before the manage token is shown. Together they let only the same request
 	// resume an unfinished pledge, and never hand out a second token (see Service.Create).
@@ -220,9 +224,6 @@ func New(id string, r Request, c campaign.Campaign, tier *campaign.Tier, now tim
 	} else if len(r.Options) > 0 {
 		errs.Add("options", "invalid", "a pledge without a reward has no options")
 	}
-	if err := p.checkAmount(&errs, c, tier); err != nil {
-		return Pledge{}, "", err
-	}
 	if tier != nil && tier.Ships {
 		if r.ShippingAddress == nil {
 			return Pledge{}, "", &backstitch.Error{Code: backstitch.CodeShippingAddressRequired, Message: "This reward ships: give a shipping address.",
@@ -231,6 +232,15 @@ func New(id string, r Request, c campaign.Campaign, tier *campaign.Tier, now tim
 		// Only rewards that ship keep an address: no personal data is stored without a use.
 		p.ShippingAddress = r.ShippingAddress
 		checkShipping(&errs, r.ShippingAddress)
+	}
+	if err := errs.Err(); err != nil {
+		return Pledge{}, "", err
+	}
+	if err := p.price(tier); err != nil {
+		return Pledge{}, "", err
+	}
+	if err := p.checkAmount(&errs, c, tier); err != nil {
+		return Pledge{}, "", err
 	}
 	if err := errs.Err(); err != nil {
 		return Pledge{}, "", err
@@ -247,13 +257,39 @@ func (p *Pledge) checkAmount(errs *backstitch.FieldErrors, c campaign.Campaign, 
 		return &backstitch.Error{Code: backstitch.CodeCurrencyMismatch, Message: fmt.Sprintf("This campaign takes pledges in %s.", c.Goal.Currency),
 			Fields: []backstitch.FieldError{{Field: "amount.currency", Code: "currency_mismatch", Message: "amount must be in " + c.Goal.Currency}}}
 	}
-	if tier != nil && p.Amount.Amount < tier.Price.Amount {
-		return &backstitch.Error{Code: backstitch.CodeAmountBelowTierPrice, Message: fmt.Sprintf("This reward costs %s; pledge at least that.", tier.Price),
-			Fields: []backstitch.FieldError{{Field: "amount.amount", Code: "below_tier_price", Message: "amount must be at least " + tier.Price.String()}}}
+	if tier != nil && p.Amount.Amount < tier.Price.Amount+p.Shipping {
+		least := money.Money{Amount: tier.Price.Amount + p.Shipping, Currency: tier.Price.Currency}
+		msg := fmt.Sprintf("This reward costs %s; pledge at least that.", tier.Price)
+		if p.Shipping > 0 {
+			msg = fmt.Sprintf("This reward costs %s and shipping to %s %s; pledge at least %s.", tier.Price, p.ShippingAddress.Country,
+				money.Money{Amount: p.Shipping, Currency: tier.Price.Currency}, least)
+		}
+		return &backstitch.Error{Code: backstitch.CodeAmountBelowTierPrice, Message: msg,
+			Fields: []backstitch.FieldError{{Field: "amount.amount", Code: "below_tier_price", Message: "amount must be at least " + least.String()}}}
 	}
 	if code, msg := p.Amount.Problem(); code != "" {
 		errs.Add("amount.amount", code, msg)
 	}
+	return nil
+}
+
+// price records the reward's price and the shipping to the pledge's address, by the tier's rates.
+// A country the tier has no rate for is refused: the designer does not ship there.
+func (p *Pledge) price(tier *campaign.Tier) error {
+	p.RewardPrice, p.Shipping = 0, 0
+	if tier == nil {
+		return nil
+	}
+	p.RewardPrice = tier.Price.Amount
+	if !tier.Ships || p.ShippingAddress == nil {
+		return nil
+	}
+	shipping, ok := tier.ShippingTo(p.ShippingAddress.Country)
+	if !ok {
+		return &backstitch.Error{Code: backstitch.CodeValidation, Message: fmt.Sprintf("This reward does not ship to %s.", p.ShippingAddress.Country),
+			Fields: []backstitch.FieldError{{Field: "shipping_address.country", Code: "not_shipped_there", Message: "the designer has no shipping rate for " + p.ShippingAddress.Country}}}
+	}
+	p.Shipping = shipping
 	return nil
 }
 

@@ -364,6 +364,9 @@ type Change struct {
 	TierID  *string            `json:"tier_id"`
 	Options *map[string]string `json:"options"`
 	Amount  *money.Money       `json:"amount"`
+	// ShippingAddress moves where the reward ships; shipping to another zone changes the amount
+	// (by the difference, unless a new amount is given).
+	ShippingAddress *Address `json:"shipping_address"`
 }
 
 // Update changes a pledge's tier or amount until the deadline. A new tier's unit is claimed before
@@ -417,11 +420,30 @@ func (s *Service) update(ctx context.Context, id, token string, ch Change) (Pled
 		tier = &t
 	}
 	var errs backstitch.FieldErrors
-	if err := next.checkAmount(&errs, camp, tier); err != nil {
-		return p, err
+	if ch.ShippingAddress != nil {
+		if tier == nil || !tier.Ships {
+			errs.Add("shipping_address", "invalid", "this reward does not ship")
+		} else {
+			a := *ch.ShippingAddress
+			checkShipping(&errs, &a)
+			next.ShippingAddress = &a
+		}
 	}
 	if tier != nil && tier.Ships && next.ShippingAddress == nil {
-		errs.Add("shipping_address", "required", "the new reward ships: pledge again with a shipping address")
+		errs.Add("shipping_address", "required", "the new reward ships: give a shipping address")
+	}
+	if err := errs.Err(); err != nil {
+		return p, err
+	}
+	if err := next.price(tier); err != nil {
+		return p, err
+	}
+	if ch.Amount == nil {
+		// What the backer added on top stays; shipping to another zone moves the total.
+		next.Amount.Amount += next.Shipping - p.Shipping
+	}
+	if err := next.checkAmount(&errs, camp, tier); err != nil {
+		return p, err
 	}
 	if err := errs.Err(); err != nil {
 		return p, err

@@ -25,12 +25,15 @@ type Report struct {
 	ByStatus   map[pledge.Status]StateTotal `json:"by_status"`
 	// Collected is money taken; Refunded and DisputesLost went back; PlatformFee is the
 	// platform's share (basis points) of what stays; Payable is what the designer receives.
-	Collected    money.Money `json:"collected"`
-	Refunded     money.Money `json:"refunded"`
-	DisputesLost money.Money `json:"disputes_lost"`
-	PlatformFee  money.Money `json:"platform_fee"`
-	Payable      money.Money `json:"payable"`
-	Transferred  money.Money `json:"transferred"`
+	Collected money.Money `json:"collected"`
+	// CollectedShipping is the part of Collected that paid for shipping (the rest is rewards
+	// and what backers added).
+	CollectedShipping money.Money `json:"collected_shipping"`
+	Refunded          money.Money `json:"refunded"`
+	DisputesLost      money.Money `json:"disputes_lost"`
+	PlatformFee       money.Money `json:"platform_fee"`
+	Payable           money.Money `json:"payable"`
+	Transferred       money.Money `json:"transferred"`
 	// StripeFees are Stripe's processing fees on the charges (borne by the platform).
 	StripeFees money.Money `json:"stripe_fees"`
 	// Pending is what may still be collected: charges under way or in their dunning window.
@@ -55,7 +58,7 @@ func BuildReport(ctx context.Context, store ReportStore, campaignID string, feeB
 	}
 	cur := camp.Goal.Currency
 	r := Report{CampaignID: camp.ID, Status: camp.Status, ByStatus: map[pledge.Status]StateTotal{}}
-	var collected, refunded, lost, fee, transferred, stripeFees int64
+	var collected, shipping, refunded, lost, fee, transferred, stripeFees int64
 	err = store.FindCampaignPledges(ctx, camp.ID, func(p pledge.Pledge) error {
 		t := r.ByStatus[p.Status]
 		t.Count++
@@ -63,6 +66,7 @@ func BuildReport(ctx context.Context, store ReportStore, campaignID string, feeB
 		r.ByStatus[p.Status] = t
 		if p.Status.Charged() {
 			collected += p.Amount.Amount
+			shipping += p.Shipping
 			refunded += p.AmountRefunded
 		}
 		if p.Status == pledge.StatusCollected || p.Status == pledge.StatusPartiallyRefunded {
@@ -84,6 +88,7 @@ func BuildReport(ctx context.Context, store ReportStore, campaignID string, feeB
 		pending += r.ByStatus[pledge.StatusActive].Amount.Amount
 	}
 	r.Collected = money.Money{Amount: collected, Currency: cur}
+	r.CollectedShipping = money.Money{Amount: shipping, Currency: cur}
 	r.Refunded = money.Money{Amount: refunded, Currency: cur}
 	r.DisputesLost = money.Money{Amount: lost, Currency: cur}
 	r.PlatformFee = money.Money{Amount: fee, Currency: cur}

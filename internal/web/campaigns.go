@@ -48,18 +48,19 @@ type cancellationView struct {
 }
 
 type tierView struct {
-	ID                string            `json:"id"`
-	Title             string            `json:"title"`
-	Description       string            `json:"description"`
-	Kind              campaign.TierKind `json:"kind"`
-	Price             money.Money       `json:"price"`
-	Limit             *int64            `json:"limit"`
-	Remaining         *int64            `json:"remaining,omitempty"`
-	BackersCount      int64             `json:"backers_count"`
-	Ships             bool              `json:"ships"`
-	EstimatedDelivery string            `json:"estimated_delivery,omitempty"`
-	Options           []campaign.Option `json:"options,omitempty"`
-	Stock             []stockView       `json:"stock,omitempty"`
+	ID                string                  `json:"id"`
+	Title             string                  `json:"title"`
+	Description       string                  `json:"description"`
+	Kind              campaign.TierKind       `json:"kind"`
+	Price             money.Money             `json:"price"`
+	Limit             *int64                  `json:"limit"`
+	Remaining         *int64                  `json:"remaining,omitempty"`
+	BackersCount      int64                   `json:"backers_count"`
+	Ships             bool                    `json:"ships"`
+	EstimatedDelivery string                  `json:"estimated_delivery,omitempty"`
+	Options           []campaign.Option       `json:"options,omitempty"`
+	Stock             []stockView             `json:"stock,omitempty"`
+	ShippingRates     []campaign.ShippingRate `json:"shipping_rates,omitempty"`
 }
 
 // stockView is one stocked combination of a tier's options, with what is left of it.
@@ -73,7 +74,7 @@ type stockView struct {
 func viewTier(t campaign.Tier) tierView {
 	v := tierView{ID: t.ID, Title: t.Title, Description: t.Description, Kind: t.Kind, Price: t.Price,
 		Limit: t.Limit, Remaining: t.Remaining, BackersCount: t.Claimed, Ships: t.Ships, EstimatedDelivery: t.EstimatedDelivery,
-		Options: t.Options}
+		Options: t.Options, ShippingRates: t.ShippingRates}
 	for _, st := range t.Stock {
 		v.Stock = append(v.Stock, stockView{ID: st.ID, Options: st.Options, Limit: st.Limit, Remaining: t.StockLeft[st.ID]})
 	}

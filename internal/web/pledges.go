@@ -20,6 +20,8 @@ type pledgeView struct {
 	CampaignID      string                `json:"campaign_id"`
 	TierID          *string               `json:"tier_id"`
 	Options         map[string]string     `json:"options,omitempty"`
+	Shipping        *money.Money          `json:"shipping,omitempty"`
+	Items           *pledgeItems          `json:"items,omitempty"`
 	Status          pledge.Status         `json:"status"`
 	Amount          money.Money           `json:"amount"`
 	Backer          pledge.Backer         `json:"backer"`
@@ -37,6 +39,13 @@ type pledgeView struct {
 	History         []pledge.HistoryEntry `json:"history"`
 }
 
+// pledgeItems itemises a pledge's amount: the reward, its shipping, and what the backer added.
+type pledgeItems struct {
+	Price    money.Money `json:"price"`
+	Shipping money.Money `json:"shipping"`
+	Extra    money.Money `json:"extra"`
+}
+
 // viewPledge shows a pledge to the holder of its manage token. Stripe customer and payment method
 // ids are never shown: the client secret is all a browser needs.
 func (s *Server) viewPledge(p pledge.Pledge) pledgeView {
@@ -46,6 +55,10 @@ func (s *Server) viewPledge(p pledge.Pledge) pledgeView {
 	if p.TierID != "" {
 		v.TierID = &p.TierID
 		v.Options = p.Options
+		cur := p.Amount.Currency
+		v.Shipping = &money.Money{Amount: p.Shipping, Currency: cur}
+		v.Items = &pledgeItems{Price: money.Money{Amount: p.RewardPrice, Currency: cur}, Shipping: *v.Shipping,
+			Extra: money.Money{Amount: p.Amount.Amount - p.RewardPrice - p.Shipping, Currency: cur}}
 	}
 	if p.AmountRefunded > 0 {
 		v.AmountRefunded = &money.Money{Amount: p.AmountRefunded, Currency: p.Amount.Currency}
