@@ -56,7 +56,7 @@ func TestTierWithBackersKeepsKindAndShipping(t *testing.T) {
 	tier := s.must(201, "POST", "/api/v1/campaigns/"+id+"/tiers", tok, map[string]any{
 		"title": "PDF patterns", "kind": "digital", "price": map[string]any{"amount": 2500, "currency": "CHF"}})
 	path := "/api/v1/campaigns/" + id + "/tiers/" + tier["id"].(string)
-	if err := s.store.ClaimTierUnit(context.Background(), tier["id"].(string), "", s.clock.Now()); err != nil {
+	if err := s.store.ClaimTierUnit(context.Background(), tier["id"].(string), s.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	r := s.call("PATCH", path, tok, map[string]any{"kind": "physical", "ships": true})

@@ -129,7 +129,7 @@ func TestLiveCampaignLocks(t *testing.T) {
 		"title": "Coaching call", "kind": "experience", "price": map[string]any{"amount": 15000, "currency": "CHF"}, "limit": 5})
 	tierID := tier["id"].(string)
 	for range 3 {
-		if err := s.store.ClaimTierUnit(context.Background(), tierID, "", s.clock.Now()); err != nil {
+		if err := s.store.ClaimTierUnit(context.Background(), tierID, s.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

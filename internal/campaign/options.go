@@ -81,7 +81,13 @@ func (t *Tier) setOptions(errs *backstitch.FieldErrors, opts *[]Option, stock *[
 		errs.Add("stock", "too_many", fmt.Sprintf("at most %d stocked combinations", MaxStockEntries))
 		return
 	}
-	t.Stock, t.StockLeft, t.StockClaimed = nil, nil, nil
+	// Only the stocked combinations' counters go; sessions count in the same maps.
+	t.StockLeft, t.StockClaimed = cloneCounts(t.StockLeft), cloneCounts(t.StockClaimed)
+	for _, old := range t.Stock {
+		delete(t.StockLeft, old.ID)
+		delete(t.StockClaimed, old.ID)
+	}
+	t.Stock = nil
 	seen := map[string]bool{}
 	for i, s := range *stock {
 		field := fmt.Sprintf("stock[%d]", i)
@@ -101,9 +107,6 @@ func (t *Tier) setOptions(errs *backstitch.FieldErrors, opts *[]Option, stock *[
 		}
 		id := backstitch.NewID("stk")
 		t.Stock = append(t.Stock, Stock{ID: id, Options: maps.Clone(s.Options), Limit: s.Limit})
-		if t.StockLeft == nil {
-			t.StockLeft, t.StockClaimed = map[string]int64{}, map[string]int64{}
-		}
 		t.StockLeft[id], t.StockClaimed[id] = s.Limit, 0
 	}
 }

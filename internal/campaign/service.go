@@ -361,6 +361,43 @@ func (s *Service) EditTier(ctx context.Context, by Actor, campaignID, tierID str
 	return next, nil
 }
 
+// AddSession adds a date to an experience tier of the owner's campaign. The write is conditional
+// on the tier's claimed units, like every tier change, so a booking landing meanwhile is a
+// conflict to retry, never a lost place.
+func (s *Service) AddSession(ctx context.Context, by Actor, campaignID, tierID string, f SessionFields) (Tier, Session, error) {
+	c, t, err := s.findTierForWrite(ctx, by, campaignID, tierID)
+	if err != nil {
+		return Tier{}, Session{}, err
+	}
+	next, session, err := t.AddSession(c, f, s.now())
+	if err != nil {
+		return Tier{}, Session{}, err
+	}
+	if err := s.reopenForReview(ctx, by, c); err != nil {
+		return Tier{}, Session{}, err
+	}
+	if err := s.store.ReplaceTier(ctx, t, next); err != nil {
+		return Tier{}, Session{}, err
+	}
+	return next, session, nil
+}
+
+// CancelSession cancels a date of a tier of the owner's campaign (see Tier.CancelSession).
+func (s *Service) CancelSession(ctx context.Context, by Actor, campaignID, tierID, sessionID string) (Tier, error) {
+	c, t, err := s.findTierForWrite(ctx, by, campaignID, tierID)
+	if err != nil {
+		return Tier{}, err
+	}
+	next, err := t.CancelSession(c, sessionID, s.now())
+	if err != nil {
+		return Tier{}, err
+	}
+	if err := s.store.ReplaceTier(ctx, t, next); err != nil {
+		return Tier{}, err
+	}
+	return next, nil
+}
+
 // DeleteTier removes a tier nobody holds a unit of from the owner's campaign.
 func (s *Service) DeleteTier(ctx context.Context, by Actor, campaignID, tierID string) error {
 	c, t, err := s.findTierForWrite(ctx, by, campaignID, tierID)

@@ -40,6 +40,8 @@ type Tier struct {
 	Stock        []Stock          `bson:"stock,omitempty"`
 	StockLeft    map[string]int64 `bson:"stock_left,omitempty"`
 	StockClaimed map[string]int64 `bson:"stock_claimed,omitempty"`
+	// Sessions are the dates of an experience reward (see sessions.go).
+	Sessions []Session `bson:"sessions,omitempty"`
 	// ShippingRates price shipping by destination (see shipping.go).
 	ShippingRates []ShippingRate `bson:"shipping_rates,omitempty"`
 	// CounterRev grows with every claim and release; CountedAt is when the last one happened.

@@ -230,8 +230,8 @@ func (s *Store) ReplaceTier(ctx context.Context, prev, next campaign.Tier) error
 		bson.M{"$set": bson.M{
 			"title": next.Title, "description": next.Description, "kind": next.Kind, "price": next.Price,
 			"options": next.Options, "stock": next.Stock, "stock_left": next.StockLeft, "stock_claimed": next.StockClaimed,
-			"shipping_rates": next.ShippingRates,
-			"limit":          next.Limit, "remaining": next.Remaining, "ships": next.Ships,
+			"shipping_rates": next.ShippingRates, "sessions": next.Sessions,
+			"limit": next.Limit, "remaining": next.Remaining, "ships": next.Ships,
 			"estimated_delivery": next.EstimatedDelivery, "updated_at": next.UpdatedAt,
 		}})
 	if err != nil {
@@ -269,14 +269,15 @@ func (s *Store) TouchCampaign(ctx context.Context, id string, now time.Time) err
 // ClaimTierUnit takes one unit of a tier for a pledge. For a limited tier it is one conditional
 // update (remaining > 0 → remaining-1, claimed+1), never read-check-write, so the tier cannot be
 // oversold however many pledges race for the last unit.
-func (s *Store) ClaimTierUnit(ctx context.Context, tierID, stockID string, now time.Time) error {
+func (s *Store) ClaimTierUnit(ctx context.Context, tierID string, now time.Time, slots ...string) error {
 	tiers := s.db.Collection("tiers")
 	counted := bson.M{"counted_at": now}
-	// A stocked combination (size M) is claimed in the same update as the tier: both or neither.
+	// A stocked combination (size M) or a session's place is claimed in the same update as the
+	// tier's unit: all or none.
 	withStock := func(filter, inc bson.M) (bson.M, bson.M) {
-		if stockID != "" {
-			filter["stock_left."+stockID] = bson.M{"$gt": 0}
-			inc["stock_left."+stockID], inc["stock_claimed."+stockID] = int64(-1), int64(1)
+		for _, slot := range slots {
+			filter["stock_left."+slot] = bson.M{"$gt": 0}
+			inc["stock_left."+slot], inc["stock_claimed."+slot] = int64(-1), int64(1)
 		}
 		return filter, bson.M{"$inc": inc, "$set": counted}
 	}
@@ -297,10 +298,14 @@ func (s *Store) ClaimTierUnit(ctx context.Context, tierID, stockID string, now t
 	if res.MatchedCount == 1 {
 		return nil
 	}
-	if stockID != "" {
+	if len(slots) > 0 {
 		if t, err := s.findTier(ctx, tierID); err == nil && (t.Remaining == nil || *t.Remaining > 0) {
+			field, what := "options", "no unit of this combination is left"
+			if _, ok := t.SessionByID(slots[len(slots)-1]); ok && t.StockLeft[slots[len(slots)-1]] <= 0 {
+				field, what = "session_id", "this session is full"
+			}
 			return &backstitch.Error{Code: backstitch.CodeSoldOut, Message: "This choice is sold out; another may not be.",
-				Fields: []backstitch.FieldError{{Field: "options", Code: "sold_out", Message: "no unit of this combination is left"}}}
+				Fields: []backstitch.FieldError{{Field: field, Code: "sold_out", Message: what}}}
 		}
 	}
 	return backstitch.Errorf(backstitch.CodeSoldOut, "This reward is sold out.")
@@ -320,9 +325,9 @@ func (s *Store) SetTierClaimed(ctx context.Context, t campaign.Tier, claimed int
 	if t.Limit != nil {
 		set["remaining"] = max(0, *t.Limit-claimed)
 	}
-	for _, st := range t.Stock {
-		set["stock_claimed."+st.ID] = stockClaimed[st.ID]
-		set["stock_left."+st.ID] = max(0, st.Limit-stockClaimed[st.ID])
+	for id, n := range stockClaimed {
+		set["stock_claimed."+id] = n
+		set["stock_left."+id] = t.SlotLeft(id, n)
 	}
 	res, err := s.db.Collection("tiers").UpdateOne(ctx,
 		bson.M{"_id": t.ID, "counter_rev": t.CounterRev, "claimed": t.Claimed, "limit": t.Limit},

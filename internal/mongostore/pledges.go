@@ -200,13 +200,13 @@ func (s *Store) ClearPending(ctx context.Context, pledgeID, seq string) error {
 
 // ReleaseTierUnit gives back a unit a pledge held. Callers release only after winning the
 // pledge's own state change, so each unit comes back exactly once.
-func (s *Store) ReleaseTierUnit(ctx context.Context, tierID, stockID string, now time.Time) error {
+func (s *Store) ReleaseTierUnit(ctx context.Context, tierID string, now time.Time, slots ...string) error {
 	tiers := s.db.Collection("tiers")
 	counted := bson.M{"counted_at": now}
 	withStock := func(filter, inc bson.M) (bson.M, bson.M) {
-		if stockID != "" {
-			filter["stock_claimed."+stockID] = bson.M{"$gt": 0}
-			inc["stock_left."+stockID], inc["stock_claimed."+stockID] = int64(1), int64(-1)
+		for _, slot := range slots {
+			filter["stock_claimed."+slot] = bson.M{"$gt": 0}
+			inc["stock_left."+slot], inc["stock_claimed."+slot] = int64(1), int64(-1)
 		}
 		return filter, bson.M{"$inc": inc, "$set": counted}
 	}

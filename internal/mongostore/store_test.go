@@ -163,7 +163,7 @@ func TestClaimTierUnitNeverOversells(t *testing.T) {
 	for range 1000 {
 		wg.Go(func() {
 			code := backstitch.Code("ok")
-			if err := s.ClaimTierUnit(ctx, limited.ID, "", time.Now()); err != nil {
+			if err := s.ClaimTierUnit(ctx, limited.ID, time.Now()); err != nil {
 				code = backstitch.ErrorCode(err)
 			}
 			mu.Lock()
@@ -183,7 +183,7 @@ func TestClaimTierUnitNeverOversells(t *testing.T) {
 		t.Fatalf("tier after the rush: remaining %d claimed %d", *got.Remaining, got.Claimed)
 	}
 	for range 3 {
-		if err := s.ClaimTierUnit(ctx, open.ID, "", time.Now()); err != nil {
+		if err := s.ClaimTierUnit(ctx, open.ID, time.Now()); err != nil {
 			t.Fatalf("unlimited tier refused a claim: %v", err)
 		}
 	}
@@ -240,7 +240,7 @@ func TestRecountsWriteOnlyOverTheCountersTheyRead(t *testing.T) {
 	if err := s.AddToTotals(ctx, c.ID, 30000, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ClaimTierUnit(ctx, tier.ID, "", now); err != nil {
+	if err := s.ClaimTierUnit(ctx, tier.ID, now); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := s.SetTotals(ctx, c.ID, readCamp.CounterRev, 99, 9); err != nil || ok {

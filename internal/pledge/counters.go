@@ -87,11 +87,11 @@ func (s *Service) CheckCounters(ctx context.Context, campaignID string, fix bool
 		d.BackersIs += b
 		if u := heldUnit(p); u.tier != "" {
 			held[u.tier]++
-			if u.stock != "" {
+			for _, slot := range u.slots() {
 				if heldStock[u.tier] == nil {
 					heldStock[u.tier] = map[string]int64{}
 				}
-				heldStock[u.tier][u.stock]++
+				heldStock[u.tier][slot]++
 			}
 		}
 		return nil
@@ -137,12 +137,15 @@ func (s *Service) CheckCounters(ctx context.Context, campaignID string, fix bool
 // stockWanted is what each stocked combination of t should show as claimed, from the units the
 // pledges hold (nil for a tier without stock, as the store keeps it).
 func stockWanted(t campaign.Tier, held map[string]int64) map[string]int64 {
-	if len(t.Stock) == 0 {
+	if len(t.Stock) == 0 && len(t.Sessions) == 0 {
 		return nil
 	}
-	out := make(map[string]int64, len(t.Stock))
+	out := make(map[string]int64, len(t.Stock)+len(t.Sessions))
 	for _, st := range t.Stock {
 		out[st.ID] = held[st.ID]
+	}
+	for _, se := range t.Sessions {
+		out[se.ID] = held[se.ID]
 	}
 	return out
 }

@@ -120,6 +120,8 @@ type Pledge struct {
 	// it draws a unit from ("" when the combination has no stock of its own).
 	Options map[string]string `bson:"options,omitempty"`
 	StockID string            `bson:"stock_id,omitempty"`
+	// SessionID is the date booked of an experience reward with sessions.
+	SessionID string `bson:"session_id,omitempty"`
 	// Amount is RewardPrice (the tier's price when chosen) + Shipping (to the address's country,
 	// by the tier's rates) + whatever the backer adds.
 	RewardPrice     int64       `bson:"reward_price"`
@@ -180,6 +182,7 @@ const (
 type Request struct {
 	TierID          string            `json:"tier_id"`
 	Options         map[string]string `json:"options"`
+	SessionID       string            `json:"session_id"`
 	Amount          *money.Money      `json:"amount"`
 	Backer          *Backer           `json:"backer"`
 	ShippingAddress *Address          `json:"shipping_address"`
@@ -221,8 +224,12 @@ func New(id string, r Request, c campaign.Campaign, tier *campaign.Tier, now tim
 			return Pledge{}, "", err
 		}
 		p.Options, p.StockID = r.Options, stockID
-	} else if len(r.Options) > 0 {
-		errs.Add("options", "invalid", "a pledge without a reward has no options")
+		if err := tier.Book(r.SessionID, now); err != nil {
+			return Pledge{}, "", err
+		}
+		p.SessionID = r.SessionID
+	} else if len(r.Options) > 0 || r.SessionID != "" {
+		errs.Add("options", "invalid", "a pledge without a reward has no options or session")
 	}
 	if tier != nil && tier.Ships {
 		if r.ShippingAddress == nil {

@@ -24,10 +24,10 @@ type Store interface {
 	FindCampaignBySlug(ctx context.Context, slug string) (campaign.Campaign, error)
 	FindTier(ctx context.Context, campaignID, tierID string) (campaign.Tier, error)
 	FindTiers(ctx context.Context, campaignID string) ([]campaign.Tier, error)
-	// ClaimTierUnit takes a unit of a tier and, when stockID is set, of that stocked combination
-	// too, in one conditional update; ReleaseTierUnit gives them back.
-	ClaimTierUnit(ctx context.Context, tierID, stockID string, now time.Time) error
-	ReleaseTierUnit(ctx context.Context, tierID, stockID string, now time.Time) error
+	// ClaimTierUnit takes a unit of a tier and a place in each slot (a stocked combination, a
+	// session) in one conditional update; ReleaseTierUnit gives them back.
+	ClaimTierUnit(ctx context.Context, tierID string, now time.Time, slots ...string) error
+	ReleaseTierUnit(ctx context.Context, tierID string, now time.Time, slots ...string) error
 	AddToTotals(ctx context.Context, campaignID string, amount, backers int64) error
 	// SetTotals writes a campaign's totals if its counters are still at revision rev.
 	SetTotals(ctx context.Context, campaignID string, rev, pledged, backers int64) (bool, error)
@@ -363,7 +363,9 @@ func (s *Service) ApplyIntent(ctx context.Context, pledgeID string, in Intent, a
 type Change struct {
 	TierID  *string            `json:"tier_id"`
 	Options *map[string]string `json:"options"`
-	Amount  *money.Money       `json:"amount"`
+	// SessionID moves to another date of the reward (until SessionChangeCutoff before either).
+	SessionID *string      `json:"session_id"`
+	Amount    *money.Money `json:"amount"`
 	// ShippingAddress moves where the reward ships; shipping to another zone changes the amount
 	// (by the difference, unless a new amount is given).
 	ShippingAddress *Address `json:"shipping_address"`
@@ -461,6 +463,21 @@ func (s *Service) update(ctx context.Context, id, token string, ch Change) (Pled
 			return p, err
 		}
 		next.Options = choice
+		next.SessionID = ""
+		if newTierID == p.TierID {
+			next.SessionID = p.SessionID
+		}
+		if ch.SessionID != nil {
+			next.SessionID = *ch.SessionID
+		}
+		if next.SessionID != p.SessionID || newTierID != p.TierID {
+			if err := tier.Book(next.SessionID, s.now()); err != nil {
+				return p, err
+			}
+			if old, ok := tier.SessionByID(p.SessionID); ok && newTierID == p.TierID && !old.Cancelled && old.StartsAt.Sub(s.now()) < campaign.SessionChangeCutoff {
+				return p, backstitch.Errorf(backstitch.CodeInvalidState, "Your session starts in less than %s: it can no longer be left.", campaign.SessionChangeCutoff)
+			}
+		}
 	} else if ch.Options != nil && len(*ch.Options) > 0 {
 		return p, &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid fields.",
 			Fields: []backstitch.FieldError{{Field: "options", Code: "invalid", Message: "a pledge without a reward has no options"}}}

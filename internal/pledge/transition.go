@@ -37,7 +37,7 @@ type Pending struct {
 	// At is when this transition wrote it: until SettleWithin after, it may still be under way.
 	At           time.Time `bson:"at"`
 	Release      string    `bson:"release,omitempty"`
-	ReleaseStock string    `bson:"release_stock,omitempty"`
+	ReleaseSlots []string  `bson:"release_slots,omitempty"`
 	Amount       int64     `bson:"amount"`
 	Backers      int64     `bson:"backers"`
 }
@@ -56,13 +56,25 @@ var ErrInjectedFault error = backstitch.Errorf(backstitch.CodeUnavailable, "Inje
 // there, as a crash would. Only tests arm it.
 func (s *Service) SetFaultHook(hook func(FaultPoint) error) { s.fault = hook }
 
-// unit is a reward unit a pledge holds: of a tier, and of a stocked combination of its options.
-type unit struct{ tier, stock string }
+// unit is a reward unit a pledge holds: of a tier, of a stocked combination of its options, and
+// a place in a session.
+type unit struct{ tier, stock, session string }
+
+// slots are the counters of a tier a unit also draws on, besides the tier's own.
+func (u unit) slots() []string {
+	var out []string
+	for _, s := range []string{u.stock, u.session} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 // heldUnit is the unit a pledge in this state holds (zero for none).
 func heldUnit(p Pledge) unit {
 	if p.TierID != "" && p.Status.HoldsUnit() {
-		return unit{p.TierID, p.StockID}
+		return unit{p.TierID, p.StockID, p.SessionID}
 	}
 	return unit{}
 }
@@ -111,7 +123,7 @@ func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitio
 	var unitErr error
 	claimed := false
 	if e.claim.tier != "" {
-		switch err := s.store.ClaimTierUnit(ctx, e.claim.tier, e.claim.stock, s.now()); {
+		switch err := s.store.ClaimTierUnit(ctx, e.claim.tier, s.now(), e.claim.slots()...); {
 		case err == nil:
 			claimed = true
 		case o.evenIfSoldOut && backstitch.ErrorCode(err) == backstitch.CodeSoldOut:
@@ -124,7 +136,7 @@ func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitio
 	next.Pending = prev.Pending
 	if owes {
 		now := s.now()
-		pend := &Pending{Seq: newSeq(), Since: now, At: now, Release: e.release.tier, ReleaseStock: e.release.stock, Amount: e.amount, Backers: e.backers}
+		pend := &Pending{Seq: newSeq(), Since: now, At: now, Release: e.release.tier, ReleaseSlots: e.release.slots(), Amount: e.amount, Backers: e.backers}
 		if prev.Pending != nil {
 			pend.Since = prev.Pending.Since
 		}
@@ -141,7 +153,7 @@ func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitio
 		if claimed {
 			// The claim was for a write that did not happen. Should this fail too, the unit
 			// stays claimed with no pledge behind it: never oversold, found by `repair`.
-			err = errors.Join(err, s.store.ReleaseTierUnit(context.WithoutCancel(ctx), e.claim.tier, e.claim.stock, s.now()))
+			err = errors.Join(err, s.store.ReleaseTierUnit(context.WithoutCancel(ctx), e.claim.tier, s.now(), e.claim.slots()...))
 		}
 		return prev, err
 	}
@@ -175,7 +187,7 @@ func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitio
 // settleCounters applies what a transition owes: the unit given back, the totals moved.
 func (s *Service) settleCounters(ctx context.Context, campaignID string, e effects) error {
 	if e.release.tier != "" {
-		if err := s.store.ReleaseTierUnit(ctx, e.release.tier, e.release.stock, s.now()); err != nil {
+		if err := s.store.ReleaseTierUnit(ctx, e.release.tier, s.now(), e.release.slots()...); err != nil {
 			return err
 		}
 	}
@@ -204,13 +216,13 @@ func newSeq() string {
 func (s *Service) insert(ctx context.Context, p Pledge) error {
 	u := heldUnit(p)
 	if u.tier != "" {
-		if err := s.store.ClaimTierUnit(ctx, u.tier, u.stock, s.now()); err != nil {
+		if err := s.store.ClaimTierUnit(ctx, u.tier, s.now(), u.slots()...); err != nil {
 			return err
 		}
 	}
 	err := s.store.CreatePledge(ctx, p)
 	if err != nil && u.tier != "" {
-		err = errors.Join(err, s.store.ReleaseTierUnit(context.WithoutCancel(ctx), u.tier, u.stock, s.now()))
+		err = errors.Join(err, s.store.ReleaseTierUnit(context.WithoutCancel(ctx), u.tier, s.now(), u.slots()...))
 	}
 	return err
 }

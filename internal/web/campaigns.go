@@ -61,6 +61,18 @@ type tierView struct {
 	Options           []campaign.Option       `json:"options,omitempty"`
 	Stock             []stockView             `json:"stock,omitempty"`
 	ShippingRates     []campaign.ShippingRate `json:"shipping_rates,omitempty"`
+	Sessions          []tierSessionView       `json:"sessions,omitempty"`
+}
+
+// tierSessionView is a date of an experience reward with its places left. An online session's link
+// is for its backers only, and is not shown here.
+type tierSessionView struct {
+	campaign.Session
+	Remaining int64 `json:"remaining"`
+}
+
+func viewSession(t campaign.Tier, s campaign.Session) tierSessionView {
+	return tierSessionView{Session: s, Remaining: max(0, t.StockLeft[s.ID])}
 }
 
 // stockView is one stocked combination of a tier's options, with what is left of it.
@@ -75,6 +87,9 @@ func viewTier(t campaign.Tier) tierView {
 	v := tierView{ID: t.ID, Title: t.Title, Description: t.Description, Kind: t.Kind, Price: t.Price,
 		Limit: t.Limit, Remaining: t.Remaining, BackersCount: t.Claimed, Ships: t.Ships, EstimatedDelivery: t.EstimatedDelivery,
 		Options: t.Options, ShippingRates: t.ShippingRates}
+	for _, se := range t.Sessions {
+		v.Sessions = append(v.Sessions, viewSession(t, se))
+	}
 	for _, st := range t.Stock {
 		v.Stock = append(v.Stock, stockView{ID: st.ID, Options: st.Options, Limit: st.Limit, Remaining: t.StockLeft[st.ID]})
 	}

@@ -20,6 +20,7 @@ type pledgeView struct {
 	CampaignID      string                `json:"campaign_id"`
 	TierID          *string               `json:"tier_id"`
 	Options         map[string]string     `json:"options,omitempty"`
+	SessionID       string                `json:"session_id,omitempty"`
 	Shipping        *money.Money          `json:"shipping,omitempty"`
 	Items           *pledgeItems          `json:"items,omitempty"`
 	Status          pledge.Status         `json:"status"`
@@ -54,7 +55,7 @@ func (s *Server) viewPledge(p pledge.Pledge) pledgeView {
 		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, History: p.History}
 	if p.TierID != "" {
 		v.TierID = &p.TierID
-		v.Options = p.Options
+		v.Options, v.SessionID = p.Options, p.SessionID
 		cur := p.Amount.Currency
 		v.Shipping = &money.Money{Amount: p.Shipping, Currency: cur}
 		v.Items = &pledgeItems{Price: money.Money{Amount: p.RewardPrice, Currency: cur}, Shipping: *v.Shipping,

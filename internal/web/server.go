@@ -200,6 +200,8 @@ func (s *Server) routes() {
 	api.Post("/campaigns/:id/tiers", query(), s.requireUser, s.idempotent, s.createTier)
 	api.Patch("/campaigns/:id/tiers/:tier_id", query(), s.requireUser, s.editTier)
 	api.Delete("/campaigns/:id/tiers/:tier_id", query(), s.requireUser, s.deleteTier)
+	api.Post("/campaigns/:id/tiers/:tier_id/sessions", query(), s.requireUser, s.idempotent, s.createSession)
+	api.Delete("/campaigns/:id/tiers/:tier_id/sessions/:session_id", query(), s.requireUser, s.cancelSession)
 	api.Post("/campaigns/:id/submit", query(), s.requireUser, s.transition((*campaign.Service).Submit))
 	api.Post("/campaigns/:id/launch", query(), s.requireUser, s.transition((*campaign.Service).Launch))
 	api.Post("/campaigns/:id/cancel", query(), s.requireUser, s.transition((*campaign.Service).Cancel))

@@ -32,6 +32,26 @@ func (s *Server) editTier(c *fiber.Ctx) error {
 	return reply(c, http.StatusOK, viewTier(t))
 }
 
+func (s *Server) createSession(c *fiber.Ctx) error {
+	var in campaign.SessionFields
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	t, session, err := s.campaigns.AddSession(c.UserContext(), actor(c), c.Params("id"), c.Params("tier_id"), in)
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusCreated, viewSession(t, session))
+}
+
+func (s *Server) cancelSession(c *fiber.Ctx) error {
+	t, err := s.campaigns.CancelSession(c.UserContext(), actor(c), c.Params("id"), c.Params("tier_id"), c.Params("session_id"))
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusOK, viewTier(t))
+}
+
 func (s *Server) deleteTier(c *fiber.Ctx) error {
 	if err := s.campaigns.DeleteTier(c.UserContext(), actor(c), c.Params("id"), c.Params("tier_id")); err != nil {
 		return err
