@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 type role string
@@ -32,17 +33,19 @@ var expectations = map[string]func(r role, live bool) outcome{
 		}
 		return 404
 	},
-	"PATCH /api/v1/campaigns/:id":                 designerWrite(false),
-	"POST /api/v1/campaigns/:id/tiers":            designerWrite(false),
-	"PATCH /api/v1/campaigns/:id/tiers/:tier_id":  designerWrite(false),
-	"DELETE /api/v1/campaigns/:id/tiers/:tier_id": designerWrite(false),
-	"POST /api/v1/campaigns/:id/submit":           designerWrite(false),
-	"POST /api/v1/campaigns/:id/launch":           designerWrite(false),
-	"POST /api/v1/campaigns/:id/cancel":           designerWrite(true),
-	"POST /api/v1/admin/campaigns/:id/approve":    adminOnly,
-	"POST /api/v1/admin/campaigns/:id/reject":     adminOnly,
-	"POST /api/v1/admin/campaigns/:id/settle":     adminOnly,
-	"GET /api/v1/campaigns/:id/settlement":        designerWrite(true),
+	"PATCH /api/v1/campaigns/:id":                                      designerWrite(false),
+	"POST /api/v1/campaigns/:id/tiers":                                 designerWrite(false),
+	"PATCH /api/v1/campaigns/:id/tiers/:tier_id":                       designerWrite(false),
+	"DELETE /api/v1/campaigns/:id/tiers/:tier_id":                      designerWrite(false),
+	"POST /api/v1/campaigns/:id/tiers/:tier_id/sessions":               designerWrite(false),
+	"DELETE /api/v1/campaigns/:id/tiers/:tier_id/sessions/:session_id": designerWrite(false),
+	"POST /api/v1/campaigns/:id/submit":                                designerWrite(false),
+	"POST /api/v1/campaigns/:id/launch":                                designerWrite(false),
+	"POST /api/v1/campaigns/:id/cancel":                                designerWrite(true),
+	"POST /api/v1/admin/campaigns/:id/approve":                         adminOnly,
+	"POST /api/v1/admin/campaigns/:id/reject":                          adminOnly,
+	"POST /api/v1/admin/campaigns/:id/settle":                          adminOnly,
+	"GET /api/v1/campaigns/:id/settlement":                             designerWrite(true),
 	// Pledging needs no account: anyone may back a live campaign; drafts do not exist for backers.
 	"POST /api/v1/campaigns/:id/pledges": func(_ role, live bool) outcome {
 		if live {
@@ -83,8 +86,10 @@ var bodies = map[string]any{
 	"PATCH /api/v1/campaigns/:id":                map[string]any{"blurb": "Now with a hood."},
 	"POST /api/v1/campaigns/:id/tiers":           map[string]any{"title": "Scarf", "kind": "physical", "price": map[string]any{"amount": 6000, "currency": "CHF"}},
 	"PATCH /api/v1/campaigns/:id/tiers/:tier_id": map[string]any{"description": "Now in oat and moss."},
-	"POST /api/v1/admin/campaigns/:id/reject":    map[string]any{"reason": "Add photos of the lining."},
-	"POST /api/v1/campaigns/:id/pledges":         map[string]any{"amount": map[string]any{"amount": 5000, "currency": "CHF"}, "backer": map[string]any{"email": "bo@example.com", "name": "Bo"}},
+	"POST /api/v1/campaigns/:id/tiers/:tier_id/sessions": map[string]any{"starts_at": "2027-06-01T09:00:00Z", "ends_at": "2027-06-01T12:00:00Z",
+		"timezone": "Europe/Zurich", "place": "Atelier, Genève", "capacity": 10},
+	"POST /api/v1/admin/campaigns/:id/reject": map[string]any{"reason": "Add photos of the lining."},
+	"POST /api/v1/campaigns/:id/pledges":      map[string]any{"amount": map[string]any{"amount": 5000, "currency": "CHF"}, "backer": map[string]any{"email": "bo@example.com", "name": "Bo"}},
 }
 
 func TestOwnershipMatrix(t *testing.T) {
@@ -111,8 +116,8 @@ func TestOwnershipMatrix(t *testing.T) {
 		for _, live := range []bool{false, true} {
 			for _, r := range []role{anonymous, otherDesigner, owner, adminRole} {
 				// A fresh campaign per case: the allowed calls change state (submit, cancel, …).
-				id, tierID := s.campaignInState(ownerTok, admin, live, route)
-				path := strings.NewReplacer(":id", id, ":tier_id", tierID).Replace(pattern)
+				id, tierID, sessionID := s.campaignInState(ownerTok, admin, live, route)
+				path := strings.NewReplacer(":id", id, ":tier_id", tierID, ":session_id", sessionID).Replace(pattern)
 				res := s.call(method, path, tokens[r], bodies[route], "Idempotency-Key", fmt.Sprint(route, r, live))
 				want := expectations[route](r, live)
 				got := res.Status
@@ -133,8 +138,9 @@ func describe(o outcome) string {
 }
 
 // campaignInState makes a campaign with one tier, in draft or live; for approve/reject routes a
-// "draft" case is a campaign in review, since that is what those routes act on.
-func (s *service) campaignInState(owner, admin string, live bool, route string) (id, tierID string) {
+// "draft" case is a campaign in review, since that is what those routes act on. For session
+// routes the tier is a workshop with one session.
+func (s *service) campaignInState(owner, admin string, live bool, route string) (id, tierID, sessionID string) {
 	s.t.Helper()
 	if live {
 		id, _ = s.liveCampaign(owner, admin, "Matrix coat")
@@ -146,6 +152,12 @@ func (s *service) campaignInState(owner, admin string, live bool, route string) 
 			s.must(200, "POST", "/api/v1/campaigns/"+id+"/submit", owner, nil)
 		}
 	}
+	if strings.Contains(route, "/sessions") {
+		tierID = s.must(201, "POST", "/api/v1/campaigns/"+id+"/tiers", owner, map[string]any{
+			"title": "Workshop", "kind": "experience", "price": map[string]any{"amount": 9000, "currency": "CHF"}})["id"].(string)
+		sessionID = s.addSession(pledgeSetup{id: id, owner: owner}, tierID, 10*24*time.Hour, 8)
+		return id, tierID, sessionID
+	}
 	c := s.must(200, "GET", "/api/v1/campaigns/"+id, owner, nil)
-	return id, c["tiers"].([]any)[0].(map[string]any)["id"].(string)
+	return id, c["tiers"].([]any)[0].(map[string]any)["id"].(string), ""
 }
