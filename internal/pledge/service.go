@@ -489,11 +489,19 @@ func (s *Service) update(ctx context.Context, id, token string, ch Change) (Pled
 }
 
 func (s *Service) checkOpen(p Pledge, camp campaign.Campaign) error {
-	if camp.Status != campaign.StatusLive || !s.now().Before(camp.Deadline) {
-		return backstitch.Errorf(backstitch.CodeCampaignNotLive, "The campaign has closed; pledges can no longer change.")
+	if err := s.checkCampaignOpen(camp); err != nil {
+		return err
 	}
 	if !p.Status.HoldsUnit() {
 		return backstitch.Errorf(backstitch.CodeInvalidState, "This pledge is %s.", p.Status)
+	}
+	return nil
+}
+
+// checkCampaignOpen says whether a campaign still takes changes to its pledges.
+func (s *Service) checkCampaignOpen(camp campaign.Campaign) error {
+	if camp.Status != campaign.StatusLive || !s.now().Before(camp.Deadline) {
+		return backstitch.Errorf(backstitch.CodeCampaignNotLive, "The campaign has closed; pledges can no longer change.")
 	}
 	return nil
 }
@@ -517,10 +525,18 @@ func (s *Service) cancel(ctx context.Context, id, token string) (Pledge, error) 
 	if p.Status == StatusCancelled {
 		return p, nil
 	}
+	if p.Status == StatusRefunded && p.FundingModel == campaign.Flexible {
+		// Its money is back already (often the refund this very cancellation asked for, whose
+		// webhook won the race to the pledge): all that is left is to record the cancellation.
+		if err := s.checkCampaignOpen(camp); err != nil {
+			return p, err
+		}
+		return s.end(ctx, p, StatusCancelled, "backer", "cancelled by the backer")
+	}
 	if err := s.checkOpen(p, camp); err != nil {
 		return p, err
 	}
-	if p.Status == StatusCollected {
+	if p.Status == StatusCollected || p.Status == StatusPartiallyRefunded {
 		if err := s.gateway.Refund(ctx, p.PaymentIntentID, 0, cancelRefundKey(p.ID)); err != nil {
 			return p, err
 		}
