@@ -22,7 +22,7 @@ const InstallHint = "install Chromium with `apt-get update && apt-get install -y
 func Find() (string, error) {
 	if bin := os.Getenv("BACKSTITCH_CHROMIUM"); bin != "" {
 		if _, err := os.Stat(bin); err != nil {
-			return "", fmt.Errorf("BACKSTITCH_CHROMIUM=%s: %w", bin, err)
+			return "", fmt.Errorf("BACKSTITCH_CHROMIUM=%s: %w; %s", bin, err, InstallHint)
 		}
 		return bin, nil
 	}

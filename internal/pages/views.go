@@ -15,6 +15,7 @@ type progress struct {
 	Bar      int64 // 0–100, for the bar
 	Percent  string
 	Pledged  string
+	OfGoal   string
 	Backers  string
 	TimeLeft string
 }
@@ -42,7 +43,8 @@ func (p *Pages) progress(loc locale.Locale, c campaign.Campaign, now time.Time) 
 	pr := progress{
 		Bar:     min(pct, 100),
 		Percent: loc.T("campaign.funded_percent", pct),
-		Pledged: loc.T("campaign.pledged_of", loc.Money(pledged), loc.Money(c.Goal)),
+		Pledged: loc.Money(pledged),
+		OfGoal:  loc.T("campaign.of_goal", loc.Money(c.Goal)),
 		Backers: loc.Plural("campaign.backers", c.BackersCount),
 	}
 	if c.Status == campaign.StatusLive {
@@ -148,7 +150,7 @@ func (p *Pages) campaign(r *request) (view, error) {
 		v.Deadline = loc.T("campaign.ended", deadline)
 	}
 	if c.FundingModel == campaign.AllOrNothing {
-		v.Funding = loc.T("funding.all_or_nothing", deadline)
+		v.Funding = loc.T("funding.all_or_nothing", loc.Date(c.Deadline, zone))
 	} else {
 		v.Funding = loc.T("funding.flexible")
 	}
