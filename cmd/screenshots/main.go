@@ -31,8 +31,8 @@ var start = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 
 type shot struct {
 	file, path, languages string
-	width, height        int
-	mobile               bool
+	width, height         int
+	mobile                bool
 }
 
 func main() {

@@ -1,5 +1,6 @@
 // Package web is the HTTP face of Backstitch: one Fiber app serving the JSON API under /api/v1,
-// health and metrics endpoints, and mounts the backers' HTML pages (internal/pages). It maps domain errors to RFC 9457 problem details in one place.
+// health and metrics endpoints, with the backers' HTML pages (internal/pages) mounted on it. It
+// maps domain errors to RFC 9457 problem details in one place.
 package web
 
 import (
