@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"golang.org/x/text/language"
+	"golang.org/x/text/language/display"
 	"golang.org/x/text/message"
 	"golang.org/x/text/number"
 
@@ -210,6 +211,25 @@ func (l Locale) Month(yyyymm string) string {
 		return yyyymm
 	}
 	return fmt.Sprintf("%s %d", l.T(monthKeys[t.Month()-1]), t.Year())
+}
+
+// Zone names a shipping zone: a country by its name in the locale's language ("Suisse"), the
+// European Union, or the rest of the world.
+func (l Locale) Zone(zone string) string {
+	switch zone {
+	case "EU":
+		return l.T("zone.eu")
+	case "WORLD":
+		return l.T("zone.world")
+	}
+	r, err := language.ParseRegion(zone)
+	if err != nil {
+		return zone
+	}
+	if name := display.Regions(language.Make(l.Lang)).Name(r); name != "" {
+		return name
+	}
+	return zone
 }
 
 // Place is the city of a tz database zone, as people name their time: "Europe/Zurich" → "Zurich",

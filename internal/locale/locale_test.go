@@ -141,6 +141,16 @@ func TestDatesAndTimeLeft(t *testing.T) {
 			t.Errorf("%s %v: %q, want %q", c.l.Lang, c.d, got, c.want)
 		}
 	}
+	for _, c := range []struct {
+		l          Locale
+		zone, want string
+	}{
+		{en, "CH", "Switzerland"}, {fr, "CH", "Suisse"}, {fr, "DE", "Allemagne"}, {fr, "EU", "Union européenne"}, {en, "WORLD", "Rest of the world"},
+	} {
+		if got := c.l.Zone(c.zone); got != c.want {
+			t.Errorf("%s zone %s: %q, want %q", c.l.Lang, c.zone, got, c.want)
+		}
+	}
 	if got := fr.Plural("campaign.backers", 0); got != "0 contributeur" {
 		t.Errorf("French 0 is singular: %q", got)
 	}

@@ -57,7 +57,7 @@ func TestCampaignPageShowsTiersMoneyAndDeadline(t *testing.T) {
 	en := s.get("/campaigns/"+d.Geneva.Slug, "en-CH").body
 	mustContain(t, "en", en,
 		"Léa Favre, Atelier Pâquis",
-		"<strong>CHF\u00a01’360.00</strong> pledged of CHF\u00a015’000.00", // 3 coats (320+350+320), 3 workshops (90+90+120), a tour, a thank-you
+		"<strong>CHF\u00a01’396.00</strong> pledged of CHF\u00a015’000.00", // 3 coats (332+362+332 with shipping), 3 workshops (90+90+120), a tour, a thank-you
 		"9% funded", "8 backers", "24 days left",
 		"Ends on 26 November 2026 at 23:59 (Zurich time)", "All or nothing: you are charged only if the goal is met on 26 November 2026.",
 		"9 left of 12", "A piece that ships to you, estimated delivery April 2027.",
@@ -66,9 +66,10 @@ func TestCampaignPageShowsTiersMoneyAndDeadline(t *testing.T) {
 		`href="/campaigns/`+d.Geneva.Slug+`/pledge?tier=`+d.Geneva.Tiers["Guided tour of Geneva&#39;s ateliers"],
 	)
 	fr := s.get("/campaigns/"+d.Geneva.Slug, "fr-CH,fr;q=0.9").body
-	mustContain(t, "fr", fr, "<strong>1\u00a0360,00\u00a0CHF</strong> promis sur 15\u00a0000,00\u00a0CHF", "8 contributeurs", "24 jours restants",
+	mustContain(t, "fr", fr, "<strong>1\u00a0396,00\u00a0CHF</strong> promis sur 15\u00a0000,00\u00a0CHF", "8 contributeurs", "24 jours restants",
 		"Se termine le 26 novembre 2026 à 23:59 (heure de Zurich)", "Tout ou rien : vous n’êtes débité que si l’objectif est atteint le 26 novembre 2026.",
-		"9 disponibles sur 12", "livraison estimée en avril 2027", "rien n’est expédié")
+		"9 disponibles sur 12", "livraison estimée en avril 2027", "rien n’est expédié",
+		"<dt>Suisse</dt><dd>12,00\u00a0CHF</dd>", "Size : XS, S, M, L, XL") // option names are the designer's words
 	// JPY has no decimals; Tokyo's deadline is Tokyo's day.
 	jp := s.get("/campaigns/"+d.Kyoto.Slug, "en-US").body
 	mustContain(t, "kyoto", jp, "<strong>JPY\u00a00</strong> pledged of JPY\u00a01,500,000", "JPY\u00a048,000", "12 December 2026 at 23:59 (Tokyo time)")
@@ -179,7 +180,7 @@ func TestEndedCampaignsKeepTheirPage(t *testing.T) {
 			t.Fatal(err)
 		}
 		if model == "flexible" {
-			if err := s.api.Pledge(ctx, c, "Coat", 40000, "CHF", "Camille", true); err != nil {
+			if err := s.api.Pledge(ctx, c, "Coat", nil, 40000, "CHF", "Camille", true); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -111,7 +111,14 @@ type tierView struct {
 	ID, Title, Price, Delivery, Remaining, BackHref string
 	Description                                     [][]string
 	SoldOut                                         bool
+	// Options are the choices a backer makes ("Size: S, M, L"); Rates what shipping costs where.
+	Options          []string
+	Rates            []rate
+	ShippingIncluded bool
 }
+
+// rate is what shipping costs to one zone.
+type rate struct{ Zone, Price string }
 
 type campaignView struct {
 	base
@@ -201,6 +208,15 @@ func (p *Pages) tier(loc locale.Locale, c campaign.Campaign, t campaign.Tier) ti
 		v.Delivery = loc.T("tier.ships", loc.Month(t.EstimatedDelivery))
 	default:
 		v.Delivery = loc.T("tier.ships_undated")
+	}
+	for _, o := range t.Options {
+		v.Options = append(v.Options, loc.T("tier.option", o.Name, strings.Join(o.Values, ", ")))
+	}
+	if t.Ships {
+		for _, r := range t.ShippingRates {
+			v.Rates = append(v.Rates, rate{Zone: loc.Zone(r.Zone), Price: loc.Money(r.Price)})
+		}
+		v.ShippingIncluded = len(v.Rates) == 0
 	}
 	if t.Remaining != nil {
 		v.SoldOut = *t.Remaining <= 0

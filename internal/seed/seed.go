@@ -134,10 +134,14 @@ func (c *Client) Launch(ctx context.Context, owner, admin string, fields map[str
 	return out, nil
 }
 
-// Pledge backs a tier and confirms it with Stripe's test Visa card.
-func (c *Client) Pledge(ctx context.Context, cam Campaign, tier string, amount int64, currency, name string, ships bool) error {
+// Pledge backs a tier (with a choice of its options, if it has any) and confirms it with Stripe's
+// test Visa card. A reward that ships goes to Geneva: amount includes shipping there.
+func (c *Client) Pledge(ctx context.Context, cam Campaign, tier string, options map[string]string, amount int64, currency, name string, ships bool) error {
 	body := map[string]any{"tier_id": cam.Tiers[tier], "amount": map[string]any{"amount": amount, "currency": currency},
 		"backer": map[string]any{"email": "backer." + backstitch.NewID("seed") + "@example.com", "name": name}}
+	if options != nil {
+		body["options"] = options
+	}
 	if ships {
 		body["shipping_address"] = map[string]any{"name": name, "line1": "Rue des Bains 12", "postal_code": "1205", "city": "Genève", "country": "CH"}
 	}
@@ -183,7 +187,9 @@ func Geneva(ctx context.Context, c *Client, store UserStore, now time.Time) (Dem
 		"deadline": now.AddDate(0, 0, 24).Format(time.DateOnly),
 	}, []map[string]any{
 		{"title": "The Pâquis linen coat", "kind": "physical", "price": chf(32000), "limit": 40, "ships": true, "estimated_delivery": delivery,
-			"description": "One long linen coat in oat, moss or lake blue, made to your size."},
+			"description":    "One long linen coat in oat, moss or lake blue, made to your size.",
+			"options":        []map[string]any{{"name": "Colour", "values": []string{"Oat", "Moss", "Lake blue"}}, {"name": "Size", "values": []string{"XS", "S", "M", "L", "XL"}}},
+			"shipping_rates": []map[string]any{{"zone": "CH", "price": chf(1200)}, {"zone": "EU", "price": chf(2500)}, {"zone": "WORLD", "price": chf(4000)}}},
 		{"title": "Zero-waste pattern-cutting workshop", "kind": "experience", "price": chf(9000), "limit": 12,
 			"description": "A Saturday afternoon in the atelier: learn to cut a shirt with no offcuts. Fabric and tea included."},
 		{"title": "Guided tour of Geneva's ateliers", "kind": "experience", "price": chf(4500), "limit": 20,
@@ -194,22 +200,24 @@ func Geneva(ctx context.Context, c *Client, store UserStore, now time.Time) (Dem
 	if err != nil {
 		return Demo{}, err
 	}
+	coat := func(colour, size string) map[string]string { return map[string]string{"Colour": colour, "Size": size} }
 	for _, p := range []struct {
-		tier   string
-		amount int64
-		name   string
-		ships  bool
+		tier    string
+		options map[string]string
+		amount  int64
+		name    string
+		ships   bool
 	}{
-		{"The Pâquis linen coat", 32000, "Camille", true},
-		{"The Pâquis linen coat", 35000, "Jonas", true},
-		{"The Pâquis linen coat", 32000, "Aïcha", true},
-		{"Zero-waste pattern-cutting workshop", 9000, "Marco", false},
-		{"Zero-waste pattern-cutting workshop", 9000, "Inès", false},
-		{"Zero-waste pattern-cutting workshop", 12000, "Noah", false},
-		{"Guided tour of Geneva's ateliers", 4500, "Sofia", false},
-		{"Thank you, in print", 2500, "Lukas", false},
+		{"The Pâquis linen coat", coat("Oat", "M"), 33200, "Camille", true}, // CHF 320 and CHF 12 shipping in Switzerland
+		{"The Pâquis linen coat", coat("Lake blue", "S"), 36200, "Jonas", true},
+		{"The Pâquis linen coat", coat("Moss", "L"), 33200, "Aïcha", true},
+		{"Zero-waste pattern-cutting workshop", nil, 9000, "Marco", false},
+		{"Zero-waste pattern-cutting workshop", nil, 9000, "Inès", false},
+		{"Zero-waste pattern-cutting workshop", nil, 12000, "Noah", false},
+		{"Guided tour of Geneva's ateliers", nil, 4500, "Sofia", false},
+		{"Thank you, in print", nil, 2500, "Lukas", false},
 	} {
-		if err := c.Pledge(ctx, d.Geneva, p.tier, p.amount, "CHF", p.name, p.ships); err != nil {
+		if err := c.Pledge(ctx, d.Geneva, p.tier, p.options, p.amount, "CHF", p.name, p.ships); err != nil {
 			return Demo{}, err
 		}
 	}
@@ -227,7 +235,7 @@ func Geneva(ctx context.Context, c *Client, store UserStore, now time.Time) (Dem
 	if err != nil {
 		return Demo{}, err
 	}
-	if err := c.Pledge(ctx, d.Carouge, "A pieced silk scarf", 8500, "CHF", "Elif", true); err != nil {
+	if err := c.Pledge(ctx, d.Carouge, "A pieced silk scarf", nil, 8500, "CHF", "Elif", true); err != nil {
 		return Demo{}, err
 	}
 
