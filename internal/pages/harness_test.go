@@ -16,6 +16,7 @@ import (
 	"github.com/backstitch/backstitch/internal/app"
 	"github.com/backstitch/backstitch/internal/browser"
 	"github.com/backstitch/backstitch/internal/config"
+	"github.com/backstitch/backstitch/internal/mongostore"
 	"github.com/backstitch/backstitch/internal/seed"
 	"github.com/backstitch/backstitch/internal/testenv"
 )
@@ -28,11 +29,17 @@ type site struct {
 	base  string
 	api   *seed.Client
 	clock *testenv.Clock
-	store seed.UserStore
+	store *mongostore.Store
 	admin string
 }
 
 func startSite(t *testing.T) *site {
+	t.Helper()
+	return startSiteOn(t, testenv.MustStore(t))
+}
+
+// startSiteOn runs the site on a store the test opened itself (to break it, say).
+func startSiteOn(t *testing.T, store *mongostore.Store) *site {
 	t.Helper()
 	cfg, err := config.Load(func(k string) string {
 		return map[string]string{"BACKSTITCH_SETTLE_INTERVAL": "24h", "BACKSTITCH_SWEEP_INTERVAL": "24h"}[k]
@@ -40,7 +47,6 @@ func startSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := testenv.MustStore(t)
 	clock := testenv.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
 	a, err := app.Open(context.Background(), cfg, zerolog.Nop(), app.Deps{Store: store, Now: clock.Now})
 	if err != nil {

@@ -142,7 +142,8 @@ func (p *Pages) switchLanguage(c *fiber.Ctx, lang string) error {
 	}
 	q := c.Context().QueryArgs()
 	q.Del(langCookie)
-	target := c.Path()
+	// The path as the browser sent it (still percent-encoded), not the decoded one routes see.
+	target := string(c.Request().URI().PathOriginal())
 	if !strings.HasPrefix(target, "/") || strings.HasPrefix(target, "//") || strings.HasPrefix(target, "/\\") {
 		target = "/" // never a redirect to another host
 	}

@@ -3,14 +3,17 @@ package pages_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/backstitch/backstitch/internal/locale"
+	"github.com/backstitch/backstitch/internal/mongostore"
 	"github.com/backstitch/backstitch/internal/pages"
 	"github.com/backstitch/backstitch/internal/seed"
+	"github.com/backstitch/backstitch/internal/testenv"
 	"github.com/backstitch/backstitch/templates"
 )
 
@@ -291,5 +294,52 @@ func TestTemplatesUseOnlyKnownMessages(t *testing.T) {
 	}
 	if n < 10 {
 		t.Fatalf("found only %d message calls in the templates", n)
+	}
+}
+
+// When the store fails, a page answers the error page (500) in the visitor's language with the
+// request id to quote, never a problem document or half a page.
+func TestStoreFailureAnswersTheErrorPage(t *testing.T) {
+	// A store of its own, not dropped after the test: it is closed under the service's feet.
+	store, err := mongostore.Open(context.Background(), testenv.StoreOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startSiteOn(t, store)
+	if err := store.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p := s.get("/", "fr-CH")
+	if p.status != 500 {
+		t.Fatalf("%d %s", p.status, p.body)
+	}
+	checkHeaders(t, "error", p.header)
+	checkHTML(t, "error", p.body, "fr")
+	mustContain(t, "error", p.body, "Une erreur s’est produite", "indiquez cette référence : ")
+	if id := regexp.MustCompile(`référence : ([0-9a-f-]{36})`).FindStringSubmatch(p.body); id == nil {
+		t.Errorf("no request id on the error page:\n%s", p.body)
+	}
+}
+
+// A slug in another script survives the switch: the redirect keeps the address as it was sent.
+func TestSwitchKeepsAnEncodedAddress(t *testing.T) {
+	s := startSite(t)
+	ctx := context.Background()
+	owner, err := s.api.Designer(ctx, "Aya")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.api.Launch(ctx, owner, s.admin, map[string]any{"title": "藍染めのジャケット", "story": "Indigo.",
+		"goal": map[string]any{"amount": 100000, "currency": "JPY"}, "funding_model": "flexible", "timezone": "Asia/Tokyo",
+		"deadline": s.clock.Now().AddDate(0, 0, 10).Format(time.DateOnly)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/campaigns/" + url.PathEscape(c.Slug)
+	if p := s.get(path, "en"); p.status != 200 {
+		t.Fatalf("%s: %d", path, p.status)
+	}
+	if p := s.get(path+"?lang=fr", "en"); p.status != 303 || p.header.Get("Location") != path {
+		t.Errorf("switch on %s: %d → %q", path, p.status, p.header.Get("Location"))
 	}
 }
