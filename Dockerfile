@@ -8,6 +8,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY cmd ./cmd
 COPY internal ./internal
+COPY templates ./templates
 # Pure Go throughout (the embedded store's SQLite is modernc.org/sqlite), so the binary is static.
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/backstitch ./cmd/backstitch
 

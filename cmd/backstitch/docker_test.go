@@ -132,3 +132,27 @@ func TestDockerignoreKeepsWhatTheBuildCopies(t *testing.T) {
 		}
 	}
 }
+
+// The image builds: every folder of this module the binary imports is copied into the build
+// (templates/ at the top level was once left out).
+func TestDockerfileCopiesEveryPackageTheBinaryImports(t *testing.T) {
+	dockerfile, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if .Module}}{{if .Module.Main}}{{.ImportPath}}{{end}}{{end}}", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := regexp.MustCompile(`(?m)^COPY (\w+) `).FindAllStringSubmatch(string(dockerfile), -1)
+	for _, pkg := range strings.Fields(string(out)) {
+		top, _, _ := strings.Cut(strings.TrimPrefix(pkg, "github.com/backstitch/backstitch/"), "/")
+		found := false
+		for _, m := range copied {
+			found = found || m[1] == top
+		}
+		if !found {
+			t.Errorf("the binary imports %s, but the Dockerfile does not copy %s/", pkg, top)
+		}
+	}
+}

@@ -146,3 +146,13 @@ func (s *Service) LogOut(ctx context.Context, sess Session) error {
 func (s *Service) Me(ctx context.Context, sess Session) (User, error) {
 	return s.store.FindUserByID(ctx, sess.UserID)
 }
+
+// PublicName is the name a designer shows on their public campaigns; nothing else of the
+// account (email, payouts) leaves this service for an anonymous visitor.
+func (s *Service) PublicName(ctx context.Context, userID string) (string, error) {
+	u, err := s.store.FindUserByID(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	return u.Name, nil
+}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -21,6 +22,7 @@ import (
 	"github.com/backstitch/backstitch/internal/embedded"
 	"github.com/backstitch/backstitch/internal/metrics"
 	"github.com/backstitch/backstitch/internal/mongostore"
+	"github.com/backstitch/backstitch/internal/pages"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/reconcile"
 	"github.com/backstitch/backstitch/internal/settlement"
@@ -89,7 +91,12 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	campaigns := campaign.NewService(a.store, a.now, campaign.Rules{MinDuration: a.cfg.MinCampaignDuration, MaxDuration: a.cfg.MaxCampaignDuration})
 	accounts := account.NewService(a.store, a.now, account.Policy{SessionTTL: a.cfg.SessionTTL,
 		LoginPerAddress: a.cfg.LoginPerAddress, LoginPerAccount: a.cfg.LoginPerAccount, LoginWindow: a.cfg.LoginWindow})
-	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, log, a.now, a.metrics)
+	pg, err := pages.New(campaigns, accounts, a.now, strings.HasPrefix(a.cfg.PublicURL, "https://"))
+	if err != nil {
+		a.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, pg, log, a.now, a.metrics)
 	return a, nil
 }
 

@@ -102,6 +102,9 @@ func TestMetricsCountEveryRequestUnderItsRouteTemplate(t *testing.T) {
 		{"PATCH", "/api/v1/campaigns/cam_%d", "/api/v1/campaigns/:id"},
 		{"POST", "/api/v1/campaigns/" + c.slug + "/pledges", "/api/v1/campaigns/:id/pledges"},
 		{"DELETE", "/no/such/path/%d", "unmatched"},
+		// The home page's route is "/", like the catch-all that ends unmatched requests.
+		{"GET", "/no/such/page/%d", "unmatched"},
+		{"GET", "/", "/"},
 		{"OPTIONS", "/healthz", "unmatched"},
 		{"GET", "/metrics", "/metrics"}, // no token: 401
 		{"POST", "/api/v1/pledges/plg_%d/cancel", "/api/v1/pledges/:id/cancel"},

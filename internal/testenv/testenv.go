@@ -21,9 +21,13 @@ var shared struct {
 	err    error
 }
 
-// Main runs a package's tests and then stops the embedded store they shared. Call it from TestMain.
-func Main(m *testing.M) {
+// Main runs a package's tests and then stops the embedded store they shared, after running the
+// given clean-ups (a shared browser, say). Call it from TestMain.
+func Main(m *testing.M, after ...func()) {
 	code := m.Run()
+	for _, f := range after {
+		f()
+	}
 	if shared.server != nil {
 		_ = shared.server.Close()
 		_ = os.RemoveAll(shared.dir)

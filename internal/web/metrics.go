@@ -60,7 +60,9 @@ func endpointsOf(app *fiber.App) map[endpoint]bool {
 // unmatched request is mapped to a constant, and any Fiber does not route to "OTHER".
 func (s *Server) metricLabels(c *fiber.Ctx) (method, route string) {
 	r := c.Route()
-	if s.endpoints[endpoint{r.Method, r.Path}] {
+	// The catch-all that ends an unmatched request is mounted at "/", which is also the home
+	// page's route: only the mark it leaves tells the two apart.
+	if unmatched, _ := c.Locals(unmatchedKey).(bool); !unmatched && s.endpoints[endpoint{r.Method, r.Path}] {
 		return r.Method, r.Path
 	}
 	method = "OTHER"

@@ -1,5 +1,6 @@
 // Package web is the HTTP face of Backstitch: one Fiber app serving the JSON API under /api/v1,
-// health and metrics endpoints. It maps domain errors to RFC 9457 problem details in one place.
+// health and metrics endpoints, with the backers' HTML pages (internal/pages) mounted on it. It
+// maps domain errors to RFC 9457 problem details in one place.
 package web
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/config"
 	"github.com/backstitch/backstitch/internal/metrics"
+	"github.com/backstitch/backstitch/internal/pages"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/settlement"
 )
@@ -83,6 +85,8 @@ type Server struct {
 	recon     Reconciliation
 	// cursorKey signs list cursors (see cursor.go).
 	cursorKey cursorKey
+	// pages are the backers' HTML pages, on the same app.
+	pages *pages.Pages
 }
 
 //go:embed openapi.yaml
@@ -100,8 +104,9 @@ func openAPIFor(publicURL string) []byte {
 }
 
 // New builds the Fiber app with every route.
-func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, log zerolog.Logger, now backstitch.Clock, m *metrics.Metrics) *Server {
+func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, pg *pages.Pages, log zerolog.Logger, now backstitch.Clock, m *metrics.Metrics) *Server {
 	s := &Server{
+		pages:     pg,
 		recon:     recon,
 		store:     store,
 		pledges:   pledges,
@@ -214,6 +219,8 @@ func (s *Server) routes() {
 	api.Post("/pledges/:id/payment-method", query(), s.fixPayment)
 	api.Get("/campaigns/:id/settlement", query(), s.requireUser, s.showSettlement)
 
+	s.pages.Mount(s.app)
+
 	s.app.Post("/webhooks/stripe", query(), s.stripeWebhook)
 	s.app.Get("/payouts/done", query(), s.payoutDone)
 	s.app.Get("/payouts/refresh", query("account", "expires", "sig"), s.payoutRefresh)
@@ -239,13 +246,28 @@ func (s *Server) routes() {
 		if fe, ok := errors.AsType[*fiber.Error](err); ok {
 			switch fe.Code {
 			case http.StatusNotFound:
+				c.Locals(unmatchedKey, true)
+				if wantsPage(c) {
+					return s.pages.NotFound(c)
+				}
 				return backstitch.Errorf(backstitch.CodeNotFound, "No route for %s %s.", c.Method(), c.Path())
 			case http.StatusMethodNotAllowed:
+				c.Locals(unmatchedKey, true)
 				return backstitch.Errorf(backstitch.CodeMethodNotAllowed, "%s %s is not supported; see the Allow header.", c.Method(), c.Path())
 			}
 		}
 		return err
 	})
+}
+
+// unmatchedKey marks a request no route answered, for its metrics label.
+const unmatchedKey = "unmatched"
+
+// wantsPage reports whether a request no route answers came from a browser navigating outside the
+// API: it gets the 404 page rather than a problem document.
+func wantsPage(c *fiber.Ctx) bool {
+	return (c.Method() == fiber.MethodGet || c.Method() == fiber.MethodHead) &&
+		!strings.HasPrefix(c.Path(), "/api/") && strings.Contains(c.Get(fiber.HeaderAccept), "text/html")
 }
 
 func (s *Server) ready(c *fiber.Ctx) error {

@@ -1,0 +1,132 @@
+// Command screenshots starts Backstitch offline on a throw-away embedded store, seeds the Geneva
+// demonstration campaigns and photographs the backers' pages with Chromium at phone (360 px, in
+// French) and desktop (1280 px, in English) widths, into docs/screenshots/:
+//
+//	go run ./cmd/screenshots
+//
+// It needs Debian's chromium (apt-get install chromium) or BACKSTITCH_CHROMIUM.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-rod/rod/lib/proto"
+	"github.com/rs/zerolog"
+
+	"github.com/backstitch/backstitch/internal/app"
+	"github.com/backstitch/backstitch/internal/browser"
+	"github.com/backstitch/backstitch/internal/config"
+	"github.com/backstitch/backstitch/internal/seed"
+)
+
+// start is the demonstration's "now": fixed, so the pictures change only when the pages do.
+var start = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+
+type shot struct {
+	file, path, languages string
+	width, height         int
+	mobile                bool
+}
+
+func main() {
+	out := flag.String("out", "docs/screenshots", "folder the PNG files are written to")
+	flag.Parse()
+	if err := run(*out); err != nil {
+		fmt.Fprintln(os.Stderr, "screenshots:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out string) error {
+	bin, err := browser.Find()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "backstitch-screenshots-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfg, err := config.Load(func(k string) string {
+		return map[string]string{"BACKSTITCH_DATA_DIR": dir, "BACKSTITCH_SETTLE_INTERVAL": "24h", "BACKSTITCH_SWEEP_INTERVAL": "24h"}[k]
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	began := time.Now()
+	now := func() time.Time { return start.Add(time.Since(began)) }
+	a, err := app.Open(ctx, cfg, zerolog.Nop(), app.Deps{Now: now})
+	if err != nil {
+		return err
+	}
+	defer a.Close(context.Background())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, ln) }()
+	defer func() { cancel(); <-served }()
+	base := "http://" + ln.Addr().String()
+
+	demo, err := seed.Geneva(ctx, &seed.Client{Base: base, HTTP: &http.Client{Timeout: 30 * time.Second}}, a.Store(), now())
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	b, stop, err := browser.Launch(bin)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	campaign := "/campaigns/" + demo.Geneva.Slug
+	shots := []shot{
+		{"home-phone.png", "/", "fr-CH,fr", 360, 780, true},
+		{"campaign-phone.png", campaign, "fr-CH,fr", 360, 780, true},
+		{"home-desktop.png", "/", "en-CH,en", 1280, 800, false},
+		{"campaign-desktop.png", campaign, "en-CH,en", 1280, 800, false},
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	for _, s := range shots {
+		p, err := b.Page(proto.TargetCreateTarget{URL: "about:blank"})
+		if err != nil {
+			return err
+		}
+		v, err := proto.BrowserGetVersion{}.Call(p)
+		if err != nil {
+			return err
+		}
+		if err := (proto.EmulationSetUserAgentOverride{UserAgent: v.UserAgent, AcceptLanguage: s.languages}).Call(p); err != nil {
+			return err
+		}
+		if err := p.SetViewport(&proto.EmulationSetDeviceMetricsOverride{Width: s.width, Height: s.height, DeviceScaleFactor: 1, Mobile: s.mobile}); err != nil {
+			return err
+		}
+		if err := p.Navigate(base + s.path); err != nil {
+			return err
+		}
+		if err := p.WaitLoad(); err != nil {
+			return err
+		}
+		png, err := p.Screenshot(true, &proto.PageCaptureScreenshot{Format: proto.PageCaptureScreenshotFormatPng})
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(out, s.file), png, 0o644); err != nil {
+			return err
+		}
+		fmt.Printf("%s  %s (%d px, %s)\n", filepath.Join(out, s.file), s.path, s.width, s.languages)
+		_ = p.Close()
+	}
+	return nil
+}

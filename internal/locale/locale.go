@@ -1,0 +1,261 @@
+// Package locale holds what people read in their language: one message catalogue per language
+// (JSON, embedded), the negotiation of which language a visitor gets, and the formatting of money
+// and dates for a locale by CLDR's conventions (digits and separators from golang.org/x/text).
+// Pages call it through templates as `t "key"` and `plural "key" n`; mail will use the same
+// catalogue.
+package locale
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"golang.org/x/text/language"
+	"golang.org/x/text/language/display"
+	"golang.org/x/text/message"
+	"golang.org/x/text/number"
+
+	"github.com/backstitch/backstitch/internal/money"
+)
+
+// Languages are the languages the service speaks, the first being the default.
+var Languages = []string{"en", "fr"}
+
+// pluralForms are the CLDR plural categories each language's plural messages must give. Both
+// languages have "one" and "other" for whole numbers (French "one" covers 0 and 1).
+var pluralForms = map[string][]string{"en": {"one", "other"}, "fr": {"one", "other"}}
+
+// pluralCategory is CLDR's cardinal rule for whole numbers.
+func pluralCategory(lang string, n int64) string {
+	switch {
+	case lang == "fr" && (n == 0 || n == 1):
+		return "one"
+	case lang == "en" && n == 1:
+		return "one"
+	}
+	return "other"
+}
+
+//go:embed catalog/*.json
+var catalogFS embed.FS
+
+// catalog is one language's messages: plain ones, and plural ones by CLDR category.
+type catalog struct {
+	Messages map[string]string            `json:"messages"`
+	Plurals  map[string]map[string]string `json:"plurals"`
+}
+
+var catalogs = mustLoad()
+
+func mustLoad() map[string]catalog {
+	out := map[string]catalog{}
+	for _, lang := range Languages {
+		b, err := catalogFS.ReadFile("catalog/" + lang + ".json")
+		if err != nil {
+			panic(err)
+		}
+		var c catalog
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			panic(fmt.Sprintf("locale: catalog/%s.json: %v", lang, err))
+		}
+		out[lang] = c
+	}
+	return out
+}
+
+// Locale is the language a visitor reads and the region whose conventions format their numbers.
+type Locale struct {
+	// Lang is one of Languages.
+	Lang string
+	// Format is the tag numbers are formatted for: Lang with the visitor's region (fr-CH, en-US).
+	Format language.Tag
+}
+
+// homeRegion formats numbers when the visitor's browser names no region: Backstitch is run
+// from Geneva, and its designers and backers are mostly Swiss.
+var homeRegion = language.MustParseRegion("CH")
+
+var matcher = language.NewMatcher([]language.Tag{language.English, language.French})
+
+// Negotiate picks the visitor's locale: the language remembered in the lang cookie when it is one
+// we speak, else the best match for Accept-Language, else English. The region comes from the
+// browser's preference for that language, so a remembered "fr" in a browser set to en-CH formats
+// as fr-CH.
+func Negotiate(cookie, acceptLanguage string) Locale {
+	tags, _, _ := language.ParseAcceptLanguage(acceptLanguage)
+	lang := ""
+	if Supported(cookie) {
+		lang = cookie
+	} else if len(tags) > 0 {
+		if _, i, conf := matcher.Match(tags...); conf != language.No {
+			lang = Languages[i]
+		}
+	}
+	if lang == "" {
+		lang = Languages[0]
+	}
+	region := homeRegion
+	for _, t := range tags {
+		base, _ := t.Base()
+		if r, conf := t.Region(); base.String() == lang && conf == language.Exact {
+			region = r
+			break
+		}
+	}
+	tag, err := language.Compose(language.Make(lang), region)
+	if err != nil {
+		tag = language.Make(lang)
+	}
+	return Locale{Lang: lang, Format: tag}
+}
+
+// Supported reports whether lang is a language the service speaks.
+func Supported(lang string) bool {
+	for _, l := range Languages {
+		if l == lang {
+			return true
+		}
+	}
+	return false
+}
+
+// T returns the message for key in lang, with args filled in fmt-style. An unknown key returns
+// the key itself so a page still renders; the catalogue tests catch it before that can ship.
+func T(lang, key string, args ...any) string {
+	msg, ok := catalogs[lang].Messages[key]
+	if !ok {
+		return key
+	}
+	if len(args) > 0 {
+		return fmt.Sprintf(msg, args...)
+	}
+	return msg
+}
+
+// Plural returns the message for key in the form CLDR's rule picks for n, with n filled in.
+func Plural(lang, key string, n int64) string {
+	forms, ok := catalogs[lang].Plurals[key]
+	if !ok {
+		return key
+	}
+	msg := forms[pluralCategory(lang, n)]
+	if !strings.Contains(msg, "%") {
+		return msg
+	}
+	return fmt.Sprintf(msg, n)
+}
+
+// T is T for this locale's language.
+func (l Locale) T(key string, args ...any) string { return T(l.Lang, key, args...) }
+
+// Plural is Plural for this locale's language.
+func (l Locale) Plural(key string, n int64) string { return Plural(l.Lang, key, n) }
+
+// digitsTag is the tag whose digit grouping and decimal mark x/text applies for this locale.
+// x/text's tables lack CLDR's en-CH override (1’500.00, as de-CH writes it) and fall back to
+// en-150 (1.500,00), which no Swiss reader expects; de-CH carries the same symbols.
+func (l Locale) digitsTag() language.Tag {
+	if r, _ := l.Format.Region(); l.Lang == "en" && (r.String() == "CH" || r.String() == "LI") {
+		return language.MustParse("de-CH")
+	}
+	return l.Format
+}
+
+// Money formats m for the locale: the currency's own number of decimals (none for JPY), the
+// locale's grouping and decimal mark, and the ISO code where CLDR's pattern puts the currency —
+// before the number in English (CHF 1’500.00), after it in French (1 500,00 CHF). The ISO code
+// rather than a symbol keeps francs, dollars and crowns apart for an international audience.
+func (l Locale) Money(m money.Money) string {
+	exp := 2
+	if c, ok := money.LookupCurrency(m.Currency); ok {
+		exp = c.Exponent
+	}
+	// Amounts stay below 10^8 minor units (Stripe's limit), exact in a float64 at this scale.
+	major := float64(m.Amount) / math.Pow10(exp)
+	digits := message.NewPrinter(l.digitsTag()).Sprint(number.Decimal(major, number.Scale(exp)))
+	if l.Lang == "fr" {
+		return digits + "\u00a0" + m.Currency
+	}
+	return m.Currency + "\u00a0" + digits
+}
+
+// Number formats a whole number with the locale's grouping (1’234, 1 234).
+func (l Locale) Number(n int64) string {
+	return message.NewPrinter(l.digitsTag()).Sprint(number.Decimal(n))
+}
+
+// Date formats the day of t in loc: "3 December 2026", "3 décembre 2026" (CLDR's long date for
+// en-GB/en-CH and fr).
+func (l Locale) Date(t time.Time, loc *time.Location) string {
+	t = t.In(loc)
+	return fmt.Sprintf("%d %s %d", t.Day(), l.T(monthKeys[t.Month()-1]), t.Year())
+}
+
+// DateTime formats t in loc with the hour and the zone's place: "3 December 2026 at 23:59
+// (Zurich time)", "3 décembre 2026 à 23:59 (heure de Zurich)".
+func (l Locale) DateTime(t time.Time, loc *time.Location) string {
+	t = t.In(loc)
+	return l.T("date.at", l.Date(t, loc), t.Format("15:04"), Place(loc))
+}
+
+// Month formats a month given as YYYY-MM ("March 2027", "mars 2027"); anything else is returned
+// as it is.
+func (l Locale) Month(yyyymm string) string {
+	t, err := time.Parse("2006-01", yyyymm)
+	if err != nil {
+		return yyyymm
+	}
+	return fmt.Sprintf("%s %d", l.T(monthKeys[t.Month()-1]), t.Year())
+}
+
+// Zone names a shipping zone: a country by its name in the locale's language ("Suisse"), the
+// European Union, or the rest of the world.
+func (l Locale) Zone(zone string) string {
+	switch zone {
+	case "EU":
+		return l.T("zone.eu")
+	case "WORLD":
+		return l.T("zone.world")
+	}
+	r, err := language.ParseRegion(zone)
+	if err != nil {
+		return zone
+	}
+	if name := display.Regions(language.Make(l.Lang)).Name(r); name != "" {
+		return name
+	}
+	return zone
+}
+
+// Place is the city of a tz database zone, as people name their time: "Europe/Zurich" → "Zurich",
+// "America/New_York" → "New York".
+func Place(loc *time.Location) string {
+	name := loc.String()
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		name = name[i+1:]
+	}
+	return strings.ReplaceAll(name, "_", " ")
+}
+
+// TimeLeft says in words how long until deadline: days while two or more are left, then hours,
+// then minutes; "ended" once it has passed.
+func (l Locale) TimeLeft(now, deadline time.Time) string {
+	d := deadline.Sub(now)
+	switch {
+	case d <= 0:
+		return l.T("time.ended")
+	case d >= 48*time.Hour:
+		return l.Plural("time.days_left", int64(d/(24*time.Hour)))
+	case d >= time.Hour:
+		return l.Plural("time.hours_left", int64(d/time.Hour))
+	}
+	return l.Plural("time.minutes_left", max(1, int64(d/time.Minute)))
+}
+
+var monthKeys = []string{"month.1", "month.2", "month.3", "month.4", "month.5", "month.6",
+	"month.7", "month.8", "month.9", "month.10", "month.11", "month.12"}

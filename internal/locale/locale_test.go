@@ -1,0 +1,160 @@
+package locale
+
+import (
+	"regexp"
+	"slices"
+	"testing"
+	"time"
+
+	"golang.org/x/text/language"
+
+	"github.com/backstitch/backstitch/internal/money"
+)
+
+var verb = regexp.MustCompile(`%[dsv%]`)
+
+// A key in one language and not another, an empty message, a plural without the forms its
+// language needs, or a translation that drops or adds a %s: each fails here, not on a page.
+func TestCataloguesAgree(t *testing.T) {
+	ref := catalogs[Languages[0]]
+	if len(ref.Messages) < 20 || len(ref.Plurals) < 3 {
+		t.Fatalf("reference catalogue looks empty: %d messages, %d plurals", len(ref.Messages), len(ref.Plurals))
+	}
+	for _, lang := range Languages {
+		c := catalogs[lang]
+		for _, other := range Languages {
+			for key := range catalogs[other].Messages {
+				if _, ok := c.Messages[key]; !ok {
+					t.Errorf("%s: message %q is missing (it exists in %s)", lang, key, other)
+				}
+			}
+			for key := range catalogs[other].Plurals {
+				if _, ok := c.Plurals[key]; !ok {
+					t.Errorf("%s: plural %q is missing (it exists in %s)", lang, key, other)
+				}
+			}
+		}
+		for key, msg := range c.Messages {
+			if msg == "" {
+				t.Errorf("%s: message %q is empty", lang, key)
+			}
+			if refMsg, ok := ref.Messages[key]; ok && !slices.Equal(verb.FindAllString(msg, -1), verb.FindAllString(refMsg, -1)) {
+				t.Errorf("%s: message %q has placeholders %v, %s has %v", lang, key, verb.FindAllString(msg, -1), Languages[0], verb.FindAllString(refMsg, -1))
+			}
+		}
+		for key, forms := range c.Plurals {
+			var got []string
+			for f, msg := range forms {
+				got = append(got, f)
+				if msg == "" {
+					t.Errorf("%s: plural %q form %q is empty", lang, key, f)
+				}
+			}
+			slices.Sort(got)
+			if want := pluralForms[lang]; !slices.Equal(got, want) {
+				t.Errorf("%s: plural %q has forms %v, the language needs %v", lang, key, got, want)
+			}
+		}
+	}
+}
+
+func TestNegotiate(t *testing.T) {
+	cases := []struct{ cookie, accept, lang, format string }{
+		{"", "", "en", "en-CH"},
+		{"", "fr-CH,fr;q=0.9,en;q=0.8", "fr", "fr-CH"},
+		{"", "fr-FR", "fr", "fr-FR"},
+		{"", "en-US,en;q=0.9", "en", "en-US"},
+		{"", "de-CH,de;q=0.9,fr;q=0.5", "fr", "fr-CH"}, // no German: French is spoken in Switzerland too
+		{"", "ja", "en", "en-CH"},
+		{"fr", "en-US", "fr", "fr-CH"}, // the switch wins; en-US's region is not French's
+		{"en", "fr-CH,en-GB;q=0.5", "en", "en-GB"},
+		{"de", "fr-CH", "fr", "fr-CH"}, // a cookie for a language we do not speak is ignored
+		{"", "garbage;;q=x", "en", "en-CH"},
+	}
+	for _, c := range cases {
+		l := Negotiate(c.cookie, c.accept)
+		if l.Lang != c.lang || l.Format.String() != c.format {
+			t.Errorf("Negotiate(%q, %q) = %s/%s, want %s/%s", c.cookie, c.accept, l.Lang, l.Format, c.lang, c.format)
+		}
+	}
+}
+
+func TestMoneyFollowsCLDR(t *testing.T) {
+	loc := func(s string) Locale {
+		tag := language.MustParse(s)
+		base, _ := tag.Base()
+		return Locale{Lang: base.String(), Format: tag}
+	}
+	cases := []struct {
+		locale string
+		m      money.Money
+		want   string
+	}{
+		{"en-CH", money.Money{Amount: 150000, Currency: "CHF"}, "CHF\u00a01’500.00"},
+		{"fr-CH", money.Money{Amount: 150000, Currency: "CHF"}, "1\u00a0500,00\u00a0CHF"},
+		{"en-US", money.Money{Amount: 123456789, Currency: "USD"}, "USD\u00a01,234,567.89"},
+		{"fr-FR", money.Money{Amount: 2550, Currency: "EUR"}, "25,50\u00a0EUR"},
+		{"en-CH", money.Money{Amount: 500, Currency: "JPY"}, "JPY\u00a0500"},
+		{"fr-CH", money.Money{Amount: 1500000, Currency: "JPY"}, "1\u00a0500\u00a0000\u00a0JPY"},
+		{"en-CH", money.Money{Amount: 7, Currency: "CHF"}, "CHF\u00a00.07"},
+	}
+	for _, c := range cases {
+		if got := loc(c.locale).Money(c.m); got != c.want {
+			t.Errorf("%s %v = %q, want %q", c.locale, c.m, got, c.want)
+		}
+	}
+}
+
+func TestDatesAndTimeLeft(t *testing.T) {
+	zurich, _ := time.LoadLocation("Europe/Zurich")
+	deadline := time.Date(2026, 12, 3, 22, 59, 59, 0, time.UTC) // 23:59:59 in Zurich (CET)
+	en, fr := Negotiate("", "en-CH"), Negotiate("", "fr-CH")
+	if got := en.DateTime(deadline, zurich); got != "3 December 2026 at 23:59 (Zurich time)" {
+		t.Errorf("en: %q", got)
+	}
+	if got := fr.DateTime(deadline, zurich); got != "3 décembre 2026 à 23:59 (heure de Zurich)" {
+		t.Errorf("fr: %q", got)
+	}
+	// The same instant is the next day in Tokyo.
+	tokyo, _ := time.LoadLocation("Asia/Tokyo")
+	if got := en.Date(deadline, tokyo); got != "4 December 2026" {
+		t.Errorf("tokyo: %q", got)
+	}
+	if got := fr.Month("2027-03"); got != "mars 2027" {
+		t.Errorf("month: %q", got)
+	}
+	now := deadline.Add(-30 * 24 * time.Hour)
+	for _, c := range []struct {
+		l    Locale
+		d    time.Duration
+		want string
+	}{
+		{en, 30 * 24 * time.Hour, "30 days left"},
+		{en, 47 * time.Hour, "47 hours left"},
+		{en, 61 * time.Minute, "1 hour left"},
+		{fr, 61 * time.Minute, "1 heure restante"},
+		{fr, 30 * time.Second, "1 minute restante"},
+		{fr, 0, "Terminée"},
+		{fr, 5 * 24 * time.Hour, "5 jours restants"},
+	} {
+		if got := c.l.TimeLeft(now, now.Add(c.d)); got != c.want {
+			t.Errorf("%s %v: %q, want %q", c.l.Lang, c.d, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		l          Locale
+		zone, want string
+	}{
+		{en, "CH", "Switzerland"}, {fr, "CH", "Suisse"}, {fr, "DE", "Allemagne"}, {fr, "EU", "Union européenne"}, {en, "WORLD", "Rest of the world"},
+	} {
+		if got := c.l.Zone(c.zone); got != c.want {
+			t.Errorf("%s zone %s: %q, want %q", c.l.Lang, c.zone, got, c.want)
+		}
+	}
+	if got := fr.Plural("campaign.backers", 0); got != "0 contributeur" {
+		t.Errorf("French 0 is singular: %q", got)
+	}
+	if got := en.Plural("campaign.backers", 0); got != "0 backers" {
+		t.Errorf("English 0 is plural: %q", got)
+	}
+}

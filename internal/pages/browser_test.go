@@ -1,0 +1,175 @@
+package pages_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-rod/rod"
+	"github.com/go-rod/rod/lib/proto"
+
+	"github.com/backstitch/backstitch/internal/browser"
+)
+
+// tab opens a page in a fresh incognito context (its own cookies) of the package's browser.
+func tab(t *testing.T, languages string) *rod.Page {
+	t.Helper()
+	ctx, err := browser.ForTest(t).Incognito()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ctx.Close() })
+	p, err := ctx.Page(proto.TargetCreateTarget{URL: "about:blank"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if languages != "" {
+		// languages is a browser's setting, "fr-CH,fr": Chromium adds the q-values itself. (Extra
+		// headers did not reach navigations.)
+		v, err := proto.BrowserGetVersion{}.Call(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := (proto.EmulationSetUserAgentOverride{UserAgent: v.UserAgent, AcceptLanguage: languages}).Call(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p.Timeout(20 * time.Second)
+}
+
+func navigate(t *testing.T, p *rod.Page, url string) {
+	t.Helper()
+	if err := p.Navigate(url); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitLoad(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func text(t *testing.T, p *rod.Page, selector string) string {
+	t.Helper()
+	el, err := p.Element(selector)
+	if err != nil {
+		t.Fatalf("%s: %v", selector, err)
+	}
+	s, err := el.Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A backer opens the home page, finds the Geneva campaign, clicks through to it and sees its
+// rewards with what is left of each; "back this" leads to the reward's pledge page.
+func TestBrowserBackerFindsCampaignAndTiers(t *testing.T) {
+	browser.ForTest(t)
+	s := startSite(t)
+	d := s.demo()
+	p := tab(t, "en-GB,en")
+	navigate(t, p, s.base+"/")
+	link, err := p.ElementR("a", "Lake Léman linen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := p.WaitNavigation(proto.PageLifecycleEventNameLoad)
+	if err := link.Click(proto.InputMouseButtonLeft, 1); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	if info := p.MustInfo(); !strings.HasSuffix(info.URL, "/campaigns/"+d.Geneva.Slug) {
+		t.Fatalf("clicked through to %s", info.URL)
+	}
+	tiers, err := p.Elements(".tier")
+	if err != nil || len(tiers) != 4 {
+		t.Fatalf("%d tiers, %v", len(tiers), err)
+	}
+	want := map[string]string{
+		"The Pâquis linen coat":               "37 left of 40",
+		"Zero-waste pattern-cutting workshop": "9 left of 12",
+		"Guided tour of Geneva's ateliers":    "19 left of 20",
+	}
+	for _, tier := range tiers {
+		title := tier.MustElement("h3").MustText()
+		body := tier.MustText()
+		if left, ok := want[title]; ok && !strings.Contains(body, left) {
+			t.Errorf("%s: %q lacks %q", title, body, left)
+		}
+		if strings.Contains(title, "workshop") && !strings.Contains(body, "nothing ships") {
+			t.Errorf("workshop says it ships: %q", body)
+		}
+	}
+	// The progress bar is drawn by the stylesheet, which the policy lets load.
+	if w := p.MustEval(`() => getComputedStyle(document.querySelector('progress')).width`).Str(); w == "" || w == "auto" {
+		t.Errorf("stylesheet not applied: progress width %q", w)
+	}
+	back, err := p.ElementR("#tier-"+d.Geneva.Tiers["Zero-waste pattern-cutting workshop"]+" a", "Back this")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait = p.WaitNavigation(proto.PageLifecycleEventNameLoad)
+	back.MustClick()
+	wait()
+	if h := text(t, p, "h1"); h != "Pledging opens soon" {
+		t.Errorf("pledge page heading %q", h)
+	}
+	if body := text(t, p, "main"); !strings.Contains(body, "Zero-waste pattern-cutting workshop (CHF\u00a090.00)") {
+		t.Errorf("pledge page does not name the reward: %q", body)
+	}
+}
+
+// A browser set to French gets French; the visible switch turns it to English, which stays.
+func TestBrowserFrenchAndTheSwitch(t *testing.T) {
+	browser.ForTest(t)
+	s := startSite(t)
+	d := s.demo()
+	p := tab(t, "fr-CH,fr")
+	navigate(t, p, s.base+"/campaigns/"+d.Geneva.Slug)
+	if lang := p.MustEval(`() => document.documentElement.lang`).Str(); lang != "fr" {
+		t.Fatalf("lang %q", lang)
+	}
+	if h := text(t, p, "#rewards"); h != "Contreparties" {
+		t.Errorf("rewards heading %q", h)
+	}
+	if fig := text(t, p, ".figures"); fig != "1\u00a0396,00\u00a0CHF\npromis sur 15\u00a0000,00\u00a0CHF" {
+		t.Errorf("figures %q", fig)
+	}
+	sw := p.MustElement("a.lang")
+	if sw.MustText() != "English" {
+		t.Fatalf("switch says %q", sw.MustText())
+	}
+	wait := p.WaitNavigation(proto.PageLifecycleEventNameLoad)
+	sw.MustClick()
+	wait()
+	if info := p.MustInfo(); !strings.HasSuffix(info.URL, "/campaigns/"+d.Geneva.Slug) {
+		t.Errorf("switch landed on %s", info.URL)
+	}
+	navigate(t, p, s.base+"/")
+	if lang := p.MustEval(`() => document.documentElement.lang`).Str(); lang != "en" {
+		t.Errorf("the choice was not remembered: lang %q", lang)
+	}
+	if h := text(t, p, "h1"); h != "Back independent fashion" {
+		t.Errorf("home heading %q", h)
+	}
+}
+
+// Hostile text shows as the characters typed and runs nothing.
+func TestBrowserHostileTextShownAsText(t *testing.T) {
+	browser.ForTest(t)
+	s := startSite(t)
+	c := s.hostileCampaign()
+	p := tab(t, "en")
+	navigate(t, p, s.base+"/campaigns/"+c.Slug)
+	if h := text(t, p, "h1"); h != hostileTitle {
+		t.Errorf("title shown as %q", h)
+	}
+	if got := text(t, p, "#tier-"+c.Tiers[hostileTier]+" h3"); got != hostileTier {
+		t.Errorf("tier title shown as %q", got)
+	}
+	if n := p.MustEval(`() => document.querySelectorAll('script, img, b').length`).Int(); n != 0 {
+		t.Errorf("%d elements came from user text", n)
+	}
+	if story := text(t, p, ".story"); !strings.Contains(story, "First <script>alert(1)</script>") {
+		t.Errorf("story shown as %q", story)
+	}
+}

@@ -1,0 +1,225 @@
+package pages_test
+
+import (
+	"context"
+
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/net/html"
+
+	"github.com/backstitch/backstitch/internal/app"
+	"github.com/backstitch/backstitch/internal/browser"
+	"github.com/backstitch/backstitch/internal/config"
+	"github.com/backstitch/backstitch/internal/mongostore"
+	"github.com/backstitch/backstitch/internal/seed"
+	"github.com/backstitch/backstitch/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m, browser.Stop) }
+
+// site is a running Backstitch on a loopback port, on its own database and movable clock.
+type site struct {
+	t     *testing.T
+	base  string
+	api   *seed.Client
+	clock *testenv.Clock
+	store *mongostore.Store
+	admin string
+}
+
+func startSite(t *testing.T) *site {
+	t.Helper()
+	return startSiteOn(t, testenv.MustStore(t))
+}
+
+// startSiteOn runs the site on a store the test opened itself (to break it, say).
+func startSiteOn(t *testing.T, store *mongostore.Store) *site {
+	t.Helper()
+	cfg, err := config.Load(func(k string) string {
+		return map[string]string{"BACKSTITCH_SETTLE_INTERVAL": "24h", "BACKSTITCH_SWEEP_INTERVAL": "24h"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := testenv.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	a, err := app.Open(context.Background(), cfg, zerolog.Nop(), app.Deps{Store: store, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	client := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	s := &site{t: t, base: "http://" + ln.Addr().String(), api: &seed.Client{Base: "http://" + ln.Addr().String(), HTTP: client}, clock: clock, store: store}
+	t.Cleanup(func() {
+		client.CloseIdleConnections()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		a.Close(context.Background())
+	})
+	if s.admin, err = s.api.Admin(context.Background(), store, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// demo seeds the Geneva demonstration campaigns.
+func (s *site) demo() seed.Demo {
+	s.t.Helper()
+	d, err := seed.Geneva(context.Background(), s.api, s.store, s.clock.Now())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return d
+}
+
+type page struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// get fetches a page as a browser would, with Accept-Language and optional cookies.
+func (s *site) get(path, acceptLanguage string, cookies ...*http.Cookie) page {
+	s.t.Helper()
+	req, _ := http.NewRequest("GET", s.base+path, nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	if acceptLanguage != "" {
+		req.Header.Set("Accept-Language", acceptLanguage)
+	}
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	res, err := s.api.HTTP.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return page{res.StatusCode, res.Header, string(b)}
+}
+
+// voids are the HTML elements that have no end tag.
+var voids = map[string]bool{"area": true, "base": true, "br": true, "col": true, "embed": true, "hr": true, "img": true,
+	"input": true, "link": true, "meta": true, "source": true, "track": true, "wbr": true}
+
+// checkHTML fails unless body is a complete page in lang: every element closed in order (the
+// tokenizer sees what the parser would silently repair), ids unique, every form control
+// labelled, <html lang> set.
+func checkHTML(t *testing.T, where, body, lang string) {
+	t.Helper()
+	var open []string
+	z := html.NewTokenizer(strings.NewReader(body))
+	for tt := z.Next(); tt != html.ErrorToken; tt = z.Next() {
+		name, _ := z.TagName()
+		switch tt {
+		case html.StartTagToken:
+			if !voids[string(name)] {
+				open = append(open, string(name))
+			}
+		case html.EndTagToken:
+			if len(open) == 0 || open[len(open)-1] != string(name) {
+				t.Errorf("%s: </%s> closes %v", where, name, open)
+				return
+			}
+			open = open[:len(open)-1]
+		}
+	}
+	if z.Err() != io.EOF {
+		t.Errorf("%s: %v", where, z.Err())
+	}
+	if len(open) > 0 {
+		t.Errorf("%s: unclosed elements %v", where, open)
+	}
+	doc, err := html.Parse(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("%s: %v", where, err)
+	}
+	ids, labelled := map[string]int{}, map[string]bool{}
+	var controls []*html.Node
+	var walk func(n *html.Node, inLabel bool)
+	walk = func(n *html.Node, inLabel bool) {
+		if n.Type == html.ElementNode {
+			if id := attr(n, "id"); id != "" {
+				ids[id]++
+			}
+			switch n.Data {
+			case "html":
+				if got := attr(n, "lang"); got != lang {
+					t.Errorf("%s: <html lang=%q>, want %q", where, got, lang)
+				}
+			case "label":
+				inLabel = true
+				labelled[attr(n, "for")] = true
+			case "input", "select", "textarea":
+				if typ := attr(n, "type"); typ != "hidden" && typ != "submit" && typ != "button" && !inLabel && attr(n, "aria-label") == "" {
+					controls = append(controls, n)
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c, inLabel)
+		}
+	}
+	walk(doc, false)
+	for id, n := range ids {
+		if n > 1 {
+			t.Errorf("%s: id %q used %d times", where, id, n)
+		}
+	}
+	for _, c := range controls {
+		if id := attr(c, "id"); id == "" || !labelled[id] {
+			t.Errorf("%s: <%s name=%q> has no label", where, c.Data, attr(c, "name"))
+		}
+	}
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+// checkHeaders fails unless a page carries the security headers every page must have.
+func checkHeaders(t *testing.T, where string, h http.Header) {
+	t.Helper()
+	csp := h.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "script-src 'nonce-", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("%s: Content-Security-Policy %q lacks %q", where, csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+		t.Errorf("%s: Content-Security-Policy allows unsafe script: %q", where, csp)
+	}
+	for k, v := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Content-Type": "text/html; charset=utf-8"} {
+		if h.Get(k) != v {
+			t.Errorf("%s: %s = %q, want %q", where, k, h.Get(k), v)
+		}
+	}
+}
+
+// mustContain fails unless body contains every one of want.
+func mustContain(t *testing.T, where, body string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			t.Errorf("%s: page lacks %q", where, w)
+		}
+	}
+}

@@ -1,0 +1,289 @@
+// Package pages serves the backers' HTML pages: the list of live campaigns and each campaign's
+// page, in French and English. Handlers only translate HTTP: campaigns come from the campaign
+// service (the same rules as the JSON API), templates from the templates package, words, money
+// and dates from the locale package.
+package pages
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/rs/zerolog"
+
+	"github.com/backstitch/backstitch/internal/account"
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/locale"
+	"github.com/backstitch/backstitch/templates"
+)
+
+// Routes are the pages' routes, as "METHOD /path" like web.Server.Routes lists them: they are
+// HTML for people, not part of the OpenAPI document.
+var Routes = []string{"GET /", "GET /campaigns/:slug", "GET /campaigns/:slug/pledge", "GET /static/:file"}
+
+// langCookie remembers the language a visitor chose with the switch, for a year.
+const (
+	langCookie = "lang"
+	langMaxAge = 365 * 24 * time.Hour
+)
+
+// endingSoon is how close to its deadline a live campaign must be to show under "Ending soon".
+const (
+	endingSoon    = 7 * 24 * time.Hour
+	endingSoonMax = 3
+	homeLimit     = 60
+)
+
+// Pages renders the backers' pages.
+type Pages struct {
+	campaigns *campaign.Service
+	accounts  *account.Service
+	engine    *templates.Engine
+	now       backstitch.Clock
+	// secureCookies marks cookies Secure when the service is reached over https.
+	secureCookies bool
+	zones         sync.Map // time zone name → *time.Location, loaded once
+}
+
+// New parses every template for every language once; a template error stops the start.
+func New(campaigns *campaign.Service, accounts *account.Service, now backstitch.Clock, secureCookies bool) (*Pages, error) {
+	engine, err := templates.New(locale.Languages, func(lang string) template.FuncMap {
+		return template.FuncMap{
+			"t":      func(key string, args ...any) string { return locale.T(lang, key, args...) },
+			"plural": func(key string, n int64) string { return locale.Plural(lang, key, n) },
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Pages{campaigns: campaigns, accounts: accounts, engine: engine, now: now, secureCookies: secureCookies}, nil
+}
+
+// Mount registers the pages' routes on r.
+func (p *Pages) Mount(r fiber.Router) {
+	r.Get("/", p.page(p.home))
+	r.Get("/campaigns/:slug", p.page(p.campaign))
+	r.Get("/campaigns/:slug/pledge", p.page(p.pledge))
+	r.Get("/static/:file", p.static)
+}
+
+// ContentSecurityPolicy is the one policy of every page: nothing loads but our own stylesheet and
+// images, a script runs only with this response's nonce, forms post only to us, and no site may
+// frame a page (clickjacking).
+func ContentSecurityPolicy(nonce string) string {
+	return "default-src 'none'; script-src 'nonce-" + nonce + "'; style-src 'self'; img-src 'self' data:; " +
+		"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+}
+
+// base is what the layout needs on every page.
+type base struct {
+	Lang       string
+	Title      string
+	Nonce      string
+	Stylesheet string
+	Switch     switchLink
+}
+
+// switchLink is the visible language switch: the same page in the other language.
+type switchLink struct{ Href, Lang, Name string }
+
+// view is what a handler answers: a template and its data, or an error.
+type view struct {
+	status int
+	name   string
+	data   any
+	// redirect, when set, answers 301 to this address instead of a page.
+	redirect string
+}
+
+// request is what a handler gets: the visitor's locale and the page's common data.
+type request struct {
+	c   *fiber.Ctx
+	loc locale.Locale
+	base
+}
+
+func (p *Pages) page(h func(r *request) (view, error)) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if lang := c.Query(langCookie); lang != "" {
+			return p.switchLanguage(c, lang)
+		}
+		r := p.newRequest(c)
+		v, err := h(r)
+		if err != nil {
+			return p.fail(r, err)
+		}
+		if v.redirect != "" {
+			return c.Redirect(v.redirect, http.StatusMovedPermanently)
+		}
+		if v.status == 0 {
+			v.status = http.StatusOK
+		}
+		return p.send(r, v)
+	}
+}
+
+// switchLanguage remembers the chosen language and sends the visitor back to the same address
+// without ?lang=, so each page has one address per language choice and the switch never loops.
+func (p *Pages) switchLanguage(c *fiber.Ctx, lang string) error {
+	if locale.Supported(lang) {
+		c.Cookie(&fiber.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: int(langMaxAge.Seconds()),
+			HTTPOnly: true, Secure: p.secureCookies, SameSite: fiber.CookieSameSiteLaxMode})
+	}
+	q := c.Context().QueryArgs()
+	q.Del(langCookie)
+	// The path as the browser sent it (still percent-encoded), not the decoded one routes see.
+	target := string(c.Request().URI().PathOriginal())
+	if !strings.HasPrefix(target, "/") || strings.HasPrefix(target, "//") || strings.HasPrefix(target, "/\\") {
+		target = "/" // never a redirect to another host
+	}
+	if s := q.String(); s != "" {
+		target += "?" + s
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Redirect(target, http.StatusSeeOther)
+}
+
+func (p *Pages) newRequest(c *fiber.Ctx) *request {
+	loc := locale.Negotiate(c.Cookies(langCookie), c.Get(fiber.HeaderAcceptLanguage))
+	other := "fr"
+	if loc.Lang == "fr" {
+		other = "en"
+	}
+	q := url.Values{}
+	for k, v := range c.Queries() {
+		q.Set(k, v)
+	}
+	q.Set(langCookie, other)
+	return &request{c: c, loc: loc, base: base{
+		Lang: loc.Lang, Nonce: nonce(), Stylesheet: templates.StylesheetPath,
+		Switch: switchLink{Href: "?" + q.Encode(), Lang: other, Name: locale.T(other, "lang.name")},
+	}}
+}
+
+func nonce() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand never fails on supported platforms
+	return base64.RawStdEncoding.EncodeToString(b)
+}
+
+// send renders v into a buffer and answers it with the pages' security headers; a template that
+// fails answers the error page instead of half a page.
+func (p *Pages) send(r *request, v view) error {
+	body, err := p.engine.Render(r.Lang, v.name, v.data)
+	if err != nil {
+		zerolog.Ctx(r.c.UserContext()).Error().Err(err).Str("view", v.name).Msg("render page")
+		return p.sendError(r)
+	}
+	p.headers(r)
+	return r.c.Status(v.status).Send(body)
+}
+
+func (p *Pages) headers(r *request) {
+	r.c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	r.c.Set(fiber.HeaderContentSecurityPolicy, ContentSecurityPolicy(r.Nonce))
+	// The page depends on these; a shared cache must not serve one visitor's language to another.
+	r.c.Set(fiber.HeaderVary, "Accept-Language, Cookie")
+	r.c.Set(fiber.HeaderCacheControl, "no-cache")
+	r.c.Set(fiber.HeaderContentLanguage, r.Lang)
+}
+
+// fail answers an error as a page: not found is the 404 page, anything else the error page.
+func (p *Pages) fail(r *request, err error) error {
+	if e, ok := errors.AsType[*backstitch.Error](err); ok && e.Code == backstitch.CodeNotFound {
+		return p.send(r, p.notFound(r))
+	}
+	zerolog.Ctx(r.c.UserContext()).Error().Err(err).Str("path", r.c.Path()).Msg("page failed")
+	return p.sendError(r)
+}
+
+// sendError answers 500 with the error page, or with fixed HTML when even that cannot render.
+func (p *Pages) sendError(r *request) error {
+	id, _ := r.c.Locals("request_id").(string)
+	b := r.base
+	b.Title = locale.T(r.Lang, "error.title")
+	body, err := p.engine.Render(r.Lang, "error", errorView{base: b, Reference: id})
+	if err != nil {
+		body = []byte(fallbackErrorPage)
+	}
+	p.headers(r)
+	return r.c.Status(http.StatusInternalServerError).Send(body)
+}
+
+// fallbackErrorPage needs no template, no catalogue and no stylesheet.
+const fallbackErrorPage = `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Error · Backstitch</title></head>` +
+	`<body><main><h1>Something went wrong</h1><p>Please try again in a moment.</p><p lang="fr">Une erreur s’est produite. Réessayez dans un instant.</p></main></body></html>`
+
+type errorView struct {
+	base
+	Reference string
+}
+
+func (p *Pages) notFound(r *request) view {
+	b := r.base
+	b.Title = r.loc.T("notfound.title")
+	return view{status: http.StatusNotFound, name: "not_found", data: struct{ base }{b}}
+}
+
+// NotFound answers the 404 page, for addresses no route serves that a browser asked for.
+func (p *Pages) NotFound(c *fiber.Ctx) error {
+	r := p.newRequest(c)
+	return p.send(r, p.notFound(r))
+}
+
+func (p *Pages) static(c *fiber.Ctx) error {
+	if "/static/"+c.Params("file") != templates.StylesheetPath {
+		return p.NotFound(c)
+	}
+	c.Set(fiber.HeaderContentType, "text/css; charset=utf-8")
+	// The name carries the content's hash: a new stylesheet has a new address.
+	c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
+	return c.Send(templates.Stylesheet)
+}
+
+// zone loads a campaign's time zone once per process (campaigns store only canonical names).
+func (p *Pages) zone(name string) *time.Location {
+	if z, ok := p.zones.Load(name); ok {
+		return z.(*time.Location)
+	}
+	z, err := time.LoadLocation(name)
+	if err != nil {
+		z = time.UTC
+	}
+	p.zones.Store(name, z)
+	return z
+}
+
+// designers finds the public names of campaigns' designers, each once per request.
+type designers struct {
+	ctx      context.Context
+	accounts *account.Service
+	names    map[string]string
+}
+
+func (d *designers) name(id string) (string, error) {
+	if n, ok := d.names[id]; ok {
+		return n, nil
+	}
+	n, err := d.accounts.PublicName(d.ctx, id)
+	if err != nil {
+		return "", err
+	}
+	d.names[id] = n
+	return n, nil
+}
+
+// sortByDeadline orders campaigns soonest deadline first.
+func sortByDeadline(cs []campaign.Campaign) {
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].Deadline.Before(cs[j].Deadline) })
+}

@@ -1,0 +1,271 @@
+package pages
+
+import (
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/locale"
+	"github.com/backstitch/backstitch/internal/money"
+)
+
+// progress is a campaign's funding figures, formatted for the visitor.
+type progress struct {
+	Bar      int64 // 0–100, for the bar
+	Percent  string
+	Pledged  string
+	OfGoal   string
+	Backers  string
+	TimeLeft string
+}
+
+// card is one campaign in a list.
+type card struct {
+	Title, Href, Designer, Blurb string
+	Progress                     progress
+}
+
+type homeView struct {
+	base
+	EndingSoon []card
+	Live       []card
+}
+
+func campaignHref(slug string) string { return "/campaigns/" + url.PathEscape(slug) }
+
+func (p *Pages) progress(loc locale.Locale, c campaign.Campaign, now time.Time) progress {
+	pledged := money.Money{Amount: c.Pledged, Currency: c.Goal.Currency}
+	pct := int64(0)
+	if c.Goal.Amount > 0 {
+		pct = c.Pledged * 100 / c.Goal.Amount
+	}
+	pr := progress{
+		Bar:     min(pct, 100),
+		Percent: loc.T("campaign.funded_percent", pct),
+		Pledged: loc.Money(pledged),
+		OfGoal:  loc.T("campaign.of_goal", loc.Money(c.Goal)),
+		Backers: loc.Plural("campaign.backers", c.BackersCount),
+	}
+	if c.Status == campaign.StatusLive {
+		pr.TimeLeft = loc.TimeLeft(now, c.Deadline)
+	}
+	return pr
+}
+
+// home lists live campaigns, newest first, with the few closest to their deadline on top.
+func (p *Pages) home(r *request) (view, error) {
+	ctx := r.c.UserContext()
+	page, err := p.campaigns.List(ctx, campaign.Actor{}, campaign.ListQuery{Scope: campaign.ListPublic, Limit: homeLimit})
+	if err != nil {
+		return view{}, err
+	}
+	now := p.now()
+	names := &designers{ctx: ctx, accounts: p.accounts, names: map[string]string{}}
+	toCard := func(c campaign.Campaign) (card, error) {
+		name, err := names.name(c.DesignerID)
+		if err != nil {
+			return card{}, err
+		}
+		return card{Title: c.Title, Href: campaignHref(c.Slug), Designer: r.loc.T("campaign.by", name), Blurb: c.Blurb,
+			Progress: p.progress(r.loc, c, now)}, nil
+	}
+	var soon []campaign.Campaign
+	for _, c := range page.Campaigns {
+		if left := c.Deadline.Sub(now); left > 0 && left <= endingSoon {
+			soon = append(soon, c)
+		}
+	}
+	sortByDeadline(soon)
+	soon = soon[:min(len(soon), endingSoonMax)]
+	v := homeView{base: r.base}
+	v.Title = r.loc.T("home.title")
+	shown := map[string]bool{}
+	for _, c := range soon {
+		cd, err := toCard(c)
+		if err != nil {
+			return view{}, err
+		}
+		v.EndingSoon, shown[c.ID] = append(v.EndingSoon, cd), true
+	}
+	for _, c := range page.Campaigns {
+		if shown[c.ID] {
+			continue
+		}
+		cd, err := toCard(c)
+		if err != nil {
+			return view{}, err
+		}
+		v.Live = append(v.Live, cd)
+	}
+	return view{name: "home", data: v}, nil
+}
+
+// outcome is how a campaign that is no longer live ended.
+type outcome struct {
+	Kind  string
+	Lines []string
+}
+
+type tierView struct {
+	ID, Title, Price, Delivery, Remaining, BackHref string
+	Description                                     [][]string
+	SoldOut                                         bool
+	// Options are the choices a backer makes ("Size: S, M, L"); Rates what shipping costs where.
+	Options          []string
+	Rates            []rate
+	ShippingIncluded bool
+}
+
+// rate is what shipping costs to one zone.
+type rate struct{ Zone, Price string }
+
+type campaignView struct {
+	base
+	Designer, Blurb, Deadline, Funding string
+	Progress                           progress
+	Outcome                            *outcome
+	Story                              [][]string
+	Tiers                              []tierView
+}
+
+// campaign is a campaign's page; succeeded, failed and cancelled campaigns keep theirs and say how
+// they ended.
+func (p *Pages) campaign(r *request) (view, error) {
+	ctx := r.c.UserContext()
+	d, err := p.campaigns.Show(ctx, campaign.Actor{}, r.c.Params("slug"))
+	if err != nil {
+		return view{}, err
+	}
+	c := d.Campaign
+	if r.c.Params("slug") != c.Slug {
+		// Found by id: the page has one address, its slug's.
+		return view{redirect: campaignHref(c.Slug)}, nil
+	}
+	designer, err := p.accounts.PublicName(ctx, c.DesignerID)
+	if err != nil {
+		return view{}, err
+	}
+	now, zone, loc := p.now(), p.zone(c.Timezone), r.loc
+	v := campaignView{base: r.base, Designer: loc.T("campaign.by", designer), Blurb: c.Blurb,
+		Progress: p.progress(loc, c, now), Story: paragraphs(c.Story)}
+	v.Title = c.Title
+	deadline := loc.DateTime(c.Deadline, zone)
+	if c.Status == campaign.StatusLive {
+		v.Deadline = loc.T("campaign.ends", deadline)
+	} else {
+		v.Deadline = loc.T("campaign.ended", deadline)
+	}
+	if c.FundingModel == campaign.AllOrNothing {
+		v.Funding = loc.T("funding.all_or_nothing", loc.Date(c.Deadline, zone))
+	} else {
+		v.Funding = loc.T("funding.flexible")
+	}
+	v.Outcome = p.outcome(loc, c, zone)
+	for _, t := range d.Tiers {
+		v.Tiers = append(v.Tiers, p.tier(loc, c, t))
+	}
+	return view{name: "campaign", data: v}, nil
+}
+
+func (p *Pages) outcome(loc locale.Locale, c campaign.Campaign, zone *time.Location) *outcome {
+	switch c.Status {
+	case campaign.StatusSucceeded:
+		pledged := c.Pledged
+		if c.Settlement != nil {
+			pledged = c.Settlement.PledgedAtDeadline
+		}
+		return &outcome{Kind: "succeeded", Lines: []string{loc.T("outcome.succeeded",
+			loc.Money(money.Money{Amount: pledged, Currency: c.Goal.Currency}), loc.Money(c.Goal))}}
+	case campaign.StatusFailed:
+		return &outcome{Kind: "failed", Lines: []string{loc.T("outcome.failed")}}
+	case campaign.StatusCancelled:
+		o := &outcome{Kind: "cancelled"}
+		if cc := c.Cancellation; cc != nil {
+			o.Lines = append(o.Lines, loc.T("outcome.cancelled", loc.Date(cc.At, zone)))
+			if cc.Reason != "" {
+				o.Lines = append(o.Lines, loc.T("outcome.cancelled_reason", cc.Reason))
+			}
+		} else {
+			o.Lines = append(o.Lines, loc.T("outcome.cancelled", loc.Date(c.UpdatedAt, zone)))
+		}
+		o.Lines = append(o.Lines, loc.T("outcome.cancelled_refunds"))
+		return o
+	}
+	return nil
+}
+
+func (p *Pages) tier(loc locale.Locale, c campaign.Campaign, t campaign.Tier) tierView {
+	v := tierView{ID: t.ID, Title: t.Title, Price: loc.Money(t.Price), Description: paragraphs(t.Description)}
+	switch {
+	case t.Kind == campaign.KindExperience:
+		v.Delivery = loc.T("tier.experience")
+	case t.Kind == campaign.KindDigital:
+		v.Delivery = loc.T("tier.digital")
+	case !t.Ships:
+		v.Delivery = loc.T("tier.pickup")
+	case t.EstimatedDelivery != "":
+		v.Delivery = loc.T("tier.ships", loc.Month(t.EstimatedDelivery))
+	default:
+		v.Delivery = loc.T("tier.ships_undated")
+	}
+	for _, o := range t.Options {
+		v.Options = append(v.Options, loc.T("tier.option", o.Name, strings.Join(o.Values, ", ")))
+	}
+	if t.Ships {
+		for _, r := range t.ShippingRates {
+			v.Rates = append(v.Rates, rate{Zone: loc.Zone(r.Zone), Price: loc.Money(r.Price)})
+		}
+		v.ShippingIncluded = len(v.Rates) == 0
+	}
+	if t.Remaining != nil {
+		v.SoldOut = *t.Remaining <= 0
+		v.Remaining = loc.Plural("tier.left", *t.Remaining) + " " + loc.T("tier.of", *t.Limit)
+	}
+	if c.Status == campaign.StatusLive && !v.SoldOut {
+		v.BackHref = campaignHref(c.Slug) + "/pledge?" + url.Values{"tier": {t.ID}}.Encode()
+	}
+	return v
+}
+
+type pledgeView struct {
+	base
+	Choice, CampaignHref string
+}
+
+// pledge is where "back this" leads. Until the pledge form and Checkout exist it names the chosen
+// reward and says pledging opens soon; a reward that is not the campaign's is a 404.
+func (p *Pages) pledge(r *request) (view, error) {
+	d, err := p.campaigns.Show(r.c.UserContext(), campaign.Actor{}, r.c.Params("slug"))
+	if err != nil {
+		return view{}, err
+	}
+	for _, t := range d.Tiers {
+		if t.ID == r.c.Query("tier") {
+			v := pledgeView{base: r.base, CampaignHref: campaignHref(d.Campaign.Slug),
+				Choice: r.loc.T("pledge.soon.body", t.Title+" ("+r.loc.Money(t.Price)+")")}
+			v.Title = r.loc.T("pledge.soon.title")
+			return view{name: "pledge", data: v}, nil
+		}
+	}
+	return p.notFound(r), nil
+}
+
+// paragraphs splits user-written text into paragraphs at blank lines, each a list of its lines;
+// the template escapes every line and joins them with <br>, so no markup a designer types is
+// ever HTML.
+func paragraphs(text string) [][]string {
+	var out [][]string
+	for _, para := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n\n") {
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(para), "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				lines = append(lines, l)
+			}
+		}
+		if lines != nil {
+			out = append(out, lines)
+		}
+	}
+	return out
+}
