@@ -454,6 +454,25 @@ func TestFlexiblePledgeIsChargedAtOnceAndRefundedOnCancel(t *testing.T) {
 	if pledged, backers := s.campaignTotals(c.slug); pledged != 0 || backers != 0 {
 		t.Fatalf("totals after cancel %v / %v", pledged, backers)
 	}
+	// A pledge partly refunded by an admin and then cancelled by its backer gets the rest back.
+	q := s.pledge(c.slug, map[string]any{"tier_id": c.workshop, "amount": map[string]any{"amount": 12000, "currency": "CHF"},
+		"backer": map[string]any{"email": "flex@example.com", "name": "Flex"}}, "flex-2").JSON(t)
+	qid, qtoken := q["id"].(string), q["manage_token"].(string)
+	s.must(200, "POST", "/api/v1/pledges/"+qid+"/confirm", "", map[string]any{"payment_method": "pm_card_visa"}, "X-Manage-Token", qtoken)
+	s.must(201, "POST", "/api/v1/admin/pledges/"+qid+"/refunds", s.admin(), map[string]any{"amount": map[string]any{"amount": 2000, "currency": "CHF"}, "reason": "a scratch on the shears"})
+	s.waitWebhooks()
+	if r := s.manage("POST", qid, qtoken, nil); r.Status != 200 || r.JSON(t)["status"] != "cancelled" {
+		t.Fatalf("cancel after a partial refund: %d %s", r.Status, r.Body)
+	}
+	var back int64
+	for _, r := range s.double().Refunds() {
+		if r.PaymentIntent != nil && r.PaymentIntent.ID != refunds[0].PaymentIntent.ID {
+			back += r.Amount
+		}
+	}
+	if back != 12000 {
+		t.Fatalf("refunded %d of a 12000 pledge cancelled after a partial refund", back)
+	}
 }
 
 func TestChangeTierAndHoldExpiry(t *testing.T) {
