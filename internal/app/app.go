@@ -97,6 +97,10 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 		return nil, err
 	}
 	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, pg, log, a.now, a.metrics)
+	// Every write that changes a public view drops the web layer's cached copies at once.
+	campaigns.NotifyChanges(a.web)
+	a.pledges.NotifyChanges(a.web)
+	a.settler.NotifyChanges(a.web)
 	return a, nil
 }
 

@@ -55,9 +55,27 @@ func (a Actor) owns(c Campaign) bool { return a.UserID != "" && a.UserID == c.De
 // both call it, so who may do what, the review steps, the tier rules and the audit trail are
 // written once, here. Its callers only translate their protocol.
 type Service struct {
-	store Store
-	now   backstitch.Clock
-	rules Rules
+	store   Store
+	now     backstitch.Clock
+	rules   Rules
+	changes ChangeNotifier
+}
+
+// ChangeNotifier hears of every write that may change what the public sees of a campaign (its
+// fields, status, totals or tiers), after the write, so copies of the public view (the web
+// layer's cache of rendered responses) are dropped at once on the instance that wrote. The
+// pledge and settlement services tell it too.
+type ChangeNotifier interface {
+	CampaignChanged(campaignID string)
+}
+
+// NotifyChanges sets who hears of changes (see ChangeNotifier); set before serving.
+func (s *Service) NotifyChanges(n ChangeNotifier) { s.changes = n }
+
+func (s *Service) changed(campaignID string) {
+	if s.changes != nil {
+		s.changes.CampaignChanged(campaignID)
+	}
 }
 
 // NewService builds the campaign service.
@@ -149,6 +167,7 @@ func (s *Service) Edit(ctx context.Context, by Actor, id string, f Fields) (Deta
 	if next, err = s.store.ReplaceCampaign(ctx, c, next); err != nil {
 		return Detail{}, err
 	}
+	s.changed(c.ID)
 	return s.private(ctx, next)
 }
 
@@ -204,6 +223,7 @@ func (s *Service) transition(ctx context.Context, by Actor, id string, a Action,
 	if next, err = s.store.ReplaceCampaign(ctx, c, next); err != nil {
 		return Detail{}, err
 	}
+	s.changed(c.ID)
 	log := zerolog.Ctx(ctx)
 	log.Info().Str("campaign_id", c.ID).Str("from", string(c.Status)).Str("to", string(next.Status)).Msg("campaign " + string(a))
 	if by.admin() {
@@ -328,6 +348,7 @@ func (s *Service) AddTier(ctx context.Context, by Actor, campaignID string, f Ti
 	if t.Position, err = s.store.ReserveTierSlot(ctx, c.ID, MaxTiers); err != nil {
 		return Tier{}, err
 	}
+	defer s.changed(c.ID)
 	err = s.reopenForReview(ctx, by, c)
 	if err == nil {
 		err = s.store.CreateTier(ctx, t)
@@ -352,6 +373,8 @@ func (s *Service) EditTier(ctx context.Context, by Actor, campaignID, tierID str
 	if err != nil {
 		return Tier{}, err
 	}
+	// Whatever got written below, even half of it, is told.
+	defer s.changed(c.ID)
 	if err := s.reopenForReview(ctx, by, c); err != nil {
 		return Tier{}, err
 	}
@@ -407,6 +430,7 @@ func (s *Service) DeleteTier(ctx context.Context, by Actor, campaignID, tierID s
 	if err := t.CheckDelete(c); err != nil {
 		return err
 	}
+	defer s.changed(c.ID)
 	if err := s.reopenForReview(ctx, by, c); err != nil {
 		return err
 	}

@@ -112,6 +112,7 @@ func (s *Service) CheckCounters(ctx context.Context, campaignID string, fix bool
 		return d, nil
 	}
 	d.Fixed = true
+	defer s.countersMoved(campaignID)
 	if d.PledgedWas != d.PledgedIs || d.BackersWas != d.BackersIs {
 		ok, err := s.store.SetTotals(ctx, campaignID, camp.CounterRev, d.PledgedIs, d.BackersIs)
 		if err != nil {

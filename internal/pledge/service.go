@@ -60,6 +60,7 @@ type Service struct {
 	hold    time.Duration
 	dunning Dunning
 	fault   func(FaultPoint) error
+	changes campaign.ChangeNotifier
 }
 
 // NewService builds a Service. hold is how long a pledge keeps its reward unit without a payment
@@ -67,6 +68,10 @@ type Service struct {
 func NewService(store Store, gateway Gateway, now backstitch.Clock, hold time.Duration, dunning Dunning) *Service {
 	return &Service{store: store, gateway: gateway, now: now, hold: hold, dunning: dunning}
 }
+
+// NotifyChanges sets who hears that a campaign's public totals or tier units moved; set before
+// serving.
+func (s *Service) NotifyChanges(n campaign.ChangeNotifier) { s.changes = n }
 
 // Dunning is the configured recovery schedule.
 func (s *Service) Dunning() Dunning { return s.dunning }

@@ -120,6 +120,10 @@ var errUnitUnavailable = errors.New("reward unit unavailable")
 // (see the top of this file). A lost compare-and-set is CodeConflict, with nothing changed.
 func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitionOpts) (Pledge, error) {
 	e := effectsOf(prev, next)
+	if e != (effects{}) {
+		// On every way out, counters moved or not: a claim given back moved them twice.
+		defer s.countersMoved(prev.CampaignID)
+	}
 	var unitErr error
 	claimed := false
 	if e.claim.tier != "" {
@@ -197,6 +201,14 @@ func (s *Service) settleCounters(ctx context.Context, campaignID string, e effec
 	return nil
 }
 
+// countersMoved tells whoever keeps copies of the public view that a campaign's totals or tier
+// units may have moved.
+func (s *Service) countersMoved(campaignID string) {
+	if s.changes != nil {
+		s.changes.CampaignChanged(campaignID)
+	}
+}
+
 func (s *Service) injectFault(at FaultPoint) error {
 	if s.fault == nil {
 		return nil
@@ -219,6 +231,7 @@ func (s *Service) insert(ctx context.Context, p Pledge) error {
 		if err := s.store.ClaimTierUnit(ctx, u.tier, s.now(), u.slots()...); err != nil {
 			return err
 		}
+		defer s.countersMoved(p.CampaignID)
 	}
 	err := s.store.CreatePledge(ctx, p)
 	if err != nil && u.tier != "" {

@@ -104,7 +104,7 @@ func (s *Settler) transferAll(ctx context.Context, w *work, camp campaign.Campai
 	now := s.now()
 	settled.PaidOutAt = &now
 	next.Settlement = &settled
-	if _, err := s.store.ReplaceCampaign(ctx, camp, next); err != nil {
+	if _, err := s.replaceCampaign(ctx, camp, next); err != nil {
 		return err
 	}
 	log.Info().Msg("designer paid out")

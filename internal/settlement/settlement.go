@@ -39,7 +39,12 @@ type Settler struct {
 	leases  *lease.Keeper
 	now     backstitch.Clock
 	opts    Options
+	changes campaign.ChangeNotifier
 }
+
+// NotifyChanges sets who hears of each settlement step written on a campaign (its outcome, a
+// cancellation wound down), so copies of the public view are dropped at once; set before serving.
+func (s *Settler) NotifyChanges(n campaign.ChangeNotifier) { s.changes = n }
 
 // Options tune a Settler.
 type Options struct {
@@ -94,6 +99,15 @@ func New(store interface {
 		}
 	}
 	return &Settler{store: store, payouts: store, pledges: pledges, leases: lease.NewKeeper(store, o.Owner, o.LeaseTTL, now), now: now, opts: o}
+}
+
+// replaceCampaign writes a settlement step on the campaign document and tells who listens.
+func (s *Settler) replaceCampaign(ctx context.Context, prev, next campaign.Campaign) (campaign.Campaign, error) {
+	c, err := s.store.ReplaceCampaign(ctx, prev, next)
+	if err == nil && s.changes != nil {
+		s.changes.CampaignChanged(prev.ID)
+	}
+	return c, err
 }
 
 // ErrBusy means another settler holds the campaign's lease; the next tick will look again.
@@ -165,7 +179,7 @@ func (s *Settler) settle(ctx context.Context, w *work, campaignID string) error 
 		if err != nil {
 			return err
 		}
-		if camp, err = s.store.ReplaceCampaign(ctx, camp, next); err != nil {
+		if camp, err = s.replaceCampaign(ctx, camp, next); err != nil {
 			return err
 		}
 		log.Info().Str("outcome", string(camp.Status)).Int64("pledged", amount).Int64("goal", camp.Goal.Amount).Msg("campaign decided")
@@ -239,7 +253,7 @@ func (s *Settler) windDown(ctx context.Context, w *work, camp campaign.Campaign)
 		done.StripeFeesOwed = fees
 	}
 	next.Cancellation = &done
-	if _, err = s.store.ReplaceCampaign(ctx, camp, next); err == nil {
+	if _, err = s.replaceCampaign(ctx, camp, next); err == nil {
 		zerolog.Ctx(ctx).Info().Int64("refunded", refunded).Msg("cancelled campaign wound down")
 	}
 	return err
@@ -276,7 +290,7 @@ func (s *Settler) charge(ctx context.Context, w *work, camp campaign.Campaign) e
 	now := s.now()
 	settled.ChargedAt = &now
 	next.Settlement = &settled
-	_, err = s.store.ReplaceCampaign(ctx, camp, next)
+	_, err = s.replaceCampaign(ctx, camp, next)
 	if err == nil {
 		zerolog.Ctx(ctx).Info().Msg("deadline charges done")
 	}

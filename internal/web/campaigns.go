@@ -11,6 +11,7 @@ import (
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/money"
+	"github.com/backstitch/backstitch/internal/pubcache"
 )
 
 type campaignView struct {
@@ -147,6 +148,10 @@ func (s *Server) createCampaign(c *fiber.Ctx) error {
 }
 
 func (s *Server) showCampaign(c *fiber.Ctx) error {
+	if anonymous(c) {
+		ref := c.Params("id")
+		return s.servePublic(c, "api/campaign\x00"+ref, s.publicCampaign(ref))
+	}
 	d, err := s.campaigns.Show(c.UserContext(), actor(c), c.Params("id"))
 	if err != nil {
 		return err
@@ -217,28 +222,50 @@ func (s *Server) list(c *fiber.Ctx, scope campaign.ListScope) error {
 		return err
 	}
 	// A cursor is good for the list it came from only: this route, this designer, this status.
-	list := c.Route().Path + "\x00" + actor(c).UserID + "\x00" + string(q.Status)
-	if cur := c.Query("cursor"); cur != "" {
+	by := actor(c)
+	list := c.Route().Path + "\x00" + by.UserID + "\x00" + string(q.Status)
+	cur := c.Query("cursor")
+	if cur == "" && scope == campaign.ListPublic && anonymous(c) {
+		// The first page is what nearly every visitor asks for; later pages go to the store.
+		key := "api/list\x00" + list + "\x00" + strconv.Itoa(q.Limit)
+		return s.servePublic(c, key, func(ctx context.Context) (pubcache.Response, []string, error) {
+			out, err := s.listPage(ctx, by, q, list)
+			if err != nil {
+				return pubcache.Response{}, nil, err
+			}
+			return renderJSON(out, tagLists)
+		})
+	}
+	if cur != "" {
 		if q.After, err = s.decodeCursor(c.UserContext(), list, cur); err != nil {
 			return err
 		}
 	}
-	page, err := s.campaigns.List(c.UserContext(), actor(c), q)
+	out, err := s.listPage(c.UserContext(), by, q, list)
 	if err != nil {
 		return err
 	}
+	return reply(c, http.StatusOK, out)
+}
+
+// listPage reads one page of a list and signs the cursor to the next.
+func (s *Server) listPage(ctx context.Context, by campaign.Actor, q campaign.ListQuery, list string) (listView, error) {
+	page, err := s.campaigns.List(ctx, by, q)
+	if err != nil {
+		return listView{}, err
+	}
 	out := listView{Data: make([]campaignView, 0, len(page.Campaigns))}
 	if page.Last != nil {
-		next, err := s.encodeCursor(c.UserContext(), list, *page.Last)
+		next, err := s.encodeCursor(ctx, list, *page.Last)
 		if err != nil {
-			return err
+			return listView{}, err
 		}
 		out.NextCursor = &next
 	}
 	for _, camp := range page.Campaigns {
 		out.Data = append(out.Data, viewCampaign(camp, nil, page.Private))
 	}
-	return reply(c, http.StatusOK, out)
+	return out, nil
 }
 
 // listCampaigns is the public list: live campaigns by default, or other public statuses.

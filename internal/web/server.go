@@ -26,6 +26,7 @@ import (
 	"github.com/backstitch/backstitch/internal/metrics"
 	"github.com/backstitch/backstitch/internal/pages"
 	"github.com/backstitch/backstitch/internal/pledge"
+	"github.com/backstitch/backstitch/internal/pubcache"
 	"github.com/backstitch/backstitch/internal/settlement"
 )
 
@@ -87,6 +88,9 @@ type Server struct {
 	cursorKey cursorKey
 	// pages are the backers' HTML pages, on the same app.
 	pages *pages.Pages
+	// public holds rendered public responses (see public.go); cacheControl is their header.
+	public       *pubcache.Cache
+	cacheControl string
 }
 
 //go:embed openapi.yaml
@@ -106,18 +110,20 @@ func openAPIFor(publicURL string) []byte {
 // New builds the Fiber app with every route.
 func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, pg *pages.Pages, log zerolog.Logger, now backstitch.Clock, m *metrics.Metrics) *Server {
 	s := &Server{
-		pages:     pg,
-		recon:     recon,
-		store:     store,
-		pledges:   pledges,
-		settler:   settler,
-		payments:  payments,
-		log:       log,
-		cfg:       cfg,
-		now:       now,
-		campaigns: campaigns,
-		accounts:  accounts,
-		metrics:   m,
+		pages:        pg,
+		recon:        recon,
+		store:        store,
+		pledges:      pledges,
+		settler:      settler,
+		payments:     payments,
+		log:          log,
+		cfg:          cfg,
+		now:          now,
+		campaigns:    campaigns,
+		accounts:     accounts,
+		metrics:      m,
+		public:       newPublicCache(cfg.PublicCacheTTL, now),
+		cacheControl: publicCacheControl(cfg.PublicCacheTTL),
 	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "backstitch",
