@@ -47,7 +47,9 @@ func NewResponse(contentType string, body []byte) Response {
 
 // Loader renders a response on a miss and names the tags it depends on. An error is returned to
 // the callers and nothing is cached (a 404 for a draft must never be remembered, nor a store
-// outage).
+// outage). A loader may run after the request that asked for it has ended (a background
+// refresh), with that request's context values but not its deadline: it must hold no memory the
+// request's server reuses (Fiber's parameters and query values point into such buffers).
 type Loader func(ctx context.Context) (Response, []string, error)
 
 // Options bound the cache.
@@ -80,10 +82,11 @@ type Cache struct {
 }
 
 type entry struct {
-	key     string
-	resp    Response
-	tags    []string
-	expires time.Time
+	key  string
+	resp Response
+	tags []string
+	// refreshAt and expires count from when the load began, before it read anything.
+	refreshAt, expires time.Time
 }
 
 type flight struct {
@@ -100,7 +103,9 @@ func New(o Options) *Cache {
 		flights: map[string]*flight{}, active: map[*flight]struct{}{}, invalidated: map[string]uint64{}}
 }
 
-// Get returns the response under key, loading it on a miss (one load per key at a time).
+// Get returns the response under key, loading it on a miss (one load per key at a time). An
+// entry read in the last quarter of its TTL is served as it is while one load refreshes it in
+// the background, so a busy key never makes its readers wait for the store.
 func (c *Cache) Get(ctx context.Context, key string, load Loader) (Response, error) {
 	c.mu.Lock()
 	now := c.opts.Now()
@@ -108,6 +113,10 @@ func (c *Cache) Get(ctx context.Context, key string, load Loader) (Response, err
 		e := el.Value.(*entry)
 		if now.Before(e.expires) {
 			c.lru.MoveToFront(el)
+			if !now.Before(e.refreshAt) && c.flights[key] == nil {
+				f := c.begin(key, now)
+				go c.refresh(context.WithoutCancel(ctx), key, f, load)
+			}
 			c.mu.Unlock()
 			return e.resp, nil
 		}
@@ -122,11 +131,34 @@ func (c *Cache) Get(ctx context.Context, key string, load Loader) (Response, err
 			return Response{}, ctx.Err()
 		}
 	}
+	f := c.begin(key, now)
+	c.mu.Unlock()
+	return c.run(ctx, key, f, load)
+}
+
+// begin registers a load of key; c.mu is held.
+func (c *Cache) begin(key string, now time.Time) *flight {
 	f := &flight{done: make(chan struct{}), seq: c.seq, started: now}
 	c.flights[key] = f
 	c.active[f] = struct{}{}
-	c.mu.Unlock()
+	return f
+}
 
+// refreshTimeout bounds a background refresh, which no request waits for.
+const refreshTimeout = 30 * time.Second
+
+func (c *Cache) refresh(ctx context.Context, key string, f *flight, load Loader) {
+	// A render that fails or panics here fails again in the foreground once the entry expires,
+	// where the request reports it.
+	defer func() { _ = recover() }()
+	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+	defer cancel()
+	_, _ = c.run(ctx, key, f, load)
+}
+
+// run carries out the load f stands for and keeps its result unless an invalidation of one of
+// its tags came after it began.
+func (c *Cache) run(ctx context.Context, key string, f *flight, load Loader) (Response, error) {
 	var tags []string
 	defer func() {
 		// Also on a panic in load: waiters are released and the key is loadable again.
@@ -136,7 +168,7 @@ func (c *Cache) Get(ctx context.Context, key string, load Loader) (Response, err
 		}
 		delete(c.active, f)
 		if f.err == nil && f.resp.Body != nil && !c.invalidatedSince(tags, f.seq) {
-			c.put(key, f.resp, tags, f.started.Add(c.opts.TTL))
+			c.put(key, f.resp, tags, f.started)
 		}
 		c.forgetInvalidations()
 		c.mu.Unlock()
@@ -206,14 +238,14 @@ func (c *Cache) forgetInvalidations() {
 	}
 }
 
-func (c *Cache) put(key string, r Response, tags []string, expires time.Time) {
+func (c *Cache) put(key string, r Response, tags []string, loaded time.Time) {
 	if int64(len(r.Body)) > c.opts.MaxBytes {
 		return
 	}
 	if el, ok := c.entries[key]; ok {
 		c.remove(el)
 	}
-	el := c.lru.PushFront(&entry{key: key, resp: r, tags: tags, expires: expires})
+	el := c.lru.PushFront(&entry{key: key, resp: r, tags: tags, refreshAt: loaded.Add(c.opts.TTL * 3 / 4), expires: loaded.Add(c.opts.TTL)})
 	c.entries[key] = el
 	c.size += int64(len(r.Body))
 	for _, tag := range tags {

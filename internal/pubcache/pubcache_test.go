@@ -67,13 +67,37 @@ func TestEntriesLiveForTheTTL(t *testing.T) {
 	if got := get(t, c, "k", load); got != "v #1" {
 		t.Fatal(got)
 	}
-	clock.Advance(1999 * time.Millisecond)
-	if got := get(t, c, "k", load); got != "v #1" {
-		t.Fatalf("within the TTL: %s", got)
+	clock.Advance(1499 * time.Millisecond)
+	if got := get(t, c, "k", load); got != "v #1" || n.Load() != 1 {
+		t.Fatalf("within the TTL: %s after %d loads", got, n.Load())
 	}
-	clock.Advance(time.Millisecond)
+	// Unread in its last quarter, an entry is dropped at the TTL: the next reader loads.
+	clock.Advance(501 * time.Millisecond)
 	if got := get(t, c, "k", load); got != "v #2" {
 		t.Fatalf("at the TTL: %s", got)
+	}
+}
+
+func TestBusyEntriesAreRefreshedBeforeTheyExpire(t *testing.T) {
+	clock := testenv.NewClock(time.Now())
+	c := newCache(clock, 10)
+	var n atomic.Int64
+	load := counting(&n, "v")
+	get(t, c, "k", load)
+	clock.Advance(1500 * time.Millisecond)
+	if got := get(t, c, "k", load); got != "v #1" {
+		t.Fatalf("in the last quarter of the TTL: %s, want the entry as it is", got)
+	}
+	for deadline := time.Now().Add(5 * time.Second); n.Load() < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no background refresh")
+		}
+	}
+	// Past the first load's TTL, within the refresh's: the refreshed bytes (waiting for the
+	// refresh if it is still running), and no third load.
+	clock.Advance(time.Second)
+	if got := get(t, c, "k", load); got != "v #2" || n.Load() != 2 {
+		t.Fatalf("after a background refresh: %s after %d loads", got, n.Load())
 	}
 }
 

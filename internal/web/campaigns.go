@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -149,7 +150,8 @@ func (s *Server) createCampaign(c *fiber.Ctx) error {
 
 func (s *Server) showCampaign(c *fiber.Ctx) error {
 	if anonymous(c) {
-		ref := c.Params("id")
+		// Cloned: the loader may outlive the request (see pubcache.Loader).
+		ref := strings.Clone(c.Params("id"))
 		return s.servePublic(c, "api/campaign\x00"+ref, s.publicCampaign(ref))
 	}
 	d, err := s.campaigns.Show(c.UserContext(), actor(c), c.Params("id"))
@@ -227,6 +229,8 @@ func (s *Server) list(c *fiber.Ctx, scope campaign.ListScope) error {
 	cur := c.Query("cursor")
 	if cur == "" && scope == campaign.ListPublic && anonymous(c) {
 		// The first page is what nearly every visitor asks for; later pages go to the store.
+		// The status is cloned: the loader may outlive the request (see pubcache.Loader).
+		q.Status = campaign.Status(strings.Clone(string(q.Status)))
 		key := "api/list\x00" + list + "\x00" + strconv.Itoa(q.Limit)
 		return s.servePublic(c, key, func(ctx context.Context) (pubcache.Response, []string, error) {
 			out, err := s.listPage(ctx, by, q, list)

@@ -1,0 +1,346 @@
+// Command publicread measures the public campaign JSON (GET /api/v1/campaigns/{slug}, anonymous)
+// against a bare Fiber handler returning the same bytes, in one run on one machine, so the ratio
+// means something even where absolute numbers are noisy.
+//
+//	go run ./bench/publicread [-c 32] [-d 3s] [-rounds 3]
+//
+// Both servers listen on loopback in this process; the load generator (fasthttp's client, c
+// connections, each sending its next request when the last one answered) runs here too, so all
+// three share the machine's cores the same way for both measurements. After the saturation runs,
+// the service is driven open-loop at half of the rate it reached, and p99 is measured from each
+// request's scheduled send time (a request that waits for a busy connection counts its wait).
+// The service is the full stack: every middleware, the embedded store, the offline Stripe double.
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+
+	"github.com/backstitch/backstitch/internal/account"
+	"github.com/backstitch/backstitch/internal/app"
+	"github.com/backstitch/backstitch/internal/config"
+	"github.com/backstitch/backstitch/internal/embedded"
+	"github.com/backstitch/backstitch/internal/mongostore"
+)
+
+func main() {
+	conc := flag.Int("c", 32, "concurrent connections")
+	dur := flag.Duration("d", 3*time.Second, "duration of each measurement")
+	rounds := flag.Int("rounds", 3, "alternating saturation rounds of each server")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(os.Stdout, *conc, *rounds, *dur); err != nil {
+		pprof.StopCPUProfile()
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out io.Writer, conc, rounds int, dur time.Duration) error {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "backstitch-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := embedded.Start(dir)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	service, stop, err := startService(ctx, srv)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	path, err := liveCampaign(service)
+	if err != nil {
+		return err
+	}
+	status, body, err := get(service, path, "")
+	if err != nil || status != 200 {
+		return fmt.Errorf("campaign JSON: %d %v", status, err)
+	}
+	bare, stopBare, err := startBare(body)
+	if err != nil {
+		return err
+	}
+	defer stopBare()
+
+	fmt.Fprintf(out, "GET %s (%d bytes), %d connections, %d alternating rounds of %s each, medians\n", path, len(body), conc, rounds, dur)
+	// Rounds alternate so that whatever else the machine does weighs on both alike.
+	var bareRuns, jsonRuns []result
+	for range rounds {
+		r, err := saturate(bare, path, body, conc, dur)
+		if err != nil {
+			return fmt.Errorf("bare handler: %w", err)
+		}
+		bareRuns = append(bareRuns, r)
+		if r, err = saturate(service, path, body, conc, dur); err != nil {
+			return fmt.Errorf("campaign JSON: %w", err)
+		}
+		jsonRuns = append(jsonRuns, r)
+	}
+	bareMax, jsonMax := median(bareRuns), median(jsonRuns)
+	report(out, "bare Fiber handler, saturated", bareMax)
+	report(out, "campaign JSON, saturated", jsonMax)
+	half := jsonMax.rate / 2
+	bareHalf, err := paced(bare, path, body, conc, dur, half)
+	if err != nil {
+		return fmt.Errorf("bare handler at half load: %w", err)
+	}
+	report(out, fmt.Sprintf("bare Fiber handler at %.0f req/s", half), bareHalf)
+	jsonHalf, err := paced(service, path, body, conc, dur, half)
+	if err != nil {
+		return fmt.Errorf("campaign JSON at half load: %w", err)
+	}
+	report(out, fmt.Sprintf("campaign JSON at %.0f req/s", half), jsonHalf)
+	fmt.Fprintf(out, "ratio: %.1f%% of the bare handler (target >= 50%%); p99 at half load %.2f ms (target <= 10 ms; the bare handler's %.2f ms is the machine's floor)\n",
+		100*jsonMax.rate/bareMax.rate, ms(jsonHalf.p99), ms(bareHalf.p99))
+	return nil
+}
+
+// median is the run with the median rate.
+func median(runs []result) result {
+	slices.SortFunc(runs, func(a, b result) int { return cmp.Compare(a.rate, b.rate) })
+	return runs[len(runs)/2]
+}
+
+type result struct {
+	rate     float64
+	p50, p99 time.Duration
+}
+
+func report(out io.Writer, name string, r result) {
+	fmt.Fprintf(out, "%-40s %9.0f req/s   p50 %6.2f ms   p99 %6.2f ms\n", name, r.rate, ms(r.p50), ms(r.p99))
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func startService(ctx context.Context, srv *embedded.Server) (addr string, stop func(), err error) {
+	env := map[string]string{"BACKSTITCH_LOG_LEVEL": "error"}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		return "", nil, err
+	}
+	store, err := mongostore.Open(ctx, mongostore.Options{URI: srv.URI(), Database: "bench_publicread", SingleConnection: true, Locks: srv.Locks()})
+	if err != nil {
+		return "", nil, err
+	}
+	if err := srv.IndexIDs(ctx, "bench_publicread"); err != nil {
+		return "", nil, err
+	}
+	admin, err := account.NewUser(account.SignupFields{Email: "admin@bench.example", Password: "benchmark admin", Name: "Admin"}, account.RoleAdmin, time.Now())
+	if err == nil {
+		err = store.CreateUser(ctx, admin)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	a, err := app.Open(ctx, cfg, zerolog.Nop(), app.Deps{Store: store})
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = a.Serve(sctx, ln); close(done) }()
+	return ln.Addr().String(), func() {
+		cancel()
+		<-done
+		a.Close(ctx)
+		_ = store.Close(ctx)
+	}, nil
+}
+
+// startBare serves body at every path with the same content type, and nothing else.
+func startBare(body []byte) (addr string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	f := fiber.New(fiber.Config{DisableStartupMessage: true})
+	f.Get("/*", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+		return c.Send(body)
+	})
+	go func() { _ = f.Listener(ln) }()
+	return ln.Addr().String(), func() { _ = f.Shutdown() }, nil
+}
+
+var client = &fasthttp.Client{MaxConnsPerHost: 1024}
+
+func get(addr, path, token string) (int, []byte, error) {
+	return call("GET", addr, path, token, "")
+}
+
+func call(method, addr, path, token, body string) (int, []byte, error) {
+	req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(res)
+	req.Header.SetMethod(method)
+	req.SetRequestURI("http://" + addr + path)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.SetContentType("application/json")
+		req.SetBodyString(body)
+	}
+	if err := client.DoTimeout(req, res, 30*time.Second); err != nil {
+		return 0, nil, err
+	}
+	return res.StatusCode(), bytes.Clone(res.Body()), nil
+}
+
+// liveCampaign launches a campaign with three tiers, as a designer and an admin would, and returns
+// the path of its public JSON.
+func liveCampaign(addr string) (string, error) {
+	var m map[string]any
+	do := func(method, path, token, body string, want int) error {
+		status, b, err := call(method, addr, "/api/v1"+path, token, body)
+		if err != nil {
+			return err
+		}
+		if status != want {
+			return fmt.Errorf("%s %s: %d %s", method, path, status, b)
+		}
+		m = map[string]any{}
+		return json.Unmarshal(b, &m)
+	}
+	if err := do("POST", "/designers", "", `{"email":"d@bench.example","password":"benchmark designer","name":"D"}`, 201); err != nil {
+		return "", err
+	}
+	if err := do("POST", "/sessions", "", `{"email":"d@bench.example","password":"benchmark designer"}`, 201); err != nil {
+		return "", err
+	}
+	designer := m["token"].(string)
+	if err := do("POST", "/sessions", "", `{"email":"admin@bench.example","password":"benchmark admin"}`, 201); err != nil {
+		return "", err
+	}
+	admin := m["token"].(string)
+	deadline := time.Now().Add(30 * 24 * time.Hour).Format(time.DateOnly)
+	if err := do("POST", "/campaigns", designer, `{"title":"Zero-waste linen coat","blurb":"Cut from deadstock linen.","story":"We cut every coat from fabric left over by mills, and sew it in Zürich.","goal":{"amount":1500000,"currency":"CHF"},"deadline":"`+deadline+`","timezone":"Europe/Zurich"}`, 201); err != nil {
+		return "", err
+	}
+	id, slug := m["id"].(string), m["slug"].(string)
+	for _, tier := range []string{
+		`{"title":"Linen coat","kind":"physical","price":{"amount":32000,"currency":"CHF"},"limit":50,"estimated_delivery":"2027-03"}`,
+		`{"title":"Sewing workshop","kind":"experience","price":{"amount":9000,"currency":"CHF"},"limit":12}`,
+		`{"title":"Thank-you note","kind":"digital","price":{"amount":1000,"currency":"CHF"}}`,
+	} {
+		if err := do("POST", "/campaigns/"+id+"/tiers", designer, tier, 201); err != nil {
+			return "", err
+		}
+	}
+	for _, step := range []struct{ path, token string }{{"/campaigns/" + id + "/submit", designer}, {"/admin/campaigns/" + id + "/approve", admin}, {"/campaigns/" + id + "/launch", designer}} {
+		if err := do("POST", step.path, step.token, "", 200); err != nil {
+			return "", err
+		}
+	}
+	return "/api/v1/campaigns/" + slug, nil
+}
+
+// saturate runs conc closed-loop connections for dur after a short warm-up.
+func saturate(addr, path string, want []byte, conc int, dur time.Duration) (result, error) {
+	if _, err := load(addr, path, want, conc, time.Now().Add(dur/5), nil); err != nil {
+		return result{}, err
+	}
+	start := time.Now()
+	lat, err := load(addr, path, want, conc, start.Add(dur), nil)
+	return summarise(lat, time.Since(start)), err
+}
+
+// paced sends rate requests a second, open loop, over conc connections.
+func paced(addr, path string, want []byte, conc int, dur time.Duration, rate float64) (result, error) {
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) / rate)
+	var n atomic.Int64
+	schedule := func() time.Time { return start.Add(time.Duration(n.Add(1)-1) * interval) }
+	lat, err := load(addr, path, want, conc, start.Add(dur), schedule)
+	return summarise(lat, time.Since(start)), err
+}
+
+// load sends requests on conc connections until end. With schedule, each request waits for its
+// scheduled time and its latency counts from then; without, requests follow each other at once.
+func load(addr, path string, want []byte, conc int, end time.Time, schedule func() time.Time) ([]time.Duration, error) {
+	hc := &fasthttp.HostClient{Addr: addr, MaxConns: conc}
+	var mu sync.Mutex
+	var all []time.Duration
+	var errs error
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Go(func() {
+			req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(res)
+			req.SetRequestURI("http://" + addr + path)
+			lat := make([]time.Duration, 0, 1<<16)
+			var err error
+			for {
+				sent := time.Now()
+				if schedule != nil {
+					sent = schedule()
+					time.Sleep(time.Until(sent))
+				}
+				if !sent.Before(end) {
+					break
+				}
+				if err = hc.Do(req, res); err != nil {
+					break
+				}
+				if res.StatusCode() != 200 || !bytes.Equal(res.Body(), want) {
+					err = fmt.Errorf("answer %d with %d bytes differs from the expected one", res.StatusCode(), len(res.Body()))
+					break
+				}
+				lat = append(lat, time.Since(sent))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			errs = errors.Join(errs, err)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return all, errs
+}
+
+func summarise(lat []time.Duration, elapsed time.Duration) result {
+	if len(lat) == 0 {
+		return result{}
+	}
+	slices.Sort(lat)
+	at := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
+	return result{rate: float64(len(lat)) / elapsed.Seconds(), p50: at(0.50), p99: at(0.99)}
+}
