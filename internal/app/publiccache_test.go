@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -140,6 +141,32 @@ func TestPublicCacheFollowsEditsAndKeepsPrivateViewsOut(t *testing.T) {
 	s.must(200, "PATCH", "/api/v1/campaigns/"+id+"/tiers/"+tier, owner, map[string]any{"description": "Lined with offcuts."})
 	if got := s.must(200, "GET", path, "", nil)["tiers"].([]any)[0].(map[string]any)["description"]; got != "Lined with offcuts." {
 		t.Fatalf("tier after an edit: %v", got)
+	}
+
+	// A date added to an experience tier, then cancelled.
+	workshop := s.must(201, "POST", "/api/v1/campaigns/"+id+"/tiers", owner, map[string]any{
+		"title": "Workshop", "kind": "experience", "price": map[string]any{"amount": 9000, "currency": "CHF"}})["id"].(string)
+	sessions := func() []any {
+		for _, t := range s.must(200, "GET", path, "", nil)["tiers"].([]any) {
+			if m := t.(map[string]any); m["id"] == workshop {
+				got, _ := m["sessions"].([]any)
+				return got
+			}
+		}
+		t.Fatal("the new tier is not in the public view")
+		return nil
+	}
+	if got := sessions(); len(got) != 0 {
+		t.Fatalf("sessions before any: %v", got)
+	}
+	session := s.addSession(pledgeSetup{id: id, owner: owner}, workshop, 10*24*time.Hour, 8)
+	if got := sessions(); len(got) != 1 {
+		t.Fatalf("sessions after adding one: %v", got)
+	}
+	before := fmt.Sprint(sessions())
+	s.must(200, "DELETE", "/api/v1/campaigns/"+id+"/tiers/"+workshop+"/sessions/"+session, owner, nil)
+	if after := fmt.Sprint(sessions()); after == before {
+		t.Fatalf("a cancelled date unchanged in the public view: %s", after)
 	}
 
 	// A draft is 404 to the public, even right after a cached read of a live campaign.

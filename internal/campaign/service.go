@@ -396,6 +396,7 @@ func (s *Service) AddSession(ctx context.Context, by Actor, campaignID, tierID s
 	if err != nil {
 		return Tier{}, Session{}, err
 	}
+	defer s.changed(c.ID)
 	if err := s.reopenForReview(ctx, by, c); err != nil {
 		return Tier{}, Session{}, err
 	}
@@ -415,6 +416,7 @@ func (s *Service) CancelSession(ctx context.Context, by Actor, campaignID, tierI
 	if err != nil {
 		return Tier{}, err
 	}
+	defer s.changed(c.ID)
 	if err := s.store.ReplaceTier(ctx, t, next); err != nil {
 		return Tier{}, err
 	}
