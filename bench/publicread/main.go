@@ -23,7 +23,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -33,6 +32,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
+	"github.com/backstitch/backstitch/bench/internal/profile"
 	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/app"
 	"github.com/backstitch/backstitch/internal/config"
@@ -46,19 +46,10 @@ func main() {
 	rounds := flag.Int("rounds", 3, "alternating saturation rounds of each server")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		defer pprof.StopCPUProfile()
-	}
+	stopProfile := profile.Start(*cpuProfile)
+	defer stopProfile()
 	if err := run(os.Stdout, *conc, *rounds, *dur); err != nil {
-		pprof.StopCPUProfile()
+		stopProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
