@@ -365,3 +365,84 @@ func TestTierSlots(t *testing.T) {
 		t.Fatalf("missing campaign: %v", err)
 	}
 }
+
+// Every pledge write that is a conditional update on MongoDB (and a compare under a lock on the
+// embedded store) refuses stale state, one condition at a time, so that a filter missing any of
+// its conditions fails here. Run with BACKSTITCH_TEST_STORE=mongodb-mode it checks the filters
+// production MongoDB evaluates; run as the service opens the embedded store, the locked compare.
+func TestPledgeConditionalWritesRefuseStaleState(t *testing.T) {
+	s := testenv.MustStore(t)
+	ctx := context.Background()
+	now := time.Date(2029, 12, 2, 9, 0, 0, 0, time.UTC)
+	p := pledge.Pledge{ID: "plg_filters", CampaignID: "cam_x", Status: pledge.StatusPending,
+		Amount: money.Money{Amount: 5000, Currency: "CHF"}, Pending: &pledge.Pending{Seq: "seq_1", Since: now, At: now}}
+	if err := s.CreatePledge(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	read, err := s.FindPledge(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conflict := func(what string, err error) {
+		t.Helper()
+		if backstitch.ErrorCode(err) != backstitch.CodeConflict {
+			t.Fatalf("%s: got %v, want a conflict", what, err)
+		}
+	}
+
+	// Status: a caller that believes the pledge is in another state at the same version loses.
+	wrongStatus := read
+	wrongStatus.Status = pledge.StatusActive
+	_, err = s.ReplacePledge(ctx, wrongStatus, wrongStatus.MoveTo(pledge.StatusCancelled, "t", "", now))
+	conflict("replace with the wrong status", err)
+	_, err = s.FencedReplacePledge(ctx, wrongStatus, wrongStatus.MoveTo(pledge.StatusCancelled, "t", "", now), 1)
+	conflict("fenced replace with the wrong status", err)
+
+	// Version: a write from an older read loses, even when the status did not change.
+	counted, err := s.CountConfirmAttempt(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.ReplacePledge(ctx, read, read.MoveTo(pledge.StatusActive, "t", "", now))
+	conflict("replace from an older version", err)
+	_, err = s.FencedReplacePledge(ctx, read, read.MoveTo(pledge.StatusActive, "t", "", now), 1)
+	conflict("fenced replace from an older version", err)
+
+	// Fence: once a holder with token 7 wrote, a holder with token 6 cannot, though it read the
+	// latest version.
+	fenced, err := s.FencedReplacePledge(ctx, counted, counted, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.FencedReplacePledge(ctx, fenced, fenced.MoveTo(pledge.StatusActive, "t", "", now), 6)
+	conflict("fenced replace with an older token", err)
+	if _, err := s.FencedReplacePledge(ctx, fenced, fenced, 7); err != nil {
+		t.Fatalf("the holder of the same token was refused: %v", err)
+	}
+
+	// Answered: the manage token is handed out once.
+	if _, err := s.AnswerPledge(ctx, p.ID, "hash_1", pledge.StripeObjects{CustomerID: "cus_1"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.AnswerPledge(ctx, p.ID, "hash_2", pledge.StripeObjects{})
+	conflict("a second answer", err)
+
+	// Pending: only the transition that wrote the record clears it, and clearing moves no version.
+	before, _ := s.FindPledge(ctx, p.ID)
+	if err := s.ClearPending(ctx, p.ID, "seq_other"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.FindPledge(ctx, p.ID); got.Pending == nil {
+		t.Fatal("another transition's seq cleared the pending record")
+	}
+	if err := s.ClearPending(ctx, p.ID, "seq_1"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.FindPledge(ctx, p.ID)
+	if got.Pending != nil || got.Version != before.Version {
+		t.Fatalf("after clearing: pending %+v, version %d (was %d)", got.Pending, got.Version, before.Version)
+	}
+	if got.ManageTokenHash != "hash_1" || got.CustomerID != "cus_1" || got.Fence != 7 {
+		t.Fatalf("stored pledge: token hash %q customer %q fence %d", got.ManageTokenHash, got.CustomerID, got.Fence)
+	}
+}

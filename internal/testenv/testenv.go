@@ -35,14 +35,36 @@ func Main(m *testing.M, after ...func()) {
 	os.Exit(code)
 }
 
+// StoreModeEnv selects how tests open the embedded store: unset (or "embedded") as the service
+// opens it, with per-document locks; "mongodb-mode" as the service opens a MongoDB server, with no
+// locks, so every write is the conditional update that production MongoDB runs. Only the pool stays
+// at one connection, FerretDB's own limit (more connections lose concurrent updates of a document).
+const StoreModeEnv = "BACKSTITCH_TEST_STORE"
+
+// MongoDBMode reports whether tests open the embedded store as a MongoDB server (see StoreModeEnv).
+// An unknown value fails the test rather than silently running the other mode.
+func MongoDBMode(tb testing.TB) bool {
+	tb.Helper()
+	switch v := os.Getenv(StoreModeEnv); v {
+	case "", "embedded":
+		return false
+	case "mongodb-mode":
+		return true
+	default:
+		tb.Fatalf("%s=%q: want embedded or mongodb-mode", StoreModeEnv, v)
+		return false
+	}
+}
+
 // StoreOptions returns how to reach a brand-new database for one test: on MONGODB_URI when set,
-// else on the package's embedded store (started on first use).
+// else on the package's embedded store (started on first use), opened as StoreModeEnv says.
 func StoreOptions(tb testing.TB) mongostore.Options {
 	tb.Helper()
 	name := strings.ReplaceAll(backstitch.NewID("test"), "_", "")
 	if uri := os.Getenv("MONGODB_URI"); uri != "" {
 		return mongostore.Options{URI: uri, Database: name}
 	}
+	mongoMode := MongoDBMode(tb)
 	shared.once.Do(func() {
 		shared.dir, shared.err = os.MkdirTemp("", "backstitch-test-store-")
 		if shared.err == nil {
@@ -52,7 +74,11 @@ func StoreOptions(tb testing.TB) mongostore.Options {
 	if shared.err != nil {
 		tb.Fatalf("start embedded store: %v", shared.err)
 	}
-	return mongostore.Options{URI: shared.server.URI(), Database: name, SingleConnection: true, Locks: shared.server.Locks()}
+	opts := mongostore.Options{URI: shared.server.URI(), Database: name, SingleConnection: true}
+	if !mongoMode {
+		opts.Locks = shared.server.Locks()
+	}
+	return opts
 }
 
 // MustStore opens a fresh database for this test and drops it when the test ends.
@@ -69,6 +95,8 @@ func MustStoreAt(tb testing.TB, opts mongostore.Options) *mongostore.Store {
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}
+	// The _id index is FerretDB's, not a MongoDB feature, but without it every test in
+	// MongoDB mode would scan whole tables: it changes speed, never which documents match.
 	if opts.SingleConnection && shared.server != nil {
 		if err := shared.server.IndexIDs(context.Background(), opts.Database); err != nil {
 			tb.Fatalf("index embedded store: %v", err)
