@@ -48,7 +48,8 @@ func dockerRunEnv(t *testing.T) map[string]string {
 	return env
 }
 
-// TestDockerExampleStartsInProduction runs the binary with the README's docker run settings:
+// TestDockerExampleStartsInProduction runs the production binary, which the Dockerfile builds,
+// with the README's docker run settings:
 // it must start in production mode and become ready. Only what cannot exist here is replaced:
 // the MongoDB host (the test store instead) and the Stripe API (the double, via STRIPE_API_URL);
 // the keys and every other setting are the README's own.
@@ -74,7 +75,7 @@ func TestDockerExampleStartsInProduction(t *testing.T) {
 	for k, v := range env {
 		kv = append(kv, k+"="+v)
 	}
-	cmd := exec.Command(buildBinary(t))
+	cmd := exec.Command(buildProductionBinary(t))
 	cmd.Env = cleanEnv(kv...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs

@@ -4,7 +4,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -19,14 +18,12 @@ import (
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/config"
-	"github.com/backstitch/backstitch/internal/embedded"
 	"github.com/backstitch/backstitch/internal/metrics"
 	"github.com/backstitch/backstitch/internal/mongostore"
 	"github.com/backstitch/backstitch/internal/pages"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/reconcile"
 	"github.com/backstitch/backstitch/internal/settlement"
-	"github.com/backstitch/backstitch/internal/stripedouble"
 	"github.com/backstitch/backstitch/internal/stripepay"
 	"github.com/backstitch/backstitch/internal/web"
 )
@@ -38,16 +35,16 @@ type App struct {
 	now      backstitch.Clock
 	store    *mongostore.Store
 	ownStore bool
-	embedded *embedded.Server
 	web      *web.Server
 	pledges  *pledge.Service
 	settler  *settlement.Settler
 	runner   *reconcile.Runner
-	// Offline mode: the Stripe double and the loopback server it answers on.
-	double       *stripedouble.Double
-	doubleServer *http.Server
-	stripeURL    string
-	stripeKey    string
+	// offline holds the embedded store and the Stripe double when they run; only the default
+	// build has them (offline.go), the production build none (offline_production.go).
+	offline offlineParts
+	// Offline mode: where the double answers, and the key it answers.
+	stripeURL string
+	stripeKey string
 	// metrics is this instance's registry; with BACKSTITCH_METRICS_ADDR it is served on its own
 	// listener, away from the public app.
 	metrics *metrics.Metrics
@@ -63,6 +60,9 @@ type Deps struct {
 // Open starts everything but the listener: the embedded store when no MONGODB_URI is set, the
 // connection and indexes, and the HTTP handlers.
 func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps) (*App, error) {
+	if err := checkBuild(cfg); err != nil {
+		return nil, err
+	}
 	a := &App{cfg: cfg, log: log, now: deps.Now, store: deps.Store, metrics: metrics.New()}
 	if a.now == nil {
 		a.now = func() time.Time { return time.Now().UTC() }
@@ -117,34 +117,7 @@ func (a *App) openPayments() (*stripepay.Client, error) {
 			BackendURL: a.cfg.StripeAPIURL, Timeout: a.cfg.StripeAPITimeout, WritesPerSecond: a.cfg.StripeWriteRate,
 			WebhookSecret: a.cfg.StripeWebhookSecret, Metrics: a.metrics}), nil
 	}
-	if a.cfg.StripeWebhookSecret == "" {
-		a.cfg.StripeWebhookSecret = "whsec_offline_" + backstitch.NewID("k")
-	}
-	// The double answers only this key, made anew at every start and known only to this process's
-	// Stripe client (and tests, through StripeSecretKey): its loopback port is open to every local
-	// user, who must not read backers' customers or make payments through it.
-	a.stripeKey = "sk_test_" + rand.Text() // one underscore less and stripe-mock would refuse its shape
-	d, err := stripedouble.New(stripedouble.Options{WebhookSecret: a.cfg.StripeWebhookSecret, Now: a.now, SecretKey: a.stripeKey})
-	if err != nil {
-		return nil, fmt.Errorf("offline payments: %w", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		d.Close()
-		return nil, fmt.Errorf("offline payments: %w", err)
-	}
-	a.double = d
-	a.stripeURL = "http://" + ln.Addr().String()
-	a.doubleServer = &http.Server{Handler: d, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := a.doubleServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error().Err(err).Msg("offline payments server stopped")
-		}
-	}()
-	a.log.Info().Str("payments", "offline").
-		Msg("payments: offline, simulated by the in-process Stripe double (stripe-mock validates every request); set STRIPE_SECRET_KEY to use Stripe")
-	return stripepay.New(stripepay.Options{SecretKey: a.stripeKey, PublishableKey: "pk_test_offline",
-		BackendURL: a.stripeURL, Timeout: a.cfg.StripeAPITimeout, WebhookSecret: a.cfg.StripeWebhookSecret, Metrics: a.metrics}), nil
+	return a.openOfflinePayments()
 }
 
 // WebhookSecret is the secret Stripe webhooks are verified with (generated in offline mode).
@@ -152,12 +125,7 @@ func (a *App) WebhookSecret() string { return a.cfg.StripeWebhookSecret }
 
 // StripeURL is where the Stripe client sends requests in offline mode (the double), so tests can
 // act as a browser running Stripe.js against it.
-func (a *App) StripeURL() string {
-	if a.doubleServer == nil {
-		return ""
-	}
-	return a.stripeURL
-}
+func (a *App) StripeURL() string { return a.stripeURL }
 
 // StripeSecretKey is the key the double answers in offline mode (generated at start), so tests
 // can call it as the service does.
@@ -166,18 +134,12 @@ func (a *App) StripeSecretKey() string { return a.stripeKey }
 // Pledges gives tests and commands the pledge service the server uses.
 func (a *App) Pledges() *pledge.Service { return a.pledges }
 
-// Double is the offline Stripe double, or nil when the service talks to Stripe.
-func (a *App) Double() *stripedouble.Double { return a.double }
-
 func (a *App) openStore(ctx context.Context) error {
 	opts := mongostore.Options{URI: a.cfg.MongoURI, Database: a.cfg.MongoDatabase, MaxPoolSize: a.cfg.MongoMaxPool}
 	if a.cfg.Embedded() {
-		srv, err := embedded.Start(a.cfg.DataDir)
-		if err != nil {
+		if err := a.startEmbeddedStore(&opts); err != nil {
 			return err
 		}
-		a.embedded = srv
-		opts.URI, opts.SingleConnection, opts.Locks = srv.URI(), true, srv.Locks()
 		a.log.Info().Str("store", "embedded").Str("data_dir", a.cfg.DataDir).
 			Msg("store: embedded FerretDB (SQLite files); set MONGODB_URI to use MongoDB")
 	} else {
@@ -185,16 +147,13 @@ func (a *App) openStore(ctx context.Context) error {
 	}
 	store, err := mongostore.Open(ctx, opts)
 	if err != nil {
-		if a.embedded != nil {
+		if a.cfg.Embedded() {
 			return fmt.Errorf("embedded store in BACKSTITCH_DATA_DIR %q: %w", a.cfg.DataDir, err)
 		}
 		return fmt.Errorf("MongoDB at MONGODB_URI %s: %w", a.cfg.Redacted()["mongodb_uri"], err)
 	}
 	a.store, a.ownStore = store, true
-	if a.embedded != nil {
-		return a.embedded.IndexIDs(ctx, a.cfg.MongoDatabase)
-	}
-	return nil
+	return a.indexEmbeddedStore(ctx)
 }
 
 // Routes lists every route the server answers, as "METHOD /path/:param", for tests that must
@@ -213,10 +172,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	go a.settle(sweepCtx, a.cfg.SettleInterval)
 	go a.reconcile(sweepCtx, a.cfg.SettleInterval)
 
-	if a.double != nil {
-		// The double delivers webhooks to this very listener, as Stripe would to the public URL.
-		a.double.SetWebhook(webhookURL(ln.Addr()), a.cfg.StripeWebhookSecret)
-	}
+	a.sendOfflineWebhooksTo(ln.Addr())
 	if a.cfg.MetricsAddr != "" {
 		stop, err := a.serveMetrics()
 		if err != nil {
@@ -344,18 +300,11 @@ func (a *App) serveMetrics() (stop func(), err error) {
 
 // Close releases the store (if this App opened it), the offline Stripe double and the embedded server.
 func (a *App) Close(ctx context.Context) {
-	if a.double != nil {
-		a.double.Close()
-		_ = a.doubleServer.Close()
-	}
+	a.closeDouble()
 	if a.store != nil && a.ownStore {
 		if err := a.store.Close(ctx); err != nil {
 			a.log.Warn().Err(err).Msg("close store")
 		}
 	}
-	if a.embedded != nil {
-		if err := a.embedded.Close(); err != nil {
-			a.log.Warn().Err(err).Msg("stop embedded store")
-		}
-	}
+	a.closeEmbeddedStore()
 }
