@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/event"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/mongo/readpref"
@@ -44,6 +45,8 @@ type Options struct {
 	// write by _id under a per-document lock. Only for a store that one process owns: the
 	// embedded FerretDB, which scans a whole collection for any filter but a bare _id.
 	Locks Locker
+	// Monitor sees every command sent; tests use it to check each query has an index.
+	Monitor *event.CommandMonitor
 }
 
 // Open connects, checks the server answers and makes sure the indexes exist.
@@ -57,6 +60,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	if o.SingleConnection {
 		opts.SetMaxPoolSize(1).SetMinPoolSize(1)
+	}
+	if o.Monitor != nil {
+		opts.SetMonitor(o.Monitor)
 	}
 	client, err := mongo.Connect(ctx, opts)
 	if err != nil {
@@ -92,13 +98,18 @@ func (s *Store) Drop(ctx context.Context) error {
 	return s.db.Drop(ctx)
 }
 
-// ensureIndexes creates the indexes that do not exist yet. It asks first rather than relying on
-// createIndexes being a no-op for existing indexes: FerretDB v1.24 (SQLite) answers a repeated
-// createIndexes after a restart with a spurious IndexOptionsConflict naming another collection's index.
-func (s *Store) ensureIndexes(ctx context.Context) error {
+// indexes are the indexes each collection needs, beside _id: one for every query the store makes
+// (each find, update, delete and count filter, and each sort), so that on MongoDB no request
+// scans a collection that grows. testenv checks every query the tests make against this list.
+func indexes() map[string][]mongo.IndexModel {
 	unique := func() *options.IndexOptions { return options.Index().SetUnique(true) }
-	for coll, models := range map[string][]mongo.IndexModel{
-		"users":                 {{Keys: bson.D{{Key: "email", Value: 1}}, Options: unique()}},
+	return map[string][]mongo.IndexModel{
+		"users": {
+			{Keys: bson.D{{Key: "email", Value: 1}}, Options: unique()},
+			// Connect's account.updated webhook finds its designer by account (not unique: users
+			// without an account all lack it, and only a partial index could skip them).
+			{Keys: bson.D{{Key: "stripe_account_id", Value: 1}}},
+		},
 		"sessions":              {{Keys: bson.D{{Key: "expires_at", Value: 1}}}, {Keys: bson.D{{Key: "user_id", Value: 1}}}},
 		"campaigns":             {{Keys: bson.D{{Key: "slug", Value: 1}}, Options: unique()}, {Keys: bson.D{{Key: "status", Value: 1}, {Key: "launched_at", Value: -1}, {Key: "_id", Value: -1}}}, {Keys: bson.D{{Key: "designer_id", Value: 1}, {Key: "created_at", Value: -1}}}},
 		"tiers":                 {{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "position", Value: 1}}}},
@@ -112,6 +123,9 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 			{Keys: bson.D{{Key: "setup_intent_id", Value: 1}}},
 			{Keys: bson.D{{Key: "payment_intent_id", Value: 1}}},
 			{Keys: bson.D{{Key: "collected_at", Value: 1}}},
+			// The sweeper's second question, counters owed by an interrupted transition: without
+			// it every sweep of every instance reads all pledges on MongoDB.
+			{Keys: bson.D{{Key: "pending.since", Value: 1}}},
 		},
 		"reconciliations": {
 			{Keys: bson.D{{Key: "status", Value: 1}, {Key: "created_at", Value: 1}}},
@@ -122,7 +136,27 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		"reconciliation_reports":  {{Keys: bson.D{{Key: "run_id", Value: 1}, {Key: "attempt", Value: 1}, {Key: "n", Value: 1}}}},
 		"stripe_events":           {{Keys: bson.D{{Key: "received_at", Value: -1}}}},
 		"leases":                  {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
-	} {
+	}
+}
+
+// IndexedFields lists, by collection, the first field of each index (and _id): a query whose
+// filter or, with an empty filter, whose sort begins with one of them can use an index.
+func IndexedFields() map[string][]string {
+	out := map[string][]string{}
+	for coll, models := range indexes() {
+		out[coll] = append(out[coll], "_id")
+		for _, m := range models {
+			out[coll] = append(out[coll], m.Keys.(bson.D)[0].Key)
+		}
+	}
+	return out
+}
+
+// ensureIndexes creates the indexes that do not exist yet. It asks first rather than relying on
+// createIndexes being a no-op for existing indexes: FerretDB v1.24 (SQLite) answers a repeated
+// createIndexes after a restart with a spurious IndexOptionsConflict naming another collection's index.
+func (s *Store) ensureIndexes(ctx context.Context) error {
+	for coll, models := range indexes() {
 		c := s.db.Collection(coll)
 		specs, err := c.Indexes().ListSpecifications(ctx)
 		if err != nil {

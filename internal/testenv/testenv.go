@@ -4,6 +4,7 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -22,11 +23,20 @@ var shared struct {
 }
 
 // Main runs a package's tests and then stops the embedded store they shared, after running the
-// given clean-ups (a shared browser, say). Call it from TestMain.
+// given clean-ups (a shared browser, say). Call it from TestMain. It fails the package if the
+// tests sent a query that no index serves (see mongostore's indexes), listing each: on MongoDB
+// such a query scans its whole collection.
 func Main(m *testing.M, after ...func()) {
 	code := m.Run()
 	for _, f := range after {
 		f()
+	}
+	if missing := unindexedQueries(); len(missing) > 0 {
+		fmt.Fprintf(os.Stderr, "queries without an index (add one in internal/mongostore/store.go, indexes):\n  %s\n",
+			strings.Join(missing, "\n  "))
+		if code == 0 {
+			code = 1
+		}
 	}
 	if shared.server != nil {
 		_ = shared.server.Close()
@@ -62,7 +72,7 @@ func StoreOptions(tb testing.TB) mongostore.Options {
 	tb.Helper()
 	name := strings.ReplaceAll(backstitch.NewID("test"), "_", "")
 	if uri := os.Getenv("MONGODB_URI"); uri != "" {
-		return mongostore.Options{URI: uri, Database: name}
+		return mongostore.Options{URI: uri, Database: name, Monitor: queryMonitor}
 	}
 	mongoMode := MongoDBMode(tb)
 	shared.once.Do(func() {
@@ -74,7 +84,7 @@ func StoreOptions(tb testing.TB) mongostore.Options {
 	if shared.err != nil {
 		tb.Fatalf("start embedded store: %v", shared.err)
 	}
-	opts := mongostore.Options{URI: shared.server.URI(), Database: name, SingleConnection: true}
+	opts := mongostore.Options{URI: shared.server.URI(), Database: name, SingleConnection: true, Monitor: queryMonitor}
 	if !mongoMode {
 		opts.Locks = shared.server.Locks()
 	}
