@@ -1,6 +1,6 @@
 // Package embedded runs a MongoDB-compatible server (FerretDB on SQLite) inside the process, so the
 // service and its tests start with no database installed. It is the only package that imports
-// FerretDB: a production build that always sets MONGODB_URI could drop it by removing this package.
+// FerretDB, and only internal/app/offline.go imports it: the production build (-tags production) leaves it out.
 package embedded
 
 import (
