@@ -1,6 +1,7 @@
 // Package embedded runs a MongoDB-compatible server (FerretDB on SQLite) inside the process, so the
 // service and its tests start with no database installed. It is the only package that imports
-// FerretDB, and only internal/app/offline.go imports it: the production build (-tags production) leaves it out.
+// FerretDB; the service starts it only from internal/app/offline.go, which the production build
+// (-tags production) leaves out.
 package embedded
 
 import (
