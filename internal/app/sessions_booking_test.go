@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -148,5 +149,57 @@ func TestWorkshopSessionsAreNeverOverbooked(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+// A backer who booked a session gets it as a calendar file: times in UTC, text escaped, lines
+// folded as RFC 5545 wants; an online session's link only once the deadline has passed.
+func TestBookedSessionAsCalendarFile(t *testing.T) {
+	s := startService(t, nil)
+	c := s.pledgeSetup("all_or_nothing", 10)
+	start := s.clock.Now().Add(40 * 24 * time.Hour)
+	online := s.must(201, "POST", "/api/v1/campaigns/"+c.id+"/tiers/"+c.workshop+"/sessions", c.owner, map[string]any{
+		"starts_at": start.Format(time.RFC3339), "ends_at": start.Add(90 * time.Minute).Format(time.RFC3339), "timezone": "Europe/Zurich",
+		"online": true, "link": "https://meet.example/ateliers-secret-room", "capacity": 20})["id"].(string)
+	inPerson := s.must(201, "POST", "/api/v1/campaigns/"+c.id+"/tiers/"+c.workshop+"/sessions", c.owner, map[string]any{
+		"starts_at": start.Format(time.RFC3339), "ends_at": start.Add(3 * time.Hour).Format(time.RFC3339), "timezone": "Europe/Zurich",
+		"place": "Atelier; 2nd floor, Rue des Bains 12\nGenève — ring twice at the blue door, the bell on the left is broken", "capacity": 8})["id"].(string)
+	book := func(session, key string) (id, token string) {
+		p := s.pledge(c.slug, workshopPledge(c.workshop, session), key).JSON(t)
+		return p["id"].(string), p["manage_token"].(string)
+	}
+	calendar := func(id, token string) response {
+		return s.call("GET", "/api/v1/pledges/"+id+"/session.ics", "", nil, "X-Manage-Token", token)
+	}
+	onID, onTok := book(online, "ics-online")
+	r := calendar(onID, onTok)
+	body := string(r.Body)
+	if r.Status != 200 || r.Header.Get("Content-Type") != "text/calendar; charset=utf-8" || !strings.Contains(body, "DTSTART:"+start.UTC().Format("20060102T150405Z")+"\r\n") ||
+		!strings.Contains(body, "LOCATION:Online\r\n") || strings.Contains(body, "secret-room") {
+		t.Fatalf("online session before the deadline: %d %s", r.Status, body)
+	}
+	ipID, ipTok := book(inPerson, "ics-in-person")
+	body = string(calendar(ipID, ipTok).Body)
+	unfolded := strings.ReplaceAll(body, "\r\n ", "")
+	if !strings.Contains(unfolded, `LOCATION:Atelier\; 2nd floor\, Rue des Bains 12\nGenève — ring twice`) {
+		t.Fatalf("place not escaped: %s", body)
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(body, "\r\n"), "\r\n") {
+		if len(line) > 75 || strings.Contains(line, "\n") {
+			t.Fatalf("line not folded to 75 octets: %q", line)
+		}
+	}
+	// Wrong token, or a pledge that books no session: not found.
+	if r := calendar(onID, "wrong"); r.Status != 404 {
+		t.Fatalf("calendar with a wrong token: %d", r.Status)
+	}
+	coat := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "ics-coat").JSON(t)
+	if r := calendar(coat["id"].(string), coat["manage_token"].(string)); r.Status != 404 {
+		t.Fatalf("calendar of a pledge without a session: %d", r.Status)
+	}
+	// After the deadline the link is the backer's.
+	s.passDeadline(c.slug)
+	if body := strings.ReplaceAll(string(calendar(onID, onTok).Body), "\r\n ", ""); !strings.Contains(body, "LOCATION:https://meet.example/ateliers-secret-room") {
+		t.Fatalf("online session after the deadline: %s", body)
 	}
 }

@@ -228,6 +228,39 @@ func (s *Service) Manage(ctx context.Context, id, token string) (Pledge, error) 
 	return p, nil
 }
 
+// Booking is the session a pledge booked, with its reward and campaign, for the backer's calendar.
+type Booking struct {
+	Pledge   Pledge
+	Campaign campaign.Campaign
+	Tier     campaign.Tier
+	Session  campaign.Session
+}
+
+// Booking finds the session the holder of a pledge's manage token booked ("not found" when the
+// pledge books none).
+func (s *Service) Booking(ctx context.Context, id, token string) (Booking, error) {
+	p, err := s.Manage(ctx, id, token)
+	if err != nil {
+		return Booking{}, err
+	}
+	if p.SessionID == "" {
+		return Booking{}, backstitch.Errorf(backstitch.CodeNotFound, "This pledge books no session.")
+	}
+	camp, err := s.store.FindCampaign(ctx, p.CampaignID)
+	if err != nil {
+		return Booking{}, err
+	}
+	tier, err := s.store.FindTier(ctx, p.CampaignID, p.TierID)
+	if err != nil {
+		return Booking{}, err
+	}
+	session, ok := tier.SessionByID(p.SessionID)
+	if !ok {
+		return Booking{}, backstitch.Errorf(backstitch.CodeNotFound, "This pledge books no session.")
+	}
+	return Booking{Pledge: p, Campaign: camp, Tier: tier, Session: session}, nil
+}
+
 // Confirmed is the outcome of a confirmation: the pledge, and whether Stripe wants the backer to
 // authenticate (3-D Secure) in the browser with the client secret.
 type Confirmed struct {

@@ -223,6 +223,7 @@ func (s *Server) routes() {
 	api.Post("/pledges/:id/confirm", query(), s.confirmPledge)
 	api.Post("/pledges/:id/cancel", query(), s.cancelPledge)
 	api.Post("/pledges/:id/payment-method", query(), s.fixPayment)
+	api.Get("/pledges/:id/session.ics", query(), s.sessionCalendar)
 	api.Get("/campaigns/:id/settlement", query(), s.requireUser, s.showSettlement)
 
 	s.pages.Mount(s.app)
