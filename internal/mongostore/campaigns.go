@@ -271,18 +271,10 @@ func (s *Store) TouchCampaign(ctx context.Context, id string, now time.Time) err
 // oversold however many pledges race for the last unit.
 func (s *Store) ClaimTierUnit(ctx context.Context, tierID string, now time.Time, slots ...string) error {
 	tiers := s.db.Collection("tiers")
-	counted := bson.M{"counted_at": now}
 	// A stocked combination (size M) or a session's place is claimed in the same update as the
 	// tier's unit: all or none.
-	withStock := func(filter, inc bson.M) (bson.M, bson.M) {
-		for _, slot := range slots {
-			filter["stock_left."+slot] = bson.M{"$gt": 0}
-			inc["stock_left."+slot], inc["stock_claimed."+slot] = int64(-1), int64(1)
-		}
-		return filter, bson.M{"$inc": inc, "$set": counted}
-	}
-	filter, update := withStock(bson.M{"_id": tierID, "remaining": bson.M{"$gt": 0}},
-		bson.M{"claimed": int64(1), "remaining": int64(-1), "counter_rev": int64(1)})
+	filter, update := withSlots(bson.M{"_id": tierID, "remaining": bson.M{"$gt": 0}},
+		bson.M{"claimed": int64(1), "remaining": int64(-1), "counter_rev": int64(1)}, slots, 1, now)
 	res, err := tiers.UpdateOne(ctx, filter, update)
 	if err != nil {
 		return fmt.Errorf("claim unit of tier %s: %w", tierID, err)
@@ -291,7 +283,7 @@ func (s *Store) ClaimTierUnit(ctx context.Context, tierID string, now time.Time,
 		return nil
 	}
 	// Unlimited tiers have no remaining count; they only count their backers.
-	filter, update = withStock(bson.M{"_id": tierID, "limit": nil}, bson.M{"claimed": int64(1), "counter_rev": int64(1)})
+	filter, update = withSlots(bson.M{"_id": tierID, "limit": nil}, bson.M{"claimed": int64(1), "counter_rev": int64(1)}, slots, 1, now)
 	if res, err = tiers.UpdateOne(ctx, filter, update); err != nil {
 		return fmt.Errorf("claim unit of tier %s: %w", tierID, err)
 	}
@@ -309,6 +301,21 @@ func (s *Store) ClaimTierUnit(ctx context.Context, tierID string, now time.Time,
 		}
 	}
 	return backstitch.Errorf(backstitch.CodeSoldOut, "This reward is sold out.")
+}
+
+// withSlots completes a tier's claim (delta 1) or release (delta -1) with its slots (stocked
+// combinations, sessions): each guarded so it cannot go below zero, moved in the same update,
+// and the time of the move recorded for recounts.
+func withSlots(filter, inc bson.M, slots []string, delta int64, now time.Time) (bson.M, bson.M) {
+	guard := "stock_left."
+	if delta < 0 {
+		guard = "stock_claimed."
+	}
+	for _, slot := range slots {
+		filter[guard+slot] = bson.M{"$gt": 0}
+		inc["stock_left."+slot], inc["stock_claimed."+slot] = -delta, delta
+	}
+	return filter, bson.M{"$inc": inc, "$set": bson.M{"counted_at": now}}
 }
 
 func (s *Store) findTier(ctx context.Context, id string) (campaign.Tier, error) {

@@ -202,16 +202,8 @@ func (s *Store) ClearPending(ctx context.Context, pledgeID, seq string) error {
 // pledge's own state change, so each unit comes back exactly once.
 func (s *Store) ReleaseTierUnit(ctx context.Context, tierID string, now time.Time, slots ...string) error {
 	tiers := s.db.Collection("tiers")
-	counted := bson.M{"counted_at": now}
-	withStock := func(filter, inc bson.M) (bson.M, bson.M) {
-		for _, slot := range slots {
-			filter["stock_claimed."+slot] = bson.M{"$gt": 0}
-			inc["stock_left."+slot], inc["stock_claimed."+slot] = int64(1), int64(-1)
-		}
-		return filter, bson.M{"$inc": inc, "$set": counted}
-	}
-	filter, update := withStock(bson.M{"_id": tierID, "claimed": bson.M{"$gt": 0}, "limit": bson.M{"$ne": nil}},
-		bson.M{"claimed": int64(-1), "remaining": int64(1), "counter_rev": int64(1)})
+	filter, update := withSlots(bson.M{"_id": tierID, "claimed": bson.M{"$gt": 0}, "limit": bson.M{"$ne": nil}},
+		bson.M{"claimed": int64(-1), "remaining": int64(1), "counter_rev": int64(1)}, slots, -1, now)
 	res, err := tiers.UpdateOne(ctx, filter, update)
 	if err != nil {
 		return fmt.Errorf("release unit of tier %s: %w", tierID, err)
@@ -219,8 +211,8 @@ func (s *Store) ReleaseTierUnit(ctx context.Context, tierID string, now time.Tim
 	if res.MatchedCount == 1 {
 		return nil
 	}
-	filter, update = withStock(bson.M{"_id": tierID, "claimed": bson.M{"$gt": 0}, "limit": nil},
-		bson.M{"claimed": int64(-1), "counter_rev": int64(1)})
+	filter, update = withSlots(bson.M{"_id": tierID, "claimed": bson.M{"$gt": 0}, "limit": nil},
+		bson.M{"claimed": int64(-1), "counter_rev": int64(1)}, slots, -1, now)
 	if _, err := tiers.UpdateOne(ctx, filter, update); err != nil {
 		return fmt.Errorf("release unit of tier %s: %w", tierID, err)
 	}
