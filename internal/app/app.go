@@ -18,6 +18,7 @@ import (
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/config"
+	"github.com/backstitch/backstitch/internal/csrf"
 	"github.com/backstitch/backstitch/internal/metrics"
 	"github.com/backstitch/backstitch/internal/mongostore"
 	"github.com/backstitch/backstitch/internal/pages"
@@ -91,7 +92,8 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	campaigns := campaign.NewService(a.store, a.now, campaign.Rules{MinDuration: a.cfg.MinCampaignDuration, MaxDuration: a.cfg.MaxCampaignDuration})
 	accounts := account.NewService(a.store, a.now, account.Policy{SessionTTL: a.cfg.SessionTTL,
 		LoginPerAddress: a.cfg.LoginPerAddress, LoginPerAccount: a.cfg.LoginPerAccount, LoginWindow: a.cfg.LoginWindow})
-	pg, err := pages.New(campaigns, accounts, a.now, strings.HasPrefix(a.cfg.PublicURL, "https://"))
+	secure := strings.HasPrefix(a.cfg.PublicURL, "https://")
+	pg, err := pages.New(campaigns, accounts, a.now, secure, csrf.New(a.store.ServerSecret, secure))
 	if err != nil {
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err

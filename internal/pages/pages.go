@@ -23,6 +23,7 @@ import (
 	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/csrf"
 	"github.com/backstitch/backstitch/internal/locale"
 	"github.com/backstitch/backstitch/templates"
 )
@@ -52,11 +53,13 @@ type Pages struct {
 	now       backstitch.Clock
 	// secureCookies marks cookies Secure when the service is reached over https.
 	secureCookies bool
-	zones         sync.Map // time zone name → *time.Location, loaded once
+	// csrf issues and checks the token every form carries.
+	csrf  *csrf.Guard
+	zones sync.Map // time zone name → *time.Location, loaded once
 }
 
 // New parses every template for every language once; a template error stops the start.
-func New(campaigns *campaign.Service, accounts *account.Service, now backstitch.Clock, secureCookies bool) (*Pages, error) {
+func New(campaigns *campaign.Service, accounts *account.Service, now backstitch.Clock, secureCookies bool, guard *csrf.Guard) (*Pages, error) {
 	engine, err := templates.New(locale.Languages, func(lang string) template.FuncMap {
 		return template.FuncMap{
 			"t":      func(key string, args ...any) string { return locale.T(lang, key, args...) },
@@ -66,7 +69,7 @@ func New(campaigns *campaign.Service, accounts *account.Service, now backstitch.
 	if err != nil {
 		return nil, err
 	}
-	return &Pages{campaigns: campaigns, accounts: accounts, engine: engine, now: now, secureCookies: secureCookies}, nil
+	return &Pages{campaigns: campaigns, accounts: accounts, engine: engine, now: now, secureCookies: secureCookies, csrf: guard}, nil
 }
 
 // Mount registers the pages' routes on r.
