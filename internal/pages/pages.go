@@ -25,6 +25,7 @@ import (
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/csrf"
 	"github.com/backstitch/backstitch/internal/locale"
+	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/templates"
 )
 
@@ -49,6 +50,7 @@ const (
 type Pages struct {
 	campaigns *campaign.Service
 	accounts  *account.Service
+	pledges   *pledge.Service
 	engine    *templates.Engine
 	now       backstitch.Clock
 	// secureCookies marks cookies Secure when the service is reached over https.
@@ -59,7 +61,7 @@ type Pages struct {
 }
 
 // New parses every template for every language once; a template error stops the start.
-func New(campaigns *campaign.Service, accounts *account.Service, now backstitch.Clock, secureCookies bool, guard *csrf.Guard) (*Pages, error) {
+func New(campaigns *campaign.Service, accounts *account.Service, pledges *pledge.Service, now backstitch.Clock, secureCookies bool, guard *csrf.Guard) (*Pages, error) {
 	engine, err := templates.New(locale.Languages, func(lang string) template.FuncMap {
 		return template.FuncMap{
 			"t":      func(key string, args ...any) string { return locale.T(lang, key, args...) },
@@ -69,7 +71,7 @@ func New(campaigns *campaign.Service, accounts *account.Service, now backstitch.
 	if err != nil {
 		return nil, err
 	}
-	return &Pages{campaigns: campaigns, accounts: accounts, engine: engine, now: now, secureCookies: secureCookies, csrf: guard}, nil
+	return &Pages{campaigns: campaigns, accounts: accounts, pledges: pledges, engine: engine, now: now, secureCookies: secureCookies, csrf: guard}, nil
 }
 
 // Mount registers the pages' routes on r.
