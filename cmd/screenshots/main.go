@@ -78,7 +78,13 @@ func run(out string) error {
 	defer func() { cancel(); <-served }()
 	base := "http://" + ln.Addr().String()
 
-	demo, err := seed.Geneva(ctx, &seed.Client{Base: base, HTTP: &http.Client{Timeout: 30 * time.Second}}, a.Store(), now())
+	client := &seed.Client{Base: base, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	demo, err := seed.Geneva(ctx, client, a.Store(), now())
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	manage, err := client.PledgeLink(ctx, demo.Geneva, "The Pâquis linen coat", map[string]string{"Colour": "Lake blue", "Size": "S"},
+		33200, "CHF", "Camille Rochat", true)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
@@ -93,6 +99,9 @@ func run(out string) error {
 		{"campaign-phone.png", campaign, "fr-CH,fr", 360, 780, true},
 		{"home-desktop.png", "/", "en-CH,en", 1280, 800, false},
 		{"campaign-desktop.png", campaign, "en-CH,en", 1280, 800, false},
+		// The magic link sets the pledge's cookie and lands on the manage page.
+		{"manage-phone.png", manage, "fr-CH,fr", 360, 780, true},
+		{"manage-desktop.png", manage, "en-CH,en", 1280, 800, false},
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err

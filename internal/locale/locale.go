@@ -137,6 +137,15 @@ func T(lang, key string, args ...any) string {
 	return msg
 }
 
+// TOr returns the message for key, or fallback when the catalogue has none (a domain message in
+// English for a code the catalogue has no words for yet).
+func (l Locale) TOr(key, fallback string) string {
+	if _, ok := catalogs[l.Lang].Messages[key]; !ok {
+		return fallback
+	}
+	return T(l.Lang, key)
+}
+
 // Plural returns the message for key in the form CLDR's rule picks for n, with n filled in.
 func Plural(lang, key string, n int64) string {
 	forms, ok := catalogs[lang].Plurals[key]

@@ -67,10 +67,13 @@ func (m Money) Problem() (code, message string) {
 }
 
 // String formats m for people: "CHF 25.00", "JPY 500".
-func (m Money) String() string {
+func (m Money) String() string { return m.Currency + " " + m.Decimal() }
+
+// Decimal is the amount as the plain decimal Parse reads back: "25.00", "500" (JPY).
+func (m Money) Decimal() string {
 	c, ok := LookupCurrency(m.Currency)
 	if !ok || c.Exponent == 0 {
-		return m.Currency + " " + strconv.FormatInt(m.Amount, 10)
+		return strconv.FormatInt(m.Amount, 10)
 	}
 	neg := m.Amount < 0
 	a := m.Amount
@@ -85,7 +88,7 @@ func (m Money) String() string {
 	if neg {
 		s = "-" + s
 	}
-	return m.Currency + " " + s
+	return s
 }
 
 // Parse reads a decimal amount such as "25.50" in the given currency into minor units.

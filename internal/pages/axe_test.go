@@ -2,6 +2,7 @@ package pages_test
 
 import (
 	"encoding/json"
+	"net/url"
 	"os"
 	"testing"
 
@@ -34,7 +35,10 @@ func TestBrowserAccessibilityWithAxe(t *testing.T) {
 	axe := axeScript(t)
 	s := startSite(t)
 	d := s.demo()
-	paths := []string{"/", "/campaigns/" + d.Geneva.Slug, "/campaigns/" + d.Geneva.Slug + "/pledge?tier=" + d.Geneva.Tiers["The Pâquis linen coat"], "/campaigns/nope"}
+	mine := s.pledgeCoat(d, "Camille")
+	paths := []string{"/", "/campaigns/" + d.Geneva.Slug, "/campaigns/" + d.Geneva.Slug + "/pledge?tier=" + d.Geneva.Tiers["The Pâquis linen coat"], "/campaigns/nope",
+		// The magic link lands on the manage page (and gives this tab the pledge's cookie).
+		"/pledges/" + mine.id + "/manage?token=" + url.QueryEscape(mine.token), "/pledges/" + mine.id + "/change", "/pledges/" + mine.id + "/cancel"}
 	for _, lang := range locale.Languages {
 		p := tab(t, lang+"-CH,"+lang)
 		for _, path := range paths {

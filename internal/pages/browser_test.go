@@ -1,6 +1,7 @@
 package pages_test
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,46 @@ func TestBrowserHostileTextShownAsText(t *testing.T) {
 	}
 	if story := text(t, p, ".story"); !strings.Contains(story, "First <script>alert(1)</script>") {
 		t.Errorf("story shown as %q", story)
+	}
+}
+
+// A backer opens her magic link in a real browser (the token leaves the address bar), changes her
+// coat's size with the keyboard-free form, and cancels; the forms post under the page's policy.
+func TestBrowserBackerChangesAndCancelsHerPledge(t *testing.T) {
+	browser.ForTest(t)
+	s := startSite(t)
+	d := s.demo()
+	mine := s.pledgeCoat(d, "Camille")
+	p := tab(t, "en-GB,en")
+	navigate(t, p, s.base+"/pledges/"+mine.id+"/manage?token="+url.QueryEscape(mine.token))
+	if info := p.MustInfo(); info.URL != s.base+"/pledges/"+mine.id {
+		t.Fatalf("the magic link left the browser at %s", info.URL)
+	}
+	click := func(selector, label string) {
+		t.Helper()
+		el, err := p.ElementR(selector, label)
+		if err != nil {
+			t.Fatalf("%s %q: %v", selector, label, err)
+		}
+		wait := p.WaitNavigation(proto.PageLifecycleEventNameLoad)
+		el.MustClick()
+		wait()
+	}
+	click("a", "Change my pledge")
+	p.MustElement(`select[name="option.Size"]`).MustSelect("XL")
+	click("button", "Save the change")
+	if got := text(t, p, "main"); !strings.Contains(got, "Your pledge was changed.") {
+		t.Fatalf("after saving: %q", got)
+	}
+	if body := text(t, p, "main"); !strings.Contains(body, "XL") {
+		t.Fatalf("the page does not show the new size: %q", body)
+	}
+	click("a", "Cancel my pledge")
+	click("button", "Yes, cancel my pledge")
+	if got := text(t, p, ".flash"); got != "Your pledge was cancelled." {
+		t.Fatalf("after cancelling: %q", got)
+	}
+	if got := s.apiPledge(mine); got["status"] != "cancelled" || got["options"].(map[string]any)["Size"] != "XL" {
+		t.Fatalf("the API says %v %v", got["status"], got["options"])
 	}
 }

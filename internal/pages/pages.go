@@ -31,7 +31,9 @@ import (
 
 // Routes are the pages' routes, as "METHOD /path" like web.Server.Routes lists them: they are
 // HTML for people, not part of the OpenAPI document.
-var Routes = []string{"GET /", "GET /campaigns/:slug", "GET /campaigns/:slug/pledge", "GET /static/:file"}
+var Routes = []string{"GET /", "GET /campaigns/:slug", "GET /campaigns/:slug/pledge", "GET /static/:file",
+	"GET /pledges/:id/manage", "GET /pledges/:id", "GET /pledges/:id/change", "POST /pledges/:id/change",
+	"GET /pledges/:id/cancel", "POST /pledges/:id/cancel"}
 
 // langCookie remembers the language a visitor chose with the switch, for a year.
 const (
@@ -80,6 +82,12 @@ func (p *Pages) Mount(r fiber.Router) {
 	r.Get("/campaigns/:slug", p.page(p.campaign))
 	r.Get("/campaigns/:slug/pledge", p.page(p.pledge))
 	r.Get("/static/:file", p.static)
+	r.Get("/pledges/:id/manage", p.page(p.exchange))
+	r.Get("/pledges/:id", p.page(p.manage))
+	r.Get("/pledges/:id/change", p.page(p.change))
+	r.Post("/pledges/:id/change", p.page(p.changeSubmit))
+	r.Get("/pledges/:id/cancel", p.page(p.cancelConfirm))
+	r.Post("/pledges/:id/cancel", p.page(p.cancelSubmit))
 }
 
 // ContentSecurityPolicy is the one policy of every page: nothing loads but our own stylesheet and
@@ -107,8 +115,10 @@ type view struct {
 	status int
 	name   string
 	data   any
-	// redirect, when set, answers 301 to this address instead of a page.
+	// redirect, when set, answers status (301 by default) to this address instead of a page.
 	redirect string
+	// private pages show one backer's data: no cache anywhere may keep them.
+	private bool
 }
 
 // request is what a handler gets: the visitor's locale and the page's common data.
@@ -128,8 +138,14 @@ func (p *Pages) page(h func(r *request) (view, error)) fiber.Handler {
 		if err != nil {
 			return p.fail(r, err)
 		}
+		if v.private {
+			c.Set(fiber.HeaderCacheControl, "no-store")
+		}
 		if v.redirect != "" {
-			return c.Redirect(v.redirect, http.StatusMovedPermanently)
+			if v.status == 0 {
+				v.status = http.StatusMovedPermanently
+			}
+			return c.Redirect(v.redirect, v.status)
 		}
 		if v.status == 0 {
 			v.status = http.StatusOK
@@ -191,6 +207,9 @@ func (p *Pages) send(r *request, v view) error {
 		return p.sendError(r)
 	}
 	p.headers(r)
+	if v.private {
+		r.c.Set(fiber.HeaderCacheControl, "no-store")
+	}
 	return r.c.Status(v.status).Send(body)
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/backstitch/backstitch/internal/account"
@@ -137,6 +138,13 @@ func (c *Client) Launch(ctx context.Context, owner, admin string, fields map[str
 // Pledge backs a tier (with a choice of its options, if it has any) and confirms it with Stripe's
 // test Visa card. A reward that ships goes to Geneva: amount includes shipping there.
 func (c *Client) Pledge(ctx context.Context, cam Campaign, tier string, options map[string]string, amount int64, currency, name string, ships bool) error {
+	_, err := c.PledgeLink(ctx, cam, tier, options, amount, currency, name, ships)
+	return err
+}
+
+// PledgeLink pledges as Pledge does and answers the pledge's magic link, the address (path only)
+// a backer opens to manage it.
+func (c *Client) PledgeLink(ctx context.Context, cam Campaign, tier string, options map[string]string, amount int64, currency, name string, ships bool) (string, error) {
 	body := map[string]any{"tier_id": cam.Tiers[tier], "amount": map[string]any{"amount": amount, "currency": currency},
 		"backer": map[string]any{"email": "backer." + backstitch.NewID("seed") + "@example.com", "name": name}}
 	if options != nil {
@@ -147,11 +155,14 @@ func (c *Client) Pledge(ctx context.Context, cam Campaign, tier string, options 
 	}
 	p, err := c.Call(ctx, 201, "POST", "/api/v1/campaigns/"+cam.Slug+"/pledges", "", body, "Idempotency-Key", backstitch.NewID("seed"))
 	if err != nil {
-		return err
+		return "", err
 	}
-	_, err = c.Call(ctx, 200, "POST", "/api/v1/pledges/"+p["id"].(string)+"/confirm", "",
-		map[string]any{"payment_method": "pm_card_visa"}, "X-Manage-Token", p["manage_token"].(string))
-	return err
+	id, token := p["id"].(string), p["manage_token"].(string)
+	if _, err = c.Call(ctx, 200, "POST", "/api/v1/pledges/"+id+"/confirm", "",
+		map[string]any{"payment_method": "pm_card_visa"}, "X-Manage-Token", token); err != nil {
+		return "", err
+	}
+	return "/pledges/" + id + "/manage?" + url.Values{"token": {token}}.Encode(), nil
 }
 
 // Demo is what Geneva made: the campaigns' slugs, for links.

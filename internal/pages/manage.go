@@ -1,0 +1,517 @@
+package pages
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/csrf"
+	"github.com/backstitch/backstitch/internal/locale"
+	"github.com/backstitch/backstitch/internal/money"
+	"github.com/backstitch/backstitch/internal/pledge"
+)
+
+// The manage pages: a backer sees her pledge and changes or cancels it until the deadline. The
+// right to do so is the manage token, exchanged once from a magic link for the pledge's cookie
+// (access.go); every change goes through the same pledge service as the API.
+
+// exchange turns a magic link into the pledge's cookie and sends the backer to the page without the
+// token, so it leaves the address bar and the history. A wrong or old token is the same "link not
+// valid" page whether or not the pledge exists.
+func (p *Pages) exchange(r *request) (view, error) {
+	id, token := r.c.Params("id"), r.c.Query("token")
+	if _, err := p.pledges.Manage(r.c.UserContext(), id, token); err != nil {
+		if denied(err) {
+			return p.linkInvalid(r), nil
+		}
+		return view{}, err
+	}
+	p.grantManage(r.c, id, token)
+	return view{redirect: pledgePath(id), status: http.StatusSeeOther, private: true}, nil
+}
+
+// denied reports whether err means the browser has no right to the pledge (no token, a wrong one,
+// or no such pledge: deliberately the same to the visitor).
+func denied(err error) bool {
+	switch backstitch.ErrorCode(err) {
+	case backstitch.CodeNotFound, backstitch.CodeForbidden, backstitch.CodeUnauthenticated:
+		return true
+	}
+	return false
+}
+
+func (p *Pages) linkInvalid(r *request) view {
+	b := r.base
+	b.Title = r.loc.T("manage.denied.title")
+	return view{status: http.StatusForbidden, name: "manage_denied", data: struct{ base }{b}, private: true}
+}
+
+// managed is a pledge the browser may manage, with its campaign and tiers.
+type managed struct {
+	pledge   pledge.Pledge
+	campaign campaign.Campaign
+	tiers    []campaign.Tier
+	tier     *campaign.Tier
+	zone     *time.Location
+}
+
+// load finds the pledge in the address with the browser's cookie for it; ok is false (and v the
+// page to answer) when the browser may not see it.
+func (p *Pages) load(r *request) (m managed, v view, ok bool, err error) {
+	ctx := r.c.UserContext()
+	pl, err := p.pledges.Manage(ctx, r.c.Params("id"), manageToken(r.c))
+	if err != nil {
+		if denied(err) {
+			return m, p.linkInvalid(r), false, nil
+		}
+		return m, v, false, err
+	}
+	d, err := p.campaigns.Show(ctx, campaign.Actor{}, pl.CampaignID)
+	if err != nil {
+		return m, v, false, err
+	}
+	m = managed{pledge: pl, campaign: d.Campaign, tiers: d.Tiers, zone: p.zone(d.Campaign.Timezone)}
+	for i := range d.Tiers {
+		if d.Tiers[i].ID == pl.TierID {
+			m.tier = &d.Tiers[i]
+		}
+	}
+	return m, v, true, nil
+}
+
+// changeable reports whether the backer may still change the pledge here: the campaign is live
+// before its deadline, the pledge holds its unit, and (all or nothing) no money has moved yet.
+func (p *Pages) changeable(m managed) bool {
+	return m.campaign.Status == campaign.StatusLive && p.now().Before(m.campaign.Deadline) &&
+		m.campaign.FundingModel == campaign.AllOrNothing &&
+		(m.pledge.Status == pledge.StatusActive || m.pledge.Status == pledge.StatusPending)
+}
+
+// cancellable: until the deadline, any pledge that still holds its unit (a charged flexible pledge
+// is refunded in full).
+func (p *Pages) cancellable(m managed) bool {
+	return m.campaign.Status == campaign.StatusLive && p.now().Before(m.campaign.Deadline) && m.pledge.Status.HoldsUnit()
+}
+
+type manageView struct {
+	base
+	CampaignTitle, CampaignHref string
+	Status, Explain             string
+	StatusKind                  string
+	Reward                      []line
+	Items                       []line
+	Total                       string
+	Address                     []string
+	History                     []line
+	Flash                       string
+	ChangeHref, CancelHref      string
+}
+
+// line is a label and its value.
+type line struct{ Label, Value string }
+
+func (p *Pages) manage(r *request) (view, error) {
+	m, v, ok, err := p.load(r)
+	if !ok {
+		return v, err
+	}
+	loc, pl, c := r.loc, m.pledge, m.campaign
+	mv := manageView{base: r.base, CampaignTitle: c.Title, CampaignHref: campaignHref(c.Slug),
+		Status: loc.T("pledge.status." + string(pl.Status)), StatusKind: string(pl.Status),
+		Explain: p.explain(loc, m), Total: loc.Money(pl.Amount)}
+	mv.Title = loc.T("manage.title", c.Title)
+	if r.c.Query("done") != "" {
+		mv.Flash = loc.T("manage.flash." + flashKey(r.c.Query("done")))
+	}
+	mv.Reward = p.rewardLines(loc, m)
+	cur := pl.Amount.Currency
+	if m.tier != nil {
+		mv.Items = append(mv.Items, line{loc.T("manage.item.reward"), loc.Money(money.Money{Amount: pl.RewardPrice, Currency: cur})})
+		if m.tier.Ships {
+			mv.Items = append(mv.Items, line{loc.T("manage.item.shipping"), loc.Money(money.Money{Amount: pl.Shipping, Currency: cur})})
+		}
+	}
+	if extra := pl.Amount.Amount - pl.RewardPrice - pl.Shipping; extra > 0 {
+		mv.Items = append(mv.Items, line{loc.T("manage.item.extra"), loc.Money(money.Money{Amount: extra, Currency: cur})})
+	}
+	if a := pl.ShippingAddress; a != nil {
+		for _, s := range []string{a.Name, a.Line1, a.Line2, strings.TrimSpace(a.PostalCode + " " + a.City), a.Region, loc.Zone(a.Country)} {
+			if s != "" {
+				mv.Address = append(mv.Address, s)
+			}
+		}
+	}
+	for i := len(pl.History) - 1; i >= 0; i-- {
+		h := pl.History[i]
+		mv.History = append(mv.History, line{loc.DateTime(h.At, m.zone), loc.T("pledge.status." + string(h.To))})
+	}
+	if p.changeable(m) {
+		mv.ChangeHref = pledgePath(pl.ID) + "/change"
+	}
+	if p.cancellable(m) {
+		mv.CancelHref = pledgePath(pl.ID) + "/cancel"
+	}
+	return view{name: "manage", data: mv, private: true}, nil
+}
+
+// flashKey keeps ?done= to the words the catalogue has: anything else says nothing new.
+func flashKey(done string) string {
+	switch done {
+	case "changed", "cancelled":
+		return done
+	}
+	return "none"
+}
+
+// explain says in one sentence what happens next to the backer's money.
+func (p *Pages) explain(loc locale.Locale, m managed) string {
+	pl, c := m.pledge, m.campaign
+	deadline := loc.DateTime(c.Deadline, m.zone)
+	switch pl.Status {
+	case pledge.StatusPending:
+		return loc.T("manage.explain.pending", loc.DateTime(pl.HoldExpiresAt, m.zone))
+	case pledge.StatusActive:
+		return loc.T("manage.explain.active", loc.Money(pl.Amount), deadline)
+	case pledge.StatusPaymentFailed:
+		reason := ""
+		if pl.LastFailure != nil {
+			reason = pl.LastFailure.Message
+		}
+		return loc.T("manage.explain.payment_failed", reason)
+	}
+	return loc.T("manage.explain." + string(pl.Status))
+}
+
+func (p *Pages) rewardLines(loc locale.Locale, m managed) []line {
+	if m.tier == nil {
+		return []line{{loc.T("manage.reward"), loc.T("manage.no_reward")}}
+	}
+	out := []line{{loc.T("manage.reward"), m.tier.Title}}
+	for _, o := range m.tier.Options {
+		if v, ok := m.pledge.Options[o.Name]; ok {
+			out = append(out, line{o.Name, v})
+		}
+	}
+	if s, ok := m.tier.SessionByID(m.pledge.SessionID); ok {
+		out = append(out, line{loc.T("manage.session"), p.sessionLabel(loc, s)})
+	}
+	return out
+}
+
+func (p *Pages) sessionLabel(loc locale.Locale, s campaign.Session) string {
+	where := s.Place
+	if s.Online {
+		where = loc.T("session.online")
+	}
+	return loc.DateTime(s.StartsAt, p.zone(s.Timezone)) + " · " + where
+}
+
+// changeView is the form that changes a pledge: the reward (switching is a link that reloads the
+// form for another tier), its options, session, the address when it ships, and the amount.
+type changeView struct {
+	base
+	Action, BackHref, CSRF string
+	CampaignTitle          string
+	Tier                   string
+	Tiers                  []tierChoice
+	Options                []optionField
+	Sessions               []choice
+	Ships                  bool
+	Address                addressFields
+	Amount, Currency       string
+	MinAmount              string
+	Errors                 map[string]string
+	Summary                []string
+}
+
+type tierChoice struct {
+	Title, Price, Href string
+	Current, SoldOut   bool
+}
+
+type optionField struct {
+	ID, Name string
+	Values   []choice
+}
+
+type choice struct {
+	Value, Label      string
+	Selected, Disable bool
+}
+
+type addressFields struct {
+	Name, Line1, Line2, PostalCode, City, Region, Country string
+}
+
+// change shows the change form for the tier in ?tier= (the pledge's own by default).
+func (p *Pages) change(r *request) (view, error) {
+	m, v, ok, err := p.load(r)
+	if !ok {
+		return v, err
+	}
+	if !p.changeable(m) {
+		return view{redirect: pledgePath(m.pledge.ID), status: http.StatusSeeOther, private: true}, nil
+	}
+	tier, ok := m.pick(r.c.Query("tier"))
+	if !ok {
+		return p.notFound(r), nil
+	}
+	f := formFromPledge(m, tier)
+	return p.changeForm(r, m, tier, f, nil)
+}
+
+// pick is the tier the form is for: the pledge's own when id is empty.
+func (m managed) pick(id string) (*campaign.Tier, bool) {
+	if id == "" {
+		return m.tier, true
+	}
+	for i := range m.tiers {
+		if m.tiers[i].ID == id {
+			return &m.tiers[i], true
+		}
+	}
+	return nil, false
+}
+
+// changeFields is what the change form sends.
+type changeFields struct {
+	TierID  string
+	Options map[string]string
+	Session string
+	Address addressFields
+	Amount  string
+}
+
+func formFromPledge(m managed, tier *campaign.Tier) changeFields {
+	pl := m.pledge
+	f := changeFields{Amount: pl.Amount.Decimal(), Options: map[string]string{}}
+	if tier != nil {
+		f.TierID = tier.ID
+	}
+	if tier != nil && tier.ID == pl.TierID {
+		f.Options, f.Session = pl.Options, pl.SessionID
+	} else if tier != nil && tier.Price.Amount > pl.Amount.Amount {
+		f.Amount = tier.Price.Decimal()
+	}
+	if a := pl.ShippingAddress; a != nil {
+		f.Address = addressFields{a.Name, a.Line1, a.Line2, a.PostalCode, a.City, a.Region, a.Country}
+	}
+	return f
+}
+
+func (p *Pages) changeForm(r *request, m managed, tier *campaign.Tier, f changeFields, errs map[string]string) (view, error) {
+	token, err := p.csrf.Token(r.c)
+	if err != nil {
+		return view{}, err
+	}
+	loc := r.loc
+	cv := changeView{base: r.base, Action: pledgePath(m.pledge.ID) + "/change", BackHref: pledgePath(m.pledge.ID),
+		CSRF: token, CampaignTitle: m.campaign.Title, Amount: f.Amount, Currency: m.campaign.Goal.Currency,
+		Address: f.Address, Errors: errs}
+	cv.Title = loc.T("change.title", m.campaign.Title)
+	for _, t := range m.tiers {
+		tc := tierChoice{Title: t.Title, Price: loc.Money(t.Price), Current: tier != nil && t.ID == tier.ID,
+			SoldOut: t.Remaining != nil && *t.Remaining <= 0 && t.ID != m.pledge.TierID}
+		tc.Href = pledgePath(m.pledge.ID) + "/change?" + url.Values{"tier": {t.ID}}.Encode()
+		cv.Tiers = append(cv.Tiers, tc)
+	}
+	if tier != nil {
+		cv.Tier = tier.ID
+		cv.MinAmount = loc.Money(tier.Price)
+		cv.Ships = tier.Ships
+		for i, o := range tier.Options {
+			of := optionField{ID: "option-" + strconv.Itoa(i), Name: o.Name}
+			for _, val := range o.Values {
+				of.Values = append(of.Values, choice{Value: val, Label: val, Selected: f.Options[o.Name] == val})
+			}
+			cv.Options = append(cv.Options, of)
+		}
+		now := p.now()
+		for _, s := range tier.Sessions {
+			if s.Cancelled || !s.StartsAt.After(now) {
+				continue
+			}
+			left := tier.SlotLeft(s.ID, 0)
+			c := choice{Value: s.ID, Label: p.sessionLabel(loc, s) + " · " + loc.Plural("tier.left", max(left, 0)),
+				Selected: f.Session == s.ID}
+			c.Disable = left <= 0 && !(s.ID == m.pledge.SessionID && tier.ID == m.pledge.TierID)
+			cv.Sessions = append(cv.Sessions, c)
+		}
+	}
+	if len(errs) > 0 {
+		for _, k := range []string{"tier", "options", "session", "amount", "address", "form"} {
+			if e, ok := errs[k]; ok {
+				cv.Summary = append(cv.Summary, e)
+			}
+		}
+		return view{status: http.StatusUnprocessableEntity, name: "change", data: cv, private: true}, nil
+	}
+	return view{name: "change", data: cv, private: true}, nil
+}
+
+// changeSubmit applies the change form through the pledge service; any refusal shows the form
+// again with what the backer typed and the reason beside the field.
+func (p *Pages) changeSubmit(r *request) (view, error) {
+	if err := p.csrf.Check(r.c); err != nil {
+		return p.forged(r, err)
+	}
+	m, v, ok, err := p.load(r)
+	if !ok {
+		return v, err
+	}
+	if !p.changeable(m) {
+		return view{redirect: pledgePath(m.pledge.ID), status: http.StatusSeeOther, private: true}, nil
+	}
+	c := r.c
+	f := changeFields{TierID: c.FormValue("tier"), Session: c.FormValue("session"), Amount: strings.TrimSpace(c.FormValue("amount")),
+		Options: map[string]string{},
+		Address: addressFields{c.FormValue("name"), c.FormValue("line1"), c.FormValue("line2"), c.FormValue("postal_code"),
+			c.FormValue("city"), c.FormValue("region"), strings.ToUpper(strings.TrimSpace(c.FormValue("country")))}}
+	tier, ok := m.pick(f.TierID)
+	if !ok || tier == nil {
+		return p.notFound(r), nil
+	}
+	for _, o := range tier.Options {
+		if val := c.FormValue("option." + o.Name); val != "" {
+			f.Options[o.Name] = val
+		}
+	}
+	errs := map[string]string{}
+	ch := pledge.Change{TierID: &tier.ID}
+	amount, perr := money.Parse(strings.ReplaceAll(f.Amount, ",", "."), m.campaign.Goal.Currency)
+	if perr != nil {
+		errs["amount"] = r.loc.T("form.error.amount", m.campaign.Goal.Currency)
+	} else {
+		ch.Amount = &amount
+	}
+	if len(tier.Options) > 0 {
+		ch.Options = &f.Options
+	}
+	if len(tier.Sessions) > 0 {
+		ch.SessionID = &f.Session
+	}
+	if tier.Ships {
+		a := f.Address
+		ch.ShippingAddress = &pledge.Address{Name: a.Name, Line1: a.Line1, Line2: a.Line2, PostalCode: a.PostalCode,
+			City: a.City, Region: a.Region, Country: a.Country}
+	}
+	if len(errs) == 0 {
+		_, err = p.pledges.Update(c.UserContext(), m.pledge.ID, manageToken(c), ch)
+		if err == nil {
+			return view{redirect: pledgePath(m.pledge.ID) + "?done=changed", status: http.StatusSeeOther, private: true}, nil
+		}
+		if !fieldErrors(r.loc, err, errs) {
+			return view{}, err
+		}
+	}
+	return p.changeForm(r, m, tier, f, errs)
+}
+
+// fieldErrors puts a refusal's reasons beside the form's fields, in the visitor's language where
+// the catalogue has words for the code (the domain's English otherwise). It reports false for an
+// error that is not the backer's to fix.
+func fieldErrors(loc locale.Locale, err error, into map[string]string) bool {
+	e, ok := errors.AsType[*backstitch.Error](err)
+	if !ok {
+		return false
+	}
+	// Where a refusal without field details belongs on the form.
+	field, ok := map[backstitch.Code]string{
+		backstitch.CodeValidation: "form", backstitch.CodeInvalidState: "form", backstitch.CodeCampaignNotLive: "form",
+		backstitch.CodeSoldOut: "tier", backstitch.CodeAmountBelowTierPrice: "amount",
+		backstitch.CodeCurrencyMismatch: "amount", backstitch.CodeShippingAddressRequired: "address",
+	}[e.Code]
+	if !ok {
+		return false
+	}
+	for _, fe := range e.Fields {
+		key := formField(fe.Field)
+		msg := loc.TOr("form.error."+fe.Code, fe.Message)
+		if _, seen := into[key]; !seen {
+			into[key] = msg
+		}
+	}
+	if len(e.Fields) == 0 {
+		into[field] = loc.TOr("form.error."+string(e.Code), e.Message)
+	}
+	return true
+}
+
+// formField maps the API's field path to the form's group of inputs.
+func formField(api string) string {
+	switch {
+	case api == "tier_id":
+		return "tier"
+	case strings.HasPrefix(api, "options"):
+		return "options"
+	case api == "session_id":
+		return "session"
+	case strings.HasPrefix(api, "shipping_address"):
+		return "address"
+	case strings.HasPrefix(api, "amount"):
+		return "amount"
+	}
+	return "form"
+}
+
+type cancelView struct {
+	base
+	Action, BackHref, CSRF, Explain string
+}
+
+// cancelConfirm asks once more before cancelling, and says what happens to the money.
+func (p *Pages) cancelConfirm(r *request) (view, error) {
+	m, v, ok, err := p.load(r)
+	if !ok {
+		return v, err
+	}
+	if !p.cancellable(m) {
+		return view{redirect: pledgePath(m.pledge.ID), status: http.StatusSeeOther, private: true}, nil
+	}
+	token, err := p.csrf.Token(r.c)
+	if err != nil {
+		return view{}, err
+	}
+	cv := cancelView{base: r.base, Action: pledgePath(m.pledge.ID) + "/cancel", BackHref: pledgePath(m.pledge.ID), CSRF: token}
+	cv.Title = r.loc.T("cancel.title", m.campaign.Title)
+	if m.pledge.Status.Charged() {
+		cv.Explain = r.loc.T("cancel.explain.refund", r.loc.Money(m.pledge.Amount))
+	} else {
+		cv.Explain = r.loc.T("cancel.explain.nothing")
+	}
+	return view{name: "cancel", data: cv, private: true}, nil
+}
+
+func (p *Pages) cancelSubmit(r *request) (view, error) {
+	if err := p.csrf.Check(r.c); err != nil {
+		return p.forged(r, err)
+	}
+	m, v, ok, err := p.load(r)
+	if !ok {
+		return v, err
+	}
+	if _, err := p.pledges.Cancel(r.c.UserContext(), m.pledge.ID, manageToken(r.c)); err != nil {
+		errs := map[string]string{}
+		if !fieldErrors(r.loc, err, errs) {
+			return view{}, err
+		}
+		// Too late (the deadline passed meanwhile) or already over: the page says where it stands.
+		return view{redirect: pledgePath(m.pledge.ID), status: http.StatusSeeOther, private: true}, nil
+	}
+	return view{redirect: pledgePath(m.pledge.ID) + "?done=cancelled", status: http.StatusSeeOther, private: true}, nil
+}
+
+// forged answers a form that did not come from our page (or an old one) with 403 and a way back.
+func (p *Pages) forged(r *request, err error) (view, error) {
+	if !errors.Is(err, csrf.ErrForged) {
+		return view{}, err
+	}
+	b := r.base
+	b.Title = r.loc.T("forged.title")
+	return view{status: http.StatusForbidden, name: "forged", data: struct{ base }{b}, private: true}, nil
+}
