@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-rod/rod/lib/proto"
@@ -102,6 +103,7 @@ func run(out string) error {
 		// The magic link sets the pledge's cookie and lands on the manage page.
 		{"manage-phone.png", manage, "fr-CH,fr", 360, 780, true},
 		{"manage-desktop.png", manage, "en-CH,en", 1280, 800, false},
+		{"change-phone.png", strings.Split(manage, "/manage?")[0] + "/change", "fr-CH,fr", 360, 780, true},
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err

@@ -322,7 +322,10 @@ func (p *Pages) changeForm(r *request, m managed, tier *campaign.Tier, f changeF
 	}
 	if tier != nil {
 		cv.Tier = tier.ID
-		cv.MinAmount = loc.Money(tier.Price)
+		cv.MinAmount = loc.T("form.amount_hint", loc.Money(tier.Price))
+		if tier.Ships && len(tier.ShippingRates) > 0 {
+			cv.MinAmount = loc.T("form.amount_hint_shipping", loc.Money(tier.Price))
+		}
 		cv.Ships = tier.Ships
 		for i, o := range tier.Options {
 			of := optionField{ID: "option-" + strconv.Itoa(i), Name: o.Name}
