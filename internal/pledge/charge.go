@@ -218,10 +218,36 @@ func (s *Service) Drop(ctx context.Context, p Pledge) (Pledge, error) {
 	return s.end(ctx, p, StatusDropped, "system:dunning", "dunning window closed without payment")
 }
 
-// Void ends a pledge that will never be charged: its campaign missed its goal, or it never got a
-// card before the deadline. A saved card is detached from the customer (the backer's card is not
-// kept for nothing); that is best effort, the pledge is final either way.
+// Void ends a pledge that will never be charged: its campaign missed its goal or was cancelled,
+// or (flexible) it was never paid before the deadline. A saved card is detached from the customer
+// (the backer's card is not kept for nothing); that is best effort, the pledge is final either
+// way. A pending pledge's intent is closed first (see closeIntent): a card saved at the last
+// moment is voided like any other, money taken at the last moment leaves the pledge collected
+// (a cancelled campaign's wind-down refunds it).
 func (s *Service) Void(ctx context.Context, p Pledge, fence int64, reason string) (Pledge, error) {
+	return s.void(ctx, p, fence, reason, false)
+}
+
+// VoidUncarded ends an all-or-nothing pledge that reached the deadline of a successful campaign
+// without a saved card. If closing its intent shows the card was saved after all, the pledge is
+// active again and left for the deadline charge.
+func (s *Service) VoidUncarded(ctx context.Context, p Pledge, fence int64) (Pledge, error) {
+	return s.void(ctx, p, fence, "no card saved before the deadline", true)
+}
+
+func (s *Service) void(ctx context.Context, p Pledge, fence int64, reason string, keepCarded bool) (Pledge, error) {
+	if p.Status == StatusPending {
+		updated, closed, err := s.closeIntent(ctx, p, "stripe")
+		if err != nil {
+			return p, err
+		}
+		if !closed {
+			if updated.Status != StatusActive || keepCarded {
+				return updated, nil // collected, or still processing (the next tick looks again)
+			}
+			p = updated
+		}
+	}
 	if p.Status != StatusActive && p.Status != StatusPending {
 		return p, nil
 	}
@@ -229,13 +255,10 @@ func (s *Service) Void(ctx context.Context, p Pledge, fence int64, reason string
 	if err != nil {
 		return updated, err
 	}
-	switch {
-	case p.PaymentMethodID != "" && p.CustomerID != "":
+	if p.PaymentMethodID != "" && p.CustomerID != "" {
 		if err := s.gateway.DetachPaymentMethod(ctx, p.PaymentMethodID, detachCardKey(p.ID)); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", p.ID).Msg("detach saved card")
 		}
-	case p.Status == StatusPending:
-		s.cancelIntent(ctx, p)
 	}
 	return updated, nil
 }

@@ -13,10 +13,12 @@ type Gateway interface {
 	CreateCustomer(ctx context.Context, r CustomerRequest) (string, error)
 	CreateSetupIntent(ctx context.Context, r SetupRequest) (Intent, error)
 	ConfirmSetupIntent(ctx context.Context, id, paymentMethod, key string) (Intent, error)
-	CancelSetupIntent(ctx context.Context, id, key string) error
+	// CancelSetupIntent and CancelPaymentIntent answer the intent as it is after: canceled, or
+	// (too late to cancel) succeeded or processing, as Stripe has it.
+	CancelSetupIntent(ctx context.Context, id, key string) (Intent, error)
 	CreatePaymentIntent(ctx context.Context, r PaymentRequest) (Intent, error)
 	ConfirmPaymentIntent(ctx context.Context, id, paymentMethod, key string) (Intent, error)
-	CancelPaymentIntent(ctx context.Context, id, key string) error
+	CancelPaymentIntent(ctx context.Context, id, key string) (Intent, error)
 	Refund(ctx context.Context, paymentIntentID string, amount int64, key string) error
 	DetachPaymentMethod(ctx context.Context, paymentMethod, key string) error
 	PublishableKey() string

@@ -574,12 +574,32 @@ func (s *Service) cancel(ctx context.Context, id, token string) (Pledge, error) 
 	if err := s.checkOpen(p, camp); err != nil {
 		return p, err
 	}
+	if p.Status == StatusPending {
+		closed, err := s.closePending(ctx, p)
+		if err != nil || !closed {
+			return p, err
+		}
+	}
 	if p.Status == StatusCollected || p.Status == StatusPartiallyRefunded {
 		if err := s.gateway.Refund(ctx, p.PaymentIntentID, 0, cancelRefundKey(p.ID)); err != nil {
 			return p, err
 		}
 	}
 	return s.end(ctx, p, StatusCancelled, "backer", "cancelled by the backer")
+}
+
+// closePending closes a pending pledge's intent before the backer's cancellation ends it. When the
+// intent turned out to have succeeded, the pledge moved on (active, or collected and to be
+// refunded): the cancellation starts again from there (retryOnConflict re-reads it).
+func (s *Service) closePending(ctx context.Context, p Pledge) (bool, error) {
+	updated, closed, err := s.closeIntent(ctx, p, "stripe")
+	switch {
+	case err != nil || closed:
+		return closed, err
+	case updated.Status != StatusPending:
+		return false, backstitch.Errorf(backstitch.CodeConflict, "The payment completed while cancelling; cancelling again.")
+	}
+	return false, backstitch.Errorf(backstitch.CodeConflict, "Stripe is still processing this pledge's payment; try again in a moment.")
 }
 
 // end moves a pledge to a final state; transition gives back its reward unit and its share of the
@@ -589,10 +609,7 @@ func (s *Service) end(ctx context.Context, p Pledge, to Status, actor, reason st
 	if err != nil {
 		return updated, err
 	}
-	switch {
-	case p.Status == StatusPending:
-		s.cancelIntent(ctx, p)
-	case p.Status == StatusActive && p.PaymentMethodID != "":
+	if p.Status == StatusActive && p.PaymentMethodID != "" {
 		// A saved card that will never be charged is not kept.
 		if err := s.gateway.DetachPaymentMethod(ctx, p.PaymentMethodID, detachCardKey(p.ID)); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", p.ID).Msg("detach saved card")
@@ -601,19 +618,34 @@ func (s *Service) end(ctx context.Context, p Pledge, to Status, actor, reason st
 	return updated, nil
 }
 
-// cancelIntent tells Stripe an unfinished intent will not be used. It is a courtesy, not a
-// guarantee: the pledge is already final, so a failure is only logged.
-func (s *Service) cancelIntent(ctx context.Context, p Pledge) {
+// closeIntent makes sure the intent of a pending pledge can no longer succeed before the pledge
+// ends without money. Stripe's cancel is final, so it cancels first; when that is too late because
+// the backer completed the intent meanwhile (a 3-D Secure page finished in the browser, whose
+// webhook has not come or was lost), it records that success through ApplyIntent instead, as the
+// webhook would have. closed reports whether the pledge may now end; otherwise p is the pledge as
+// it is now (active, collected, or still pending while Stripe processes the payment).
+func (s *Service) closeIntent(ctx context.Context, p Pledge, actor string) (_ Pledge, closed bool, _ error) {
+	var in Intent
 	var err error
 	switch {
 	case p.SetupIntentID != "":
-		err = s.gateway.CancelSetupIntent(ctx, p.SetupIntentID, cancelSetupKey(p.ID))
+		in, err = s.gateway.CancelSetupIntent(ctx, p.SetupIntentID, cancelSetupKey(p.ID))
 	case p.PaymentIntentID != "":
-		err = s.gateway.CancelPaymentIntent(ctx, p.PaymentIntentID, cancelPaymentKey(p.ID))
+		in, err = s.gateway.CancelPaymentIntent(ctx, p.PaymentIntentID, cancelPaymentKey(p.ID))
+	default:
+		return p, true, nil // nothing at Stripe yet
 	}
-	if err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", p.ID).Msg("cancel unused intent")
+	switch {
+	case err != nil:
+		return p, false, err
+	case in.Status == IntentCanceled:
+		return p, true, nil
+	case in.Status == IntentSucceeded:
+		zerolog.Ctx(ctx).Warn().Str("pledge_id", p.ID).Str("intent", in.ID).Msg("intent succeeded before its pledge could end: recorded")
+		updated, err := s.ApplyIntent(ctx, p.ID, in, actor)
+		return updated, false, err
 	}
+	return p, false, nil // processing: Stripe has not decided yet; look again on the next sweep
 }
 
 // Swept is what one sweep did.
@@ -649,6 +681,18 @@ func (s *Service) Sweep(ctx context.Context) (Swept, error) {
 		}
 		if p, err = s.store.FindPledge(ctx, p.ID); err != nil {
 			return out, err
+		}
+		if p.Status != StatusPending {
+			continue
+		}
+		_, closed, err := s.closeIntent(ctx, p, "stripe")
+		if err != nil {
+			// Stripe did not answer: the hold is kept until a sweep can be sure no money came.
+			zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", p.ID).Msg("close intent of an expired hold")
+			continue
+		}
+		if !closed {
+			continue // the backer paid at the last moment: recorded, not expired
 		}
 		if _, err := s.end(ctx, p, StatusExpired, "system", "no payment method within the hold"); err != nil {
 			if backstitch.ErrorCode(err) == backstitch.CodeConflict {

@@ -266,7 +266,7 @@ func (s *Settler) charge(ctx context.Context, w *work, camp campaign.Campaign) e
 		return nil
 	}
 	err := w.each(ctx, camp.ID, []pledge.Status{pledge.StatusPending}, func(p pledge.Pledge) error {
-		_, err := s.pledges.Void(ctx, p, w.Token(), "no card saved before the deadline")
+		_, err := s.pledges.VoidUncarded(ctx, p, w.Token())
 		return err
 	})
 	if err != nil {

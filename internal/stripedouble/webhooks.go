@@ -32,8 +32,10 @@ type RetryPolicy struct {
 type WebhookFaults struct {
 	// DropRate is the share of events never delivered.
 	DropRate float64
-	// DuplicateRate is the share of events delivered twice.
+	// DuplicateRate is the share of events delivered more than once, Copies times in all
+	// (0 means twice).
 	DuplicateRate float64
+	Copies        int
 	// DelayRate is the share of events held back by Delay before their
 	// first attempt; events created meanwhile overtake them.
 	DelayRate float64
@@ -208,7 +210,7 @@ func (h *dispatcher) enqueue(eventID, eventType string, payload []byte) {
 	} else {
 		h.push(p)
 	}
-	if dup {
+	for copies := max(f.Copies, 2); dup && copies > 1; copies-- {
 		h.push(h.newPending(eventID, eventType, payload, p.due))
 	}
 	h.signal()

@@ -155,12 +155,25 @@ func (c *Client) ConfirmSetupIntent(ctx context.Context, id, paymentMethod, key 
 	return setupIntent(si), nil
 }
 
-// CancelSetupIntent releases a setup that will never be used.
-func (c *Client) CancelSetupIntent(ctx context.Context, id, key string) error {
-	if _, err := c.api.SetupIntents.Cancel(id, &stripe.SetupIntentCancelParams{Params: c.params(ctx, key)}); err != nil {
-		return classify("cancel setup intent", err)
+// CancelSetupIntent releases a setup that will never be used, and answers the intent as it is
+// after: canceled, or (when it was too late to cancel) what the backer made of it meanwhile, read
+// back from Stripe, so a card saved at the last moment is never thrown away unseen.
+func (c *Client) CancelSetupIntent(ctx context.Context, id, key string) (pledge.Intent, error) {
+	si, err := c.api.SetupIntents.Cancel(id, &stripe.SetupIntentCancelParams{Params: c.params(ctx, key)})
+	if tooLate(err, stripe.ErrorCodeSetupIntentUnexpectedState) {
+		si, err = c.api.SetupIntents.Get(id, &stripe.SetupIntentParams{Params: stripe.Params{Context: ctx}})
 	}
-	return nil
+	if err != nil {
+		return pledge.Intent{}, classify("cancel setup intent", err)
+	}
+	return setupIntent(si), nil
+}
+
+// tooLate reports whether Stripe refused to cancel an intent because of its status (it succeeded
+// or is processing).
+func tooLate(err error, code stripe.ErrorCode) bool {
+	se, ok := errors.AsType[*stripe.Error](err)
+	return ok && se.Code == code
 }
 
 // CreatePaymentIntent creates (and with Confirm, attempts) a charge.
@@ -200,12 +213,18 @@ func (c *Client) ConfirmPaymentIntent(ctx context.Context, id, paymentMethod, ke
 	return c.paymentResult("confirm payment intent", pi, err)
 }
 
-// CancelPaymentIntent abandons a charge that was never completed.
-func (c *Client) CancelPaymentIntent(ctx context.Context, id, key string) error {
-	if _, err := c.api.PaymentIntents.Cancel(id, &stripe.PaymentIntentCancelParams{Params: c.params(ctx, key)}); err != nil {
-		return classify("cancel payment intent", err)
+// CancelPaymentIntent abandons a charge that was never completed, and answers the intent as it
+// is after: canceled, or (when it was too late to cancel) succeeded or processing, read back from
+// Stripe, so money taken at the last moment is recorded rather than forgotten.
+func (c *Client) CancelPaymentIntent(ctx context.Context, id, key string) (pledge.Intent, error) {
+	pi, err := c.api.PaymentIntents.Cancel(id, &stripe.PaymentIntentCancelParams{Params: c.params(ctx, key)})
+	if tooLate(err, stripe.ErrorCodePaymentIntentUnexpectedState) {
+		pi, err = c.api.PaymentIntents.Get(id, &stripe.PaymentIntentParams{Params: stripe.Params{Context: ctx}})
 	}
-	return nil
+	if err != nil {
+		return pledge.Intent{}, classify("cancel payment intent", err)
+	}
+	return paymentIntent(pi), nil
 }
 
 // Refund returns money of a succeeded payment intent (amount 0 means all of it).

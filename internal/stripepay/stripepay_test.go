@@ -40,8 +40,12 @@ func callEvery(t *testing.T, c *Client, validOnly bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.CancelSetupIntent(ctx, si2.ID, "plg_2/setup_intent/cancel"); err != nil {
-		t.Fatalf("cancel setup intent: %v", err)
+	if in, err := c.CancelSetupIntent(ctx, si2.ID, "plg_2/setup_intent/cancel"); err != nil || (!validOnly && in.Status != pledge.IntentCanceled) {
+		t.Fatalf("cancel setup intent: %+v %v", in, err)
+	}
+	// Too late to cancel a setup the backer completed: the answer is the intent as it is.
+	if in, err := c.CancelSetupIntent(ctx, confirmed.ID, "plg_1/setup_intent/cancel"); err != nil || (!validOnly && in.Status != pledge.IntentSucceeded) {
+		t.Fatalf("cancel of a succeeded setup intent: %+v %v", in, err)
 	}
 	pm := confirmed.PaymentMethodID
 	if validOnly {
@@ -66,6 +70,9 @@ func callEvery(t *testing.T, c *Client, validOnly bool) {
 	if _, err := c.ConfirmPaymentIntent(ctx, flex.ID, "pm_card_visa", "plg_3/confirm/1"); err != nil {
 		t.Fatalf("confirm payment intent: %v", err)
 	}
+	if in, err := c.CancelPaymentIntent(ctx, flex.ID, "plg_3/payment_intent/cancel"); err != nil || (!validOnly && (in.Status != pledge.IntentSucceeded || in.ChargeID == "")) {
+		t.Fatalf("cancel of a succeeded payment intent: %+v %v", in, err)
+	}
 	if err := c.Refund(ctx, flex.ID, 0, "plg_3/refund/cancel"); err != nil {
 		t.Fatalf("full refund: %v", err)
 	}
@@ -73,8 +80,8 @@ func callEvery(t *testing.T, c *Client, validOnly bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.CancelPaymentIntent(ctx, other.ID, "plg_4/payment_intent/cancel"); err != nil {
-		t.Fatalf("cancel payment intent: %v", err)
+	if in, err := c.CancelPaymentIntent(ctx, other.ID, "plg_4/payment_intent/cancel"); err != nil || (!validOnly && in.Status != pledge.IntentCanceled) {
+		t.Fatalf("cancel payment intent: %+v %v", in, err)
 	}
 }
 
