@@ -47,14 +47,27 @@ type Options struct {
 	Locks Locker
 	// Monitor sees every command sent; tests use it to check each query has an index.
 	Monitor *event.CommandMonitor
+	// ServerSelectionTimeout is how long an operation waits for a primary before it fails as
+	// unavailable (0: 5 s, longer than a typical election). Tests that take the store away shorten it.
+	ServerSelectionTimeout time.Duration
 }
 
-// Open connects, checks the server answers and makes sure the indexes exist.
-func Open(ctx context.Context, o Options) (*Store, error) {
+// clientOptions are the driver settings of every connection. Majority write concern, retryable
+// writes and retryable reads are set here, after the URI, so a connection string cannot turn
+// them off: a write acknowledged by a primary alone can be rolled back when it steps down (a
+// pledge state or a lease grant lost after we acted on it), and a retryable write is the
+// server's own guarantee that the driver's one retry after a step-down is applied once.
+func clientOptions(o Options) *options.ClientOptions {
+	selection := o.ServerSelectionTimeout
+	if selection == 0 {
+		selection = 5 * time.Second
+	}
 	opts := options.Client().ApplyURI(o.URI).
 		SetTimeout(10 * time.Second).
-		SetServerSelectionTimeout(5 * time.Second).
-		SetWriteConcern(writeconcern.Majority())
+		SetServerSelectionTimeout(selection).
+		SetWriteConcern(writeconcern.Majority()).
+		SetRetryWrites(true).
+		SetRetryReads(true)
 	if o.MaxPoolSize > 0 {
 		opts.SetMaxPoolSize(uint64(o.MaxPoolSize))
 	}
@@ -64,9 +77,15 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Monitor != nil {
 		opts.SetMonitor(o.Monitor)
 	}
+	return opts
+}
+
+// Open connects, checks the server answers and makes sure the indexes exist.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	opts := clientOptions(o)
 	client, err := mongo.Connect(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("connect to MongoDB: %w", err)
+		return nil, storeError("connect to MongoDB: %w", err)
 	}
 	s := &Store{client: client, db: client.Database(o.Database), locks: o.Locks}
 	if err := s.Ping(ctx); err != nil {
@@ -83,7 +102,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 // Ping checks the store answers; /readyz uses it.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
-		return fmt.Errorf("ping MongoDB: %w", err)
+		return storeError("ping MongoDB: %w", err)
 	}
 	return nil
 }
@@ -160,7 +179,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		c := s.db.Collection(coll)
 		specs, err := c.Indexes().ListSpecifications(ctx)
 		if err != nil {
-			return fmt.Errorf("list indexes of %s: %w", coll, err)
+			return storeError("list indexes of %s: %w", coll, err)
 		}
 		existing := map[string]bool{}
 		for _, spec := range specs {
@@ -181,7 +200,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 			continue
 		}
 		if _, err := c.Indexes().CreateMany(ctx, missing); err != nil {
-			return fmt.Errorf("create indexes on %s: %w", coll, err)
+			return storeError("create indexes on %s: %w", coll, err)
 		}
 	}
 	return nil
@@ -196,12 +215,13 @@ func indexName(keys bson.D) string {
 	return strings.Join(parts, "_")
 }
 
-// notFound turns the driver's "no document" into the domain's not_found.
+// notFound turns the driver's "no document" into the domain's not_found, and a transient
+// failure into unavailable.
 func notFound(err error, what string) error {
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return backstitch.Errorf(backstitch.CodeNotFound, "%s not found.", what)
 	}
-	return err
+	return classify(err)
 }
 
 // PurgeExpired deletes expired sessions, rate-limit windows and idempotency keys. FerretDB has no
@@ -211,7 +231,7 @@ func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int64, error) 
 	for _, coll := range []string{"sessions", "rate_limits", "idempotency_keys", "idempotency_responses"} {
 		res, err := s.db.Collection(coll).DeleteMany(ctx, bson.M{"expires_at": bson.M{"$lte": now}})
 		if err != nil {
-			return total, fmt.Errorf("purge expired %s: %w", coll, err)
+			return total, storeError("purge expired %s: %w", coll, err)
 		}
 		total += res.DeletedCount
 	}
