@@ -138,10 +138,10 @@ func TestLeaseSurvivesDroppedConnections(t *testing.T) {
 	}
 	// After the renewed term, b's grant loses its answer: b still holds it, with the next token,
 	// and a's renewal is refused.
-	proxy.Fail(writesTo("leases"), testenv.DropReply)
+	proxy.Fail(func(c testenv.Command) bool { return c.Collection == "leases" && c.Name == "findAndModify" }, testenv.DropReply)
 	second, err := s.AcquireLease(ctx, "settle:cam_x", "b", time.Minute, now.Add(2*time.Minute))
-	if err != nil {
-		t.Fatalf("grant with a lost answer: %v", err)
+	if err != nil || proxy.Pending() != 0 {
+		t.Fatalf("grant with a lost answer: %v (fault pending: %d)", err, proxy.Pending())
 	}
 	if second.Owner != "b" || second.Token != first.Token+1 {
 		t.Fatalf("grant %+v, want owner b with token %d", second, first.Token+1)
