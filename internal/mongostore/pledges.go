@@ -202,10 +202,14 @@ func (s *Store) ClearPending(ctx context.Context, pledgeID, seq string) error {
 	coll := s.db.Collection("pledges")
 	unset := bson.M{"$unset": bson.M{"pending": ""}}
 	if s.locks == nil {
-		if _, err := coll.UpdateOne(ctx, bson.M{"_id": pledgeID, "pending.seq": seq}, unset); err != nil {
-			return storeError("clear pending of %s: %w", pledgeID, err)
-		}
-		return nil
+		// Clearing twice is clearing once: repeated after a transient failure.
+		_, err := retryCAS(ctx, func() (bool, error) {
+			if _, err := coll.UpdateOne(ctx, bson.M{"_id": pledgeID, "pending.seq": seq}, unset); err != nil {
+				return false, storeError("clear pending of %s: %w", pledgeID, err)
+			}
+			return true, nil
+		}, func() (bool, error) { return false, nil })
+		return err
 	}
 	defer s.lock("pledges/" + pledgeID)()
 	var cur pledge.Pledge
@@ -215,10 +219,13 @@ func (s *Store) ClearPending(ctx context.Context, pledgeID, seq string) error {
 	if cur.Pending == nil || cur.Pending.Seq != seq {
 		return nil
 	}
-	if _, err := coll.UpdateOne(ctx, bson.M{"_id": pledgeID}, unset); err != nil {
-		return storeError("clear pending of %s: %w", pledgeID, err)
-	}
-	return nil
+	_, err := retryCAS(ctx, func() (bool, error) {
+		if _, err := coll.UpdateOne(ctx, bson.M{"_id": pledgeID}, unset); err != nil {
+			return false, storeError("clear pending of %s: %w", pledgeID, err)
+		}
+		return true, nil
+	}, func() (bool, error) { return false, nil })
+	return err
 }
 
 // ReleaseTierUnit gives back a unit a pledge held. Callers release only after winning the
