@@ -161,6 +161,11 @@ func (a *App) openStore(ctx context.Context) error {
 		return fmt.Errorf("MongoDB at MONGODB_URI %s: %w", a.cfg.Redacted()["mongodb_uri"], err)
 	}
 	a.store, a.ownStore = store, true
+	expiry := "sweeper (no TTL indexes on this server)"
+	if store.ServerExpires() {
+		expiry = "TTL indexes"
+	}
+	a.log.Info().Str("expiry", expiry).Msg("expired sessions, idempotency records and rate-limit windows are deleted by " + expiry)
 	return a.indexEmbeddedStore(ctx)
 }
 

@@ -3,6 +3,7 @@ package mongostore_test
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -151,5 +152,32 @@ func TestLeaseSurvivesDroppedConnections(t *testing.T) {
 	}
 	if _, err := s.AcquireLease(ctx, "settle:cam_x", "c", time.Minute, now.Add(2*time.Minute+time.Second)); backstitch.ErrorCode(err) != backstitch.CodeConflict {
 		t.Fatalf("c took b's lease: %v", err)
+	}
+}
+
+// The embedded FerretDB has no TTL indexes (it refuses expireAfterSeconds), so the store keeps
+// sweeping there; MongoDB gets TTL indexes, created at start.
+func TestExpiryByServerOrSweeper(t *testing.T) {
+	s := testenv.MustStore(t)
+	ctx := context.Background()
+	onMongoDB := os.Getenv("MONGODB_URI") != ""
+	if s.ServerExpires() != onMongoDB {
+		t.Fatalf("ServerExpires %v on MongoDB=%v", s.ServerExpires(), onMongoDB)
+	}
+	if !onMongoDB {
+		return
+	}
+	for _, coll := range []string{"sessions", "rate_limits", "idempotency_keys", "idempotency_responses"} {
+		specs, err := s.IndexSpecifications(ctx, coll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, spec := range specs {
+			found = found || (spec.Name == "expires_at_1" && spec.ExpireAfterSeconds != nil && *spec.ExpireAfterSeconds == 0)
+		}
+		if !found {
+			t.Errorf("%s has no TTL index on expires_at", coll)
+		}
 	}
 }
