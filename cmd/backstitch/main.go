@@ -298,6 +298,9 @@ func serve(ctx context.Context, env environment) error {
 		return err
 	}
 	log.Info().Interface("config", cfg.Redacted()).Msg("starting")
+	if err := app.CheckBuild(cfg); err != nil {
+		return fatal(err)
+	}
 	// The address is taken before the store starts: a port in use fails in milliseconds, not
 	// after the embedded store has opened its files or MongoDB has been dialled.
 	ln, err := net.Listen("tcp", cfg.Addr)

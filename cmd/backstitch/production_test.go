@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,5 +134,25 @@ func TestProductionBuildRefusesWithoutMongoDBAndStripe(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The settings are checked before BACKSTITCH_ADDR is taken: a production instance missing one
+// never holds the port (a load balancer's TCP check would count it up). With the port already
+// taken, the refusal must still be about the missing setting, not the address.
+func TestProductionBuildChecksSettingsBeforeTakingThePort(t *testing.T) {
+	bin := buildProductionBinary(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cmd := exec.Command(bin)
+	cmd.Env = cleanEnv("BACKSTITCH_ADDR="+ln.Addr().String(), "STRIPE_SECRET_KEY=sk_test_x", "STRIPE_WEBHOOK_SECRET=whsec_x")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	_ = cmd.Run()
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(stderr.String(), "MONGODB_URI") || strings.Contains(stderr.String(), "BACKSTITCH_ADDR") {
+		t.Fatalf("exit %d; want 1 naming MONGODB_URI before any attempt on the port:\n%s", cmd.ProcessState.ExitCode(), stderr.String())
 	}
 }

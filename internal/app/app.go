@@ -61,7 +61,7 @@ type Deps struct {
 // Open starts everything but the listener: the embedded store when no MONGODB_URI is set, the
 // connection and indexes, and the HTTP handlers.
 func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps) (*App, error) {
-	if err := checkBuild(cfg); err != nil {
+	if err := CheckBuild(cfg); err != nil {
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, now: deps.Now, store: deps.Store, metrics: metrics.New()}
@@ -105,6 +105,12 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	a.settler.NotifyChanges(a.web)
 	return a, nil
 }
+
+// CheckBuild refuses a configuration this build cannot run: the production build has no embedded
+// store and no offline Stripe, so it needs MONGODB_URI, STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET.
+// The server calls it before it takes BACKSTITCH_ADDR, so a misconfigured instance never holds the
+// port (nor passes a load balancer's TCP check) on its way to failing.
+func CheckBuild(cfg config.Config) error { return checkBuild(cfg) }
 
 // openPayments connects to Stripe, or in offline mode starts the Stripe double on a loopback
 // port and points the ordinary Stripe client at it: the service runs the same code either way.
@@ -155,6 +161,11 @@ func (a *App) openStore(ctx context.Context) error {
 		return fmt.Errorf("MongoDB at MONGODB_URI %s: %w", a.cfg.Redacted()["mongodb_uri"], err)
 	}
 	a.store, a.ownStore = store, true
+	expiry := "sweeper (no TTL indexes on this server)"
+	if store.ServerExpires() {
+		expiry = "TTL indexes"
+	}
+	a.log.Info().Str("expiry", expiry).Msg("expired sessions, idempotency records and rate-limit windows are deleted by " + expiry)
 	return a.indexEmbeddedStore(ctx)
 }
 

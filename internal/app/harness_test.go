@@ -59,6 +59,12 @@ type service struct {
 // startService runs the app exactly as cmd/backstitch does, on 127.0.0.1:0.
 func startService(t *testing.T, env map[string]string) *service {
 	t.Helper()
+	return startServiceOn(t, env, testenv.MustStore(t))
+}
+
+// startServiceOn is startService on a given store (one reached through a fault-injecting proxy, say).
+func startServiceOn(t *testing.T, env map[string]string, store *mongostore.Store) *service {
+	t.Helper()
 	// The background scheduler and sweeper run on real time; tests drive them by hand on the
 	// movable clock, so they are pushed out of the way unless a test asks for them.
 	defaults := map[string]string{"BACKSTITCH_SETTLE_INTERVAL": "24h", "BACKSTITCH_SWEEP_INTERVAL": "24h"}
@@ -73,7 +79,7 @@ func startService(t *testing.T, env map[string]string) *service {
 	}
 	s := &service{
 		t:     t,
-		store: testenv.MustStore(t),
+		store: store,
 		clock: testenv.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)),
 		logs:  &syncBuffer{},
 		http:  &http.Client{Timeout: 30 * time.Second},

@@ -22,7 +22,7 @@ func (s *Store) CreateUser(ctx context.Context, u account.User) error {
 			return &backstitch.Error{Code: backstitch.CodeEmailTaken, Message: "An account with this email already exists.",
 				Fields: []backstitch.FieldError{{Field: "email", Code: "taken", Message: "an account with this email already exists"}}}
 		}
-		return fmt.Errorf("insert user: %w", err)
+		return storeError("insert user: %w", err)
 	}
 	return nil
 }
@@ -44,7 +44,7 @@ func (s *Store) FindUserByID(ctx context.Context, id string) (account.User, erro
 // CreateSession stores a session (keyed by its token's hash).
 func (s *Store) CreateSession(ctx context.Context, sess account.Session) error {
 	if _, err := s.db.Collection("sessions").InsertOne(ctx, sess); err != nil {
-		return fmt.Errorf("insert session: %w", err)
+		return storeError("insert session: %w", err)
 	}
 	return nil
 }
@@ -59,7 +59,7 @@ func (s *Store) FindSession(ctx context.Context, id string, now time.Time) (acco
 // DeleteSession ends a session.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	if _, err := s.db.Collection("sessions").DeleteOne(ctx, bson.M{"_id": id}); err != nil {
-		return fmt.Errorf("delete session: %w", err)
+		return storeError("delete session: %w", err)
 	}
 	return nil
 }
@@ -79,7 +79,7 @@ func (s *Store) HitRateLimit(ctx context.Context, key string, window time.Durati
 		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
 	).Decode(&doc)
 	if err != nil {
-		return 0, end, fmt.Errorf("count rate limit %s: %w", key, err)
+		return 0, end, storeError("count rate limit %s: %w", key, err)
 	}
 	return doc.Count, end, nil
 }
@@ -90,7 +90,7 @@ func (s *Store) AppendAudit(ctx context.Context, e backstitch.AuditEntry) error 
 		e.ID = backstitch.NewID("aud")
 	}
 	if _, err := s.db.Collection("audit_log").InsertOne(ctx, e); err != nil {
-		return fmt.Errorf("append audit entry: %w", err)
+		return storeError("append audit entry: %w", err)
 	}
 	return nil
 }
@@ -110,11 +110,11 @@ func (s *Store) FindAudit(ctx context.Context, f backstitch.AuditFilter) ([]back
 	cur, err := s.db.Collection("audit_log").Find(ctx, q,
 		options.Find().SetSort(bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(f.Limit)))
 	if err != nil {
-		return nil, fmt.Errorf("find audit entries: %w", err)
+		return nil, storeError("find audit entries: %w", err)
 	}
 	out := []backstitch.AuditEntry{}
 	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("find audit entries: %w", err)
+		return nil, storeError("find audit entries: %w", err)
 	}
 	return out, nil
 }
@@ -123,7 +123,7 @@ func (s *Store) FindAudit(ctx context.Context, f backstitch.AuditFilter) ([]back
 func (s *Store) SetStripeAccount(ctx context.Context, userID, accountID string) (account.User, error) {
 	if _, err := s.db.Collection("users").UpdateOne(ctx, bson.M{"_id": userID, "stripe_account_id": bson.M{"$exists": false}},
 		bson.M{"$set": bson.M{"stripe_account_id": accountID}}); err != nil {
-		return account.User{}, fmt.Errorf("set stripe account of %s: %w", userID, err)
+		return account.User{}, storeError("set stripe account of %s: %w", userID, err)
 	}
 	return s.FindUserByID(ctx, userID)
 }
@@ -132,7 +132,7 @@ func (s *Store) SetStripeAccount(ctx context.Context, userID, accountID string) 
 func (s *Store) SetPayoutsEnabled(ctx context.Context, accountID string, enabled bool) error {
 	if _, err := s.db.Collection("users").UpdateOne(ctx, bson.M{"stripe_account_id": accountID},
 		bson.M{"$set": bson.M{"payouts_enabled": enabled}}); err != nil {
-		return fmt.Errorf("set payouts of %s: %w", accountID, err)
+		return storeError("set payouts of %s: %w", accountID, err)
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ func (s *Store) CreateCampaign(ctx context.Context, c campaign.Campaign) (campai
 			return c, nil
 		}
 		if !mongo.IsDuplicateKeyError(err) || n > 50 {
-			return c, fmt.Errorf("insert campaign: %w", err)
+			return c, storeError("insert campaign: %w", err)
 		}
 		c.Slug = fmt.Sprintf("%s-%d", base, n)
 		if n > 10 {
@@ -65,7 +65,7 @@ func (s *Store) ReplaceCampaign(ctx context.Context, prev, next campaign.Campaig
 	res, err := s.db.Collection("campaigns").UpdateOne(ctx,
 		bson.M{"_id": prev.ID, "version": prev.Version, "status": prev.Status}, update)
 	if err != nil {
-		return prev, fmt.Errorf("update campaign %s: %w", prev.ID, err)
+		return prev, storeError("update campaign %s: %w", prev.ID, err)
 	}
 	if res.MatchedCount == 0 {
 		return prev, backstitch.Errorf(backstitch.CodeConflict, "The campaign changed while this request ran; fetch it and try again.")
@@ -108,11 +108,11 @@ func (s *Store) ListCampaigns(ctx context.Context, f campaign.ListFilter) ([]cam
 		SetLimit(int64(f.Limit+1)).
 		SetProjection(bson.M{"history": 0, "story": 0}))
 	if err != nil {
-		return nil, fmt.Errorf("list campaigns: %w", err)
+		return nil, storeError("list campaigns: %w", err)
 	}
 	out := []campaign.Campaign{}
 	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("list campaigns: %w", err)
+		return nil, storeError("list campaigns: %w", err)
 	}
 	return out, nil
 }
@@ -121,7 +121,7 @@ func (s *Store) ListCampaigns(ctx context.Context, f campaign.ListFilter) ([]cam
 // takes a slot with ReserveTierSlot first.
 func (s *Store) CreateTier(ctx context.Context, t campaign.Tier) error {
 	if _, err := s.db.Collection("tiers").InsertOne(ctx, t); err != nil {
-		return fmt.Errorf("insert tier: %w", err)
+		return storeError("insert tier: %w", err)
 	}
 	return nil
 }
@@ -146,7 +146,7 @@ func (s *Store) ReserveTierSlot(ctx context.Context, campaignID string, max int)
 			return doc.Seq - 1, nil
 		}
 		if !errors.Is(err, mongo.ErrNoDocuments) {
-			return 0, fmt.Errorf("reserve tier slot of %s: %w", campaignID, err)
+			return 0, storeError("reserve tier slot of %s: %w", campaignID, err)
 		}
 		counted, err := s.countTiersOnce(ctx, campaignID)
 		if err != nil {
@@ -186,7 +186,7 @@ func (s *Store) countTiersOnce(ctx context.Context, campaignID string) (bool, er
 	// Only where the counters are still missing: a racing request may have started them already.
 	if _, err := s.db.Collection("campaigns").UpdateOne(ctx, bson.M{"_id": campaignID, "tier_count": bson.M{"$exists": false}},
 		bson.M{"$set": bson.M{"tier_count": len(tiers), "tier_seq": seq}}); err != nil {
-		return false, fmt.Errorf("count tiers of %s: %w", campaignID, err)
+		return false, storeError("count tiers of %s: %w", campaignID, err)
 	}
 	return true, nil
 }
@@ -195,7 +195,7 @@ func (s *Store) countTiersOnce(ctx context.Context, campaignID string) (bool, er
 func (s *Store) ReleaseTierSlot(ctx context.Context, campaignID string) error {
 	if _, err := s.db.Collection("campaigns").UpdateOne(ctx, bson.M{"_id": campaignID, "tier_count": bson.M{"$gt": 0}},
 		bson.M{"$inc": bson.M{"tier_count": -1}}); err != nil {
-		return fmt.Errorf("release tier slot of %s: %w", campaignID, err)
+		return storeError("release tier slot of %s: %w", campaignID, err)
 	}
 	return nil
 }
@@ -205,11 +205,11 @@ func (s *Store) FindTiers(ctx context.Context, campaignID string) ([]campaign.Ti
 	cur, err := s.db.Collection("tiers").Find(ctx, bson.M{"campaign_id": campaignID},
 		options.Find().SetSort(bson.D{{Key: "position", Value: 1}, {Key: "_id", Value: 1}}))
 	if err != nil {
-		return nil, fmt.Errorf("find tiers of %s: %w", campaignID, err)
+		return nil, storeError("find tiers of %s: %w", campaignID, err)
 	}
 	out := []campaign.Tier{}
 	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("find tiers of %s: %w", campaignID, err)
+		return nil, storeError("find tiers of %s: %w", campaignID, err)
 	}
 	return out, nil
 }
@@ -235,7 +235,7 @@ func (s *Store) ReplaceTier(ctx context.Context, prev, next campaign.Tier) error
 			"estimated_delivery": next.EstimatedDelivery, "updated_at": next.UpdatedAt,
 		}})
 	if err != nil {
-		return fmt.Errorf("update tier %s: %w", prev.ID, err)
+		return storeError("update tier %s: %w", prev.ID, err)
 	}
 	if res.MatchedCount == 0 {
 		return backstitch.Errorf(backstitch.CodeConflict, "The tier changed while this request ran; fetch it and try again.")
@@ -247,7 +247,7 @@ func (s *Store) ReplaceTier(ctx context.Context, prev, next campaign.Tier) error
 func (s *Store) DeleteTier(ctx context.Context, t campaign.Tier) error {
 	res, err := s.db.Collection("tiers").DeleteOne(ctx, bson.M{"_id": t.ID, "claimed": 0})
 	if err != nil {
-		return fmt.Errorf("delete tier %s: %w", t.ID, err)
+		return storeError("delete tier %s: %w", t.ID, err)
 	}
 	if res.DeletedCount == 0 {
 		return backstitch.Errorf(backstitch.CodeTierHasBackers, "This tier has backers and cannot be deleted.")
@@ -261,7 +261,7 @@ func (s *Store) TouchCampaign(ctx context.Context, id string, now time.Time) err
 	_, err := s.db.Collection("campaigns").UpdateOne(ctx, bson.M{"_id": id},
 		bson.M{"$inc": bson.M{"version": int64(1)}, "$set": bson.M{"updated_at": now}})
 	if err != nil {
-		return fmt.Errorf("touch campaign %s: %w", id, err)
+		return storeError("touch campaign %s: %w", id, err)
 	}
 	return nil
 }
@@ -277,7 +277,7 @@ func (s *Store) ClaimTierUnit(ctx context.Context, tierID string, now time.Time,
 		bson.M{"claimed": int64(1), "remaining": int64(-1), "counter_rev": int64(1)}, slots, 1, now)
 	res, err := tiers.UpdateOne(ctx, filter, update)
 	if err != nil {
-		return fmt.Errorf("claim unit of tier %s: %w", tierID, err)
+		return storeError("claim unit of tier %s: %w", tierID, err)
 	}
 	if res.MatchedCount == 1 {
 		return nil
@@ -285,7 +285,7 @@ func (s *Store) ClaimTierUnit(ctx context.Context, tierID string, now time.Time,
 	// Unlimited tiers have no remaining count; they only count their backers.
 	filter, update = withSlots(bson.M{"_id": tierID, "limit": nil}, bson.M{"claimed": int64(1), "counter_rev": int64(1)}, slots, 1, now)
 	if res, err = tiers.UpdateOne(ctx, filter, update); err != nil {
-		return fmt.Errorf("claim unit of tier %s: %w", tierID, err)
+		return storeError("claim unit of tier %s: %w", tierID, err)
 	}
 	if res.MatchedCount == 1 {
 		return nil
@@ -340,7 +340,7 @@ func (s *Store) SetTierClaimed(ctx context.Context, t campaign.Tier, claimed int
 		bson.M{"_id": t.ID, "counter_rev": t.CounterRev, "claimed": t.Claimed, "limit": t.Limit},
 		bson.M{"$set": set, "$inc": bson.M{"counter_rev": int64(1)}})
 	if err != nil {
-		return false, fmt.Errorf("recount tier %s: %w", t.ID, err)
+		return false, storeError("recount tier %s: %w", t.ID, err)
 	}
 	return res.MatchedCount == 1, nil
 }
@@ -359,7 +359,7 @@ func (s *Store) FindCampaignsToSettle(ctx context.Context, now time.Time) ([]str
 func (s *Store) findIDs(ctx context.Context, coll string, filter bson.M) ([]string, error) {
 	cur, err := s.db.Collection(coll).Find(ctx, filter, options.Find().SetProjection(bson.M{"_id": 1}))
 	if err != nil {
-		return nil, fmt.Errorf("find %s ids: %w", coll, err)
+		return nil, storeError("find %s ids: %w", coll, err)
 	}
 	var ids []string
 	for cur.Next(ctx) {
@@ -367,11 +367,11 @@ func (s *Store) findIDs(ctx context.Context, coll string, filter bson.M) ([]stri
 			ID string `bson:"_id"`
 		}
 		if err := cur.Decode(&doc); err != nil {
-			return nil, fmt.Errorf("find %s ids: %w", coll, err)
+			return nil, storeError("find %s ids: %w", coll, err)
 		}
 		ids = append(ids, doc.ID)
 	}
-	return ids, cur.Err()
+	return ids, classify(cur.Err())
 }
 
 // FindCampaignsToPayOut lists succeeded campaigns decided before the given instant whose
@@ -381,11 +381,11 @@ func (s *Store) FindCampaignsToPayOut(ctx context.Context, decidedBefore time.Ti
 		"settlement.decided_at": bson.M{"$lte": decidedBefore}, "settlement.paid_out_at": nil},
 		options.Find().SetProjection(bson.M{"history": 0, "story": 0}))
 	if err != nil {
-		return nil, fmt.Errorf("find campaigns to pay out: %w", err)
+		return nil, storeError("find campaigns to pay out: %w", err)
 	}
 	out := []campaign.Campaign{}
 	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("find campaigns to pay out: %w", err)
+		return nil, storeError("find campaigns to pay out: %w", err)
 	}
 	return out, nil
 }

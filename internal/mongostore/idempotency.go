@@ -3,7 +3,6 @@ package mongostore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -27,21 +26,21 @@ func (s *Store) ReserveIdempotencyKey(ctx context.Context, rec backstitch.Idempo
 		return nil, nil
 	}
 	if !mongo.IsDuplicateKeyError(err) {
-		return nil, fmt.Errorf("reserve idempotency key: %w", err)
+		return nil, storeError("reserve idempotency key: %w", err)
 	}
 	var existing backstitch.IdempotencyRecord
 	if err := coll.FindOne(ctx, bson.M{"_id": rec.ID}).Decode(&existing); err != nil {
-		return nil, fmt.Errorf("read idempotency key: %w", err)
+		return nil, storeError("read idempotency key: %w", err)
 	}
 	if !existing.ExpiresAt.After(rec.CreatedAt) {
 		// Expired but not yet purged: take it over, conditionally, so only one request wins.
 		res, err := coll.ReplaceOne(ctx, bson.M{"_id": rec.ID, "expires_at": existing.ExpiresAt}, rec)
 		if err != nil {
-			return nil, fmt.Errorf("renew idempotency key: %w", err)
+			return nil, storeError("renew idempotency key: %w", err)
 		}
 		if res.ModifiedCount == 1 {
 			if _, err := s.db.Collection("idempotency_responses").DeleteOne(ctx, bson.M{"_id": rec.ID}); err != nil {
-				return nil, fmt.Errorf("renew idempotency key: %w", err)
+				return nil, storeError("renew idempotency key: %w", err)
 			}
 			return nil, nil
 		}
@@ -57,7 +56,7 @@ func (s *Store) ReserveIdempotencyKey(ctx context.Context, rec backstitch.Idempo
 	case err == nil:
 		existing.Done, existing.Status, existing.ContentType, existing.Body = true, resp.Status, resp.ContentType, resp.Body
 	case !errors.Is(err, mongo.ErrNoDocuments):
-		return nil, fmt.Errorf("read idempotent response: %w", err)
+		return nil, storeError("read idempotent response: %w", err)
 	}
 	return &existing, nil
 }
@@ -69,7 +68,7 @@ func (s *Store) TakeOverIdempotencyKey(ctx context.Context, id string, sawLocked
 		bson.M{"_id": id, "locked_until": sawLockedUntil},
 		bson.M{"$set": bson.M{"locked_until": lockedUntil}})
 	if err != nil {
-		return false, fmt.Errorf("take over idempotency key: %w", err)
+		return false, storeError("take over idempotency key: %w", err)
 	}
 	return res.ModifiedCount == 1, nil
 }
@@ -80,7 +79,7 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, id string, status in
 	_, err := s.db.Collection("idempotency_responses").InsertOne(ctx, bson.M{"_id": id, "status": status,
 		"content_type": contentType, "body": body, "expires_at": expiresAt})
 	if err != nil {
-		return fmt.Errorf("complete idempotency key: %w", err)
+		return storeError("complete idempotency key: %w", err)
 	}
 	return nil
 }
@@ -91,7 +90,7 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, id string, status in
 func (s *Store) ReleaseIdempotencyKey(ctx context.Context, id string) error {
 	_, err := s.db.Collection("idempotency_keys").DeleteOne(ctx, bson.M{"_id": id})
 	if err != nil {
-		return fmt.Errorf("release idempotency key: %w", err)
+		return storeError("release idempotency key: %w", err)
 	}
 	return nil
 }

@@ -3,7 +3,7 @@ package mongostore
 import (
 	"context"
 	"errors"
-	"fmt"
+	"reflect"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -20,7 +20,7 @@ func (s *Store) CreatePledge(ctx context.Context, p pledge.Pledge) error {
 		if mongo.IsDuplicateKeyError(err) {
 			return backstitch.Errorf(backstitch.CodeConflict, "This pledge already exists.")
 		}
-		return fmt.Errorf("insert pledge: %w", err)
+		return storeError("insert pledge: %w", err)
 	}
 	return nil
 }
@@ -71,25 +71,48 @@ func (s *Store) lock(key string) (unlock func()) {
 // and writing by _id under the pledge's lock (see Options.Locks).
 func (s *Store) casPledge(ctx context.Context, prev, next pledge.Pledge, extra func(pledge.Pledge) bool, filter bson.M) (bool, error) {
 	coll := s.db.Collection("pledges")
-	if s.locks == nil {
+	attempt := func() (bool, error) {
 		res, err := coll.ReplaceOne(ctx, filter, next)
 		if err != nil {
-			return false, fmt.Errorf("update pledge %s: %w", prev.ID, err)
+			return false, storeError("update pledge %s: %w", prev.ID, err)
 		}
 		return res.MatchedCount == 1, nil
 	}
-	defer s.lock("pledges/" + prev.ID)()
-	var cur pledge.Pledge
-	if err := coll.FindOne(ctx, bson.M{"_id": prev.ID}).Decode(&cur); err != nil {
-		return false, fmt.Errorf("update pledge %s: %w", prev.ID, notFound(err, "Pledge"))
+	if s.locks != nil {
+		defer s.lock("pledges/" + prev.ID)()
+		attempt = func() (bool, error) {
+			var cur pledge.Pledge
+			if err := coll.FindOne(ctx, bson.M{"_id": prev.ID}).Decode(&cur); err != nil {
+				return false, storeError("update pledge %s: %w", prev.ID, notFound(err, "Pledge"))
+			}
+			if cur.Version != prev.Version || cur.Status != prev.Status || !extra(cur) {
+				return false, nil
+			}
+			if _, err := coll.ReplaceOne(ctx, bson.M{"_id": prev.ID}, next); err != nil {
+				return false, storeError("update pledge %s: %w", prev.ID, err)
+			}
+			return true, nil
+		}
 	}
-	if cur.Version != prev.Version || cur.Status != prev.Status || !extra(cur) {
-		return false, nil
+	return retryCAS(ctx, attempt, func() (bool, error) { return s.pledgeIs(ctx, next) })
+}
+
+// pledgeIs reports whether the stored pledge is exactly want, as a write of want stores it: how a
+// compare-and-set whose answer was lost tells that its write was applied. The version alone would
+// not do, since a concurrent writer from the same version writes the same number.
+func (s *Store) pledgeIs(ctx context.Context, want pledge.Pledge) (bool, error) {
+	raw, err := bson.Marshal(want)
+	if err != nil {
+		return false, storeError("encode pledge %s: %w", want.ID, err)
 	}
-	if _, err := coll.ReplaceOne(ctx, bson.M{"_id": prev.ID}, next); err != nil {
-		return false, fmt.Errorf("update pledge %s: %w", prev.ID, err)
+	var stored, written pledge.Pledge
+	if err := bson.Unmarshal(raw, &written); err != nil {
+		return false, storeError("decode pledge %s: %w", want.ID, err)
 	}
-	return true, nil
+	if err := s.db.Collection("pledges").FindOne(ctx, bson.M{"_id": want.ID}).Decode(&stored); err != nil {
+		return false, storeError("read back pledge %s: %w", want.ID, notFound(err, "Pledge"))
+	}
+	return reflect.DeepEqual(stored, written), nil
 }
 
 // CountConfirmAttempt numbers a new confirmation of a pledge atomically and returns the pledge.
@@ -119,7 +142,7 @@ func (s *Store) AnswerPledge(ctx context.Context, id, manageTokenHash string, o 
 	if s.locks == nil {
 		res, err := coll.UpdateOne(ctx, bson.M{"_id": id, "answered": bson.M{"$ne": true}}, update)
 		if err != nil {
-			return pledge.Pledge{}, fmt.Errorf("answer pledge %s: %w", id, err)
+			return pledge.Pledge{}, storeError("answer pledge %s: %w", id, err)
 		}
 		if res.MatchedCount == 0 {
 			return pledge.Pledge{}, answered
@@ -131,13 +154,13 @@ func (s *Store) AnswerPledge(ctx context.Context, id, manageTokenHash string, o 
 	defer s.lock("pledges/" + id)()
 	var cur pledge.Pledge
 	if err := coll.FindOne(ctx, bson.M{"_id": id}).Decode(&cur); err != nil {
-		return cur, fmt.Errorf("answer pledge %s: %w", id, notFound(err, "Pledge"))
+		return cur, storeError("answer pledge %s: %w", id, notFound(err, "Pledge"))
 	}
 	if cur.Answered {
 		return pledge.Pledge{}, answered
 	}
 	if _, err := coll.UpdateOne(ctx, bson.M{"_id": id}, update); err != nil {
-		return pledge.Pledge{}, fmt.Errorf("answer pledge %s: %w", id, err)
+		return pledge.Pledge{}, storeError("answer pledge %s: %w", id, err)
 	}
 	cur.ManageTokenHash, cur.Answered, cur.Version = manageTokenHash, true, cur.Version+1
 	if o.CustomerID != "" {
@@ -163,11 +186,11 @@ func (s *Store) FindPledgesToSweep(ctx context.Context, now, staleBefore time.Ti
 		bson.M{"pending.since": bson.M{"$lte": staleBefore}},
 	}}, options.Find().SetLimit(int64(limit)))
 	if err != nil {
-		return nil, fmt.Errorf("find pledges to sweep: %w", err)
+		return nil, storeError("find pledges to sweep: %w", err)
 	}
 	out := []pledge.Pledge{}
 	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("find pledges to sweep: %w", err)
+		return nil, storeError("find pledges to sweep: %w", err)
 	}
 	return out, nil
 }
@@ -179,23 +202,30 @@ func (s *Store) ClearPending(ctx context.Context, pledgeID, seq string) error {
 	coll := s.db.Collection("pledges")
 	unset := bson.M{"$unset": bson.M{"pending": ""}}
 	if s.locks == nil {
-		if _, err := coll.UpdateOne(ctx, bson.M{"_id": pledgeID, "pending.seq": seq}, unset); err != nil {
-			return fmt.Errorf("clear pending of %s: %w", pledgeID, err)
-		}
-		return nil
+		// Clearing twice is clearing once: repeated after a transient failure.
+		_, err := retryCAS(ctx, func() (bool, error) {
+			if _, err := coll.UpdateOne(ctx, bson.M{"_id": pledgeID, "pending.seq": seq}, unset); err != nil {
+				return false, storeError("clear pending of %s: %w", pledgeID, err)
+			}
+			return true, nil
+		}, func() (bool, error) { return false, nil })
+		return err
 	}
 	defer s.lock("pledges/" + pledgeID)()
 	var cur pledge.Pledge
 	if err := coll.FindOne(ctx, bson.M{"_id": pledgeID}, options.FindOne().SetProjection(bson.M{"pending": 1})).Decode(&cur); err != nil {
-		return fmt.Errorf("clear pending of %s: %w", pledgeID, notFound(err, "Pledge"))
+		return storeError("clear pending of %s: %w", pledgeID, notFound(err, "Pledge"))
 	}
 	if cur.Pending == nil || cur.Pending.Seq != seq {
 		return nil
 	}
-	if _, err := coll.UpdateOne(ctx, bson.M{"_id": pledgeID}, unset); err != nil {
-		return fmt.Errorf("clear pending of %s: %w", pledgeID, err)
-	}
-	return nil
+	_, err := retryCAS(ctx, func() (bool, error) {
+		if _, err := coll.UpdateOne(ctx, bson.M{"_id": pledgeID}, unset); err != nil {
+			return false, storeError("clear pending of %s: %w", pledgeID, err)
+		}
+		return true, nil
+	}, func() (bool, error) { return false, nil })
+	return err
 }
 
 // ReleaseTierUnit gives back a unit a pledge held. Callers release only after winning the
@@ -206,7 +236,7 @@ func (s *Store) ReleaseTierUnit(ctx context.Context, tierID string, now time.Tim
 		bson.M{"claimed": int64(-1), "remaining": int64(1), "counter_rev": int64(1)}, slots, -1, now)
 	res, err := tiers.UpdateOne(ctx, filter, update)
 	if err != nil {
-		return fmt.Errorf("release unit of tier %s: %w", tierID, err)
+		return storeError("release unit of tier %s: %w", tierID, err)
 	}
 	if res.MatchedCount == 1 {
 		return nil
@@ -214,7 +244,7 @@ func (s *Store) ReleaseTierUnit(ctx context.Context, tierID string, now time.Tim
 	filter, update = withSlots(bson.M{"_id": tierID, "claimed": bson.M{"$gt": 0}, "limit": nil},
 		bson.M{"claimed": int64(-1), "counter_rev": int64(1)}, slots, -1, now)
 	if _, err := tiers.UpdateOne(ctx, filter, update); err != nil {
-		return fmt.Errorf("release unit of tier %s: %w", tierID, err)
+		return storeError("release unit of tier %s: %w", tierID, err)
 	}
 	return nil
 }
@@ -224,7 +254,7 @@ func (s *Store) AddToTotals(ctx context.Context, campaignID string, amount, back
 	_, err := s.db.Collection("campaigns").UpdateOne(ctx, bson.M{"_id": campaignID},
 		bson.M{"$inc": bson.M{"pledged": amount, "backers_count": backers, "counter_rev": int64(1)}})
 	if err != nil {
-		return fmt.Errorf("update totals of %s: %w", campaignID, err)
+		return storeError("update totals of %s: %w", campaignID, err)
 	}
 	return nil
 }
@@ -234,7 +264,7 @@ func (s *Store) SetTotals(ctx context.Context, campaignID string, rev, pledged, 
 	res, err := s.db.Collection("campaigns").UpdateOne(ctx, bson.M{"_id": campaignID, "counter_rev": rev},
 		bson.M{"$set": bson.M{"pledged": pledged, "backers_count": backers}, "$inc": bson.M{"counter_rev": int64(1)}})
 	if err != nil {
-		return false, fmt.Errorf("recount totals of %s: %w", campaignID, err)
+		return false, storeError("recount totals of %s: %w", campaignID, err)
 	}
 	return res.MatchedCount == 1, nil
 }
@@ -253,7 +283,7 @@ func (s *Store) StripeEventSeen(ctx context.Context, id string) (bool, error) {
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return false, nil
 	}
-	return false, fmt.Errorf("look up stripe event %s: %w", id, err)
+	return false, storeError("look up stripe event %s: %w", id, err)
 }
 
 // RecordStripeEvent stores an applied event once under its id. A concurrent delivery of the same
@@ -262,7 +292,7 @@ func (s *Store) StripeEventSeen(ctx context.Context, id string) (bool, error) {
 // FerretDB every update costs time in proportion to the collection's size.)
 func (s *Store) RecordStripeEvent(ctx context.Context, e backstitch.StripeEvent) error {
 	if _, err := s.db.Collection("stripe_events").InsertOne(ctx, e); err != nil && !mongo.IsDuplicateKeyError(err) {
-		return fmt.Errorf("store stripe event %s: %w", e.ID, err)
+		return storeError("store stripe event %s: %w", e.ID, err)
 	}
 	return nil
 }
@@ -271,7 +301,7 @@ func (s *Store) RecordStripeEvent(ctx context.Context, e backstitch.StripeEvent)
 func (s *Store) CountPledges(ctx context.Context) (int64, error) {
 	n, err := s.db.Collection("pledges").CountDocuments(ctx, bson.M{})
 	if err != nil {
-		return 0, fmt.Errorf("count pledges: %w", err)
+		return 0, storeError("count pledges: %w", err)
 	}
 	return n, nil
 }
@@ -280,7 +310,7 @@ func (s *Store) CountPledges(ctx context.Context) (int64, error) {
 func (s *Store) CountStripeEvents(ctx context.Context) (int64, error) {
 	n, err := s.db.Collection("stripe_events").CountDocuments(ctx, bson.M{})
 	if err != nil {
-		return 0, fmt.Errorf("count stripe events: %w", err)
+		return 0, storeError("count stripe events: %w", err)
 	}
 	return n, nil
 }
@@ -293,11 +323,11 @@ func (s *Store) FindPledgesByStatus(ctx context.Context, campaignID string, stat
 	}
 	cur, err := s.db.Collection("pledges").Find(ctx, q, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
 	if err != nil {
-		return nil, fmt.Errorf("find pledges of %s: %w", campaignID, err)
+		return nil, storeError("find pledges of %s: %w", campaignID, err)
 	}
 	out := []pledge.Pledge{}
 	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("find pledges of %s: %w", campaignID, err)
+		return nil, storeError("find pledges of %s: %w", campaignID, err)
 	}
 	return out, nil
 }
@@ -310,11 +340,11 @@ func (s *Store) FindPledgesForDunning(ctx context.Context, now, failedBefore tim
 		bson.M{"first_failed_at": bson.M{"$lte": failedBefore}},
 	}}, options.Find().SetLimit(int64(limit)))
 	if err != nil {
-		return nil, fmt.Errorf("find pledges for dunning: %w", err)
+		return nil, storeError("find pledges for dunning: %w", err)
 	}
 	out := []pledge.Pledge{}
 	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("find pledges for dunning: %w", err)
+		return nil, storeError("find pledges for dunning: %w", err)
 	}
 	return out, nil
 }
@@ -341,36 +371,36 @@ func (s *Store) PledgeTotals(ctx context.Context, campaignID string) (amount, ba
 	cur, err := s.db.Collection("pledges").Find(ctx, bson.M{"campaign_id": campaignID, "status": bson.M{"$in": pledge.CountedStatuses}},
 		options.Find().SetProjection(bson.M{"amount": 1}))
 	if err != nil {
-		return 0, 0, fmt.Errorf("sum pledges of %s: %w", campaignID, err)
+		return 0, 0, storeError("sum pledges of %s: %w", campaignID, err)
 	}
 	for cur.Next(ctx) {
 		var p pledge.Pledge
 		if err := cur.Decode(&p); err != nil {
-			return 0, 0, fmt.Errorf("sum pledges of %s: %w", campaignID, err)
+			return 0, 0, storeError("sum pledges of %s: %w", campaignID, err)
 		}
 		amount += p.Amount.Amount
 		backers++
 	}
-	return amount, backers, cur.Err()
+	return amount, backers, classify(cur.Err())
 }
 
 // FindCampaignPledges streams every pledge of a campaign to fn, for reports.
 func (s *Store) FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error {
 	cur, err := s.db.Collection("pledges").Find(ctx, bson.M{"campaign_id": campaignID})
 	if err != nil {
-		return fmt.Errorf("read pledges of %s: %w", campaignID, err)
+		return storeError("read pledges of %s: %w", campaignID, err)
 	}
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
 		var p pledge.Pledge
 		if err := cur.Decode(&p); err != nil {
-			return fmt.Errorf("read pledges of %s: %w", campaignID, err)
+			return storeError("read pledges of %s: %w", campaignID, err)
 		}
 		if err := fn(p); err != nil {
 			return err
 		}
 	}
-	return cur.Err()
+	return classify(cur.Err())
 }
 
 // CountRefundRequest numbers a new refund request of a pledge atomically and returns the pledge.
@@ -378,7 +408,7 @@ func (s *Store) CountRefundRequest(ctx context.Context, id string) (pledge.Pledg
 	defer s.lock("pledges/" + id)()
 	if _, err := s.db.Collection("pledges").UpdateOne(ctx, bson.M{"_id": id},
 		bson.M{"$inc": bson.M{"refund_requests": 1, "version": int64(1)}}); err != nil {
-		return pledge.Pledge{}, fmt.Errorf("count refund request of %s: %w", id, err)
+		return pledge.Pledge{}, storeError("count refund request of %s: %w", id, err)
 	}
 	return s.FindPledge(ctx, id)
 }

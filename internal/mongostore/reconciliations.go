@@ -3,7 +3,6 @@ package mongostore
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -40,20 +39,20 @@ func (s *Store) StreamLedger(ctx context.Context, sc reconcile.Scope, fn func(re
 	}
 	cur, err := s.db.Collection("pledges").Find(ctx, filter, options.Find().SetProjection(ledgerFields).SetBatchSize(1000))
 	if err != nil {
-		return fmt.Errorf("read pledges to reconcile: %w", err)
+		return storeError("read pledges to reconcile: %w", err)
 	}
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
 		var p pledge.Pledge
 		if err := cur.Decode(&p); err != nil {
-			return fmt.Errorf("read pledges to reconcile: %w", err)
+			return storeError("read pledges to reconcile: %w", err)
 		}
 		if err := fn(ledgerOf(p)); err != nil {
 			return err
 		}
 	}
 	if err := cur.Err(); err != nil {
-		return fmt.Errorf("read pledges to reconcile: %w", err)
+		return storeError("read pledges to reconcile: %w", err)
 	}
 	return nil
 }
@@ -71,7 +70,7 @@ func (s *Store) FindLedger(ctx context.Context, pledgeID string) (reconcile.Ledg
 // CreateRun stores a queued reconciliation.
 func (s *Store) CreateRun(ctx context.Context, r reconcile.Run) error {
 	if _, err := s.db.Collection("reconciliations").InsertOne(ctx, r); err != nil {
-		return fmt.Errorf("insert reconciliation: %w", err)
+		return storeError("insert reconciliation: %w", err)
 	}
 	return nil
 }
@@ -98,11 +97,11 @@ func (s *Store) ListRuns(ctx context.Context, f reconcile.RunFilter) ([]reconcil
 	cur, err := s.db.Collection("reconciliations").Find(ctx, q,
 		options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(f.Limit)))
 	if err != nil {
-		return nil, fmt.Errorf("list reconciliations: %w", err)
+		return nil, storeError("list reconciliations: %w", err)
 	}
 	out := []reconcile.Run{}
 	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("list reconciliations: %w", err)
+		return nil, storeError("list reconciliations: %w", err)
 	}
 	return out, nil
 }
@@ -113,11 +112,11 @@ func (s *Store) FindRunsToDo(ctx context.Context, limit int) ([]reconcile.Run, e
 		bson.M{"status": bson.M{"$in": bson.A{reconcile.RunQueued, reconcile.RunRunning}}},
 		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}}).SetLimit(int64(limit)))
 	if err != nil {
-		return nil, fmt.Errorf("find reconciliations to do: %w", err)
+		return nil, storeError("find reconciliations to do: %w", err)
 	}
 	out := []reconcile.Run{}
 	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("find reconciliations to do: %w", err)
+		return nil, storeError("find reconciliations to do: %w", err)
 	}
 	return out, nil
 }
@@ -127,7 +126,7 @@ func (s *Store) ReplaceRun(ctx context.Context, prev, next reconcile.Run) (recon
 	next.Version = prev.Version + 1
 	res, err := s.db.Collection("reconciliations").ReplaceOne(ctx, bson.M{"_id": prev.ID, "version": prev.Version}, next)
 	if err != nil {
-		return prev, fmt.Errorf("update reconciliation %s: %w", prev.ID, err)
+		return prev, storeError("update reconciliation %s: %w", prev.ID, err)
 	}
 	if res.MatchedCount == 0 {
 		return prev, backstitch.Errorf(backstitch.CodeConflict, "The reconciliation changed meanwhile.")
@@ -139,7 +138,7 @@ func (s *Store) ReplaceRun(ctx context.Context, prev, next reconcile.Run) (recon
 func (s *Store) ClearRunOutput(ctx context.Context, runID string) error {
 	for _, coll := range []string{"reconciliation_findings", "reconciliation_reports"} {
 		if _, err := s.db.Collection(coll).DeleteMany(ctx, bson.M{"run_id": runID}); err != nil {
-			return fmt.Errorf("clear %s of %s: %w", coll, runID, err)
+			return storeError("clear %s of %s: %w", coll, runID, err)
 		}
 	}
 	return nil
@@ -154,7 +153,7 @@ func (s *Store) InsertFindings(ctx context.Context, fs []reconcile.FindingRecord
 	}
 	_, err := s.db.Collection("reconciliation_findings").InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	if err != nil && !onlyDuplicates(err) {
-		return fmt.Errorf("insert findings: %w", err)
+		return storeError("insert findings: %w", err)
 	}
 	return nil
 }
@@ -175,7 +174,7 @@ func onlyDuplicates(err error) bool {
 // InsertReportChunk stores one piece of a run's CSV report.
 func (s *Store) InsertReportChunk(ctx context.Context, c reconcile.ReportChunk) error {
 	if _, err := s.db.Collection("reconciliation_reports").InsertOne(ctx, c); err != nil && !mongo.IsDuplicateKeyError(err) {
-		return fmt.Errorf("insert report chunk %s: %w", c.ID, err)
+		return storeError("insert report chunk %s: %w", c.ID, err)
 	}
 	return nil
 }
@@ -185,19 +184,19 @@ func (s *Store) StreamReport(ctx context.Context, runID string, attempt int, fn 
 	cur, err := s.db.Collection("reconciliation_reports").Find(ctx, bson.M{"run_id": runID, "attempt": attempt},
 		options.Find().SetSort(bson.D{{Key: "n", Value: 1}}).SetBatchSize(4))
 	if err != nil {
-		return fmt.Errorf("read report of %s: %w", runID, err)
+		return storeError("read report of %s: %w", runID, err)
 	}
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
 		var c reconcile.ReportChunk
 		if err := cur.Decode(&c); err != nil {
-			return fmt.Errorf("read report of %s: %w", runID, err)
+			return storeError("read report of %s: %w", runID, err)
 		}
 		if err := fn(c.Data); err != nil {
 			return err
 		}
 	}
-	return cur.Err()
+	return classify(cur.Err())
 }
 
 // FindFindings pages through a run's findings in the order they were found.
@@ -212,11 +211,11 @@ func (s *Store) FindFindings(ctx context.Context, f reconcile.FindingFilter) ([]
 	cur, err := s.db.Collection("reconciliation_findings").Find(ctx, q,
 		options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}).SetLimit(int64(f.Limit)))
 	if err != nil {
-		return nil, fmt.Errorf("find findings of %s: %w", f.RunID, err)
+		return nil, storeError("find findings of %s: %w", f.RunID, err)
 	}
 	out := []reconcile.FindingRecord{}
 	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("find findings of %s: %w", f.RunID, err)
+		return nil, storeError("find findings of %s: %w", f.RunID, err)
 	}
 	return out, nil
 }
@@ -225,7 +224,7 @@ func (s *Store) FindFindings(ctx context.Context, f reconcile.FindingFilter) ([]
 func (s *Store) CountOpenFindings(ctx context.Context, runID string, attempt int) (int64, error) {
 	n, err := s.db.Collection("reconciliation_findings").CountDocuments(ctx, bson.M{"run_id": runID, "attempt": attempt, "status": reconcile.FindingOpen})
 	if err != nil {
-		return 0, fmt.Errorf("count open findings of %s: %w", runID, err)
+		return 0, storeError("count open findings of %s: %w", runID, err)
 	}
 	return n, nil
 }
@@ -244,7 +243,7 @@ func (s *Store) ReplaceFinding(ctx context.Context, prev, next reconcile.Finding
 	res, err := s.db.Collection("reconciliation_findings").ReplaceOne(ctx,
 		bson.M{"_id": prev.ID, "version": prev.Version, "status": prev.Status}, next)
 	if err != nil {
-		return prev, fmt.Errorf("update finding %s: %w", prev.ID, err)
+		return prev, storeError("update finding %s: %w", prev.ID, err)
 	}
 	if res.MatchedCount == 0 {
 		return prev, backstitch.Errorf(backstitch.CodeConflict, "The finding changed meanwhile; fetch it again.")
@@ -255,7 +254,7 @@ func (s *Store) ReplaceFinding(ctx context.Context, prev, next reconcile.Finding
 // SaveException remembers an explained discrepancy (the first explanation stays).
 func (s *Store) SaveException(ctx context.Context, e reconcile.Exception) error {
 	if _, err := s.db.Collection("reconciliation_exceptions").InsertOne(ctx, e); err != nil && !mongo.IsDuplicateKeyError(err) {
-		return fmt.Errorf("save exception: %w", err)
+		return storeError("save exception: %w", err)
 	}
 	return nil
 }
@@ -264,11 +263,11 @@ func (s *Store) SaveException(ctx context.Context, e reconcile.Exception) error 
 func (s *Store) FindExceptions(ctx context.Context, ids []string) (map[string]reconcile.Exception, error) {
 	cur, err := s.db.Collection("reconciliation_exceptions").Find(ctx, bson.M{"_id": bson.M{"$in": ids}})
 	if err != nil {
-		return nil, fmt.Errorf("find exceptions: %w", err)
+		return nil, storeError("find exceptions: %w", err)
 	}
 	var found []reconcile.Exception
 	if err := cur.All(ctx, &found); err != nil {
-		return nil, fmt.Errorf("find exceptions: %w", err)
+		return nil, storeError("find exceptions: %w", err)
 	}
 	out := make(map[string]reconcile.Exception, len(found))
 	for _, e := range found {

@@ -3,7 +3,6 @@ package mongostore
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -21,16 +20,16 @@ func (s *Store) ServerSecret(ctx context.Context, name string) ([]byte, error) {
 		return key, nil
 	}
 	if !mongo.IsDuplicateKeyError(err) {
-		return nil, fmt.Errorf("server secret %s: %w", name, err)
+		return nil, storeError("server secret %s: %w", name, err)
 	}
 	var stored struct {
 		Key []byte `bson:"key"`
 	}
 	if err := coll.FindOne(ctx, bson.M{"_id": name}).Decode(&stored); err != nil {
-		return nil, fmt.Errorf("server secret %s: %w", name, err)
+		return nil, storeError("server secret %s: %w", name, err)
 	}
 	if len(stored.Key) < 32 {
-		return nil, fmt.Errorf("server secret %s: stored key is %d bytes, want 32", name, len(stored.Key))
+		return nil, storeError("server secret %s: stored key is %d bytes, want 32", name, len(stored.Key))
 	}
 	return stored.Key, nil
 }

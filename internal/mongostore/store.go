@@ -25,6 +25,10 @@ type Store struct {
 	client *mongo.Client
 	db     *mongo.Database
 	locks  Locker
+	// serverExpires is true on a server with TTL indexes (MongoDB): it deletes expired sessions,
+	// idempotency records and rate-limit windows itself. FerretDB v1 has none, so the service's
+	// sweeper does (PurgeExpired).
+	serverExpires bool
 }
 
 // Locker serialises compare-and-set writes to one document (see Options.Locks).
@@ -47,14 +51,27 @@ type Options struct {
 	Locks Locker
 	// Monitor sees every command sent; tests use it to check each query has an index.
 	Monitor *event.CommandMonitor
+	// ServerSelectionTimeout is how long an operation waits for a primary before it fails as
+	// unavailable (0: 5 s, longer than a typical election). Tests that take the store away shorten it.
+	ServerSelectionTimeout time.Duration
 }
 
-// Open connects, checks the server answers and makes sure the indexes exist.
-func Open(ctx context.Context, o Options) (*Store, error) {
+// clientOptions are the driver settings of every connection. Majority write concern, retryable
+// writes and retryable reads are set here, after the URI, so a connection string cannot turn
+// them off: a write acknowledged by a primary alone can be rolled back when it steps down (a
+// pledge state or a lease grant lost after we acted on it), and a retryable write is the
+// server's own guarantee that the driver's one retry after a step-down is applied once.
+func clientOptions(o Options) *options.ClientOptions {
+	selection := o.ServerSelectionTimeout
+	if selection == 0 {
+		selection = 5 * time.Second
+	}
 	opts := options.Client().ApplyURI(o.URI).
 		SetTimeout(10 * time.Second).
-		SetServerSelectionTimeout(5 * time.Second).
-		SetWriteConcern(writeconcern.Majority())
+		SetServerSelectionTimeout(selection).
+		SetWriteConcern(writeconcern.Majority()).
+		SetRetryWrites(true).
+		SetRetryReads(true)
 	if o.MaxPoolSize > 0 {
 		opts.SetMaxPoolSize(uint64(o.MaxPoolSize))
 	}
@@ -64,12 +81,22 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Monitor != nil {
 		opts.SetMonitor(o.Monitor)
 	}
+	return opts
+}
+
+// Open connects, checks the server answers and makes sure the indexes exist.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	opts := clientOptions(o)
 	client, err := mongo.Connect(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("connect to MongoDB: %w", err)
+		return nil, storeError("connect to MongoDB: %w", err)
 	}
 	s := &Store{client: client, db: client.Database(o.Database), locks: o.Locks}
 	if err := s.Ping(ctx); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	if s.serverExpires, err = s.hasTTLIndexes(ctx); err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, err
 	}
@@ -83,7 +110,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 // Ping checks the store answers; /readyz uses it.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
-		return fmt.Errorf("ping MongoDB: %w", err)
+		return storeError("ping MongoDB: %w", err)
 	}
 	return nil
 }
@@ -98,12 +125,35 @@ func (s *Store) Drop(ctx context.Context) error {
 	return s.db.Drop(ctx)
 }
 
+// hasTTLIndexes asks the server what it is: FerretDB names itself in buildInfo (ferretdbVersion)
+// and refuses expireAfterSeconds as not implemented; MongoDB has had TTL indexes since 2.2.
+func (s *Store) hasTTLIndexes(ctx context.Context) (bool, error) {
+	var info bson.M
+	if err := s.client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return false, storeError("ask the server for its build: %w", err)
+	}
+	_, ferret := info["ferretdbVersion"]
+	return !ferret, nil
+}
+
+// ServerExpires reports whether the server deletes expired records through TTL indexes (MongoDB)
+// rather than the service's sweeper (the embedded FerretDB).
+func (s *Store) ServerExpires() bool { return s.serverExpires }
+
+// expiring are the collections whose documents die at expires_at: deleted by a TTL index where
+// the server has them, else by PurgeExpired. Leases are not among them: a lease document lives
+// on after it expires, because its fencing token must keep growing across grants.
+var expiring = []string{"sessions", "rate_limits", "idempotency_keys", "idempotency_responses"}
+
 // indexes are the indexes each collection needs, beside _id: one for every query the store makes
 // (each find, update, delete and count filter, and each sort), so that on MongoDB no request
 // scans a collection that grows. testenv checks every query the tests make against this list.
-func indexes() map[string][]mongo.IndexModel {
+// With ttl, the expires_at index of each expiring collection is a TTL index (expireAfterSeconds 0:
+// a document goes when its expires_at passes; MongoDB's TTL monitor runs once a minute, and
+// every read checks expires_at itself, so a late deletion changes nothing).
+func indexes(ttl bool) map[string][]mongo.IndexModel {
 	unique := func() *options.IndexOptions { return options.Index().SetUnique(true) }
-	return map[string][]mongo.IndexModel{
+	all := map[string][]mongo.IndexModel{
 		"users": {
 			{Keys: bson.D{{Key: "email", Value: 1}}, Options: unique()},
 			// Connect's account.updated webhook finds its designer by account (not unique: users
@@ -137,13 +187,23 @@ func indexes() map[string][]mongo.IndexModel {
 		"stripe_events":           {{Keys: bson.D{{Key: "received_at", Value: -1}}}},
 		"leases":                  {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 	}
+	if ttl {
+		for _, coll := range expiring {
+			for i, m := range all[coll] {
+				if m.Keys.(bson.D)[0].Key == "expires_at" {
+					all[coll][i].Options = options.Index().SetExpireAfterSeconds(0)
+				}
+			}
+		}
+	}
+	return all
 }
 
 // IndexedFields lists, by collection, the first field of each index (and _id): a query whose
 // filter or, with an empty filter, whose sort begins with one of them can use an index.
 func IndexedFields() map[string][]string {
 	out := map[string][]string{}
-	for coll, models := range indexes() {
+	for coll, models := range indexes(false) {
 		out[coll] = append(out[coll], "_id")
 		for _, m := range models {
 			out[coll] = append(out[coll], m.Keys.(bson.D)[0].Key)
@@ -156,11 +216,11 @@ func IndexedFields() map[string][]string {
 // createIndexes being a no-op for existing indexes: FerretDB v1.24 (SQLite) answers a repeated
 // createIndexes after a restart with a spurious IndexOptionsConflict naming another collection's index.
 func (s *Store) ensureIndexes(ctx context.Context) error {
-	for coll, models := range indexes() {
+	for coll, models := range indexes(s.serverExpires) {
 		c := s.db.Collection(coll)
 		specs, err := c.Indexes().ListSpecifications(ctx)
 		if err != nil {
-			return fmt.Errorf("list indexes of %s: %w", coll, err)
+			return storeError("list indexes of %s: %w", coll, err)
 		}
 		existing := map[string]bool{}
 		for _, spec := range specs {
@@ -181,7 +241,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 			continue
 		}
 		if _, err := c.Indexes().CreateMany(ctx, missing); err != nil {
-			return fmt.Errorf("create indexes on %s: %w", coll, err)
+			return storeError("create indexes on %s: %w", coll, err)
 		}
 	}
 	return nil
@@ -196,22 +256,27 @@ func indexName(keys bson.D) string {
 	return strings.Join(parts, "_")
 }
 
-// notFound turns the driver's "no document" into the domain's not_found.
+// notFound turns the driver's "no document" into the domain's not_found, and a transient
+// failure into unavailable.
 func notFound(err error, what string) error {
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return backstitch.Errorf(backstitch.CodeNotFound, "%s not found.", what)
 	}
-	return err
+	return classify(err)
 }
 
-// PurgeExpired deletes expired sessions, rate-limit windows and idempotency keys. FerretDB has no
-// TTL indexes, so the service sweeps itself; on MongoDB this is cheap thanks to the expires_at indexes.
+// PurgeExpired deletes expired sessions, rate-limit windows and idempotency keys on a server
+// without TTL indexes (FerretDB); on MongoDB the TTL indexes do it and this does nothing, so
+// instances do not all race the server to delete the same documents.
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int64, error) {
+	if s.serverExpires {
+		return 0, nil
+	}
 	var total int64
-	for _, coll := range []string{"sessions", "rate_limits", "idempotency_keys", "idempotency_responses"} {
+	for _, coll := range expiring {
 		res, err := s.db.Collection(coll).DeleteMany(ctx, bson.M{"expires_at": bson.M{"$lte": now}})
 		if err != nil {
-			return total, fmt.Errorf("purge expired %s: %w", coll, err)
+			return total, storeError("purge expired %s: %w", coll, err)
 		}
 		total += res.DeletedCount
 	}

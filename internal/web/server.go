@@ -391,6 +391,11 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 			e = backstitch.Errorf(backstitch.CodeInternal, "Something went wrong on our side. Please try again; if it persists, quote the request id.")
 		}
 	}
+	if ok && e.Code == backstitch.CodeUnavailable {
+		// The store or a dependency was unreachable: the client is told to come back, operators
+		// see why.
+		zerolog.Ctx(c.UserContext()).Warn().Err(err).Msg("unavailable")
+	}
 	if known, ok := statusOf[e.Code]; ok || status == 0 {
 		status = known
 	}
