@@ -142,6 +142,9 @@ type Pledge struct {
 	PaymentIntentID string `bson:"payment_intent_id,omitempty"`
 	ClientSecret    string `bson:"client_secret,omitempty"`
 	PaymentMethodID string `bson:"payment_method_id,omitempty"`
+	// CheckoutSessionID is the pledge's open Stripe Checkout Session, the only one it may be
+	// paid through: starting another expires it first.
+	CheckoutSessionID string `bson:"checkout_session_id,omitempty"`
 	// ConfirmAttempts numbers confirmations, so each gets its own idempotency key.
 	ConfirmAttempts int      `bson:"confirm_attempts"`
 	LastFailure     *Failure `bson:"last_failure,omitempty"`
