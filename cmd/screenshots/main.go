@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-rod/rod"
 	"github.com/go-rod/rod/lib/proto"
 	"github.com/rs/zerolog"
 
@@ -34,6 +35,8 @@ type shot struct {
 	file, path, languages string
 	width, height         int
 	mobile                bool
+	// then, when set, acts on the page at path (fills in and sends a form) before the picture.
+	then func(p *rod.Page) error
 }
 
 func main() {
@@ -95,15 +98,21 @@ func run(out string) error {
 	}
 	defer stop()
 	campaign := "/campaigns/" + demo.Geneva.Slug
+	coat := campaign + "/pledge?tier=" + demo.Geneva.Tiers["The Pâquis linen coat"]
+	workshop := campaign + "/pledge?tier=" + demo.Geneva.Tiers["Zero-waste pattern-cutting workshop"]
 	shots := []shot{
-		{"home-phone.png", "/", "fr-CH,fr", 360, 780, true},
-		{"campaign-phone.png", campaign, "fr-CH,fr", 360, 780, true},
-		{"home-desktop.png", "/", "en-CH,en", 1280, 800, false},
-		{"campaign-desktop.png", campaign, "en-CH,en", 1280, 800, false},
+		{file: "home-phone.png", path: "/", languages: "fr-CH,fr", width: 360, height: 780, mobile: true},
+		{file: "campaign-phone.png", path: campaign, languages: "fr-CH,fr", width: 360, height: 780, mobile: true},
+		{file: "pledge-phone.png", path: coat, languages: "fr-CH,fr", width: 360, height: 780, mobile: true},
+		{file: "checkout-phone.png", path: workshop, languages: "fr-CH,fr", width: 360, height: 780, mobile: true, then: toCheckout},
+		{file: "home-desktop.png", path: "/", languages: "en-CH,en", width: 1280, height: 800},
+		{file: "campaign-desktop.png", path: campaign, languages: "en-CH,en", width: 1280, height: 800},
+		{file: "pledge-desktop.png", path: coat, languages: "en-CH,en", width: 1280, height: 800},
+		{file: "checkout-desktop.png", path: workshop, languages: "en-CH,en", width: 1280, height: 800, then: toCheckout},
 		// The magic link sets the pledge's cookie and lands on the manage page.
-		{"manage-phone.png", manage, "fr-CH,fr", 360, 780, true},
-		{"manage-desktop.png", manage, "en-CH,en", 1280, 800, false},
-		{"change-phone.png", strings.Split(manage, "/manage?")[0] + "/change", "fr-CH,fr", 360, 780, true},
+		{file: "manage-phone.png", path: manage, languages: "fr-CH,fr", width: 360, height: 780, mobile: true},
+		{file: "manage-desktop.png", path: manage, languages: "en-CH,en", width: 1280, height: 800},
+		{file: "change-phone.png", path: strings.Split(manage, "/manage?")[0] + "/change", languages: "fr-CH,fr", width: 360, height: 780, mobile: true},
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
@@ -129,6 +138,11 @@ func run(out string) error {
 		if err := p.WaitLoad(); err != nil {
 			return err
 		}
+		if s.then != nil {
+			if err := s.then(p.Timeout(30 * time.Second)); err != nil {
+				return fmt.Errorf("%s: %w", s.file, err)
+			}
+		}
 		png, err := p.Screenshot(true, &proto.PageCaptureScreenshot{Format: proto.PageCaptureScreenshotFormatPng})
 		if err != nil {
 			return err
@@ -139,5 +153,29 @@ func run(out string) error {
 		fmt.Printf("%s  %s (%d px, %s)\n", filepath.Join(out, s.file), s.path, s.width, s.languages)
 		_ = p.Close()
 	}
+	return nil
+}
+
+// toCheckout fills in the workshop's pledge form and sends it: the browser lands on the offline
+// Stripe Checkout page.
+func toCheckout(p *rod.Page) error {
+	for sel, v := range map[string]string{"#name": "Ana Muster", "#email": "ana@example.com"} {
+		el, err := p.Element(sel)
+		if err != nil {
+			return err
+		}
+		if err := el.Input(v); err != nil {
+			return err
+		}
+	}
+	submit, err := p.Element("form button[type=submit]")
+	if err != nil {
+		return err
+	}
+	wait := p.WaitNavigation(proto.PageLifecycleEventNameLoad)
+	if err := submit.Click(proto.InputMouseButtonLeft, 1); err != nil {
+		return err
+	}
+	wait()
 	return nil
 }

@@ -93,7 +93,11 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	accounts := account.NewService(a.store, a.now, account.Policy{SessionTTL: a.cfg.SessionTTL,
 		LoginPerAddress: a.cfg.LoginPerAddress, LoginPerAccount: a.cfg.LoginPerAccount, LoginWindow: a.cfg.LoginWindow})
 	secure := strings.HasPrefix(a.cfg.PublicURL, "https://")
-	pg, err := pages.New(campaigns, accounts, a.pledges, a.now, secure, csrf.New(a.store.ServerSecret, secure))
+	checkoutOrigin := "https://checkout.stripe.com"
+	if a.stripeURL != "" {
+		checkoutOrigin = a.stripeURL // the Stripe double serves Checkout offline
+	}
+	pg, err := pages.New(campaigns, accounts, a.pledges, a.now, secure, csrf.New(a.store.ServerSecret, secure), checkoutOrigin)
 	if err != nil {
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/go-rod/rod"
 	"github.com/go-rod/rod/lib/proto"
 
 	"github.com/backstitch/backstitch/internal/browser"
@@ -43,25 +44,31 @@ func TestBrowserAccessibilityWithAxe(t *testing.T) {
 		p := tab(t, lang+"-CH,"+lang)
 		for _, path := range paths {
 			navigate(t, p, s.base+path)
-			// DevTools evaluation is not subject to the page's Content-Security-Policy.
-			if _, err := (proto.RuntimeEvaluate{Expression: axe}).Call(p); err != nil {
-				t.Fatal(err)
-			}
-			res, err := p.Eval(`async () => {
-				const r = await axe.run(document, {resultTypes: ['violations']});
-				return JSON.stringify(r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-					.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(' '))})));
-			}`)
-			if err != nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-			var violations []map[string]any
-			if err := json.Unmarshal([]byte(res.Value.Str()), &violations); err != nil {
-				t.Fatal(err)
-			}
-			for _, v := range violations {
-				t.Errorf("%s %s: %v", lang, path, v)
-			}
+			checkAxe(t, p, axe, lang+" "+path)
 		}
+	}
+}
+
+// checkAxe runs axe-core on the page open in p and fails on any serious or critical violation.
+func checkAxe(t *testing.T, p *rod.Page, axe, where string) {
+	t.Helper()
+	// DevTools evaluation is not subject to the page's Content-Security-Policy.
+	if _, err := (proto.RuntimeEvaluate{Expression: axe}).Call(p); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Eval(`async () => {
+		const r = await axe.run(document, {resultTypes: ['violations']});
+		return JSON.stringify(r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+			.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(' '))})));
+	}`)
+	if err != nil {
+		t.Fatalf("%s: %v", where, err)
+	}
+	var violations []map[string]any
+	if err := json.Unmarshal([]byte(res.Value.Str()), &violations); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range violations {
+		t.Errorf("%s: %v", where, v)
 	}
 }

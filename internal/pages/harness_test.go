@@ -31,6 +31,8 @@ type site struct {
 	clock *testenv.Clock
 	store *mongostore.Store
 	admin string
+	// geneva is the demonstration's Geneva campaign, once a test seeded it.
+	geneva seed.Campaign
 }
 
 func startSite(t *testing.T) *site {

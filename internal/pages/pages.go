@@ -31,7 +31,8 @@ import (
 
 // Routes are the pages' routes, as "METHOD /path" like web.Server.Routes lists them: they are
 // HTML for people, not part of the OpenAPI document.
-var Routes = []string{"GET /", "GET /campaigns/:slug", "GET /campaigns/:slug/pledge", "GET /static/:file",
+var Routes = []string{"GET /", "GET /campaigns/:slug", "GET /campaigns/:slug/pledge", "POST /campaigns/:slug/pledge", "GET /static/:file",
+	"GET /pledges/:id/thanks",
 	"GET /pledges/:id/manage", "GET /pledges/:id", "GET /pledges/:id/change", "POST /pledges/:id/change",
 	"GET /pledges/:id/cancel", "POST /pledges/:id/cancel"}
 
@@ -58,22 +59,29 @@ type Pages struct {
 	// secureCookies marks cookies Secure when the service is reached over https.
 	secureCookies bool
 	// csrf issues and checks the token every form carries.
-	csrf  *csrf.Guard
-	zones sync.Map // time zone name → *time.Location, loaded once
+	csrf *csrf.Guard
+	// checkoutOrigin is Stripe Checkout's origin (the Stripe double's own address offline), where
+	// the pledge form's answer redirects.
+	checkoutOrigin string
+	zones          sync.Map // time zone name → *time.Location, loaded once
 }
 
 // New parses every template for every language once; a template error stops the start.
-func New(campaigns *campaign.Service, accounts *account.Service, pledges *pledge.Service, now backstitch.Clock, secureCookies bool, guard *csrf.Guard) (*Pages, error) {
+// checkoutOrigin is where Stripe Checkout is served (https://checkout.stripe.com, or the Stripe
+// double's loopback address offline).
+func New(campaigns *campaign.Service, accounts *account.Service, pledges *pledge.Service, now backstitch.Clock, secureCookies bool, guard *csrf.Guard, checkoutOrigin string) (*Pages, error) {
 	engine, err := templates.New(locale.Languages, func(lang string) template.FuncMap {
 		return template.FuncMap{
 			"t":      func(key string, args ...any) string { return locale.T(lang, key, args...) },
 			"plural": func(key string, n int64) string { return locale.Plural(lang, key, n) },
+			"field":  newInputField,
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Pages{campaigns: campaigns, accounts: accounts, pledges: pledges, engine: engine, now: now, secureCookies: secureCookies, csrf: guard}, nil
+	return &Pages{campaigns: campaigns, accounts: accounts, pledges: pledges, engine: engine, now: now, secureCookies: secureCookies,
+		csrf: guard, checkoutOrigin: checkoutOrigin}, nil
 }
 
 // Mount registers the pages' routes on r.
@@ -81,6 +89,8 @@ func (p *Pages) Mount(r fiber.Router) {
 	r.Get("/", p.page(p.home))
 	r.Get("/campaigns/:slug", p.page(p.campaign))
 	r.Get("/campaigns/:slug/pledge", p.page(p.pledge))
+	r.Post("/campaigns/:slug/pledge", p.page(p.submitPledge))
+	r.Get("/pledges/:id/thanks", p.page(p.thanks))
 	r.Get("/static/:file", p.static)
 	r.Get("/pledges/:id/manage", p.page(p.exchange))
 	r.Get("/pledges/:id", p.page(p.manage))
@@ -92,10 +102,11 @@ func (p *Pages) Mount(r fiber.Router) {
 
 // ContentSecurityPolicy is the one policy of every page: nothing loads but our own stylesheet and
 // images, a script runs only with this response's nonce, forms post only to us, and no site may
-// frame a page (clickjacking).
-func ContentSecurityPolicy(nonce string) string {
+// frame a page (clickjacking). Stripe Checkout's origin is allowed as a form's destination
+// because browsers apply form-action to the redirect that answers the pledge form too.
+func ContentSecurityPolicy(nonce, checkoutOrigin string) string {
 	return "default-src 'none'; script-src 'nonce-" + nonce + "'; style-src 'self'; img-src 'self' data:; " +
-		"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+		"form-action 'self' " + checkoutOrigin + "; base-uri 'none'; frame-ancestors 'none'"
 }
 
 // base is what the layout needs on every page.
@@ -105,6 +116,8 @@ type base struct {
 	Nonce      string
 	Stylesheet string
 	Switch     switchLink
+	// Refresh, when set, reloads the page after this many seconds (a pledge being confirmed).
+	Refresh int
 }
 
 // switchLink is the visible language switch: the same page in the other language.
@@ -215,7 +228,7 @@ func (p *Pages) send(r *request, v view) error {
 
 func (p *Pages) headers(r *request) {
 	r.c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	r.c.Set(fiber.HeaderContentSecurityPolicy, ContentSecurityPolicy(r.Nonce))
+	r.c.Set(fiber.HeaderContentSecurityPolicy, ContentSecurityPolicy(r.Nonce, p.checkoutOrigin))
 	// The page depends on these; a shared cache must not serve one visitor's language to another.
 	r.c.Set(fiber.HeaderVary, "Accept-Language, Cookie")
 	r.c.Set(fiber.HeaderCacheControl, "no-cache")

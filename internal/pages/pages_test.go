@@ -258,7 +258,7 @@ func TestStylesheetIsCachedByItsHash(t *testing.T) {
 // The policy is built in one place: nothing from elsewhere, no script without the nonce, no
 // framing, and each response gets a nonce of its own.
 func TestContentSecurityPolicy(t *testing.T) {
-	if got, want := pages.ContentSecurityPolicy("abc"), "default-src 'none'; script-src 'nonce-abc'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"; got != want {
+	if got, want := pages.ContentSecurityPolicy("abc", "https://checkout.stripe.com"), "default-src 'none'; script-src 'nonce-abc'; style-src 'self'; img-src 'self' data:; form-action 'self' https://checkout.stripe.com; base-uri 'none'; frame-ancestors 'none'"; got != want {
 		t.Errorf("policy %q, want %q", got, want)
 	}
 	s := startSite(t)

@@ -228,29 +228,6 @@ func (p *Pages) tier(loc locale.Locale, c campaign.Campaign, t campaign.Tier) ti
 	return v
 }
 
-type pledgeView struct {
-	base
-	Choice, CampaignHref string
-}
-
-// pledge is where "back this" leads. Until the pledge form and Checkout exist it names the chosen
-// reward and says pledging opens soon; a reward that is not the campaign's is a 404.
-func (p *Pages) pledge(r *request) (view, error) {
-	d, err := p.campaigns.Show(r.c.UserContext(), campaign.Actor{}, r.c.Params("slug"))
-	if err != nil {
-		return view{}, err
-	}
-	for _, t := range d.Tiers {
-		if t.ID == r.c.Query("tier") {
-			v := pledgeView{base: r.base, CampaignHref: campaignHref(d.Campaign.Slug),
-				Choice: r.loc.T("pledge.soon.body", t.Title+" ("+r.loc.Money(t.Price)+")")}
-			v.Title = r.loc.T("pledge.soon.title")
-			return view{name: "pledge", data: v}, nil
-		}
-	}
-	return p.notFound(r), nil
-}
-
 // paragraphs splits user-written text into paragraphs at blank lines, each a list of its lines;
 // the template escapes every line and joins them with <br>, so no markup a designer types is
 // ever HTML.

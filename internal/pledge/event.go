@@ -7,7 +7,8 @@ import (
 )
 
 // Event is a verified Stripe event as far as Backstitch acts on it, mapped from Stripe's objects
-// by the Stripe adapter. At most one of Intent, RefundedTotal, Dispute and Payouts is set; an
+// by the Stripe adapter. At most one of Intent, CheckoutSessionID, RefundedTotal, Dispute and
+// Payouts is set; an
 // event with none (a type Backstitch does not use) is acknowledged and kept.
 type Event struct {
 	ID   string
@@ -16,6 +17,8 @@ type Event struct {
 	// a deadline charge whose response was lost is not yet recorded on its pledge.
 	Intent   *Intent
 	PledgeID string
+	// CheckoutSessionID is a Checkout Session the backer completed (PledgeID is in its metadata).
+	CheckoutSessionID string
 	// PaymentIntentID names the pledge a refund or a dispute is about, through its charge.
 	PaymentIntentID string
 	// RefundedTotal is how much of the charge has been refunded in all.
@@ -50,6 +53,15 @@ func (s *Service) ApplyEvent(ctx context.Context, e Event) error {
 			return err
 		}
 		_, err = s.ApplyIntent(ctx, p.ID, *e.Intent, actor)
+		return err
+	case e.CheckoutSessionID != "":
+		if e.PledgeID == "" {
+			return nil
+		}
+		_, err := s.syncCheckout(ctx, e.PledgeID, e.CheckoutSessionID, actor)
+		if backstitch.ErrorCode(err) == backstitch.CodeNotFound {
+			return nil
+		}
 		return err
 	case e.RefundedTotal != nil || e.Dispute != nil:
 		if e.PaymentIntentID == "" {

@@ -2,6 +2,7 @@ package pledge
 
 import (
 	"context"
+	"time"
 
 	"github.com/backstitch/backstitch/internal/money"
 )
@@ -22,6 +23,15 @@ type Gateway interface {
 	Refund(ctx context.Context, paymentIntentID string, amount int64, key string) error
 	DetachPaymentMethod(ctx context.Context, paymentMethod, key string) error
 	PublishableKey() string
+
+	// CreateCheckoutSession starts Stripe Checkout for a pledge: setup mode saves the card of an
+	// all-or-nothing pledge, payment mode charges a flexible one.
+	CreateCheckoutSession(ctx context.Context, r CheckoutRequest) (CheckoutSession, error)
+	// ExpireCheckoutSession closes a session so it can no longer be paid; a session that is no
+	// longer open is not an error: its status (complete, expired) is the answer.
+	ExpireCheckoutSession(ctx context.Context, id, key string) (CheckoutSession, error)
+	// CheckoutIntent is the SetupIntent or PaymentIntent a session confirmed, as it is now.
+	CheckoutIntent(ctx context.Context, sessionID string) (Intent, error)
 
 	CreateExpressAccount(ctx context.Context, email, userID, key string) (string, error)
 	CreateAccountLink(ctx context.Context, accountID, refreshURL, returnURL string) (string, error)
@@ -70,6 +80,51 @@ type PaymentRequest struct {
 	Attempt        int
 	IdempotencyKey string
 }
+
+// CheckoutMode is what a Checkout Session does with the card.
+type CheckoutMode string
+
+const (
+	CheckoutSetup   CheckoutMode = "setup"
+	CheckoutPayment CheckoutMode = "payment"
+)
+
+// CheckoutRequest starts Stripe Checkout for a pledge.
+type CheckoutRequest struct {
+	Mode       CheckoutMode
+	CustomerID string
+	// Email prefills Checkout when there is no customer (payment mode).
+	Email string
+	// Amount and Item are what payment mode charges, and for what.
+	Amount        money.Money
+	Item          string
+	TransferGroup string
+	// SuccessURL may carry {CHECKOUT_SESSION_ID}, which Stripe fills in.
+	SuccessURL, CancelURL string
+	ExpiresAt             time.Time
+	// Locale is Checkout's language ("fr", "en").
+	Locale               string
+	PledgeID, CampaignID string
+	IdempotencyKey       string
+}
+
+// CheckoutSession is a Checkout Session as far as pledging cares.
+type CheckoutSession struct {
+	ID     string
+	URL    string
+	Status CheckoutStatus
+	// SetupIntentID is setup mode's intent, which exists from the start.
+	SetupIntentID string
+}
+
+// CheckoutStatus mirrors Stripe's Checkout Session statuses.
+type CheckoutStatus string
+
+const (
+	CheckoutOpen     CheckoutStatus = "open"
+	CheckoutComplete CheckoutStatus = "complete"
+	CheckoutExpired  CheckoutStatus = "expired"
+)
 
 // IntentStatus mirrors Stripe's SetupIntent/PaymentIntent statuses.
 type IntentStatus string

@@ -25,6 +25,18 @@ func cancelPaymentKey(pledgeID string) string { return pledgeID + "/payment_inte
 func detachCardKey(pledgeID string) string    { return pledgeID + "/payment_method/detach" }
 func cancelRefundKey(pledgeID string) string  { return pledgeID + "/refund/cancel" }
 
+// checkoutKey is the key of the n-th Checkout Session of a pledge (the attempt counter it shares
+// with confirmations): a backer back from a cancelled Checkout gets a new session, a retried
+// request the same one.
+func checkoutKey(pledgeID string, attempt int) string {
+	return fmt.Sprintf("%s/checkout/%d", pledgeID, attempt)
+}
+
+// expireCheckoutKey is the key of closing one Checkout Session of a pledge.
+func expireCheckoutKey(pledgeID, sessionID string) string {
+	return pledgeID + "/checkout/" + sessionID + "/expire"
+}
+
 // campaignCancelledRefundKey is the key of the full refund of a pledge whose campaign was cancelled.
 func campaignCancelledRefundKey(pledgeID string) string {
 	return pledgeID + "/refund/campaign_cancelled"

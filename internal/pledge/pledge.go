@@ -129,8 +129,10 @@ type Pledge struct {
 	Amount          money.Money `bson:"amount"`
 	Backer          Backer      `bson:"backer"`
 	ShippingAddress *Address    `bson:"shipping_address,omitempty"`
-	Status          Status      `bson:"status"`
-	ManageTokenHash string      `bson:"manage_token_hash"`
+	// Note is the backer's message to the designer.
+	Note            string `bson:"note,omitempty"`
+	Status          Status `bson:"status"`
+	ManageTokenHash string `bson:"manage_token_hash"`
 	// RequestHash identifies the request that created the pledge (its body); Answered is set by
 	// the write just before the manage token is shown. Together they let only the same request
 	// resume an unfinished pledge, and never hand out a second token (see Service.Create).
@@ -142,6 +144,9 @@ type Pledge struct {
 	PaymentIntentID string `bson:"payment_intent_id,omitempty"`
 	ClientSecret    string `bson:"client_secret,omitempty"`
 	PaymentMethodID string `bson:"payment_method_id,omitempty"`
+	// CheckoutSessionID is the pledge's open Stripe Checkout Session, the only one it may be
+	// paid through: starting another expires it first.
+	CheckoutSessionID string `bson:"checkout_session_id,omitempty"`
 	// ConfirmAttempts numbers confirmations, so each gets its own idempotency key.
 	ConfirmAttempts int      `bson:"confirm_attempts"`
 	LastFailure     *Failure `bson:"last_failure,omitempty"`
@@ -176,6 +181,7 @@ type Pledge struct {
 const (
 	MaxName        = 100
 	MaxAddressLine = 200
+	MaxNote        = 1000
 )
 
 // Request is what a backer sends to pledge. Status, Stripe ids and totals are not in it.
@@ -186,6 +192,7 @@ type Request struct {
 	Amount          *money.Money      `json:"amount"`
 	Backer          *Backer           `json:"backer"`
 	ShippingAddress *Address          `json:"shipping_address"`
+	Note            string            `json:"note"`
 }
 
 // New validates a pledge request against its campaign and tier (nil for no reward) at now.
@@ -217,6 +224,7 @@ func New(id string, r Request, c campaign.Campaign, tier *campaign.Tier, now tim
 		errs.Add("backer.email", "invalid", err.Error())
 	}
 	p.Backer = Backer{Email: email, Name: checkText(&errs, "backer.name", r.Backer.Name, 1, MaxName)}
+	p.Note = backstitch.CheckBlock(&errs, "note", r.Note, 0, MaxNote)
 	if tier != nil {
 		p.TierID = tier.ID
 		stockID, err := tier.Choose(r.Options)

@@ -82,6 +82,9 @@ type Origin struct {
 	Scope string
 	// RequestHash is the hash of the request's body.
 	RequestHash string
+	// Checkout says the backer pays on Stripe Checkout (the pledge form), which makes its own
+	// intent: the pledge gets only what Checkout needs first (an all-or-nothing pledge's customer).
+	Checkout bool
 }
 
 // IDFor derives a pledge id from the request that creates it: a retried request (after a timeout
@@ -130,7 +133,7 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 		return Created{}, err
 	}
 	zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("campaign_id", camp.ID).Str("backer", account.MaskEmail(p.Backer.Email)).Msg("pledge created")
-	p, err = s.prepareStripe(ctx, p, p.ManageTokenHash)
+	p, err = s.prepareStripe(ctx, p, p.ManageTokenHash, o.Checkout)
 	if err != nil {
 		return Created{}, err
 	}
@@ -147,7 +150,7 @@ func (s *Service) resume(ctx context.Context, p Pledge, o Origin) (Created, erro
 			"This Idempotency-Key already made a pledge. Use a new key for a new pledge.")
 	}
 	token := newToken()
-	p, err := s.prepareStripe(ctx, p, account.TokenID(token))
+	p, err := s.prepareStripe(ctx, p, account.TokenID(token), o.Checkout)
 	if err != nil {
 		return Created{}, err
 	}
@@ -156,13 +159,23 @@ func (s *Service) resume(ctx context.Context, p Pledge, o Origin) (Created, erro
 
 // prepareStripe creates what the backer's checkout needs, skipping what already exists:
 // all-or-nothing saves a card (customer + SetupIntent, nothing charged); flexible gets a
-// PaymentIntent charged when confirmed. It ends with the pledge's answer: the Stripe objects and
-// the hash of the manage token about to be shown, written once.
-func (s *Service) prepareStripe(ctx context.Context, p Pledge, tokenHash string) (Pledge, error) {
+// PaymentIntent charged when confirmed. For checkout, Stripe Checkout makes the intent (see
+// StartCheckout), so only the customer is made here. It ends with the pledge's answer: the Stripe
+// objects and the hash of the manage token about to be shown, written once.
+func (s *Service) prepareStripe(ctx context.Context, p Pledge, tokenHash string, checkout bool) (Pledge, error) {
 	o := StripeObjects{CustomerID: p.CustomerID, SetupIntentID: p.SetupIntentID, PaymentIntentID: p.PaymentIntentID, ClientSecret: p.ClientSecret}
 	switch {
 	case p.ClientSecret != "":
 		// everything exists already
+	case checkout && p.FundingModel == campaign.AllOrNothing:
+		cus, err := s.gateway.CreateCustomer(ctx, CustomerRequest{Email: p.Backer.Email, Name: p.Backer.Name,
+			PledgeID: p.ID, CampaignID: p.CampaignID, IdempotencyKey: customerKey(p.ID)})
+		if err != nil {
+			return p, err
+		}
+		o = StripeObjects{CustomerID: cus}
+	case checkout:
+		// A flexible pledge's PaymentIntent is made by Checkout when the backer pays.
 	case p.FundingModel == campaign.AllOrNothing:
 		// The two objects are recorded together: if the process dies between them, the retry
 		// repeats both requests with the same idempotency keys and Stripe returns the same objects.
@@ -374,6 +387,11 @@ func (s *Service) ApplyIntent(ctx context.Context, pledgeID string, in Intent, a
 			next.LastFailure = nil
 			if to == StatusCollected {
 				next.ChargeID, next.CollectedAt, next.StripeFee = in.ChargeID, &now, s.stripeFee(ctx, in)
+				// Checkout makes the PaymentIntent itself: the one that paid is the pledge's, for
+				// refunds and disputes to find.
+				if in.ID != "" {
+					next.PaymentIntentID = in.ID
+				}
 			}
 		case in.Failure != nil:
 			f := *in.Failure
@@ -627,6 +645,12 @@ func (s *Service) end(ctx context.Context, p Pledge, to Status, actor, reason st
 func (s *Service) closeIntent(ctx context.Context, p Pledge, actor string) (_ Pledge, closed bool, _ error) {
 	var in Intent
 	var err error
+	if p.CheckoutSessionID != "" {
+		// The checkout page must not take money for a pledge that is over.
+		if _, err := s.gateway.ExpireCheckoutSession(ctx, p.CheckoutSessionID, expireCheckoutKey(p.ID, p.CheckoutSessionID)); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", p.ID).Msg("expire checkout session")
+		}
+	}
 	switch {
 	case p.SetupIntentID != "":
 		in, err = s.gateway.CancelSetupIntent(ctx, p.SetupIntentID, cancelSetupKey(p.ID))

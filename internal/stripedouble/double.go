@@ -245,6 +245,10 @@ func (d *Double) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.serveOnboarding(w, r)
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, checkoutPath) {
+		d.serveCheckout(w, r)
+		return
+	}
 	if !d.authorized(r) {
 		d.record(Request{Method: r.Method, Path: r.URL.Path, Status: http.StatusUnauthorized, Rejected: true})
 		writeResponse(w, errorResponse(http.StatusUnauthorized, stripeError{
@@ -513,6 +517,11 @@ func (d *Double) routeTable() []route {
 		on("POST", "/v1/accounts", d.createAccount),
 		on("GET", "/v1/accounts/*", d.retrieve("account")),
 		on("POST", "/v1/account_links", d.createAccountLink),
+
+		on("POST", "/v1/checkout/sessions", d.createCheckoutSession),
+		on("GET", "/v1/checkout/sessions", d.listCheckoutSessions),
+		on("GET", "/v1/checkout/sessions/*", d.retrieve("checkout.session")),
+		on("POST", "/v1/checkout/sessions/*/expire", d.expireCheckoutSession),
 
 		on("GET", "/v1/events", d.listEvents),
 		on("GET", "/v1/events/*", d.retrieve("event")),

@@ -45,6 +45,8 @@ func (d *Double) render(o object) []byte {
 		for _, bt := range x.BalanceTransactions {
 			d.refreshBalance(bt)
 		}
+	case *checkoutSession:
+		d.expireIfDue(x)
 	}
 	return mustJSON(o)
 }

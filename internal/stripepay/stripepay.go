@@ -386,3 +386,96 @@ func classify(op string, err error) error {
 	return fmt.Errorf("stripe %s: %w (%w)", op, &backstitch.Error{Code: backstitch.CodePaymentProvider,
 		Message: "The payment provider did not answer. Please retry with the same Idempotency-Key."}, err)
 }
+
+// CreateCheckoutSession starts Stripe Checkout for a pledge. The pledge id travels in the
+// session's metadata and in its intent's, so every event about it finds the pledge.
+func (c *Client) CreateCheckoutSession(ctx context.Context, r pledge.CheckoutRequest) (pledge.CheckoutSession, error) {
+	p := &stripe.CheckoutSessionParams{
+		Params:             c.params(ctx, r.IdempotencyKey),
+		Mode:               stripe.String(string(r.Mode)),
+		PaymentMethodTypes: stripe.StringSlice([]string{"card"}),
+		SuccessURL:         stripe.String(r.SuccessURL),
+		CancelURL:          stripe.String(r.CancelURL),
+		ClientReferenceID:  stripe.String(r.PledgeID),
+		ExpiresAt:          stripe.Int64(r.ExpiresAt.Unix()),
+	}
+	if r.Locale != "" {
+		p.Locale = stripe.String(r.Locale)
+	}
+	if r.CustomerID != "" {
+		p.Customer = stripe.String(r.CustomerID)
+	} else if r.Email != "" {
+		p.CustomerEmail = stripe.String(r.Email)
+	}
+	md := metadata(r.PledgeID, r.CampaignID)
+	p.Metadata = md
+	if r.Mode == pledge.CheckoutSetup {
+		p.SetupIntentData = &stripe.CheckoutSessionSetupIntentDataParams{Metadata: md}
+	} else {
+		p.LineItems = []*stripe.CheckoutSessionLineItemParams{{
+			Quantity: stripe.Int64(1),
+			PriceData: &stripe.CheckoutSessionLineItemPriceDataParams{
+				Currency:    stripe.String(strings.ToLower(r.Amount.Currency)),
+				UnitAmount:  stripe.Int64(r.Amount.Amount),
+				ProductData: &stripe.CheckoutSessionLineItemPriceDataProductDataParams{Name: stripe.String(r.Item)},
+			},
+		}}
+		p.PaymentIntentData = &stripe.CheckoutSessionPaymentIntentDataParams{Metadata: md}
+		if r.TransferGroup != "" {
+			p.PaymentIntentData.TransferGroup = stripe.String(r.TransferGroup)
+		}
+	}
+	cs, err := c.api.CheckoutSessions.New(p)
+	if err != nil {
+		return pledge.CheckoutSession{}, classify("create checkout session", err)
+	}
+	return checkoutSession(cs), nil
+}
+
+// ExpireCheckoutSession closes a session; one that is no longer open answers its status.
+func (c *Client) ExpireCheckoutSession(ctx context.Context, id, key string) (pledge.CheckoutSession, error) {
+	cs, err := c.api.CheckoutSessions.Expire(id, &stripe.CheckoutSessionExpireParams{Params: c.params(ctx, key)})
+	if err == nil {
+		return checkoutSession(cs), nil
+	}
+	if se, ok := errors.AsType[*stripe.Error](err); !ok || se.Type != stripe.ErrorTypeInvalidRequest || se.Code == stripe.ErrorCodeResourceMissing {
+		return pledge.CheckoutSession{}, classify("expire checkout session", err)
+	}
+	// Stripe refuses to expire a session that is not open: what it is now is the answer.
+	cs, gerr := c.api.CheckoutSessions.Get(id, &stripe.CheckoutSessionParams{Params: stripe.Params{Context: ctx}})
+	if gerr != nil {
+		return pledge.CheckoutSession{}, classify("retrieve checkout session", gerr)
+	}
+	return checkoutSession(cs), nil
+}
+
+// CheckoutIntent reads a session with its intent expanded, in one request.
+func (c *Client) CheckoutIntent(ctx context.Context, sessionID string) (pledge.Intent, error) {
+	p := &stripe.CheckoutSessionParams{Params: stripe.Params{Context: ctx}}
+	p.AddExpand("setup_intent")
+	p.AddExpand("payment_intent")
+	cs, err := c.api.CheckoutSessions.Get(sessionID, p)
+	if err != nil {
+		return pledge.Intent{}, classify("retrieve checkout session", err)
+	}
+	switch {
+	case cs.SetupIntent != nil && cs.SetupIntent.Status != "":
+		in := setupIntent(cs.SetupIntent)
+		in.ClientSecret = ""
+		return in, nil
+	case cs.PaymentIntent != nil && cs.PaymentIntent.Status != "":
+		in := paymentIntent(cs.PaymentIntent)
+		in.ClientSecret = ""
+		return in, nil
+	}
+	// Payment mode before any card was tried: nothing has happened yet.
+	return pledge.Intent{Status: pledge.IntentRequiresPaymentMethod}, nil
+}
+
+func checkoutSession(cs *stripe.CheckoutSession) pledge.CheckoutSession {
+	out := pledge.CheckoutSession{ID: cs.ID, URL: cs.URL, Status: pledge.CheckoutStatus(cs.Status)}
+	if cs.SetupIntent != nil {
+		out.SetupIntentID = cs.SetupIntent.ID
+	}
+	return out
+}

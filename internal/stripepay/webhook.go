@@ -79,7 +79,13 @@ func eventOf(ev stripe.Event) (pledge.Event, error) {
 		if e := si.LastSetupError; e != nil {
 			in.Failure = &pledge.Failure{Code: string(e.Code), DeclineCode: string(e.DeclineCode), Message: e.Msg}
 		}
-		out.Intent = &in
+		out.Intent, out.PledgeID = &in, si.Metadata["pledge_id"]
+	case "checkout.session.completed":
+		var cs stripe.CheckoutSession
+		if err := json.Unmarshal(ev.Data.Raw, &cs); err != nil || cs.ID == "" {
+			return out, malformed("Checkout Session")
+		}
+		out.CheckoutSessionID, out.PledgeID = cs.ID, cs.Metadata["pledge_id"]
 	case "payment_intent.succeeded", "payment_intent.payment_failed":
 		var pi stripe.PaymentIntent
 		if err := json.Unmarshal(ev.Data.Raw, &pi); err != nil || pi.ID == "" {

@@ -53,7 +53,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg, err := pages.New(nil, nil, nil, time.Now, false, nil)
+	pg, err := pages.New(nil, nil, nil, time.Now, false, nil, "https://checkout.stripe.com")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ type pledgeView struct {
 	Amount          money.Money           `json:"amount"`
 	Backer          pledge.Backer         `json:"backer"`
 	ShippingAddress *pledge.Address       `json:"shipping_address,omitempty"`
+	Note            string                `json:"note,omitempty"`
 	ClientSecret    string                `json:"client_secret,omitempty"`
 	PublishableKey  string                `json:"publishable_key"`
 	ManageToken     string                `json:"manage_token,omitempty"`
@@ -50,7 +51,7 @@ type pledgeItems struct {
 // viewPledge shows a pledge to the holder of its manage token. Stripe customer and payment method
 // ids are never shown: the client secret is all a browser needs.
 func (s *Server) viewPledge(p pledge.Pledge) pledgeView {
-	v := pledgeView{ID: p.ID, CampaignID: p.CampaignID, Status: p.Status, Amount: p.Amount, Backer: p.Backer,
+	v := pledgeView{ID: p.ID, CampaignID: p.CampaignID, Status: p.Status, Amount: p.Amount, Backer: p.Backer, Note: p.Note,
 		ShippingAddress: p.ShippingAddress, PublishableKey: s.payments.PublishableKey(), LastFailure: p.LastFailure,
 		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, History: p.History}
 	if p.TierID != "" {
