@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/money"
@@ -169,5 +170,39 @@ func TestAnEndedPledgeCannotBePaidOnCheckout(t *testing.T) {
 	}
 	if n := len(s.double().Charges()); n != 0 {
 		t.Fatalf("%d charges for a cancelled pledge", n)
+	}
+}
+
+// A flexible backer pays on Checkout and never comes back; every webhook is lost. When her hold
+// runs out, the sweeper finds the session paid and records the payment instead of expiring the
+// pledge (which would have kept her money for a reward she no longer holds). A backer who never
+// paid has her session expired first, so the page left open can no longer take her money.
+func TestHoldExpiryFindsACheckoutPaidMeanwhile(t *testing.T) {
+	s := startService(t, nil)
+	ctx := context.Background()
+	c := s.pledgeSetup("flexible", 5)
+	s.double().SetWebhookFaults(stripedouble.WebhookFaults{DropRate: 1})
+	paid, paidPage := s.checkoutPledge(c, "paid-late")
+	unpaid, unpaidPage := s.checkoutPledge(c, "never-paid")
+	if status, _ := payOnCheckout(t, paidPage, url.Values{"test_card": {"4242424242424242"}}); status != http.StatusSeeOther {
+		t.Fatalf("pay: %d", status)
+	}
+	s.waitWebhooks()
+	if p := s.findPledge(paid.Pledge.ID); p.Status != pledge.StatusPending {
+		t.Fatalf("the lost webhook reached the pledge anyway: %s", p.Status)
+	}
+	s.clock.Advance(2 * time.Hour)
+	s.app.SweepPledges(ctx)
+	if p := s.findPledge(paid.Pledge.ID); p.Status != pledge.StatusCollected || p.PaymentIntentID == "" {
+		t.Fatalf("paid on Checkout, after the hold: %s (intent %q)", p.Status, p.PaymentIntentID)
+	}
+	if p := s.findPledge(unpaid.Pledge.ID); p.Status != pledge.StatusExpired {
+		t.Fatalf("never paid, after the hold: %s", p.Status)
+	}
+	if status, _ := payOnCheckout(t, unpaidPage, url.Values{"test_card": {"4242424242424242"}}); status != http.StatusGone {
+		t.Fatalf("paying the checkout of an expired pledge: %d", status)
+	}
+	if pledged, backers := s.campaignTotals(c.slug); pledged != 9000 || backers != 1 {
+		t.Fatalf("totals: %v from %v backers, want 90.00 from 1", pledged, backers)
 	}
 }

@@ -646,9 +646,21 @@ func (s *Service) closeIntent(ctx context.Context, p Pledge, actor string) (_ Pl
 	var in Intent
 	var err error
 	if p.CheckoutSessionID != "" {
-		// The checkout page must not take money for a pledge that is over.
-		if _, err := s.gateway.ExpireCheckoutSession(ctx, p.CheckoutSessionID, expireCheckoutKey(p.ID, p.CheckoutSessionID)); err != nil {
-			zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", p.ID).Msg("expire checkout session")
+		// The checkout page must not take money for a pledge that is over, and Stripe's expiry is
+		// final; a session already complete was paid, and its intent is the pledge's.
+		sess, err := s.gateway.ExpireCheckoutSession(ctx, p.CheckoutSessionID, expireCheckoutKey(p.ID, p.CheckoutSessionID))
+		if err != nil {
+			return p, false, err
+		}
+		if sess.Status == CheckoutComplete {
+			updated, err := s.syncCheckout(ctx, p.ID, p.CheckoutSessionID, actor)
+			if err != nil {
+				return p, false, err
+			}
+			if updated.Status != StatusPending {
+				zerolog.Ctx(ctx).Warn().Str("pledge_id", p.ID).Str("checkout_session", p.CheckoutSessionID).Msg("checkout paid before its pledge could end: recorded")
+			}
+			return updated, false, nil
 		}
 	}
 	switch {
