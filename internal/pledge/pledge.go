@@ -129,6 +129,7 @@ type Pledge struct {
 	Amount          money.Money `bson:"amount"`
 	Backer          Backer      `bson:"backer"`
 	ShippingAddress *Address    `bson:"shipping_address,omitempty"`
+	Source          Source      `bson:"source,omitempty"`
 	Status          Status      `bson:"status"`
 	ManageTokenHash string      `bson:"manage_token_hash"`
 	// RequestHash identifies the request that created the pledge (its body); Answered is set by
@@ -186,6 +187,8 @@ type Request struct {
 	Amount          *money.Money      `json:"amount"`
 	Backer          *Backer           `json:"backer"`
 	ShippingAddress *Address          `json:"shipping_address"`
+	// Source is where the backer came from (the pages fill it from their attribution cookie).
+	Source Source `json:"source"`
 }
 
 // New validates a pledge request against its campaign and tier (nil for no reward) at now.
@@ -217,6 +220,8 @@ func New(id string, r Request, c campaign.Campaign, tier *campaign.Tier, now tim
 		errs.Add("backer.email", "invalid", err.Error())
 	}
 	p.Backer = Backer{Email: email, Name: checkText(&errs, "backer.name", r.Backer.Name, 1, MaxName)}
+	r.Source.check(&errs)
+	p.Source = r.Source
 	if tier != nil {
 		p.TierID = tier.ID
 		stockID, err := tier.Choose(r.Options)
