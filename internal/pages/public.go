@@ -126,7 +126,6 @@ func cachedBase(loc locale.Locale) base {
 	return baseFor(loc, "?"+langCookie+"="+other)
 }
 
-
 // The attribution cookie remembers where a visitor came from (a share link's ?ref=, a
 // designer's utm_ links) for 30 days, so the pledge they make later, on another page or another
 // day, is credited to that source. Last source wins. First-party, HttpOnly, SameSite=Lax.

@@ -77,7 +77,6 @@ func renderJSON(v any, tags ...string) (pubcache.Response, []string, error) {
 	return pubcache.NewResponse(fiber.MIMEApplicationJSONCharsetUTF8, b), tags, nil
 }
 
-
 // anonymousActor is nobody signed in: the campaign service shows it public views only.
 var anonymousActor = campaign.Actor{}
 

@@ -27,8 +27,8 @@ import (
 	"github.com/backstitch/backstitch/internal/pages"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/pubcache"
-	"github.com/backstitch/backstitch/internal/visits"
 	"github.com/backstitch/backstitch/internal/settlement"
+	"github.com/backstitch/backstitch/internal/visits"
 )
 
 // Store is what the web layer needs from persistence.
