@@ -191,7 +191,9 @@ func TestShareLinkVisitIsRememberedAndStoredOnThePledge(t *testing.T) {
 	}
 }
 
-func urlQuery(s string) string { return strings.NewReplacer("%", "%25", "&", "%26", "#", "%23", " ", "%20", "+", "%2B").Replace(s) }
+func urlQuery(s string) string {
+	return strings.NewReplacer("%", "%25", "&", "%26", "#", "%23", " ", "%20", "+", "%2B").Replace(s)
+}
 
 // Visits per source are counted in memory, added up across instances ($inc) and reported with
 // the pledges each source brought; only the owner and admins see them.
