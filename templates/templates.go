@@ -27,10 +27,22 @@ var Stylesheet []byte
 
 // StylesheetPath is where the stylesheet is served: its name carries a hash of its bytes, so it
 // can be cached for a year and a new release is fetched at once.
-var StylesheetPath = func() string {
-	sum := sha256.Sum256(Stylesheet)
-	return "/static/style." + hex.EncodeToString(sum[:6]) + ".css"
-}()
+var StylesheetPath = hashedPath("style", ".css", Stylesheet)
+
+// Script is the one script of every page (countdown, visitor's time zone, copy-link button): a
+// file of our own rather than inline code, so the Content-Security-Policy needs no per-response
+// nonce and a rendered page is the same bytes for every visitor, which lets it be cached.
+//
+//go:embed static/app.js
+var Script []byte
+
+// ScriptPath is where the script is served, named by its hash like the stylesheet.
+var ScriptPath = hashedPath("app", ".js", Script)
+
+func hashedPath(name, ext string, b []byte) string {
+	sum := sha256.Sum256(b)
+	return "/static/" + name + "." + hex.EncodeToString(sum[:6]) + ext
+}
 
 // Engine holds every view parsed for every language.
 type Engine struct {

@@ -1,6 +1,8 @@
 // Command publicread measures the public campaign JSON (GET /api/v1/campaigns/{slug}, anonymous)
-// against a bare Fiber handler returning the same bytes, in one run on one machine, so the ratio
-// means something even where absolute numbers are noisy.
+// and the campaign page (GET /campaigns/{slug}, HTML), each against a bare Fiber handler returning
+// the same bytes, in one run on one machine, so the ratios mean something even where absolute
+// numbers are noisy. Then it measures how long a pledge made on one instance takes to show on
+// the page served by another (target: within 2 s, BACKSTITCH_PUBLIC_CACHE_TTL).
 //
 //	go run ./bench/publicread [-c 32] [-d 3s] [-rounds 3]
 //
@@ -67,28 +69,50 @@ func run(out io.Writer, conc, rounds int, dur time.Duration) error {
 		return err
 	}
 	defer srv.Close()
-	service, stop, err := startService(ctx, srv)
+	store, err := openStore(ctx, srv)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = store.Close(ctx) }()
+	service, stop, err := startService(ctx, store)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	path, err := liveCampaign(service)
+	// A second instance on the same store, as behind a load balancer: it hears of the pledge only
+	// through the store, after its cached copy expires.
+	other, stopOther, err := startService(ctx, store)
 	if err != nil {
 		return err
 	}
-	status, body, err := get(service, path, "")
-	if err != nil || status != 200 {
-		return fmt.Errorf("campaign JSON: %d %v", status, err)
+	defer stopOther()
+	c, err := liveCampaign(service)
+	if err != nil {
+		return err
 	}
-	bare, stopBare, err := startBare(body)
+	for _, target := range []struct{ name, path string }{{"campaign JSON", "/api/v1/campaigns/" + c.slug}, {"campaign page", "/campaigns/" + c.slug}} {
+		if err := compare(out, service, target.name, target.path, conc, rounds, dur); err != nil {
+			return err
+		}
+	}
+	return pledgeShows(out, service, other, c)
+}
+
+// compare measures one public read against a bare Fiber handler answering the same bytes.
+func compare(out io.Writer, service, name, path string, conc, rounds int, dur time.Duration) error {
+	status, body, contentType, err := getPage(service, path)
+	if err != nil || status != 200 {
+		return fmt.Errorf("%s: %d %v", name, status, err)
+	}
+	bare, stopBare, err := startBare(body, contentType)
 	if err != nil {
 		return err
 	}
 	defer stopBare()
 
-	fmt.Fprintf(out, "GET %s (%d bytes), %d connections, %d alternating rounds of %s each, medians\n", path, len(body), conc, rounds, dur)
+	fmt.Fprintf(out, "\nGET %s (%d bytes), %d connections, %d alternating rounds of %s each, medians\n", path, len(body), conc, rounds, dur)
 	// Rounds alternate so that whatever else the machine does weighs on both alike.
-	var bareRuns, jsonRuns []result
+	var bareRuns, runs []result
 	for range rounds {
 		r, err := saturate(bare, path, body, conc, dur)
 		if err != nil {
@@ -96,26 +120,74 @@ func run(out io.Writer, conc, rounds int, dur time.Duration) error {
 		}
 		bareRuns = append(bareRuns, r)
 		if r, err = saturate(service, path, body, conc, dur); err != nil {
-			return fmt.Errorf("campaign JSON: %w", err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
-		jsonRuns = append(jsonRuns, r)
+		runs = append(runs, r)
 	}
-	bareMax, jsonMax := median(bareRuns), median(jsonRuns)
+	bareMax, svc := median(bareRuns), median(runs)
 	report(out, "bare Fiber handler, saturated", bareMax)
-	report(out, "campaign JSON, saturated", jsonMax)
-	half := jsonMax.rate / 2
+	report(out, name+", saturated", svc)
+	half := svc.rate / 2
 	bareHalf, err := paced(bare, path, body, conc, dur, half)
 	if err != nil {
 		return fmt.Errorf("bare handler at half load: %w", err)
 	}
 	report(out, fmt.Sprintf("bare Fiber handler at %.0f req/s", half), bareHalf)
-	jsonHalf, err := paced(service, path, body, conc, dur, half)
+	atHalf, err := paced(service, path, body, conc, dur, half)
 	if err != nil {
-		return fmt.Errorf("campaign JSON at half load: %w", err)
+		return fmt.Errorf("%s at half load: %w", name, err)
 	}
-	report(out, fmt.Sprintf("campaign JSON at %.0f req/s", half), jsonHalf)
-	fmt.Fprintf(out, "ratio: %.1f%% of the bare handler (target >= 50%%); p99 at half load %.2f ms (target <= 10 ms; the bare handler's %.2f ms is the machine's floor)\n",
-		100*jsonMax.rate/bareMax.rate, ms(jsonHalf.p99), ms(bareHalf.p99))
+	report(out, fmt.Sprintf("%s at %.0f req/s", name, half), atHalf)
+	fmt.Fprintf(out, "%s: %.1f%% of the bare handler (target >= 50%%); p99 at half load %.2f ms (target <= 10 ms; the bare handler's %.2f ms is the machine's floor)\n",
+		name, 100*svc.rate/bareMax.rate, ms(atHalf.p99), ms(bareHalf.p99))
+	return nil
+}
+
+// pledgeShows makes a pledge on one instance and measures how long until each instance's
+// campaign page shows it (the writing one at once, the other within the cache's TTL).
+func pledgeShows(out io.Writer, writer, other string, c benchCampaign) error {
+	path := "/campaigns/" + c.slug
+	before := map[string][]byte{}
+	for _, addr := range []string{writer, other} {
+		_, body, _, err := getPage(addr, path)
+		if err != nil {
+			return err
+		}
+		before[addr] = body
+	}
+	status, b, err := call("POST", writer, "/api/v1/campaigns/"+c.slug+"/pledges", "",
+		`{"tier_id":"`+c.noteTier+`","amount":{"amount":1000,"currency":"CHF"},"backer":{"email":"b@bench.example","name":"B"}}`, "Idempotency-Key", "bench-pledge")
+	if err != nil || status != 201 {
+		return fmt.Errorf("pledge: %d %v %s", status, err, b)
+	}
+	var p struct {
+		ID          string `json:"id"`
+		ManageToken string `json:"manage_token"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	if status, b, err = call("POST", writer, "/api/v1/pledges/"+p.ID+"/confirm", "", `{"payment_method":"pm_card_visa"}`, "X-Manage-Token", p.ManageToken); err != nil || status != 200 {
+		return fmt.Errorf("confirm: %d %v %s", status, err, b)
+	}
+	made := time.Now()
+	fmt.Fprintln(out)
+	for _, inst := range []struct{ name, addr string }{{"the instance that took it", writer}, {"another instance", other}} {
+		for {
+			_, body, _, err := getPage(inst.addr, path)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(body, before[inst.addr]) {
+				fmt.Fprintf(out, "a pledge is on the campaign page of %s after %.0f ms (target <= 2000 ms)\n", inst.name, ms(time.Since(made)))
+				break
+			}
+			if time.Since(made) > 10*time.Second {
+				return fmt.Errorf("the pledge is not on the page of %s after 10 s", inst.name)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	return nil
 }
 
@@ -136,23 +208,26 @@ func report(out io.Writer, name string, r result) {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func startService(ctx context.Context, srv *embedded.Server) (addr string, stop func(), err error) {
-	env := map[string]string{"BACKSTITCH_LOG_LEVEL": "error"}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		return "", nil, err
-	}
+// openStore opens the embedded store and creates the admin who approves the campaign.
+func openStore(ctx context.Context, srv *embedded.Server) (*mongostore.Store, error) {
 	store, err := mongostore.Open(ctx, mongostore.Options{URI: srv.URI(), Database: "bench_publicread", SingleConnection: true, Locks: srv.Locks()})
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	if err := srv.IndexIDs(ctx, "bench_publicread"); err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	admin, err := account.NewUser(account.SignupFields{Email: "admin@bench.example", Password: "benchmark admin", Name: "Admin"}, account.RoleAdmin, time.Now())
 	if err == nil {
 		err = store.CreateUser(ctx, admin)
 	}
+	return store, err
+}
+
+// startService runs an instance of the service on store.
+func startService(ctx context.Context, store *mongostore.Store) (addr string, stop func(), err error) {
+	env := map[string]string{"BACKSTITCH_LOG_LEVEL": "error"}
+	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		return "", nil, err
 	}
@@ -171,19 +246,18 @@ func startService(ctx context.Context, srv *embedded.Server) (addr string, stop 
 		cancel()
 		<-done
 		a.Close(ctx)
-		_ = store.Close(ctx)
 	}, nil
 }
 
-// startBare serves body at every path with the same content type, and nothing else.
-func startBare(body []byte) (addr string, stop func(), err error) {
+// startBare serves body at every path with the given content type, and nothing else.
+func startBare(body []byte, contentType string) (addr string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
 	f := fiber.New(fiber.Config{DisableStartupMessage: true})
 	f.Get("/*", func(c *fiber.Ctx) error {
-		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+		c.Set(fiber.HeaderContentType, contentType)
 		return c.Send(body)
 	})
 	go func() { _ = f.Listener(ln) }()
@@ -192,11 +266,20 @@ func startBare(body []byte) (addr string, stop func(), err error) {
 
 var client = &fasthttp.Client{MaxConnsPerHost: 1024}
 
-func get(addr, path, token string) (int, []byte, error) {
-	return call("GET", addr, path, token, "")
+// getPage fetches path anonymously, in English, returning the status, body and content type.
+func getPage(addr, path string) (int, []byte, string, error) {
+	req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(res)
+	req.SetRequestURI("http://" + addr + path)
+	if err := client.DoTimeout(req, res, 30*time.Second); err != nil {
+		return 0, nil, "", err
+	}
+	return res.StatusCode(), bytes.Clone(res.Body()), string(res.Header.ContentType()), nil
 }
 
-func call(method, addr, path, token, body string) (int, []byte, error) {
+// call sends a request; header holds extra header pairs.
+func call(method, addr, path, token, body string, header ...string) (int, []byte, error) {
 	req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(res)
@@ -209,15 +292,20 @@ func call(method, addr, path, token, body string) (int, []byte, error) {
 		req.Header.SetContentType("application/json")
 		req.SetBodyString(body)
 	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	if err := client.DoTimeout(req, res, 30*time.Second); err != nil {
 		return 0, nil, err
 	}
 	return res.StatusCode(), bytes.Clone(res.Body()), nil
 }
 
-// liveCampaign launches a campaign with three tiers, as a designer and an admin would, and returns
-// the path of its public JSON.
-func liveCampaign(addr string) (string, error) {
+// benchCampaign is the live campaign read: its slug and its tier without shipping.
+type benchCampaign struct{ slug, noteTier string }
+
+// liveCampaign launches a campaign with three tiers, as a designer and an admin would.
+func liveCampaign(addr string) (benchCampaign, error) {
 	var m map[string]any
 	do := func(method, path, token, body string, want int) error {
 		status, b, err := call(method, addr, "/api/v1"+path, token, body)
@@ -230,37 +318,40 @@ func liveCampaign(addr string) (string, error) {
 		m = map[string]any{}
 		return json.Unmarshal(b, &m)
 	}
+	fail := func(err error) (benchCampaign, error) { return benchCampaign{}, err }
 	if err := do("POST", "/designers", "", `{"email":"d@bench.example","password":"benchmark designer","name":"D"}`, 201); err != nil {
-		return "", err
+		return fail(err)
 	}
 	if err := do("POST", "/sessions", "", `{"email":"d@bench.example","password":"benchmark designer"}`, 201); err != nil {
-		return "", err
+		return fail(err)
 	}
 	designer := m["token"].(string)
 	if err := do("POST", "/sessions", "", `{"email":"admin@bench.example","password":"benchmark admin"}`, 201); err != nil {
-		return "", err
+		return fail(err)
 	}
 	admin := m["token"].(string)
 	deadline := time.Now().Add(30 * 24 * time.Hour).Format(time.DateOnly)
 	if err := do("POST", "/campaigns", designer, `{"title":"Zero-waste linen coat","blurb":"Cut from deadstock linen.","story":"We cut every coat from fabric left over by mills, and sew it in Zürich.","goal":{"amount":1500000,"currency":"CHF"},"deadline":"`+deadline+`","timezone":"Europe/Zurich"}`, 201); err != nil {
-		return "", err
+		return fail(err)
 	}
-	id, slug := m["id"].(string), m["slug"].(string)
+	c := benchCampaign{slug: m["slug"].(string)}
+	id := m["id"].(string)
 	for _, tier := range []string{
 		`{"title":"Linen coat","kind":"physical","price":{"amount":32000,"currency":"CHF"},"limit":50,"estimated_delivery":"2027-03"}`,
 		`{"title":"Sewing workshop","kind":"experience","price":{"amount":9000,"currency":"CHF"},"limit":12}`,
 		`{"title":"Thank-you note","kind":"digital","price":{"amount":1000,"currency":"CHF"}}`,
 	} {
 		if err := do("POST", "/campaigns/"+id+"/tiers", designer, tier, 201); err != nil {
-			return "", err
+			return fail(err)
 		}
+		c.noteTier = m["id"].(string) // the last one: a digital note, nothing to ship
 	}
 	for _, step := range []struct{ path, token string }{{"/campaigns/" + id + "/submit", designer}, {"/admin/campaigns/" + id + "/approve", admin}, {"/campaigns/" + id + "/launch", designer}} {
 		if err := do("POST", step.path, step.token, "", 200); err != nil {
-			return "", err
+			return fail(err)
 		}
 	}
-	return "/api/v1/campaigns/" + slug, nil
+	return c, nil
 }
 
 // saturate runs conc closed-loop connections for dur after a short warm-up.

@@ -26,6 +26,7 @@ import (
 	"github.com/backstitch/backstitch/internal/reconcile"
 	"github.com/backstitch/backstitch/internal/settlement"
 	"github.com/backstitch/backstitch/internal/stripepay"
+	"github.com/backstitch/backstitch/internal/visits"
 	"github.com/backstitch/backstitch/internal/web"
 )
 
@@ -49,6 +50,8 @@ type App struct {
 	// metrics is this instance's registry; with BACKSTITCH_METRICS_ADDR it is served on its own
 	// listener, away from the public app.
 	metrics *metrics.Metrics
+	// visits counts campaign page visits per source in memory until a flush (see visits).
+	visits *visits.Counter
 }
 
 // Deps lets tests supply parts that are otherwise made from the configuration.
@@ -97,12 +100,15 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	if a.stripeURL != "" {
 		checkoutOrigin = a.stripeURL // the Stripe double serves Checkout offline
 	}
-	pg, err := pages.New(campaigns, accounts, a.pledges, a.now, secure, csrf.New(a.store.ServerSecret, secure), checkoutOrigin)
+	public := web.NewPublicCache(a.cfg.PublicCacheTTL, a.now)
+	a.visits = visits.NewCounter(a.store, a.now)
+	pg, err := pages.New(campaigns, accounts, a.pledges, a.now, secure, csrf.New(a.store.ServerSecret, secure), checkoutOrigin,
+		pages.Public{Cache: public, TTL: a.cfg.PublicCacheTTL, URL: a.cfg.PublicURL, Visits: a.visits})
 	if err != nil {
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, pg, log, a.now, a.metrics)
+	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, pg, public, log, a.now, a.metrics)
 	// Every write that changes a public view drops the web layer's cached copies at once.
 	campaigns.NotifyChanges(a.web)
 	a.pledges.NotifyChanges(a.web)
@@ -188,6 +194,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	go a.sweep(sweepCtx, a.cfg.SweepInterval)
 	go a.settle(sweepCtx, a.cfg.SettleInterval)
 	go a.reconcile(sweepCtx, a.cfg.SettleInterval)
+	go a.flushVisits(sweepCtx, visitsFlushEvery)
 
 	a.sendOfflineWebhooksTo(ln.Addr())
 	if a.cfg.MetricsAddr != "" {
@@ -209,8 +216,37 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := a.web.App().ShutdownWithTimeout(a.cfg.ShutdownTimeout); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	// After the last request: every visit counted reaches the store.
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := a.visits.Flush(flushCtx); err != nil {
+		a.log.Error().Err(err).Msg("flush visit counts at shutdown")
+	}
 	return <-served
 }
+
+// visitsFlushEvery is how often counted visits are added to the store: often enough that the
+// designer's figures are current, rarely enough that visits cost next to no writes.
+const visitsFlushEvery = 10 * time.Second
+
+// flushVisits adds counted visits to the store on a timer; Serve flushes once more at shutdown.
+func (a *App) flushVisits(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.visits.Flush(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Warn().Err(err).Msg("flush visit counts")
+			}
+		}
+	}
+}
+
+// Visits gives tests the counter of page visits.
+func (a *App) Visits() *visits.Counter { return a.visits }
 
 func (a *App) sweep(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)

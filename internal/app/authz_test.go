@@ -46,6 +46,7 @@ var expectations = map[string]func(r role, live bool) outcome{
 	"POST /api/v1/admin/campaigns/:id/reject":                          adminOnly,
 	"POST /api/v1/admin/campaigns/:id/settle":                          adminOnly,
 	"GET /api/v1/campaigns/:id/settlement":                             designerWrite(true),
+	"GET /api/v1/campaigns/:id/sources":                                designerWrite(true),
 	// Pledging needs no account: anyone may back a live campaign; drafts do not exist for backers.
 	"POST /api/v1/campaigns/:id/pledges": func(_ role, live bool) outcome {
 		if live {

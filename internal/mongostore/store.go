@@ -186,6 +186,7 @@ func indexes(ttl bool) map[string][]mongo.IndexModel {
 		"reconciliation_reports":  {{Keys: bson.D{{Key: "run_id", Value: 1}, {Key: "attempt", Value: 1}, {Key: "n", Value: 1}}}},
 		"stripe_events":           {{Keys: bson.D{{Key: "received_at", Value: -1}}}},
 		"leases":                  {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
+		"visits":                  {{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "day", Value: 1}}}},
 	}
 	if ttl {
 		for _, coll := range expiring {

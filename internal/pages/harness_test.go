@@ -201,7 +201,7 @@ func attr(n *html.Node, key string) string {
 func checkHeaders(t *testing.T, where string, h http.Header) {
 	t.Helper()
 	csp := h.Get("Content-Security-Policy")
-	for _, want := range []string{"default-src 'none'", "script-src 'nonce-", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"} {
+	for _, want := range []string{"default-src 'none'", "script-src 'self';", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"} {
 		if !strings.Contains(csp, want) {
 			t.Errorf("%s: Content-Security-Policy %q lacks %q", where, csp, want)
 		}

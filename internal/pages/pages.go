@@ -6,8 +6,6 @@ package pages
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"html/template"
 	"net/http"
@@ -26,12 +24,14 @@ import (
 	"github.com/backstitch/backstitch/internal/csrf"
 	"github.com/backstitch/backstitch/internal/locale"
 	"github.com/backstitch/backstitch/internal/pledge"
+	"github.com/backstitch/backstitch/internal/pubcache"
+	"github.com/backstitch/backstitch/internal/visits"
 	"github.com/backstitch/backstitch/templates"
 )
 
 // Routes are the pages' routes, as "METHOD /path" like web.Server.Routes lists them: they are
 // HTML for people, not part of the OpenAPI document.
-var Routes = []string{"GET /", "GET /campaigns/:slug", "GET /campaigns/:slug/pledge", "POST /campaigns/:slug/pledge", "GET /static/:file",
+var Routes = []string{"GET /", "GET /campaigns/:slug", "GET /campaigns/:slug/pledge", "POST /campaigns/:slug/pledge", "GET /campaigns/:slug/share.png", "GET /static/:file",
 	"GET /pledges/:id/thanks",
 	"GET /pledges/:id/manage", "GET /pledges/:id", "GET /pledges/:id/change", "POST /pledges/:id/change",
 	"GET /pledges/:id/cancel", "POST /pledges/:id/cancel"}
@@ -60,16 +60,33 @@ type Pages struct {
 	secureCookies bool
 	// csrf issues and checks the token every form carries.
 	csrf *csrf.Guard
-	// checkoutOrigin is Stripe Checkout's origin (the Stripe double's own address offline), where
-	// the pledge form's answer redirects.
-	checkoutOrigin string
-	zones          sync.Map // time zone name → *time.Location, loaded once
+	// csp is the Content-Security-Policy of every page (see ContentSecurityPolicy).
+	csp   string
+	zones sync.Map // time zone name → *time.Location, loaded once
+	// public holds rendered pages (shared with the JSON API's cache, so one invalidation drops
+	// both); cacheControl is what a browser or CDN may do with them.
+	public       *pubcache.Cache
+	cacheControl string
+	// publicURL is where the service is reached, for canonical and share links.
+	publicURL string
+	visits    *visits.Counter
+	shares    *shareImages
+}
+
+// Public is what the cached public pages need from the wiring.
+type Public struct {
+	// Cache is the cache of rendered public responses and TTL its freshness on other instances.
+	Cache *pubcache.Cache
+	TTL   time.Duration
+	// URL is BACKSTITCH_PUBLIC_URL.
+	URL    string
+	Visits *visits.Counter
 }
 
 // New parses every template for every language once; a template error stops the start.
 // checkoutOrigin is where Stripe Checkout is served (https://checkout.stripe.com, or the Stripe
 // double's loopback address offline).
-func New(campaigns *campaign.Service, accounts *account.Service, pledges *pledge.Service, now backstitch.Clock, secureCookies bool, guard *csrf.Guard, checkoutOrigin string) (*Pages, error) {
+func New(campaigns *campaign.Service, accounts *account.Service, pledges *pledge.Service, now backstitch.Clock, secureCookies bool, guard *csrf.Guard, checkoutOrigin string, pub Public) (*Pages, error) {
 	engine, err := templates.New(locale.Languages, func(lang string) template.FuncMap {
 		return template.FuncMap{
 			"t":      func(key string, args ...any) string { return locale.T(lang, key, args...) },
@@ -80,17 +97,23 @@ func New(campaigns *campaign.Service, accounts *account.Service, pledges *pledge
 	if err != nil {
 		return nil, err
 	}
-	return &Pages{campaigns: campaigns, accounts: accounts, pledges: pledges, engine: engine, now: now, secureCookies: secureCookies,
-		csrf: guard, checkoutOrigin: checkoutOrigin}, nil
+	shares, err := newShareImages(now)
+	if err != nil {
+		return nil, err
+	}
+	return &Pages{campaigns: campaigns, accounts: accounts, pledges: pledges, engine: engine, now: now, secureCookies: secureCookies, csrf: guard,
+		csp: ContentSecurityPolicy(checkoutOrigin), public: pub.Cache, cacheControl: pageCacheControl(pub.TTL),
+		publicURL: strings.TrimRight(pub.URL, "/"), visits: pub.Visits, shares: shares}, nil
 }
 
 // Mount registers the pages' routes on r.
 func (p *Pages) Mount(r fiber.Router) {
-	r.Get("/", p.page(p.home))
-	r.Get("/campaigns/:slug", p.page(p.campaign))
+	r.Get("/", p.cached("home", "", p.home))
+	r.Get("/campaigns/:slug", p.cached("campaign", "slug", p.campaign))
 	r.Get("/campaigns/:slug/pledge", p.page(p.pledge))
 	r.Post("/campaigns/:slug/pledge", p.page(p.submitPledge))
 	r.Get("/pledges/:id/thanks", p.page(p.thanks))
+	r.Get("/campaigns/:slug/share.png", p.shareImage)
 	r.Get("/static/:file", p.static)
 	r.Get("/pledges/:id/manage", p.page(p.exchange))
 	r.Get("/pledges/:id", p.page(p.manage))
@@ -100,12 +123,13 @@ func (p *Pages) Mount(r fiber.Router) {
 	r.Post("/pledges/:id/cancel", p.page(p.cancelSubmit))
 }
 
-// ContentSecurityPolicy is the one policy of every page: nothing loads but our own stylesheet and
-// images, a script runs only with this response's nonce, forms post only to us, and no site may
-// frame a page (clickjacking). Stripe Checkout's origin is allowed as a form's destination
-// because browsers apply form-action to the redirect that answers the pledge form too.
-func ContentSecurityPolicy(nonce, checkoutOrigin string) string {
-	return "default-src 'none'; script-src 'nonce-" + nonce + "'; style-src 'self'; img-src 'self' data:; " +
+// ContentSecurityPolicy is the one policy of every page: nothing loads but our own stylesheet,
+// script file and images, no inline script runs at all (so no per-response nonce, and a page's
+// bytes can be cached and shared), forms post only to us, and no site may frame a page
+// (clickjacking). Stripe Checkout's origin is allowed as a form's destination because browsers
+// apply form-action to the redirect that answers the pledge form too.
+func ContentSecurityPolicy(checkoutOrigin string) string {
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 		"form-action 'self' " + checkoutOrigin + "; base-uri 'none'; frame-ancestors 'none'"
 }
 
@@ -113,11 +137,18 @@ func ContentSecurityPolicy(nonce, checkoutOrigin string) string {
 type base struct {
 	Lang       string
 	Title      string
-	Nonce      string
 	Stylesheet string
+	Script     string
 	Switch     switchLink
 	// Refresh, when set, reloads the page after this many seconds (a pledge being confirmed).
 	Refresh int
+	// Share, when set, is the page's Open Graph and Twitter card description.
+	Share *shareMeta
+}
+
+// shareMeta is what a social network shows of a shared page.
+type shareMeta struct {
+	Title, Description, URL, Image string
 }
 
 // switchLink is the visible language switch: the same page in the other language.
@@ -199,16 +230,17 @@ func (p *Pages) newRequest(c *fiber.Ctx) *request {
 		q.Set(k, v)
 	}
 	q.Set(langCookie, other)
-	return &request{c: c, loc: loc, base: base{
-		Lang: loc.Lang, Nonce: nonce(), Stylesheet: templates.StylesheetPath,
-		Switch: switchLink{Href: "?" + q.Encode(), Lang: other, Name: locale.T(other, "lang.name")},
-	}}
+	return &request{c: c, loc: loc, base: baseFor(loc, "?"+q.Encode())}
 }
 
-func nonce() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b) // crypto/rand never fails on supported platforms
-	return base64.RawStdEncoding.EncodeToString(b)
+// baseFor is the common data of a page in loc whose language switch goes to switchHref.
+func baseFor(loc locale.Locale, switchHref string) base {
+	other := "fr"
+	if loc.Lang == "fr" {
+		other = "en"
+	}
+	return base{Lang: loc.Lang, Stylesheet: templates.StylesheetPath, Script: templates.ScriptPath,
+		Switch: switchLink{Href: switchHref, Lang: other, Name: locale.T(other, "lang.name")}}
 }
 
 // send renders v into a buffer and answers it with the pages' security headers; a template that
@@ -228,7 +260,7 @@ func (p *Pages) send(r *request, v view) error {
 
 func (p *Pages) headers(r *request) {
 	r.c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	r.c.Set(fiber.HeaderContentSecurityPolicy, ContentSecurityPolicy(r.Nonce, p.checkoutOrigin))
+	r.c.Set(fiber.HeaderContentSecurityPolicy, p.csp)
 	// The page depends on these; a shared cache must not serve one visitor's language to another.
 	r.c.Set(fiber.HeaderVary, "Accept-Language, Cookie")
 	r.c.Set(fiber.HeaderCacheControl, "no-cache")
@@ -279,14 +311,22 @@ func (p *Pages) NotFound(c *fiber.Ctx) error {
 }
 
 func (p *Pages) static(c *fiber.Ctx) error {
-	if "/static/"+c.Params("file") != templates.StylesheetPath {
-		return p.NotFound(c)
+	switch "/static/" + c.Params("file") {
+	case templates.StylesheetPath:
+		c.Set(fiber.HeaderContentType, "text/css; charset=utf-8")
+		c.Set(fiber.HeaderCacheControl, immutable)
+		return c.Send(templates.Stylesheet)
+	case templates.ScriptPath:
+		c.Set(fiber.HeaderContentType, "text/javascript; charset=utf-8")
+		c.Set(fiber.HeaderCacheControl, immutable)
+		return c.Send(templates.Script)
 	}
-	c.Set(fiber.HeaderContentType, "text/css; charset=utf-8")
-	// The name carries the content's hash: a new stylesheet has a new address.
-	c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
-	return c.Send(templates.Stylesheet)
+	return p.NotFound(c)
 }
+
+// immutable is the caching of files whose name carries their content's hash: a new version has a
+// new address, so the old one may be kept for a year.
+const immutable = "public, max-age=31536000, immutable"
 
 // zone loads a campaign's time zone once per process (campaigns store only canonical names).
 func (p *Pages) zone(name string) *time.Location {

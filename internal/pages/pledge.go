@@ -288,7 +288,7 @@ func (p *Pages) submitPledge(r *request) (view, error) {
 		}
 	}
 	if id == "" {
-		created, err := p.pledges.Create(ctx, pledge.Origin{Scope: "pages:" + camp.ID + ":" + nonce(), RequestHash: hash, Checkout: true}, camp.ID, req)
+		created, err := p.pledges.Create(ctx, pledge.Origin{Scope: "pages:" + camp.ID + ":" + backstitch.NewID("form"), RequestHash: hash, Checkout: true}, camp.ID, req)
 		if err != nil {
 			return p.formErrors(r, camp, tier, form, err)
 		}

@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"context"
 	"net/url"
 	"strings"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/locale"
 	"github.com/backstitch/backstitch/internal/money"
+	"github.com/backstitch/backstitch/internal/pubcache"
 )
 
 // progress is a campaign's funding figures, formatted for the visitor.
@@ -30,7 +32,11 @@ type homeView struct {
 	base
 	EndingSoon []card
 	Live       []card
+	Succeeded  []card
 }
+
+// recentlySucceeded is how many successful campaigns the home page shows.
+const recentlySucceeded = 3
 
 func campaignHref(slug string) string { return "/campaigns/" + url.PathEscape(slug) }
 
@@ -53,12 +59,16 @@ func (p *Pages) progress(loc locale.Locale, c campaign.Campaign, now time.Time) 
 	return pr
 }
 
-// home lists live campaigns, newest first, with the few closest to their deadline on top.
-func (p *Pages) home(r *request) (view, error) {
-	ctx := r.c.UserContext()
+// home lists live campaigns, newest first, with the few closest to their deadline on top, and
+// the latest that succeeded.
+func (p *Pages) home(ctx context.Context, loc locale.Locale, _ string) (view, string, []string, error) {
 	page, err := p.campaigns.List(ctx, campaign.Actor{}, campaign.ListQuery{Scope: campaign.ListPublic, Limit: homeLimit})
 	if err != nil {
-		return view{}, err
+		return view{}, "", nil, err
+	}
+	succeeded, err := p.campaigns.List(ctx, campaign.Actor{}, campaign.ListQuery{Scope: campaign.ListPublic, Status: campaign.StatusSucceeded, Limit: recentlySucceeded})
+	if err != nil {
+		return view{}, "", nil, err
 	}
 	now := p.now()
 	names := &designers{ctx: ctx, accounts: p.accounts, names: map[string]string{}}
@@ -67,8 +77,8 @@ func (p *Pages) home(r *request) (view, error) {
 		if err != nil {
 			return card{}, err
 		}
-		return card{Title: c.Title, Href: campaignHref(c.Slug), Designer: r.loc.T("campaign.by", name), Blurb: c.Blurb,
-			Progress: p.progress(r.loc, c, now)}, nil
+		return card{Title: c.Title, Href: campaignHref(c.Slug), Designer: loc.T("campaign.by", name), Blurb: c.Blurb,
+			Progress: p.progress(loc, c, now)}, nil
 	}
 	var soon []campaign.Campaign
 	for _, c := range page.Campaigns {
@@ -78,13 +88,13 @@ func (p *Pages) home(r *request) (view, error) {
 	}
 	sortByDeadline(soon)
 	soon = soon[:min(len(soon), endingSoonMax)]
-	v := homeView{base: r.base}
-	v.Title = r.loc.T("home.title")
+	v := homeView{base: cachedBase(loc)}
+	v.Title = loc.T("home.title")
 	shown := map[string]bool{}
 	for _, c := range soon {
 		cd, err := toCard(c)
 		if err != nil {
-			return view{}, err
+			return view{}, "", nil, err
 		}
 		v.EndingSoon, shown[c.ID] = append(v.EndingSoon, cd), true
 	}
@@ -94,11 +104,18 @@ func (p *Pages) home(r *request) (view, error) {
 		}
 		cd, err := toCard(c)
 		if err != nil {
-			return view{}, err
+			return view{}, "", nil, err
 		}
 		v.Live = append(v.Live, cd)
 	}
-	return view{name: "home", data: v}, nil
+	for _, c := range succeeded.Campaigns {
+		cd, err := toCard(c)
+		if err != nil {
+			return view{}, "", nil, err
+		}
+		v.Succeeded = append(v.Succeeded, cd)
+	}
+	return view{name: "home", data: v}, "", []string{pubcache.TagLists}, nil
 }
 
 // outcome is how a campaign that is no longer live ended.
@@ -123,33 +140,43 @@ type rate struct{ Zone, Price string }
 type campaignView struct {
 	base
 	Designer, Blurb, Deadline, Funding string
-	Progress                           progress
-	Outcome                            *outcome
-	Story                              [][]string
-	Tiers                              []tierView
+	// DeadlineISO is the deadline as an RFC 3339 UTC instant, Zone the campaign's time zone: the
+	// script shows the deadline in the visitor's zone when it differs, and counts down (Live).
+	DeadlineISO, Zone string
+	Live              bool
+	Progress          progress
+	Outcome           *outcome
+	Story             [][]string
+	Tiers             []tierView
+	ShareLinks        []shareLink
+	// ShareURL is the page's canonical address, which the copy button copies.
+	ShareURL string
 }
 
 // campaign is a campaign's page; succeeded, failed and cancelled campaigns keep theirs and say how
 // they ended.
-func (p *Pages) campaign(r *request) (view, error) {
-	ctx := r.c.UserContext()
-	d, err := p.campaigns.Show(ctx, campaign.Actor{}, r.c.Params("slug"))
+func (p *Pages) campaign(ctx context.Context, loc locale.Locale, slug string) (view, string, []string, error) {
+	d, err := p.campaigns.Show(ctx, campaign.Actor{}, slug)
 	if err != nil {
-		return view{}, err
+		return view{}, "", nil, err
 	}
 	c := d.Campaign
-	if r.c.Params("slug") != c.Slug {
+	if slug != c.Slug {
 		// Found by id: the page has one address, its slug's.
-		return view{redirect: campaignHref(c.Slug)}, nil
+		return view{}, "", nil, &movedError{href: campaignHref(c.Slug)}
 	}
 	designer, err := p.accounts.PublicName(ctx, c.DesignerID)
 	if err != nil {
-		return view{}, err
+		return view{}, "", nil, err
 	}
-	now, zone, loc := p.now(), p.zone(c.Timezone), r.loc
-	v := campaignView{base: r.base, Designer: loc.T("campaign.by", designer), Blurb: c.Blurb,
-		Progress: p.progress(loc, c, now), Story: paragraphs(c.Story)}
+	now, zone := p.now(), p.zone(c.Timezone)
+	v := campaignView{base: cachedBase(loc), Designer: loc.T("campaign.by", designer), Blurb: c.Blurb,
+		Progress: p.progress(loc, c, now), Story: paragraphs(c.Story),
+		DeadlineISO: c.Deadline.UTC().Format(time.RFC3339), Zone: c.Timezone, Live: c.Status == campaign.StatusLive}
 	v.Title = c.Title
+	v.ShareURL = p.publicURL + campaignHref(c.Slug)
+	v.Share = &shareMeta{Title: c.Title, Description: c.Blurb, URL: v.ShareURL, Image: v.ShareURL + "/share.png"}
+	v.ShareLinks = shareLinks(loc, c.Title, v.ShareURL)
 	deadline := loc.DateTime(c.Deadline, zone)
 	if c.Status == campaign.StatusLive {
 		v.Deadline = loc.T("campaign.ends", deadline)
@@ -165,7 +192,25 @@ func (p *Pages) campaign(r *request) (view, error) {
 	for _, t := range d.Tiers {
 		v.Tiers = append(v.Tiers, p.tier(loc, c, t))
 	}
-	return view{name: "campaign", data: v}, nil
+	return view{name: "campaign", data: v}, c.ID, []string{c.ID}, nil
+}
+
+// shareLink is one "share on …" link: a plain address of the network's own share page, no script
+// of theirs on ours.
+type shareLink struct{ Name, Href string }
+
+// shareLinks are the page's share links, each carrying ?ref= so visits and pledges they bring are
+// counted under that network.
+func shareLinks(loc locale.Locale, title, pageURL string) []shareLink {
+	with := func(ref string) string { return pageURL + "?" + url.Values{"ref": {ref}}.Encode() }
+	q := url.QueryEscape
+	return []shareLink{
+		{loc.T("share.email"), "mailto:?subject=" + url.PathEscape(title) + "&body=" + url.PathEscape(with("email"))},
+		{"WhatsApp", "https://wa.me/?text=" + q(title+" "+with("whatsapp"))},
+		{"Facebook", "https://www.facebook.com/sharer/sharer.php?u=" + q(with("facebook"))},
+		{"X", "https://x.com/intent/post?text=" + q(title) + "&url=" + q(with("x"))},
+		{"LinkedIn", "https://www.linkedin.com/sharing/share-offsite/?url=" + q(with("linkedin"))},
+	}
 }
 
 func (p *Pages) outcome(loc locale.Locale, c campaign.Campaign, zone *time.Location) *outcome {

@@ -131,6 +131,7 @@ type Pledge struct {
 	ShippingAddress *Address    `bson:"shipping_address,omitempty"`
 	// Note is the backer's message to the designer.
 	Note            string `bson:"note,omitempty"`
+	Source          Source `bson:"source,omitempty"`
 	Status          Status `bson:"status"`
 	ManageTokenHash string `bson:"manage_token_hash"`
 	// RequestHash identifies the request that created the pledge (its body); Answered is set by
@@ -193,6 +194,8 @@ type Request struct {
 	Backer          *Backer           `json:"backer"`
 	ShippingAddress *Address          `json:"shipping_address"`
 	Note            string            `json:"note"`
+	// Source is where the backer came from (the pages fill it from their attribution cookie).
+	Source Source `json:"source"`
 }
 
 // New validates a pledge request against its campaign and tier (nil for no reward) at now.
@@ -225,6 +228,8 @@ func New(id string, r Request, c campaign.Campaign, tier *campaign.Tier, now tim
 	}
 	p.Backer = Backer{Email: email, Name: checkText(&errs, "backer.name", r.Backer.Name, 1, MaxName)}
 	p.Note = backstitch.CheckBlock(&errs, "note", r.Note, 0, MaxNote)
+	r.Source.check(&errs)
+	p.Source = r.Source
 	if tier != nil {
 		p.TierID = tier.ID
 		stockID, err := tier.Choose(r.Options)

@@ -26,9 +26,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 )
+
+// TagLists is carried by every cached response that shows more than one campaign (lists, the
+// home page) and by remembered "not found" answers: any campaign's change may alter them.
+const TagLists = "lists"
 
 // Response is a rendered response as the cache keeps it.
 type Response struct {
@@ -36,6 +41,12 @@ type Response struct {
 	ContentType string
 	// ETag is a strong entity tag (quoted) derived from the body.
 	ETag string
+	// Status is the HTTP status to answer (0 means 200). A remembered 404 (an unknown slug asked
+	// for again and again) costs no store read until the TTL or a campaign change drops it.
+	Status int
+	// Subject is the id of what the response shows (a campaign's), for callers that count per
+	// subject on a hit without a read.
+	Subject string
 }
 
 // NewResponse wraps rendered bytes, deriving the ETag from them: equal bytes, equal tag, on every
@@ -43,6 +54,20 @@ type Response struct {
 func NewResponse(contentType string, body []byte) Response {
 	sum := sha256.Sum256(body)
 	return Response{Body: body, ContentType: contentType, ETag: `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`}
+}
+
+// ETagMatches is If-None-Match's weak comparison (RFC 9110 §13.1.2): "*" or any listed tag
+// equal to etag once W/ is set aside.
+func ETagMatches(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	for _, t := range strings.Split(header, ",") {
+		if t = strings.TrimSpace(t); t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
 }
 
 // Loader renders a response on a miss and names the tags it depends on. An error is returned to

@@ -53,12 +53,12 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg, err := pages.New(nil, nil, nil, time.Now, false, nil, "https://checkout.stripe.com")
+	pg, err := pages.New(nil, nil, nil, time.Now, false, nil, "https://checkout.stripe.com", pages.Public{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var served []string
-	for _, r := range New(cfg, nil, nil, nil, nil, nil, nil, Reconciliation{}, pg, zerolog.Nop(), time.Now, metrics.New()).Routes() {
+	for _, r := range New(cfg, nil, nil, nil, nil, nil, nil, Reconciliation{}, pg, NewPublicCache(time.Second, time.Now), zerolog.Nop(), time.Now, metrics.New()).Routes() {
 		// The backers' pages are HTML for people, not API operations.
 		if !slices.Contains(pages.Routes, r) {
 			served = append(served, r)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -20,13 +19,15 @@ import (
 
 const (
 	// tagLists is carried by every cached list: any campaign's change may reorder or change them.
-	tagLists = "lists"
+	tagLists = pubcache.TagLists
 	// Bounds of the public cache: a campaign's JSON is a few KiB, a page of a list under 100 KiB.
 	publicCacheEntries = 10_000
 	publicCacheBytes   = 64 << 20
 )
 
-func newPublicCache(ttl time.Duration, now func() time.Time) *pubcache.Cache {
+// NewPublicCache makes the cache of rendered public responses the JSON API and the pages share,
+// so one invalidation drops a campaign's copies in both.
+func NewPublicCache(ttl time.Duration, now func() time.Time) *pubcache.Cache {
 	return pubcache.New(pubcache.Options{TTL: ttl, MaxEntries: publicCacheEntries, MaxBytes: publicCacheBytes, Now: now})
 }
 
@@ -59,7 +60,7 @@ func (s *Server) servePublic(c *fiber.Ctx, key string, load pubcache.Loader) err
 	// A shared cache must not hand this to a signed-in owner, who sees more.
 	c.Set(fiber.HeaderVary, fiber.HeaderAuthorization)
 	c.Set(fiber.HeaderETag, r.ETag)
-	if etagMatches(c.Get(fiber.HeaderIfNoneMatch), r.ETag) {
+	if pubcache.ETagMatches(c.Get(fiber.HeaderIfNoneMatch), r.ETag) {
 		c.Status(http.StatusNotModified)
 		return nil
 	}
@@ -74,21 +75,6 @@ func renderJSON(v any, tags ...string) (pubcache.Response, []string, error) {
 		return pubcache.Response{}, nil, err
 	}
 	return pubcache.NewResponse(fiber.MIMEApplicationJSONCharsetUTF8, b), tags, nil
-}
-
-// etagMatches is If-None-Match's weak comparison (RFC 9110 §13.1.2): "*" or any listed tag
-// equal to etag once W/ is set aside.
-func etagMatches(header, etag string) bool {
-	if header == "" {
-		return false
-	}
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimSpace(t)
-		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
-			return true
-		}
-	}
-	return false
 }
 
 // anonymousActor is nobody signed in: the campaign service shows it public views only.

@@ -28,6 +28,7 @@ import (
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/pubcache"
 	"github.com/backstitch/backstitch/internal/settlement"
+	"github.com/backstitch/backstitch/internal/visits"
 )
 
 // Store is what the web layer needs from persistence.
@@ -57,6 +58,7 @@ type Store interface {
 	pledge.RefundStore
 	SetStripeAccount(ctx context.Context, userID, accountID string) (account.User, error)
 	SetPayoutsEnabled(ctx context.Context, accountID string, enabled bool) error
+	visits.ReportStore
 }
 
 // Payments is what the web layer asks of the payment provider directly.
@@ -108,7 +110,7 @@ func openAPIFor(publicURL string) []byte {
 }
 
 // New builds the Fiber app with every route.
-func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, pg *pages.Pages, log zerolog.Logger, now backstitch.Clock, m *metrics.Metrics) *Server {
+func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, pg *pages.Pages, public *pubcache.Cache, log zerolog.Logger, now backstitch.Clock, m *metrics.Metrics) *Server {
 	s := &Server{
 		pages:        pg,
 		recon:        recon,
@@ -122,7 +124,7 @@ func New(cfg config.Config, store Store, accounts *account.Service, campaigns *c
 		campaigns:    campaigns,
 		accounts:     accounts,
 		metrics:      m,
-		public:       newPublicCache(cfg.PublicCacheTTL, now),
+		public:       public,
 		cacheControl: publicCacheControl(cfg.PublicCacheTTL),
 	}
 	s.app = fiber.New(fiber.Config{
@@ -225,6 +227,7 @@ func (s *Server) routes() {
 	api.Post("/pledges/:id/payment-method", query(), s.fixPayment)
 	api.Get("/pledges/:id/session.ics", query(), s.sessionCalendar)
 	api.Get("/campaigns/:id/settlement", query(), s.requireUser, s.showSettlement)
+	api.Get("/campaigns/:id/sources", query(), s.requireUser, s.showSources)
 
 	s.pages.Mount(s.app)
 

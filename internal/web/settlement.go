@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/backstitch/backstitch/internal/visits"
+
 	"errors"
 	"net/http"
 
@@ -36,6 +38,19 @@ func (s *Server) showSettlement(c *fiber.Ctx) error {
 		return err
 	}
 	r, err := settlement.BuildReport(c.UserContext(), s.store, camp.ID, int64(s.cfg.PlatformFeeBPS))
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusOK, r)
+}
+
+// showSources answers a campaign's visits and pledges per source, to its designer and admins.
+func (s *Server) showSources(c *fiber.Ctx) error {
+	camp, err := s.campaigns.FindForOwnerOrAdmin(c.UserContext(), actor(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	r, err := visits.BuildReport(c.UserContext(), s.store, camp.ID, camp.Goal.Currency)
 	if err != nil {
 		return err
 	}
