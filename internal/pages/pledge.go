@@ -275,6 +275,7 @@ func (p *Pages) submitPledge(r *request) (view, error) {
 	ctx := r.c.UserContext()
 	form := readForm(r.c, tier)
 	req, ferr := form.request(tier, camp.Goal.Currency)
+	req.Source = p.attribution(r.c) // where the backer came from, if a share link brought her
 	if ferr != nil {
 		return p.formErrors(r, camp, tier, form, ferr)
 	}

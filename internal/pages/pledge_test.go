@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/backstitch/backstitch/internal/locale"
+	"github.com/backstitch/backstitch/internal/pledge"
 )
 
 // formVisitor is one browser's cookies, following no redirect so tests see each answer.
@@ -87,6 +88,8 @@ func TestPledgeFormThroughCheckout(t *testing.T) {
 	s := startSite(t)
 	d := s.demo()
 	v := s.formVisitor()
+	// She arrives through the designer's Instagram story: the pledge will say so.
+	v.do("GET", "/campaigns/"+d.Geneva.Slug+"?ref=instagram&utm_medium=story", nil)
 	path := "/campaigns/" + d.Geneva.Slug + "/pledge?tier=" + d.Geneva.Tiers[workshop]
 	p, token := v.form(path)
 	checkHeaders(t, "form", p.header)
@@ -146,6 +149,10 @@ func TestPledgeFormThroughCheckout(t *testing.T) {
 	// Another browser, without the pledge's cookie, learns nothing from the address.
 	if p := s.formVisitor().do("GET", thanks, nil); p.status != http.StatusNotFound {
 		t.Errorf("thanks page without the manage cookie: %d", p.status)
+	}
+	id := strings.TrimPrefix(strings.Split(thanks, "/thanks")[0], s.base+"/pledges/")
+	if stored, err := s.store.FindPledge(context.Background(), id); err != nil || stored.Source != (pledge.Source{Ref: "instagram", UTMMedium: "story"}) {
+		t.Errorf("the pledge's source: %+v %v", stored.Source, err)
 	}
 }
 
