@@ -1,12 +1,14 @@
 package pages
 
 import (
+	"html/template"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/locale"
+	"github.com/backstitch/backstitch/internal/markdown"
 	"github.com/backstitch/backstitch/internal/money"
 )
 
@@ -125,8 +127,9 @@ type campaignView struct {
 	Designer, Blurb, Deadline, Funding string
 	Progress                           progress
 	Outcome                            *outcome
-	Story                              [][]string
-	Tiers                              []tierView
+	// Story is the designer's Markdown, rendered safe (see internal/markdown).
+	Story template.HTML
+	Tiers []tierView
 }
 
 // campaign is a campaign's page; succeeded, failed and cancelled campaigns keep theirs and say how
@@ -148,7 +151,7 @@ func (p *Pages) campaign(r *request) (view, error) {
 	}
 	now, zone, loc := p.now(), p.zone(c.Timezone), r.loc
 	v := campaignView{base: r.base, Designer: loc.T("campaign.by", designer), Blurb: c.Blurb,
-		Progress: p.progress(loc, c, now), Story: paragraphs(c.Story)}
+		Progress: p.progress(loc, c, now), Story: markdown.Render(c.Story)}
 	v.Title = c.Title
 	deadline := loc.DateTime(c.Deadline, zone)
 	if c.Status == campaign.StatusLive {
