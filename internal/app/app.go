@@ -18,6 +18,7 @@ import (
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/config"
+	"github.com/backstitch/backstitch/internal/console"
 	"github.com/backstitch/backstitch/internal/csrf"
 	"github.com/backstitch/backstitch/internal/metrics"
 	"github.com/backstitch/backstitch/internal/mongostore"
@@ -93,12 +94,18 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	accounts := account.NewService(a.store, a.now, account.Policy{SessionTTL: a.cfg.SessionTTL,
 		LoginPerAddress: a.cfg.LoginPerAddress, LoginPerAccount: a.cfg.LoginPerAccount, LoginWindow: a.cfg.LoginWindow})
 	secure := strings.HasPrefix(a.cfg.PublicURL, "https://")
-	pg, err := pages.New(campaigns, accounts, a.pledges, a.now, secure, csrf.New(a.store.ServerSecret, secure))
+	guard := csrf.New(a.store.ServerSecret, secure)
+	pg, err := pages.New(campaigns, accounts, a.pledges, a.now, secure, guard)
 	if err != nil {
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, pg, log, a.now, a.metrics)
+	designers, err := console.New(campaigns, accounts, a.now, secure, guard)
+	if err != nil {
+		a.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, pg, designers, log, a.now, a.metrics)
 	// Every write that changes a public view drops the web layer's cached copies at once.
 	campaigns.NotifyChanges(a.web)
 	a.pledges.NotifyChanges(a.web)

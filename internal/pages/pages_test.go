@@ -160,7 +160,7 @@ func (s *site) hostileCampaign() (c struct {
 		"title": hostileTitle, "blurb": `<img src=x onerror=alert(1)>`,
 		"story": "First <script>alert(1)</script>\n\n<img src=x onerror=alert(1)> and 'quotes' \"too\"\n\n" +
 			"[click](javascript:alert(1)) [site](https://example.com/)",
-		"goal":  map[string]any{"amount": 100000, "currency": "CHF"}, "funding_model": "flexible", "timezone": "Europe/Zurich",
+		"goal": map[string]any{"amount": 100000, "currency": "CHF"}, "funding_model": "flexible", "timezone": "Europe/Zurich",
 		"deadline": s.clock.Now().AddDate(0, 0, 20).Format(time.DateOnly),
 	}, []map[string]any{{"title": hostileTier, "kind": "experience", "price": map[string]any{"amount": 5000, "currency": "CHF"},
 		"description": `</li></ul><script>alert("d")</script>`}})
