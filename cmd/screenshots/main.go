@@ -1,5 +1,6 @@
 // Command screenshots starts Backstitch offline on a throw-away embedded store, seeds the Geneva
-// demonstration campaigns and photographs the backers' pages with Chromium at phone (360 px, in
+// demonstration campaigns and a designer's console, and photographs the backers' pages and the
+// designers' console with Chromium at phone (360 px, in
 // French) and desktop (1280 px, in English) widths, into docs/screenshots/:
 //
 //	go run ./cmd/screenshots
@@ -34,6 +35,8 @@ type shot struct {
 	file, path, languages string
 	width, height         int
 	mobile                bool
+	// session, when set, is the designer's session cookie (the console's pages).
+	session string
 }
 
 func main() {
@@ -89,6 +92,10 @@ func run(out string) error {
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
+	designer, err := seed.Console(ctx, client, a.Store(), now())
+	if err != nil {
+		return fmt.Errorf("seed the console: %w", err)
+	}
 	b, stop, err := browser.Launch(bin)
 	if err != nil {
 		return err
@@ -96,14 +103,21 @@ func run(out string) error {
 	defer stop()
 	campaign := "/campaigns/" + demo.Geneva.Slug
 	shots := []shot{
-		{"home-phone.png", "/", "fr-CH,fr", 360, 780, true},
-		{"campaign-phone.png", campaign, "fr-CH,fr", 360, 780, true},
-		{"home-desktop.png", "/", "en-CH,en", 1280, 800, false},
-		{"campaign-desktop.png", campaign, "en-CH,en", 1280, 800, false},
+		{"home-phone.png", "/", "fr-CH,fr", 360, 780, true, ""},
+		{"campaign-phone.png", campaign, "fr-CH,fr", 360, 780, true, ""},
+		{"home-desktop.png", "/", "en-CH,en", 1280, 800, false, ""},
+		{"campaign-desktop.png", campaign, "en-CH,en", 1280, 800, false, ""},
 		// The magic link sets the pledge's cookie and lands on the manage page.
-		{"manage-phone.png", manage, "fr-CH,fr", 360, 780, true},
-		{"manage-desktop.png", manage, "en-CH,en", 1280, 800, false},
-		{"change-phone.png", strings.Split(manage, "/manage?")[0] + "/change", "fr-CH,fr", 360, 780, true},
+		{"manage-phone.png", manage, "fr-CH,fr", 360, 780, true, ""},
+		{"manage-desktop.png", manage, "en-CH,en", 1280, 800, false, ""},
+		{"change-phone.png", strings.Split(manage, "/manage?")[0] + "/change", "fr-CH,fr", 360, 780, true, ""},
+		{"console-login-phone.png", "/designer/login", "fr-CH,fr", 360, 780, true, ""},
+		{"console-dashboard-phone.png", "/designer", "fr-CH,fr", 360, 780, true, designer.Token},
+		{"console-dashboard-desktop.png", "/designer", "en-CH,en", 1280, 800, false, designer.Token},
+		{"console-editor-phone.png", designer.Editor, "fr-CH,fr", 360, 780, true, designer.Token},
+		{"console-editor-desktop.png", designer.Editor, "en-CH,en", 1280, 800, false, designer.Token},
+		{"console-live-phone.png", designer.LiveEditor, "en-CH,en", 360, 780, true, designer.Token},
+		{"console-tier-phone.png", designer.Tier, "fr-CH,fr", 360, 780, true, designer.Token},
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
@@ -122,6 +136,11 @@ func run(out string) error {
 		}
 		if err := p.SetViewport(&proto.EmulationSetDeviceMetricsOverride{Width: s.width, Height: s.height, DeviceScaleFactor: 1, Mobile: s.mobile}); err != nil {
 			return err
+		}
+		if s.session != "" {
+			if err := p.SetCookies([]*proto.NetworkCookieParam{{Name: "session", Value: s.session, URL: base}}); err != nil {
+				return err
+			}
 		}
 		if err := p.Navigate(base + s.path); err != nil {
 			return err
