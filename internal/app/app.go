@@ -100,7 +100,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	designers, err := console.New(campaigns, accounts, a.now, secure, guard)
+	designers, err := console.New(campaigns, accounts, a.now, a.cfg.PublicURL, guard)
 	if err != nil {
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err

@@ -212,7 +212,7 @@ func TestBrowserConsoleAccessibilityWithAxe(t *testing.T) {
 	session := v.cookie("session")
 	for _, lang := range locale.Languages {
 		p := tab(t, lang+"-CH,"+lang)
-		for _, path := range []string{"/designer/login", "/designer/signup"} {
+		for _, path := range []string{"/designer/login", "/designer/password", "/designer/password/reset?token=x", "/designer/signup"} {
 			check(t, p, axe, s.base+path, lang)
 		}
 		// A sign-up with every field wrong shows its errors.

@@ -126,7 +126,7 @@ func (k *Console) dashboard(r *request) (view, error) {
 // notice is the confirmation a redirect after a successful form asked for.
 func (k *Console) notice(r *request) string {
 	switch n := r.c.Query("notice"); n {
-	case "welcome", "saved", "created", "submitted", "launched", "tier_added", "tier_saved", "tier_deleted":
+	case "welcome", "password_reset", "saved", "created", "submitted", "launched", "tier_added", "tier_saved", "tier_deleted":
 		return r.loc.T("console.notice." + n)
 	}
 	return ""

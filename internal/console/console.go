@@ -30,7 +30,8 @@ import (
 // people, not part of the OpenAPI document.
 var Routes = []string{
 	"GET /designer", "GET /designer/signup", "POST /designer/signup", "GET /designer/login", "POST /designer/login",
-	"POST /designer/logout", "GET /designer/campaigns/new", "POST /designer/campaigns/new",
+	"POST /designer/logout", "GET /designer/password", "POST /designer/password", "GET /designer/password/reset",
+	"POST /designer/password/reset", "GET /designer/campaigns/new", "POST /designer/campaigns/new",
 	"GET /designer/campaigns/:id", "POST /designer/campaigns/:id", "GET /designer/campaigns/:id/preview",
 	"POST /designer/campaigns/:id/tiers", "GET /designer/campaigns/:id/tiers/:tier_id",
 	"POST /designer/campaigns/:id/tiers/:tier_id", "POST /designer/campaigns/:id/tiers/:tier_id/delete",
@@ -46,13 +47,15 @@ type Console struct {
 	accounts  *account.Service
 	engine    *templates.Engine
 	now       backstitch.Clock
-	// secure marks cookies Secure (and the session cookie __Host-) when served over https.
-	secure bool
-	csrf   *csrf.Guard
+	// publicURL is where designers reach the service (reset links); secure marks cookies Secure
+	// (and the session cookie __Host-) when that is https.
+	publicURL string
+	secure    bool
+	csrf      *csrf.Guard
 }
 
 // New parses every template for every language once; a template error stops the start.
-func New(campaigns *campaign.Service, accounts *account.Service, now backstitch.Clock, secure bool, guard *csrf.Guard) (*Console, error) {
+func New(campaigns *campaign.Service, accounts *account.Service, now backstitch.Clock, publicURL string, guard *csrf.Guard) (*Console, error) {
 	engine, err := templates.New(locale.Languages, func(lang string) template.FuncMap {
 		return template.FuncMap{
 			"t":      func(key string, args ...any) string { return locale.T(lang, key, args...) },
@@ -62,7 +65,8 @@ func New(campaigns *campaign.Service, accounts *account.Service, now backstitch.
 	if err != nil {
 		return nil, err
 	}
-	return &Console{campaigns: campaigns, accounts: accounts, engine: engine, now: now, secure: secure, csrf: guard}, nil
+	return &Console{campaigns: campaigns, accounts: accounts, engine: engine, now: now, publicURL: publicURL,
+		secure: strings.HasPrefix(publicURL, "https://"), csrf: guard}, nil
 }
 
 // Mount registers the console's routes on r. Every POST is checked against CSRF before anything
@@ -73,6 +77,10 @@ func (k *Console) Mount(r fiber.Router) {
 	r.Get("/designer/login", k.page(k.loginForm))
 	r.Post("/designer/login", k.page(k.checkCSRF(k.login)))
 	r.Post("/designer/logout", k.page(k.checkCSRF(k.logout)))
+	r.Get("/designer/password", k.page(k.forgotForm))
+	r.Post("/designer/password", k.page(k.checkCSRF(k.forgot)))
+	r.Get("/designer/password/reset", noReferrer, k.page(k.resetForm))
+	r.Post("/designer/password/reset", noReferrer, k.page(k.checkCSRF(k.reset)))
 
 	r.Get("/designer", k.page(k.designer(k.dashboard)))
 	r.Get("/designer/campaigns/new", k.page(k.designer(k.newCampaignForm)))
@@ -218,7 +226,9 @@ func (k *Console) headers(r *request) {
 	r.c.Set(fiber.HeaderCacheControl, "no-store")
 	r.c.Set(fiber.HeaderVary, "Accept-Language, Cookie")
 	r.c.Set(fiber.HeaderContentLanguage, r.Lang)
-	r.c.Set("Referrer-Policy", "same-origin")
+	if r.c.GetRespHeader("Referrer-Policy") == "" {
+		r.c.Set("Referrer-Policy", "same-origin")
+	}
 }
 
 // message is a page with a heading and a sentence: forbidden, not found.

@@ -117,7 +117,8 @@ func TestAnonymousIsSentToLogInAndForgedFormsAreRefused(t *testing.T) {
 	editor := owner.createDraft("Linen coat")
 	id := campaignID(editor)
 	anon := s.visitor("en")
-	open := []string{"GET /designer/signup", "POST /designer/signup", "GET /designer/login", "POST /designer/login", "POST /designer/logout"}
+	open := []string{"GET /designer/signup", "POST /designer/signup", "GET /designer/login", "POST /designer/login", "POST /designer/logout",
+		"GET /designer/password", "POST /designer/password", "GET /designer/password/reset", "POST /designer/password/reset"}
 	for _, r := range console.Routes {
 		method, pattern, _ := strings.Cut(r, " ")
 		path := strings.NewReplacer(":id", id, ":tier_id", "tier_x").Replace(pattern)
@@ -480,7 +481,7 @@ func TestConsolePagesAreValidInBothLanguages(t *testing.T) {
 		for _, who := range []*visitor{v, anon} {
 			who.lang = lang
 		}
-		for _, path := range []string{"/designer/login", "/designer/signup"} {
+		for _, path := range []string{"/designer/login", "/designer/signup", "/designer/password", "/designer/password/reset?token=x"} {
 			p := anon.get(path)
 			checkHTML(t, lang+" "+path, p.body, lang)
 		}

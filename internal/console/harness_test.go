@@ -37,6 +37,12 @@ type site struct {
 
 func startSite(t *testing.T, env map[string]string) *site {
 	t.Helper()
+	return startSiteLogging(t, env, zerolog.Nop())
+}
+
+// startSiteLogging runs the site with log as its logger (to read what it logs).
+func startSiteLogging(t *testing.T, env map[string]string, log zerolog.Logger) *site {
+	t.Helper()
 	store := testenv.MustStore(t)
 	cfg, err := config.Load(func(k string) string {
 		if v, ok := env[k]; ok {
@@ -48,7 +54,7 @@ func startSite(t *testing.T, env map[string]string) *site {
 		t.Fatal(err)
 	}
 	clock := testenv.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
-	a, err := app.Open(context.Background(), cfg, zerolog.Nop(), app.Deps{Store: store, Now: clock.Now})
+	a, err := app.Open(context.Background(), cfg, log, app.Deps{Store: store, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

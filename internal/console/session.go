@@ -94,6 +94,7 @@ type authForm struct {
 func (k *Console) loginForm(r *request) (view, error) {
 	v := authForm{base: r.base, Next: nextPage(r.c.Query("next"))}
 	v.Title = r.loc.T("console.login.title")
+	v.Notice = k.notice(r)
 	return view{name: "designer_login", data: v}, nil
 }
 
@@ -106,21 +107,19 @@ func (k *Console) login(r *request) (view, error) {
 	v := authForm{base: r.base, Email: r.c.FormValue("email"), Next: nextPage(r.c.FormValue("next"))}
 	v.Title = r.loc.T("console.login.title")
 	token, sess, err := k.accounts.LogIn(ctx, account.Login{Email: v.Email, Password: r.c.FormValue("password"), Address: r.c.IP()})
-	switch backstitch.ErrorCode(err) {
-	case "":
-	case backstitch.CodeUnauthenticated:
+	switch {
+	case err == nil:
+	case backstitch.ErrorCode(err) == backstitch.CodeUnauthenticated:
 		v.Error = r.loc.T("console.login.wrong")
 		return view{status: http.StatusUnauthorized, name: "designer_login", data: v}, nil
-	case backstitch.CodeRateLimited:
+	case backstitch.ErrorCode(err) == backstitch.CodeRateLimited:
 		v.Error = r.loc.T("console.login.limited")
 		if e, ok := errors.AsType[*backstitch.Error](err); ok && e.RetryAfter > 0 {
 			r.c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(e.RetryAfter.Seconds())))
 		}
 		return view{status: http.StatusTooManyRequests, name: "designer_login", data: v}, nil
 	default:
-		if err != nil {
-			return view{}, err
-		}
+		return view{}, err
 	}
 	k.endHeldSession(r)
 	k.setSession(r.c, token, sess)

@@ -111,6 +111,7 @@ func indexes() map[string][]mongo.IndexModel {
 			{Keys: bson.D{{Key: "stripe_account_id", Value: 1}}},
 		},
 		"sessions":              {{Keys: bson.D{{Key: "expires_at", Value: 1}}}, {Keys: bson.D{{Key: "user_id", Value: 1}}}},
+		"password_resets":       {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 		"campaigns":             {{Keys: bson.D{{Key: "slug", Value: 1}}, Options: unique()}, {Keys: bson.D{{Key: "status", Value: 1}, {Key: "launched_at", Value: -1}, {Key: "_id", Value: -1}}}, {Keys: bson.D{{Key: "designer_id", Value: 1}, {Key: "created_at", Value: -1}}}},
 		"tiers":                 {{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "position", Value: 1}}}},
 		"rate_limits":           {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
@@ -204,11 +205,11 @@ func notFound(err error, what string) error {
 	return err
 }
 
-// PurgeExpired deletes expired sessions, rate-limit windows and idempotency keys. FerretDB has no
+// PurgeExpired deletes expired sessions, rate-limit windows, idempotency keys and reset links. FerretDB has no
 // TTL indexes, so the service sweeps itself; on MongoDB this is cheap thanks to the expires_at indexes.
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
-	for _, coll := range []string{"sessions", "rate_limits", "idempotency_keys", "idempotency_responses"} {
+	for _, coll := range []string{"sessions", "rate_limits", "idempotency_keys", "idempotency_responses", "password_resets"} {
 		res, err := s.db.Collection(coll).DeleteMany(ctx, bson.M{"expires_at": bson.M{"$lte": now}})
 		if err != nil {
 			return total, fmt.Errorf("purge expired %s: %w", coll, err)

@@ -36,7 +36,7 @@ func Console(ctx context.Context, c *Client, store UserStore, now time.Time) (Co
 	draft, err := c.Call(ctx, 201, "POST", "/api/v1/campaigns", owner, map[string]any{
 		"title": "Rhône silk scarves", "blurb": "Scarves printed with the river's colours.",
 		"story": "## Why silk\n\nEach scarf is printed in **Geneva** from the Rhône's colours, season by season.\n\n- 90 × 90 cm\n- hand-rolled hems\n\nSee [the studio](https://example.com/studio).",
-		"goal": chf(1200000), "funding_model": "all_or_nothing", "timezone": "Europe/Zurich", "deadline": deadline,
+		"goal":  chf(1200000), "funding_model": "all_or_nothing", "timezone": "Europe/Zurich", "deadline": deadline,
 	})
 	if err != nil {
 		return ConsoleDemo{}, err

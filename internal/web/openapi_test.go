@@ -58,7 +58,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	designers, err := console.New(nil, nil, time.Now, false, nil)
+	designers, err := console.New(nil, nil, time.Now, "http://localhost:8080", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
