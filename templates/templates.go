@@ -1,6 +1,6 @@
 // Package templates carries the HTML pages and their stylesheet inside the binary (go:embed) and
 // renders them. Files are split by role: common/ holds the layout and the partials every page
-// shares, views/ one file per page. Each view is parsed with the common files once per language
+// shares, views/ one file per backers' page, designer/ one per console page. Each view is parsed with the common files once per language
 // at start, with that language's `t` and `plural` bound in, so rendering is one ExecuteTemplate
 // into a buffer and never touches shared state.
 package templates
@@ -17,7 +17,7 @@ import (
 	"strings"
 )
 
-//go:embed common/*.html views/*.html
+//go:embed common/*.html views/*.html designer/*.html
 var files embed.FS
 
 // Stylesheet is the one stylesheet of every page.
@@ -50,10 +50,11 @@ type Engine struct {
 	names []string
 }
 
-// New parses every view with the common files for each language; funcs gives the functions a
-// language's templates call (t, plural).
-func New(langs []string, funcs func(lang string) template.FuncMap) (*Engine, error) {
-	names, err := fs.Glob(files, "views/*.html")
+// New parses every view in dir (views for the backers' pages, designer for the console) with the
+// common files for each language; funcs gives the functions a language's templates call (t,
+// plural, and whatever else that set of views uses).
+func New(dir string, langs []string, funcs func(lang string) template.FuncMap) (*Engine, error) {
+	names, err := fs.Glob(files, dir+"/*.html")
 	if err != nil {
 		return nil, err
 	}

@@ -1,5 +1,6 @@
 // Command screenshots starts Backstitch offline on a throw-away embedded store, seeds the Geneva
-// demonstration campaigns and photographs the backers' pages with Chromium at phone (360 px, in
+// demonstration campaigns and a designer's console, and photographs the backers' pages and the
+// designers' console with Chromium at phone (360 px, in
 // French) and desktop (1280 px, in English) widths, into docs/screenshots/:
 //
 //	go run ./cmd/screenshots
@@ -37,6 +38,8 @@ type shot struct {
 	mobile                bool
 	// then, when set, acts on the page at path (fills in and sends a form) before the picture.
 	then func(p *rod.Page) error
+	// session, when set, is the designer's session cookie (the console's pages).
+	session string
 }
 
 func main() {
@@ -92,6 +95,10 @@ func run(out string) error {
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
+	designer, err := seed.Console(ctx, client, a.Store(), now())
+	if err != nil {
+		return fmt.Errorf("seed the console: %w", err)
+	}
 	b, stop, err := browser.Launch(bin)
 	if err != nil {
 		return err
@@ -113,6 +120,13 @@ func run(out string) error {
 		{file: "manage-phone.png", path: manage, languages: "fr-CH,fr", width: 360, height: 780, mobile: true},
 		{file: "manage-desktop.png", path: manage, languages: "en-CH,en", width: 1280, height: 800},
 		{file: "change-phone.png", path: strings.Split(manage, "/manage?")[0] + "/change", languages: "fr-CH,fr", width: 360, height: 780, mobile: true},
+		{file: "console-login-phone.png", path: "/designer/login", languages: "fr-CH,fr", width: 360, height: 780, mobile: true},
+		{file: "console-dashboard-phone.png", path: "/designer", languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: designer.Token},
+		{file: "console-dashboard-desktop.png", path: "/designer", languages: "en-CH,en", width: 1280, height: 800, session: designer.Token},
+		{file: "console-editor-phone.png", path: designer.Editor, languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: designer.Token},
+		{file: "console-editor-desktop.png", path: designer.Editor, languages: "en-CH,en", width: 1280, height: 800, session: designer.Token},
+		{file: "console-live-phone.png", path: designer.LiveEditor, languages: "en-CH,en", width: 360, height: 780, mobile: true, session: designer.Token},
+		{file: "console-tier-phone.png", path: designer.Tier, languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: designer.Token},
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
@@ -131,6 +145,11 @@ func run(out string) error {
 		}
 		if err := p.SetViewport(&proto.EmulationSetDeviceMetricsOverride{Width: s.width, Height: s.height, DeviceScaleFactor: 1, Mobile: s.mobile}); err != nil {
 			return err
+		}
+		if s.session != "" {
+			if err := p.SetCookies([]*proto.NetworkCookieParam{{Name: "session", Value: s.session, URL: base}}); err != nil {
+				return err
+			}
 		}
 		if err := p.Navigate(base + s.path); err != nil {
 			return err

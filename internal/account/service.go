@@ -19,6 +19,13 @@ type Store interface {
 	// FindSession returns the live session with this id; an expired one is not_found.
 	FindSession(ctx context.Context, id string, now time.Time) (Session, error)
 	DeleteSession(ctx context.Context, id string) error
+	// DeleteUserSessions ends every session of a user.
+	DeleteUserSessions(ctx context.Context, userID string) error
+	SetPasswordHash(ctx context.Context, userID, hash string) error
+	CreatePasswordReset(ctx context.Context, r PasswordReset) error
+	// TakePasswordReset deletes and returns the live reset with this id in one step; an expired
+	// or already taken one is not_found.
+	TakePasswordReset(ctx context.Context, id string, now time.Time) (PasswordReset, error)
 	RateCounter
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/config"
+	"github.com/backstitch/backstitch/internal/console"
 	"github.com/backstitch/backstitch/internal/csrf"
 	"github.com/backstitch/backstitch/internal/metrics"
 	"github.com/backstitch/backstitch/internal/mongostore"
@@ -102,13 +103,19 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	}
 	public := web.NewPublicCache(a.cfg.PublicCacheTTL, a.now)
 	a.visits = visits.NewCounter(a.store, a.now)
-	pg, err := pages.New(campaigns, accounts, a.pledges, a.now, secure, csrf.New(a.store.ServerSecret, secure), checkoutOrigin,
+	guard := csrf.New(a.store.ServerSecret, secure)
+	pg, err := pages.New(campaigns, accounts, a.pledges, a.now, secure, guard, checkoutOrigin,
 		pages.Public{Cache: public, TTL: a.cfg.PublicCacheTTL, URL: a.cfg.PublicURL, Visits: a.visits})
 	if err != nil {
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, pg, public, log, a.now, a.metrics)
+	designers, err := console.New(campaigns, accounts, a.now, a.cfg.PublicURL, guard)
+	if err != nil {
+		a.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, pg, designers, public, log, a.now, a.metrics)
 	// Every write that changes a public view drops the web layer's cached copies at once.
 	campaigns.NotifyChanges(a.web)
 	a.pledges.NotifyChanges(a.web)

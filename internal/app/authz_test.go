@@ -102,7 +102,8 @@ func TestOwnershipMatrix(t *testing.T) {
 
 	var routes []string
 	for _, r := range s.routes() {
-		if strings.Contains(r, "/campaigns/:id") {
+		// The API's routes; the console's are walked by its own tests.
+		if strings.Contains(r, "/api/v1/") && strings.Contains(r, "/campaigns/:id") {
 			routes = append(routes, r)
 			if expectations[r] == nil {
 				t.Errorf("route %s has no ownership expectation: add it to the matrix", r)

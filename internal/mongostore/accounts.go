@@ -64,6 +64,42 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	return nil
 }
 
+// DeleteUserSessions ends every session of a user (a password reset).
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string) error {
+	if _, err := s.db.Collection("sessions").DeleteMany(ctx, bson.M{"user_id": userID}); err != nil {
+		return fmt.Errorf("delete sessions of user: %w", err)
+	}
+	return nil
+}
+
+// SetPasswordHash replaces a user's password hash.
+func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error {
+	res, err := s.db.Collection("users").UpdateOne(ctx, bson.M{"_id": userID}, bson.M{"$set": bson.M{"password_hash": hash}})
+	if err != nil {
+		return fmt.Errorf("set password hash: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return backstitch.Errorf(backstitch.CodeNotFound, "User not found.")
+	}
+	return nil
+}
+
+// CreatePasswordReset stores a reset (keyed by its token's hash).
+func (s *Store) CreatePasswordReset(ctx context.Context, r account.PasswordReset) error {
+	if _, err := s.db.Collection("password_resets").InsertOne(ctx, r); err != nil {
+		return fmt.Errorf("insert password reset: %w", err)
+	}
+	return nil
+}
+
+// TakePasswordReset deletes the live reset with this id and returns it: one atomic step, so a
+// link works once even under racing requests.
+func (s *Store) TakePasswordReset(ctx context.Context, id string, now time.Time) (account.PasswordReset, error) {
+	var r account.PasswordReset
+	err := s.db.Collection("password_resets").FindOneAndDelete(ctx, bson.M{"_id": id, "expires_at": bson.M{"$gt": now}}).Decode(&r)
+	return r, notFound(err, "Password reset")
+}
+
 // HitRateLimit counts one event under key in the fixed window containing now and returns the count
 // so far in that window and when the window ends. The counter lives in MongoDB, so every instance
 // behind a load balancer shares it.

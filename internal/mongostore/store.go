@@ -143,7 +143,7 @@ func (s *Store) ServerExpires() bool { return s.serverExpires }
 // expiring are the collections whose documents die at expires_at: deleted by a TTL index where
 // the server has them, else by PurgeExpired. Leases are not among them: a lease document lives
 // on after it expires, because its fencing token must keep growing across grants.
-var expiring = []string{"sessions", "rate_limits", "idempotency_keys", "idempotency_responses"}
+var expiring = []string{"sessions", "rate_limits", "idempotency_keys", "idempotency_responses", "password_resets"}
 
 // indexes are the indexes each collection needs, beside _id: one for every query the store makes
 // (each find, update, delete and count filter, and each sort), so that on MongoDB no request
@@ -161,6 +161,7 @@ func indexes(ttl bool) map[string][]mongo.IndexModel {
 			{Keys: bson.D{{Key: "stripe_account_id", Value: 1}}},
 		},
 		"sessions":              {{Keys: bson.D{{Key: "expires_at", Value: 1}}}, {Keys: bson.D{{Key: "user_id", Value: 1}}}},
+		"password_resets":       {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 		"campaigns":             {{Keys: bson.D{{Key: "slug", Value: 1}}, Options: unique()}, {Keys: bson.D{{Key: "status", Value: 1}, {Key: "launched_at", Value: -1}, {Key: "_id", Value: -1}}}, {Keys: bson.D{{Key: "designer_id", Value: 1}, {Key: "created_at", Value: -1}}}},
 		"tiers":                 {{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "position", Value: 1}}}},
 		"rate_limits":           {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
@@ -266,7 +267,8 @@ func notFound(err error, what string) error {
 	return classify(err)
 }
 
-// PurgeExpired deletes expired sessions, rate-limit windows and idempotency keys on a server
+// PurgeExpired deletes expired sessions, rate-limit windows, idempotency keys and password reset
+// links on a server
 // without TTL indexes (FerretDB); on MongoDB the TTL indexes do it and this does nothing, so
 // instances do not all race the server to delete the same documents.
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int64, error) {

@@ -87,7 +87,7 @@ type Public struct {
 // checkoutOrigin is where Stripe Checkout is served (https://checkout.stripe.com, or the Stripe
 // double's loopback address offline).
 func New(campaigns *campaign.Service, accounts *account.Service, pledges *pledge.Service, now backstitch.Clock, secureCookies bool, guard *csrf.Guard, checkoutOrigin string, pub Public) (*Pages, error) {
-	engine, err := templates.New(locale.Languages, func(lang string) template.FuncMap {
+	engine, err := templates.New("views", locale.Languages, func(lang string) template.FuncMap {
 		return template.FuncMap{
 			"t":      func(key string, args ...any) string { return locale.T(lang, key, args...) },
 			"plural": func(key string, n int64) string { return locale.Plural(lang, key, n) },
@@ -127,10 +127,15 @@ func (p *Pages) Mount(r fiber.Router) {
 // script file and images, no inline script runs at all (so no per-response nonce, and a page's
 // bytes can be cached and shared), forms post only to us, and no site may frame a page
 // (clickjacking). Stripe Checkout's origin is allowed as a form's destination because browsers
-// apply form-action to the redirect that answers the pledge form too.
+// apply form-action to the redirect that answers the pledge form too; pages that send nowhere
+// else (the console) pass "".
 func ContentSecurityPolicy(checkoutOrigin string) string {
+	formAction := "'self'"
+	if checkoutOrigin != "" {
+		formAction += " " + checkoutOrigin
+	}
 	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-		"form-action 'self' " + checkoutOrigin + "; base-uri 'none'; frame-ancestors 'none'"
+		"form-action " + formAction + "; base-uri 'none'; frame-ancestors 'none'"
 }
 
 // base is what the layout needs on every page.

@@ -134,6 +134,11 @@ func TestHostileTextIsEscaped(t *testing.T) {
 	p := s.get("/campaigns/"+c.Slug, "en")
 	mustContain(t, "escaped", p.body, "&lt;script&gt;alert(&#39;title&#39;)&lt;/script&gt;", "&lt;img src=x onerror=alert(1)&gt;",
 		"by &#34;&gt;&lt;b&gt;Mallory")
+	// The story is Markdown: a web link is marked as the designer's, a javascript: one is no link.
+	mustContain(t, "story links", p.body, `<a href="https://example.com/" rel="nofollow ugc">site</a>`)
+	if strings.Contains(p.body, "javascript:") {
+		t.Errorf("a javascript: link reached the page")
+	}
 }
 
 const (
@@ -154,8 +159,9 @@ func (s *site) hostileCampaign() (c struct {
 	}
 	made, err := s.api.Launch(ctx, owner, s.admin, map[string]any{
 		"title": hostileTitle, "blurb": `<img src=x onerror=alert(1)>`,
-		"story": "First <script>alert(1)</script>\n\n<img src=x onerror=alert(1)> and 'quotes' \"too\"",
-		"goal":  map[string]any{"amount": 100000, "currency": "CHF"}, "funding_model": "flexible", "timezone": "Europe/Zurich",
+		"story": "First <script>alert(1)</script>\n\n<img src=x onerror=alert(1)> and 'quotes' \"too\"\n\n" +
+			"[click](javascript:alert(1)) [site](https://example.com/)",
+		"goal": map[string]any{"amount": 100000, "currency": "CHF"}, "funding_model": "flexible", "timezone": "Europe/Zurich",
 		"deadline": s.clock.Now().AddDate(0, 0, 20).Format(time.DateOnly),
 	}, []map[string]any{{"title": hostileTier, "kind": "experience", "price": map[string]any{"amount": 5000, "currency": "CHF"},
 		"description": `</li></ul><script>alert("d")</script>`}})

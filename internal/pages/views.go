@@ -2,12 +2,14 @@ package pages
 
 import (
 	"context"
+	"html/template"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/locale"
+	"github.com/backstitch/backstitch/internal/markdown"
 	"github.com/backstitch/backstitch/internal/money"
 	"github.com/backstitch/backstitch/internal/pubcache"
 )
@@ -146,9 +148,10 @@ type campaignView struct {
 	Live              bool
 	Progress          progress
 	Outcome           *outcome
-	Story             [][]string
-	Tiers             []tierView
-	ShareLinks        []shareLink
+	// Story is the designer's Markdown, rendered safe (see internal/markdown).
+	Story      template.HTML
+	Tiers      []tierView
+	ShareLinks []shareLink
 	// ShareURL is the page's canonical address, which the copy button copies.
 	ShareURL string
 }
@@ -171,7 +174,7 @@ func (p *Pages) campaign(ctx context.Context, loc locale.Locale, slug string) (v
 	}
 	now, zone := p.now(), p.zone(c.Timezone)
 	v := campaignView{base: cachedBase(loc), Designer: loc.T("campaign.by", designer), Blurb: c.Blurb,
-		Progress: p.progress(loc, c, now), Story: paragraphs(c.Story),
+		Progress: p.progress(loc, c, now), Story: markdown.Render(c.Story),
 		DeadlineISO: c.Deadline.UTC().Format(time.RFC3339), Zone: c.Timezone, Live: c.Status == campaign.StatusLive}
 	v.Title = c.Title
 	v.ShareURL = p.publicURL + campaignHref(c.Slug)

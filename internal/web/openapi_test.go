@@ -14,6 +14,7 @@ import (
 
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/config"
+	"github.com/backstitch/backstitch/internal/console"
 	"github.com/backstitch/backstitch/internal/metrics"
 	"github.com/backstitch/backstitch/internal/pages"
 )
@@ -57,10 +58,14 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	designers, err := console.New(nil, nil, time.Now, "http://localhost:8080", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var served []string
-	for _, r := range New(cfg, nil, nil, nil, nil, nil, nil, Reconciliation{}, pg, NewPublicCache(time.Second, time.Now), zerolog.Nop(), time.Now, metrics.New()).Routes() {
-		// The backers' pages are HTML for people, not API operations.
-		if !slices.Contains(pages.Routes, r) {
+	for _, r := range New(cfg, nil, nil, nil, nil, nil, nil, Reconciliation{}, pg, designers, NewPublicCache(time.Second, time.Now), zerolog.Nop(), time.Now, metrics.New()).Routes() {
+		// The backers' pages and the designers' console are HTML for people, not API operations.
+		if !slices.Contains(pages.Routes, r) && !slices.Contains(console.Routes, r) {
 			served = append(served, r)
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/config"
+	"github.com/backstitch/backstitch/internal/console"
 	"github.com/backstitch/backstitch/internal/metrics"
 	"github.com/backstitch/backstitch/internal/pages"
 	"github.com/backstitch/backstitch/internal/pledge"
@@ -88,8 +89,9 @@ type Server struct {
 	recon     Reconciliation
 	// cursorKey signs list cursors (see cursor.go).
 	cursorKey cursorKey
-	// pages are the backers' HTML pages, on the same app.
-	pages *pages.Pages
+	// pages are the backers' HTML pages, on the same app; console the designers'.
+	pages   *pages.Pages
+	console *console.Console
 	// public holds rendered public responses (see public.go); cacheControl is their header.
 	public       *pubcache.Cache
 	cacheControl string
@@ -110,9 +112,10 @@ func openAPIFor(publicURL string) []byte {
 }
 
 // New builds the Fiber app with every route.
-func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, pg *pages.Pages, public *pubcache.Cache, log zerolog.Logger, now backstitch.Clock, m *metrics.Metrics) *Server {
+func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, pg *pages.Pages, designers *console.Console, public *pubcache.Cache, log zerolog.Logger, now backstitch.Clock, m *metrics.Metrics) *Server {
 	s := &Server{
 		pages:        pg,
+		console:      designers,
 		recon:        recon,
 		store:        store,
 		pledges:      pledges,
@@ -230,6 +233,7 @@ func (s *Server) routes() {
 	api.Get("/campaigns/:id/sources", query(), s.requireUser, s.showSources)
 
 	s.pages.Mount(s.app)
+	s.console.Mount(s.app)
 
 	s.app.Post("/webhooks/stripe", query(), s.stripeWebhook)
 	s.app.Get("/payouts/done", query(), s.payoutDone)

@@ -1,0 +1,281 @@
+// Package console serves the designers' console under /designer: sign-up, log-in and log-out
+// with a session cookie, the dashboard of a designer's campaigns, the campaign and tier editors,
+// and the review steps (submit, launch). Handlers only translate HTTP: every rule (who may do
+// what, validation, locks) is the account and campaign services', the same ones behind the API.
+package console
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/rs/zerolog"
+
+	"github.com/backstitch/backstitch/internal/account"
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/csrf"
+	"github.com/backstitch/backstitch/internal/locale"
+	"github.com/backstitch/backstitch/internal/pages"
+	"github.com/backstitch/backstitch/templates"
+)
+
+// Routes are the console's routes, as "METHOD /path" like web.Server.Routes lists them: HTML for
+// people, not part of the OpenAPI document.
+var Routes = []string{
+	"GET /designer", "GET /designer/signup", "POST /designer/signup", "GET /designer/login", "POST /designer/login",
+	"POST /designer/logout", "GET /designer/password", "POST /designer/password", "GET /designer/password/reset",
+	"POST /designer/password/reset", "GET /designer/campaigns/new", "POST /designer/campaigns/new",
+	"GET /designer/campaigns/:id", "POST /designer/campaigns/:id", "GET /designer/campaigns/:id/preview",
+	"POST /designer/campaigns/:id/tiers", "GET /designer/campaigns/:id/tiers/:tier_id",
+	"POST /designer/campaigns/:id/tiers/:tier_id", "POST /designer/campaigns/:id/tiers/:tier_id/delete",
+	"POST /designer/campaigns/:id/submit", "POST /designer/campaigns/:id/launch",
+}
+
+// langCookie is the backers' pages' language cookie: one choice for the whole site.
+const langCookie = "lang"
+
+// Console renders the designers' pages.
+type Console struct {
+	campaigns *campaign.Service
+	accounts  *account.Service
+	engine    *templates.Engine
+	now       backstitch.Clock
+	// publicURL is where designers reach the service (reset links); secure marks cookies Secure
+	// (and the session cookie __Host-) when that is https.
+	publicURL string
+	secure    bool
+	csrf      *csrf.Guard
+}
+
+// New parses every template for every language once; a template error stops the start.
+func New(campaigns *campaign.Service, accounts *account.Service, now backstitch.Clock, publicURL string, guard *csrf.Guard) (*Console, error) {
+	engine, err := templates.New("designer", locale.Languages, func(lang string) template.FuncMap {
+		return template.FuncMap{
+			"t":      func(key string, args ...any) string { return locale.T(lang, key, args...) },
+			"plural": func(key string, n int64) string { return locale.Plural(lang, key, n) },
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Console{campaigns: campaigns, accounts: accounts, engine: engine, now: now, publicURL: publicURL,
+		secure: strings.HasPrefix(publicURL, "https://"), csrf: guard}, nil
+}
+
+// Mount registers the console's routes on r. Every POST is checked against CSRF before anything
+// else reads the form; every page but sign-up and log-in needs a designer's session.
+func (k *Console) Mount(r fiber.Router) {
+	r.Get("/designer/signup", k.page(k.signupForm))
+	r.Post("/designer/signup", k.page(k.checkCSRF(k.signup)))
+	r.Get("/designer/login", k.page(k.loginForm))
+	r.Post("/designer/login", k.page(k.checkCSRF(k.login)))
+	r.Post("/designer/logout", k.page(k.checkCSRF(k.logout)))
+	r.Get("/designer/password", k.page(k.forgotForm))
+	r.Post("/designer/password", k.page(k.checkCSRF(k.forgot)))
+	r.Get("/designer/password/reset", noReferrer, k.page(k.resetForm))
+	r.Post("/designer/password/reset", noReferrer, k.page(k.checkCSRF(k.reset)))
+
+	r.Get("/designer", k.page(k.designer(k.dashboard)))
+	r.Get("/designer/campaigns/new", k.page(k.designer(k.newCampaignForm)))
+	r.Post("/designer/campaigns/new", k.page(k.checkCSRF(k.designer(k.createCampaign))))
+	r.Get("/designer/campaigns/:id", k.page(k.designer(k.editor)))
+	r.Post("/designer/campaigns/:id", k.page(k.checkCSRF(k.designer(k.saveCampaign))))
+	r.Get("/designer/campaigns/:id/preview", k.page(k.designer(k.preview)))
+	r.Post("/designer/campaigns/:id/tiers", k.page(k.checkCSRF(k.designer(k.addTier))))
+	r.Get("/designer/campaigns/:id/tiers/:tier_id", k.page(k.designer(k.tierForm)))
+	r.Post("/designer/campaigns/:id/tiers/:tier_id", k.page(k.checkCSRF(k.designer(k.saveTier))))
+	r.Post("/designer/campaigns/:id/tiers/:tier_id/delete", k.page(k.checkCSRF(k.designer(k.deleteTier))))
+	r.Post("/designer/campaigns/:id/submit", k.page(k.checkCSRF(k.designer(k.transition((*campaign.Service).Submit, "submitted")))))
+	r.Post("/designer/campaigns/:id/launch", k.page(k.checkCSRF(k.designer(k.transition((*campaign.Service).Launch, "launched")))))
+}
+
+// base is what the shared layout needs on every page, plus the console's own bar.
+type base struct {
+	Lang       string
+	Title      string
+	Stylesheet string
+	Script     string
+	Switch     switchLink
+	// Refresh and Share are the shared layout's (a page that reloads itself, a page's Open Graph
+	// tags): console pages neither reload nor are shared, so they stay empty.
+	Refresh int
+	Share   any
+	// CSRF is the token every form on the page carries.
+	CSRF string
+	// Designer is the signed-in designer's name ("" on sign-up and log-in).
+	Designer string
+	// Notice is a one-line confirmation shown on top ("Campaign saved").
+	Notice string
+}
+
+type switchLink struct{ Href, Lang, Name string }
+
+// request is what a handler gets: the visitor's locale, the layout's data and, behind
+// k.designer, the session.
+type request struct {
+	c    *fiber.Ctx
+	loc  locale.Locale
+	sess account.Session
+	base
+}
+
+// view is what a handler answers: a page, or a redirect (303, so a form POST becomes a GET).
+type view struct {
+	status   int
+	name     string
+	data     any
+	redirect string
+}
+
+type handler func(r *request) (view, error)
+
+func (k *Console) page(h handler) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if lang := c.Query(langCookie); lang != "" && c.Method() == fiber.MethodGet {
+			return k.switchLanguage(c, lang)
+		}
+		r, err := k.newRequest(c)
+		if err != nil {
+			return err
+		}
+		v, err := h(r)
+		if err != nil {
+			return k.fail(r, err)
+		}
+		if v.redirect != "" {
+			c.Set(fiber.HeaderCacheControl, "no-store")
+			return c.Redirect(v.redirect, http.StatusSeeOther)
+		}
+		if v.status == 0 {
+			v.status = http.StatusOK
+		}
+		return k.send(r, v)
+	}
+}
+
+// switchLanguage remembers the chosen language and sends the designer back to the same page.
+func (k *Console) switchLanguage(c *fiber.Ctx, lang string) error {
+	if locale.Supported(lang) {
+		c.Cookie(&fiber.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: int((365 * 24 * time.Hour).Seconds()),
+			HTTPOnly: true, Secure: k.secure, SameSite: fiber.CookieSameSiteLaxMode})
+	}
+	q := c.Context().QueryArgs()
+	q.Del(langCookie)
+	target := "/designer"
+	if p := string(c.Request().URI().PathOriginal()); localPath(p) {
+		target = p
+	}
+	if s := q.String(); s != "" {
+		target += "?" + s
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Redirect(target, http.StatusSeeOther)
+}
+
+// localPath accepts only a path of the console itself: a redirect there never leaves the site.
+func localPath(p string) bool {
+	return (p == "/designer" || strings.HasPrefix(p, "/designer/")) && !strings.Contains(p, "//") && !strings.Contains(p, "\\")
+}
+
+func (k *Console) newRequest(c *fiber.Ctx) (*request, error) {
+	loc := locale.Negotiate(c.Cookies(langCookie), c.Get(fiber.HeaderAcceptLanguage))
+	other := "fr"
+	if loc.Lang == "fr" {
+		other = "en"
+	}
+	q := url.Values{}
+	for key, v := range c.Queries() {
+		q.Set(key, v)
+	}
+	q.Set(langCookie, other)
+	token, err := k.csrf.Token(c)
+	if err != nil {
+		return nil, err
+	}
+	return &request{c: c, loc: loc, base: base{
+		Lang: loc.Lang, Stylesheet: templates.StylesheetPath, Script: templates.ScriptPath, CSRF: token,
+		Switch: switchLink{Href: "?" + q.Encode(), Lang: other, Name: locale.T(other, "lang.name")},
+	}}, nil
+}
+
+// send renders v into a buffer with the pages' security headers; a template that fails answers
+// the error page instead of half a page.
+func (k *Console) send(r *request, v view) error {
+	body, err := k.engine.Render(r.Lang, v.name, v.data)
+	if err != nil {
+		zerolog.Ctx(r.c.UserContext()).Error().Err(err).Str("view", v.name).Msg("render console page")
+		return k.sendError(r)
+	}
+	k.headers(r)
+	return r.c.Status(v.status).Send(body)
+}
+
+func (k *Console) headers(r *request) {
+	r.c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	r.c.Set(fiber.HeaderContentSecurityPolicy, pages.ContentSecurityPolicy(""))
+	// A designer's pages are hers alone: no cache, shared or private, keeps them.
+	r.c.Set(fiber.HeaderCacheControl, "no-store")
+	r.c.Set(fiber.HeaderVary, "Accept-Language, Cookie")
+	r.c.Set(fiber.HeaderContentLanguage, r.Lang)
+	if r.c.GetRespHeader("Referrer-Policy") == "" {
+		r.c.Set("Referrer-Policy", "same-origin")
+	}
+}
+
+// message is a page with a heading and a sentence: forbidden, not found.
+type message struct {
+	base
+	Body string
+	Link string
+}
+
+// fail answers an error as a page: not found 404, forbidden (another designer's public campaign,
+// a forged form) 403, anything unexpected the error page.
+func (k *Console) fail(r *request, err error) error {
+	switch {
+	case errors.Is(err, csrf.ErrForged):
+		return k.send(r, k.message(r, http.StatusForbidden, "console.forged.title", "console.forged.body"))
+	case backstitch.ErrorCode(err) == backstitch.CodeNotFound:
+		return k.send(r, k.message(r, http.StatusNotFound, "notfound.title", "console.notfound.body"))
+	case backstitch.ErrorCode(err) == backstitch.CodeForbidden:
+		return k.send(r, k.message(r, http.StatusForbidden, "console.forbidden.title", "console.forbidden.body"))
+	}
+	zerolog.Ctx(r.c.UserContext()).Error().Err(err).Str("path", r.c.Path()).Msg("console page failed")
+	return k.sendError(r)
+}
+
+func (k *Console) message(r *request, status int, title, body string) view {
+	m := message{base: r.base, Body: r.loc.T(body), Link: "/designer"}
+	m.Title = r.loc.T(title)
+	return view{status: status, name: "designer_message", data: m}
+}
+
+func (k *Console) sendError(r *request) error {
+	id, _ := r.c.Locals("request_id").(string)
+	b := r.base
+	b.Title = locale.T(r.Lang, "error.title")
+	body, err := k.engine.Render(r.Lang, "error", struct {
+		base
+		Reference string
+	}{b, id})
+	if err != nil {
+		body = []byte("<!DOCTYPE html><title>Error</title><p>Something went wrong.</p>")
+	}
+	k.headers(r)
+	return r.c.Status(http.StatusInternalServerError).Send(body)
+}
+
+// checkCSRF refuses a POST that did not come from one of our forms, before anything reads it.
+func (k *Console) checkCSRF(h handler) handler {
+	return func(r *request) (view, error) {
+		if err := k.csrf.Check(r.c); err != nil {
+			return view{}, err
+		}
+		return h(r)
+	}
+}

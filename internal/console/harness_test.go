@@ -1,0 +1,244 @@
+package console_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/net/html"
+
+	"github.com/backstitch/backstitch/internal/app"
+	"github.com/backstitch/backstitch/internal/browser"
+	"github.com/backstitch/backstitch/internal/config"
+	"github.com/backstitch/backstitch/internal/mongostore"
+	"github.com/backstitch/backstitch/internal/seed"
+	"github.com/backstitch/backstitch/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m, browser.Stop) }
+
+// site is a running Backstitch on a loopback port, on its own database and movable clock.
+type site struct {
+	t     *testing.T
+	base  string
+	api   *seed.Client
+	clock *testenv.Clock
+	store *mongostore.Store
+	admin string
+}
+
+func startSite(t *testing.T, env map[string]string) *site {
+	t.Helper()
+	return startSiteLogging(t, env, zerolog.Nop())
+}
+
+// startSiteLogging runs the site with log as its logger (to read what it logs).
+func startSiteLogging(t *testing.T, env map[string]string, log zerolog.Logger) *site {
+	t.Helper()
+	store := testenv.MustStore(t)
+	cfg, err := config.Load(func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return map[string]string{"BACKSTITCH_SETTLE_INTERVAL": "24h", "BACKSTITCH_SWEEP_INTERVAL": "24h"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := testenv.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	a, err := app.Open(context.Background(), cfg, log, app.Deps{Store: store, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	client := &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirect}
+	s := &site{t: t, base: "http://" + ln.Addr().String(), api: &seed.Client{Base: "http://" + ln.Addr().String(), HTTP: client}, clock: clock, store: store}
+	t.Cleanup(func() {
+		client.CloseIdleConnections()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		a.Close(context.Background())
+	})
+	if s.admin, err = s.api.Admin(context.Background(), store, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// visitor is one browser without JavaScript: its own cookies, forms posted as a browser posts them.
+type visitor struct {
+	s    *site
+	http *http.Client
+	lang string
+}
+
+func (s *site) visitor(lang string) *visitor {
+	jar, _ := cookiejar.New(nil)
+	return &visitor{s: s, lang: lang, http: &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: noRedirect}}
+}
+
+type page struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (p page) location() string { return p.header.Get("Location") }
+
+func (v *visitor) do(method, path string, form url.Values) page {
+	v.s.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, v.s.base+path, body)
+	req.Header.Set("Accept", "text/html")
+	if v.lang != "" {
+		req.Header.Set("Accept-Language", v.lang)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	res, err := v.http.Do(req)
+	if err != nil {
+		v.s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return page{res.StatusCode, res.Header, string(b)}
+}
+
+func (v *visitor) get(path string) page { return v.do("GET", path, nil) }
+
+var tokenField = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// post sends a form as the page at from would: with the CSRF token that page carries.
+func (v *visitor) post(from, path string, form url.Values) page {
+	v.s.t.Helper()
+	p := v.get(from)
+	m := tokenField.FindStringSubmatch(p.body)
+	if m == nil {
+		v.s.t.Fatalf("no CSRF token on %s (%d)", from, p.status)
+	}
+	if form == nil {
+		form = url.Values{}
+	}
+	form.Set("csrf_token", html.UnescapeString(m[1]))
+	return v.do("POST", path, form)
+}
+
+func (v *visitor) cookie(name string) *http.Cookie {
+	u, _ := url.Parse(v.s.base)
+	for _, c := range v.http.Jar.Cookies(u) {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+const password = "linen and wool, always"
+
+// signUp makes a designer through the console's form and leaves the visitor signed in.
+func (v *visitor) signUp(name string) (email string) {
+	v.s.t.Helper()
+	email = strings.ToLower(strings.ReplaceAll(name, " ", ".")) + "." + time.Now().Format("150405.000000") + "@atelier.example"
+	p := v.post("/designer/signup", "/designer/signup", url.Values{"name": {name}, "email": {email}, "password": {password}})
+	if p.status != 303 || !strings.HasPrefix(p.location(), "/designer") {
+		v.s.t.Fatalf("sign-up: %d %s\n%s", p.status, p.location(), p.body)
+	}
+	return email
+}
+
+// createDraft makes a campaign through the editor and returns its editor path.
+func (v *visitor) createDraft(title string) string {
+	v.s.t.Helper()
+	p := v.post("/designer/campaigns/new", "/designer/campaigns/new", url.Values{
+		"title": {title}, "blurb": {"Linen coats from Geneva."}, "story": {"Woven by **hand**."},
+		"goal": {"15000"}, "currency": {"CHF"}, "funding_model": {"all_or_nothing"},
+		"deadline": {"2026-12-10"}, "timezone": {"Europe/Zurich"},
+	})
+	if p.status != 303 {
+		v.s.t.Fatalf("create: %d\n%s", p.status, p.body)
+	}
+	path, _, _ := strings.Cut(p.location(), "?")
+	return path
+}
+
+func (v *visitor) addTier(editor, title, kind, price string) {
+	v.s.t.Helper()
+	form := url.Values{"title": {title}, "kind": {kind}, "price": {price}, "limit": {"10"}}
+	if kind == "physical" {
+		form.Set("ships", "1")
+	}
+	if p := v.post(editor, editor+"/tiers", form); p.status != 303 {
+		v.s.t.Fatalf("add tier: %d\n%s", p.status, p.body)
+	}
+}
+
+func campaignID(editor string) string { return editor[strings.LastIndexByte(editor, '/')+1:] }
+
+// voids are the HTML elements that have no end tag.
+var voids = map[string]bool{"area": true, "base": true, "br": true, "col": true, "embed": true, "hr": true, "img": true,
+	"input": true, "link": true, "meta": true, "source": true, "track": true, "wbr": true}
+
+// checkHTML fails unless body closes every element in order, has unique ids and labels every
+// form control, and says its language.
+func checkHTML(t *testing.T, where, body, lang string) {
+	t.Helper()
+	var open []string
+	ids := map[string]bool{}
+	z := html.NewTokenizer(strings.NewReader(body))
+	for tt := z.Next(); tt != html.ErrorToken; tt = z.Next() {
+		tok := z.Token()
+		switch tt {
+		case html.StartTagToken, html.SelfClosingTagToken:
+			for _, a := range tok.Attr {
+				if a.Key == "id" {
+					if ids[a.Val] {
+						t.Errorf("%s: duplicate id %q", where, a.Val)
+					}
+					ids[a.Val] = true
+				}
+			}
+			if tt == html.StartTagToken && !voids[tok.Data] {
+				open = append(open, tok.Data)
+			}
+		case html.EndTagToken:
+			if len(open) == 0 || open[len(open)-1] != tok.Data {
+				t.Errorf("%s: </%s> closes %v", where, tok.Data, open)
+				return
+			}
+			open = open[:len(open)-1]
+		}
+	}
+	if len(open) > 0 {
+		t.Errorf("%s: unclosed elements %v", where, open)
+	}
+	if !strings.Contains(body, `<html lang="`+lang+`">`) {
+		t.Errorf("%s: not marked as %s", where, lang)
+	}
+	for _, m := range regexp.MustCompile(`<(?:input|select|textarea) [^>]*id="([^"]+)"`).FindAllStringSubmatch(body, -1) {
+		if !strings.Contains(body, `for="`+m[1]+`"`) && !strings.Contains(m[0], `type="hidden"`) {
+			t.Errorf("%s: control %s has no label", where, m[1])
+		}
+	}
+}
