@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/imaging"
 	"github.com/backstitch/backstitch/internal/locale"
 	"github.com/backstitch/backstitch/internal/money"
 )
@@ -24,6 +25,24 @@ type progress struct {
 type card struct {
 	Title, Href, Designer, Blurb string
 	Progress                     progress
+	Cover                        *picture
+}
+
+// picture is an image as a page shows it: one of its renditions, with the size it measures (so
+// the page does not jump as it loads) and its alt text. Lazy ones load as they scroll into view.
+type picture struct {
+	Src, Alt string
+	W, H     int
+	Lazy     bool
+}
+
+// pictureOf shows img at the fixed width given (see imaging.Widths), or nothing without one.
+func pictureOf(img *campaign.Image, width int, lazy bool) *picture {
+	if img == nil {
+		return nil
+	}
+	sz := img.Size(width)
+	return &picture{Src: campaign.ImagePath(img.ID, sz.Width), Alt: img.Alt, W: sz.W, H: sz.H, Lazy: lazy}
 }
 
 type homeView struct {
@@ -62,13 +81,16 @@ func (p *Pages) home(r *request) (view, error) {
 	}
 	now := p.now()
 	names := &designers{ctx: ctx, accounts: p.accounts, names: map[string]string{}}
+	cards := 0
 	toCard := func(c campaign.Campaign) (card, error) {
 		name, err := names.name(c.DesignerID)
 		if err != nil {
 			return card{}, err
 		}
+		// The first card's picture is at the top of the page; the others below the fold load lazily.
+		cards++
 		return card{Title: c.Title, Href: campaignHref(c.Slug), Designer: r.loc.T("campaign.by", name), Blurb: c.Blurb,
-			Progress: p.progress(r.loc, c, now)}, nil
+			Progress: p.progress(r.loc, c, now), Cover: pictureOf(c.Cover, imaging.CardWidth, cards > 1)}, nil
 	}
 	var soon []campaign.Campaign
 	for _, c := range page.Campaigns {
@@ -115,6 +137,7 @@ type tierView struct {
 	Options          []string
 	Rates            []rate
 	ShippingIncluded bool
+	Image            *picture
 }
 
 // rate is what shipping costs to one zone.
@@ -127,6 +150,7 @@ type campaignView struct {
 	Outcome                            *outcome
 	Story                              [][]string
 	Tiers                              []tierView
+	Cover                              *picture
 }
 
 // campaign is a campaign's page; succeeded, failed and cancelled campaigns keep theirs and say how
@@ -148,7 +172,7 @@ func (p *Pages) campaign(r *request) (view, error) {
 	}
 	now, zone, loc := p.now(), p.zone(c.Timezone), r.loc
 	v := campaignView{base: r.base, Designer: loc.T("campaign.by", designer), Blurb: c.Blurb,
-		Progress: p.progress(loc, c, now), Story: paragraphs(c.Story)}
+		Progress: p.progress(loc, c, now), Story: paragraphs(c.Story), Cover: pictureOf(c.Cover, imaging.PageWidth, false)}
 	v.Title = c.Title
 	deadline := loc.DateTime(c.Deadline, zone)
 	if c.Status == campaign.StatusLive {
@@ -196,7 +220,8 @@ func (p *Pages) outcome(loc locale.Locale, c campaign.Campaign, zone *time.Locat
 }
 
 func (p *Pages) tier(loc locale.Locale, c campaign.Campaign, t campaign.Tier) tierView {
-	v := tierView{ID: t.ID, Title: t.Title, Price: loc.Money(t.Price), Description: paragraphs(t.Description)}
+	v := tierView{ID: t.ID, Title: t.Title, Price: loc.Money(t.Price), Description: paragraphs(t.Description),
+		Image: pictureOf(t.Image, imaging.CardWidth, true)}
 	switch {
 	case t.Kind == campaign.KindExperience:
 		v.Delivery = loc.T("tier.experience")
