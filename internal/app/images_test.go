@@ -222,6 +222,12 @@ func TestImageUploadRefusals(t *testing.T) {
 	if r := s.call("PATCH", "/api/v1/campaigns/"+draft, tok, `{"story":"`+strings.Repeat("a", 300<<10)+`"}`); r.Status != 413 {
 		t.Fatalf("300 KiB JSON body → %d", r.Status)
 	}
+	// Exactly 10 MB is accepted (bytes after the image's end are ignored), on a service whose
+	// other routes take 256 KiB.
+	atLimit := append(append([]byte{}, jpg...), make([]byte, imaging.MaxBytes-len(jpg))...)
+	if r := s.upload("PUT", cover, tok, "big.jpg", atLimit, "Big"); r.Status != 200 {
+		t.Fatalf("10 MB upload → %d: %s", r.Status, r.Body)
+	}
 	// A PNG named .jpg is a PNG: accepted, by its bytes. Admins may change any campaign's
 	// pictures (to take one down, say).
 	if r := s.upload("PUT", cover, tok, "really-a-png.jpg", pngBytes(t, 640, 480), "Swatches"); r.Status != 200 {

@@ -6,10 +6,12 @@ import (
 	"image"
 	"image/jpeg"
 	"testing"
+	"time"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/imaging"
+	"github.com/backstitch/backstitch/internal/mongostore"
 )
 
 // ShareCover gives the share image's drawer a public campaign's cover at the share width, says
@@ -45,5 +47,57 @@ func TestShareCover(t *testing.T) {
 	}
 	if _, ok, err := f.svc.ShareCover(ctx, c.ID); ok || err != nil {
 		t.Fatalf("no cover: ok %v, err %v", ok, err)
+	}
+}
+
+// racingStore lets another upload land between an upload's read of the current cover and its
+// compare-and-set, every time the race can happen: the window two racing requests hit by luck.
+type racingStore struct {
+	*mongostore.Store
+	interleave func()
+}
+
+func (r *racingStore) SetCampaignCover(ctx context.Context, campaignID, prevID string, next *campaign.Image) error {
+	if f := r.interleave; f != nil {
+		r.interleave = nil
+		f()
+	}
+	return r.Store.SetCampaignCover(ctx, campaignID, prevID, next)
+}
+
+// An upload that loses the race to another retries on the fresh state: the last one to set the
+// cover wins, the other's bytes are deleted, and exactly one image is stored.
+func TestRacingCoverUploadsLeaveOneImage(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	store := &racingStore{Store: f.store}
+	svc := campaign.NewService(store, f.clock.Now, campaign.Rules{MinDuration: time.Hour, MaxDuration: 90 * 24 * time.Hour})
+	c := f.draft(t, ana, "Racing")
+	pic := func(w int) []byte {
+		var b bytes.Buffer
+		if err := jpeg.Encode(&b, image.NewGray(image.Rect(0, 0, w, 300)), nil); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	var sneaked campaign.Detail
+	store.interleave = func() {
+		var err error
+		if sneaked, err = svc.SetCover(ctx, ana, c.ID, campaign.Upload{Data: pic(500), Alt: "Sneaked in"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := svc.SetCover(ctx, ana, c.ID, campaign.Upload{Data: pic(600), Alt: "Last"})
+	if err != nil {
+		t.Fatalf("the upload that lost the race: %v", err)
+	}
+	if d.Campaign.Cover == nil || d.Campaign.Cover.Alt != "Last" || sneaked.Campaign.Cover == nil {
+		t.Fatalf("cover %+v after the race", d.Campaign.Cover)
+	}
+	if n, err := f.store.CountImageFiles(ctx); err != nil || n != int64(len(imaging.Widths)) {
+		t.Fatalf("%d image files after the race (%v), want %d", n, err, len(imaging.Widths))
+	}
+	if _, err := f.store.ReadImage(ctx, sneaked.Campaign.Cover.ID, imaging.CardWidth); backstitch.ErrorCode(err) != backstitch.CodeNotFound {
+		t.Fatalf("the replaced cover's bytes: %v", err)
 	}
 }
