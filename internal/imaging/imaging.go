@@ -169,9 +169,15 @@ func Prepare(data []byte) ([]Rendition, error) {
 	if b := src.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
 		return nil, unreadable(f)
 	}
+	// One pass over the (large) decoded image makes the widest rendition; the narrower ones are
+	// made from it, which costs little and looks the same at these ratios.
+	widest := shrink(src, Widths[len(Widths)-1])
 	out := make([]Rendition, 0, len(Widths))
 	for _, width := range Widths {
-		img := shrink(src, width)
+		img := widest
+		if width < widest.Bounds().Dx() {
+			img = shrink(widest, width)
+		}
 		var buf bytes.Buffer
 		if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: Quality}); err != nil {
 			return nil, fmt.Errorf("encode %d px rendition: %w", width, err)
