@@ -162,6 +162,11 @@ func run(out string) error {
 				return fmt.Errorf("%s: %w", s.file, err)
 			}
 		}
+		// Lazy pictures load only near the viewport, which a full-page shot never scrolls: load
+		// them all, so the shot shows the page as a reader scrolling down sees it.
+		if _, err := p.Eval(`async () => { const imgs = [...document.images]; imgs.forEach(i => i.loading = "eager"); await Promise.all(imgs.map(i => i.decode().catch(() => {}))); }`); err != nil {
+			return err
+		}
 		png, err := p.Screenshot(true, &proto.PageCaptureScreenshot{Format: proto.PageCaptureScreenshotFormatPng})
 		if err != nil {
 			return err

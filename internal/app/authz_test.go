@@ -47,6 +47,11 @@ var expectations = map[string]func(r role, live bool) outcome{
 	"POST /api/v1/admin/campaigns/:id/settle":                          adminOnly,
 	"GET /api/v1/campaigns/:id/settlement":                             designerWrite(true),
 	"GET /api/v1/campaigns/:id/sources":                                designerWrite(true),
+	// Admins may change pictures too (to take one down).
+	"PUT /api/v1/campaigns/:id/cover":                   designerWrite(true),
+	"DELETE /api/v1/campaigns/:id/cover":                designerWrite(true),
+	"PUT /api/v1/campaigns/:id/tiers/:tier_id/image":    designerWrite(true),
+	"DELETE /api/v1/campaigns/:id/tiers/:tier_id/image": designerWrite(true),
 	// Pledging needs no account: anyone may back a live campaign; drafts do not exist for backers.
 	"POST /api/v1/campaigns/:id/pledges": func(_ role, live bool) outcome {
 		if live {
@@ -99,6 +104,7 @@ func TestOwnershipMatrix(t *testing.T) {
 	otherTok, _ := s.designer("Other")
 	admin := s.admin()
 	tokens := map[role]string{anonymous: "", otherDesigner: otherTok, owner: ownerTok, adminRole: admin}
+	picture := jpegBytes(t, 64, 64)
 
 	var routes []string
 	for _, r := range s.routes() {
@@ -120,7 +126,12 @@ func TestOwnershipMatrix(t *testing.T) {
 				// A fresh campaign per case: the allowed calls change state (submit, cancel, …).
 				id, tierID, sessionID := s.campaignInState(ownerTok, admin, live, route)
 				path := strings.NewReplacer(":id", id, ":tier_id", tierID, ":session_id", sessionID).Replace(pattern)
-				res := s.call(method, path, tokens[r], bodies[route], "Idempotency-Key", fmt.Sprint(route, r, live))
+				var res response
+				if method == "PUT" { // picture uploads, the only multipart routes
+					res = s.upload(method, path, tokens[r], "matrix.jpg", picture, "Matrix")
+				} else {
+					res = s.call(method, path, tokens[r], bodies[route], "Idempotency-Key", fmt.Sprint(route, r, live))
+				}
 				want := expectations[route](r, live)
 				got := res.Status
 				refused := got == 401 || got == 403 || got == 404

@@ -89,6 +89,8 @@ type Campaign struct {
 	Settlement *Settlement    `bson:"settlement,omitempty"`
 	// Cancellation records a cancellation after launch, and the winding down of its pledges.
 	Cancellation *Cancellation `bson:"cancellation,omitempty"`
+	// Cover is the campaign's picture; only SetCampaignCover writes it (see images.go).
+	Cover *Image `bson:"cover,omitempty"`
 }
 
 // Cancellation is what cancelling a live campaign set in motion: every saved card released and

@@ -35,6 +35,7 @@ type Store interface {
 	DeleteTier(ctx context.Context, t Tier) error
 
 	AppendAudit(ctx context.Context, e backstitch.AuditEntry) error
+	ImageStore
 }
 
 // Actor is who asks for something: the signed-in user and their role. The zero Actor is an
@@ -59,6 +60,9 @@ type Service struct {
 	now     backstitch.Clock
 	rules   Rules
 	changes ChangeNotifier
+	// imageSlot lets one upload at a time decode and resize on this instance: a 40-megapixel
+	// image needs about 160 MB while it is processed, and the machine has few cores.
+	imageSlot chan struct{}
 }
 
 // ChangeNotifier hears of every write that may change what the public sees of a campaign (its
@@ -80,7 +84,7 @@ func (s *Service) changed(campaignID string) {
 
 // NewService builds the campaign service.
 func NewService(store Store, now backstitch.Clock, rules Rules) *Service {
-	return &Service{store: store, now: now, rules: rules}
+	return &Service{store: store, now: now, rules: rules, imageSlot: make(chan struct{}, 1)}
 }
 
 // Create makes a new draft owned by the acting designer.
@@ -438,6 +442,12 @@ func (s *Service) DeleteTier(ctx context.Context, by Actor, campaignID, tierID s
 	}
 	if err := s.store.DeleteTier(ctx, t); err != nil {
 		return err
+	}
+	if t.Image != nil {
+		// An upload racing this delete finds no tier to point at and deletes its own bytes.
+		if err := s.store.DeleteImage(context.WithoutCancel(ctx), t.Image.ID); err != nil {
+			zerolog.Ctx(ctx).Error().Err(err).Str("image_id", t.Image.ID).Msg("deleted tier's image bytes not deleted")
+		}
 	}
 	return s.store.ReleaseTierSlot(ctx, c.ID)
 }

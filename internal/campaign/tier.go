@@ -51,7 +51,9 @@ type Tier struct {
 	Ships             bool       `bson:"ships"`
 	EstimatedDelivery string     `bson:"estimated_delivery,omitempty"`
 	// Position orders tiers as the designer added them (clocks tie; positions rarely do).
-	Position  int       `bson:"position"`
+	Position int `bson:"position"`
+	// Image is the tier's picture; only SetTierImage writes it (see images.go).
+	Image     *Image    `bson:"image,omitempty"`
 	CreatedAt time.Time `bson:"created_at"`
 	UpdatedAt time.Time `bson:"updated_at"`
 }

@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/event"
 	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/gridfs"
 	"go.mongodb.org/mongo-driver/mongo/options"
 	"go.mongodb.org/mongo-driver/mongo/readpref"
 	"go.mongodb.org/mongo-driver/mongo/writeconcern"
@@ -29,6 +30,8 @@ type Store struct {
 	// idempotency records and rate-limit windows itself. FerretDB v1 has none, so the service's
 	// sweeper does (PurgeExpired).
 	serverExpires bool
+	// imageReads serves image downloads (see newImageBucket).
+	imageReads *gridfs.Bucket
 }
 
 // Locker serialises compare-and-set writes to one document (see Options.Locks).
@@ -92,6 +95,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, storeError("connect to MongoDB: %w", err)
 	}
 	s := &Store{client: client, db: client.Database(o.Database), locks: o.Locks}
+	s.imageReads = s.newImageBucket()
 	if err := s.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, err
@@ -188,6 +192,9 @@ func indexes(ttl bool) map[string][]mongo.IndexModel {
 		"stripe_events":           {{Keys: bson.D{{Key: "received_at", Value: -1}}}},
 		"leases":                  {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 		"visits":                  {{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "day", Value: 1}}}},
+		// GridFS's own indexes, as the driver would create them on the first upload.
+		imageBucket + ".files":  {{Keys: bson.D{{Key: "filename", Value: 1}, {Key: "uploadDate", Value: 1}}}},
+		imageBucket + ".chunks": {{Keys: bson.D{{Key: "files_id", Value: 1}, {Key: "n", Value: 1}}, Options: unique()}},
 	}
 	if ttl {
 		for _, coll := range expiring {

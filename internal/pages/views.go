@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/imaging"
 	"github.com/backstitch/backstitch/internal/locale"
 	"github.com/backstitch/backstitch/internal/markdown"
 	"github.com/backstitch/backstitch/internal/money"
@@ -28,6 +29,24 @@ type progress struct {
 type card struct {
 	Title, Href, Designer, Blurb string
 	Progress                     progress
+	Cover                        *picture
+}
+
+// picture is an image as a page shows it: one of its renditions, with the size it measures (so
+// the page does not jump as it loads) and its alt text. Lazy ones load as they scroll into view.
+type picture struct {
+	Src, Alt string
+	W, H     int
+	Lazy     bool
+}
+
+// pictureOf shows img at the fixed width given (see imaging.Widths), or nothing without one.
+func pictureOf(img *campaign.Image, width int, lazy bool) *picture {
+	if img == nil {
+		return nil
+	}
+	sz := img.Size(width)
+	return &picture{Src: campaign.ImagePath(img.ID, sz.Width), Alt: img.Alt, W: sz.W, H: sz.H, Lazy: lazy}
 }
 
 type homeView struct {
@@ -74,13 +93,16 @@ func (p *Pages) home(ctx context.Context, loc locale.Locale, _ string) (view, st
 	}
 	now := p.now()
 	names := &designers{ctx: ctx, accounts: p.accounts, names: map[string]string{}}
+	cards := 0
 	toCard := func(c campaign.Campaign) (card, error) {
 		name, err := names.name(c.DesignerID)
 		if err != nil {
 			return card{}, err
 		}
+		// The first card's picture is at the top of the page; the others below the fold load lazily.
+		cards++
 		return card{Title: c.Title, Href: campaignHref(c.Slug), Designer: loc.T("campaign.by", name), Blurb: c.Blurb,
-			Progress: p.progress(loc, c, now)}, nil
+			Progress: p.progress(loc, c, now), Cover: pictureOf(c.Cover, imaging.CardWidth, cards > 1)}, nil
 	}
 	var soon []campaign.Campaign
 	for _, c := range page.Campaigns {
@@ -134,6 +156,7 @@ type tierView struct {
 	Options          []string
 	Rates            []rate
 	ShippingIncluded bool
+	Image            *picture
 }
 
 // rate is what shipping costs to one zone.
@@ -154,6 +177,7 @@ type campaignView struct {
 	ShareLinks []shareLink
 	// ShareURL is the page's canonical address, which the copy button copies.
 	ShareURL string
+	Cover    *picture
 }
 
 // campaign is a campaign's page; succeeded, failed and cancelled campaigns keep theirs and say how
@@ -176,6 +200,7 @@ func (p *Pages) campaign(ctx context.Context, loc locale.Locale, slug string) (v
 	v := campaignView{base: cachedBase(loc), Designer: loc.T("campaign.by", designer), Blurb: c.Blurb,
 		Progress: p.progress(loc, c, now), Story: markdown.Render(c.Story),
 		DeadlineISO: c.Deadline.UTC().Format(time.RFC3339), Zone: c.Timezone, Live: c.Status == campaign.StatusLive}
+	v.Cover = pictureOf(c.Cover, imaging.PageWidth, false)
 	v.Title = c.Title
 	v.ShareURL = p.publicURL + campaignHref(c.Slug)
 	v.Share = &shareMeta{Title: c.Title, Description: c.Blurb, URL: v.ShareURL, Image: v.ShareURL + "/share.png"}
@@ -244,7 +269,8 @@ func (p *Pages) outcome(loc locale.Locale, c campaign.Campaign, zone *time.Locat
 }
 
 func (p *Pages) tier(loc locale.Locale, c campaign.Campaign, t campaign.Tier) tierView {
-	v := tierView{ID: t.ID, Title: t.Title, Price: loc.Money(t.Price), Description: paragraphs(t.Description)}
+	v := tierView{ID: t.ID, Title: t.Title, Price: loc.Money(t.Price), Description: paragraphs(t.Description),
+		Image: pictureOf(t.Image, imaging.CardWidth, true)}
 	switch {
 	case t.Kind == campaign.KindExperience:
 		v.Delivery = loc.T("tier.experience")

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image/color"
 	"io"
 	"net/http"
 	"net/url"
@@ -211,6 +212,15 @@ func Geneva(ctx context.Context, c *Client, store UserStore, now time.Time) (Dem
 	if err != nil {
 		return Demo{}, err
 	}
+	oat, lake := color.NRGBA{0xd9, 0xcc, 0xb0, 255}, color.NRGBA{0x4a, 0x78, 0x9c, 255}
+	if err := c.Upload(ctx, lea, "/api/v1/campaigns/"+d.Geneva.ID+"/cover", woven(1600, 900, oat, lake),
+		"Close-up of oat linen woven with lake-blue thread"); err != nil {
+		return Demo{}, err
+	}
+	if err := c.Upload(ctx, lea, "/api/v1/campaigns/"+d.Geneva.ID+"/tiers/"+d.Geneva.Tiers["The Pâquis linen coat"]+"/image",
+		woven(800, 600, oat, oat), "Swatch of the coat's undyed oat linen"); err != nil {
+		return Demo{}, err
+	}
 	coat := func(colour, size string) map[string]string { return map[string]string{"Colour": colour, "Size": size} }
 	for _, p := range []struct {
 		tier    string
@@ -247,6 +257,10 @@ func Geneva(ctx context.Context, c *Client, store UserStore, now time.Time) (Dem
 		return Demo{}, err
 	}
 	if err := c.Pledge(ctx, d.Carouge, "A pieced silk scarf", nil, 8500, "CHF", "Elif", true); err != nil {
+		return Demo{}, err
+	}
+	if err := c.Upload(ctx, noe, "/api/v1/campaigns/"+d.Carouge.ID+"/cover", woven(1200, 800, color.NRGBA{0x9b, 0x2d, 0x4f, 255}, color.NRGBA{0xe8, 0xb9, 0x4a, 255}),
+		"Burgundy and saffron silk threads woven together"); err != nil {
 		return Demo{}, err
 	}
 

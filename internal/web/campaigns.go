@@ -38,6 +38,7 @@ type campaignView struct {
 	Tiers           []tierView              `json:"tiers,omitzero"`
 	History         []campaign.HistoryEntry `json:"history,omitempty"`
 	Cancellation    *cancellationView       `json:"cancellation,omitempty"`
+	Cover           *imageView              `json:"cover"`
 }
 
 // cancellationView tells everyone why a campaign that ran was cancelled and where the money is.
@@ -64,6 +65,7 @@ type tierView struct {
 	Stock             []stockView             `json:"stock,omitempty"`
 	ShippingRates     []campaign.ShippingRate `json:"shipping_rates,omitempty"`
 	Sessions          []tierSessionView       `json:"sessions,omitempty"`
+	Image             *imageView              `json:"image"`
 }
 
 // tierSessionView is a date of an experience reward with its places left. An online session's link
@@ -88,7 +90,7 @@ type stockView struct {
 func viewTier(t campaign.Tier) tierView {
 	v := tierView{ID: t.ID, Title: t.Title, Description: t.Description, Kind: t.Kind, Price: t.Price,
 		Limit: t.Limit, Remaining: t.Remaining, BackersCount: t.Claimed, Ships: t.Ships, EstimatedDelivery: t.EstimatedDelivery,
-		Options: t.Options, ShippingRates: t.ShippingRates}
+		Options: t.Options, ShippingRates: t.ShippingRates, Image: viewImage(t.Image)}
 	for _, se := range t.Sessions {
 		v.Sessions = append(v.Sessions, viewSession(t, se))
 	}
@@ -105,6 +107,7 @@ func viewCampaign(c campaign.Campaign, tiers []campaign.Tier, private bool) camp
 		Goal: c.Goal, Currency: c.Goal.Currency, FundingModel: c.FundingModel, Deadline: c.Deadline,
 		Timezone: c.Timezone, Status: c.Status, LaunchedAt: c.LaunchedAt, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 		Pledged: money.Money{Amount: c.Pledged, Currency: c.Goal.Currency}, BackersCount: c.BackersCount,
+		Cover: viewImage(c.Cover),
 	}
 	if loc, err := time.LoadLocation(c.Timezone); err == nil {
 		v.DeadlineLocal = c.Deadline.In(loc).Format(time.RFC3339)

@@ -157,6 +157,7 @@ func New(cfg config.Config, store Store, accounts *account.Service, campaigns *c
 	s.app.Use(requestid.New(requestid.Config{ContextKey: "request_id"}))
 	s.app.Use(s.observe)
 	s.app.Use(refuseEncodedSlash)
+	s.allowUploads()
 	s.routes()
 	s.endpoints = endpointsOf(s.app)
 	return s
@@ -216,6 +217,10 @@ func (s *Server) routes() {
 	api.Post("/campaigns/:id/tiers", query(), s.requireUser, s.idempotent, s.createTier)
 	api.Patch("/campaigns/:id/tiers/:tier_id", query(), s.requireUser, s.editTier)
 	api.Delete("/campaigns/:id/tiers/:tier_id", query(), s.requireUser, s.deleteTier)
+	api.Put("/campaigns/:id/cover", query(), s.requireUser, s.putCover)
+	api.Delete("/campaigns/:id/cover", query(), s.requireUser, s.deleteCover)
+	api.Put("/campaigns/:id/tiers/:tier_id/image", query(), s.requireUser, s.putTierImage)
+	api.Delete("/campaigns/:id/tiers/:tier_id/image", query(), s.requireUser, s.deleteTierImage)
 	api.Post("/campaigns/:id/tiers/:tier_id/sessions", query(), s.requireUser, s.idempotent, s.createSession)
 	api.Delete("/campaigns/:id/tiers/:tier_id/sessions/:session_id", query(), s.requireUser, s.cancelSession)
 	api.Post("/campaigns/:id/submit", query(), s.requireUser, s.transition((*campaign.Service).Submit))
@@ -234,6 +239,7 @@ func (s *Server) routes() {
 
 	s.pages.Mount(s.app)
 	s.console.Mount(s.app)
+	s.app.Get("/images/:id/:file", query(), s.serveImage)
 
 	s.app.Post("/webhooks/stripe", query(), s.stripeWebhook)
 	s.app.Get("/payouts/done", query(), s.payoutDone)
