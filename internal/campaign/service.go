@@ -138,6 +138,12 @@ func (s *Service) FindForOwnerOrAdmin(ctx context.Context, by Actor, id string) 
 	return s.findForWrite(ctx, by, id, true)
 }
 
+// FindForOwner finds a campaign only its designer may act on (marking its rewards shipped, say):
+// admins read such records, they do not write them.
+func (s *Service) FindForOwner(ctx context.Context, by Actor, id string) (Campaign, error) {
+	return s.findForWrite(ctx, by, id, false)
+}
+
 // findForWrite finds a campaign the actor may change: the owner, and admins when allowAdmin.
 // Others' drafts stay invisible (404); changing someone else's public campaign is forbidden (403).
 func (s *Service) findForWrite(ctx context.Context, by Actor, id string, allowAdmin bool) (Campaign, error) {

@@ -54,6 +54,8 @@ type Store interface {
 	RecordStripeEvent(ctx context.Context, e backstitch.StripeEvent) error
 	FindPledge(ctx context.Context, id string) (pledge.Pledge, error)
 	FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error
+	FindTier(ctx context.Context, campaignID, tierID string) (campaign.Tier, error)
+	FindTiers(ctx context.Context, campaignID string) ([]campaign.Tier, error)
 	pledge.RefundStore
 	SetStripeAccount(ctx context.Context, userID, accountID string) (account.User, error)
 	SetPayoutsEnabled(ctx context.Context, accountID string, enabled bool) error
@@ -225,6 +227,11 @@ func (s *Server) routes() {
 	api.Post("/pledges/:id/payment-method", query(), s.fixPayment)
 	api.Get("/pledges/:id/session.ics", query(), s.sessionCalendar)
 	api.Get("/campaigns/:id/settlement", query(), s.requireUser, s.showSettlement)
+	api.Patch("/campaigns/:id/pledges/:pledge_id/fulfilment", query(), s.requireUser, s.setFulfilment)
+	api.Post("/campaigns/:id/fulfilment.csv", query("dry_run"), s.requireUser, s.importShipments)
+	api.Get("/campaigns/:id/exports/backers.csv", query(), s.requireUser, s.exportBackers)
+	api.Get("/campaigns/:id/exports/packing.csv", query(), s.requireUser, s.exportPacking)
+	api.Get("/campaigns/:id/tiers/:tier_id/sessions/:session_id/attendance.csv", query(), s.requireUser, s.exportAttendance)
 
 	s.pages.Mount(s.app)
 
