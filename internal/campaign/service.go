@@ -412,6 +412,27 @@ func (s *Service) AddSession(ctx context.Context, by Actor, campaignID, tierID s
 	return next, session, nil
 }
 
+// EditSession changes a date of a tier of the owner's campaign (see Tier.EditSession). The write
+// is conditional on the tier's counters, so a booking landing meanwhile is a conflict to retry,
+// never a capacity below what is booked. Backers read their session from the tier: they see the
+// change on their booking and calendar file at once (messages to them belong to the outbox, with
+// this write, once notifications exist).
+func (s *Service) EditSession(ctx context.Context, by Actor, campaignID, tierID, sessionID string, f SessionFields) (Tier, Session, error) {
+	c, t, err := s.findTierForWrite(ctx, by, campaignID, tierID)
+	if err != nil {
+		return Tier{}, Session{}, err
+	}
+	next, session, err := t.EditSession(c, sessionID, f, s.now())
+	if err != nil {
+		return Tier{}, Session{}, err
+	}
+	defer s.changed(c.ID)
+	if err := s.store.ReplaceTier(ctx, t, next); err != nil {
+		return Tier{}, Session{}, err
+	}
+	return next, session, nil
+}
+
 // CancelSession cancels a date of a tier of the owner's campaign (see Tier.CancelSession).
 func (s *Service) CancelSession(ctx context.Context, by Actor, campaignID, tierID, sessionID string) (Tier, error) {
 	c, t, err := s.findTierForWrite(ctx, by, campaignID, tierID)

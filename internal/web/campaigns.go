@@ -64,6 +64,8 @@ type tierView struct {
 	Stock             []stockView             `json:"stock,omitempty"`
 	ShippingRates     []campaign.ShippingRate `json:"shipping_rates,omitempty"`
 	Sessions          []tierSessionView       `json:"sessions,omitempty"`
+	// SessionChangeCutoffHours is set when the designer chose a cut-off other than 48 hours.
+	SessionChangeCutoffHours *int64 `json:"session_change_cutoff_hours,omitempty"`
 }
 
 // tierSessionView is a date of an experience reward with its places left. An online session's link
@@ -88,7 +90,7 @@ type stockView struct {
 func viewTier(t campaign.Tier) tierView {
 	v := tierView{ID: t.ID, Title: t.Title, Description: t.Description, Kind: t.Kind, Price: t.Price,
 		Limit: t.Limit, Remaining: t.Remaining, BackersCount: t.Claimed, Ships: t.Ships, EstimatedDelivery: t.EstimatedDelivery,
-		Options: t.Options, ShippingRates: t.ShippingRates}
+		Options: t.Options, ShippingRates: t.ShippingRates, SessionChangeCutoffHours: t.SessionChangeCutoffHours}
 	for _, se := range t.Sessions {
 		v.Sessions = append(v.Sessions, viewSession(t, se))
 	}

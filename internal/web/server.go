@@ -214,6 +214,7 @@ func (s *Server) routes() {
 	api.Patch("/campaigns/:id/tiers/:tier_id", query(), s.requireUser, s.editTier)
 	api.Delete("/campaigns/:id/tiers/:tier_id", query(), s.requireUser, s.deleteTier)
 	api.Post("/campaigns/:id/tiers/:tier_id/sessions", query(), s.requireUser, s.idempotent, s.createSession)
+	api.Patch("/campaigns/:id/tiers/:tier_id/sessions/:session_id", query(), s.requireUser, s.editSession)
 	api.Delete("/campaigns/:id/tiers/:tier_id/sessions/:session_id", query(), s.requireUser, s.cancelSession)
 	api.Post("/campaigns/:id/submit", query(), s.requireUser, s.transition((*campaign.Service).Submit))
 	api.Post("/campaigns/:id/launch", query(), s.requireUser, s.transition((*campaign.Service).Launch))
