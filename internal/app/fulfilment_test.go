@@ -14,10 +14,15 @@ import (
 type fulfilled struct {
 	pledgeSetup
 	tote, session string
-	ch, pt, ws    map[string]any
+	// small is a second date of the workshop with one place, which nobody booked.
+	small      string
+	ch, pt, ws map[string]any
+	racers     []map[string]any
+	patron     map[string]any
 }
 
-func (s *service) succeededWithRewards() fulfilled {
+// succeededWithRewards also books racers more backers on the workshop's first date.
+func (s *service) succeededWithRewards(racers int) fulfilled {
 	s.t.Helper()
 	c := s.pledgeSetup("all_or_nothing", 10)
 	money := func(amount int) map[string]any { return map[string]any{"amount": amount, "currency": "CHF"} }
@@ -26,7 +31,8 @@ func (s *service) succeededWithRewards() fulfilled {
 		"options":        []map[string]any{{"name": "colour", "values": []string{"natural", "indigo"}}},
 		"shipping_rates": []map[string]any{{"zone": "CH", "price": money(700)}, {"zone": "EU", "price": money(1500)}}})["id"].(string)
 	session := s.addSession(c, c.workshop, 60*24*time.Hour, 12)
-	f := fulfilled{pledgeSetup: c, tote: tote, session: session}
+	small := s.addSession(c, c.workshop, 61*24*time.Hour, 1)
+	f := fulfilled{pledgeSetup: c, tote: tote, session: session, small: small}
 	chBody := totePledge(tote, 4700, "CH")
 	chBody["options"] = map[string]string{"colour": "indigo"}
 	chBody["backer"] = map[string]any{"email": "formula@example.com", "name": `=HYPERLINK("http://evil.example","x")`}
@@ -35,11 +41,20 @@ func (s *service) succeededWithRewards() fulfilled {
 	ptBody["options"] = map[string]string{"colour": "natural"}
 	f.pt = s.pledge(c.slug, ptBody, "ful-pt").JSON(s.t)
 	f.ws = s.pledge(c.slug, workshopPledge(c.workshop, session), "ful-ws").JSON(s.t)
-	big := s.pledge(c.slug, map[string]any{"amount": money(1_500_000), "backer": map[string]any{"email": "patron@example.com", "name": "Patron"}}, "ful-patron").JSON(s.t)
-	for _, p := range []map[string]any{f.ch, f.pt, f.ws, big} {
+	for i := range racers {
+		body := workshopPledge(c.workshop, session)
+		body["backer"] = map[string]any{"email": fmt.Sprintf("racer%d@example.com", i), "name": "Racer"}
+		f.racers = append(f.racers, s.pledge(c.slug, body, fmt.Sprint("ful-racer-", i)).JSON(s.t))
+	}
+	f.patron = s.pledge(c.slug, map[string]any{"amount": money(1_500_000), "backer": map[string]any{"email": "patron@example.com", "name": "Patron"}}, "ful-patron").JSON(s.t)
+	for _, p := range append([]map[string]any{f.ch, f.pt, f.ws, f.patron}, f.racers...) {
 		s.must(200, "POST", "/api/v1/pledges/"+p["id"].(string)+"/confirm", "", map[string]any{"payment_method": "pm_card_visa"}, "X-Manage-Token", p["manage_token"].(string))
 	}
 	s.waitWebhooks()
+	// Backers get a week for the survey (two by default).
+	if got := s.must(200, "PATCH", "/api/v1/campaigns/"+c.id, c.owner, map[string]any{"survey_days": 7}); got["survey_days"] != float64(7) {
+		s.t.Fatalf("survey_days: %v", got)
+	}
 	s.passDeadline(c.slug)
 	if err := s.app.Settler().Settle(context.Background(), c.id); err != nil {
 		s.t.Fatal(err)
@@ -71,7 +86,7 @@ func readCSV(t *testing.T, r response) [][]string {
 // nothing; a status that does not fit the reward is refused.
 func TestFulfilmentIsMarkedByTheDesignerOnly(t *testing.T) {
 	s := startService(t, map[string]string{"BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS": "1000", "BACKSTITCH_SESSION_TTL": "2000h"})
-	f := s.succeededWithRewards()
+	f := s.succeededWithRewards(0)
 	path := func(campaignID, pledgeID string) string {
 		return "/api/v1/campaigns/" + campaignID + "/pledges/" + pledgeID + "/fulfilment"
 	}
@@ -138,7 +153,7 @@ func TestFulfilmentIsMarkedByTheDesignerOnly(t *testing.T) {
 // the wrong media type, another designer) are refused with a clear 4xx.
 func TestShipmentsImportFromCSV(t *testing.T) {
 	s := startService(t, map[string]string{"BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS": "1000", "BACKSTITCH_SESSION_TTL": "2000h"})
-	f := s.succeededWithRewards()
+	f := s.succeededWithRewards(0)
 	url := "/api/v1/campaigns/" + f.id + "/fulfilment.csv"
 	chID, ptID := f.ch["id"].(string), f.pt["id"].(string)
 	bad := "pledge_id,email,carrier,tracking_number\n" +
@@ -222,7 +237,7 @@ func TestShipmentsImportFromCSV(t *testing.T) {
 // formula are quoted. Only the designer and admins get them.
 func TestExportsForFulfilment(t *testing.T) {
 	s := startService(t, map[string]string{"BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS": "1000", "BACKSTITCH_SESSION_TTL": "2000h"})
-	f := s.succeededWithRewards()
+	f := s.succeededWithRewards(0)
 	s.csvCall("/api/v1/campaigns/"+f.id+"/fulfilment.csv", f.owner,
 		"pledge_id,carrier,tracking_number\n"+f.pt["id"].(string)+",CTT,+351RR\n")
 	base := "/api/v1/campaigns/" + f.id

@@ -60,7 +60,7 @@ func (s *Store) ReplaceCampaign(ctx context.Context, prev, next campaign.Campaig
 		"funding_model": next.FundingModel, "deadline": next.Deadline, "timezone": next.Timezone,
 		"status": next.Status, "rejection_reason": next.RejectionReason, "launched_at": next.LaunchedAt,
 		"updated_at": next.UpdatedAt, "version": next.Version, "history": next.History,
-		"settlement": next.Settlement, "cancellation": next.Cancellation,
+		"settlement": next.Settlement, "cancellation": next.Cancellation, "survey_days": next.SurveyDays,
 	}}
 	res, err := s.db.Collection("campaigns").UpdateOne(ctx,
 		bson.M{"_id": prev.ID, "version": prev.Version, "status": prev.Status}, update)

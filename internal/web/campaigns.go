@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"strconv"
@@ -38,6 +39,8 @@ type campaignView struct {
 	Tiers           []tierView              `json:"tiers,omitzero"`
 	History         []campaign.HistoryEntry `json:"history,omitempty"`
 	Cancellation    *cancellationView       `json:"cancellation,omitempty"`
+	// SurveyDays is how long backers have to answer the survey after success.
+	SurveyDays int `json:"survey_days"`
 }
 
 // cancellationView tells everyone why a campaign that ran was cancelled and where the money is.
@@ -107,6 +110,7 @@ func viewCampaign(c campaign.Campaign, tiers []campaign.Tier, private bool) camp
 		Goal: c.Goal, Currency: c.Goal.Currency, FundingModel: c.FundingModel, Deadline: c.Deadline,
 		Timezone: c.Timezone, Status: c.Status, LaunchedAt: c.LaunchedAt, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 		Pledged: money.Money{Amount: c.Pledged, Currency: c.Goal.Currency}, BackersCount: c.BackersCount,
+		SurveyDays: cmp.Or(c.SurveyDays, campaign.DefaultSurveyDays),
 	}
 	if loc, err := time.LoadLocation(c.Timezone); err == nil {
 		v.DeadlineLocal = c.Deadline.In(loc).Format(time.RFC3339)
