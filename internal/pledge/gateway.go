@@ -21,6 +21,8 @@ type Gateway interface {
 	CancelPaymentIntent(ctx context.Context, id, key string) (Intent, error)
 	Refund(ctx context.Context, paymentIntentID string, amount int64, key string) error
 	DetachPaymentMethod(ctx context.Context, paymentMethod, key string) error
+	// PseudonymiseCustomer replaces an erased backer's name and email on their Stripe customer.
+	PseudonymiseCustomer(ctx context.Context, customerID, name, email, key string) error
 	PublishableKey() string
 
 	CreateExpressAccount(ctx context.Context, email, userID, key string) (string, error)

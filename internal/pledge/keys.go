@@ -24,6 +24,7 @@ func cancelSetupKey(pledgeID string) string   { return pledgeID + "/setup_intent
 func cancelPaymentKey(pledgeID string) string { return pledgeID + "/payment_intent/cancel" }
 func detachCardKey(pledgeID string) string    { return pledgeID + "/payment_method/detach" }
 func cancelRefundKey(pledgeID string) string  { return pledgeID + "/refund/cancel" }
+func eraseCustomerKey(pledgeID string) string { return pledgeID + "/customer/erase" }
 
 // campaignCancelledRefundKey is the key of the full refund of a pledge whose campaign was cancelled.
 func campaignCancelledRefundKey(pledgeID string) string {

@@ -227,6 +227,8 @@ func (s *Server) routes() {
 	api.Post("/pledges/:id/cancel", query(), s.cancelPledge)
 	api.Post("/pledges/:id/payment-method", query(), s.fixPayment)
 	api.Get("/pledges/:id/session.ics", query(), s.sessionCalendar)
+	api.Get("/pledges/:id/export", query(), s.exportPledge)
+	api.Post("/pledges/:id/erase", query(), s.erasePledge)
 	api.Get("/pledges/:id/survey", query(), s.showSurvey)
 	api.Post("/pledges/:id/survey", query(), s.answerSurvey)
 	api.Get("/campaigns/:id/survey", query(), s.requireUser, s.surveyReport)
