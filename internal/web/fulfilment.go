@@ -49,8 +49,13 @@ func (s *Server) setFulfilment(c *fiber.Ctx) error {
 
 // importShipments applies a CSV of shipments, or with dry_run=true reports what it would do.
 func (s *Server) importShipments(c *fiber.Ctx) error {
-	mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
-	if err != nil || mt != "text/csv" {
+	ctx := c.UserContext()
+	// Who asks comes first: a stranger learns nothing about what this route accepts.
+	camp, err := s.campaigns.FindForOwner(ctx, actor(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType)); err != nil || mt != "text/csv" {
 		return backstitch.Errorf(backstitch.CodeUnsupportedMedia, "Send the shipments as text/csv.")
 	}
 	var dryRun bool
@@ -60,11 +65,6 @@ func (s *Server) importShipments(c *fiber.Ctx) error {
 	case "", "false":
 	default:
 		return badQuery("dry_run", "dry_run must be true or false")
-	}
-	ctx := c.UserContext()
-	camp, err := s.campaigns.FindForOwner(ctx, actor(c), c.Params("id"))
-	if err != nil {
-		return err
 	}
 	rep, err := s.pledges.ImportShipments(ctx, camp, c.Body(), dryRun, actor(c).String())
 	if err != nil {
