@@ -33,20 +33,33 @@ var expectations = map[string]func(r role, live bool) outcome{
 		}
 		return 404
 	},
-	"PATCH /api/v1/campaigns/:id":                                      designerWrite(false),
-	"POST /api/v1/campaigns/:id/tiers":                                 designerWrite(false),
-	"PATCH /api/v1/campaigns/:id/tiers/:tier_id":                       designerWrite(false),
-	"DELETE /api/v1/campaigns/:id/tiers/:tier_id":                      designerWrite(false),
-	"POST /api/v1/campaigns/:id/tiers/:tier_id/sessions":               designerWrite(false),
-	"DELETE /api/v1/campaigns/:id/tiers/:tier_id/sessions/:session_id": designerWrite(false),
-	"POST /api/v1/campaigns/:id/submit":                                designerWrite(false),
-	"POST /api/v1/campaigns/:id/launch":                                designerWrite(false),
-	"POST /api/v1/campaigns/:id/cancel":                                designerWrite(true),
-	"POST /api/v1/admin/campaigns/:id/approve":                         adminOnly,
-	"POST /api/v1/admin/campaigns/:id/reject":                          adminOnly,
-	"POST /api/v1/admin/campaigns/:id/settle":                          adminOnly,
-	"GET /api/v1/campaigns/:id/settlement":                             designerWrite(true),
-	"GET /api/v1/campaigns/:id/sources":                                designerWrite(true),
+	"PATCH /api/v1/campaigns/:id":                                                  designerWrite(false),
+	"POST /api/v1/campaigns/:id/tiers":                                             designerWrite(false),
+	"PATCH /api/v1/campaigns/:id/tiers/:tier_id":                                   designerWrite(false),
+	"DELETE /api/v1/campaigns/:id/tiers/:tier_id":                                  designerWrite(false),
+	"POST /api/v1/campaigns/:id/tiers/:tier_id/sessions":                           designerWrite(false),
+	"DELETE /api/v1/campaigns/:id/tiers/:tier_id/sessions/:session_id":             designerWrite(false),
+	"POST /api/v1/campaigns/:id/submit":                                            designerWrite(false),
+	"POST /api/v1/campaigns/:id/launch":                                            designerWrite(false),
+	"POST /api/v1/campaigns/:id/cancel":                                            designerWrite(true),
+	"POST /api/v1/admin/campaigns/:id/approve":                                     adminOnly,
+	"POST /api/v1/admin/campaigns/:id/reject":                                      adminOnly,
+	"POST /api/v1/admin/campaigns/:id/settle":                                      adminOnly,
+	"GET /api/v1/campaigns/:id/settlement":                                         designerWrite(true),
+	"PATCH /api/v1/campaigns/:id/tiers/:tier_id/sessions/:session_id":              designerWrite(false),
+	"GET /api/v1/campaigns/:id/tiers/:tier_id/sessions/:session_id/attendance.csv": designerWrite(true),
+	"GET /api/v1/campaigns/:id/exports/backers.csv":                                designerWrite(true),
+	"GET /api/v1/campaigns/:id/exports/packing.csv":                                designerWrite(true),
+	"GET /api/v1/campaigns/:id/survey":                                             designerWrite(true),
+	"POST /api/v1/campaigns/:id/fulfilment.csv":                                    designerWrite(false),
+	// A draft has no pledges: its owner passes the ownership check and finds no such pledge.
+	"PATCH /api/v1/campaigns/:id/pledges/:pledge_id/fulfilment": func(r role, live bool) outcome {
+		if r == owner && !live {
+			return 404
+		}
+		return designerWrite(false)(r, live)
+	},
+	"GET /api/v1/campaigns/:id/sources": designerWrite(true),
 	// Admins may change pictures too (to take one down).
 	"PUT /api/v1/campaigns/:id/cover":                   designerWrite(true),
 	"DELETE /api/v1/campaigns/:id/cover":                designerWrite(true),
@@ -94,8 +107,10 @@ var bodies = map[string]any{
 	"PATCH /api/v1/campaigns/:id/tiers/:tier_id": map[string]any{"description": "Now in oat and moss."},
 	"POST /api/v1/campaigns/:id/tiers/:tier_id/sessions": map[string]any{"starts_at": "2027-06-01T09:00:00Z", "ends_at": "2027-06-01T12:00:00Z",
 		"timezone": "Europe/Zurich", "place": "Atelier, Genève", "capacity": 10},
-	"POST /api/v1/admin/campaigns/:id/reject": map[string]any{"reason": "Add photos of the lining."},
-	"POST /api/v1/campaigns/:id/pledges":      map[string]any{"amount": map[string]any{"amount": 5000, "currency": "CHF"}, "backer": map[string]any{"email": "bo@example.com", "name": "Bo"}},
+	"POST /api/v1/admin/campaigns/:id/reject":                         map[string]any{"reason": "Add photos of the lining."},
+	"POST /api/v1/campaigns/:id/pledges":                              map[string]any{"amount": map[string]any{"amount": 5000, "currency": "CHF"}, "backer": map[string]any{"email": "bo@example.com", "name": "Bo"}},
+	"PATCH /api/v1/campaigns/:id/tiers/:tier_id/sessions/:session_id": map[string]any{"capacity": 9},
+	"PATCH /api/v1/campaigns/:id/pledges/:pledge_id/fulfilment":       map[string]any{"status": "delivered"},
 }
 
 func TestOwnershipMatrix(t *testing.T) {
@@ -125,7 +140,12 @@ func TestOwnershipMatrix(t *testing.T) {
 			for _, r := range []role{anonymous, otherDesigner, owner, adminRole} {
 				// A fresh campaign per case: the allowed calls change state (submit, cancel, …).
 				id, tierID, sessionID := s.campaignInState(ownerTok, admin, live, route)
-				path := strings.NewReplacer(":id", id, ":tier_id", tierID, ":session_id", sessionID).Replace(pattern)
+				pledgeID := "plg_none"
+				if strings.Contains(route, ":pledge_id") && live {
+					pledgeID = s.must(201, "POST", "/api/v1/campaigns/"+id+"/pledges", "", bodies["POST /api/v1/campaigns/:id/pledges"],
+						"Idempotency-Key", fmt.Sprint("matrix-pledge", r, route))["id"].(string)
+				}
+				path := strings.NewReplacer(":id", id, ":tier_id", tierID, ":session_id", sessionID, ":pledge_id", pledgeID).Replace(pattern)
 				var res response
 				if method == "PUT" { // picture uploads, the only multipart routes
 					res = s.upload(method, path, tokens[r], "matrix.jpg", picture, "Matrix")

@@ -476,7 +476,12 @@ func (g *generator) pathValue(op operation, name string) (string, bool) {
 		if g.chance(0.3) {
 			return pick(g, "a%2Fsubmit", "%2e%2e", "%00", "%ff%fe", "x%2F..%2F..%2Fhealthz", "%252F"), true
 		}
-		return g.text(20), false
+		// An empty segment addresses another route (…/tiers/ is the tier list, which has no
+		// PATCH: 405), not this operation.
+		if v := g.text(20); v != "" {
+			return v, false
+		}
+		return " ", false
 	}
 	switch {
 	case name == "tier_id":

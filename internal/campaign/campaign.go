@@ -91,6 +91,26 @@ type Campaign struct {
 	Cancellation *Cancellation `bson:"cancellation,omitempty"`
 	// Cover is the campaign's picture; only SetCampaignCover writes it (see images.go).
 	Cover *Image `bson:"cover,omitempty"`
+	// SurveyDays is how long backers have to answer the survey after success (0: the default).
+	SurveyDays int `bson:"survey_days,omitempty"`
+}
+
+// DefaultSurveyDays is how long backers have to answer the survey unless the designer says.
+const DefaultSurveyDays = 14
+
+// MaxSurveyDays bounds the survey: rewards are not held for months.
+const MaxSurveyDays = 90
+
+// SurveyDeadline is when the survey of a succeeded campaign closes (ok false before success).
+func (c Campaign) SurveyDeadline() (time.Time, bool) {
+	if c.Status != StatusSucceeded || c.Settlement == nil {
+		return time.Time{}, false
+	}
+	days := c.SurveyDays
+	if days == 0 {
+		days = DefaultSurveyDays
+	}
+	return c.Settlement.DecidedAt.Add(time.Duration(days) * 24 * time.Hour), true
 }
 
 // Cancellation is what cancelling a live campaign set in motion: every saved card released and
@@ -158,6 +178,8 @@ type Fields struct {
 	FundingModel *FundingModel `json:"funding_model"`
 	Deadline     *string       `json:"deadline"`
 	Timezone     *string       `json:"timezone"`
+	// SurveyDays is how many days backers have to answer the survey after success.
+	SurveyDays *int `json:"survey_days"`
 }
 
 // New validates f as a new draft campaign owned by designerID.
@@ -257,6 +279,13 @@ func (c *Campaign) apply(f Fields, now time.Time, rules Rules) error {
 	}
 	if f.Timezone != nil {
 		c.Timezone = *f.Timezone
+	}
+	if f.SurveyDays != nil {
+		if *f.SurveyDays < 1 || *f.SurveyDays > MaxSurveyDays {
+			errs.Add("survey_days", "out_of_range", fmt.Sprintf("survey_days must be between 1 and %d", MaxSurveyDays))
+		} else {
+			c.SurveyDays = *f.SurveyDays
+		}
 	}
 	loc, tzErr := loadZone(c.Timezone)
 	if f.Timezone != nil && tzErr != nil {

@@ -142,6 +142,12 @@ func (s *Service) FindForOwnerOrAdmin(ctx context.Context, by Actor, id string) 
 	return s.findForWrite(ctx, by, id, true)
 }
 
+// FindForOwner finds a campaign only its designer may act on (marking its rewards shipped, say):
+// admins read such records, they do not write them.
+func (s *Service) FindForOwner(ctx context.Context, by Actor, id string) (Campaign, error) {
+	return s.findForWrite(ctx, by, id, false)
+}
+
 // findForWrite finds a campaign the actor may change: the owner, and admins when allowAdmin.
 // Others' drafts stay invisible (404); changing someone else's public campaign is forbidden (403).
 func (s *Service) findForWrite(ctx context.Context, by Actor, id string, allowAdmin bool) (Campaign, error) {
@@ -404,6 +410,27 @@ func (s *Service) AddSession(ctx context.Context, by Actor, campaignID, tierID s
 	if err := s.reopenForReview(ctx, by, c); err != nil {
 		return Tier{}, Session{}, err
 	}
+	if err := s.store.ReplaceTier(ctx, t, next); err != nil {
+		return Tier{}, Session{}, err
+	}
+	return next, session, nil
+}
+
+// EditSession changes a date of a tier of the owner's campaign (see Tier.EditSession). The write
+// is conditional on the tier's counters, so a booking landing meanwhile is a conflict to retry,
+// never a capacity below what is booked. Backers read their session from the tier: they see the
+// change on their booking and calendar file at once (messages to them belong to the outbox, with
+// this write, once notifications exist).
+func (s *Service) EditSession(ctx context.Context, by Actor, campaignID, tierID, sessionID string, f SessionFields) (Tier, Session, error) {
+	c, t, err := s.findTierForWrite(ctx, by, campaignID, tierID)
+	if err != nil {
+		return Tier{}, Session{}, err
+	}
+	next, session, err := t.EditSession(c, sessionID, f, s.now())
+	if err != nil {
+		return Tier{}, Session{}, err
+	}
+	defer s.changed(c.ID)
 	if err := s.store.ReplaceTier(ctx, t, next); err != nil {
 		return Tier{}, Session{}, err
 	}

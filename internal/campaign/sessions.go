@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"slices"
@@ -23,27 +24,56 @@ type Session struct {
 	Link      string `bson:"link,omitempty" json:"-"`
 	Capacity  int64  `bson:"capacity" json:"capacity"`
 	Cancelled bool   `bson:"cancelled" json:"cancelled"`
+	// ChangeCutoffHours, when set, replaces the tier's cut-off for this date (see CutoffFor).
+	ChangeCutoffHours *int64 `bson:"change_cutoff_hours,omitempty" json:"change_cutoff_hours,omitempty"`
+	// ChangedAt is when the designer last moved the date, the place or the link: its backers see
+	// that it changed.
+	ChangedAt *time.Time `bson:"changed_at,omitempty" json:"changed_at,omitempty"`
 }
 
 // SessionFields is a session as a designer sends it.
 type SessionFields struct {
-	StartsAt *time.Time `json:"starts_at"`
-	EndsAt   *time.Time `json:"ends_at"`
-	Timezone *string    `json:"timezone"`
-	Place    *string    `json:"place"`
-	Online   *bool      `json:"online"`
-	Link     *string    `json:"link"`
-	Capacity *int64     `json:"capacity"`
+	StartsAt          *time.Time `json:"starts_at"`
+	EndsAt            *time.Time `json:"ends_at"`
+	Timezone          *string    `json:"timezone"`
+	Place             *string    `json:"place"`
+	Online            *bool      `json:"online"`
+	Link              *string    `json:"link"`
+	Capacity          *int64     `json:"capacity"`
+	ChangeCutoffHours *int64     `json:"change_cutoff_hours"`
 }
 
 // Limits on sessions.
 const (
 	MaxSessions = 100
 	MaxPlace    = 300
-	// SessionChangeCutoff is how long before a session starts its backers can still book it or
-	// move to another date.
-	SessionChangeCutoff = 48 * time.Hour
+	// DefaultSessionChangeCutoff is how long before a session starts its backers can still book
+	// it or move to another date, unless the designer sets another cut-off for the tier or date.
+	DefaultSessionChangeCutoff = 48 * time.Hour
+	// MaxCutoffHours bounds a cut-off: thirty days.
+	MaxCutoffHours = 720
 )
+
+// CutoffFor is how long before a session starts its backers stop booking, leaving or moving to
+// it: the date's own cut-off, else the tier's, else DefaultSessionChangeCutoff.
+func (t Tier) CutoffFor(s Session) time.Duration {
+	switch {
+	case s.ChangeCutoffHours != nil:
+		return time.Duration(*s.ChangeCutoffHours) * time.Hour
+	case t.SessionChangeCutoffHours != nil:
+		return time.Duration(*t.SessionChangeCutoffHours) * time.Hour
+	}
+	return DefaultSessionChangeCutoff
+}
+
+// Closed reports whether a session's cut-off has passed at now.
+func (t Tier) Closed(s Session, now time.Time) bool { return s.StartsAt.Sub(now) < t.CutoffFor(s) }
+
+func checkCutoff(errs *backstitch.FieldErrors, field string, h *int64) {
+	if h != nil && (*h < 0 || *h > MaxCutoffHours) {
+		errs.Add(field, "out_of_range", fmt.Sprintf("%s must be between 0 and %d hours", field, MaxCutoffHours))
+	}
+}
 
 // AddSession adds a date to an experience tier. Sessions may be added while the tier has
 // backers: a new date takes nothing from anyone.
@@ -58,11 +88,80 @@ func (t Tier) AddSession(c Campaign, f SessionFields, now time.Time) (Tier, Sess
 	if len(t.Sessions) >= MaxSessions {
 		errs.Add("tier", "too_many_sessions", fmt.Sprintf("a tier has at most %d sessions", MaxSessions))
 	}
-	s := Session{ID: backstitch.NewID("ses")}
+	s := checkSession(&errs, Session{ID: backstitch.NewID("ses")}, f, true, now)
+	if err := errs.Err(); err != nil {
+		return t, Session{}, err
+	}
+	next := t
+	next.Sessions = append(slices.Clone(t.Sessions), s)
+	next.StockLeft, next.StockClaimed = cloneCounts(t.StockLeft), cloneCounts(t.StockClaimed)
+	next.StockLeft[s.ID], next.StockClaimed[s.ID] = s.Capacity, 0
+	next.UpdatedAt = now
+	return next, s, nil
+}
+
+// EditSession changes a date: its time, place or link, capacity or cut-off. It may change after
+// the deadline too (a workshop moves to a bigger room), never below the places booked; its
+// backers see the change on their booking and calendar file.
+func (t Tier) EditSession(c Campaign, id string, f SessionFields, now time.Time) (Tier, Session, error) {
+	if !c.Status.Changeable() && c.Status != StatusSucceeded {
+		return t, Session{}, backstitch.Errorf(backstitch.CodeInvalidState, "Sessions of a %s campaign cannot change.", c.Status)
+	}
+	i := slices.IndexFunc(t.Sessions, func(s Session) bool { return s.ID == id })
+	if i < 0 {
+		return t, Session{}, backstitch.Errorf(backstitch.CodeNotFound, "Session not found.")
+	}
+	old := t.Sessions[i]
+	if old.Cancelled {
+		return t, Session{}, backstitch.Errorf(backstitch.CodeInvalidState, "This session was cancelled; add a new date instead.")
+	}
+	// What is not sent stays as it is; switching to online drops the place, and back the link.
+	m := SessionFields{StartsAt: &old.StartsAt, EndsAt: &old.EndsAt, Timezone: &old.Timezone, Online: &old.Online,
+		Capacity: &old.Capacity, ChangeCutoffHours: old.ChangeCutoffHours}
+	if old.Online {
+		m.Link = &old.Link
+	} else {
+		m.Place = &old.Place
+	}
+	if f.Online != nil && *f.Online != old.Online {
+		m.Online, m.Place, m.Link = f.Online, nil, nil
+	}
+	m.StartsAt = cmp.Or(f.StartsAt, m.StartsAt)
+	m.EndsAt = cmp.Or(f.EndsAt, m.EndsAt)
+	m.Timezone = cmp.Or(f.Timezone, m.Timezone)
+	m.Place = cmp.Or(f.Place, m.Place)
+	m.Link = cmp.Or(f.Link, m.Link)
+	m.Capacity = cmp.Or(f.Capacity, m.Capacity)
+	m.ChangeCutoffHours = cmp.Or(f.ChangeCutoffHours, m.ChangeCutoffHours)
+	var errs backstitch.FieldErrors
+	s := checkSession(&errs, Session{ID: old.ID, ChangedAt: old.ChangedAt}, m, f.StartsAt != nil, now)
+	booked := t.StockClaimed[id]
+	if s.Capacity > 0 && s.Capacity < booked {
+		errs.Add("capacity", "below_booked", fmt.Sprintf("capacity cannot go below the %d places booked", booked))
+	}
+	if err := errs.Err(); err != nil {
+		return t, Session{}, err
+	}
+	if !s.StartsAt.Equal(old.StartsAt) || !s.EndsAt.Equal(old.EndsAt) || s.Timezone != old.Timezone || s.Place != old.Place ||
+		s.Online != old.Online || s.Link != old.Link {
+		s.ChangedAt = &now
+	}
+	next := t
+	next.Sessions = slices.Clone(t.Sessions)
+	next.Sessions[i] = s
+	next.StockLeft = cloneCounts(t.StockLeft)
+	next.StockLeft[id] = s.Capacity - booked
+	next.UpdatedAt = now
+	return next, s, nil
+}
+
+// checkSession validates a session's fields onto s; startsAtGiven says whether starts_at is new
+// (a date that has begun may still get a bigger room).
+func checkSession(errs *backstitch.FieldErrors, s Session, f SessionFields, startsAtGiven bool, now time.Time) Session {
 	switch {
 	case f.StartsAt == nil:
 		errs.Add("starts_at", "required", "starts_at is required (RFC 3339)")
-	case !f.StartsAt.After(now):
+	case startsAtGiven && !f.StartsAt.After(now):
 		errs.Add("starts_at", "in_past", "starts_at must be in the future")
 	default:
 		s.StartsAt = f.StartsAt.UTC()
@@ -97,7 +196,7 @@ func (t Tier) AddSession(c Campaign, f SessionFields, now time.Time) (Tier, Sess
 	case f.Place == nil:
 		errs.Add("place", "required", "place is required, or online: true with a link")
 	default:
-		s.Place = backstitch.CheckBlock(&errs, "place", *f.Place, 1, MaxPlace)
+		s.Place = backstitch.CheckBlock(errs, "place", *f.Place, 1, MaxPlace)
 	}
 	switch {
 	case f.Capacity == nil:
@@ -107,15 +206,9 @@ func (t Tier) AddSession(c Campaign, f SessionFields, now time.Time) (Tier, Sess
 	default:
 		s.Capacity = *f.Capacity
 	}
-	if err := errs.Err(); err != nil {
-		return t, Session{}, err
-	}
-	next := t
-	next.Sessions = append(slices.Clone(t.Sessions), s)
-	next.StockLeft, next.StockClaimed = cloneCounts(t.StockLeft), cloneCounts(t.StockClaimed)
-	next.StockLeft[s.ID], next.StockClaimed[s.ID] = s.Capacity, 0
-	next.UpdatedAt = now
-	return next, s, nil
+	checkCutoff(errs, "change_cutoff_hours", f.ChangeCutoffHours)
+	s.ChangeCutoffHours = f.ChangeCutoffHours
+	return s
 }
 
 // CancelSession cancels a date: nobody can book it any more. Its backers keep their pledges and
@@ -138,7 +231,7 @@ func (t Tier) CancelSession(c Campaign, id string, now time.Time) (Tier, error) 
 }
 
 // Book checks a backer's choice of session: a tier with sessions needs one that is not cancelled
-// and starts more than SessionChangeCutoff from now; a tier without takes none.
+// and whose cut-off (CutoffFor) has not passed; a tier without takes none.
 func (t Tier) Book(sessionID string, now time.Time) error {
 	invalid := func(msg string) error {
 		return &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid fields.",
@@ -159,8 +252,8 @@ func (t Tier) Book(sessionID string, now time.Time) error {
 		return invalid("no such session for this reward")
 	case t.Sessions[i].Cancelled:
 		return invalid("this session was cancelled; choose another")
-	case t.Sessions[i].StartsAt.Sub(now) < SessionChangeCutoff:
-		return invalid(fmt.Sprintf("this session starts in less than %s: it can no longer be booked or left", SessionChangeCutoff))
+	case t.Closed(t.Sessions[i], now):
+		return invalid(fmt.Sprintf("this session starts in less than %s: it can no longer be booked or left", t.CutoffFor(t.Sessions[i])))
 	}
 	return nil
 }

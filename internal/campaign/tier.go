@@ -40,8 +40,10 @@ type Tier struct {
 	Stock        []Stock          `bson:"stock,omitempty"`
 	StockLeft    map[string]int64 `bson:"stock_left,omitempty"`
 	StockClaimed map[string]int64 `bson:"stock_claimed,omitempty"`
-	// Sessions are the dates of an experience reward (see sessions.go).
-	Sessions []Session `bson:"sessions,omitempty"`
+	// Sessions are the dates of an experience reward (see sessions.go); backers book, leave or
+	// move until SessionChangeCutoffHours before one (unless the date sets its own).
+	Sessions                 []Session `bson:"sessions,omitempty"`
+	SessionChangeCutoffHours *int64    `bson:"session_change_cutoff_hours,omitempty"`
 	// ShippingRates price shipping by destination (see shipping.go).
 	ShippingRates []ShippingRate `bson:"shipping_rates,omitempty"`
 	// CounterRev grows with every claim and release; CountedAt is when the last one happened.
@@ -78,6 +80,8 @@ type TierFields struct {
 	Options           *[]Option        `json:"options"`
 	Stock             *[]StockFields   `json:"stock"`
 	ShippingRates     *[]ShippingRate  `json:"shipping_rates"`
+	// SessionChangeCutoffHours: null goes back to the default (48 hours).
+	SessionChangeCutoffHours Nullable[int64] `json:"session_change_cutoff_hours"`
 }
 
 // NewTier validates f as a new tier of c.
@@ -215,6 +219,17 @@ func (t *Tier) apply(c Campaign, f TierFields, now time.Time) error {
 	}
 	if len(t.ShippingRates) > 0 && !t.Ships {
 		errs.Add("shipping_rates", "invalid", "only rewards that ship have shipping rates")
+	}
+	if f.SessionChangeCutoffHours.Set {
+		t.SessionChangeCutoffHours = nil
+		if !f.SessionChangeCutoffHours.Null {
+			h := f.SessionChangeCutoffHours.Value
+			checkCutoff(&errs, "session_change_cutoff_hours", &h)
+			t.SessionChangeCutoffHours = &h
+		}
+	}
+	if t.SessionChangeCutoffHours != nil && t.Kind != KindExperience {
+		errs.Add("session_change_cutoff_hours", "invalid", "only experience rewards have sessions")
 	}
 	if f.EstimatedDelivery.Set {
 		t.EstimatedDelivery = ""

@@ -60,7 +60,7 @@ func (s *Store) ReplaceCampaign(ctx context.Context, prev, next campaign.Campaig
 		"funding_model": next.FundingModel, "deadline": next.Deadline, "timezone": next.Timezone,
 		"status": next.Status, "rejection_reason": next.RejectionReason, "launched_at": next.LaunchedAt,
 		"updated_at": next.UpdatedAt, "version": next.Version, "history": next.History,
-		"settlement": next.Settlement, "cancellation": next.Cancellation,
+		"settlement": next.Settlement, "cancellation": next.Cancellation, "survey_days": next.SurveyDays,
 	}}
 	res, err := s.db.Collection("campaigns").UpdateOne(ctx,
 		bson.M{"_id": prev.ID, "version": prev.Version, "status": prev.Status}, update)
@@ -221,16 +221,18 @@ func (s *Store) FindTier(ctx context.Context, campaignID, tierID string) (campai
 	return t, notFound(err, "Tier")
 }
 
-// ReplaceTier writes next if the tier's claimed units are still what prev saw: price and
-// remaining were computed from that count, so a pledge landing in between makes this a conflict
-// rather than a lost unit or a repriced tier with backers.
+// ReplaceTier writes next if the tier's counters are still what prev saw: price, remaining and
+// each session's and combination's places left were computed from them, so a pledge landing in
+// between makes this a conflict rather than a lost unit or a repriced tier with backers. The
+// counter revision is in the filter, not only the claimed count: a backer moving from one date
+// to another claims and releases, leaving the count as it was and the dates' places not.
 func (s *Store) ReplaceTier(ctx context.Context, prev, next campaign.Tier) error {
 	res, err := s.db.Collection("tiers").UpdateOne(ctx,
-		bson.M{"_id": prev.ID, "claimed": prev.Claimed, "remaining": prev.Remaining},
+		bson.M{"_id": prev.ID, "claimed": prev.Claimed, "remaining": prev.Remaining, "counter_rev": prev.CounterRev},
 		bson.M{"$set": bson.M{
 			"title": next.Title, "description": next.Description, "kind": next.Kind, "price": next.Price,
 			"options": next.Options, "stock": next.Stock, "stock_left": next.StockLeft, "stock_claimed": next.StockClaimed,
-			"shipping_rates": next.ShippingRates, "sessions": next.Sessions,
+			"shipping_rates": next.ShippingRates, "sessions": next.Sessions, "session_change_cutoff_hours": next.SessionChangeCutoffHours,
 			"limit": next.Limit, "remaining": next.Remaining, "ships": next.Ships,
 			"estimated_delivery": next.EstimatedDelivery, "updated_at": next.UpdatedAt,
 		}})

@@ -16,11 +16,11 @@ import (
 var _ reconcile.Store = (*Store)(nil)
 
 // ledgerFields are the parts of a pledge reconciliation reads: a fraction of the document.
-var ledgerFields = bson.M{"campaign_id": 1, "status": 1, "amount": 1, "payment_intent_id": 1, "charge_id": 1, "amount_refunded": 1,
+var ledgerFields = bson.M{"campaign_id": 1, "status": 1, "amount": 1, "shipping": 1, "payment_intent_id": 1, "charge_id": 1, "amount_refunded": 1,
 	"dispute": 1, "transfer_id": 1, "transfer_amount": 1, "stripe_fee": 1, "updated_at": 1}
 
 func ledgerOf(p pledge.Pledge) reconcile.Ledger {
-	l := reconcile.Ledger{PledgeID: p.ID, CampaignID: p.CampaignID, Status: p.Status, Amount: p.Amount, PaymentIntentID: p.PaymentIntentID,
+	l := reconcile.Ledger{PledgeID: p.ID, CampaignID: p.CampaignID, Status: p.Status, Amount: p.Amount, Shipping: p.Shipping, PaymentIntentID: p.PaymentIntentID,
 		ChargeID: p.ChargeID, Refunded: p.AmountRefunded, TransferID: p.TransferID, TransferAmount: p.TransferAmount,
 		StripeFee: p.StripeFee, UpdatedAt: p.UpdatedAt}
 	if d := p.Dispute; d != nil {

@@ -336,7 +336,7 @@ func (p *Pages) changeForm(r *request, m managed, tier *campaign.Tier, f changeF
 		}
 		now := p.now()
 		for _, s := range tier.Sessions {
-			if s.Cancelled || !s.StartsAt.After(now) {
+			if s.Cancelled || tier.Closed(s, now) {
 				continue
 			}
 			left := tier.SlotLeft(s.ID, 0)

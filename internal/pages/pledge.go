@@ -188,7 +188,7 @@ func (p *Pages) formView(r *request, camp campaign.Campaign, tier campaign.Tier,
 	}
 	now := p.now()
 	for _, se := range tier.Sessions {
-		if se.Cancelled || se.StartsAt.Sub(now) < campaign.SessionChangeCutoff {
+		if se.Cancelled || tier.Closed(se, now) {
 			continue
 		}
 		label := loc.DateTime(se.StartsAt, p.zone(se.Timezone))

@@ -22,6 +22,8 @@ type Gateway interface {
 	CancelPaymentIntent(ctx context.Context, id, key string) (Intent, error)
 	Refund(ctx context.Context, paymentIntentID string, amount int64, key string) error
 	DetachPaymentMethod(ctx context.Context, paymentMethod, key string) error
+	// PseudonymiseCustomer replaces an erased backer's name and email on their Stripe customer.
+	PseudonymiseCustomer(ctx context.Context, customerID, name, email, key string) error
 	PublishableKey() string
 
 	// CreateCheckoutSession starts Stripe Checkout for a pledge: setup mode saves the card of an

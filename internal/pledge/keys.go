@@ -24,6 +24,7 @@ func cancelSetupKey(pledgeID string) string   { return pledgeID + "/setup_intent
 func cancelPaymentKey(pledgeID string) string { return pledgeID + "/payment_intent/cancel" }
 func detachCardKey(pledgeID string) string    { return pledgeID + "/payment_method/detach" }
 func cancelRefundKey(pledgeID string) string  { return pledgeID + "/refund/cancel" }
+func eraseCustomerKey(pledgeID string) string { return pledgeID + "/customer/erase" }
 
 // checkoutKey is the key of the n-th Checkout Session of a pledge (the attempt counter it shares
 // with confirmations): a backer back from a cancelled Checkout gets a new session, a retried

@@ -168,6 +168,12 @@ type Pledge struct {
 	TransferAmount int64  `bson:"transfer_amount"`
 	// StripeFee is Stripe's processing fee on the charge (from its balance transaction).
 	StripeFee int64 `bson:"stripe_fee"`
+	// ErasedAt is when the backer's personal data was pseudonymised (backerdata.go).
+	ErasedAt *time.Time `bson:"erased_at,omitempty"`
+	// SurveyAnsweredAt is when the backer last answered the survey after success (survey.go).
+	SurveyAnsweredAt *time.Time `bson:"survey_answered_at,omitempty"`
+	// Fulfilment is how the reward reaches the backer once collected (see fulfilment.go).
+	Fulfilment *Fulfilment `bson:"fulfilment,omitempty"`
 	// Pending is what the last transition still owes the counters (see transition.go); nil
 	// once they follow the pledge's state.
 	Pending       *Pending       `bson:"pending,omitempty"`

@@ -419,7 +419,7 @@ func (s *Service) ApplyIntent(ctx context.Context, pledgeID string, in Intent, a
 type Change struct {
 	TierID  *string            `json:"tier_id"`
 	Options *map[string]string `json:"options"`
-	// SessionID moves to another date of the reward (until SessionChangeCutoff before either).
+	// SessionID moves to another date of the reward (until the cut-off before either: Tier.CutoffFor).
 	SessionID *string      `json:"session_id"`
 	Amount    *money.Money `json:"amount"`
 	// ShippingAddress moves where the reward ships; shipping to another zone changes the amount
@@ -530,8 +530,8 @@ func (s *Service) update(ctx context.Context, id, token string, ch Change) (Pled
 			if err := tier.Book(next.SessionID, s.now()); err != nil {
 				return p, err
 			}
-			if old, ok := tier.SessionByID(p.SessionID); ok && newTierID == p.TierID && !old.Cancelled && old.StartsAt.Sub(s.now()) < campaign.SessionChangeCutoff {
-				return p, backstitch.Errorf(backstitch.CodeInvalidState, "Your session starts in less than %s: it can no longer be left.", campaign.SessionChangeCutoff)
+			if old, ok := tier.SessionByID(p.SessionID); ok && newTierID == p.TierID && !old.Cancelled && tier.Closed(old, s.now()) {
+				return p, backstitch.Errorf(backstitch.CodeInvalidState, "Your session starts in less than %s: it can no longer be left.", tier.CutoffFor(old))
 			}
 		}
 	} else if ch.Options != nil && len(*ch.Options) > 0 {

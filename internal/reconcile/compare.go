@@ -45,10 +45,12 @@ var Kinds = []Kind{MissingInStripe, MissingInDB, AmountMismatch, CurrencyMismatc
 
 // Ledger is one pledge as the database records it: the part reconciliation compares.
 type Ledger struct {
-	PledgeID        string
-	CampaignID      string
-	Status          pledge.Status
-	Amount          money.Money
+	PledgeID   string
+	CampaignID string
+	Status     pledge.Status
+	Amount     money.Money
+	// Shipping is the part of Amount that pays for shipping (itemised in the report).
+	Shipping        int64
 	PaymentIntentID string
 	ChargeID        string
 	Refunded        int64

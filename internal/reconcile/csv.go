@@ -10,9 +10,11 @@ import (
 )
 
 // CSVHeader names the columns of a run's CSV: one row per pledge or Stripe object, amounts both
-// in minor units (for sums) and formatted in the currency's major unit (for people).
+// in minor units (for sums) and formatted in the currency's major unit (for people). A pledge's
+// row itemises the shipping its amount includes (the last columns, so earlier ones keep their
+// places); Stripe's rows leave them empty, as Stripe knows only the total.
 var CSVHeader = []string{"key", "campaign_id", "object", "id", "status", "currency",
-	"amount_minor", "amount", "refunded_minor", "refunded", "fee_minor", "fee", "findings"}
+	"amount_minor", "amount", "refunded_minor", "refunded", "fee_minor", "fee", "findings", "shipping_minor", "shipping"}
 
 // WriteRows writes a match's rows: the pledge, each charge with its refunds and dispute, and
 // each transfer, every row carrying the kinds found under the key.
@@ -24,14 +26,18 @@ func WriteRows(w *csv.Writer, m Match) error {
 		}
 	}
 	found := strings.Join(kinds, ";")
+	shipping := []string{"", ""}
 	row := func(campaign, object, id, status string, amount money.Money, refunded, fee int64) error {
 		return w.Write([]string{m.Key, campaign, object, id, status, amount.Currency,
 			strconv.FormatInt(amount.Amount, 10), major(amount),
 			strconv.FormatInt(refunded, 10), major(money.Money{Amount: refunded, Currency: amount.Currency}),
-			strconv.FormatInt(fee, 10), major(money.Money{Amount: fee, Currency: amount.Currency}), found})
+			strconv.FormatInt(fee, 10), major(money.Money{Amount: fee, Currency: amount.Currency}), found, shipping[0], shipping[1]})
 	}
 	if p := m.Pledge; p != nil {
-		if err := row(p.CampaignID, "pledge", p.PledgeID, string(p.Status), p.Amount, p.Refunded, p.StripeFee); err != nil {
+		shipping = []string{strconv.FormatInt(p.Shipping, 10), major(money.Money{Amount: p.Shipping, Currency: p.Amount.Currency})}
+		err := row(p.CampaignID, "pledge", p.PledgeID, string(p.Status), p.Amount, p.Refunded, p.StripeFee)
+		shipping = []string{"", ""}
+		if err != nil {
 			return err
 		}
 	}

@@ -247,6 +247,16 @@ func (c *Client) DetachPaymentMethod(ctx context.Context, paymentMethod, key str
 	return nil
 }
 
+// PseudonymiseCustomer overwrites an erased backer's name and email on their customer; the
+// customer and its charges stay, with their pledge and campaign ids, for reconciliation.
+func (c *Client) PseudonymiseCustomer(ctx context.Context, customerID, name, email, key string) error {
+	p := &stripe.CustomerParams{Params: c.params(ctx, key), Name: stripe.String(name), Email: stripe.String(email)}
+	if _, err := c.api.Customers.Update(customerID, p); err != nil {
+		return classify("pseudonymise customer", err)
+	}
+	return nil
+}
+
 // CreateExpressAccount creates a designer's Connect Express account.
 func (c *Client) CreateExpressAccount(ctx context.Context, email, userID, key string) (string, error) {
 	p := &stripe.AccountParams{Params: c.params(ctx, key), Type: stripe.String(string(stripe.AccountTypeExpress)), Email: stripe.String(email),

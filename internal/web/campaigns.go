@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"strconv"
@@ -39,6 +40,8 @@ type campaignView struct {
 	History         []campaign.HistoryEntry `json:"history,omitempty"`
 	Cancellation    *cancellationView       `json:"cancellation,omitempty"`
 	Cover           *imageView              `json:"cover"`
+	// SurveyDays is how long backers have to answer the survey after success.
+	SurveyDays int `json:"survey_days"`
 }
 
 // cancellationView tells everyone why a campaign that ran was cancelled and where the money is.
@@ -66,6 +69,8 @@ type tierView struct {
 	ShippingRates     []campaign.ShippingRate `json:"shipping_rates,omitempty"`
 	Sessions          []tierSessionView       `json:"sessions,omitempty"`
 	Image             *imageView              `json:"image"`
+	// SessionChangeCutoffHours is set when the designer chose a cut-off other than 48 hours.
+	SessionChangeCutoffHours *int64 `json:"session_change_cutoff_hours,omitempty"`
 }
 
 // tierSessionView is a date of an experience reward with its places left. An online session's link
@@ -90,7 +95,7 @@ type stockView struct {
 func viewTier(t campaign.Tier) tierView {
 	v := tierView{ID: t.ID, Title: t.Title, Description: t.Description, Kind: t.Kind, Price: t.Price,
 		Limit: t.Limit, Remaining: t.Remaining, BackersCount: t.Claimed, Ships: t.Ships, EstimatedDelivery: t.EstimatedDelivery,
-		Options: t.Options, ShippingRates: t.ShippingRates, Image: viewImage(t.Image)}
+		Options: t.Options, ShippingRates: t.ShippingRates, Image: viewImage(t.Image), SessionChangeCutoffHours: t.SessionChangeCutoffHours}
 	for _, se := range t.Sessions {
 		v.Sessions = append(v.Sessions, viewSession(t, se))
 	}
@@ -107,7 +112,8 @@ func viewCampaign(c campaign.Campaign, tiers []campaign.Tier, private bool) camp
 		Goal: c.Goal, Currency: c.Goal.Currency, FundingModel: c.FundingModel, Deadline: c.Deadline,
 		Timezone: c.Timezone, Status: c.Status, LaunchedAt: c.LaunchedAt, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 		Pledged: money.Money{Amount: c.Pledged, Currency: c.Goal.Currency}, BackersCount: c.BackersCount,
-		Cover: viewImage(c.Cover),
+		Cover:      viewImage(c.Cover),
+		SurveyDays: cmp.Or(c.SurveyDays, campaign.DefaultSurveyDays),
 	}
 	if loc, err := time.LoadLocation(c.Timezone); err == nil {
 		v.DeadlineLocal = c.Deadline.In(loc).Format(time.RFC3339)

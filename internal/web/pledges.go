@@ -39,6 +39,9 @@ type pledgeView struct {
 	CreatedAt       time.Time             `json:"created_at"`
 	UpdatedAt       time.Time             `json:"updated_at"`
 	History         []pledge.HistoryEntry `json:"history"`
+	// Fulfilment is how the reward is reaching the backer, once the designer recorded it.
+	Fulfilment *pledge.Fulfilment `json:"fulfilment,omitempty"`
+	ErasedAt   *time.Time         `json:"erased_at,omitempty"`
 }
 
 // pledgeItems itemises a pledge's amount: the reward, its shipping, and what the backer added.
@@ -53,7 +56,7 @@ type pledgeItems struct {
 func (s *Server) viewPledge(p pledge.Pledge) pledgeView {
 	v := pledgeView{ID: p.ID, CampaignID: p.CampaignID, Status: p.Status, Amount: p.Amount, Backer: p.Backer, Note: p.Note,
 		ShippingAddress: p.ShippingAddress, PublishableKey: s.payments.PublishableKey(), LastFailure: p.LastFailure,
-		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, History: p.History}
+		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, History: p.History, Fulfilment: p.Fulfilment, ErasedAt: p.ErasedAt}
 	if p.TierID != "" {
 		v.TierID = &p.TierID
 		v.Options, v.SessionID = p.Options, p.SessionID

@@ -56,6 +56,8 @@ type Store interface {
 	RecordStripeEvent(ctx context.Context, e backstitch.StripeEvent) error
 	FindPledge(ctx context.Context, id string) (pledge.Pledge, error)
 	FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error
+	FindTier(ctx context.Context, campaignID, tierID string) (campaign.Tier, error)
+	FindTiers(ctx context.Context, campaignID string) ([]campaign.Tier, error)
 	pledge.RefundStore
 	SetStripeAccount(ctx context.Context, userID, accountID string) (account.User, error)
 	SetPayoutsEnabled(ctx context.Context, accountID string, enabled bool) error
@@ -222,6 +224,7 @@ func (s *Server) routes() {
 	api.Put("/campaigns/:id/tiers/:tier_id/image", query(), s.requireUser, s.putTierImage)
 	api.Delete("/campaigns/:id/tiers/:tier_id/image", query(), s.requireUser, s.deleteTierImage)
 	api.Post("/campaigns/:id/tiers/:tier_id/sessions", query(), s.requireUser, s.idempotent, s.createSession)
+	api.Patch("/campaigns/:id/tiers/:tier_id/sessions/:session_id", query(), s.requireUser, s.editSession)
 	api.Delete("/campaigns/:id/tiers/:tier_id/sessions/:session_id", query(), s.requireUser, s.cancelSession)
 	api.Post("/campaigns/:id/submit", query(), s.requireUser, s.transition((*campaign.Service).Submit))
 	api.Post("/campaigns/:id/launch", query(), s.requireUser, s.transition((*campaign.Service).Launch))
@@ -234,8 +237,18 @@ func (s *Server) routes() {
 	api.Post("/pledges/:id/cancel", query(), s.cancelPledge)
 	api.Post("/pledges/:id/payment-method", query(), s.fixPayment)
 	api.Get("/pledges/:id/session.ics", query(), s.sessionCalendar)
+	api.Get("/pledges/:id/export", query(), s.exportPledge)
+	api.Post("/pledges/:id/erase", query(), s.erasePledge)
+	api.Get("/pledges/:id/survey", query(), s.showSurvey)
+	api.Post("/pledges/:id/survey", query(), s.answerSurvey)
+	api.Get("/campaigns/:id/survey", query(), s.requireUser, s.surveyReport)
 	api.Get("/campaigns/:id/settlement", query(), s.requireUser, s.showSettlement)
 	api.Get("/campaigns/:id/sources", query(), s.requireUser, s.showSources)
+	api.Patch("/campaigns/:id/pledges/:pledge_id/fulfilment", query(), s.requireUser, s.setFulfilment)
+	api.Post("/campaigns/:id/fulfilment.csv", query("dry_run"), s.requireUser, s.importShipments)
+	api.Get("/campaigns/:id/exports/backers.csv", query(), s.requireUser, s.exportBackers)
+	api.Get("/campaigns/:id/exports/packing.csv", query(), s.requireUser, s.exportPacking)
+	api.Get("/campaigns/:id/tiers/:tier_id/sessions/:session_id/attendance.csv", query(), s.requireUser, s.exportAttendance)
 
 	s.pages.Mount(s.app)
 	s.console.Mount(s.app)

@@ -44,6 +44,18 @@ func (s *Server) createSession(c *fiber.Ctx) error {
 	return reply(c, http.StatusCreated, viewSession(t, session))
 }
 
+func (s *Server) editSession(c *fiber.Ctx) error {
+	var in campaign.SessionFields
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	t, session, err := s.campaigns.EditSession(c.UserContext(), actor(c), c.Params("id"), c.Params("tier_id"), c.Params("session_id"), in)
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusOK, viewSession(t, session))
+}
+
 func (s *Server) cancelSession(c *fiber.Ctx) error {
 	t, err := s.campaigns.CancelSession(c.UserContext(), actor(c), c.Params("id"), c.Params("tier_id"), c.Params("session_id"))
 	if err != nil {
