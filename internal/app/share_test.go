@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"image/color"
 	"image/png"
 	"io"
 	"net"
@@ -317,6 +318,22 @@ func TestShareImage(t *testing.T) {
 	}
 	if r := a.page(path, "If-None-Match", later.Header.Get("ETag")); r.Status != 304 {
 		t.Errorf("revalidation: %d", r.Status)
+	}
+	// With a cover, the picture fills a panel on the right (where the plain image is background).
+	before := color.RGBAModel.Convert(img.At(1000, 315)).(color.RGBA)
+	if up := a.upload("PUT", "/api/v1/campaigns/"+c.id+"/cover", c.owner, "cover.jpg", jpegBytes(t, 1600, 1000), "Linen on the cutting table"); up.Status != 200 {
+		t.Fatalf("cover upload: %d %s", up.Status, up.Body)
+	}
+	a.clock.Advance(time.Minute)
+	withCover, err := png.Decode(bytes.NewReader(a.page(path).Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := color.RGBAModel.Convert(withCover.At(1000, 315)).(color.RGBA); after == before {
+		t.Errorf("the cover is not drawn: the panel is still %v", after)
+	}
+	if edge := color.RGBAModel.Convert(withCover.At(30, 600)).(color.RGBA); edge != color.RGBAModel.Convert(img.At(30, 600)).(color.RGBA) {
+		t.Errorf("the cover spilled onto the text side: %v", edge)
 	}
 	if r := a.page("/campaigns/no-such-campaign/share.png"); r.Status != 404 {
 		t.Errorf("unknown campaign: %d", r.Status)

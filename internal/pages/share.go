@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	xdraw "golang.org/x/image/draw"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/gofont/gobold"
 	"golang.org/x/image/font/gofont/goregular"
@@ -43,11 +44,16 @@ const (
 	shareMaxEntries = 2000
 )
 
-// shareCard is what an image shows; equal cards draw equal images.
+// shareCard is what an image shows; equal cards draw equal images. Cover is the id of the
+// campaign's cover picture ("" for none), drawn on the right when there is one.
 type shareCard struct {
 	Title, Designer, Pledged, Goal string
 	Percent                        int64
+	Cover                          string
 }
+
+// shareCoverWidth is the width of the cover panel on the image's right.
+const shareCoverWidth = 480
 
 type shareImages struct {
 	now           backstitch.Clock
@@ -82,7 +88,9 @@ var errShareMissing = errors.New("no such campaign")
 
 // get returns the image of slug, checking its data (load) at most once per shareEvery and
 // drawing it only when the data changed.
-func (s *shareImages) get(ctx context.Context, slug string, load func(ctx context.Context) (shareCard, error)) (pubcache.Response, error) {
+// cover reads the cover picture when the image is redrawn.
+func (s *shareImages) get(ctx context.Context, slug string, load func(ctx context.Context) (shareCard, error),
+	cover func(ctx context.Context) (image.Image, bool, error)) (pubcache.Response, error) {
 	s.mu.Lock()
 	e := s.entries[slug]
 	if e == nil {
@@ -116,7 +124,17 @@ func (s *shareImages) get(ctx context.Context, slug string, load func(ctx contex
 		return pubcache.Response{}, err
 	}
 	if e.resp.Body == nil || card != e.card {
-		body, err := s.draw(card)
+		var pic image.Image
+		if card.Cover != "" {
+			img, ok, err := cover(ctx)
+			if err != nil {
+				return pubcache.Response{}, err
+			}
+			if ok {
+				pic = img
+			}
+		}
+		body, err := s.draw(card, pic)
 		if err != nil {
 			return pubcache.Response{}, err
 		}
@@ -135,8 +153,9 @@ var (
 )
 
 // draw renders a card as a PNG: plain background, title (up to two lines), designer, progress
-// bar and amounts. Faces are made per drawing: they are not safe for concurrent use.
-func (s *shareImages) draw(c shareCard) ([]byte, error) {
+// bar and amounts, and the cover (cropped to fill a panel on the right) when there is one. Faces
+// are made per drawing: they are not safe for concurrent use.
+func (s *shareImages) draw(c shareCard, cover image.Image) ([]byte, error) {
 	face := func(f *opentype.Font, size float64) (font.Face, error) {
 		return opentype.NewFace(f, &opentype.FaceOptions{Size: size, DPI: 72, Hinting: font.HintingFull})
 	}
@@ -159,7 +178,13 @@ func (s *shareImages) draw(c shareCard) ([]byte, error) {
 	img := image.NewRGBA(image.Rect(0, 0, shareWidth, shareHeight))
 	draw.Draw(img, img.Bounds(), image.NewUniform(shareBackground), image.Point{}, draw.Src)
 	draw.Draw(img, image.Rect(0, 0, 24, shareHeight), image.NewUniform(shareAccent), image.Point{}, draw.Src)
-	const left, right = 88, shareWidth - 88
+	const left = 88
+	right := shareWidth - 88
+	if cover != nil {
+		panel := image.Rect(shareWidth-shareCoverWidth, 0, shareWidth, shareHeight)
+		xdraw.ApproxBiLinear.Scale(img, panel, cover, coverCrop(cover.Bounds(), panel.Dx(), panel.Dy()), draw.Src, nil)
+		right = panel.Min.X - 56
+	}
 	text := func(f font.Face, col color.Color, x, y int, s string) {
 		d := &font.Drawer{Dst: img, Src: image.NewUniform(col), Face: f, Dot: fixed.P(x, y)}
 		d.DrawString(s)
@@ -176,9 +201,12 @@ func (s *shareImages) draw(c shareCard) ([]byte, error) {
 	filled := left + int(int64(right-left)*min(c.Percent, 100)/100)
 	draw.Draw(img, image.Rect(left, barY, filled, barY+barH), image.NewUniform(shareAccent), image.Point{}, draw.Src)
 
-	text(figures, shareInk, left, barY+100, fit(figures, c.Pledged+" / "+c.Goal, right-left-220))
+	// Pledged and the percentage on one line, the goal under them: both fit beside a cover.
 	pct := fmt.Sprintf("%d%%", c.Percent)
-	text(figures, shareAccent, right-font.MeasureString(figures, pct).Ceil(), barY+100, pct)
+	pctWidth := font.MeasureString(figures, pct).Ceil()
+	text(figures, shareInk, left, barY+86, fit(figures, c.Pledged, right-left-pctWidth-32))
+	text(figures, shareAccent, right-pctWidth, barY+86, pct)
+	text(body, shareMuted, left, barY+140, fit(body, "/ "+c.Goal, right-left))
 	text(body, shareMuted, left, 75, "Backstitch")
 
 	var buf bytes.Buffer
@@ -186,6 +214,20 @@ func (s *shareImages) draw(c shareCard) ([]byte, error) {
 		return nil, fmt.Errorf("encode share image: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// coverCrop is the largest centred part of src with the aspect of a w×h panel, so the picture
+// fills the panel without being stretched.
+func coverCrop(src image.Rectangle, w, h int) image.Rectangle {
+	sw, sh := src.Dx(), src.Dy()
+	if sw*h > sh*w { // wider than the panel: keep the full height
+		cw := sh * w / h
+		x := src.Min.X + (sw-cw)/2
+		return image.Rect(x, src.Min.Y, x+cw, src.Max.Y)
+	}
+	ch := sw * h / w
+	y := src.Min.Y + (sh-ch)/2
+	return image.Rect(src.Min.X, y, src.Max.X, y+ch)
 }
 
 // wrap breaks s into at most lines lines of width pixels at spaces; the last is cut with an
@@ -227,6 +269,7 @@ func fit(f font.Face, s string, width int) string {
 // shareImage answers a campaign's share image.
 func (p *Pages) shareImage(c *fiber.Ctx) error {
 	slug := strings.Clone(c.Params("slug"))
+	var campaignID string // set by the first function, for the second
 	resp, err := p.shares.get(c.UserContext(), slug, func(ctx context.Context) (shareCard, error) {
 		d, err := p.campaigns.Show(ctx, campaign.Actor{}, slug)
 		if err != nil {
@@ -243,9 +286,13 @@ func (p *Pages) shareImage(c *fiber.Ctx) error {
 		if cm.Goal.Amount > 0 {
 			pct = cm.Pledged * 100 / cm.Goal.Amount
 		}
-		return shareCard{Title: cm.Title, Designer: designer, Percent: pct,
-			Pledged: loc.Money(money.Money{Amount: cm.Pledged, Currency: cm.Goal.Currency}), Goal: loc.Money(cm.Goal)}, nil
-	})
+		card := shareCard{Title: cm.Title, Designer: designer, Percent: pct,
+			Pledged: loc.Money(money.Money{Amount: cm.Pledged, Currency: cm.Goal.Currency}), Goal: loc.Money(cm.Goal)}
+		if cm.Cover != nil {
+			card.Cover, campaignID = cm.Cover.ID, cm.ID
+		}
+		return card, nil
+	}, func(ctx context.Context) (image.Image, bool, error) { return p.campaigns.ShareCover(ctx, campaignID) })
 	if errors.Is(err, errShareMissing) {
 		return p.NotFound(c)
 	}
