@@ -188,6 +188,8 @@ func indexes(ttl bool) map[string][]mongo.IndexModel {
 		"stripe_events":           {{Keys: bson.D{{Key: "received_at", Value: -1}}}},
 		"leases":                  {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 		"visits":                  {{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "day", Value: 1}}}},
+		// The relay's claim (status, due_at) and the dev mailbox's list (created_at).
+		"outbox": {{Keys: bson.D{{Key: "status", Value: 1}, {Key: "due_at", Value: 1}}}, {Keys: bson.D{{Key: "created_at", Value: -1}}}},
 	}
 	if ttl {
 		for _, coll := range expiring {
