@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/wneessen/go-mail"
 )
 
-// TLS modes of an SMTP server, from the scheme of BACKSTITCH_SMTP_URL.
+// TLS modes of an SMTP server, from the scheme of BACKSTITCH_SMTP_URL (config.SMTP).
 const (
 	// TLSStartTLS (smtp://): the connection must be upgraded with STARTTLS before anything is sent.
 	TLSStartTLS = "starttls"
@@ -93,40 +92,4 @@ func (s *SMTP) Send(ctx context.Context, e Envelope) error {
 		return err
 	}
 	return nil
-}
-
-// ParseSMTPURL reads BACKSTITCH_SMTP_URL: smtp://user:pass@host:587 (STARTTLS required),
-// smtps://user:pass@host:465 (TLS), smtp+insecure://host:port (no TLS). The port defaults to
-// 587, 465 and 25.
-func ParseSMTPURL(raw string) (SMTPOptions, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return SMTPOptions{}, errors.New("is not a URL")
-	}
-	o := SMTPOptions{Host: u.Hostname()}
-	port := 0
-	switch u.Scheme {
-	case "smtp":
-		o.TLS, port = TLSStartTLS, 587
-	case "smtps":
-		o.TLS, port = TLSImplicit, 465
-	case "smtp+insecure":
-		o.TLS, port = TLSNone, 25
-	default:
-		return SMTPOptions{}, errors.New("must start with smtp:// (STARTTLS), smtps:// (TLS) or smtp+insecure:// (no TLS)")
-	}
-	if o.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return SMTPOptions{}, errors.New("must be scheme://[user:password@]host[:port] with nothing after the port")
-	}
-	if p := u.Port(); p != "" {
-		if _, err := fmt.Sscanf(p, "%d", &port); err != nil || port < 1 || port > 65535 {
-			return SMTPOptions{}, errors.New("has a port that is not 1 to 65535")
-		}
-	}
-	o.Port = port
-	if u.User != nil {
-		o.Username = u.User.Username()
-		o.Password, _ = u.User.Password()
-	}
-	return o, nil
 }
