@@ -39,11 +39,12 @@ type mailbox struct {
 	accounts *account.Service
 	csrf     *csrf.Guard
 	secure   bool
+	now      func() time.Time
 }
 
 // MountDevMailbox serves /dev/mailbox; the app mounts it in development only.
 func (s *Server) MountDevMailbox(store MailboxStore, render *notify.Renderer, guard *csrf.Guard, secure bool) {
-	m := &mailbox{store: store, render: render, accounts: s.accounts, csrf: guard, secure: secure}
+	m := &mailbox{store: store, render: render, accounts: s.accounts, csrf: guard, secure: secure, now: s.now}
 	s.app.Get(mailboxPath, query(), m.list)
 	s.app.Post(mailboxPath+"/session", query(), m.logIn)
 	s.app.Get(mailboxPath+"/:id", query(), m.show)
@@ -146,7 +147,7 @@ func (m *mailbox) logIn(c *fiber.Ctx) error {
 		return m.form(c, http.StatusForbidden, true)
 	}
 	c.Cookie(&fiber.Cookie{Name: mailboxCookie, Value: token, Path: mailboxPath, HTTPOnly: true, Secure: m.secure,
-		SameSite: fiber.CookieSameSiteStrictMode, Expires: sess.ExpiresAt, MaxAge: int(time.Until(sess.ExpiresAt).Seconds())})
+		SameSite: fiber.CookieSameSiteStrictMode, MaxAge: int(sess.ExpiresAt.Sub(m.now()).Seconds())})
 	return c.Redirect(mailboxPath, http.StatusSeeOther)
 }
 
