@@ -281,6 +281,18 @@ func TestPledgeConfirmedSendsOneMessageWithAWorkingManageLink(t *testing.T) {
 	if r := s.manage("GET", gotID, gotToken, nil); r.Status != 200 || r.JSON(t)["status"] != "active" {
 		t.Fatalf("the manage link's token does not open the pledge: %d %s", r.Status, r.Body)
 	}
+	// Followed in a browser (here: on the test's address), the link opens the manage page.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	res, err := browser.Get(strings.Replace(link, "http://localhost:8080", s.base, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || res.Request.URL.Path != "/pledges/"+id || !strings.Contains(string(page), "Coat") {
+		t.Fatalf("following the manage link: %d at %s", res.StatusCode, res.Request.URL)
+	}
 	stored, err := s.store.FindMessage(context.Background(), "msg_"+id+".confirmed")
 	if err != nil {
 		t.Fatal(err)
@@ -618,5 +630,32 @@ func TestDevMailboxShowsMessagesToAdminsOnly(t *testing.T) {
 	// The cookie is the mailbox's alone: the API does not take it.
 	if code, _ := get("/api/v1/me"); code != 401 {
 		t.Errorf("the mailbox cookie opened the API: %d", code)
+	}
+}
+
+// A missed goal tells each backer nothing was charged; a cancelled campaign voids its pledges
+// too, and must not tell them the goal was missed.
+func TestGoalMissedIsToldButNotForACancelledCampaign(t *testing.T) {
+	ms := startMailServer(t, "127.0.0.1:0")
+	s := startService(t, mailEnv(ms.addr))
+	missed := s.pledgeSetup("all_or_nothing", 10)
+	s.backAll(missed, 100000, "pm_card_visa")
+	cancelled := s.pledgeSetup("all_or_nothing", 10)
+	s.backAll(cancelled, 100000, "pm_card_visa")
+	s.must(200, "POST", "/api/v1/campaigns/"+cancelled.id+"/cancel", cancelled.owner, map[string]any{"reason": "The mill closed."})
+	s.passDeadline(missed.slug)
+	for _, id := range []string{missed.id, cancelled.id} {
+		if err := s.app.Settler().Settle(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.relay()
+	got := ms.to("backer@example.com", "did not reach its goal")
+	if len(got) != 1 {
+		t.Fatalf("%d 'did not reach its goal' messages, want 1 (the missed campaign's backer only)", len(got))
+	}
+	s.checkMessage(got[0])
+	if !strings.Contains(got[0].Text, "Nothing was charged") {
+		t.Errorf("the message does not say nothing was charged:\n%s", got[0].Text)
 	}
 }

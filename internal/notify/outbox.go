@@ -48,7 +48,7 @@ var linkSecrets = []string{"manage_url"}
 
 // HoldConfirmation writes the confirmation, with the manage link, ahead of the confirmation.
 func (o *Outbox) HoldConfirmation(ctx context.Context, p pledge.Pledge, manageToken string) error {
-	data, err := o.pledgeData(ctx, p)
+	data, _, err := o.pledgeData(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func (o *Outbox) PledgeChanged(ctx context.Context, prev, next pledge.Pledge) er
 	if len(kinds) == 0 {
 		return nil
 	}
-	data, err := o.pledgeData(ctx, next)
+	data, camp, err := o.pledgeData(ctx, next)
 	if err != nil {
 		return err
 	}
@@ -103,6 +103,12 @@ func (o *Outbox) PledgeChanged(ctx context.Context, prev, next pledge.Pledge) er
 			continue
 		case ChargeFailed:
 			d["decline"] = l.T(declineKey(next.LastFailure))
+		case CampaignFailed:
+			if camp.Status == campaign.StatusCancelled {
+				// Voided because the campaign was cancelled, not because it missed its goal:
+				// telling that is a message of its own (a later slice).
+				continue
+			}
 		case RefundIssued:
 			d["refund"] = l.Money(money.Money{Amount: next.AmountRefunded - prev.AmountRefunded, Currency: next.Amount.Currency})
 		}
@@ -139,17 +145,17 @@ func (o *Outbox) CampaignMoved(ctx context.Context, prev, next campaign.Campaign
 }
 
 // pledgeData is what every backer's message may show about her pledge.
-func (o *Outbox) pledgeData(ctx context.Context, p pledge.Pledge) (map[string]string, error) {
+func (o *Outbox) pledgeData(ctx context.Context, p pledge.Pledge) (map[string]string, campaign.Campaign, error) {
 	c, err := o.store.FindCampaign(ctx, p.CampaignID)
 	if err != nil {
-		return nil, fmt.Errorf("campaign of pledge %s: %w", p.ID, err)
+		return nil, c, fmt.Errorf("campaign of pledge %s: %w", p.ID, err)
 	}
 	l := locale.Negotiate(langOf(p.Locale), "")
 	reward := l.T("email.no_reward")
 	if p.TierID != "" {
 		t, err := o.store.FindTier(ctx, c.ID, p.TierID)
 		if err != nil {
-			return nil, fmt.Errorf("tier of pledge %s: %w", p.ID, err)
+			return nil, c, fmt.Errorf("tier of pledge %s: %w", p.ID, err)
 		}
 		reward = t.Title
 	}
@@ -166,7 +172,7 @@ func (o *Outbox) pledgeData(ctx context.Context, p pledge.Pledge) (map[string]st
 		"name": p.Backer.Name, "campaign": c.Title, "reward": reward, "amount": l.Money(p.Amount),
 		"charged": charged, "pledge_url": pledgeURL, "fix_url": pledgeURL,
 		"campaign_url": o.link("/campaigns/"+url.PathEscape(c.Slug), nil),
-	}, nil
+	}, c, nil
 }
 
 func (o *Outbox) link(path string, q url.Values) string {
