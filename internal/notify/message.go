@@ -2,7 +2,8 @@
 //
 // A message is written to an outbox in the store, keyed by the state change that causes it (the
 // pledge or campaign id and the version that change wrote), so a retried request or transition
-// finds it there instead of writing a second one. A relay on the scheduler sends what is due:
+// finds it there instead of writing a second one. It is written just after that change (not in the
+// same write): a process that dies in between loses that message, never the change. A relay on the scheduler sends what is due:
 //
 //   - it claims one message at a time with a conditional update that moves the message's due time
 //     past a claim lease (ClaimTTL) and stamps a fresh claim id, so two relays never hold the
