@@ -65,6 +65,7 @@ func TestBackerNews(t *testing.T) {
 		{"confirmed (flexible)", p(pledge.StatusPending), p(pledge.StatusCollected), []Kind{PledgeConfirmed}},
 		{"hold ran out", p(pledge.StatusPending), p(pledge.StatusExpired), nil},
 		{"cancelled", p(pledge.StatusActive), p(pledge.StatusCancelled), []Kind{PledgeCancelled}},
+		{"cancelled before it was confirmed", p(pledge.StatusPending), p(pledge.StatusCancelled), nil},
 		{"deadline charge starts", p(pledge.StatusActive), p(pledge.StatusCharging), []Kind{CampaignSucceeded}},
 		{"a retry starts", p(pledge.StatusPaymentFailed), p(pledge.StatusCharging), nil},
 		{"goal missed", p(pledge.StatusActive), p(pledge.StatusVoid), []Kind{CampaignFailed}},

@@ -64,7 +64,8 @@ func backerNews(prev, next pledge.Pledge) []Kind {
 	switch {
 	case prev.Status == pledge.StatusPending && (next.Status == pledge.StatusActive || next.Status == pledge.StatusCollected):
 		out = append(out, PledgeConfirmed)
-	case next.Status == pledge.StatusCancelled && prev.Status != pledge.StatusCancelled:
+	case next.Status == pledge.StatusCancelled && prev.Status != pledge.StatusCancelled && prev.Status != pledge.StatusPending:
+		// A pledge never confirmed was never announced: its end is not news either.
 		out = append(out, PledgeCancelled)
 	case prev.Status == pledge.StatusActive && next.Status == pledge.StatusCharging:
 		// The first deadline charge: later attempts start from payment_failed.
