@@ -119,7 +119,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 		return nil, err
 	}
 	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, pg, designers, public, log, a.now, a.metrics)
-	if err := a.openMail(campaigns, csrf.New(a.store.ServerSecret, secure), secure); err != nil {
+	if err := a.openMail(campaigns, guard, secure); err != nil {
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
