@@ -1,4 +1,4 @@
-// Package templates carries the HTML pages and their stylesheet inside the binary (go:embed) and
+// Package templates carries the HTML pages, the emails and the pages' stylesheet inside the binary (go:embed) and
 // renders them. Files are split by role: common/ holds the layout and the partials every page
 // shares, views/ one file per backers' page, designer/ one per console page. Each view is parsed with the common files once per language
 // at start, with that language's `t` and `plural` bound in, so rendering is one ExecuteTemplate
@@ -17,8 +17,18 @@ import (
 	"strings"
 )
 
-//go:embed common/*.html views/*.html designer/*.html
+//go:embed common/*.html views/*.html designer/*.html email/*
 var files embed.FS
+
+// Email is the templates of the messages sent by mail (email/: an HTML and a plain-text file
+// per message, and a layout of each), parsed by the notify package.
+func Email() fs.FS {
+	sub, err := fs.Sub(files, "email")
+	if err != nil {
+		panic(err) // "email" is a valid path: fs.Sub cannot fail on it
+	}
+	return sub
+}
 
 // Stylesheet is the one stylesheet of every page.
 //

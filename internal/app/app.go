@@ -22,6 +22,7 @@ import (
 	"github.com/backstitch/backstitch/internal/csrf"
 	"github.com/backstitch/backstitch/internal/metrics"
 	"github.com/backstitch/backstitch/internal/mongostore"
+	"github.com/backstitch/backstitch/internal/notify"
 	"github.com/backstitch/backstitch/internal/pages"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/reconcile"
@@ -42,6 +43,8 @@ type App struct {
 	pledges  *pledge.Service
 	settler  *settlement.Settler
 	runner   *reconcile.Runner
+	// relay sends the outbox; nil without BACKSTITCH_SMTP_URL (messages wait in the outbox).
+	relay *notify.Relay
 	// offline holds the embedded store and the Stripe double when they run; only the default
 	// build has them (offline.go), the production build none (offline_production.go).
 	offline offlineParts
@@ -116,6 +119,10 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 		return nil, err
 	}
 	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, pg, designers, public, log, a.now, a.metrics)
+	if err := a.openMail(campaigns, guard, secure); err != nil {
+		a.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
 	// Every write that changes a public view drops the web layer's cached copies at once.
 	campaigns.NotifyChanges(a.web)
 	a.pledges.NotifyChanges(a.web)
@@ -202,6 +209,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	go a.settle(sweepCtx, a.cfg.SettleInterval)
 	go a.reconcile(sweepCtx, a.cfg.SettleInterval)
 	go a.flushVisits(sweepCtx, visitsFlushEvery)
+	if a.relay != nil {
+		go a.sendMail(sweepCtx, a.cfg.MailInterval)
+	}
 
 	a.sendOfflineWebhooksTo(ln.Addr())
 	if a.cfg.MetricsAddr != "" {
@@ -323,6 +333,53 @@ func (a *App) reconcile(ctx context.Context, every time.Duration) {
 		}
 	}
 }
+
+// openMail writes messages to the outbox as pledges and campaigns change, and sends them when
+// there is a mail server; in development without one, admins read them at /dev/mailbox.
+func (a *App) openMail(campaigns *campaign.Service, guard *csrf.Guard, secure bool) error {
+	outbox := notify.NewOutbox(a.store, a.cfg.PublicURL, a.now)
+	a.pledges.NotifyBackers(outbox)
+	campaigns.NotifyDesigners(outbox)
+	render, err := notify.NewRenderer()
+	if err != nil {
+		return err
+	}
+	if !a.cfg.Mailing() {
+		if a.cfg.Env == "development" {
+			a.web.MountDevMailbox(a.store, render, guard, secure)
+			a.log.Info().Str("mailbox", a.cfg.PublicURL+"/dev/mailbox").Msg("mail: no BACKSTITCH_SMTP_URL; messages stay in the outbox, admins read them at /dev/mailbox")
+		}
+		return nil
+	}
+	host, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a.cfg.PublicURL, "https://"), "http://"), ":")
+	sender, err := notify.NewSMTP(notify.SMTPOptions{Host: a.cfg.SMTP.Host, Port: a.cfg.SMTP.Port, TLS: a.cfg.SMTP.TLS,
+		Username: a.cfg.SMTP.Username, Password: a.cfg.SMTP.Password, From: a.cfg.MailFrom, Domain: host, Timeout: a.cfg.SMTPTimeout})
+	if err != nil {
+		return fmt.Errorf("BACKSTITCH_SMTP_URL: %w", err)
+	}
+	a.relay = notify.NewRelay(a.store, sender, render, a.now)
+	a.log.Info().Str("smtp", a.cfg.Redacted()["smtp"]).Msg("mail: sending through SMTP")
+	return nil
+}
+
+// sendMail runs the relay every tick: each instance sends what is due, one claim per message.
+func (a *App) sendMail(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := a.relay.Tick(a.log.WithContext(ctx)); err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Error().Err(err).Msg("mail relay tick")
+			}
+		}
+	}
+}
+
+// Relay gives tests the mail relay (nil without BACKSTITCH_SMTP_URL).
+func (a *App) Relay() *notify.Relay { return a.relay }
 
 // Reconciler gives tests and commands the runner of reconciliation runs.
 func (a *App) Reconciler() *reconcile.Runner { return a.runner }

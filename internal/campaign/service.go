@@ -63,7 +63,17 @@ type Service struct {
 	// imageSlot lets one upload at a time decode and resize on this instance: a 40-megapixel
 	// image needs about 160 MB while it is processed, and the machine has few cores.
 	imageSlot chan struct{}
+	notices   Notices
 }
+
+// Notices hears of each stored review step of a campaign (the notify package writes the
+// designer's message to the outbox). It must be idempotent.
+type Notices interface {
+	CampaignMoved(ctx context.Context, prev, next Campaign, a Action, reason string) error
+}
+
+// NotifyDesigners sets who tells designers about their campaigns; set before serving.
+func (s *Service) NotifyDesigners(n Notices) { s.notices = n }
 
 // ChangeNotifier hears of every write that may change what the public sees of a campaign (its
 // fields, status, totals or tiers), after the write, so copies of the public view (the web
@@ -235,6 +245,13 @@ func (s *Service) transition(ctx context.Context, by Actor, id string, a Action,
 	}
 	s.changed(c.ID)
 	log := zerolog.Ctx(ctx)
+	if s.notices != nil {
+		// The step is stored: a message that could not be queued is logged, not reported as
+		// the step failing.
+		if err := s.notices.CampaignMoved(ctx, c, next, a, reason); err != nil {
+			log.Error().Err(err).Str("campaign_id", c.ID).Msg("message about a campaign step not written to the outbox")
+		}
+	}
 	log.Info().Str("campaign_id", c.ID).Str("from", string(c.Status)).Str("to", string(next.Status)).Msg("campaign " + string(a))
 	if by.admin() {
 		s.audit(ctx, backstitch.AuditEntry{

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"strconv"
@@ -75,6 +76,62 @@ type Config struct {
 	// ReconcileStuckAfter is how long a pledge may stay "charging" before reconciliation
 	// reports it stuck.
 	ReconcileStuckAfter time.Duration
+
+	// SMTPURL is where mail goes (see SMTP); empty in development keeps messages in the outbox,
+	// readable at /dev/mailbox.
+	SMTPURL      string
+	SMTP         SMTP
+	MailFrom     string
+	MailInterval time.Duration
+	SMTPTimeout  time.Duration
+}
+
+// SMTP is BACKSTITCH_SMTP_URL read: smtp://user:pass@host:587 (STARTTLS required),
+// smtps://user:pass@host:465 (TLS from the start), smtp+insecure://host:port (no TLS).
+type SMTP struct {
+	Host     string
+	Port     int
+	TLS      string // starttls | tls | none
+	Username string
+	Password string
+}
+
+// Mailing reports whether messages are sent (otherwise they stay in the outbox).
+func (c Config) Mailing() bool { return c.SMTPURL != "" }
+
+// parseSMTP reads BACKSTITCH_SMTP_URL; the error says what is wrong without repeating the URL,
+// which may carry a password.
+func parseSMTP(raw string) (SMTP, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return SMTP{}, errors.New("is not a URL")
+	}
+	o := SMTP{Host: u.Hostname()}
+	switch u.Scheme {
+	case "smtp":
+		o.TLS, o.Port = "starttls", 587
+	case "smtps":
+		o.TLS, o.Port = "tls", 465
+	case "smtp+insecure":
+		o.TLS, o.Port = "none", 25
+	default:
+		return SMTP{}, errors.New("must start with smtp:// (STARTTLS), smtps:// (TLS) or smtp+insecure:// (no TLS)")
+	}
+	if o.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return SMTP{}, errors.New("must be scheme://[user:password@]host[:port] with nothing after the port")
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return SMTP{}, errors.New("has a port that is not 1 to 65535")
+		}
+		o.Port = n
+	}
+	if u.User != nil {
+		o.Username = u.User.Username()
+		o.Password, _ = u.User.Password()
+	}
+	return o, nil
 }
 
 // Production reports whether the service runs for real users.
@@ -154,7 +211,12 @@ func (r *reader) load() (Config, error) {
 		PlatformFeeBPS:       r.integer("BACKSTITCH_PLATFORM_FEE_BPS", 500, 0, 10000),
 		CancelFeesBorneBy:    r.str("BACKSTITCH_CANCEL_FEES_BORNE_BY", "platform"),
 		ReconcileStuckAfter:  r.duration("BACKSTITCH_RECONCILE_STUCK_AFTER", time.Hour),
+		SMTPURL:              r.str("BACKSTITCH_SMTP_URL", ""),
+		MailFrom:             r.str("BACKSTITCH_MAIL_FROM", ""),
+		MailInterval:         r.duration("BACKSTITCH_MAIL_INTERVAL", 5*time.Second),
+		SMTPTimeout:          r.duration("BACKSTITCH_SMTP_TIMEOUT", 20*time.Second),
 	}
+	r.checkMail(&c)
 	r.check(c.Env == "development" || c.Env == "production" || c.Env == "test",
 		"BACKSTITCH_ENV", "must be development, production or test")
 	r.check(c.LogLevel == "debug" || c.LogLevel == "info" || c.LogLevel == "warn" || c.LogLevel == "error",
@@ -187,6 +249,25 @@ func (r *reader) load() (Config, error) {
 		return Config{}, errors.New("invalid configuration:\n  " + strings.Join(r.problems, "\n  "))
 	}
 	return c, nil
+}
+
+// checkMail reads the SMTP settings: production must send mail, and only through TLS.
+func (r *reader) checkMail(c *Config) {
+	if c.SMTPURL != "" {
+		smtp, err := parseSMTP(c.SMTPURL)
+		r.check(err == nil, "BACKSTITCH_SMTP_URL", fmt.Sprint(err))
+		r.check(err != nil || smtp.TLS != "none" || !c.Production(), "BACKSTITCH_SMTP_URL",
+			"is smtp+insecure:// (no TLS), refused when BACKSTITCH_ENV=production: use smtp:// (STARTTLS) or smtps://")
+		c.SMTP = smtp
+		r.check(c.MailFrom != "", "BACKSTITCH_MAIL_FROM", "is required with BACKSTITCH_SMTP_URL: the address messages come from, such as Backstitch <hello@backstitch.example>")
+	}
+	if c.MailFrom != "" {
+		_, err := mail.ParseAddress(c.MailFrom)
+		r.check(err == nil, "BACKSTITCH_MAIL_FROM", fmt.Sprintf("%q must be an email address, such as Backstitch <hello@backstitch.example>", c.MailFrom))
+	}
+	if c.Production() {
+		r.check(c.SMTPURL != "", "BACKSTITCH_SMTP_URL", "is required when BACKSTITCH_ENV=production: backers and designers must hear what happened to their money and campaigns")
+	}
 }
 
 // StripeLive reports whether the secret key moves real money.
@@ -261,7 +342,16 @@ func (c Config) Redacted() map[string]string {
 		"stripe_webhook_secret": mask(c.StripeWebhookSecret), "stripe_publishable_key": c.StripePublishableKey,
 		"min_campaign_duration": c.MinCampaignDuration.String(), "max_campaign_duration": c.MaxCampaignDuration.String(),
 		"metrics_addr": c.MetricsAddr, "metrics_token": mask(c.MetricsToken),
+		"smtp": smtpRedacted(c.SMTP), "mail_from": c.MailFrom,
 	}
+}
+
+// smtpRedacted names the mail server for the start-up log, without its password.
+func smtpRedacted(s SMTP) string {
+	if s.Host == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d (tls: %s)", s.Host, s.Port, s.TLS)
 }
 
 type reader struct {

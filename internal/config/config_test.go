@@ -26,13 +26,14 @@ func TestProductionNamesWhatIsMissing(t *testing.T) {
 	if err == nil {
 		t.Fatal("production without a store or Stripe key started")
 	}
-	for _, name := range []string{"MONGODB_URI", "STRIPE_SECRET_KEY", "BACKSTITCH_PUBLIC_URL"} {
+	for _, name := range []string{"MONGODB_URI", "STRIPE_SECRET_KEY", "BACKSTITCH_PUBLIC_URL", "BACKSTITCH_SMTP_URL"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
 	}
 	_, err = Load(envOf(map[string]string{"BACKSTITCH_ENV": "production", "MONGODB_URI": "mongodb://db:27017",
-		"STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x", "BACKSTITCH_PUBLIC_URL": "https://backstitch.example"}))
+		"STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x", "BACKSTITCH_PUBLIC_URL": "https://backstitch.example",
+		"BACKSTITCH_SMTP_URL": "smtp://mailer:s3cret@smtp.example:587", "BACKSTITCH_MAIL_FROM": "Backstitch <hello@backstitch.example>"}))
 	if err != nil {
 		t.Fatalf("complete production config refused: %v", err)
 	}
@@ -104,7 +105,8 @@ func TestExampleFileDocumentsEverySetting(t *testing.T) {
 // Stripe settings that start fine but fail at the first checkout or webhook are refused at
 // start, naming every setting involved.
 func TestStripeSettingsThatCannotWork(t *testing.T) {
-	prod := map[string]string{"BACKSTITCH_ENV": "production", "MONGODB_URI": "mongodb://db:27017", "BACKSTITCH_PUBLIC_URL": "https://backstitch.example"}
+	prod := map[string]string{"BACKSTITCH_ENV": "production", "MONGODB_URI": "mongodb://db:27017", "BACKSTITCH_PUBLIC_URL": "https://backstitch.example",
+		"BACKSTITCH_SMTP_URL": "smtps://smtp.example", "BACKSTITCH_MAIL_FROM": "hello@backstitch.example"}
 	with := func(base map[string]string, kv ...string) map[string]string {
 		m := map[string]string{}
 		for k, v := range base {
@@ -204,6 +206,49 @@ func TestPublicURLMustBeAbsoluteHTTP(t *testing.T) {
 		c, err := Load(envOf(map[string]string{"BACKSTITCH_PUBLIC_URL": in}))
 		if err != nil || c.PublicURL != want {
 			t.Errorf("BACKSTITCH_PUBLIC_URL=%q → %q, %v; want %q", in, c.PublicURL, err, want)
+		}
+	}
+}
+
+func TestSMTPSettings(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want SMTP
+		bad  string // a setting the error must name, or "" when the settings are good
+	}{
+		{env: map[string]string{"BACKSTITCH_SMTP_URL": "smtp://mailer:s%40cret@smtp.example", "BACKSTITCH_MAIL_FROM": "hello@backstitch.example"},
+			want: SMTP{Host: "smtp.example", Port: 587, TLS: "starttls", Username: "mailer", Password: "s@cret"}},
+		{env: map[string]string{"BACKSTITCH_SMTP_URL": "smtps://mailer:pw@smtp.example", "BACKSTITCH_MAIL_FROM": "hello@backstitch.example"},
+			want: SMTP{Host: "smtp.example", Port: 465, TLS: "tls", Username: "mailer", Password: "pw"}},
+		{env: map[string]string{"BACKSTITCH_SMTP_URL": "smtp+insecure://127.0.0.1:2525", "BACKSTITCH_MAIL_FROM": "hello@backstitch.example"},
+			want: SMTP{Host: "127.0.0.1", Port: 2525, TLS: "none"}},
+		{env: map[string]string{"BACKSTITCH_SMTP_URL": "http://smtp.example", "BACKSTITCH_MAIL_FROM": "hello@backstitch.example"}, bad: "BACKSTITCH_SMTP_URL"},
+		{env: map[string]string{"BACKSTITCH_SMTP_URL": "smtp://smtp.example:99999", "BACKSTITCH_MAIL_FROM": "hello@backstitch.example"}, bad: "BACKSTITCH_SMTP_URL"},
+		{env: map[string]string{"BACKSTITCH_SMTP_URL": "smtp://smtp.example"}, bad: "BACKSTITCH_MAIL_FROM"},
+		{env: map[string]string{"BACKSTITCH_SMTP_URL": "smtp://smtp.example", "BACKSTITCH_MAIL_FROM": "not an address"}, bad: "BACKSTITCH_MAIL_FROM"},
+		{env: map[string]string{"BACKSTITCH_ENV": "production", "MONGODB_URI": "mongodb://db:27017", "STRIPE_SECRET_KEY": "sk_test_x",
+			"STRIPE_WEBHOOK_SECRET": "whsec_x", "BACKSTITCH_PUBLIC_URL": "https://backstitch.example",
+			"BACKSTITCH_SMTP_URL": "smtp+insecure://mail:25", "BACKSTITCH_MAIL_FROM": "hello@backstitch.example"}, bad: "smtp+insecure:// (no TLS), refused"},
+	} {
+		c, err := Load(envOf(tc.env))
+		if tc.bad != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.bad) {
+				t.Errorf("%v: error %v, want one naming %s", tc.env, err, tc.bad)
+			}
+			if err != nil && strings.Contains(err.Error(), "pw@") {
+				t.Errorf("the error repeats the SMTP password: %v", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%v refused: %v", tc.env, err)
+			continue
+		}
+		if c.SMTP != tc.want || !c.Mailing() {
+			t.Errorf("%v read as %+v, want %+v", tc.env, c.SMTP, tc.want)
+		}
+		if strings.Contains(c.Redacted()["smtp"], tc.want.Password) && tc.want.Password != "" {
+			t.Errorf("the start-up log shows the SMTP password: %s", c.Redacted()["smtp"])
 		}
 	}
 }

@@ -195,6 +195,8 @@ func indexes(ttl bool) map[string][]mongo.IndexModel {
 		// GridFS's own indexes, as the driver would create them on the first upload.
 		imageBucket + ".files":  {{Keys: bson.D{{Key: "filename", Value: 1}, {Key: "uploadDate", Value: 1}}}},
 		imageBucket + ".chunks": {{Keys: bson.D{{Key: "files_id", Value: 1}, {Key: "n", Value: 1}}, Options: unique()}},
+		// The relay's claim (status, due_at) and the dev mailbox's list (created_at).
+		"outbox": {{Keys: bson.D{{Key: "status", Value: 1}, {Key: "due_at", Value: 1}}}, {Keys: bson.D{{Key: "created_at", Value: -1}}}},
 	}
 	if ttl {
 		for _, coll := range expiring {

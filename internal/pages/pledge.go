@@ -279,6 +279,7 @@ func (p *Pages) submitPledge(r *request) (view, error) {
 	if ferr != nil {
 		return p.formErrors(r, camp, tier, form, ferr)
 	}
+	req.Locale = r.Lang // her messages come in the language she pledged in
 	hash := form.hash(tier.ID)
 	id, token := "", ""
 	if pl, tok, ok := p.pendingPledge(r, camp); ok {

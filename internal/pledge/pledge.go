@@ -20,6 +20,7 @@ import (
 	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/locale"
 	"github.com/backstitch/backstitch/internal/money"
 )
 
@@ -130,8 +131,10 @@ type Pledge struct {
 	Backer          Backer      `bson:"backer"`
 	ShippingAddress *Address    `bson:"shipping_address,omitempty"`
 	// Note is the backer's message to the designer.
-	Note            string `bson:"note,omitempty"`
-	Source          Source `bson:"source,omitempty"`
+	Note   string `bson:"note,omitempty"`
+	Source Source `bson:"source,omitempty"`
+	// Locale is the language the backer reads her messages in (one of locale.Languages).
+	Locale          string `bson:"locale,omitempty"`
 	Status          Status `bson:"status"`
 	ManageTokenHash string `bson:"manage_token_hash"`
 	// RequestHash identifies the request that created the pledge (its body); Answered is set by
@@ -202,6 +205,9 @@ type Request struct {
 	Note            string            `json:"note"`
 	// Source is where the backer came from (the pages fill it from their attribution cookie).
 	Source Source `json:"source"`
+	// Locale is the language of the backer's messages ("en", "fr"); the API fills it from
+	// Accept-Language when the body has none.
+	Locale string `json:"locale"`
 }
 
 // New validates a pledge request against its campaign and tier (nil for no reward) at now.
@@ -236,6 +242,12 @@ func New(id string, r Request, c campaign.Campaign, tier *campaign.Tier, now tim
 	p.Note = backstitch.CheckBlock(&errs, "note", r.Note, 0, MaxNote)
 	r.Source.check(&errs)
 	p.Source = r.Source
+	p.Locale = r.Locale
+	if p.Locale == "" {
+		p.Locale = locale.Languages[0]
+	} else if !locale.Supported(p.Locale) {
+		errs.Add("locale", "invalid", "locale must be one of "+strings.Join(locale.Languages, ", "))
+	}
 	if tier != nil {
 		p.TierID = tier.ID
 		stockID, err := tier.Choose(r.Options)

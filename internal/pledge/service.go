@@ -61,6 +61,7 @@ type Service struct {
 	dunning Dunning
 	fault   func(FaultPoint) error
 	changes campaign.ChangeNotifier
+	notices Notices
 }
 
 // NewService builds a Service. hold is how long a pledge keeps its reward unit without a payment
@@ -133,6 +134,9 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 		return Created{}, err
 	}
 	zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("campaign_id", camp.ID).Str("backer", account.MaskEmail(p.Backer.Email)).Msg("pledge created")
+	if err := s.holdConfirmation(ctx, p, token); err != nil {
+		return Created{}, err
+	}
 	p, err = s.prepareStripe(ctx, p, p.ManageTokenHash, o.Checkout)
 	if err != nil {
 		return Created{}, err
@@ -150,6 +154,9 @@ func (s *Service) resume(ctx context.Context, p Pledge, o Origin) (Created, erro
 			"This Idempotency-Key already made a pledge. Use a new key for a new pledge.")
 	}
 	token := newToken()
+	if err := s.holdConfirmation(ctx, p, token); err != nil {
+		return Created{}, err
+	}
 	p, err := s.prepareStripe(ctx, p, account.TokenID(token), o.Checkout)
 	if err != nil {
 		return Created{}, err

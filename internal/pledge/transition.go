@@ -161,6 +161,7 @@ func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitio
 		}
 		return prev, err
 	}
+	s.tellBacker(ctx, prev, updated)
 	if err := s.injectFault(AfterPledgeWrite); err != nil {
 		return updated, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/locale"
 	"github.com/backstitch/backstitch/internal/money"
 	"github.com/backstitch/backstitch/internal/pledge"
 )
@@ -84,6 +85,10 @@ func (s *Server) createPledge(c *fiber.Ctx) error {
 	var in pledge.Request
 	if err := decode(c, &in); err != nil {
 		return err
+	}
+	if in.Locale == "" {
+		// Messages about the pledge go out in the language the client asked for.
+		in.Locale = locale.Negotiate("", c.Get(fiber.HeaderAcceptLanguage)).Lang
 	}
 	if err := s.limit(c, "pledge:addr:"+c.IP(), s.cfg.PledgePerAddress, s.cfg.PledgeWindow); err != nil {
 		return err

@@ -1,0 +1,124 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/notify"
+)
+
+var _ notify.Store = (*Store)(nil)
+
+func (s *Store) outbox() *mongo.Collection { return s.db.Collection("outbox") }
+
+// EnqueueMessage inserts m; the message of a change already written (a retry's) stays as it is.
+func (s *Store) EnqueueMessage(ctx context.Context, m notify.Message) error {
+	if _, err := s.outbox().InsertOne(ctx, m); err != nil && !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("enqueue message %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// HoldMessage writes m as held, or refreshes a held one (a resumed pledge's new manage link). A
+// message released already makes the upsert collide on _id, and is left as it is.
+func (s *Store) HoldMessage(ctx context.Context, m notify.Message) error {
+	_, err := s.outbox().UpdateOne(ctx, bson.M{"_id": m.ID, "status": notify.StatusHeld},
+		bson.M{"$set": bson.M{"kind": m.Kind, "to": m.To, "lang": m.Lang, "data": m.Data, "due_at": m.DueAt},
+			"$setOnInsert": bson.M{"status": notify.StatusHeld, "attempts": 0, "created_at": m.CreatedAt}},
+		options.Update().SetUpsert(true))
+	if err != nil && !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("hold message %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// ReleaseMessage queues a held message with data merged in (field by field, so what only the
+// held message knows, its manage link, stays).
+func (s *Store) ReleaseMessage(ctx context.Context, id string, data map[string]string, now time.Time) error {
+	set := bson.M{"status": notify.StatusQueued, "due_at": now}
+	for k, v := range data {
+		set["data."+k] = v
+	}
+	if _, err := s.outbox().UpdateOne(ctx, bson.M{"_id": id, "status": notify.StatusHeld}, bson.M{"$set": set}); err != nil {
+		return fmt.Errorf("release message %s: %w", id, err)
+	}
+	return nil
+}
+
+// ClaimMessage takes the earliest due queued message in one conditional update: two relays
+// asking at once get different messages, or one gets none.
+func (s *Store) ClaimMessage(ctx context.Context, claim string, now, until time.Time) (notify.Message, error) {
+	var m notify.Message
+	err := s.outbox().FindOneAndUpdate(ctx,
+		bson.M{"status": notify.StatusQueued, "due_at": bson.M{"$lte": now}},
+		bson.M{"$set": bson.M{"due_at": until, "claim": claim}, "$inc": bson.M{"attempts": 1}},
+		options.FindOneAndUpdate().SetSort(bson.D{{Key: "status", Value: 1}, {Key: "due_at", Value: 1}}).SetReturnDocument(options.After)).Decode(&m)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return m, backstitch.Errorf(backstitch.CodeNotFound, "No message is due.")
+	}
+	if err != nil {
+		return m, fmt.Errorf("claim a message: %w", err)
+	}
+	return m, nil
+}
+
+// MarkMessageSent records a message as sent whoever holds its claim now: it was delivered.
+func (s *Store) MarkMessageSent(ctx context.Context, id string, now time.Time, forget []string) error {
+	unset := bson.M{"claim": ""}
+	for _, k := range forget {
+		unset["data."+k] = ""
+	}
+	_, err := s.outbox().UpdateOne(ctx, bson.M{"_id": id, "status": notify.StatusQueued},
+		bson.M{"$set": bson.M{"status": notify.StatusSent, "sent_at": now}, "$unset": unset})
+	if err != nil {
+		return fmt.Errorf("record message %s sent: %w", id, err)
+	}
+	return nil
+}
+
+// RetryMessage reschedules a message its caller still holds.
+func (s *Store) RetryMessage(ctx context.Context, id, claim string, due time.Time, why string) error {
+	_, err := s.outbox().UpdateOne(ctx, bson.M{"_id": id, "claim": claim, "status": notify.StatusQueued},
+		bson.M{"$set": bson.M{"due_at": due, "last_error": why}})
+	if err != nil {
+		return fmt.Errorf("reschedule message %s: %w", id, err)
+	}
+	return nil
+}
+
+// FailMessage gives up on a message its caller still holds.
+func (s *Store) FailMessage(ctx context.Context, id, claim, why string) error {
+	_, err := s.outbox().UpdateOne(ctx, bson.M{"_id": id, "claim": claim, "status": notify.StatusQueued},
+		bson.M{"$set": bson.M{"status": notify.StatusFailed, "last_error": why}})
+	if err != nil {
+		return fmt.Errorf("record message %s failed: %w", id, err)
+	}
+	return nil
+}
+
+// RecentMessages lists the latest messages, newest first.
+func (s *Store) RecentMessages(ctx context.Context, limit int) ([]notify.Message, error) {
+	cur, err := s.outbox().Find(ctx, bson.M{}, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	var out []notify.Message
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	return out, nil
+}
+
+// FindMessage finds one message by id.
+func (s *Store) FindMessage(ctx context.Context, id string) (notify.Message, error) {
+	var m notify.Message
+	err := s.outbox().FindOne(ctx, bson.M{"_id": id}).Decode(&m)
+	return m, notFound(err, "Message")
+}

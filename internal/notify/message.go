@@ -1,0 +1,107 @@
+// Package notify tells people what happened to their money and their campaigns, by email, once.
+//
+// A message is written to an outbox in the store, keyed by the state change that causes it (the
+// pledge or campaign id and the version that change wrote), so a retried request or transition
+// finds it there instead of writing a second one. It is written just after that change (not in the
+// same write): a process that dies in between loses that message, never the change. A relay on the scheduler sends what is due:
+//
+//   - it claims one message at a time with a conditional update that moves the message's due time
+//     past a claim lease (ClaimTTL) and stamps a fresh claim id, so two relays never hold the
+//     same message, and a relay that dies is replaced once the lease ends;
+//   - it sends with the message id as the Message-ID header, then records the message as sent;
+//   - a temporary failure (SMTP 4xx, a refused or dropped connection) is retried with a growing
+//     delay, a permanent one (5xx) is recorded with the server's answer and never retried.
+//
+// The one window left is a relay that dies after the server accepted the message and before it
+// recorded it as sent: the next relay sends it again once the claim lease ends. SMTP has no way to
+// ask whether a message arrived, so this is at least once, and the copy carries the same
+// Message-ID, which is what mail stores and clients deduplicate on (TestRelayCrashAfterSend shows
+// both deliveries carry one Message-ID).
+package notify
+
+import (
+	"context"
+	"time"
+
+	"github.com/backstitch/backstitch/internal/account"
+	"github.com/backstitch/backstitch/internal/campaign"
+)
+
+// Kind is what a message says.
+type Kind string
+
+// The messages of this slice.
+const (
+	PledgeConfirmed   Kind = "pledge_confirmed"
+	PledgeCancelled   Kind = "pledge_cancelled"
+	CampaignSucceeded Kind = "campaign_succeeded"
+	CampaignFailed    Kind = "campaign_failed"
+	ChargeFailed      Kind = "charge_failed"
+	RefundIssued      Kind = "refund_issued"
+	CampaignApproved  Kind = "campaign_approved"
+	CampaignRejected  Kind = "campaign_rejected"
+)
+
+// Kinds lists every kind, for the tests that render each one in each language.
+var Kinds = []Kind{PledgeConfirmed, PledgeCancelled, CampaignSucceeded, CampaignFailed, ChargeFailed, RefundIssued, CampaignApproved, CampaignRejected}
+
+// Status is where a message is in the outbox.
+type Status string
+
+const (
+	// StatusHeld: written ahead of the change that sends it (a confirmation waits for its pledge
+	// to be confirmed); never sent in this state.
+	StatusHeld Status = "held"
+	// StatusQueued: to be sent at DueAt (also while a relay holds its claim).
+	StatusQueued Status = "queued"
+	// StatusSent: the server accepted it.
+	StatusSent Status = "sent"
+	// StatusFailed: the server refused it for good, or retries ran out; LastError says why.
+	StatusFailed Status = "failed"
+)
+
+// Message is one email in the outbox. Data holds the values its templates show, already
+// formatted for its language, and the absolute links it carries.
+type Message struct {
+	ID     string            `bson:"_id"`
+	Kind   Kind              `bson:"kind"`
+	To     string            `bson:"to"`
+	Lang   string            `bson:"lang"`
+	Data   map[string]string `bson:"data"`
+	Status Status            `bson:"status"`
+	// DueAt is when a relay may next claim it; a claim moves it ClaimTTL ahead.
+	DueAt     time.Time  `bson:"due_at"`
+	Claim     string     `bson:"claim,omitempty"`
+	Attempts  int        `bson:"attempts"`
+	LastError string     `bson:"last_error,omitempty"`
+	CreatedAt time.Time  `bson:"created_at"`
+	SentAt    *time.Time `bson:"sent_at,omitempty"`
+}
+
+// Store keeps the outbox, and finds what messages talk about.
+type Store interface {
+	// EnqueueMessage stores m; a message with its id already stored is left as it is (nil).
+	EnqueueMessage(ctx context.Context, m Message) error
+	// HoldMessage stores m as held, or replaces a held one's data; a message that has left the
+	// held state is left as it is (nil).
+	HoldMessage(ctx context.Context, m Message) error
+	// ReleaseMessage queues a held message, due at now, with data merged into its own; a
+	// message not held (released already, or never held) is left as it is (nil).
+	ReleaseMessage(ctx context.Context, id string, data map[string]string, now time.Time) error
+	// ClaimMessage takes the earliest queued message due at now, moves its due time to until
+	// and stamps claim on it; none due is a not_found error.
+	ClaimMessage(ctx context.Context, claim string, now, until time.Time) (Message, error)
+	// MarkMessageSent records a queued message as sent, dropping the data named in forget.
+	MarkMessageSent(ctx context.Context, id string, now time.Time, forget []string) error
+	// RetryMessage moves a message still under claim to due, with why it failed.
+	RetryMessage(ctx context.Context, id, claim string, due time.Time, why string) error
+	// FailMessage records a message still under claim as failed for good.
+	FailMessage(ctx context.Context, id, claim, why string) error
+	// RecentMessages lists the latest messages, newest first (the dev mailbox).
+	RecentMessages(ctx context.Context, limit int) ([]Message, error)
+	FindMessage(ctx context.Context, id string) (Message, error)
+
+	FindCampaign(ctx context.Context, id string) (campaign.Campaign, error)
+	FindTier(ctx context.Context, campaignID, tierID string) (campaign.Tier, error)
+	FindUserByID(ctx context.Context, id string) (account.User, error)
+}

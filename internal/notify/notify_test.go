@@ -1,0 +1,88 @@
+package notify
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/backstitch/backstitch/internal/locale"
+	"github.com/backstitch/backstitch/internal/pledge"
+)
+
+// Every message renders in every language from the data the outbox writes for it: a template
+// naming data its kind lacks, or a catalogue key missing, fails here rather than at 3 a.m.
+func TestEveryMessageRendersInEveryLanguage(t *testing.T) {
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := map[string]string{"name": "Ana", "campaign": "Linen coats", "reward": "Coat", "amount": "CHF 320.00",
+		"charged": "Charged on 7 November", "pledge_url": "https://b.example/pledges/p1", "fix_url": "https://b.example/pledges/p1",
+		"campaign_url": "https://b.example/campaigns/linen", "manage_url": "https://b.example/pledges/p1/manage?token=t",
+		"decline": "Declined.", "refund": "CHF 30.00", "reason": "More photos."}
+	links := regexp.MustCompile(`https://b\.example[^\s"<]*`)
+	for _, lang := range locale.Languages {
+		for _, k := range Kinds {
+			out, err := r.Render(Message{ID: "msg_1", Kind: k, Lang: lang, Data: data})
+			if err != nil {
+				t.Fatalf("%s/%s: %v", lang, k, err)
+			}
+			if strings.HasPrefix(out.Subject, "email.") || !strings.Contains(out.Subject, "Linen coats") {
+				t.Errorf("%s/%s: subject %q", lang, k, out.Subject)
+			}
+			for _, body := range []string{out.Text, out.HTML} {
+				if strings.Contains(body, "email.") || strings.Contains(body, "<no value>") {
+					t.Errorf("%s/%s: untranslated or missing text:\n%s", lang, k, body)
+				}
+			}
+			text, html := links.FindAllString(out.Text, -1), links.FindAllString(strings.ReplaceAll(out.HTML, "&amp;", "&"), -1)
+			if len(text) == 0 || !slices.Equal(text, html) {
+				t.Errorf("%s/%s: plain text links %v, HTML links %v", lang, k, text, html)
+			}
+		}
+	}
+	if _, err := r.Render(Message{ID: "msg_2", Kind: RefundIssued, Lang: "en", Data: map[string]string{"name": "Ana"}}); err == nil {
+		t.Error("a message lacking its data rendered")
+	}
+}
+
+// Which changes of a pledge are told to its backer, and which are not.
+func TestBackerNews(t *testing.T) {
+	now := time.Now()
+	p := func(s pledge.Status) pledge.Pledge { return pledge.Pledge{Status: s} }
+	failedBefore := p(pledge.StatusCharging)
+	failedBefore.FirstFailedAt = &now
+	refunded := p(pledge.StatusPartiallyRefunded)
+	refunded.AmountRefunded = 100
+	for _, tc := range []struct {
+		name       string
+		prev, next pledge.Pledge
+		want       []Kind
+	}{
+		{"confirmed (all or nothing)", p(pledge.StatusPending), p(pledge.StatusActive), []Kind{PledgeConfirmed}},
+		{"confirmed (flexible)", p(pledge.StatusPending), p(pledge.StatusCollected), []Kind{PledgeConfirmed}},
+		{"hold ran out", p(pledge.StatusPending), p(pledge.StatusExpired), nil},
+		{"cancelled", p(pledge.StatusActive), p(pledge.StatusCancelled), []Kind{PledgeCancelled}},
+		{"cancelled before it was confirmed", p(pledge.StatusPending), p(pledge.StatusCancelled), nil},
+		{"deadline charge starts", p(pledge.StatusActive), p(pledge.StatusCharging), []Kind{CampaignSucceeded}},
+		{"a retry starts", p(pledge.StatusPaymentFailed), p(pledge.StatusCharging), nil},
+		{"goal missed", p(pledge.StatusActive), p(pledge.StatusVoid), []Kind{CampaignFailed}},
+		{"never had a card at the deadline", p(pledge.StatusPending), p(pledge.StatusVoid), nil},
+		{"first decline", p(pledge.StatusCharging), p(pledge.StatusPaymentFailed), []Kind{ChargeFailed}},
+		{"a retry declined", failedBefore, p(pledge.StatusPaymentFailed), nil},
+		{"refund", p(pledge.StatusCollected), refunded, []Kind{RefundIssued}},
+		{"nothing new", p(pledge.StatusActive), p(pledge.StatusActive), nil},
+	} {
+		if got := backerNews(tc.prev, tc.next); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestRetryDelayGrowsToACap(t *testing.T) {
+	if retryDelay(1) != time.Minute || retryDelay(2) != 2*time.Minute || retryDelay(4) != 8*time.Minute || retryDelay(30) != maxRetryDelay {
+		t.Errorf("delays %v %v %v %v", retryDelay(1), retryDelay(2), retryDelay(4), retryDelay(30))
+	}
+}
