@@ -239,7 +239,14 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := a.visits.Flush(flushCtx); err != nil {
 		a.log.Error().Err(err).Msg("flush visit counts at shutdown")
 	}
-	return <-served
+	// A shutdown that came before the server goroutine began serving ln finds no listener to
+	// close, and that goroutine would then accept forever: closing ln ourselves ends it either
+	// way (when the shutdown closed it already, the error says nothing new).
+	_ = ln.Close()
+	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	return nil
 }
 
 // visitsFlushEvery is how often counted visits are added to the store: often enough that the
