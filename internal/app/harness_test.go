@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -319,4 +321,33 @@ func (s *service) waitWebhooks() {
 // routes lists the app's routes as "METHOD /path".
 func (s *service) routes() []string {
 	return s.app.Routes()
+}
+
+// refusedTooLarge sends a body the service must refuse for its size and reports whether it was.
+// The service answers 413 as soon as the declared length is over the limit and closes the
+// connection without reading the rest, so a client still writing a large body may get the reset
+// instead of the answer (the kernel drops an answer that arrives with the reset): either way
+// the body was refused. Any other answer, or any other error, is not a refusal.
+func (s *service) refusedTooLarge(method, path, token, contentType, body string) bool {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := s.http.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+			return true
+		}
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	if res.StatusCode != http.StatusRequestEntityTooLarge {
+		s.t.Errorf("%s %s with %d bytes → %d, want 413", method, path, len(body), res.StatusCode)
+		return false
+	}
+	return true
 }
