@@ -120,7 +120,7 @@ func (p *Pages) pledge(r *request) (view, error) {
 	if camp.Slug != r.c.Params("slug") {
 		return view{redirect: pledgeFormPath(camp.Slug) + "?" + url.Values{"tier": {tier.ID}}.Encode()}, nil
 	}
-	form := pledgeForm{Amount: decimal(tier.Price), Options: make([]string, len(tier.Options))}
+	form := pledgeForm{Amount: tier.Price.Decimal(), Options: make([]string, len(tier.Options))}
 	var held *pledge.Pledge
 	if pl, _, ok := p.pendingPledge(r, camp); ok && pl.TierID == tier.ID {
 		form, held = formOf(pl, tier), &pl
@@ -137,7 +137,7 @@ func (p *Pages) pledge(r *request) (view, error) {
 
 // formOf fills the form in from a pledge.
 func formOf(pl pledge.Pledge, tier campaign.Tier) pledgeForm {
-	f := pledgeForm{Amount: decimal(money.Money{Amount: pl.Amount.Amount - pl.Shipping, Currency: pl.Amount.Currency}),
+	f := pledgeForm{Amount: money.Money{Amount: pl.Amount.Amount - pl.Shipping, Currency: pl.Amount.Currency}.Decimal(),
 		Name: pl.Backer.Name, Email: pl.Backer.Email, Note: pl.Note, Session: pl.SessionID}
 	if pl.ShippingAddress != nil {
 		f.Address = *pl.ShippingAddress
@@ -146,12 +146,6 @@ func formOf(pl pledge.Pledge, tier campaign.Tier) pledgeForm {
 		f.Options = append(f.Options, pl.Options[o.Name])
 	}
 	return f
-}
-
-// decimal writes an amount as the form's amount field takes it: "90.00", "48000".
-func decimal(m money.Money) string {
-	_, d, _ := strings.Cut(m.String(), " ")
-	return d
 }
 
 func (p *Pages) formView(r *request, camp campaign.Campaign, tier campaign.Tier, form pledgeForm) (pledgeFormView, error) {
