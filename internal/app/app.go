@@ -205,12 +205,12 @@ func (a *App) Store() *mongostore.Store { return a.store }
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
-	go a.sweep(sweepCtx, a.cfg.SweepInterval)
-	go a.settle(sweepCtx, a.cfg.SettleInterval)
+	go every(sweepCtx, a.cfg.SweepInterval, a.sweep)
+	go every(sweepCtx, a.cfg.SettleInterval, a.settle)
 	go a.reconcile(sweepCtx, a.cfg.SettleInterval)
-	go a.flushVisits(sweepCtx, visitsFlushEvery)
+	go every(sweepCtx, visitsFlushEvery, a.flushVisits)
 	if a.relay != nil {
-		go a.sendMail(sweepCtx, a.cfg.MailInterval)
+		go every(sweepCtx, a.cfg.MailInterval, a.sendMail)
 	}
 
 	a.sendOfflineWebhooksTo(ln.Addr())
@@ -253,18 +253,24 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // designer's figures are current, rarely enough that visits cost next to no writes.
 const visitsFlushEvery = 10 * time.Second
 
-// flushVisits adds counted visits to the store on a timer; Serve flushes once more at shutdown.
-func (a *App) flushVisits(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
+// flushVisits adds counted visits to the store; Serve flushes once more at shutdown.
+func (a *App) flushVisits(ctx context.Context) {
+	if err := a.visits.Flush(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Warn().Err(err).Msg("flush visit counts")
+	}
+}
+
+// every runs job each interval until ctx ends: the loop every background job of an instance
+// shares. (Reconciliation has its own, since a queued run also wakes it.)
+func every(ctx context.Context, interval time.Duration, job func(context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := a.visits.Flush(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				a.log.Warn().Err(err).Msg("flush visit counts")
-			}
+			job(ctx)
 		}
 	}
 }
@@ -272,23 +278,15 @@ func (a *App) flushVisits(ctx context.Context, every time.Duration) {
 // Visits gives tests the counter of page visits.
 func (a *App) Visits() *visits.Counter { return a.visits }
 
-func (a *App) sweep(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n, err := a.store.PurgeExpired(ctx, a.now())
-			if err != nil && !errors.Is(err, context.Canceled) {
-				a.log.Warn().Err(err).Msg("purge expired records")
-			} else if n > 0 {
-				a.log.Debug().Int64("deleted", n).Msg("purged expired records")
-			}
-			a.SweepPledges(ctx)
-		}
+// sweep deletes expired records (where no TTL index does) and sweeps pledges.
+func (a *App) sweep(ctx context.Context) {
+	n, err := a.store.PurgeExpired(ctx, a.now())
+	if err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Warn().Err(err).Msg("purge expired records")
+	} else if n > 0 {
+		a.log.Debug().Int64("deleted", n).Msg("purged expired records")
 	}
+	a.SweepPledges(ctx)
 }
 
 // SweepPledges runs one sweep of pledges (the sweeper's tick, also called by tests): holds that
@@ -306,20 +304,11 @@ func (a *App) SweepPledges(ctx context.Context) {
 	}
 }
 
-// settle runs the settlement scheduler: every tick, campaigns past their deadline are settled
-// (one instance per campaign, by lease) and the dunning schedule runs.
-func (a *App) settle(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := a.settler.Tick(a.log.WithContext(ctx)); err != nil && !errors.Is(err, context.Canceled) {
-				a.log.Error().Err(err).Msg("settlement tick")
-			}
-		}
+// settle is the settlement scheduler's tick: campaigns past their deadline are settled (one
+// instance per campaign, by lease) and the dunning schedule runs.
+func (a *App) settle(ctx context.Context) {
+	if err := a.settler.Tick(a.log.WithContext(ctx)); err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Error().Err(err).Msg("settlement tick")
 	}
 }
 
@@ -369,19 +358,10 @@ func (a *App) openMail(campaigns *campaign.Service, guard *csrf.Guard, secure bo
 	return nil
 }
 
-// sendMail runs the relay every tick: each instance sends what is due, one claim per message.
-func (a *App) sendMail(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := a.relay.Tick(a.log.WithContext(ctx)); err != nil && !errors.Is(err, context.Canceled) {
-				a.log.Error().Err(err).Msg("mail relay tick")
-			}
-		}
+// sendMail is the relay's tick: each instance sends what is due, one claim per message.
+func (a *App) sendMail(ctx context.Context) {
+	if _, err := a.relay.Tick(a.log.WithContext(ctx)); err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Error().Err(err).Msg("mail relay tick")
 	}
 }
 
