@@ -8,9 +8,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
-	"net/url"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
@@ -35,9 +33,6 @@ var Routes = []string{
 	"POST /designer/campaigns/:id/tiers/:tier_id", "POST /designer/campaigns/:id/tiers/:tier_id/delete",
 	"POST /designer/campaigns/:id/submit", "POST /designer/campaigns/:id/launch",
 }
-
-// langCookie is the backers' pages' language cookie: one choice for the whole site.
-const langCookie = "lang"
 
 // Console renders the designers' pages.
 type Console struct {
@@ -100,7 +95,7 @@ type base struct {
 	Title      string
 	Stylesheet string
 	Script     string
-	Switch     switchLink
+	Switch     pages.SwitchLink
 	// Refresh and Share are the shared layout's (a page that reloads itself, a page's Open Graph
 	// tags): console pages neither reload nor are shared, so they stay empty.
 	Refresh int
@@ -112,8 +107,6 @@ type base struct {
 	// Notice is a one-line confirmation shown on top ("Campaign saved").
 	Notice string
 }
-
-type switchLink struct{ Href, Lang, Name string }
 
 // request is what a handler gets: the visitor's locale, the layout's data and, behind
 // k.designer, the session.
@@ -136,7 +129,7 @@ type handler func(r *request) (view, error)
 
 func (k *Console) page(h handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if lang := c.Query(langCookie); lang != "" && c.Method() == fiber.MethodGet {
+		if lang := c.Query(pages.LanguageCookie); lang != "" && c.Method() == fiber.MethodGet {
 			return k.switchLanguage(c, lang)
 		}
 		r, err := k.newRequest(c)
@@ -160,21 +153,11 @@ func (k *Console) page(h handler) fiber.Handler {
 
 // switchLanguage remembers the chosen language and sends the designer back to the same page.
 func (k *Console) switchLanguage(c *fiber.Ctx, lang string) error {
-	if locale.Supported(lang) {
-		c.Cookie(&fiber.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: int((365 * 24 * time.Hour).Seconds()),
-			HTTPOnly: true, Secure: k.secure, SameSite: fiber.CookieSameSiteLaxMode})
-	}
-	q := c.Context().QueryArgs()
-	q.Del(langCookie)
 	target := "/designer"
 	if p := string(c.Request().URI().PathOriginal()); localPath(p) {
 		target = p
 	}
-	if s := q.String(); s != "" {
-		target += "?" + s
-	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.Redirect(target, http.StatusSeeOther)
+	return pages.SwitchLanguage(c, lang, target, k.secure)
 }
 
 // localPath accepts only a path of the console itself: a redirect there never leaves the site.
@@ -183,23 +166,14 @@ func localPath(p string) bool {
 }
 
 func (k *Console) newRequest(c *fiber.Ctx) (*request, error) {
-	loc := locale.Negotiate(c.Cookies(langCookie), c.Get(fiber.HeaderAcceptLanguage))
-	other := "fr"
-	if loc.Lang == "fr" {
-		other = "en"
-	}
-	q := url.Values{}
-	for key, v := range c.Queries() {
-		q.Set(key, v)
-	}
-	q.Set(langCookie, other)
+	loc := pages.Negotiate(c)
 	token, err := k.csrf.Token(c)
 	if err != nil {
 		return nil, err
 	}
 	return &request{c: c, loc: loc, base: base{
 		Lang: loc.Lang, Stylesheet: templates.StylesheetPath, Script: templates.ScriptPath, CSRF: token,
-		Switch: switchLink{Href: "?" + q.Encode(), Lang: other, Name: locale.T(other, "lang.name")},
+		Switch: pages.LanguageSwitch(loc, c.Queries()),
 	}}, nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -35,12 +34,6 @@ var Routes = []string{"GET /", "GET /campaigns/:slug", "GET /campaigns/:slug/ple
 	"GET /pledges/:id/thanks",
 	"GET /pledges/:id/manage", "GET /pledges/:id", "GET /pledges/:id/change", "POST /pledges/:id/change",
 	"GET /pledges/:id/cancel", "POST /pledges/:id/cancel"}
-
-// langCookie remembers the language a visitor chose with the switch, for a year.
-const (
-	langCookie = "lang"
-	langMaxAge = 365 * 24 * time.Hour
-)
 
 // endingSoon is how close to its deadline a live campaign must be to show under "Ending soon".
 const (
@@ -144,7 +137,7 @@ type base struct {
 	Title      string
 	Stylesheet string
 	Script     string
-	Switch     switchLink
+	Switch     SwitchLink
 	// Refresh, when set, reloads the page after this many seconds (a pledge being confirmed).
 	Refresh int
 	// Share, when set, is the page's Open Graph and Twitter card description.
@@ -155,9 +148,6 @@ type base struct {
 type shareMeta struct {
 	Title, Description, URL, Image string
 }
-
-// switchLink is the visible language switch: the same page in the other language.
-type switchLink struct{ Href, Lang, Name string }
 
 // view is what a handler answers: a template and its data, or an error.
 type view struct {
@@ -179,7 +169,7 @@ type request struct {
 
 func (p *Pages) page(h func(r *request) (view, error)) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if lang := c.Query(langCookie); lang != "" {
+		if lang := c.Query(LanguageCookie); lang != "" {
 			return p.switchLanguage(c, lang)
 		}
 		r := p.newRequest(c)
@@ -203,49 +193,24 @@ func (p *Pages) page(h func(r *request) (view, error)) fiber.Handler {
 	}
 }
 
-// switchLanguage remembers the chosen language and sends the visitor back to the same address
-// without ?lang=, so each page has one address per language choice and the switch never loops.
+// switchLanguage remembers the chosen language and sends the visitor back to the same address.
 func (p *Pages) switchLanguage(c *fiber.Ctx, lang string) error {
-	if locale.Supported(lang) {
-		c.Cookie(&fiber.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: int(langMaxAge.Seconds()),
-			HTTPOnly: true, Secure: p.secureCookies, SameSite: fiber.CookieSameSiteLaxMode})
-	}
-	q := c.Context().QueryArgs()
-	q.Del(langCookie)
 	// The path as the browser sent it (still percent-encoded), not the decoded one routes see.
 	target := string(c.Request().URI().PathOriginal())
 	if !strings.HasPrefix(target, "/") || strings.HasPrefix(target, "//") || strings.HasPrefix(target, "/\\") {
 		target = "/" // never a redirect to another host
 	}
-	if s := q.String(); s != "" {
-		target += "?" + s
-	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.Redirect(target, http.StatusSeeOther)
+	return SwitchLanguage(c, lang, target, p.secureCookies)
 }
 
 func (p *Pages) newRequest(c *fiber.Ctx) *request {
-	loc := locale.Negotiate(c.Cookies(langCookie), c.Get(fiber.HeaderAcceptLanguage))
-	other := "fr"
-	if loc.Lang == "fr" {
-		other = "en"
-	}
-	q := url.Values{}
-	for k, v := range c.Queries() {
-		q.Set(k, v)
-	}
-	q.Set(langCookie, other)
-	return &request{c: c, loc: loc, base: baseFor(loc, "?"+q.Encode())}
+	loc := Negotiate(c)
+	return &request{c: c, loc: loc, base: baseFor(loc, LanguageSwitch(loc, c.Queries()))}
 }
 
-// baseFor is the common data of a page in loc whose language switch goes to switchHref.
-func baseFor(loc locale.Locale, switchHref string) base {
-	other := "fr"
-	if loc.Lang == "fr" {
-		other = "en"
-	}
-	return base{Lang: loc.Lang, Stylesheet: templates.StylesheetPath, Script: templates.ScriptPath,
-		Switch: switchLink{Href: switchHref, Lang: other, Name: locale.T(other, "lang.name")}}
+// baseFor is the common data of a page in loc with its language switch.
+func baseFor(loc locale.Locale, sw SwitchLink) base {
+	return base{Lang: loc.Lang, Stylesheet: templates.StylesheetPath, Script: templates.ScriptPath, Switch: sw}
 }
 
 // send renders v into a buffer and answers it with the pages' security headers; a template that

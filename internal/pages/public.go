@@ -44,10 +44,10 @@ func pageCacheControl(ttl time.Duration) string {
 // cached serves a page from the public cache; param names the route parameter the page takes.
 func (p *Pages) cached(kind, param string, render pageRenderer) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if lang := c.Query(langCookie); lang != "" {
+		if lang := c.Query(LanguageCookie); lang != "" {
 			return p.switchLanguage(c, lang)
 		}
-		loc := locale.Negotiate(c.Cookies(langCookie), c.Get(fiber.HeaderAcceptLanguage))
+		loc := Negotiate(c)
 		arg := ""
 		if param != "" {
 			// Cloned: the loader may outlive the request (see pubcache.Loader).
@@ -118,13 +118,7 @@ func (p *Pages) renderCached(ctx context.Context, loc locale.Locale, arg string,
 
 // cachedBase is the common data of a cached page: its language switch carries no query (the
 // page's bytes must not depend on one; switchLanguage sends the visitor back to the bare path).
-func cachedBase(loc locale.Locale) base {
-	other := "fr"
-	if loc.Lang == "fr" {
-		other = "en"
-	}
-	return baseFor(loc, "?"+langCookie+"="+other)
-}
+func cachedBase(loc locale.Locale) base { return baseFor(loc, LanguageSwitch(loc, nil)) }
 
 // The attribution cookie remembers where a visitor came from (a share link's ?ref=, a
 // designer's utm_ links) for 30 days, so the pledge they make later, on another page or another
