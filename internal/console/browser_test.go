@@ -2,8 +2,6 @@ package console_test
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -182,26 +180,11 @@ func TestBrowserDesignerFromSignUpToLaunch(t *testing.T) {
 	}
 }
 
-// axeScript is axe-core's script, which .ci/run installs from npm at a pinned version.
-func axeScript(t *testing.T) string {
-	t.Helper()
-	path := os.Getenv("BACKSTITCH_AXE")
-	src, err := os.ReadFile(path)
-	if err != nil || path == "" {
-		msg := "accessibility check skipped: set BACKSTITCH_AXE to axe.min.js (`npm install --no-save --prefix DIR axe-core@<version in .ci/run>`)"
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s: %v", msg, err)
-		}
-		t.Skip(msg)
-	}
-	return string(src)
-}
-
 // No console page has a serious or critical accessibility violation, in either language, with
 // and without errors on its forms.
 func TestBrowserConsoleAccessibilityWithAxe(t *testing.T) {
 	browser.ForTest(t)
-	axe := axeScript(t)
+	axe := browser.AxeScript(t)
 	s := startSite(t, nil)
 	v := s.visitor("en")
 	v.signUp("Ana")
@@ -237,24 +220,5 @@ func check(t *testing.T, p *rod.Page, axe, url, lang string) {
 
 func checkLoaded(t *testing.T, p *rod.Page, axe, where, lang string) {
 	t.Helper()
-	p = step(p)
-	// DevTools evaluation is not subject to the page's Content-Security-Policy.
-	if _, err := (proto.RuntimeEvaluate{Expression: axe}).Call(p); err != nil {
-		t.Fatal(err)
-	}
-	res, err := p.Eval(`async () => {
-		const r = await axe.run(document, {resultTypes: ['violations']});
-		return JSON.stringify(r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-			.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(' '))})));
-	}`)
-	if err != nil {
-		t.Fatalf("%s: %v", where, err)
-	}
-	var violations []map[string]any
-	if err := json.Unmarshal([]byte(res.Value.Str()), &violations); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range violations {
-		t.Errorf("%s %s: %v", lang, where, v)
-	}
+	browser.CheckAxe(t, step(p), axe, lang+" "+where)
 }

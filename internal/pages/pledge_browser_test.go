@@ -93,7 +93,7 @@ func TestBrowserPledgeThroughCheckout(t *testing.T) {
 		t.Errorf("thanks status %q", st)
 	}
 	if path := os.Getenv("BACKSTITCH_AXE"); path != "" {
-		checkAxe(t, p, axeScript(t), "thanks")
+		browser.CheckAxe(t, p, browser.AxeScript(t), "thanks")
 	}
 	navigate(t, p, s.base+"/campaigns/"+s.geneva.Slug)
 	if left := text(t, p, "#tier-"+s.geneva.Tiers[workshop]+" .remaining"); left != "8 left of 12" {
@@ -200,7 +200,7 @@ func TestBrowserHostileFormInputAndCSRF(t *testing.T) {
 		t.Errorf("email error not tied to its field: %v", desc)
 	}
 	if path := os.Getenv("BACKSTITCH_AXE"); path != "" {
-		checkAxe(t, p, axeScript(t), "form with errors")
+		browser.CheckAxe(t, p, browser.AxeScript(t), "form with errors")
 	}
 	p.MustEval(`() => document.querySelector('input[name=csrf_token]').remove()`)
 	fill(t, p, "#email", "ana@example.com")
