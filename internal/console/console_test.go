@@ -11,6 +11,7 @@ import (
 
 	"github.com/backstitch/backstitch/internal/console"
 	"github.com/backstitch/backstitch/internal/locale"
+	"github.com/backstitch/backstitch/internal/testenv"
 )
 
 // A designer signs up and is signed in by a cookie the browser keeps from scripts and other
@@ -484,14 +485,14 @@ func TestConsolePagesAreValidInBothLanguages(t *testing.T) {
 		}
 		for _, path := range []string{"/designer/login", "/designer/signup", "/designer/password", "/designer/password/reset?token=x"} {
 			p := anon.get(path)
-			checkHTML(t, lang+" "+path, p.body, lang)
+			testenv.CheckHTML(t, lang+" "+path, p.body, lang)
 		}
 		for _, path := range []string{"/designer", "/designer/campaigns/new", editor, editor + "/preview", editor + "/tiers/" + tier} {
 			p := v.get(path)
 			if p.status != 200 || p.header.Get("Cache-Control") != "no-store" || !strings.Contains(p.header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
 				t.Errorf("%s: %d %v", path, p.status, p.header)
 			}
-			checkHTML(t, lang+" "+path, p.body, lang)
+			testenv.CheckHTML(t, lang+" "+path, p.body, lang)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/backstitch/backstitch/internal/testenv"
 )
 
 // Covers and tier pictures appear on the home page and the campaign page with their size and
@@ -47,7 +49,7 @@ func TestPicturesOnPages(t *testing.T) {
 		},
 	} {
 		p := s.get(path, "en")
-		checkHTML(t, path, p.body, "en")
+		testenv.CheckHTML(t, path, p.body, "en")
 		tags := img.FindAllString(p.body, -1)
 		if len(tags) != len(want) {
 			t.Fatalf("%s: %d images, want %d: %v", path, len(tags), len(want), tags)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/seed"
+	"github.com/backstitch/backstitch/internal/testenv"
 )
 
 // browserish is a visitor with a cookie jar that does not follow redirects, so each step's answer
@@ -150,7 +151,7 @@ func TestBackerManagesHerPledgeFromTheMagicLink(t *testing.T) {
 		if p.status != 200 {
 			t.Fatalf("%s manage page: %d\n%s", lang, p.status, p.body)
 		}
-		checkHTML(t, lang+" manage page", p.body, lang)
+		testenv.CheckHTML(t, lang+" manage page", p.body, lang)
 		checkHeaders(t, lang+" manage page", p.header)
 		if p.header.Get("Cache-Control") != "no-store" {
 			t.Errorf("manage page Cache-Control %q", p.header.Get("Cache-Control"))
@@ -201,7 +202,7 @@ func TestBackerManagesHerPledgeFromTheMagicLink(t *testing.T) {
 	if bad.status != http.StatusUnprocessableEntity {
 		t.Fatalf("change below the price: %d\n%s", bad.status, bad.body)
 	}
-	checkHTML(t, "change form with errors", bad.body, "en")
+	testenv.CheckHTML(t, "change form with errors", bad.body, "en")
 	mustContain(t, "change form with errors", bad.body, `id="amount-error"`, `aria-invalid="true"`, `value="Rua Augusta 1"`,
 		`value="Lisboa"`, `value="1.00"`, `value="Moss" selected`, `value="L" selected`)
 	if got := s.apiPledge(mine); got["amount"].(map[string]any)["amount"].(float64) != 33200 {

@@ -41,7 +41,7 @@ func TestEveryPageIsValidHTMLInBothLanguages(t *testing.T) {
 				continue
 			}
 			checkHeaders(t, where, p.header)
-			checkHTML(t, where, p.body, lang)
+			testenv.CheckHTML(t, where, p.body, lang)
 			if p.header.Get("Content-Language") != lang {
 				t.Errorf("%s: Content-Language %q", where, p.header.Get("Content-Language"))
 			}
@@ -124,7 +124,7 @@ func TestHostileTextIsEscaped(t *testing.T) {
 	for _, path := range []string{"/", "/campaigns/" + c.Slug, "/campaigns/" + c.Slug + "/pledge?tier=" + c.Tiers[hostileTier]} {
 		for _, lang := range locale.Languages {
 			p := s.get(path, lang)
-			checkHTML(t, path, p.body, lang)
+			testenv.CheckHTML(t, path, p.body, lang)
 			// One script element: the page's own script file.
 			if strings.Count(p.body, "<script") != 1 || strings.Contains(p.body, "<img") || strings.Contains(p.body, "<b>") {
 				t.Errorf("%s: markup from user text reached the page:\n%s", path, p.body)
@@ -225,7 +225,7 @@ func TestEndedCampaignsKeepTheirPage(t *testing.T) {
 			if p.status != 200 {
 				t.Fatalf("%s: %d", slug, p.status)
 			}
-			checkHTML(t, slug, p.body, lang)
+			testenv.CheckHTML(t, slug, p.body, lang)
 			if strings.Contains(p.body, "/pledge?tier=") {
 				t.Errorf("%s: an ended campaign offers to back it", slug)
 			}
@@ -339,7 +339,7 @@ func TestStoreFailureAnswersTheErrorPage(t *testing.T) {
 		t.Fatalf("%d %s", p.status, p.body)
 	}
 	checkHeaders(t, "error", p.header)
-	checkHTML(t, "error", p.body, "fr")
+	testenv.CheckHTML(t, "error", p.body, "fr")
 	mustContain(t, "error", p.body, "Une erreur s’est produite", "indiquez cette référence : ")
 	if id := regexp.MustCompile(`référence : ([0-9a-f-]{36})`).FindStringSubmatch(p.body); id == nil {
 		t.Errorf("no request id on the error page:\n%s", p.body)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/backstitch/backstitch/internal/locale"
 	"github.com/backstitch/backstitch/internal/pledge"
+	"github.com/backstitch/backstitch/internal/testenv"
 )
 
 // formVisitor is one browser's cookies, following no redirect so tests see each answer.
@@ -93,7 +94,7 @@ func TestPledgeFormThroughCheckout(t *testing.T) {
 	path := "/campaigns/" + d.Geneva.Slug + "/pledge?tier=" + d.Geneva.Tiers[workshop]
 	p, token := v.form(path)
 	checkHeaders(t, "form", p.header)
-	checkHTML(t, "form", p.body, "en")
+	testenv.CheckHTML(t, "form", p.body, "en")
 	mustContain(t, "form", p.body, "At least CHF\u00a090.00 for this reward.", "Nothing is charged today", `name="note"`)
 	if strings.Contains(p.body, `name="country"`) {
 		t.Errorf("a workshop asks for a shipping address")
@@ -138,7 +139,7 @@ func TestPledgeFormThroughCheckout(t *testing.T) {
 		t.Fatalf("pay: %d → %q", p.status, thanks)
 	}
 	p = v.do("GET", thanks, nil)
-	checkHTML(t, "thanks", p.body, "en")
+	testenv.CheckHTML(t, "thanks", p.body, "en")
 	mustContain(t, "thanks", p.body, "Your pledge is active", workshop, "CHF\u00a090.00", `href="/pledges/plg_`)
 	if strings.Contains(p.body, `http-equiv="refresh"`) {
 		t.Errorf("an active pledge's page still refreshes")
@@ -179,7 +180,7 @@ func TestPledgeFormErrorsKeepWhatWasTyped(t *testing.T) {
 		if res.StatusCode != http.StatusUnprocessableEntity {
 			t.Fatalf("%s: invalid form answered %d", lang, res.StatusCode)
 		}
-		checkHTML(t, "errors "+lang, body, lang)
+		testenv.CheckHTML(t, "errors "+lang, body, lang)
 		mustContain(t, "errors "+lang, body, `id="email-error"`, `aria-describedby="email-hint email-error"`, `aria-invalid="true"`,
 			`id="address_line1-error"`, `role="alert"`, `href="#email"`, `value="not-an-email"`, `value="8008"`,
 			`<option value="Moss" selected>`, `<option value="CH" selected>`, ">Merci</textarea>")
