@@ -29,12 +29,12 @@ func WriteRows(w *csv.Writer, m Match) error {
 	shipping := []string{"", ""}
 	row := func(campaign, object, id, status string, amount money.Money, refunded, fee int64) error {
 		return w.Write([]string{m.Key, campaign, object, id, status, amount.Currency,
-			strconv.FormatInt(amount.Amount, 10), major(amount),
-			strconv.FormatInt(refunded, 10), major(money.Money{Amount: refunded, Currency: amount.Currency}),
-			strconv.FormatInt(fee, 10), major(money.Money{Amount: fee, Currency: amount.Currency}), found, shipping[0], shipping[1]})
+			strconv.FormatInt(amount.Amount, 10), amount.Decimal(),
+			strconv.FormatInt(refunded, 10), money.Money{Amount: refunded, Currency: amount.Currency}.Decimal(),
+			strconv.FormatInt(fee, 10), money.Money{Amount: fee, Currency: amount.Currency}.Decimal(), found, shipping[0], shipping[1]})
 	}
 	if p := m.Pledge; p != nil {
-		shipping = []string{strconv.FormatInt(p.Shipping, 10), major(money.Money{Amount: p.Shipping, Currency: p.Amount.Currency})}
+		shipping = []string{strconv.FormatInt(p.Shipping, 10), money.Money{Amount: p.Shipping, Currency: p.Amount.Currency}.Decimal()}
 		err := row(p.CampaignID, "pledge", p.PledgeID, string(p.Status), p.Amount, p.Refunded, p.StripeFee)
 		shipping = []string{"", ""}
 		if err != nil {
@@ -73,10 +73,4 @@ func WriteRows(w *csv.Writer, m Match) error {
 		}
 	}
 	return nil
-}
-
-// major formats an amount in the currency's major unit without its code: "4000.00", "500".
-func major(m money.Money) string {
-	s := m.String()
-	return s[strings.IndexByte(s, ' ')+1:]
 }

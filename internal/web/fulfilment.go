@@ -86,13 +86,14 @@ func (s *Server) exportBackers(c *fiber.Ctx) error {
 		}
 		t := tiers[p.TierID]
 		cur := p.Amount.Currency
+		major := func(amount int64) string { return money.Money{Amount: amount, Currency: cur}.Decimal() }
 		a := p.ShippingAddress
 		if a == nil {
 			a = &pledge.Address{}
 		}
 		f := pledge.FulfilmentOf(p, t.Kind)
 		return w([]string{p.ID, p.Backer.Name, p.Backer.Email, p.TierID, t.Title, optionsText(p.Options), sessionText(t, p.SessionID), cur,
-			major(p.Amount.Amount, cur), major(p.RewardPrice, cur), major(p.Shipping, cur), major(p.Amount.Amount-p.RewardPrice-p.Shipping, cur),
+			major(p.Amount.Amount), major(p.RewardPrice), major(p.Shipping), major(p.Amount.Amount - p.RewardPrice - p.Shipping),
 			a.Name, a.Line1, a.Line2, a.PostalCode, a.City, a.Region, a.Country, string(p.Status), string(f.Status), f.Carrier, f.TrackingNumber, f.TrackingURL})
 	})
 }
@@ -283,9 +284,4 @@ func sessionText(t campaign.Tier, id string) string {
 		return se.StartsAt.In(loc).Format("2006-01-02 15:04 MST") + " " + where
 	}
 	return se.StartsAt.Format(time.RFC3339) + " " + where
-}
-
-func major(amount int64, currency string) string {
-	s := money.Money{Amount: amount, Currency: currency}.String()
-	return s[strings.IndexByte(s, ' ')+1:]
 }
