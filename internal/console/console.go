@@ -34,6 +34,9 @@ var Routes = []string{
 	"POST /designer/campaigns/:id/submit", "POST /designer/campaigns/:id/launch",
 }
 
+// consolePolicy is the pages' Content-Security-Policy; the console's forms post only to itself.
+var consolePolicy = pages.ContentSecurityPolicy("")
+
 // Console renders the designers' pages.
 type Console struct {
 	campaigns *campaign.Service
@@ -191,7 +194,7 @@ func (k *Console) send(r *request, v view) error {
 
 func (k *Console) headers(r *request) {
 	r.c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	r.c.Set(fiber.HeaderContentSecurityPolicy, pages.ContentSecurityPolicy(""))
+	r.c.Set(fiber.HeaderContentSecurityPolicy, consolePolicy)
 	// A designer's pages are hers alone: no cache, shared or private, keeps them.
 	r.c.Set(fiber.HeaderCacheControl, "no-store")
 	r.c.Set(fiber.HeaderVary, "Accept-Language, Cookie")
