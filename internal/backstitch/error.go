@@ -83,8 +83,12 @@ func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorCode returns the code of the first *Error in err's chain, or CodeInternal.
+// ErrorCode returns the code of the first *Error in err's chain, CodeInternal for any other
+// error, and "" for no error at all (so a nil error never reads as a failure).
 func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
 	if e, ok := errors.AsType[*Error](err); ok {
 		return e.Code
 	}
