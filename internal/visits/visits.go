@@ -39,8 +39,19 @@ type Store interface {
 // many distinct keys wait, further new ones are counted under Overflow instead.
 const maxKeys = 10_000
 
-// Overflow is the source visits are counted under once maxKeys distinct keys wait for a flush.
+// maxSourcesPerDay bounds how many distinct sources one instance writes for one campaign and
+// day, across flushes: maxKeys alone bounds memory, but flushed keys become store documents, so
+// a script inventing refs would otherwise add up to maxKeys documents every flush. The store
+// holds at most this many per campaign and day per instance (plus Overflow), which is plenty
+// for a designer's real share links and posts.
+const maxSourcesPerDay = 500
+
+// Overflow is the source visits are counted under once maxKeys distinct keys wait for a flush,
+// or once a campaign has had maxSourcesPerDay distinct sources today.
 var Overflow = pledge.Source{Ref: "_other"}
+
+// campaignDay is what maxSourcesPerDay counts sources under.
+type campaignDay struct{ campaignID, day string }
 
 // Counter aggregates visits in memory. It is safe for concurrent use.
 type Counter struct {
@@ -49,30 +60,49 @@ type Counter struct {
 
 	mu     sync.Mutex
 	counts map[Key]int64
+	// sources are the distinct sources counted per campaign and day (today's only: a flush
+	// forgets earlier days).
+	sources map[campaignDay]map[pledge.Source]struct{}
 }
 
 // NewCounter makes an empty counter writing to store.
 func NewCounter(store Store, now backstitch.Clock) *Counter {
-	return &Counter{store: store, now: now, counts: map[Key]int64{}}
+	return &Counter{store: store, now: now, counts: map[Key]int64{}, sources: map[campaignDay]map[pledge.Source]struct{}{}}
 }
 
 // Visit counts one visit to a campaign's page from src.
 func (c *Counter) Visit(campaignID string, src pledge.Source) {
 	k := Key{CampaignID: campaignID, Day: c.now().UTC().Format(time.DateOnly), Source: src}
+	cd := campaignDay{campaignID, k.Day}
 	c.mu.Lock()
-	if _, ok := c.counts[k]; !ok && len(c.counts) >= maxKeys {
-		k.Source = Overflow
+	defer c.mu.Unlock()
+	seen := c.sources[cd]
+	if seen == nil {
+		seen = map[pledge.Source]struct{}{}
+		c.sources[cd] = seen
+	}
+	if _, known := seen[src]; !known {
+		if _, waiting := c.counts[k]; len(seen) >= maxSourcesPerDay || (!waiting && len(c.counts) >= maxKeys) {
+			k.Source = Overflow
+		} else {
+			seen[src] = struct{}{}
+		}
 	}
 	c.counts[k]++
-	c.mu.Unlock()
 }
 
 // Flush adds what was counted since the last flush to the store. Counts a failed write could
 // not add are kept for the next flush: an outage delays visits, it does not lose them.
 func (c *Counter) Flush(ctx context.Context) error {
+	today := c.now().UTC().Format(time.DateOnly)
 	c.mu.Lock()
 	pending := c.counts
 	c.counts = map[Key]int64{}
+	for cd := range c.sources {
+		if cd.day != today {
+			delete(c.sources, cd)
+		}
+	}
 	c.mu.Unlock()
 	if len(pending) == 0 {
 		return nil

@@ -62,10 +62,11 @@ func TestInventedRefsFoldIntoOverflow(t *testing.T) {
 	st := &failingStore{added: map[Key]int64{}}
 	c := NewCounter(st, clock)
 	for i := range maxKeys + 50 {
-		c.Visit("cam_1", pledge.Source{Ref: fmt.Sprint("r", i)})
+		c.Visit(fmt.Sprint("cam_", i%100), pledge.Source{Ref: fmt.Sprint("r", i)})
 	}
-	if n := len(c.counts); n != maxKeys+1 {
-		t.Errorf("%d keys held, want %d", n, maxKeys+1)
+	// The 50 visits past maxKeys went to 50 campaigns, each with its own Overflow key.
+	if n := len(c.counts); n != maxKeys+50 {
+		t.Errorf("%d keys held, want %d", n, maxKeys+50)
 	}
 	if err := c.Flush(context.Background()); err != nil {
 		t.Fatal(err)
@@ -74,7 +75,41 @@ func TestInventedRefsFoldIntoOverflow(t *testing.T) {
 	for _, n := range st.added {
 		total += n
 	}
-	if total != maxKeys+50 || st.added[Key{CampaignID: "cam_1", Day: "2026-11-02", Source: Overflow}] != 50 {
-		t.Errorf("total %d, overflow %d", total, st.added[Key{CampaignID: "cam_1", Day: "2026-11-02", Source: Overflow}])
+	var overflow int64
+	for k, n := range st.added {
+		if k.Source == Overflow {
+			overflow += n
+		}
+	}
+	if total != maxKeys+50 || overflow != 50 {
+		t.Errorf("total %d, overflow %d", total, overflow)
+	}
+}
+
+// Flushed keys become store documents, so one campaign's distinct sources per day stay bounded
+// across flushes too, while the sources already seen keep counting under their own name.
+func TestInventedRefsAcrossFlushesStayBounded(t *testing.T) {
+	st := &failingStore{added: map[Key]int64{}}
+	c := NewCounter(st, clock)
+	insta := pledge.Source{Ref: "instagram"}
+	c.Visit("cam_1", insta)
+	for flush := range 5 {
+		for i := range maxSourcesPerDay {
+			c.Visit("cam_1", pledge.Source{Ref: fmt.Sprint("f", flush, "r", i)})
+		}
+		c.Visit("cam_1", insta)
+		if err := c.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(st.added); n != maxSourcesPerDay+1 {
+		t.Errorf("%d documents for one campaign and day, want %d", n, maxSourcesPerDay+1)
+	}
+	day := "2026-11-02"
+	if got := st.added[Key{CampaignID: "cam_1", Day: day, Source: insta}]; got != 6 {
+		t.Errorf("instagram visits %d, want 6", got)
+	}
+	if got := st.added[Key{CampaignID: "cam_1", Day: day, Source: Overflow}]; got != 5*maxSourcesPerDay-(maxSourcesPerDay-1) {
+		t.Errorf("overflow visits %d", got)
 	}
 }
