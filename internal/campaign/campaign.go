@@ -93,6 +93,10 @@ type Campaign struct {
 	Cover *Image `bson:"cover,omitempty"`
 	// SurveyDays is how long backers have to answer the survey after success (0: the default).
 	SurveyDays int `bson:"survey_days,omitempty"`
+	// Owed are the messages its steps owe the designer and the outbox does not hold yet,
+	// recorded by the step's own write since OwedSince (see Service.deliverOwed).
+	Owed      []backstitch.Notice `bson:"owed,omitempty"`
+	OwedSince *time.Time          `bson:"owed_since,omitempty"`
 }
 
 // DefaultSurveyDays is how long backers have to answer the survey unless the designer says.
