@@ -349,6 +349,7 @@ func (a *App) openMail(campaigns *campaign.Service, designers *console.Console, 
 	a.pledges.NotifyBackers(outbox)
 	campaigns.NotifyDesigners(outbox)
 	designers.MailResets(outbox)
+	a.settler.NotifyPeople(outbox)
 	render, err := notify.NewRenderer()
 	if err != nil {
 		return err

@@ -23,6 +23,11 @@ func (s *service) designerEmail(token string) string {
 	return s.must(200, "GET", "/api/v1/me", token, nil)["email"].(string)
 }
 
+// plainSpaces turns the no-break spaces CLDR puts in amounts into plain ones.
+func plainSpaces(s string) string {
+	return strings.NewReplacer("\u00a0", " ", "\u202f", " ").Replace(s)
+}
+
 // sweepAt runs the sweeper's tick on every instance at once, as several instances do.
 func sweepAt(instances ...*service) {
 	var wg sync.WaitGroup
@@ -290,7 +295,7 @@ func TestFrenchDesignerHearsEachStepOfHerCampaign(t *testing.T) {
 			t.Errorf("%q is not French or lacks the link to her campaign:\n%s", subject, got[0].Text)
 		}
 	}
-	if got := ms.to(email, "atteint son objectif"); len(got) == 1 && !strings.Contains(strings.NewReplacer("\u00a0", " ", "\u202f", " ").Replace(got[0].Text), "600,00 CHF sur 500,00 CHF, de 3") {
+	if got := ms.to(email, "atteint son objectif"); len(got) == 1 && !strings.Contains(plainSpaces(got[0].Text), "600,00 CHF sur 500,00 CHF, de 3") {
 		t.Errorf("the goal message does not give the total when it was reached (the third pledge):\n%s", got[0].Text)
 	}
 	if r := s.call("POST", "/api/v1/designers", "", map[string]string{"email": "x@atelier.example", "password": "lin et laine 1234", "name": "X", "locale": "de"}); r.Status != 422 || r.fieldCode(t, "locale") != "invalid" {
@@ -366,5 +371,62 @@ func TestPasswordResetIsMailed(t *testing.T) {
 		if msg.Data["reset_url"] != "" {
 			t.Errorf("the outbox keeps the reset link after sending")
 		}
+	}
+}
+
+// A flexible campaign's end: each charged backer hears it ended (in her language), the designer
+// gets the settlement summary, then the payout notice with what was transferred; one of each
+// however often the settler ticks.
+func TestFlexibleCampaignEndAndPayoutAreTold(t *testing.T) {
+	ms := startMailServer(t, "127.0.0.1:0")
+	s := startService(t, mailEnv(ms.addr))
+	c := s.pledgeSetup("flexible", 10)
+	s.collectedFlexible(c, 5000, "flex-end-en")
+	p := s.pledge(c.slug, map[string]any{"amount": chf(12345), "locale": "fr", "backer": map[string]any{"email": "anne@example.com", "name": "Anne"}}, "flex-end-fr").JSON(t)
+	if r := s.manage("POST", p["id"].(string), p["manage_token"].(string), map[string]any{"payment_method": "pm_card_visa"}); r.Status != 200 {
+		t.Fatalf("pay: %d %s", r.Status, r.Body)
+	}
+	s.must(201, "POST", "/api/v1/designers/me/payouts/onboarding", c.owner, nil)
+	if err := s.double().CompleteOnboarding(s.double().Accounts()[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	s.waitWebhooks()
+	designer := s.designerEmail(c.owner)
+	s.passDeadline(c.slug)
+	for range 3 {
+		if err := s.app.Settler().Tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		s.waitWebhooks()
+		s.relay()
+	}
+	en, fr := ms.to("flex@example.com", "has ended"), ms.to("anne@example.com", "est terminée")
+	if len(en) != 1 || len(fr) != 1 {
+		t.Fatalf("end messages: %d English, %d French; want 1 each", len(en), len(fr))
+	}
+	s.checkMessage(en[0])
+	s.checkMessage(fr[0])
+	if !strings.Contains(en[0].Text, "173.45") || !strings.Contains(en[0].Text, "was charged when you made it") {
+		t.Errorf("the backer's end message lacks the total raised or what it means for her:\n%s", en[0].Text)
+	}
+	ended := ms.to(designer, "has ended: its settlement")
+	if len(ended) != 1 {
+		t.Fatalf("%d settlement summaries, want 1: %+v", len(ended), ms.received())
+	}
+	s.checkMessage(ended[0])
+	if !strings.Contains(plainSpaces(ended[0].Text), "At the deadline: CHF ") || !strings.Contains(ended[0].Text, "from 2 backers") || !strings.Contains(ended[0].Text, "You keep what was raised") {
+		t.Errorf("the summary:\n%s", ended[0].Text)
+	}
+	var paid int64
+	for _, tr := range s.double().Transfers() {
+		paid += tr.Amount
+	}
+	payout := ms.to(designer, "payout for")
+	if paid == 0 || len(payout) != 1 {
+		t.Fatalf("transferred %d; %d payout messages, want 1", paid, len(payout))
+	}
+	s.checkMessage(payout[0])
+	if want := fmt.Sprintf("CHF %d.%02d", paid/100, paid%100); !strings.Contains(plainSpaces(payout[0].Text), want) {
+		t.Errorf("the payout message does not say %s:\n%s", want, payout[0].Text)
 	}
 }

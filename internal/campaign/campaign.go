@@ -145,6 +145,19 @@ type Settlement struct {
 	PaidOutAt *time.Time `bson:"paid_out_at,omitempty"`
 }
 
+// Owe records news on c, a step from prev about to be written, after what prev still owes; the
+// step's own write stores them (see Notices).
+func (c *Campaign) Owe(prev Campaign, news []backstitch.Notice, now time.Time) {
+	c.Owed, c.OwedSince = prev.Owed, prev.OwedSince
+	if len(news) == 0 {
+		return
+	}
+	c.Owed = append(slices.Clone(prev.Owed), news...)
+	if c.OwedSince == nil {
+		c.OwedSince = &now
+	}
+}
+
 // Decide closes a live campaign whose deadline has passed. An all-or-nothing campaign succeeds
 // only if what is pledged reaches the goal; a flexible one keeps what it raised and succeeds.
 func (c Campaign) Decide(pledged, backers int64, now time.Time) (Campaign, error) {

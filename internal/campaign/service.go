@@ -3,7 +3,6 @@ package campaign
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -305,13 +304,7 @@ func (s *Service) transition(ctx context.Context, by Actor, id string, a Action,
 		return Detail{}, err
 	}
 	if s.notices != nil {
-		if news := s.notices.CampaignNews(c, next, a, reason); len(news) > 0 {
-			next.Owed = append(slices.Clone(c.Owed), news...)
-			if next.OwedSince == nil {
-				now := s.now()
-				next.OwedSince = &now
-			}
-		}
+		next.Owe(c, s.notices.CampaignNews(c, next, a, reason), s.now())
 	}
 	if next, err = s.store.ReplaceCampaign(ctx, c, next); err != nil {
 		return Detail{}, err

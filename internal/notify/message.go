@@ -28,6 +28,7 @@ import (
 
 	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/pledge"
 )
 
 // Kind is what a message says.
@@ -45,6 +46,7 @@ const (
 	ChargeReminder    Kind = "charge_reminder"
 	PledgeDropped     Kind = "pledge_dropped"
 	RefundIssued      Kind = "refund_issued"
+	FlexibleSucceeded Kind = "flexible_succeeded"
 
 	CampaignSubmitted Kind = "campaign_submitted"
 	CampaignApproved  Kind = "campaign_approved"
@@ -52,13 +54,16 @@ const (
 	CampaignLaunched  Kind = "campaign_launched"
 	FirstPledge       Kind = "first_pledge"
 	GoalReached       Kind = "goal_reached"
+	CampaignEnded     Kind = "campaign_ended"
+	PayoutSent        Kind = "payout_sent"
 	PasswordReset     Kind = "password_reset"
 )
 
 // Kinds lists every kind, for the tests that render each one in each language.
 var Kinds = []Kind{PledgeConfirmed, PledgeChanged, PledgeCancelled, CampaignSucceeded, CampaignFailed, CampaignCancelled,
-	ChargeFailed, ChargeReminder, PledgeDropped, RefundIssued,
-	CampaignSubmitted, CampaignApproved, CampaignRejected, CampaignLaunched, FirstPledge, GoalReached, PasswordReset}
+	ChargeFailed, ChargeReminder, PledgeDropped, RefundIssued, FlexibleSucceeded,
+	CampaignSubmitted, CampaignApproved, CampaignRejected, CampaignLaunched, FirstPledge, GoalReached, CampaignEnded, PayoutSent,
+	PasswordReset}
 
 // Status is where a message is in the outbox.
 type Status string
@@ -119,4 +124,5 @@ type Store interface {
 	FindCampaign(ctx context.Context, id string) (campaign.Campaign, error)
 	FindTier(ctx context.Context, campaignID, tierID string) (campaign.Tier, error)
 	FindUserByID(ctx context.Context, id string) (account.User, error)
+	FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error
 }

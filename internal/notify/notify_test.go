@@ -23,7 +23,7 @@ func TestEveryMessageRendersInEveryLanguage(t *testing.T) {
 		"charged": "Charged on 7 November", "pledge_url": "https://b.example/pledges/p1", "fix_url": "https://b.example/pledges/p1",
 		"campaign_url": "https://b.example/campaigns/linen", "manage_url": "https://b.example/pledges/p1/manage?token=t",
 		"decline": "Declined.", "refund": "CHF 30.00", "reason": "More photos.", "pledged": "CHF 500.00", "goal": "CHF 400.00",
-		"backers": "3", "reset_url": "https://b.example/designer/password/reset?token=t"}
+		"backers": "3", "outcome": "It succeeded.", "paid": "CHF 450.00", "raised": "CHF 500.00", "reset_url": "https://b.example/designer/password/reset?token=t"}
 	links := regexp.MustCompile(`https://b\.example[^\s"<]*`)
 	for _, lang := range locale.Languages {
 		for _, k := range Kinds {

@@ -194,9 +194,95 @@ func (o *Outbox) CampaignNews(prev, next campaign.Campaign, a campaign.Action, r
 	return []backstitch.Notice{n}
 }
 
-// DeliverCampaign writes an owed notice of c to its designer's outbox; its id is the step's.
+// SettlementNews is what a settlement step owes: the designer hears how her campaign ended, and
+// when she is paid; a flexible campaign's backers hear it ended (an all-or-nothing one's hear it
+// from their pledges' own changes).
+func (o *Outbox) SettlementNews(prev, next campaign.Campaign) []backstitch.Notice {
+	var kinds []Kind
+	if prev.Status == campaign.StatusLive && (next.Status == campaign.StatusSucceeded || next.Status == campaign.StatusFailed) {
+		kinds = append(kinds, CampaignEnded)
+		if next.Status == campaign.StatusSucceeded && next.FundingModel == campaign.Flexible {
+			kinds = append(kinds, FlexibleSucceeded)
+		}
+	}
+	if next.Settlement != nil && next.Settlement.PaidOutAt != nil && (prev.Settlement == nil || prev.Settlement.PaidOutAt == nil) {
+		kinds = append(kinds, PayoutSent)
+	}
+	out := make([]backstitch.Notice, 0, len(kinds))
+	for _, k := range kinds {
+		out = append(out, backstitch.Notice{ID: changeID(next.ID, prev.Version+1, k), Kind: string(k)})
+	}
+	return out
+}
+
+// DeliverCampaign writes an owed notice of c to the outbox; its id is the step's. What it says is
+// read from what the step settled (the figures at the deadline, the transfers made), which no
+// later step changes.
 func (o *Outbox) DeliverCampaign(ctx context.Context, c campaign.Campaign, n backstitch.Notice) error {
-	return o.toDesigner(ctx, c, n.ID, Kind(n.Kind), func(locale.Locale) map[string]string { return n.Data })
+	switch k := Kind(n.Kind); k {
+	case FlexibleSucceeded, CampaignEnded:
+		if c.Settlement == nil {
+			return fmt.Errorf("campaign %s ended without a settlement", c.ID)
+		}
+		if k == FlexibleSucceeded {
+			return o.tellBackers(ctx, c, k)
+		}
+		outcome := "email.campaign_ended.failed"
+		switch {
+		case c.Status == campaign.StatusSucceeded && c.FundingModel == campaign.Flexible:
+			outcome = "email.campaign_ended.flexible"
+		case c.Status == campaign.StatusSucceeded:
+			outcome = "email.campaign_ended.succeeded"
+		}
+		return o.toDesigner(ctx, c, n.ID, k, func(l locale.Locale) map[string]string {
+			return map[string]string{"outcome": l.T(outcome), "goal": l.Money(c.Goal), "backers": fmt.Sprint(c.Settlement.BackersAtDeadline),
+				"pledged": l.Money(money.Money{Amount: c.Settlement.PledgedAtDeadline, Currency: c.Goal.Currency})}
+		})
+	case PayoutSent:
+		var paid int64
+		err := o.store.FindCampaignPledges(ctx, c.ID, func(p pledge.Pledge) error {
+			paid += p.TransferAmount
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("transfers of campaign %s: %w", c.ID, err)
+		}
+		return o.toDesigner(ctx, c, n.ID, k, func(l locale.Locale) map[string]string {
+			return map[string]string{"paid": l.Money(money.Money{Amount: paid, Currency: c.Goal.Currency})}
+		})
+	default:
+		return o.toDesigner(ctx, c, n.ID, k, func(locale.Locale) map[string]string { return n.Data })
+	}
+}
+
+// tellBackers queues a message of kind k to each backer whose pledge was charged, keyed by her
+// pledge: handing it over again (a sweeper finishing what a dead settler began) skips those
+// written already.
+func (o *Outbox) tellBackers(ctx context.Context, c campaign.Campaign, k Kind) error {
+	var pledges []pledge.Pledge
+	err := o.store.FindCampaignPledges(ctx, c.ID, func(p pledge.Pledge) error {
+		if p.Status.Charged() && p.ErasedAt == nil {
+			pledges = append(pledges, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("backers of campaign %s: %w", c.ID, err)
+	}
+	for _, p := range pledges {
+		data, _, err := o.pledgeData(ctx, p)
+		if err != nil {
+			return err
+		}
+		l := locale.Negotiate(langOf(p.Locale), "")
+		data["raised"] = l.Money(money.Money{Amount: c.Settlement.PledgedAtDeadline, Currency: c.Goal.Currency})
+		now := o.now()
+		if err := o.store.EnqueueMessage(ctx, Message{ID: "msg_" + p.ID + "." + string(k), Kind: k, To: p.Backer.Email,
+			Lang: l.Lang, Data: data, Status: StatusQueued, DueAt: now, CreatedAt: now}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // toDesigner queues message id of kind k to c's designer, in her language, with extra (written
