@@ -106,19 +106,22 @@ func (s *Service) injectFault(at FaultPoint) error {
 
 // deliverOwed hands c's owed notices to the outbox and clears them. The step is stored whatever
 // happens here: a failure is logged, and the notices stay for DeliverOwed.
-func (s *Service) deliverOwed(ctx context.Context, c Campaign) {
+func (s *Service) deliverOwed(ctx context.Context, c *Campaign) {
 	if s.notices == nil || len(c.Owed) == 0 {
 		return
 	}
 	for _, n := range c.Owed {
-		if err := s.notices.DeliverCampaign(ctx, c, n); err != nil {
+		if err := s.notices.DeliverCampaign(ctx, *c, n); err != nil {
 			zerolog.Ctx(ctx).Error().Err(err).Str("campaign_id", c.ID).Str("notice", n.ID).Msg("message owed for a campaign step not written to the outbox; the sweeper retries")
 			return
 		}
 	}
 	if err := s.store.ClearCampaignOwed(ctx, c.ID, c.Version); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Str("campaign_id", c.ID).Msg("clear delivered notices")
+		return
 	}
+	// Cleared on c too, so a next step from c does not carry them on and hand them over again.
+	c.Owed, c.OwedSince = nil, nil
 }
 
 // DeliverOwed is the sweeper's part of steps: it delivers the notices of campaigns whose step
@@ -129,7 +132,7 @@ func (s *Service) DeliverOwed(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	for _, c := range found {
-		s.deliverOwed(ctx, c)
+		s.deliverOwed(ctx, &c)
 	}
 	return len(found), nil
 }
@@ -314,7 +317,7 @@ func (s *Service) transition(ctx context.Context, by Actor, id string, a Action,
 	if err := s.injectFault(AfterCampaignWrite); err != nil {
 		return Detail{}, err
 	}
-	s.deliverOwed(ctx, next)
+	s.deliverOwed(ctx, &next)
 	log.Info().Str("campaign_id", c.ID).Str("from", string(c.Status)).Str("to", string(next.Status)).Msg("campaign " + string(a))
 	if by.admin() {
 		s.audit(ctx, backstitch.AuditEntry{

@@ -55,15 +55,16 @@ func (s *Service) owe(prev Pledge, next *Pledge) {
 	}
 }
 
-// deliverOwed hands p's owed notices to the outbox and clears them from the pledge. The change
-// is stored whatever happens here, so a failure is logged, not returned: the notices stay on the
-// pledge and the sweeper delivers them.
-func (s *Service) deliverOwed(ctx context.Context, p Pledge) {
+// deliverOwed hands p's owed notices to the outbox and clears them, on the pledge stored and on
+// p (so a caller's next change from p does not carry them on again). The change is stored
+// whatever happens here, so a failure is logged, not returned: the notices stay on the pledge
+// and the sweeper delivers them.
+func (s *Service) deliverOwed(ctx context.Context, p *Pledge) {
 	if s.notices == nil || len(p.Owed) == 0 {
 		return
 	}
 	for _, n := range p.Owed {
-		if err := s.notices.Deliver(ctx, p, n); err != nil {
+		if err := s.notices.Deliver(ctx, *p, n); err != nil {
 			zerolog.Ctx(ctx).Error().Err(err).Str("pledge_id", p.ID).Str("notice", n.ID).Msg("message owed for a pledge change not written to the outbox; the sweeper retries")
 			return
 		}
@@ -71,7 +72,9 @@ func (s *Service) deliverOwed(ctx context.Context, p Pledge) {
 	if err := s.store.ClearOwed(ctx, p.ID, p.Version); err != nil {
 		// Delivered but still recorded: delivering again is a no-op.
 		zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", p.ID).Msg("clear delivered notices")
+		return
 	}
+	p.Owed, p.OwedSince = nil, nil
 }
 
 // owedStale reports whether a pledge's owed notices have waited longer than their own

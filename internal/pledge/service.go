@@ -726,8 +726,8 @@ func (s *Service) Sweep(ctx context.Context) (Swept, error) {
 	}
 	for _, p := range found {
 		if owedStale(p, now) {
-			s.deliverOwed(ctx, p)
 			out.Delivered += len(p.Owed)
+			s.deliverOwed(ctx, &p)
 		}
 	}
 	for _, p := range found {

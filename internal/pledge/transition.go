@@ -169,31 +169,34 @@ func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitio
 	if err := s.injectFault(AfterPledgeWrite); err != nil {
 		return updated, err
 	}
-	// Last, once the counters follow: news that reads them (a campaign's goal reached) counts
-	// this pledge.
-	defer s.deliverOwed(ctx, updated)
+	// Messages go last, once the counters follow: news that reads them (a campaign's goal
+	// reached) counts this pledge.
+	done := func(err error) (Pledge, error) {
+		s.deliverOwed(ctx, &updated)
+		return updated, err
+	}
 	if !owes {
-		return updated, unitErr
+		return done(unitErr)
 	}
 	if s.now().Sub(updated.Pending.At) > SettleWithin/2 {
 		// This process stalled after the write (a long pause, say): the sweeper may already
 		// count the new state, so the counters are left to it rather than moved twice.
-		return updated, unitErr
+		return done(unitErr)
 	}
 	if err := s.settleCounters(ctx, updated.CampaignID, e); err != nil {
 		// The record stays on the pledge: the sweeper heals the counters.
-		return updated, err
+		return done(err)
 	}
 	if prev.Pending == nil {
 		// Cleared only by the transition that wrote it, and only when it inherited nothing:
 		// an inherited record may stand for effects another writer never applied.
 		if err := s.store.ClearPending(ctx, updated.ID, updated.Pending.Seq); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", updated.ID).Msg("clear settled counters record")
-			return updated, unitErr
+			return done(unitErr)
 		}
 		updated.Pending = nil
 	}
-	return updated, unitErr
+	return done(unitErr)
 }
 
 // settleCounters applies what a transition owes: the unit given back, the totals moved.

@@ -129,23 +129,26 @@ func (s *Settler) replaceCampaign(ctx context.Context, prev, next campaign.Campa
 		s.changes.CampaignChanged(prev.ID)
 	}
 	if s.notices != nil && len(c.Owed) > 0 {
-		s.deliverOwed(ctx, c)
+		s.deliverOwed(ctx, &c)
 	}
 	return c, nil
 }
 
 // deliverOwed hands c's owed notices to the outbox and clears them; a failure is logged (the step
 // is stored) and the sweeper delivers them later.
-func (s *Settler) deliverOwed(ctx context.Context, c campaign.Campaign) {
+func (s *Settler) deliverOwed(ctx context.Context, c *campaign.Campaign) {
 	for _, n := range c.Owed {
-		if err := s.notices.DeliverCampaign(ctx, c, n); err != nil {
+		if err := s.notices.DeliverCampaign(ctx, *c, n); err != nil {
 			zerolog.Ctx(ctx).Error().Err(err).Str("campaign_id", c.ID).Str("notice", n.ID).Msg("message owed for a settlement step not written to the outbox; the sweeper retries")
 			return
 		}
 	}
 	if err := s.store.ClearCampaignOwed(ctx, c.ID, c.Version); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Str("campaign_id", c.ID).Msg("clear delivered notices")
+		return
 	}
+	// Cleared on c too, so a next step from c does not carry them on and hand them over again.
+	c.Owed, c.OwedSince = nil, nil
 }
 
 // ErrBusy means another settler holds the campaign's lease; the next tick will look again.
