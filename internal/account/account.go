@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/locale"
 )
 
 // Role decides what a user may do.
@@ -38,6 +39,9 @@ type User struct {
 	// receive transfers yet (kept current by account.updated).
 	StripeAccountID string `bson:"stripe_account_id,omitempty"`
 	PayoutsEnabled  bool   `bson:"payouts_enabled"`
+	// Locale is the language she reads her messages in (one of locale.Languages; "" is the
+	// default one, for accounts made before it was kept).
+	Locale string `bson:"locale,omitempty"`
 }
 
 // Password length limits: long passphrases welcome, but hashing megabytes is a denial of service.
@@ -53,6 +57,9 @@ type SignupFields struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
 	Name     string `json:"name"`
+	// Locale is the language of her messages: the signup form's, or the API's `locale` field
+	// (else Accept-Language).
+	Locale string `json:"locale"`
 }
 
 // NewUser validates a signup and hashes the password.
@@ -68,6 +75,9 @@ func NewUser(f SignupFields, role Role, now time.Time) (User, error) {
 		minName = 1 // backers see the designer's name on every campaign
 	}
 	name := backstitch.CheckLine(&errs, "name", f.Name, minName, MaxName)
+	if f.Locale != "" && !locale.Supported(f.Locale) {
+		errs.Add("locale", "invalid", "locale must be one of "+strings.Join(locale.Languages, ", "))
+	}
 	if err := errs.Err(); err != nil {
 		return User{}, err
 	}
@@ -75,7 +85,7 @@ func NewUser(f SignupFields, role Role, now time.Time) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	return User{ID: backstitch.NewID("usr"), Email: email, Name: name, Role: role, PasswordHash: hash, CreatedAt: now}, nil
+	return User{ID: backstitch.NewID("usr"), Email: email, Name: name, Role: role, PasswordHash: hash, CreatedAt: now, Locale: f.Locale}, nil
 }
 
 func checkPassword(errs *backstitch.FieldErrors, pw string) {

@@ -41,8 +41,10 @@ type App struct {
 	ownStore bool
 	web      *web.Server
 	pledges  *pledge.Service
-	settler  *settlement.Settler
-	runner   *reconcile.Runner
+	// campaigns is kept for the sweeper, which delivers messages its steps left owed.
+	campaigns *campaign.Service
+	settler   *settlement.Settler
+	runner    *reconcile.Runner
 	// relay sends the outbox; nil without BACKSTITCH_SMTP_URL (messages wait in the outbox).
 	relay *notify.Relay
 	// offline holds the embedded store and the Stripe double when they run; only the default
@@ -97,6 +99,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 		StuckAfter: a.cfg.ReconcileStuckAfter, PlatformFeeBPS: int64(a.cfg.PlatformFeeBPS)})
 	recon := web.Reconciliation{Store: a.store, Runner: a.runner, Resolver: reconcile.NewResolver(a.store, gateway, a.pledges, a.settler, a.now)}
 	campaigns := campaign.NewService(a.store, a.now, campaign.Rules{MinDuration: a.cfg.MinCampaignDuration, MaxDuration: a.cfg.MaxCampaignDuration})
+	a.campaigns = campaigns
 	accounts := account.NewService(a.store, a.now, account.Policy{SessionTTL: a.cfg.SessionTTL,
 		LoginPerAddress: a.cfg.LoginPerAddress, LoginPerAccount: a.cfg.LoginPerAccount, LoginWindow: a.cfg.LoginWindow})
 	secure := strings.HasPrefix(a.cfg.PublicURL, "https://")
@@ -119,7 +122,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 		return nil, err
 	}
 	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, pg, designers, public, log, a.now, a.metrics)
-	if err := a.openMail(campaigns, guard, secure); err != nil {
+	if err := a.openMail(campaigns, designers, guard, secure); err != nil {
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
@@ -287,6 +290,15 @@ func (a *App) sweep(ctx context.Context) {
 		a.log.Debug().Int64("deleted", n).Msg("purged expired records")
 	}
 	a.SweepPledges(ctx)
+	a.SweepCampaigns(ctx)
+}
+
+// SweepCampaigns delivers the messages of campaign steps whose writer died before handing them to
+// the outbox (the sweeper's tick, also called by tests).
+func (a *App) SweepCampaigns(ctx context.Context) {
+	if _, err := a.campaigns.DeliverOwed(a.log.WithContext(ctx)); err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Warn().Err(err).Msg("deliver messages owed by campaign steps")
+	}
 }
 
 // SweepPledges runs one sweep of pledges (the sweeper's tick, also called by tests): holds that
@@ -332,10 +344,12 @@ func (a *App) reconcile(ctx context.Context, every time.Duration) {
 
 // openMail writes messages to the outbox as pledges and campaigns change, and sends them when
 // there is a mail server; in development without one, admins read them at /dev/mailbox.
-func (a *App) openMail(campaigns *campaign.Service, guard *csrf.Guard, secure bool) error {
+func (a *App) openMail(campaigns *campaign.Service, designers *console.Console, guard *csrf.Guard, secure bool) error {
 	outbox := notify.NewOutbox(a.store, a.cfg.PublicURL, a.now)
 	a.pledges.NotifyBackers(outbox)
 	campaigns.NotifyDesigners(outbox)
+	designers.MailResets(outbox)
+	a.settler.NotifyPeople(outbox)
 	render, err := notify.NewRenderer()
 	if err != nil {
 		return err
@@ -412,3 +426,6 @@ func (a *App) Close(ctx context.Context) {
 	}
 	a.closeEmbeddedStore()
 }
+
+// Campaigns gives tests the campaign service (its fault hook).
+func (a *App) Campaigns() *campaign.Service { return a.campaigns }

@@ -244,8 +244,8 @@ func TestPledgeConfirmedSendsOneMessageWithAWorkingManageLink(t *testing.T) {
 	ms := startMailServer(t, "127.0.0.1:0")
 	s := startService(t, mailEnv(ms.addr))
 	c := s.pledgeSetup("all_or_nothing", 10)
-	if got := s.relay(); got != 1 || !strings.HasSuffix(ms.received()[0].Subject, "is approved") {
-		t.Fatalf("setting up sent %d messages, want the designer's approval", got)
+	if got := s.relay(); got != 3 || len(ms.to(s.designerEmail(c.owner), "is approved")) != 1 {
+		t.Fatalf("setting up sent %d messages, want the designer's submitted, approved and live", got)
 	}
 	p := s.pledge(c.slug, coatPledge(c.coatTier, 40000), "mail-confirm").JSON(t)
 	id, token := p["id"].(string), p["manage_token"].(string)
@@ -439,8 +439,8 @@ func TestMessagesWaitWhileTheMailServerIsDown(t *testing.T) {
 		t.Fatalf("retried at once (%d sent); want a delay", n)
 	}
 	s.clock.Advance(2 * time.Minute)
-	if n := s.relay(); n != 2 {
-		t.Fatalf("sent %d after the server came back, want 2 (the designer's approval, the confirmation)", n)
+	if n := s.relay(); n != 5 {
+		t.Fatalf("sent %d after the server came back, want 5 (the designer's submitted, approved, live, first pledge; the confirmation)", n)
 	}
 	if got := ms.to("flex@example.com", "confirmed"); len(got) != 1 {
 		t.Fatalf("%d deliveries, want 1", len(got))
@@ -453,7 +453,8 @@ func TestPermanentRefusalIsRecordedNotRetried(t *testing.T) {
 	ms := startMailServer(t, "127.0.0.1:0")
 	s := startService(t, mailEnv(ms.addr))
 	c := s.pledgeSetup("flexible", 10)
-	s.relay() // the designer's approval
+	s.collectedFlexible(c, 900, "warm-up") // the designer's first pledge is told once, here
+	s.relay()
 	ms.mu.Lock()
 	ms.attempts = 0
 	ms.refuse = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Try again later"}
@@ -489,7 +490,8 @@ func TestTwoRelaysSendEachMessageOnce(t *testing.T) {
 	s := startService(t, mailEnv(ms.addr))
 	other := s.secondInstance(mailEnv(ms.addr))
 	c := s.pledgeSetup("flexible", 10)
-	s.relay() // the designer's approval
+	s.collectedFlexible(c, 900, "warm-up") // the designer's first pledge is told once, here
+	s.relay()
 	ms.mu.Lock()
 	ms.deliveries = nil
 	ms.mu.Unlock()
@@ -525,7 +527,8 @@ func TestRelayCrashAfterSend(t *testing.T) {
 	s := startService(t, mailEnv(ms.addr))
 	other := s.secondInstance(mailEnv(ms.addr))
 	c := s.pledgeSetup("flexible", 10)
-	s.relay() // the designer's approval
+	s.collectedFlexible(c, 900, "warm-up") // the designer's first pledge is told once, here
+	s.relay()
 	ms.mu.Lock()
 	ms.deliveries = nil
 	ms.mu.Unlock()

@@ -67,3 +67,16 @@ type HistoryEntry[S ~string] struct {
 	Reason string    `bson:"reason,omitempty" json:"reason,omitempty"`
 	At     time.Time `bson:"at" json:"at"`
 }
+
+// Notice is a message a state change owes someone, recorded on the changed document in the same
+// write as the change: a process that dies right after the write leaves it there, and whoever
+// finds it (the writer, a retry, the sweeper) hands it to the outbox, where its ID, derived from
+// the change (the document, the version the change wrote, the kind), makes a second hand-over
+// a no-op. It is removed from the document once the outbox holds it.
+type Notice struct {
+	ID   string `bson:"id"`
+	Kind string `bson:"kind"`
+	// Data is what only the change knows (a refund's amount, a decline in plain words), already
+	// written for the recipient; the rest is looked up when the message is written.
+	Data map[string]string `bson:"data,omitempty"`
+}

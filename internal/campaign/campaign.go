@@ -93,6 +93,10 @@ type Campaign struct {
 	Cover *Image `bson:"cover,omitempty"`
 	// SurveyDays is how long backers have to answer the survey after success (0: the default).
 	SurveyDays int `bson:"survey_days,omitempty"`
+	// Owed are the messages its steps owe the designer and the outbox does not hold yet,
+	// recorded by the step's own write since OwedSince (see Service.deliverOwed).
+	Owed      []backstitch.Notice `bson:"owed,omitempty"`
+	OwedSince *time.Time          `bson:"owed_since,omitempty"`
 }
 
 // DefaultSurveyDays is how long backers have to answer the survey unless the designer says.
@@ -139,6 +143,19 @@ type Settlement struct {
 	ChargedAt *time.Time `bson:"charged_at,omitempty"`
 	// PaidOutAt is set once the designer has received every transfer owed.
 	PaidOutAt *time.Time `bson:"paid_out_at,omitempty"`
+}
+
+// Owe records news on c, a step from prev about to be written, after what prev still owes; the
+// step's own write stores them (see Notices).
+func (c *Campaign) Owe(prev Campaign, news []backstitch.Notice, now time.Time) {
+	c.Owed, c.OwedSince = prev.Owed, prev.OwedSince
+	if len(news) == 0 {
+		return
+	}
+	c.Owed = append(slices.Clone(prev.Owed), news...)
+	if c.OwedSince == nil {
+		c.OwedSince = &now
+	}
 }
 
 // Decide closes a live campaign whose deadline has passed. An all-or-nothing campaign succeeds

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -19,6 +20,10 @@ type Store interface {
 	FindCampaignBySlug(ctx context.Context, slug string) (Campaign, error)
 	// ReplaceCampaign writes next if the campaign is still as prev was read (else a conflict).
 	ReplaceCampaign(ctx context.Context, prev, next Campaign) (Campaign, error)
+	// ClearCampaignOwed removes a campaign's owed notices if it is still at version (a later
+	// step carries them on); FindCampaignsOwing lists campaigns owing notices since before.
+	ClearCampaignOwed(ctx context.Context, id string, version int64) error
+	FindCampaignsOwing(ctx context.Context, before time.Time, limit int) ([]Campaign, error)
 	ListCampaigns(ctx context.Context, f ListFilter) ([]Campaign, error)
 
 	// ReserveTierSlot takes one of a campaign's max tier slots with one conditional update of the
@@ -64,16 +69,77 @@ type Service struct {
 	// image needs about 160 MB while it is processed, and the machine has few cores.
 	imageSlot chan struct{}
 	notices   Notices
+	fault     func(FaultPoint) error
 }
 
-// Notices hears of each stored review step of a campaign (the notify package writes the
-// designer's message to the outbox). It must be idempotent.
+// Notices says what a review step owes the designer and writes it to the outbox (the notify
+// package). The step's messages are recorded on the campaign in the same write as the step, then
+// handed over with Deliver, which is idempotent: a crash in between leaves them for the sweeper
+// (DeliverOwed), never lost, and a second hand-over writes nothing.
 type Notices interface {
-	CampaignMoved(ctx context.Context, prev, next Campaign, a Action, reason string) error
+	// CampaignNews is what the step a from prev to next owes, each notice with an id derived
+	// from the step (the campaign and the version it writes). It reads nothing.
+	CampaignNews(prev, next Campaign, a Action, reason string) []backstitch.Notice
+	// DeliverCampaign writes an owed notice of c to the outbox; one delivered already is a no-op.
+	DeliverCampaign(ctx context.Context, c Campaign, n backstitch.Notice) error
 }
 
 // NotifyDesigners sets who tells designers about their campaigns; set before serving.
 func (s *Service) NotifyDesigners(n Notices) { s.notices = n }
+
+// FaultPoint names a place in a step where a test can stop it, as a crash would.
+type FaultPoint string
+
+// AfterCampaignWrite is after a step is stored, before its messages reach the outbox.
+const AfterCampaignWrite FaultPoint = "after_campaign_write"
+
+// SetFaultHook arms a hook called at each fault point; an error it returns stops the step there,
+// as a crash would. Only tests arm it.
+func (s *Service) SetFaultHook(hook func(FaultPoint) error) { s.fault = hook }
+
+func (s *Service) injectFault(at FaultPoint) error {
+	if s.fault == nil {
+		return nil
+	}
+	return s.fault(at)
+}
+
+// deliverOwed hands c's owed notices to the outbox and clears them. The step is stored whatever
+// happens here: a failure is logged, and the notices stay for DeliverOwed.
+func (s *Service) deliverOwed(ctx context.Context, c *Campaign) {
+	if s.notices == nil || len(c.Owed) == 0 {
+		return
+	}
+	for _, n := range c.Owed {
+		if err := s.notices.DeliverCampaign(ctx, *c, n); err != nil {
+			zerolog.Ctx(ctx).Error().Err(err).Str("campaign_id", c.ID).Str("notice", n.ID).Msg("message owed for a campaign step not written to the outbox; the sweeper retries")
+			return
+		}
+	}
+	if err := s.store.ClearCampaignOwed(ctx, c.ID, c.Version); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("campaign_id", c.ID).Msg("clear delivered notices")
+		return
+	}
+	// Cleared on c too, so a next step from c does not carry them on and hand them over again.
+	c.Owed, c.OwedSince = nil, nil
+}
+
+// DeliverOwed is the sweeper's part of steps: it delivers the notices of campaigns whose step
+// died between its write and the outbox (older than stepWithin), and answers how many it found.
+func (s *Service) DeliverOwed(ctx context.Context) (int, error) {
+	found, err := s.store.FindCampaignsOwing(ctx, s.now().Add(-stepWithin), 100)
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range found {
+		s.deliverOwed(ctx, &c)
+	}
+	return len(found), nil
+}
+
+// stepWithin bounds how long a step takes from its write to its messages' delivery (a request's
+// timeout, with room): owed notices older than this belong to a step that died.
+const stepWithin = time.Minute
 
 // ChangeNotifier hears of every write that may change what the public sees of a campaign (its
 // fields, status, totals or tiers), after the write, so copies of the public view (the web
@@ -240,18 +306,18 @@ func (s *Service) transition(ctx context.Context, by Actor, id string, a Action,
 	if err != nil {
 		return Detail{}, err
 	}
+	if s.notices != nil {
+		next.Owe(c, s.notices.CampaignNews(c, next, a, reason), s.now())
+	}
 	if next, err = s.store.ReplaceCampaign(ctx, c, next); err != nil {
 		return Detail{}, err
 	}
 	s.changed(c.ID)
 	log := zerolog.Ctx(ctx)
-	if s.notices != nil {
-		// The step is stored: a message that could not be queued is logged, not reported as
-		// the step failing.
-		if err := s.notices.CampaignMoved(ctx, c, next, a, reason); err != nil {
-			log.Error().Err(err).Str("campaign_id", c.ID).Msg("message about a campaign step not written to the outbox")
-		}
+	if err := s.injectFault(AfterCampaignWrite); err != nil {
+		return Detail{}, err
 	}
+	s.deliverOwed(ctx, &next)
 	log.Info().Str("campaign_id", c.ID).Str("from", string(c.Status)).Str("to", string(next.Status)).Msg("campaign " + string(a))
 	if by.admin() {
 		s.audit(ctx, backstitch.AuditEntry{

@@ -5,6 +5,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"html/template"
 	"net/http"
@@ -48,7 +49,17 @@ type Console struct {
 	publicURL string
 	secure    bool
 	csrf      *csrf.Guard
+	mail      ResetMailer
 }
+
+// ResetMailer sends a password reset link (the notify package, through the outbox).
+type ResetMailer interface {
+	// SendPasswordReset sends link to u; resetID names the reset, so one reset makes one message.
+	SendPasswordReset(ctx context.Context, u account.User, resetID, link string) error
+}
+
+// MailResets sets who sends password reset links; set before serving.
+func (k *Console) MailResets(m ResetMailer) { k.mail = m }
 
 // New parses every template for every language once; a template error stops the start.
 func New(campaigns *campaign.Service, accounts *account.Service, now backstitch.Clock, publicURL string, guard *csrf.Guard) (*Console, error) {

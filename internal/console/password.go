@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
 
+	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/backstitch"
 )
 
@@ -24,13 +25,15 @@ func (k *Console) forgotForm(r *request) (view, error) {
 	return view{name: "designer_forgot", data: v}, nil
 }
 
-// forgot makes a single-use reset link, valid for an hour, and answers the same whether or not the
-// address has an account. Until mail exists the link goes to the log, and only in development:
-// a production log is no place for a key to someone's account.
+// forgot makes a single-use reset link, valid for an hour, mails it, and answers the same whether
+// or not the address has an account (or the outbox took the message). In development the link also
+// goes to the log, so a local walkthrough works without mail; a production log is no place for a
+// key to someone's account.
 func (k *Console) forgot(r *request) (view, error) {
+	ctx := r.c.UserContext()
 	v := forgotView{base: r.base, Email: r.c.FormValue("email")}
 	v.Title = r.loc.T("console.forgot.title")
-	token, u, err := k.accounts.RequestPasswordReset(r.c.UserContext(), v.Email, r.c.IP())
+	token, u, err := k.accounts.RequestPasswordReset(ctx, v.Email, r.c.IP())
 	switch {
 	case err == nil:
 	case backstitch.ErrorCode(err) == backstitch.CodeValidation:
@@ -42,10 +45,17 @@ func (k *Console) forgot(r *request) (view, error) {
 	default:
 		return view{}, err
 	}
-	if token != "" && !k.secure {
+	if token != "" {
 		link := k.publicURL + "/designer/password/reset?" + url.Values{"token": {token}}.Encode()
-		zerolog.Ctx(r.c.UserContext()).Info().Str("user_id", u.ID).Str("reset_link", link).
-			Msg("password reset link (development: mail is not sent yet)")
+		if !k.secure {
+			zerolog.Ctx(ctx).Info().Str("user_id", u.ID).Str("reset_link", link).Msg("password reset link (development only; it is mailed too)")
+		}
+		if k.mail != nil {
+			if err := k.mail.SendPasswordReset(ctx, u, account.TokenID(token), link); err != nil {
+				// Answered the same: the page must not tell whether the address has an account.
+				zerolog.Ctx(ctx).Error().Err(err).Str("user_id", u.ID).Msg("password reset message not written to the outbox")
+			}
+		}
 	}
 	v.Sent = true
 	return view{name: "designer_forgot", data: v}, nil

@@ -147,7 +147,7 @@ func (k *Console) signupForm(r *request) (view, error) {
 // signs her in.
 func (k *Console) signup(r *request) (view, error) {
 	ctx := r.c.UserContext()
-	in := account.SignupFields{Email: r.c.FormValue("email"), Password: r.c.FormValue("password"), Name: r.c.FormValue("name")}
+	in := account.SignupFields{Email: r.c.FormValue("email"), Password: r.c.FormValue("password"), Name: r.c.FormValue("name"), Locale: r.loc.Lang}
 	v := authForm{base: r.base, Email: in.Email, Name: in.Name}
 	v.Title = r.loc.T("console.signup.title")
 	if _, err := k.accounts.SignUpDesigner(ctx, in); err != nil {

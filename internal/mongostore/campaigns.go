@@ -61,6 +61,7 @@ func (s *Store) ReplaceCampaign(ctx context.Context, prev, next campaign.Campaig
 		"status": next.Status, "rejection_reason": next.RejectionReason, "launched_at": next.LaunchedAt,
 		"updated_at": next.UpdatedAt, "version": next.Version, "history": next.History,
 		"settlement": next.Settlement, "cancellation": next.Cancellation, "survey_days": next.SurveyDays,
+		"owed": next.Owed, "owed_since": next.OwedSince,
 	}}
 	res, err := s.db.Collection("campaigns").UpdateOne(ctx,
 		bson.M{"_id": prev.ID, "version": prev.Version, "status": prev.Status}, update)
@@ -71,6 +72,31 @@ func (s *Store) ReplaceCampaign(ctx context.Context, prev, next campaign.Campaig
 		return prev, backstitch.Errorf(backstitch.CodeConflict, "The campaign changed while this request ran; fetch it and try again.")
 	}
 	return next, nil
+}
+
+// ClearCampaignOwed removes a campaign's owed notices once the outbox holds them, if no step was
+// written meanwhile (that step carried them on and delivers them itself). The version stays.
+func (s *Store) ClearCampaignOwed(ctx context.Context, id string, version int64) error {
+	_, err := s.db.Collection("campaigns").UpdateOne(ctx, bson.M{"_id": id, "version": version},
+		bson.M{"$unset": bson.M{"owed": "", "owed_since": ""}})
+	if err != nil {
+		return storeError("clear owed notices of %s: %w", id, err)
+	}
+	return nil
+}
+
+// FindCampaignsOwing lists campaigns whose owed notices were recorded at or before before.
+func (s *Store) FindCampaignsOwing(ctx context.Context, before time.Time, limit int) ([]campaign.Campaign, error) {
+	cur, err := s.db.Collection("campaigns").Find(ctx, bson.M{"owed_since": bson.M{"$lte": before}},
+		options.Find().SetLimit(int64(limit)).SetProjection(bson.M{"history": 0, "story": 0}))
+	if err != nil {
+		return nil, storeError("find campaigns owing messages: %w", err)
+	}
+	var out []campaign.Campaign
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, storeError("find campaigns owing messages: %w", err)
+	}
+	return out, nil
 }
 
 // ListCampaigns returns campaigns newest first: by launch time when every status asked for is a

@@ -179,11 +179,13 @@ func (s *Store) AnswerPledge(ctx context.Context, id, manageTokenHash string, o 
 }
 
 // FindPledgesToSweep lists, in one query (a scan on the embedded store), pending pledges whose
-// hold has run out and pledges whose last transition left counters owed since staleBefore.
+// hold has run out and pledges whose last transition left counters or messages owed since
+// staleBefore.
 func (s *Store) FindPledgesToSweep(ctx context.Context, now, staleBefore time.Time, limit int) ([]pledge.Pledge, error) {
 	cur, err := s.db.Collection("pledges").Find(ctx, bson.M{"$or": bson.A{
 		bson.M{"status": pledge.StatusPending, "hold_expires_at": bson.M{"$lte": now}},
 		bson.M{"pending.since": bson.M{"$lte": staleBefore}},
+		bson.M{"owed_since": bson.M{"$lte": staleBefore}},
 	}}, options.Find().SetLimit(int64(limit)))
 	if err != nil {
 		return nil, storeError("find pledges to sweep: %w", err)
@@ -222,6 +224,34 @@ func (s *Store) ClearPending(ctx context.Context, pledgeID, seq string) error {
 	_, err := retryCAS(ctx, func() (bool, error) {
 		if _, err := coll.UpdateOne(ctx, bson.M{"_id": pledgeID}, unset); err != nil {
 			return false, storeError("clear pending of %s: %w", pledgeID, err)
+		}
+		return true, nil
+	}, func() (bool, error) { return false, nil })
+	return err
+}
+
+// ClearOwed removes a pledge's owed notices once the outbox holds them, if the pledge is still at
+// version: a change written meanwhile carried them on and delivers them itself. Like
+// ClearPending it leaves the version alone.
+func (s *Store) ClearOwed(ctx context.Context, pledgeID string, version int64) error {
+	coll := s.db.Collection("pledges")
+	unset := bson.M{"$unset": bson.M{"owed": "", "owed_since": ""}}
+	filter := bson.M{"_id": pledgeID, "version": version}
+	if s.locks != nil {
+		// The embedded store scans for anything but a bare _id (see AnswerPledge).
+		defer s.lock("pledges/" + pledgeID)()
+		var cur pledge.Pledge
+		if err := coll.FindOne(ctx, bson.M{"_id": pledgeID}, options.FindOne().SetProjection(bson.M{"version": 1})).Decode(&cur); err != nil {
+			return storeError("clear owed notices of %s: %w", pledgeID, notFound(err, "Pledge"))
+		}
+		if cur.Version != version {
+			return nil
+		}
+		filter = bson.M{"_id": pledgeID}
+	}
+	_, err := retryCAS(ctx, func() (bool, error) {
+		if _, err := coll.UpdateOne(ctx, filter, unset); err != nil {
+			return false, storeError("clear owed notices of %s: %w", pledgeID, err)
 		}
 		return true, nil
 	}, func() (bool, error) { return false, nil })

@@ -166,7 +166,7 @@ func indexes(ttl bool) map[string][]mongo.IndexModel {
 		},
 		"sessions":              {{Keys: bson.D{{Key: "expires_at", Value: 1}}}, {Keys: bson.D{{Key: "user_id", Value: 1}}}},
 		"password_resets":       {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
-		"campaigns":             {{Keys: bson.D{{Key: "slug", Value: 1}}, Options: unique()}, {Keys: bson.D{{Key: "status", Value: 1}, {Key: "launched_at", Value: -1}, {Key: "_id", Value: -1}}}, {Keys: bson.D{{Key: "designer_id", Value: 1}, {Key: "created_at", Value: -1}}}},
+		"campaigns":             {{Keys: bson.D{{Key: "slug", Value: 1}}, Options: unique()}, {Keys: bson.D{{Key: "status", Value: 1}, {Key: "launched_at", Value: -1}, {Key: "_id", Value: -1}}}, {Keys: bson.D{{Key: "designer_id", Value: 1}, {Key: "created_at", Value: -1}}}, {Keys: bson.D{{Key: "owed_since", Value: 1}}}},
 		"tiers":                 {{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "position", Value: 1}}}},
 		"rate_limits":           {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 		"idempotency_keys":      {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
@@ -181,6 +181,8 @@ func indexes(ttl bool) map[string][]mongo.IndexModel {
 			// The sweeper's second question, counters owed by an interrupted transition: without
 			// it every sweep of every instance reads all pledges on MongoDB.
 			{Keys: bson.D{{Key: "pending.since", Value: 1}}},
+			// The sweeper's search for messages a dead change still owes.
+			{Keys: bson.D{{Key: "owed_since", Value: 1}}},
 		},
 		"reconciliations": {
 			{Keys: bson.D{{Key: "status", Value: 1}, {Key: "created_at", Value: 1}}},

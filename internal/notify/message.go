@@ -1,9 +1,12 @@
 // Package notify tells people what happened to their money and their campaigns, by email, once.
 //
-// A message is written to an outbox in the store, keyed by the state change that causes it (the
-// pledge or campaign id and the version that change wrote), so a retried request or transition
-// finds it there instead of writing a second one. It is written just after that change (not in the
-// same write): a process that dies in between loses that message, never the change. A relay on the scheduler sends what is due:
+// A change of a pledge or a campaign records the messages it owes (backstitch.Notice) on the
+// document, in the same write as the change; the writer then hands them to the outbox and clears
+// them, and a writer that died before doing so leaves them for the sweeper. A message's outbox id
+// is derived from the change that caused it (the document, the version that change wrote, the
+// kind), so handing it over twice, or from two sweepers at once, finds it there and writes no
+// second one: no crash loses a message and no retry makes two. A relay on the scheduler sends
+// what is due:
 //
 //   - it claims one message at a time with a conditional update that moves the message's due time
 //     past a claim lease (ClaimTTL) and stamps a fresh claim id, so two relays never hold the
@@ -25,25 +28,42 @@ import (
 
 	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/pledge"
 )
 
 // Kind is what a message says.
 type Kind string
 
-// The messages of this slice.
+// The messages: to backers about their pledges, to designers about their campaigns and account.
 const (
 	PledgeConfirmed   Kind = "pledge_confirmed"
+	PledgeChanged     Kind = "pledge_changed"
 	PledgeCancelled   Kind = "pledge_cancelled"
 	CampaignSucceeded Kind = "campaign_succeeded"
 	CampaignFailed    Kind = "campaign_failed"
+	CampaignCancelled Kind = "campaign_cancelled"
 	ChargeFailed      Kind = "charge_failed"
+	ChargeReminder    Kind = "charge_reminder"
+	PledgeDropped     Kind = "pledge_dropped"
 	RefundIssued      Kind = "refund_issued"
+	FlexibleSucceeded Kind = "flexible_succeeded"
+
+	CampaignSubmitted Kind = "campaign_submitted"
 	CampaignApproved  Kind = "campaign_approved"
 	CampaignRejected  Kind = "campaign_rejected"
+	CampaignLaunched  Kind = "campaign_launched"
+	FirstPledge       Kind = "first_pledge"
+	GoalReached       Kind = "goal_reached"
+	CampaignEnded     Kind = "campaign_ended"
+	PayoutSent        Kind = "payout_sent"
+	PasswordReset     Kind = "password_reset"
 )
 
 // Kinds lists every kind, for the tests that render each one in each language.
-var Kinds = []Kind{PledgeConfirmed, PledgeCancelled, CampaignSucceeded, CampaignFailed, ChargeFailed, RefundIssued, CampaignApproved, CampaignRejected}
+var Kinds = []Kind{PledgeConfirmed, PledgeChanged, PledgeCancelled, CampaignSucceeded, CampaignFailed, CampaignCancelled,
+	ChargeFailed, ChargeReminder, PledgeDropped, RefundIssued, FlexibleSucceeded,
+	CampaignSubmitted, CampaignApproved, CampaignRejected, CampaignLaunched, FirstPledge, GoalReached, CampaignEnded, PayoutSent,
+	PasswordReset}
 
 // Status is where a message is in the outbox.
 type Status string
@@ -104,4 +124,5 @@ type Store interface {
 	FindCampaign(ctx context.Context, id string) (campaign.Campaign, error)
 	FindTier(ctx context.Context, campaignID, tierID string) (campaign.Tier, error)
 	FindUserByID(ctx context.Context, id string) (account.User, error)
+	FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error
 }

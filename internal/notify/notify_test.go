@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -21,19 +22,24 @@ func TestEveryMessageRendersInEveryLanguage(t *testing.T) {
 	data := map[string]string{"name": "Ana", "campaign": "Linen coats", "reward": "Coat", "amount": "CHF 320.00",
 		"charged": "Charged on 7 November", "pledge_url": "https://b.example/pledges/p1", "fix_url": "https://b.example/pledges/p1",
 		"campaign_url": "https://b.example/campaigns/linen", "manage_url": "https://b.example/pledges/p1/manage?token=t",
-		"decline": "Declined.", "refund": "CHF 30.00", "reason": "More photos."}
+		"decline": "Declined.", "refund": "CHF 30.00", "reason": "More photos.", "pledged": "CHF 500.00", "goal": "CHF 400.00",
+		"backers": "3", "outcome": "It succeeded.", "paid": "CHF 450.00", "raised": "CHF 500.00", "reset_url": "https://b.example/designer/password/reset?token=t"}
 	links := regexp.MustCompile(`https://b\.example[^\s"<]*`)
 	for _, lang := range locale.Languages {
 		for _, k := range Kinds {
-			out, err := r.Render(Message{ID: "msg_1", Kind: k, Lang: lang, Data: data})
+			d := maps.Clone(data)
+			if k == PasswordReset {
+				delete(d, "campaign") // about an account, not a campaign
+			}
+			out, err := r.Render(Message{ID: "msg_1", Kind: k, Lang: lang, Data: d})
 			if err != nil {
 				t.Fatalf("%s/%s: %v", lang, k, err)
 			}
-			if strings.HasPrefix(out.Subject, "email.") || !strings.Contains(out.Subject, "Linen coats") {
+			if strings.HasPrefix(out.Subject, "email.") || strings.Contains(out.Subject, "%!") || (k != PasswordReset) != strings.Contains(out.Subject, "Linen coats") {
 				t.Errorf("%s/%s: subject %q", lang, k, out.Subject)
 			}
 			for _, body := range []string{out.Text, out.HTML} {
-				if strings.Contains(body, "email.") || strings.Contains(body, "<no value>") {
+				if strings.Contains(body, "email.") || strings.Contains(body, "<no value>") || strings.Contains(body, "%!") {
 					t.Errorf("%s/%s: untranslated or missing text:\n%s", lang, k, body)
 				}
 			}
@@ -56,6 +62,12 @@ func TestBackerNews(t *testing.T) {
 	failedBefore.FirstFailedAt = &now
 	refunded := p(pledge.StatusPartiallyRefunded)
 	refunded.AmountRefunded = 100
+	raised := p(pledge.StatusActive)
+	raised.Amount.Amount = 500
+	otherTier := p(pledge.StatusActive)
+	otherTier.TierID = "tier_2"
+	pendingRaised := p(pledge.StatusPending)
+	pendingRaised.Amount.Amount = 500
 	for _, tc := range []struct {
 		name       string
 		prev, next pledge.Pledge
@@ -71,7 +83,11 @@ func TestBackerNews(t *testing.T) {
 		{"goal missed", p(pledge.StatusActive), p(pledge.StatusVoid), []Kind{CampaignFailed}},
 		{"never had a card at the deadline", p(pledge.StatusPending), p(pledge.StatusVoid), nil},
 		{"first decline", p(pledge.StatusCharging), p(pledge.StatusPaymentFailed), []Kind{ChargeFailed}},
-		{"a retry declined", failedBefore, p(pledge.StatusPaymentFailed), nil},
+		{"a retry declined", failedBefore, p(pledge.StatusPaymentFailed), []Kind{ChargeReminder}},
+		{"dunning window closed", p(pledge.StatusPaymentFailed), p(pledge.StatusDropped), []Kind{PledgeDropped}},
+		{"amount changed", p(pledge.StatusActive), raised, []Kind{PledgeChanged}},
+		{"tier changed", p(pledge.StatusActive), otherTier, []Kind{PledgeChanged}},
+		{"changed before it was confirmed", p(pledge.StatusPending), pendingRaised, nil},
 		{"refund", p(pledge.StatusCollected), refunded, []Kind{RefundIssued}},
 		{"nothing new", p(pledge.StatusActive), p(pledge.StatusActive), nil},
 	} {

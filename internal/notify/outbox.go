@@ -2,10 +2,13 @@ package notify
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"time"
 
+	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/locale"
@@ -44,7 +47,7 @@ func changeID(docID string, version int64, k Kind) string {
 
 // linkSecrets are data that open something without a password; they are dropped from the outbox
 // once the message is sent.
-var linkSecrets = []string{"manage_url"}
+var linkSecrets = []string{"manage_url", "reset_url"}
 
 // HoldConfirmation writes the confirmation, with the manage link, ahead of the confirmation.
 func (o *Outbox) HoldConfirmation(ctx context.Context, p pledge.Pledge, manageToken string) error {
@@ -71,10 +74,18 @@ func backerNews(prev, next pledge.Pledge) []Kind {
 		// The first deadline charge: later attempts start from payment_failed.
 		out = append(out, CampaignSucceeded)
 	case prev.Status == pledge.StatusActive && next.Status == pledge.StatusVoid:
+		// Told as a missed goal or as a cancellation, whichever the campaign says (Deliver).
 		out = append(out, CampaignFailed)
 	case prev.Status == pledge.StatusCharging && next.Status == pledge.StatusPaymentFailed && prev.FirstFailedAt == nil:
-		// The first decline; reminders while the retries run are a later slice.
 		out = append(out, ChargeFailed)
+	case prev.Status == pledge.StatusCharging && next.Status == pledge.StatusPaymentFailed:
+		// A scheduled retry declined too: the reminders follow the retries' schedule.
+		out = append(out, ChargeReminder)
+	case next.Status == pledge.StatusDropped && prev.Status != pledge.StatusDropped:
+		out = append(out, PledgeDropped)
+	case prev.Status == next.Status && next.Status.Counted() &&
+		(prev.TierID != next.TierID || prev.Amount != next.Amount || prev.StockID != next.StockID || prev.SessionID != next.SessionID):
+		out = append(out, PledgeChanged)
 	}
 	if next.AmountRefunded > prev.AmountRefunded {
 		out = append(out, RefundIssued)
@@ -82,67 +93,228 @@ func backerNews(prev, next pledge.Pledge) []Kind {
 	return out
 }
 
-// PledgeChanged writes what a stored change of a pledge tells its backer.
-func (o *Outbox) PledgeChanged(ctx context.Context, prev, next pledge.Pledge) error {
+// News is what moving from prev to next owes the backer, with what only the change knows.
+func (o *Outbox) News(prev, next pledge.Pledge) []backstitch.Notice {
 	kinds := backerNews(prev, next)
 	if len(kinds) == 0 {
 		return nil
 	}
-	data, camp, err := o.pledgeData(ctx, next)
+	l := locale.Negotiate(langOf(next.Locale), "")
+	out := make([]backstitch.Notice, 0, len(kinds))
+	for _, k := range kinds {
+		n := backstitch.Notice{ID: changeID(next.ID, prev.Version+1, k), Kind: string(k)}
+		switch k {
+		case PledgeConfirmed:
+			n.ID = confirmationID(next.ID)
+		case ChargeFailed, ChargeReminder:
+			n.Data = map[string]string{"decline": l.T(declineKey(next.LastFailure))}
+		case PledgeChanged:
+			// As it was changed, not as a later change may leave it.
+			n.Data = map[string]string{"amount": l.Money(next.Amount)}
+		case RefundIssued:
+			n.Data = map[string]string{"refund": l.Money(money.Money{Amount: next.AmountRefunded - prev.AmountRefunded, Currency: next.Amount.Currency})}
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// Deliver writes an owed notice of p to the outbox. Its id is the change's, so delivering it
+// again (a retry, the sweeper, two sweepers at once) finds it there and writes nothing.
+func (o *Outbox) Deliver(ctx context.Context, p pledge.Pledge, n backstitch.Notice) error {
+	data, camp, err := o.pledgeData(ctx, p)
 	if err != nil {
 		return err
 	}
-	l := locale.Negotiate(langOf(next.Locale), "")
+	for k, v := range n.Data {
+		data[k] = v
+	}
 	now := o.now()
-	for _, k := range kinds {
-		d := clone(data)
-		switch k {
-		case PledgeConfirmed:
-			if err := o.store.ReleaseMessage(ctx, confirmationID(next.ID), d, now); err != nil {
-				return err
-			}
-			continue
-		case ChargeFailed:
-			d["decline"] = l.T(declineKey(next.LastFailure))
-		case CampaignFailed:
-			if camp.Status == campaign.StatusCancelled {
-				// Voided because the campaign was cancelled, not because it missed its goal:
-				// telling that is a message of its own (a later slice).
-				continue
-			}
-		case RefundIssued:
-			d["refund"] = l.Money(money.Money{Amount: next.AmountRefunded - prev.AmountRefunded, Currency: next.Amount.Currency})
+	k := Kind(n.Kind)
+	switch k {
+	case PledgeConfirmed:
+		if err := o.store.ReleaseMessage(ctx, n.ID, data, now); err != nil {
+			return err
 		}
-		m := Message{ID: changeID(next.ID, next.Version, k), Kind: k, To: next.Backer.Email, Lang: l.Lang,
-			Data: d, Status: StatusQueued, DueAt: now, CreatedAt: now}
-		if err := o.store.EnqueueMessage(ctx, m); err != nil {
+		return o.designerNews(ctx, camp)
+	case CampaignFailed:
+		if camp.Status == campaign.StatusCancelled {
+			// Voided because the campaign was cancelled, not because it missed its goal.
+			k = CampaignCancelled
+			data["reason"] = ""
+			if camp.Cancellation != nil {
+				data["reason"] = camp.Cancellation.Reason
+			}
+		}
+	}
+	return o.store.EnqueueMessage(ctx, Message{ID: n.ID, Kind: k, To: p.Backer.Email, Lang: langOf(p.Locale),
+		Data: data, Status: StatusQueued, DueAt: now, CreatedAt: now})
+}
+
+// designerNews tells a designer of her campaign's first pledge and of its goal reached, once each
+// per campaign (their ids are the campaign's), when a pledge is confirmed.
+func (o *Outbox) designerNews(ctx context.Context, c campaign.Campaign) error {
+	// Read again: the counters moved with the pledge just confirmed.
+	c, err := o.store.FindCampaign(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("campaign %s: %w", c.ID, err)
+	}
+	kinds := []Kind{FirstPledge}
+	if c.Goal.Amount > 0 && c.Pledged >= c.Goal.Amount {
+		kinds = append(kinds, GoalReached)
+	}
+	for _, k := range kinds {
+		id := campaignOnceID(c.ID, k)
+		if _, err := o.store.FindMessage(ctx, id); err == nil {
+			continue // told already: spare reading her profile
+		}
+		err := o.toDesigner(ctx, c, id, k, func(l locale.Locale) map[string]string {
+			return map[string]string{"pledged": l.Money(money.Money{Amount: c.Pledged, Currency: c.Goal.Currency}),
+				"goal": l.Money(c.Goal), "backers": fmt.Sprint(c.BackersCount)}
+		})
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// CampaignMoved writes the designer's message about a review step.
-func (o *Outbox) CampaignMoved(ctx context.Context, prev, next campaign.Campaign, a campaign.Action, reason string) error {
-	var k Kind
-	switch a {
-	case campaign.ActionApprove:
-		k = CampaignApproved
-	case campaign.ActionReject:
-		k = CampaignRejected
-	default:
+// CampaignNews is what a step of a campaign owes its designer.
+func (o *Outbox) CampaignNews(prev, next campaign.Campaign, a campaign.Action, reason string) []backstitch.Notice {
+	kinds := map[campaign.Action]Kind{campaign.ActionSubmit: CampaignSubmitted, campaign.ActionApprove: CampaignApproved,
+		campaign.ActionReject: CampaignRejected, campaign.ActionLaunch: CampaignLaunched}
+	k, ok := kinds[a]
+	if !ok {
 		return nil
 	}
-	designer, err := o.store.FindUserByID(ctx, next.DesignerID)
+	n := backstitch.Notice{ID: changeID(next.ID, prev.Version+1, k), Kind: string(k)}
+	if k == CampaignRejected {
+		n.Data = map[string]string{"reason": reason}
+	}
+	return []backstitch.Notice{n}
+}
+
+// SettlementNews is what a settlement step owes: the designer hears how her campaign ended, and
+// when she is paid; a flexible campaign's backers hear it ended (an all-or-nothing one's hear it
+// from their pledges' own changes).
+func (o *Outbox) SettlementNews(prev, next campaign.Campaign) []backstitch.Notice {
+	var kinds []Kind
+	if prev.Status == campaign.StatusLive && (next.Status == campaign.StatusSucceeded || next.Status == campaign.StatusFailed) {
+		kinds = append(kinds, CampaignEnded)
+		if next.Status == campaign.StatusSucceeded && next.FundingModel == campaign.Flexible {
+			kinds = append(kinds, FlexibleSucceeded)
+		}
+	}
+	if next.Settlement != nil && next.Settlement.PaidOutAt != nil && (prev.Settlement == nil || prev.Settlement.PaidOutAt == nil) {
+		kinds = append(kinds, PayoutSent)
+	}
+	out := make([]backstitch.Notice, 0, len(kinds))
+	for _, k := range kinds {
+		out = append(out, backstitch.Notice{ID: changeID(next.ID, prev.Version+1, k), Kind: string(k)})
+	}
+	return out
+}
+
+// DeliverCampaign writes an owed notice of c to the outbox; its id is the step's. What it says is
+// read from what the step settled (the figures at the deadline, the transfers made), which no
+// later step changes.
+func (o *Outbox) DeliverCampaign(ctx context.Context, c campaign.Campaign, n backstitch.Notice) error {
+	switch k := Kind(n.Kind); k {
+	case FlexibleSucceeded, CampaignEnded:
+		if c.Settlement == nil {
+			return fmt.Errorf("campaign %s ended without a settlement", c.ID)
+		}
+		if k == FlexibleSucceeded {
+			return o.tellBackers(ctx, c, k)
+		}
+		outcome := "email.campaign_ended.failed"
+		switch {
+		case c.Status == campaign.StatusSucceeded && c.FundingModel == campaign.Flexible:
+			outcome = "email.campaign_ended.flexible"
+		case c.Status == campaign.StatusSucceeded:
+			outcome = "email.campaign_ended.succeeded"
+		}
+		return o.toDesigner(ctx, c, n.ID, k, func(l locale.Locale) map[string]string {
+			return map[string]string{"outcome": l.T(outcome), "goal": l.Money(c.Goal), "backers": fmt.Sprint(c.Settlement.BackersAtDeadline),
+				"pledged": l.Money(money.Money{Amount: c.Settlement.PledgedAtDeadline, Currency: c.Goal.Currency})}
+		})
+	case PayoutSent:
+		var paid int64
+		err := o.store.FindCampaignPledges(ctx, c.ID, func(p pledge.Pledge) error {
+			paid += p.TransferAmount
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("transfers of campaign %s: %w", c.ID, err)
+		}
+		return o.toDesigner(ctx, c, n.ID, k, func(l locale.Locale) map[string]string {
+			return map[string]string{"paid": l.Money(money.Money{Amount: paid, Currency: c.Goal.Currency})}
+		})
+	default:
+		return o.toDesigner(ctx, c, n.ID, k, func(locale.Locale) map[string]string { return n.Data })
+	}
+}
+
+// tellBackers queues a message of kind k to each backer whose pledge was charged, keyed by her
+// pledge: handing it over again (a sweeper finishing what a dead settler began) skips those
+// written already.
+func (o *Outbox) tellBackers(ctx context.Context, c campaign.Campaign, k Kind) error {
+	var pledges []pledge.Pledge
+	err := o.store.FindCampaignPledges(ctx, c.ID, func(p pledge.Pledge) error {
+		if p.Status.Charged() && p.ErasedAt == nil {
+			pledges = append(pledges, p)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("designer of campaign %s: %w", next.ID, err)
+		return fmt.Errorf("backers of campaign %s: %w", c.ID, err)
+	}
+	for _, p := range pledges {
+		data, _, err := o.pledgeData(ctx, p)
+		if err != nil {
+			return err
+		}
+		l := locale.Negotiate(langOf(p.Locale), "")
+		data["raised"] = l.Money(money.Money{Amount: c.Settlement.PledgedAtDeadline, Currency: c.Goal.Currency})
+		now := o.now()
+		if err := o.store.EnqueueMessage(ctx, Message{ID: "msg_" + p.ID + "." + string(k), Kind: k, To: p.Backer.Email,
+			Lang: l.Lang, Data: data, Status: StatusQueued, DueAt: now, CreatedAt: now}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// toDesigner queues message id of kind k to c's designer, in her language, with extra (written
+// for her language) on top of what every designer's message shows.
+func (o *Outbox) toDesigner(ctx context.Context, c campaign.Campaign, id string, k Kind, extra func(locale.Locale) map[string]string) error {
+	designer, err := o.store.FindUserByID(ctx, c.DesignerID)
+	if err != nil {
+		return fmt.Errorf("designer of campaign %s: %w", c.ID, err)
+	}
+	l := locale.Negotiate(langOf(designer.Locale), "")
+	data := map[string]string{"name": designer.Name, "campaign": c.Title,
+		"campaign_url": o.link("/designer/campaigns/"+url.PathEscape(c.ID), nil)}
+	for key, v := range extra(l) {
+		data[key] = v
 	}
 	now := o.now()
-	// Designers have no language in their profile yet: they read the default one.
-	return o.store.EnqueueMessage(ctx, Message{ID: changeID(next.ID, next.Version, k), Kind: k, To: designer.Email,
-		Lang: locale.Languages[0], Status: StatusQueued, DueAt: now, CreatedAt: now,
-		Data: map[string]string{"name": designer.Name, "campaign": next.Title, "reason": reason,
-			"campaign_url": o.link("/api/v1/campaigns/"+next.ID, nil)}})
+	return o.store.EnqueueMessage(ctx, Message{ID: id, Kind: k, To: designer.Email, Lang: l.Lang,
+		Status: StatusQueued, DueAt: now, CreatedAt: now, Data: data})
+}
+
+// campaignOnceID names a message a campaign gets once in its life (its first pledge).
+func campaignOnceID(campaignID string, k Kind) string { return "msg_" + campaignID + "." + string(k) }
+
+// SendPasswordReset queues a password reset link to u. resetID names the reset (the stored
+// token's id), so one reset makes one message; the link is dropped from the outbox once sent.
+func (o *Outbox) SendPasswordReset(ctx context.Context, u account.User, resetID, link string) error {
+	now := o.now()
+	// The reset's id is the hash the store looks the token up by: hashed again for the header.
+	sum := sha256.Sum256([]byte("message\x00" + resetID))
+	return o.store.EnqueueMessage(ctx, Message{ID: "msg_reset_" + hex.EncodeToString(sum[:12]), Kind: PasswordReset,
+		To: u.Email, Lang: langOf(u.Locale), Status: StatusQueued, DueAt: now, CreatedAt: now,
+		Data: map[string]string{"name": u.Name, "reset_url": link}})
 }
 
 // pledgeData is what every backer's message may show about her pledge.
@@ -203,12 +375,4 @@ func langOf(l string) string {
 		return l
 	}
 	return locale.Languages[0]
-}
-
-func clone(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m)+1)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }

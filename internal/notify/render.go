@@ -64,7 +64,11 @@ func (r *Renderer) Render(m Message) (Rendered, error) {
 	if !ok {
 		return Rendered{}, fmt.Errorf("render %s: no message of kind %q", m.ID, m.Kind)
 	}
-	v := view{Lang: lang, Subject: locale.T(lang, "email."+string(m.Kind)+".subject", m.Data["campaign"]), D: m.Data}
+	var about []any
+	if c, ok := m.Data["campaign"]; ok {
+		about = append(about, c) // every subject but an account's names its campaign
+	}
+	v := view{Lang: lang, Subject: locale.T(lang, "email."+string(m.Kind)+".subject", about...), D: m.Data}
 	var html, text bytes.Buffer
 	if err := h.ExecuteTemplate(&html, "layout", v); err != nil {
 		return Rendered{}, fmt.Errorf("render %s: %w", m.ID, err)

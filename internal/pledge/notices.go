@@ -2,19 +2,29 @@ package pledge
 
 import (
 	"context"
+	"slices"
+	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
 )
 
-// Notices hears of what a backer must be told about her pledge (the notify package writes it to
-// the outbox). Both calls must be idempotent: a retried request or transition calls them again.
+// Notices says what a backer must be told about her pledge and writes it to the outbox (the
+// notify package). A change's messages are recorded on the pledge (Owed) in the same write as the
+// change, then handed over with Deliver: a crash in between leaves them on the pledge for the
+// sweeper, and Deliver is idempotent, so a retry or a second sweeper makes no second message.
 type Notices interface {
 	// HoldConfirmation keeps the confirmation of a new pledge, with its manage link, until the
 	// pledge is confirmed. It runs before the manage token is shown, so the token the backer
 	// gets is always the one her message carries.
 	HoldConfirmation(ctx context.Context, p Pledge, manageToken string) error
-	// PledgeChanged hears of each stored state change of a pledge, after it is written.
-	PledgeChanged(ctx context.Context, prev, next Pledge) error
+	// News is what moving from prev to next owes the backer, each notice with an id derived
+	// from the change (the pledge and the version it writes). It reads nothing: it runs before
+	// the write that records it.
+	News(prev, next Pledge) []backstitch.Notice
+	// Deliver writes an owed notice of p to the outbox; a notice delivered already is a no-op.
+	Deliver(ctx context.Context, p Pledge, n backstitch.Notice) error
 }
 
 // NotifyBackers sets who tells backers about their pledges; set before serving.
@@ -27,13 +37,48 @@ func (s *Service) holdConfirmation(ctx context.Context, p Pledge, token string) 
 	return s.notices.HoldConfirmation(ctx, p, token)
 }
 
-// tellBacker passes a stored change on. The change is done whatever happens here, so a failure
-// is logged, not returned: the write it describes must not be reported as failed.
-func (s *Service) tellBacker(ctx context.Context, prev, next Pledge) {
+// owe records on next what moving from prev owes the backer, after what prev still owed (a
+// change whose writer died before delivering is carried on, never dropped).
+func (s *Service) owe(prev Pledge, next *Pledge) {
+	next.Owed, next.OwedSince = prev.Owed, prev.OwedSince
 	if s.notices == nil {
 		return
 	}
-	if err := s.notices.PledgeChanged(ctx, prev, next); err != nil {
-		zerolog.Ctx(ctx).Error().Err(err).Str("pledge_id", next.ID).Msg("message about a pledge change not written to the outbox")
+	news := s.notices.News(prev, *next)
+	if len(news) == 0 {
+		return
 	}
+	next.Owed = append(slices.Clone(prev.Owed), news...)
+	if next.OwedSince == nil {
+		now := s.now()
+		next.OwedSince = &now
+	}
+}
+
+// deliverOwed hands p's owed notices to the outbox and clears them, on the pledge stored and on
+// p (so a caller's next change from p does not carry them on again). The change is stored
+// whatever happens here, so a failure is logged, not returned: the notices stay on the pledge
+// and the sweeper delivers them.
+func (s *Service) deliverOwed(ctx context.Context, p *Pledge) {
+	if s.notices == nil || len(p.Owed) == 0 {
+		return
+	}
+	for _, n := range p.Owed {
+		if err := s.notices.Deliver(ctx, *p, n); err != nil {
+			zerolog.Ctx(ctx).Error().Err(err).Str("pledge_id", p.ID).Str("notice", n.ID).Msg("message owed for a pledge change not written to the outbox; the sweeper retries")
+			return
+		}
+	}
+	if err := s.store.ClearOwed(ctx, p.ID, p.Version); err != nil {
+		// Delivered but still recorded: delivering again is a no-op.
+		zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", p.ID).Msg("clear delivered notices")
+		return
+	}
+	p.Owed, p.OwedSince = nil, nil
+}
+
+// owedStale reports whether a pledge's owed notices have waited longer than their own
+// transition can take: their writer died, and the sweeper delivers them.
+func owedStale(p Pledge, now time.Time) bool {
+	return len(p.Owed) > 0 && p.OwedSince != nil && !p.OwedSince.After(now.Add(-SettleWithin))
 }

@@ -179,12 +179,16 @@ type Pledge struct {
 	Fulfilment *Fulfilment `bson:"fulfilment,omitempty"`
 	// Pending is what the last transition still owes the counters (see transition.go); nil
 	// once they follow the pledge's state.
-	Pending       *Pending       `bson:"pending,omitempty"`
-	HoldExpiresAt time.Time      `bson:"hold_expires_at"`
-	CreatedAt     time.Time      `bson:"created_at"`
-	UpdatedAt     time.Time      `bson:"updated_at"`
-	Version       int64          `bson:"version"`
-	History       []HistoryEntry `bson:"history"`
+	Pending *Pending `bson:"pending,omitempty"`
+	// Owed are the messages its changes owe the backer and the outbox does not hold yet (see
+	// notices.go), recorded since OwedSince.
+	Owed          []backstitch.Notice `bson:"owed,omitempty"`
+	OwedSince     *time.Time          `bson:"owed_since,omitempty"`
+	HoldExpiresAt time.Time           `bson:"hold_expires_at"`
+	CreatedAt     time.Time           `bson:"created_at"`
+	UpdatedAt     time.Time           `bson:"updated_at"`
+	Version       int64               `bson:"version"`
+	History       []HistoryEntry      `bson:"history"`
 }
 
 // Limits on backer input.

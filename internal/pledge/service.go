@@ -46,8 +46,11 @@ type Store interface {
 	// AnswerPledge records a new pledge's Stripe objects and the hash of the manage token about
 	// to be shown, and marks it answered; a conflict if it had already answered.
 	AnswerPledge(ctx context.Context, id, manageTokenHash string, o StripeObjects) (Pledge, error)
+	// ClearOwed removes a pledge's owed notices if it is still at version (a later change
+	// carries them on and delivers them itself). It leaves the version alone.
+	ClearOwed(ctx context.Context, pledgeID string, version int64) error
 	// FindPledgesToSweep lists pending pledges whose hold ran out at now, and pledges with a
-	// Pending record written at or before staleBefore, in one query.
+	// Pending record or owed notices written at or before staleBefore, in one query.
 	FindPledgesToSweep(ctx context.Context, now, staleBefore time.Time, limit int) ([]Pledge, error)
 }
 
@@ -695,10 +698,13 @@ func (s *Service) closeIntent(ctx context.Context, p Pledge, actor string) (_ Pl
 type Swept struct {
 	Expired int
 	Healed  []Drift
+	// Delivered counts owed notices of dead transitions handed to the outbox (or tried).
+	Delivered int
 }
 
 // Sweep is the scheduler's clean-up, one query a tick: counters left behind by transitions that
-// died between the pledge write and the counter update are healed (see healCounters), then
+// died between the pledge write and the counter update are healed (see healCounters), messages
+// they owed are handed to the outbox (see deliverOwed), then
 // pending pledges whose hold ran out without a payment method end, giving their units back.
 // Healing comes first: an expiry of a pledge that still carries a dead transition's record
 // would carry it on, and make the campaign look busy until the next tick.
@@ -717,6 +723,12 @@ func (s *Service) Sweep(ctx context.Context) (Swept, error) {
 	}
 	if out.Healed, err = s.healCounters(ctx, stale); err != nil {
 		return out, err
+	}
+	for _, p := range found {
+		if owedStale(p, now) {
+			out.Delivered += len(p.Owed)
+			s.deliverOwed(ctx, &p)
+		}
 	}
 	for _, p := range found {
 		if p.Status != StatusPending || p.HoldExpiresAt.After(now) {

@@ -20,12 +20,15 @@ import (
 //     update on the tier (never oversold), and gives it back if the pledge write then fails;
 //   - the pledge is written with compare-and-set (fenced when a settler's lease applies), and the
 //     same write records what is still owed to the counters (Pending);
-//   - the owed release and totals change are applied, then the record is cleared.
+//   - the owed release and totals change are applied, then the record is cleared;
+//   - the messages the change owes the backer, recorded by the same write (Owed), go to the
+//     outbox (notices.go).
 //
 // A process that dies between the pledge write and the clearing leaves Pending on the pledge.
 // The sweeper (Sweep) finds it once it is older than a request can run, recomputes the
 // campaign's counters from the pledges themselves and clears it: counters heal on the next
-// tick, with nobody stopping the service.
+// tick, with nobody stopping the service. Owed messages left on the pledge are delivered by the
+// same sweep.
 
 // Pending is what a pledge's last transition still owed to the counters when it was written.
 type Pending struct {
@@ -45,7 +48,8 @@ type Pending struct {
 // FaultPoint names a place in a transition where a test can stop it, as a crash would.
 type FaultPoint string
 
-// AfterPledgeWrite is after the pledge's new state is stored, before the counters follow it.
+// AfterPledgeWrite is after the pledge's new state is stored, before the counters follow it and
+// before its messages reach the outbox.
 const AfterPledgeWrite FaultPoint = "after_pledge_write"
 
 // ErrInjectedFault is what an armed fault hook returns in tests: the request answers 503, as a
@@ -146,6 +150,7 @@ func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitio
 		}
 		next.Pending = pend
 	}
+	s.owe(prev, &next)
 	var updated Pledge
 	var err error
 	if o.fence > 0 {
@@ -161,32 +166,37 @@ func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitio
 		}
 		return prev, err
 	}
-	s.tellBacker(ctx, prev, updated)
 	if err := s.injectFault(AfterPledgeWrite); err != nil {
 		return updated, err
 	}
+	// Messages go last, once the counters follow: news that reads them (a campaign's goal
+	// reached) counts this pledge.
+	done := func(err error) (Pledge, error) {
+		s.deliverOwed(ctx, &updated)
+		return updated, err
+	}
 	if !owes {
-		return updated, unitErr
+		return done(unitErr)
 	}
 	if s.now().Sub(updated.Pending.At) > SettleWithin/2 {
 		// This process stalled after the write (a long pause, say): the sweeper may already
 		// count the new state, so the counters are left to it rather than moved twice.
-		return updated, unitErr
+		return done(unitErr)
 	}
 	if err := s.settleCounters(ctx, updated.CampaignID, e); err != nil {
 		// The record stays on the pledge: the sweeper heals the counters.
-		return updated, err
+		return done(err)
 	}
 	if prev.Pending == nil {
 		// Cleared only by the transition that wrote it, and only when it inherited nothing:
 		// an inherited record may stand for effects another writer never applied.
 		if err := s.store.ClearPending(ctx, updated.ID, updated.Pending.Seq); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", updated.ID).Msg("clear settled counters record")
-			return updated, unitErr
+			return done(unitErr)
 		}
 		updated.Pending = nil
 	}
-	return updated, unitErr
+	return done(unitErr)
 }
 
 // settleCounters applies what a transition owes: the unit given back, the totals moved.

@@ -23,6 +23,7 @@ import (
 type Store interface {
 	FindCampaign(ctx context.Context, id string) (campaign.Campaign, error)
 	ReplaceCampaign(ctx context.Context, prev, next campaign.Campaign) (campaign.Campaign, error)
+	ClearCampaignOwed(ctx context.Context, id string, version int64) error
 	FindCampaignsToSettle(ctx context.Context, now time.Time) ([]string, error)
 	PledgeTotals(ctx context.Context, campaignID string) (amount, backers int64, err error)
 	FindPledgesByStatus(ctx context.Context, campaignID string, statuses []pledge.Status, afterID string, limit int) ([]pledge.Pledge, error)
@@ -40,6 +41,7 @@ type Settler struct {
 	now     backstitch.Clock
 	opts    Options
 	changes campaign.ChangeNotifier
+	notices Notices
 }
 
 // NotifyChanges sets who hears of each settlement step written on a campaign (its outcome, a
@@ -101,13 +103,52 @@ func New(store interface {
 	return &Settler{store: store, payouts: store, pledges: pledges, leases: lease.NewKeeper(store, o.Owner, o.LeaseTTL, now), now: now, opts: o}
 }
 
-// replaceCampaign writes a settlement step on the campaign document and tells who listens.
+// Notices says what a settlement step owes the designer and the backers, and writes it to the
+// outbox (the notify package). As for every campaign step, the notices are recorded on the
+// campaign by the step's own write and handed over after it; what a dead settler left is handed
+// over by the sweeper (campaign.Service.DeliverOwed).
+type Notices interface {
+	SettlementNews(prev, next campaign.Campaign) []backstitch.Notice
+	DeliverCampaign(ctx context.Context, c campaign.Campaign, n backstitch.Notice) error
+}
+
+// NotifyPeople sets who tells designers and backers about settlement; set before serving.
+func (s *Settler) NotifyPeople(n Notices) { s.notices = n }
+
+// replaceCampaign writes a settlement step on the campaign document, with the messages it owes,
+// tells who listens, and hands the messages to the outbox.
 func (s *Settler) replaceCampaign(ctx context.Context, prev, next campaign.Campaign) (campaign.Campaign, error) {
+	if s.notices != nil {
+		next.Owe(prev, s.notices.SettlementNews(prev, next), s.now())
+	}
 	c, err := s.store.ReplaceCampaign(ctx, prev, next)
-	if err == nil && s.changes != nil {
+	if err != nil {
+		return c, err
+	}
+	if s.changes != nil {
 		s.changes.CampaignChanged(prev.ID)
 	}
-	return c, err
+	if s.notices != nil && len(c.Owed) > 0 {
+		s.deliverOwed(ctx, &c)
+	}
+	return c, nil
+}
+
+// deliverOwed hands c's owed notices to the outbox and clears them; a failure is logged (the step
+// is stored) and the sweeper delivers them later.
+func (s *Settler) deliverOwed(ctx context.Context, c *campaign.Campaign) {
+	for _, n := range c.Owed {
+		if err := s.notices.DeliverCampaign(ctx, *c, n); err != nil {
+			zerolog.Ctx(ctx).Error().Err(err).Str("campaign_id", c.ID).Str("notice", n.ID).Msg("message owed for a settlement step not written to the outbox; the sweeper retries")
+			return
+		}
+	}
+	if err := s.store.ClearCampaignOwed(ctx, c.ID, c.Version); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("campaign_id", c.ID).Msg("clear delivered notices")
+		return
+	}
+	// Cleared on c too, so a next step from c does not carry them on and hand them over again.
+	c.Owed, c.OwedSince = nil, nil
 }
 
 // ErrBusy means another settler holds the campaign's lease; the next tick will look again.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/locale"
 )
 
 const localSession = "session"
@@ -76,6 +77,9 @@ func (s *Server) signupDesigner(c *fiber.Ctx) error {
 	var in account.SignupFields
 	if err := decode(c, &in); err != nil {
 		return err
+	}
+	if in.Locale == "" {
+		in.Locale = locale.Negotiate("", c.Get(fiber.HeaderAcceptLanguage)).Lang
 	}
 	u, err := s.accounts.SignUpDesigner(c.UserContext(), in)
 	if err != nil {
