@@ -84,7 +84,6 @@ func New(campaigns *campaign.Service, accounts *account.Service, pledges *pledge
 		return template.FuncMap{
 			"t":      func(key string, args ...any) string { return locale.T(lang, key, args...) },
 			"plural": func(key string, n int64) string { return locale.Plural(lang, key, n) },
-			"field":  newInputField,
 		}
 	})
 	if err != nil {
