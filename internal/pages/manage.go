@@ -108,6 +108,7 @@ type manageView struct {
 	History                     []line
 	Flash                       string
 	ChangeHref, CancelHref      string
+	SurveyHref, SurveyDue       string
 }
 
 // line is a label and its value.
@@ -154,13 +155,14 @@ func (p *Pages) manage(r *request) (view, error) {
 	if p.cancellable(m) {
 		mv.CancelHref = pledgePath(pl.ID) + "/cancel"
 	}
+	mv.SurveyHref, mv.SurveyDue = p.surveyLink(loc, m)
 	return view{name: "manage", data: mv, private: true}, nil
 }
 
 // flashKey keeps ?done= to the words the catalogue has: anything else says nothing new.
 func flashKey(done string) string {
 	switch done {
-	case "changed", "cancelled":
+	case "changed", "cancelled", "survey":
 		return done
 	}
 	return "none"

@@ -113,6 +113,8 @@ func (p *Pages) Mount(r fiber.Router) {
 	r.Post("/pledges/:id/change", p.page(p.changeSubmit))
 	r.Get("/pledges/:id/cancel", p.page(p.cancelConfirm))
 	r.Post("/pledges/:id/cancel", p.page(p.cancelSubmit))
+	r.Get("/pledges/:id/survey", p.page(p.survey))
+	r.Post("/pledges/:id/survey", p.page(p.surveySubmit))
 }
 
 // ContentSecurityPolicy is the one policy of every page: nothing loads but our own stylesheet,

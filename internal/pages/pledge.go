@@ -296,6 +296,10 @@ func fieldMessage(loc locale.Locale, field, code string, tier campaign.Tier) str
 		return loc.T("pledge.err.email")
 	case field == "country" && code == "not_shipped_there":
 		return loc.T("pledge.err.not_shipped")
+	case field == "country" && code == "shipping_rate_differs":
+		return loc.T("survey.err.rate_differs")
+	case code == "sold_out":
+		return loc.T("form.error.sold_out")
 	case field == "option_a":
 		return loc.T("pledge.err.option")
 	case field == "session":

@@ -143,7 +143,7 @@ func (p *Pages) rewardFields(loc locale.Locale, tier campaign.Tier, ask asks, rc
 			if !mine && (se.Cancelled || tier.Closed(se, now)) {
 				continue
 			}
-			left := tier.SlotLeft(se.ID, 0)
+			left := tier.StockLeft[se.ID] // what the claims left, not the capacity
 			label := p.sessionLabel(loc, se)
 			if !se.Cancelled {
 				label += " · " + loc.Plural("tier.left", max(left, 0))
