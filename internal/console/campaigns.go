@@ -527,6 +527,8 @@ type tierView struct {
 	HasBackers bool
 	Claimed    string
 	Changeable bool
+	// Rewards are the tier's options, stock, shipping rates and sessions (rewards.go).
+	Rewards rewardsView
 }
 
 func (k *Console) findTier(r *request) (campaign.Detail, campaign.Tier, error) {
@@ -564,6 +566,7 @@ func (k *Console) tierPage(r *request, c campaign.Campaign, t campaign.Tier, edi
 		}
 	}
 	v.Kinds = kindOptions(r, v.TierForm.Kind)
+	v.Rewards = k.rewardsOf(r, c, t, nil)
 	return view{status: status, name: "designer_tier", data: v}
 }
 

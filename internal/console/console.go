@@ -35,6 +35,9 @@ var Routes = []string{
 	"POST /designer/campaigns/:id/submit", "POST /designer/campaigns/:id/launch",
 }
 
+// The reward details' routes live beside their handlers (rewards.go).
+func init() { Routes = append(Routes, rewardRoutes...) }
+
 // consolePolicy is the pages' Content-Security-Policy; the console's forms post only to itself.
 var consolePolicy = pages.ContentSecurityPolicy("")
 
@@ -101,6 +104,7 @@ func (k *Console) Mount(r fiber.Router) {
 	r.Post("/designer/campaigns/:id/tiers/:tier_id/delete", k.page(k.checkCSRF(k.designer(k.deleteTier))))
 	r.Post("/designer/campaigns/:id/submit", k.page(k.checkCSRF(k.designer(k.transition((*campaign.Service).Submit, "submitted")))))
 	r.Post("/designer/campaigns/:id/launch", k.page(k.checkCSRF(k.designer(k.transition((*campaign.Service).Launch, "launched")))))
+	k.mountRewards(r)
 }
 
 // base is what the shared layout needs on every page, plus the console's own bar.

@@ -320,15 +320,53 @@ func (s *Store) ClaimTierUnit(ctx context.Context, tierID string, now time.Time,
 	}
 	if len(slots) > 0 {
 		if t, err := s.findTier(ctx, tierID); err == nil && (t.Remaining == nil || *t.Remaining > 0) {
-			field, what := "options", "no unit of this combination is left"
-			if _, ok := t.SessionByID(slots[len(slots)-1]); ok && t.StockLeft[slots[len(slots)-1]] <= 0 {
-				field, what = "session_id", "this session is full"
-			}
-			return &backstitch.Error{Code: backstitch.CodeSoldOut, Message: "This choice is sold out; another may not be.",
-				Fields: []backstitch.FieldError{{Field: field, Code: "sold_out", Message: what}}}
+			return slotSoldOut(t, slots)
 		}
 	}
 	return backstitch.Errorf(backstitch.CodeSoldOut, "This reward is sold out.")
+}
+
+// slotSoldOut says which of slots had no place left: the session when it is full, else the
+// combination of options.
+func slotSoldOut(t campaign.Tier, slots []string) error {
+	field, what := "options", "no unit of this combination is left"
+	for _, slot := range slots {
+		if _, ok := t.SessionByID(slot); ok && t.StockLeft[slot] <= 0 {
+			field, what = "session_id", "this session is full"
+		}
+	}
+	return &backstitch.Error{Code: backstitch.CodeSoldOut, Message: "This choice is sold out; another may not be.",
+		Fields: []backstitch.FieldError{{Field: field, Code: "sold_out", Message: what}}}
+}
+
+// ClaimTierSlots takes a place in each slot (a stocked combination, a session) of a tier whose
+// unit the pledge already holds: a backer moving to another date or size within her tier. The
+// tier's own count is left alone, so a sold-out tier does not refuse those already in it; the
+// slots are claimed in one conditional update, all or none, never below zero.
+func (s *Store) ClaimTierSlots(ctx context.Context, tierID string, now time.Time, slots ...string) error {
+	filter, update := withSlots(bson.M{"_id": tierID}, bson.M{"counter_rev": int64(1)}, slots, 1, now)
+	res, err := s.db.Collection("tiers").UpdateOne(ctx, filter, update)
+	if err != nil {
+		return storeError("claim places in tier %s: %w", tierID, err)
+	}
+	if res.MatchedCount == 1 {
+		return nil
+	}
+	t, err := s.findTier(ctx, tierID)
+	if err != nil {
+		return err
+	}
+	return slotSoldOut(t, slots)
+}
+
+// ReleaseTierSlots gives back places ClaimTierSlots took (or a moving pledge held), leaving the
+// tier's unit with the pledge.
+func (s *Store) ReleaseTierSlots(ctx context.Context, tierID string, now time.Time, slots ...string) error {
+	filter, update := withSlots(bson.M{"_id": tierID}, bson.M{"counter_rev": int64(1)}, slots, -1, now)
+	if _, err := s.db.Collection("tiers").UpdateOne(ctx, filter, update); err != nil {
+		return storeError("release places in tier %s: %w", tierID, err)
+	}
+	return nil
 }
 
 // withSlots completes a tier's claim (delta 1) or release (delta -1) with its slots (stocked

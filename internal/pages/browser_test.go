@@ -198,7 +198,7 @@ func TestBrowserBackerChangesAndCancelsHerPledge(t *testing.T) {
 		wait()
 	}
 	click("a", "Change my pledge")
-	p.MustElement(`select[name="option.Size"]`).MustSelect("XL")
+	p.MustElement(`select[name="option_b"]`).MustSelect("XL")
 	click("button", "Save the change")
 	if got := text(t, p, "main"); !strings.Contains(got, "Your pledge was changed.") {
 		t.Fatalf("after saving: %q", got)

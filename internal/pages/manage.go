@@ -3,8 +3,6 @@ package pages
 import (
 	"errors"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -110,6 +108,7 @@ type manageView struct {
 	History                     []line
 	Flash                       string
 	ChangeHref, CancelHref      string
+	SurveyHref, SurveyDue       string
 }
 
 // line is a label and its value.
@@ -156,13 +155,14 @@ func (p *Pages) manage(r *request) (view, error) {
 	if p.cancellable(m) {
 		mv.CancelHref = pledgePath(pl.ID) + "/cancel"
 	}
+	mv.SurveyHref, mv.SurveyDue = p.surveyLink(loc, m)
 	return view{name: "manage", data: mv, private: true}, nil
 }
 
 // flashKey keeps ?done= to the words the catalogue has: anything else says nothing new.
 func flashKey(done string) string {
 	switch done {
-	case "changed", "cancelled":
+	case "changed", "cancelled", "survey":
 		return done
 	}
 	return "none"
@@ -211,257 +211,6 @@ func (p *Pages) sessionLabel(loc locale.Locale, s campaign.Session) string {
 	return loc.DateTime(s.StartsAt, p.zone(s.Timezone)) + " · " + where
 }
 
-// changeView is the form that changes a pledge: the reward (switching is a link that reloads the
-// form for another tier), its options, session, the address when it ships, and the amount.
-type changeView struct {
-	base
-	Action, BackHref, CSRF string
-	CampaignTitle          string
-	Tier                   string
-	Tiers                  []tierChoice
-	Options                []optionField
-	Sessions               []choice
-	Ships                  bool
-	Address                addressFields
-	Amount, Currency       string
-	MinAmount              string
-	Errors                 map[string]string
-	Summary                []string
-}
-
-type tierChoice struct {
-	Title, Price, Href string
-	Current, SoldOut   bool
-}
-
-type optionField struct {
-	ID, Name string
-	Values   []choice
-}
-
-type choice struct {
-	Value, Label      string
-	Selected, Disable bool
-}
-
-type addressFields struct {
-	Name, Line1, Line2, PostalCode, City, Region, Country string
-}
-
-// change shows the change form for the tier in ?tier= (the pledge's own by default).
-func (p *Pages) change(r *request) (view, error) {
-	m, v, ok, err := p.load(r)
-	if !ok {
-		return v, err
-	}
-	if !p.changeable(m) {
-		return view{redirect: pledgePath(m.pledge.ID), status: http.StatusSeeOther, private: true}, nil
-	}
-	tier, ok := m.pick(r.c.Query("tier"))
-	if !ok {
-		return p.notFound(r), nil
-	}
-	f := formFromPledge(m, tier)
-	return p.changeForm(r, m, tier, f, nil)
-}
-
-// pick is the tier the form is for: the pledge's own when id is empty.
-func (m managed) pick(id string) (*campaign.Tier, bool) {
-	if id == "" {
-		return m.tier, true
-	}
-	for i := range m.tiers {
-		if m.tiers[i].ID == id {
-			return &m.tiers[i], true
-		}
-	}
-	return nil, false
-}
-
-// changeFields is what the change form sends.
-type changeFields struct {
-	TierID  string
-	Options map[string]string
-	Session string
-	Address addressFields
-	Amount  string
-}
-
-func formFromPledge(m managed, tier *campaign.Tier) changeFields {
-	pl := m.pledge
-	f := changeFields{Amount: pl.Amount.Decimal(), Options: map[string]string{}}
-	if tier != nil {
-		f.TierID = tier.ID
-	}
-	if tier != nil && tier.ID == pl.TierID {
-		f.Options, f.Session = pl.Options, pl.SessionID
-	} else if tier != nil && tier.Price.Amount > pl.Amount.Amount {
-		f.Amount = tier.Price.Decimal()
-	}
-	if a := pl.ShippingAddress; a != nil {
-		f.Address = addressFields{a.Name, a.Line1, a.Line2, a.PostalCode, a.City, a.Region, a.Country}
-	}
-	return f
-}
-
-func (p *Pages) changeForm(r *request, m managed, tier *campaign.Tier, f changeFields, errs map[string]string) (view, error) {
-	token, err := p.csrf.Token(r.c)
-	if err != nil {
-		return view{}, err
-	}
-	loc := r.loc
-	cv := changeView{base: r.base, Action: pledgePath(m.pledge.ID) + "/change", BackHref: pledgePath(m.pledge.ID),
-		CSRF: token, CampaignTitle: m.campaign.Title, Amount: f.Amount, Currency: m.campaign.Goal.Currency,
-		Address: f.Address, Errors: errs}
-	cv.Title = loc.T("change.title", m.campaign.Title)
-	for _, t := range m.tiers {
-		tc := tierChoice{Title: t.Title, Price: loc.Money(t.Price), Current: tier != nil && t.ID == tier.ID,
-			SoldOut: t.Remaining != nil && *t.Remaining <= 0 && t.ID != m.pledge.TierID}
-		tc.Href = pledgePath(m.pledge.ID) + "/change?" + url.Values{"tier": {t.ID}}.Encode()
-		cv.Tiers = append(cv.Tiers, tc)
-	}
-	if tier != nil {
-		cv.Tier = tier.ID
-		cv.MinAmount = loc.T("form.amount_hint", loc.Money(tier.Price))
-		if tier.Ships && len(tier.ShippingRates) > 0 {
-			cv.MinAmount = loc.T("form.amount_hint_shipping", loc.Money(tier.Price))
-		}
-		cv.Ships = tier.Ships
-		for i, o := range tier.Options {
-			of := optionField{ID: "option-" + strconv.Itoa(i), Name: o.Name}
-			for _, val := range o.Values {
-				of.Values = append(of.Values, choice{Value: val, Label: val, Selected: f.Options[o.Name] == val})
-			}
-			cv.Options = append(cv.Options, of)
-		}
-		now := p.now()
-		for _, s := range tier.Sessions {
-			if s.Cancelled || tier.Closed(s, now) {
-				continue
-			}
-			left := tier.SlotLeft(s.ID, 0)
-			c := choice{Value: s.ID, Label: p.sessionLabel(loc, s) + " · " + loc.Plural("tier.left", max(left, 0)),
-				Selected: f.Session == s.ID}
-			c.Disable = left <= 0 && !(s.ID == m.pledge.SessionID && tier.ID == m.pledge.TierID)
-			cv.Sessions = append(cv.Sessions, c)
-		}
-	}
-	if len(errs) > 0 {
-		for _, k := range []string{"tier", "options", "session", "amount", "address", "form"} {
-			if e, ok := errs[k]; ok {
-				cv.Summary = append(cv.Summary, e)
-			}
-		}
-		return view{status: http.StatusUnprocessableEntity, name: "change", data: cv, private: true}, nil
-	}
-	return view{name: "change", data: cv, private: true}, nil
-}
-
-// changeSubmit applies the change form through the pledge service; any refusal shows the form
-// again with what the backer typed and the reason beside the field.
-func (p *Pages) changeSubmit(r *request) (view, error) {
-	if err := p.csrf.Check(r.c); err != nil {
-		return p.forged(r, err)
-	}
-	m, v, ok, err := p.load(r)
-	if !ok {
-		return v, err
-	}
-	if !p.changeable(m) {
-		return view{redirect: pledgePath(m.pledge.ID), status: http.StatusSeeOther, private: true}, nil
-	}
-	c := r.c
-	f := changeFields{TierID: c.FormValue("tier"), Session: c.FormValue("session"), Amount: strings.TrimSpace(c.FormValue("amount")),
-		Options: map[string]string{},
-		Address: addressFields{c.FormValue("name"), c.FormValue("line1"), c.FormValue("line2"), c.FormValue("postal_code"),
-			c.FormValue("city"), c.FormValue("region"), strings.ToUpper(strings.TrimSpace(c.FormValue("country")))}}
-	tier, ok := m.pick(f.TierID)
-	if !ok || tier == nil {
-		return p.notFound(r), nil
-	}
-	for _, o := range tier.Options {
-		if val := c.FormValue("option." + o.Name); val != "" {
-			f.Options[o.Name] = val
-		}
-	}
-	errs := map[string]string{}
-	ch := pledge.Change{TierID: &tier.ID}
-	amount, perr := money.Parse(strings.ReplaceAll(f.Amount, ",", "."), m.campaign.Goal.Currency)
-	if perr != nil {
-		errs["amount"] = r.loc.T("form.error.amount", m.campaign.Goal.Currency)
-	} else {
-		ch.Amount = &amount
-	}
-	if len(tier.Options) > 0 {
-		ch.Options = &f.Options
-	}
-	if len(tier.Sessions) > 0 {
-		ch.SessionID = &f.Session
-	}
-	if tier.Ships {
-		a := f.Address
-		ch.ShippingAddress = &pledge.Address{Name: a.Name, Line1: a.Line1, Line2: a.Line2, PostalCode: a.PostalCode,
-			City: a.City, Region: a.Region, Country: a.Country}
-	}
-	if len(errs) == 0 {
-		_, err = p.pledges.Update(c.UserContext(), m.pledge.ID, manageToken(c), ch)
-		if err == nil {
-			return view{redirect: pledgePath(m.pledge.ID) + "?done=changed", status: http.StatusSeeOther, private: true}, nil
-		}
-		if !fieldErrors(r.loc, err, errs) {
-			return view{}, err
-		}
-	}
-	return p.changeForm(r, m, tier, f, errs)
-}
-
-// fieldErrors puts a refusal's reasons beside the form's fields, in the visitor's language where
-// the catalogue has words for the code (the domain's English otherwise). It reports false for an
-// error that is not the backer's to fix.
-func fieldErrors(loc locale.Locale, err error, into map[string]string) bool {
-	e, ok := errors.AsType[*backstitch.Error](err)
-	if !ok {
-		return false
-	}
-	// Where a refusal without field details belongs on the form.
-	field, ok := map[backstitch.Code]string{
-		backstitch.CodeValidation: "form", backstitch.CodeInvalidState: "form", backstitch.CodeCampaignNotLive: "form",
-		backstitch.CodeSoldOut: "tier", backstitch.CodeAmountBelowTierPrice: "amount",
-		backstitch.CodeCurrencyMismatch: "amount", backstitch.CodeShippingAddressRequired: "address",
-	}[e.Code]
-	if !ok {
-		return false
-	}
-	for _, fe := range e.Fields {
-		key := formField(fe.Field)
-		msg := loc.TOr("form.error."+fe.Code, fe.Message)
-		if _, seen := into[key]; !seen {
-			into[key] = msg
-		}
-	}
-	if len(e.Fields) == 0 {
-		into[field] = loc.TOr("form.error."+string(e.Code), e.Message)
-	}
-	return true
-}
-
-// formField maps the API's field path to the form's group of inputs.
-func formField(api string) string {
-	switch {
-	case api == "tier_id":
-		return "tier"
-	case strings.HasPrefix(api, "options"):
-		return "options"
-	case api == "session_id":
-		return "session"
-	case strings.HasPrefix(api, "shipping_address"):
-		return "address"
-	case strings.HasPrefix(api, "amount"):
-		return "amount"
-	}
-	return "form"
-}
-
 type cancelView struct {
 	base
 	Action, BackHref, CSRF, Explain string
@@ -499,8 +248,7 @@ func (p *Pages) cancelSubmit(r *request) (view, error) {
 		return v, err
 	}
 	if _, err := p.pledges.Cancel(r.c.UserContext(), m.pledge.ID, manageToken(r.c)); err != nil {
-		errs := map[string]string{}
-		if !fieldErrors(r.loc, err, errs) {
+		if c := backstitch.ErrorCode(err); c != backstitch.CodeInvalidState && c != backstitch.CodeCampaignNotLive {
 			return view{}, err
 		}
 		// Too late (the deadline passed meanwhile) or already over: the page says where it stands.

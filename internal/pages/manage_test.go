@@ -175,10 +175,10 @@ func TestBackerManagesHerPledgeFromTheMagicLink(t *testing.T) {
 	tok := b.token(form)
 	// The form starts from the pledge as it stands.
 	mustContain(t, "change form", b.do("GET", form, nil).body, `value="332.00"`, `value="Oat" selected`, `value="M" selected`,
-		`value="Rue des Bains 12"`, `value="CH"`)
-	change := url.Values{"csrf_token": {tok}, "tier": {d.Geneva.Tiers["The Pâquis linen coat"]}, "option.Colour": {"Moss"},
-		"option.Size": {"L"}, "country": {"pt"}, "name": {"Camille Rochat"}, "line1": {"Rua Augusta 1"},
-		"postal_code": {"1100-053"}, "city": {"Lisboa"}, "amount": {"1.00"}}
+		`value="Rue des Bains 12"`, `<option value="CH" selected>`)
+	change := url.Values{"csrf_token": {tok}, "tier": {d.Geneva.Tiers["The Pâquis linen coat"]}, "option_a": {"Moss"},
+		"option_b": {"L"}, "country": {"pt"}, "address_name": {"Camille Rochat"}, "address_line1": {"Rua Augusta 1"},
+		"address_postal_code": {"1100-053"}, "address_city": {"Lisboa"}, "amount": {"1.00"}}
 
 	// A forged form (no token, or another visitor's) changes nothing.
 	forged := url.Values{}

@@ -33,7 +33,7 @@ import (
 var Routes = []string{"GET /", "GET /campaigns/:slug", "GET /campaigns/:slug/pledge", "POST /campaigns/:slug/pledge", "GET /campaigns/:slug/share.png", "GET /static/:file",
 	"GET /pledges/:id/thanks",
 	"GET /pledges/:id/manage", "GET /pledges/:id", "GET /pledges/:id/change", "POST /pledges/:id/change",
-	"GET /pledges/:id/cancel", "POST /pledges/:id/cancel"}
+	"GET /pledges/:id/cancel", "POST /pledges/:id/cancel", "GET /pledges/:id/survey", "POST /pledges/:id/survey"}
 
 // endingSoon is how close to its deadline a live campaign must be to show under "Ending soon".
 const (
@@ -84,7 +84,6 @@ func New(campaigns *campaign.Service, accounts *account.Service, pledges *pledge
 		return template.FuncMap{
 			"t":      func(key string, args ...any) string { return locale.T(lang, key, args...) },
 			"plural": func(key string, n int64) string { return locale.Plural(lang, key, n) },
-			"field":  newInputField,
 		}
 	})
 	if err != nil {
@@ -114,6 +113,8 @@ func (p *Pages) Mount(r fiber.Router) {
 	r.Post("/pledges/:id/change", p.page(p.changeSubmit))
 	r.Get("/pledges/:id/cancel", p.page(p.cancelConfirm))
 	r.Post("/pledges/:id/cancel", p.page(p.cancelSubmit))
+	r.Get("/pledges/:id/survey", p.page(p.survey))
+	r.Post("/pledges/:id/survey", p.page(p.surveySubmit))
 }
 
 // ContentSecurityPolicy is the one policy of every page: nothing loads but our own stylesheet,

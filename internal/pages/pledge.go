@@ -3,11 +3,9 @@ package pages
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -22,16 +20,8 @@ import (
 
 // pledgeForm is what the backer typed, kept whole through errors and a cancelled Checkout.
 type pledgeForm struct {
-	Amount, Name, Email, Note, Session string
-	Address                            pledge.Address
-	// Options holds the choice for each of the tier's options, in the tier's order.
-	Options []string
-}
-
-// pledgeOption is one of the tier's options as a select.
-type pledgeOption struct {
-	Name, Label string
-	Choices     []choice
+	Amount, Name, Email, Note string
+	Choice                    rewardChoice
 }
 
 type pledgeFormView struct {
@@ -40,24 +30,11 @@ type pledgeFormView struct {
 	CSRF                                                                    string
 	Ships                                                                   bool
 	Currency, MinAmount                                                     string
-	Rates                                                                   []rate
-	Countries                                                               []choice
-	Options                                                                 []pledgeOption
-	Sessions                                                                []choice
+	Reward                                                                  rewardFields
 	Charge                                                                  string
 	Held                                                                    string
 	Form                                                                    pledgeForm
-	// Errors are by form field; Problem is an error that belongs to no field.
-	Errors  map[string]string
-	Summary []fieldError
-	Problem string
-}
-
-// inputField is one text input of the address, for the form's addressField template.
-type inputField struct{ Name, Label, Value, Autocomplete, Error string }
-
-func newInputField(name, label, value, autocomplete string, errs map[string]string) inputField {
-	return inputField{Name: name, Label: label, Value: value, Autocomplete: autocomplete, Error: errs[name]}
+	formProblems
 }
 
 // fieldError links the error summary to its field.
@@ -120,7 +97,7 @@ func (p *Pages) pledge(r *request) (view, error) {
 	if camp.Slug != r.c.Params("slug") {
 		return view{redirect: pledgeFormPath(camp.Slug) + "?" + url.Values{"tier": {tier.ID}}.Encode()}, nil
 	}
-	form := pledgeForm{Amount: tier.Price.Decimal(), Options: make([]string, len(tier.Options))}
+	form := pledgeForm{Amount: tier.Price.Decimal()}
 	var held *pledge.Pledge
 	if pl, _, ok := p.pendingPledge(r, camp); ok && pl.TierID == tier.ID {
 		form, held = formOf(pl, tier), &pl
@@ -137,15 +114,8 @@ func (p *Pages) pledge(r *request) (view, error) {
 
 // formOf fills the form in from a pledge.
 func formOf(pl pledge.Pledge, tier campaign.Tier) pledgeForm {
-	f := pledgeForm{Amount: money.Money{Amount: pl.Amount.Amount - pl.Shipping, Currency: pl.Amount.Currency}.Decimal(),
-		Name: pl.Backer.Name, Email: pl.Backer.Email, Note: pl.Note, Session: pl.SessionID}
-	if pl.ShippingAddress != nil {
-		f.Address = *pl.ShippingAddress
-	}
-	for _, o := range tier.Options {
-		f.Options = append(f.Options, pl.Options[o.Name])
-	}
-	return f
+	return pledgeForm{Amount: money.Money{Amount: pl.Amount.Amount - pl.Shipping, Currency: pl.Amount.Currency}.Decimal(),
+		Name: pl.Backer.Name, Email: pl.Backer.Email, Note: pl.Note, Choice: choiceOf(pl, tier)}
 }
 
 func (p *Pages) formView(r *request, camp campaign.Campaign, tier campaign.Tier, form pledgeForm) (pledgeFormView, error) {
@@ -157,59 +127,22 @@ func (p *Pages) formView(r *request, camp campaign.Campaign, tier campaign.Tier,
 	tv := p.tier(loc, camp, tier)
 	v := pledgeFormView{base: r.base, Action: pledgeFormPath(camp.Slug), CampaignTitle: camp.Title, CampaignHref: campaignHref(camp.Slug),
 		TierID: tier.ID, TierTitle: tier.Title, Price: tv.Price, Delivery: tv.Delivery, CSRF: token, Ships: tier.Ships,
-		Currency: camp.Goal.Currency, MinAmount: loc.T("pledge.min", loc.Money(tier.Price)), Rates: tv.Rates, Form: form,
-		Errors: map[string]string{}}
+		Currency: camp.Goal.Currency, MinAmount: loc.T("pledge.min", loc.Money(tier.Price)), Form: form,
+		formProblems: newFormProblems()}
+	v.Reward = p.rewardFields(loc, tier, asksAll(tier), form.Choice, "", v.Errors)
 	v.Title = loc.T("pledge.title", tier.Title)
 	if camp.FundingModel == campaign.AllOrNothing {
 		v.Charge = loc.T("pledge.charge.all_or_nothing", loc.Date(camp.Deadline, zone))
 	} else {
 		v.Charge = loc.T("pledge.charge.flexible")
 	}
-	if tier.Ships {
-		for _, code := range shipCountries {
-			if _, ok := tier.ShippingTo(code); ok {
-				v.Countries = append(v.Countries, choice{Value: code, Label: loc.Zone(code), Selected: code == form.Address.Country})
-			}
-		}
-		sort.Slice(v.Countries, func(i, j int) bool { return v.Countries[i].Label < v.Countries[j].Label })
-	}
-	for i, o := range tier.Options {
-		f := pledgeOption{Name: "option_" + string(rune('a'+i)), Label: o.Name}
-		for _, val := range o.Values {
-			f.Choices = append(f.Choices, choice{Value: val, Label: val, Selected: i < len(form.Options) && form.Options[i] == val})
-		}
-		v.Options = append(v.Options, f)
-	}
-	now := p.now()
-	for _, se := range tier.Sessions {
-		if se.Cancelled || tier.Closed(se, now) {
-			continue
-		}
-		label := loc.DateTime(se.StartsAt, p.zone(se.Timezone))
-		if se.Place != "" {
-			label += " · " + se.Place
-		}
-		if left, ok := tier.StockLeft[se.ID]; ok {
-			label += " · " + loc.Plural("tier.left", left)
-		}
-		v.Sessions = append(v.Sessions, choice{Value: se.ID, Label: label, Selected: se.ID == form.Session})
-	}
 	return v, nil
 }
 
 // readForm reads the posted form; every value is kept as typed for showing it again.
 func readForm(c *fiber.Ctx, tier campaign.Tier) pledgeForm {
-	f := pledgeForm{Amount: c.FormValue("amount"), Name: c.FormValue("name"), Email: c.FormValue("email"),
-		Note: c.FormValue("note"), Session: c.FormValue("session")}
-	if tier.Ships {
-		f.Address = pledge.Address{Name: c.FormValue("address_name"), Line1: c.FormValue("address_line1"),
-			Line2: c.FormValue("address_line2"), PostalCode: c.FormValue("address_postal_code"),
-			City: c.FormValue("address_city"), Region: c.FormValue("address_region"), Country: c.FormValue("country")}
-	}
-	for i := range tier.Options {
-		f.Options = append(f.Options, c.FormValue("option_"+string(rune('a'+i))))
-	}
-	return f
+	return pledgeForm{Amount: c.FormValue("amount"), Name: c.FormValue("name"), Email: c.FormValue("email"),
+		Note: c.FormValue("note"), Choice: readChoice(c, tier)}
 }
 
 // request turns the form into the domain's pledge request: the amount typed is the pledge for
@@ -222,20 +155,14 @@ func (f pledgeForm) request(tier campaign.Tier, currency string) (pledge.Request
 		return pledge.Request{}, &backstitch.Error{Code: backstitch.CodeValidation,
 			Fields: []backstitch.FieldError{{Field: "amount.amount", Code: "invalid"}}}
 	}
-	req := pledge.Request{TierID: tier.ID, SessionID: f.Session, Amount: &amount, Note: f.Note,
+	req := pledge.Request{TierID: tier.ID, SessionID: f.Choice.Session, Amount: &amount, Note: f.Note,
 		Backer: &pledge.Backer{Name: f.Name, Email: f.Email}}
 	if len(tier.Options) > 0 {
-		req.Options = map[string]string{}
-		for i, o := range tier.Options {
-			if i < len(f.Options) && f.Options[i] != "" {
-				req.Options[o.Name] = f.Options[i]
-			}
-		}
+		req.Options = f.Choice.options(tier)
 	}
 	if tier.Ships {
-		a := f.Address
-		req.ShippingAddress = &a
-		if shipping, ok := tier.ShippingTo(a.Country); ok {
+		req.ShippingAddress = f.Choice.address()
+		if shipping, ok := tier.ShippingTo(req.ShippingAddress.Country); ok {
 			amount.Amount += shipping
 			req.Amount = &amount
 		}
@@ -248,8 +175,9 @@ var amountNoise = strings.NewReplacer("'", "", "’", "", " ", "", "\u00a0", "",
 // hash identifies what the form asked for, so the same form sent again is recognised.
 func (f pledgeForm) hash(tierID string) string {
 	h := sha256.New()
-	for _, s := range append([]string{tierID, f.Amount, f.Name, f.Email, f.Note, f.Session, f.Address.Name, f.Address.Line1,
-		f.Address.Line2, f.Address.PostalCode, f.Address.City, f.Address.Region, f.Address.Country}, f.Options...) {
+	c, a := f.Choice, f.Choice.Address
+	for _, s := range append([]string{tierID, f.Amount, f.Name, f.Email, f.Note, c.Session, a.Name, a.Line1,
+		a.Line2, a.PostalCode, a.City, a.Region, a.Country}, c.Options...) {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
@@ -307,32 +235,22 @@ func (p *Pages) submitPledge(r *request) (view, error) {
 // errors that belong to no field (sold out, the campaign closed, Stripe away) on top. Anything
 // else is the error page.
 func (p *Pages) formErrors(r *request, camp campaign.Campaign, tier campaign.Tier, form pledgeForm, err error) (view, error) {
-	e, ok := errors.AsType[*backstitch.Error](err)
-	if !ok {
-		return view{}, err
-	}
 	v, verr := p.formView(r, camp, tier, form)
 	if verr != nil {
 		return view{}, verr
 	}
 	loc := r.loc
-	for _, fe := range e.Fields {
-		field := pledgeFormField(fe.Field, len(tier.Options))
-		if field == "" || v.Errors[field] != "" {
-			continue
-		}
-		v.Errors[field] = fieldMessage(loc, field, fe.Code, tier)
-		v.Summary = append(v.Summary, fieldError{Field: field, Message: v.Errors[field]})
-	}
+	e, placed := v.placeFieldErrors(loc, err, tier)
 	switch {
-	case len(v.Summary) > 0:
+	case e == nil:
+		return view{}, err
+	case placed:
 	case e.Code == backstitch.CodeSoldOut:
 		v.Problem = loc.T("pledge.err.sold_out")
 	case e.Code == backstitch.CodeCampaignNotLive:
 		v.Problem = loc.T("pledge.err.closed")
 	case e.Code == backstitch.CodeAmountBelowTierPrice:
-		v.Errors["amount"] = fieldMessage(loc, "amount", "below_tier_price", tier)
-		v.Summary = append(v.Summary, fieldError{Field: "amount", Message: v.Errors["amount"]})
+		v.add("amount", fieldMessage(loc, "amount", "below_tier_price", tier))
 	case e.Code == backstitch.CodePaymentProvider || e.Code == backstitch.CodeProviderRejected ||
 		e.Code == backstitch.CodeProviderObjectMissing || e.Code == backstitch.CodeInvalidState || e.Code == backstitch.CodeConflict:
 		v.Problem = loc.T("pledge.err.provider")
@@ -378,6 +296,10 @@ func fieldMessage(loc locale.Locale, field, code string, tier campaign.Tier) str
 		return loc.T("pledge.err.email")
 	case field == "country" && code == "not_shipped_there":
 		return loc.T("pledge.err.not_shipped")
+	case field == "country" && code == "shipping_rate_differs":
+		return loc.T("survey.err.rate_differs")
+	case code == "sold_out":
+		return loc.T("form.error.sold_out")
 	case field == "option_a":
 		return loc.T("pledge.err.option")
 	case field == "session":

@@ -28,6 +28,10 @@ type Store interface {
 	// session) in one conditional update; ReleaseTierUnit gives them back.
 	ClaimTierUnit(ctx context.Context, tierID string, now time.Time, slots ...string) error
 	ReleaseTierUnit(ctx context.Context, tierID string, now time.Time, slots ...string) error
+	// ClaimTierSlots and ReleaseTierSlots move only the slots, for a pledge that keeps its
+	// tier's unit while it moves to another date or combination.
+	ClaimTierSlots(ctx context.Context, tierID string, now time.Time, slots ...string) error
+	ReleaseTierSlots(ctx context.Context, tierID string, now time.Time, slots ...string) error
 	AddToTotals(ctx context.Context, campaignID string, amount, backers int64) error
 	// SetTotals writes a campaign's totals if its counters are still at revision rev.
 	SetTotals(ctx context.Context, campaignID string, rev, pledged, backers int64) (bool, error)

@@ -32,8 +32,9 @@ type SurveyAnswers struct {
 	SessionID       *string            `json:"session_id"`
 }
 
-// surveyQuestions says what a pledge's survey asks: nothing for a pledge that owes no reward.
-func surveyQuestions(p Pledge, t campaign.Tier) (address, options, session bool) {
+// SurveyQuestions says what a pledge's survey asks: nothing for a pledge that owes no reward.
+// The manage page asks it too, to link to the survey only where there is one.
+func SurveyQuestions(p Pledge, t campaign.Tier) (address, options, session bool) {
 	if p.TierID == "" || !p.Status.Counted() {
 		return false, false, false
 	}
@@ -60,7 +61,7 @@ func (s *Service) Survey(ctx context.Context, id, token string) (Survey, error) 
 		return Survey{}, err
 	}
 	sv := Survey{Pledge: p, Campaign: camp, Tier: tier, Deadline: deadline}
-	sv.Address, sv.Options, sv.Session = surveyQuestions(p, tier)
+	sv.Address, sv.Options, sv.Session = SurveyQuestions(p, tier)
 	if !sv.Address && !sv.Options && !sv.Session {
 		return Survey{}, backstitch.Errorf(backstitch.CodeNotFound, "This pledge has no survey: its reward needs nothing confirmed.")
 	}
@@ -189,7 +190,7 @@ func (s *Service) SurveyReport(ctx context.Context, camp campaign.Campaign) (Sur
 		byID[t.ID] = t
 	}
 	err = s.store.FindCampaignPledges(ctx, camp.ID, func(p Pledge) error {
-		address, options, session := surveyQuestions(p, byID[p.TierID])
+		address, options, session := SurveyQuestions(p, byID[p.TierID])
 		if !address && !options && !session {
 			return nil
 		}

@@ -41,8 +41,10 @@ type Pending struct {
 	At           time.Time `bson:"at"`
 	Release      string    `bson:"release,omitempty"`
 	ReleaseSlots []string  `bson:"release_slots,omitempty"`
-	Amount       int64     `bson:"amount"`
-	Backers      int64     `bson:"backers"`
+	// KeepsTier: a move within the tier, owing back only ReleaseSlots, not the tier's unit.
+	KeepsTier bool  `bson:"keeps_tier,omitempty"`
+	Amount    int64 `bson:"amount"`
+	Backers   int64 `bson:"backers"`
 }
 
 // FaultPoint names a place in a transition where a test can stop it, as a crash would.
@@ -93,7 +95,11 @@ func counts(p Pledge) (amount, backers int64) {
 
 // effects are the counter changes that moving from prev to next calls for.
 type effects struct {
-	claim, release  unit
+	claim, release unit
+	// within: the pledge stays in its tier, moving only between its slots (another date or
+	// size), so claim and release name only the slots that change and the tier's unit stays
+	// held. Claiming the tier again would answer sold_out to a backer who already has her unit.
+	within          bool
 	amount, backers int64
 }
 
@@ -101,6 +107,16 @@ func effectsOf(prev, next Pledge) effects {
 	var e effects
 	if was, is := heldUnit(prev), heldUnit(next); was != is {
 		e.release, e.claim = was, is
+		if was.tier != "" && was.tier == is.tier {
+			e.within = true
+			e.release, e.claim = unit{tier: was.tier}, unit{tier: is.tier}
+			if was.stock != is.stock {
+				e.release.stock, e.claim.stock = was.stock, is.stock
+			}
+			if was.session != is.session {
+				e.release.session, e.claim.session = was.session, is.session
+			}
+		}
 	}
 	pa, pb := counts(prev)
 	na, nb := counts(next)
@@ -131,7 +147,7 @@ func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitio
 	var unitErr error
 	claimed := false
 	if e.claim.tier != "" {
-		switch err := s.store.ClaimTierUnit(ctx, e.claim.tier, s.now(), e.claim.slots()...); {
+		switch err := s.claim(ctx, e); {
 		case err == nil:
 			claimed = true
 		case o.evenIfSoldOut && backstitch.ErrorCode(err) == backstitch.CodeSoldOut:
@@ -144,7 +160,7 @@ func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitio
 	next.Pending = prev.Pending
 	if owes {
 		now := s.now()
-		pend := &Pending{Seq: newSeq(), Since: now, At: now, Release: e.release.tier, ReleaseSlots: e.release.slots(), Amount: e.amount, Backers: e.backers}
+		pend := &Pending{Seq: newSeq(), Since: now, At: now, Release: e.release.tier, ReleaseSlots: e.release.slots(), KeepsTier: e.within, Amount: e.amount, Backers: e.backers}
 		if prev.Pending != nil {
 			pend.Since = prev.Pending.Since
 		}
@@ -162,7 +178,7 @@ func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitio
 		if claimed {
 			// The claim was for a write that did not happen. Should this fail too, the unit
 			// stays claimed with no pledge behind it: never oversold, found by `repair`.
-			err = errors.Join(err, s.store.ReleaseTierUnit(context.WithoutCancel(ctx), e.claim.tier, s.now(), e.claim.slots()...))
+			err = errors.Join(err, s.release(context.WithoutCancel(ctx), e.within, e.claim))
 		}
 		return prev, err
 	}
@@ -202,12 +218,35 @@ func (s *Service) transition(ctx context.Context, prev, next Pledge, o transitio
 // settleCounters applies what a transition owes: the unit given back, the totals moved.
 func (s *Service) settleCounters(ctx context.Context, campaignID string, e effects) error {
 	if e.release.tier != "" {
-		if err := s.store.ReleaseTierUnit(ctx, e.release.tier, s.now(), e.release.slots()...); err != nil {
+		if err := s.release(ctx, e.within, e.release); err != nil {
 			return err
 		}
 	}
 	if e.amount != 0 || e.backers != 0 {
 		return s.store.AddToTotals(ctx, campaignID, e.amount, e.backers)
+	}
+	return nil
+}
+
+// claim takes what a transition's pledge newly holds: a unit of its tier with its slots, or,
+// moving within the tier, only the slots it moves to.
+func (s *Service) claim(ctx context.Context, e effects) error {
+	if !e.within {
+		return s.store.ClaimTierUnit(ctx, e.claim.tier, s.now(), e.claim.slots()...)
+	}
+	if slots := e.claim.slots(); len(slots) > 0 {
+		return s.store.ClaimTierSlots(ctx, e.claim.tier, s.now(), slots...)
+	}
+	return nil
+}
+
+// release gives back u, or only its slots when the pledge keeps the tier's unit (within).
+func (s *Service) release(ctx context.Context, within bool, u unit) error {
+	if !within {
+		return s.store.ReleaseTierUnit(ctx, u.tier, s.now(), u.slots()...)
+	}
+	if slots := u.slots(); len(slots) > 0 {
+		return s.store.ReleaseTierSlots(ctx, u.tier, s.now(), slots...)
 	}
 	return nil
 }
