@@ -64,7 +64,7 @@ func (k *Console) findPledges(r *request, q string) ([]pledge.Pledge, error) {
 	switch {
 	case strings.Contains(q, "@"):
 		s.Email = q
-	case backstitch.IsID("plg", q):
+	case strings.HasPrefix(q, "plg_"):
 		s.ID = q
 	case stripeID(q):
 		s.StripeID = q
@@ -81,9 +81,9 @@ func (k *Console) findPledges(r *request, q string) ([]pledge.Pledge, error) {
 	return k.admins.Store.SearchPledges(ctx, s, searchLimit)
 }
 
-// stripeID recognises the ids of the Stripe objects a pledge records.
+// stripeID recognises the ids of the Stripe objects admins look pledges up by.
 func stripeID(q string) bool {
-	for _, prefix := range []string{"cus_", "seti_", "pi_", "ch_", "py_"} {
+	for _, prefix := range []string{"seti_", "pi_", "ch_", "py_"} {
 		if strings.HasPrefix(q, prefix) {
 			return true
 		}

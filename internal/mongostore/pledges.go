@@ -416,8 +416,8 @@ func (s *Store) CountRefundRequest(ctx context.Context, id string) (pledge.Pledg
 }
 
 // SearchPledges finds the pledges an admin's search names, newest first, at most limit. A Stripe
-// id is matched on the field its prefix says it is (Stripe's prefixes are stable), so the two
-// kinds of intent use their indexes; customers and charges are rare searches and scan.
+// id is matched on the one field its prefix says it is (Stripe's prefixes are stable), so every
+// search reads one index.
 func (s *Store) SearchPledges(ctx context.Context, q pledge.Search, limit int) ([]pledge.Pledge, error) {
 	var filter bson.M
 	switch id := strings.TrimSpace(q.StripeID); {
@@ -433,8 +433,6 @@ func (s *Store) SearchPledges(ctx context.Context, q pledge.Search, limit int) (
 		filter = bson.M{"payment_intent_id": id}
 	case strings.HasPrefix(id, "seti_"):
 		filter = bson.M{"setup_intent_id": id}
-	case strings.HasPrefix(id, "cus_"):
-		filter = bson.M{"customer_id": id}
 	case id != "":
 		filter = bson.M{"charge_id": id}
 	case q.CampaignID != "":

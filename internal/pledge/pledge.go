@@ -369,7 +369,7 @@ type Search struct {
 	ID string
 	// Email is the backer's, as typed; it is normalised as pledges store it.
 	Email string
-	// StripeID is a customer, SetupIntent, PaymentIntent or charge id.
+	// StripeID is a SetupIntent, PaymentIntent or charge id.
 	StripeID   string
 	CampaignID string
 }
