@@ -162,17 +162,17 @@ func submittedAt(c campaign.Campaign) time.Time {
 
 type reviewView struct {
 	base
-	Preview  previewView
-	ID       string
-	Status   string
+	Preview previewView
+	ID      string
+	Status  string
 	// StatusKind is the status's code, for its style.
 	StatusKind string
 	InReview   bool
-	Approve  string
-	Reject   string
-	Reason   string
-	Errors   fieldErrors
-	Error    string
+	Approve    string
+	Reject     string
+	Reason     string
+	Errors     fieldErrors
+	Error      string
 }
 
 // reviewPage shows a campaign as backers would see it, with the approve and reject forms while

@@ -32,9 +32,9 @@ type pledgeRow struct {
 
 type searchView struct {
 	base
-	Query   string
+	Query    string
 	Searched bool
-	Pledges []pledgeRow
+	Pledges  []pledgeRow
 }
 
 // searchPledges finds pledges by id, backer's email, Stripe id, or campaign (id or address).
@@ -170,14 +170,14 @@ func (k *Console) pledgeView(r *request, p pledge.Pledge, c campaign.Campaign) p
 
 type refundView struct {
 	base
-	Pledge    pledgeView
-	Action    string
-	Amount    string
-	Reason    string
-	Currency  string
-	AllLeft   string
-	Errors    fieldErrors
-	Error     string
+	Pledge   pledgeView
+	Action   string
+	Amount   string
+	Reason   string
+	Currency string
+	AllLeft  string
+	Errors   fieldErrors
+	Error    string
 	// Confirm is the step that shows what the refund does before it is made.
 	Confirm       bool
 	ConfirmAction string

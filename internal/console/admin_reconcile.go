@@ -108,32 +108,32 @@ func (k *Console) startRun(r *request) (view, error) {
 
 // totalsRow is one currency's figures, each side's.
 type totalsRow struct {
-	Currency                                                        string
+	Currency                                                            string
 	Gross, Refunds, Disputes, StripeFees, Net, PlatformFee, Transferred string
-	Collected, Refunded, RecordedTransfers                          string
+	Collected, Refunded, RecordedTransfers                              string
 }
 
 // findingRow is a finding in a run's page.
 type findingRow struct {
 	ID, Href, Pledge, PledgeHref, Database, Stripe, Message, Status, StatusKind string
-	Open                                                                       bool
+	Open                                                                        bool
 }
 
 // kindGroup is a run's findings of one kind.
 type kindGroup struct {
 	Kind, Label, Anchor string
-	Count             string
-	Findings          []findingRow
+	Count               string
+	Findings            []findingRow
 }
 
 type runView struct {
 	base
 	ID, Scope, Status, StatusKind, Created, Finished, Error, CSV string
-	Done                                                        bool
-	Open                                                        string
-	Totals                                                      []totalsRow
-	Kinds                                                       []kindGroup
-	More                                                        bool
+	Done                                                         bool
+	Open                                                         string
+	Totals                                                       []totalsRow
+	Kinds                                                        []kindGroup
+	More                                                         bool
 }
 
 // runPage shows a run's totals and its findings by kind; until it has finished, the page reloads.
