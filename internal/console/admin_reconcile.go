@@ -28,8 +28,9 @@ func findingHref(runID, id string) string { return runHref(runID) + "/findings/"
 
 // runRow is a run in the list.
 type runRow struct {
-	ID, Href, Scope, Status, StatusKind, Created, Findings string
-	Totals                                                 []string
+	ID, Href, Status, StatusKind, Created, Findings string
+	Scope                                           scopeView
+	Totals                                          []string
 }
 
 type runsView struct {
@@ -52,8 +53,13 @@ func (k *Console) runsView(r *request, campaignRef string, errs fieldErrors, msg
 	}
 	v := runsView{base: r.base, Campaign: campaignRef, Errors: errs, Error: msg}
 	v.Title = r.loc.T("admin.runs.title")
+	titles := map[string]string{}
 	for _, run := range runs {
-		row := runRow{ID: run.ID, Href: runHref(run.ID), Scope: scopeText(r, run.Scope), Status: r.loc.T("admin.run_status." + string(run.Status)),
+		scope, err := k.scopeOf(r, run.Scope, titles)
+		if err != nil {
+			return view{}, err
+		}
+		row := runRow{ID: run.ID, Href: runHref(run.ID), Scope: scope, Status: r.loc.T("admin.run_status." + string(run.Status)),
 			StatusKind: string(run.Status), Created: when(r, run.CreatedAt)}
 		if s := run.Summary; s != nil {
 			n := 0
@@ -70,14 +76,31 @@ func (k *Console) runsView(r *request, campaignRef string, errs fieldErrors, msg
 	return view{status: status, name: "admin_runs", data: v}, nil
 }
 
-func scopeText(r *request, s reconcile.Scope) string {
+// scopeView is what a run covers, as a page says it: a campaign, linked to its page, or a period.
+type scopeView struct{ Text, Href string }
+
+// scopeOf names a run's scope; titles keeps the campaigns' titles already read for one page.
+func (k *Console) scopeOf(r *request, s reconcile.Scope, titles map[string]string) (scopeView, error) {
 	switch {
 	case s.CampaignID != "":
-		return r.loc.T("admin.scope.campaign", s.CampaignID)
+		title, ok := titles[s.CampaignID]
+		if !ok {
+			d, err := k.campaigns.Show(r.c.UserContext(), r.actor(), s.CampaignID)
+			switch {
+			case err == nil:
+				title = d.Campaign.Title
+			case backstitch.ErrorCode(err) == backstitch.CodeNotFound:
+				title = s.CampaignID
+			default:
+				return scopeView{}, err
+			}
+			titles[s.CampaignID] = title
+		}
+		return scopeView{Text: r.loc.T("admin.scope.campaign", title), Href: reviewHref(s.CampaignID)}, nil
 	case s.From != nil && s.To != nil:
-		return r.loc.T("admin.scope.period", when(r, *s.From), when(r, *s.To))
+		return scopeView{Text: r.loc.T("admin.scope.period", when(r, *s.From), when(r, *s.To))}, nil
 	}
-	return ""
+	return scopeView{}, nil
 }
 
 // startRun queues a run for the campaign named by its id or address, through the admin service
@@ -128,12 +151,13 @@ type kindGroup struct {
 
 type runView struct {
 	base
-	ID, Scope, Status, StatusKind, Created, Finished, Error, CSV string
-	Done                                                         bool
-	Open                                                         string
-	Totals                                                       []totalsRow
-	Kinds                                                        []kindGroup
-	More                                                         bool
+	ID, Status, StatusKind, Created, Finished, Error, CSV string
+	Scope                                                 scopeView
+	Done                                                  bool
+	Open                                                  string
+	Totals                                                []totalsRow
+	Kinds                                                 []kindGroup
+	More                                                  bool
 }
 
 // runPage shows a run's totals and its findings by kind; until it has finished, the page reloads.
@@ -143,7 +167,11 @@ func (k *Console) runPage(r *request) (view, error) {
 	if err != nil {
 		return view{}, err
 	}
-	v := runView{base: r.base, ID: run.ID, Scope: scopeText(r, run.Scope), Status: r.loc.T("admin.run_status." + string(run.Status)),
+	scope, err := k.scopeOf(r, run.Scope, map[string]string{})
+	if err != nil {
+		return view{}, err
+	}
+	v := runView{base: r.base, ID: run.ID, Scope: scope, Status: r.loc.T("admin.run_status." + string(run.Status)),
 		StatusKind: string(run.Status), Created: when(r, run.CreatedAt), Error: run.Error, Done: run.Status == reconcile.RunCompleted}
 	v.Title = r.loc.T("admin.run.title", run.ID)
 	v.Notice = k.adminNotice(r)
