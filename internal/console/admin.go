@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
+
 	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/admin"
 	"github.com/backstitch/backstitch/internal/backstitch"
@@ -15,8 +17,6 @@ import (
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/reconcile"
 	"github.com/backstitch/backstitch/templates"
-
-	"github.com/gofiber/fiber/v2"
 )
 
 // AdminRoutes are the admins' console's routes, listed like Routes.
