@@ -1,6 +1,6 @@
 // Package templates carries the HTML pages, the emails and the pages' stylesheet inside the binary (go:embed) and
 // renders them. Files are split by role: common/ holds the layout and the partials every page
-// shares, views/ one file per backers' page, designer/ one per console page. Each view is parsed with the common files once per language
+// shares, views/ one file per backers' page, designer/ one per designers' console page, admin/ one per admins' console page. Each view is parsed with the common files once per language
 // at start, with that language's `t` and `plural` bound in, so rendering is one ExecuteTemplate
 // into a buffer and never touches shared state.
 package templates
@@ -17,7 +17,7 @@ import (
 	"strings"
 )
 
-//go:embed common/*.html views/*.html designer/*.html email/*
+//go:embed common/*.html views/*.html designer/*.html admin/*.html email/*
 var files embed.FS
 
 // Email is the templates of the messages sent by mail (email/: an HTML and a plain-text file

@@ -1,6 +1,6 @@
 // Command screenshots starts Backstitch offline on a throw-away embedded store, seeds the Geneva
-// demonstration campaigns and a designer's console, and photographs the backers' pages and the
-// designers' console with Chromium at phone (360 px, in
+// demonstration campaigns, a designer's console and an admin's, and photographs the backers'
+// pages and both consoles with Chromium at phone (360 px, in
 // French) and desktop (1280 px, in English) widths, into docs/screenshots/:
 //
 //	go run ./cmd/screenshots
@@ -22,6 +22,8 @@ import (
 	"github.com/go-rod/rod"
 	"github.com/go-rod/rod/lib/proto"
 	"github.com/rs/zerolog"
+	"github.com/stripe/stripe-go/v76"
+	stripeclient "github.com/stripe/stripe-go/v76/client"
 
 	"github.com/backstitch/backstitch/internal/app"
 	"github.com/backstitch/backstitch/internal/browser"
@@ -38,7 +40,7 @@ type shot struct {
 	mobile                bool
 	// then, when set, acts on the page at path (fills in and sends a form) before the picture.
 	then func(p *rod.Page) error
-	// session, when set, is the designer's session cookie (the console's pages).
+	// session, when set, is the designer's or admin's session cookie (the consoles' pages).
 	session string
 }
 
@@ -99,6 +101,11 @@ func run(out string) error {
 	if err != nil {
 		return fmt.Errorf("seed the console: %w", err)
 	}
+	admin, err := seed.AdminConsole(ctx, client, a.Store(), stripeclient.New(a.StripeSecretKey(),
+		stripe.NewBackendsWithConfig(&stripe.BackendConfig{URL: stripe.String(a.StripeURL())})), now())
+	if err != nil {
+		return fmt.Errorf("seed the admins' console: %w", err)
+	}
 	b, stop, err := browser.Launch(bin)
 	if err != nil {
 		return err
@@ -127,6 +134,12 @@ func run(out string) error {
 		{file: "console-editor-desktop.png", path: designer.Editor, languages: "en-CH,en", width: 1280, height: 800, session: designer.Token},
 		{file: "console-live-phone.png", path: designer.LiveEditor, languages: "en-CH,en", width: 360, height: 780, mobile: true, session: designer.Token},
 		{file: "console-tier-phone.png", path: designer.Tier, languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: designer.Token},
+		{file: "admin-review-desktop.png", path: admin.Review, languages: "en-CH,en", width: 1280, height: 800, session: admin.Token},
+		{file: "admin-pledge-desktop.png", path: admin.Pledge, languages: "en-CH,en", width: 1280, height: 800, session: admin.Token},
+		{file: "admin-refund-phone.png", path: admin.Pledge + "/refund", languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: admin.Token, then: checkRefund},
+		{file: "admin-reconciliation-desktop.png", path: admin.Run, languages: "en-CH,en", width: 1280, height: 800, session: admin.Token},
+		{file: "admin-reconciliation-phone.png", path: admin.Run, languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: admin.Token},
+		{file: "admin-finding-desktop.png", path: admin.Finding, languages: "en-CH,en", width: 1280, height: 800, session: admin.Token},
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
@@ -198,6 +211,30 @@ func toCheckout(p *rod.Page) error {
 	}
 	wait := p.WaitNavigation(proto.PageLifecycleEventNameLoad)
 	if err := submit.Click(proto.InputMouseButtonLeft, 1); err != nil {
+		return err
+	}
+	wait()
+	return nil
+}
+
+// checkRefund asks for a partial refund with its reason: the page shows what the backer gets
+// back, to be confirmed.
+func checkRefund(p *rod.Page) error {
+	for sel, v := range map[string]string{"#amount": "15", "#reason": "Colis arrivé abîmé."} {
+		el, err := p.Element(sel)
+		if err != nil {
+			return err
+		}
+		if err := el.Input(v); err != nil {
+			return err
+		}
+	}
+	send, err := p.Element(".refund-form button")
+	if err != nil {
+		return err
+	}
+	wait := p.WaitNavigation(proto.PageLifecycleEventNameLoad)
+	if err := send.Click(proto.InputMouseButtonLeft, 1); err != nil {
 		return err
 	}
 	wait()

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/backstitch/backstitch/internal/account"
+	"github.com/backstitch/backstitch/internal/admin"
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/config"
@@ -97,7 +98,8 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	a.runner = reconcile.NewRunner(a.store, gateway, a.now, reconcile.RunnerOptions{
 		Owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), backstitch.NewID("reconciler")), LeaseTTL: a.cfg.SettleLeaseTTL,
 		StuckAfter: a.cfg.ReconcileStuckAfter, PlatformFeeBPS: int64(a.cfg.PlatformFeeBPS)})
-	recon := web.Reconciliation{Store: a.store, Runner: a.runner, Resolver: reconcile.NewResolver(a.store, gateway, a.pledges, a.settler, a.now)}
+	admins := admin.New(a.store, a.pledges, a.runner, reconcile.NewResolver(a.store, gateway, a.pledges, a.settler, a.now), a.now)
+	recon := web.Reconciliation{Store: a.store, Admin: admins}
 	campaigns := campaign.NewService(a.store, a.now, campaign.Rules{MinDuration: a.cfg.MinCampaignDuration, MaxDuration: a.cfg.MaxCampaignDuration})
 	a.campaigns = campaigns
 	accounts := account.NewService(a.store, a.now, account.Policy{SessionTTL: a.cfg.SessionTTL,
@@ -116,7 +118,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	designers, err := console.New(campaigns, accounts, a.now, a.cfg.PublicURL, guard)
+	designers, err := console.New(campaigns, accounts, a.now, a.cfg.PublicURL, guard, console.Admin{Service: admins, Store: a.store})
 	if err != nil {
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err

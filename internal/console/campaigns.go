@@ -429,13 +429,21 @@ func (k *Console) preview(r *request) (view, error) {
 	if err != nil {
 		return view{}, err
 	}
+	v := previewOf(r, d, r.Designer)
+	v.Back = editorHref(d.Campaign.ID)
+	return view{name: "designer_preview", data: v}, nil
+}
+
+// previewOf is a campaign as backers will see it, by its designer: the designer's preview and
+// the admins' review show the same.
+func previewOf(r *request, d campaign.Detail, designer string) previewView {
 	c := d.Campaign
 	zone, err := time.LoadLocation(c.Timezone)
 	if err != nil {
 		zone = time.UTC
 	}
-	v := previewView{base: r.base, Designer: r.loc.T("campaign.by", r.Designer), Blurb: c.Blurb, Story: markdown.Render(c.Story),
-		Goal: r.loc.Money(c.Goal), Deadline: r.loc.T("campaign.ends", r.loc.DateTime(c.Deadline, zone)), Back: editorHref(c.ID)}
+	v := previewView{base: r.base, Designer: r.loc.T("campaign.by", designer), Blurb: c.Blurb, Story: markdown.Render(c.Story),
+		Goal: r.loc.Money(c.Goal), Deadline: r.loc.T("campaign.ends", r.loc.DateTime(c.Deadline, zone))}
 	v.Title = c.Title
 	if c.FundingModel == campaign.AllOrNothing {
 		v.Funding = r.loc.T("funding.all_or_nothing", r.loc.Date(c.Deadline, zone))
@@ -445,7 +453,7 @@ func (k *Console) preview(r *request) (view, error) {
 	for _, t := range d.Tiers {
 		v.Tiers = append(v.Tiers, tierRowOf(r, c, t))
 	}
-	return view{name: "designer_preview", data: v}, nil
+	return v
 }
 
 // tierEdit is the tier form coming back with what was typed and what is wrong.

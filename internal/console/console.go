@@ -1,13 +1,16 @@
 // Package console serves the designers' console under /designer: sign-up, log-in and log-out
 // with a session cookie, the dashboard of a designer's campaigns, the campaign and tier editors,
-// and the review steps (submit, launch). Handlers only translate HTTP: every rule (who may do
-// what, validation, locks) is the account and campaign services', the same ones behind the API.
+// and the review steps (submit, launch); and the admins' console under /admin (admin.go): the
+// review queue, pledges and refunds, reconciliation. Handlers only translate HTTP: every rule
+// (who may do what, validation, locks) is the account, campaign, pledge and admin services', the
+// same ones behind the API.
 package console
 
 import (
 	"context"
 	"errors"
 	"html/template"
+	"io"
 	"net/http"
 	"strings"
 
@@ -46,6 +49,7 @@ type Console struct {
 	campaigns *campaign.Service
 	accounts  *account.Service
 	engine    *templates.Engine
+	admins    adminConsole
 	now       backstitch.Clock
 	// publicURL is where designers reach the service (reset links); secure marks cookies Secure
 	// (and the session cookie __Host-) when that is https.
@@ -65,18 +69,24 @@ type ResetMailer interface {
 func (k *Console) MailResets(m ResetMailer) { k.mail = m }
 
 // New parses every template for every language once; a template error stops the start.
-func New(campaigns *campaign.Service, accounts *account.Service, now backstitch.Clock, publicURL string, guard *csrf.Guard) (*Console, error) {
-	engine, err := templates.New("designer", locale.Languages, func(lang string) template.FuncMap {
-		return template.FuncMap{
-			"t":      func(key string, args ...any) string { return locale.T(lang, key, args...) },
-			"plural": func(key string, n int64) string { return locale.Plural(lang, key, n) },
-		}
-	})
+func New(campaigns *campaign.Service, accounts *account.Service, now backstitch.Clock, publicURL string, guard *csrf.Guard, admins Admin) (*Console, error) {
+	engine, err := templates.New("designer", locale.Languages, funcs)
 	if err != nil {
 		return nil, err
 	}
-	return &Console{campaigns: campaigns, accounts: accounts, engine: engine, now: now, publicURL: publicURL,
-		secure: strings.HasPrefix(publicURL, "https://"), csrf: guard}, nil
+	k := &Console{campaigns: campaigns, accounts: accounts, engine: engine, now: now, publicURL: publicURL,
+		secure: strings.HasPrefix(publicURL, "https://"), csrf: guard}
+	if k.admins, err = newAdminConsole(admins); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func funcs(lang string) template.FuncMap {
+	return template.FuncMap{
+		"t":      func(key string, args ...any) string { return locale.T(lang, key, args...) },
+		"plural": func(key string, n int64) string { return locale.Plural(lang, key, n) },
+	}
 }
 
 // Mount registers the console's routes on r. Every POST is checked against CSRF before anything
@@ -105,6 +115,7 @@ func (k *Console) Mount(r fiber.Router) {
 	r.Post("/designer/campaigns/:id/submit", k.page(k.checkCSRF(k.designer(k.transition((*campaign.Service).Submit, "submitted")))))
 	r.Post("/designer/campaigns/:id/launch", k.page(k.checkCSRF(k.designer(k.transition((*campaign.Service).Launch, "launched")))))
 	k.mountRewards(r)
+	k.mountAdmin(r)
 }
 
 // base is what the shared layout needs on every page, plus the console's own bar.
@@ -120,8 +131,10 @@ type base struct {
 	Share   any
 	// CSRF is the token every form on the page carries.
 	CSRF string
-	// Designer is the signed-in designer's name ("" on sign-up and log-in).
+	// Designer is the signed-in designer's name ("" on sign-up and log-in); Admin an admin's,
+	// on the admins' pages.
 	Designer string
+	Admin    string
 	// Notice is a one-line confirmation shown on top ("Campaign saved").
 	Notice string
 }
@@ -135,12 +148,14 @@ type request struct {
 	base
 }
 
-// view is what a handler answers: a page, or a redirect (303, so a form POST becomes a GET).
+// view is what a handler answers: a page, a redirect (303, so a form POST becomes a GET), or a
+// download (stream, its headers set by the handler).
 type view struct {
 	status   int
 	name     string
 	data     any
 	redirect string
+	stream   io.Reader
 }
 
 type handler func(r *request) (view, error)
@@ -162,6 +177,9 @@ func (k *Console) page(h handler) fiber.Handler {
 			c.Set(fiber.HeaderCacheControl, "no-store")
 			return c.Redirect(v.redirect, http.StatusSeeOther)
 		}
+		if v.stream != nil {
+			return c.SendStream(v.stream)
+		}
 		if v.status == 0 {
 			v.status = http.StatusOK
 		}
@@ -171,16 +189,27 @@ func (k *Console) page(h handler) fiber.Handler {
 
 // switchLanguage remembers the chosen language and sends the designer back to the same page.
 func (k *Console) switchLanguage(c *fiber.Ctx, lang string) error {
-	target := "/designer"
+	target := home(c.Path())
 	if p := string(c.Request().URI().PathOriginal()); localPath(p) {
 		target = p
 	}
 	return pages.SwitchLanguage(c, lang, target, k.secure)
 }
 
-// localPath accepts only a path of the console itself: a redirect there never leaves the site.
+// localPath accepts only a path of the consoles themselves: a redirect there never leaves the site.
 func localPath(p string) bool {
-	return (p == "/designer" || strings.HasPrefix(p, "/designer/")) && !strings.Contains(p, "//") && !strings.Contains(p, "\\")
+	return (p == "/designer" || strings.HasPrefix(p, "/designer/") || adminPath(p)) && !strings.Contains(p, "//") && !strings.Contains(p, "\\")
+}
+
+// adminPath says whether p is one of the admins' pages.
+func adminPath(p string) bool { return p == "/admin" || strings.HasPrefix(p, "/admin/") }
+
+// home is the first page of the console p belongs to.
+func home(p string) string {
+	if adminPath(p) {
+		return "/admin"
+	}
+	return "/designer"
 }
 
 func (k *Console) newRequest(c *fiber.Ctx) (*request, error) {
@@ -198,7 +227,11 @@ func (k *Console) newRequest(c *fiber.Ctx) (*request, error) {
 // send renders v into a buffer with the pages' security headers; a template that fails answers
 // the error page instead of half a page.
 func (k *Console) send(r *request, v view) error {
-	body, err := k.engine.Render(r.Lang, v.name, v.data)
+	engine := k.engine
+	if strings.HasPrefix(v.name, "admin_") {
+		engine = k.admins.engine
+	}
+	body, err := engine.Render(r.Lang, v.name, v.data)
 	if err != nil {
 		zerolog.Ctx(r.c.UserContext()).Error().Err(err).Str("view", v.name).Msg("render console page")
 		return k.sendError(r)
@@ -232,8 +265,12 @@ func (k *Console) fail(r *request, err error) error {
 	switch {
 	case errors.Is(err, csrf.ErrForged):
 		return k.send(r, k.message(r, http.StatusForbidden, "console.forged.title", "console.forged.body"))
+	case backstitch.ErrorCode(err) == backstitch.CodeNotFound && adminPath(r.c.Path()):
+		return k.send(r, k.message(r, http.StatusNotFound, "notfound.title", "admin.notfound.body"))
 	case backstitch.ErrorCode(err) == backstitch.CodeNotFound:
 		return k.send(r, k.message(r, http.StatusNotFound, "notfound.title", "console.notfound.body"))
+	case backstitch.ErrorCode(err) == backstitch.CodeForbidden && adminPath(r.c.Path()):
+		return k.send(r, k.message(r, http.StatusForbidden, "admin.forbidden.title", "admin.forbidden.body"))
 	case backstitch.ErrorCode(err) == backstitch.CodeForbidden:
 		return k.send(r, k.message(r, http.StatusForbidden, "console.forbidden.title", "console.forbidden.body"))
 	}
@@ -242,9 +279,13 @@ func (k *Console) fail(r *request, err error) error {
 }
 
 func (k *Console) message(r *request, status int, title, body string) view {
-	m := message{base: r.base, Body: r.loc.T(body), Link: "/designer"}
+	m := message{base: r.base, Body: r.loc.T(body), Link: home(r.c.Path())}
 	m.Title = r.loc.T(title)
-	return view{status: status, name: "designer_message", data: m}
+	name := "designer_message"
+	if adminPath(r.c.Path()) {
+		name = "admin_message"
+	}
+	return view{status: status, name: name, data: m}
 }
 
 func (k *Console) sendError(r *request) error {

@@ -33,6 +33,7 @@ type site struct {
 	clock *testenv.Clock
 	store *mongostore.Store
 	admin string
+	app   *app.App
 }
 
 func startSite(t *testing.T, env map[string]string) *site {
@@ -66,7 +67,7 @@ func startSiteLogging(t *testing.T, env map[string]string, log zerolog.Logger) *
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx, ln) }()
 	client := &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirect}
-	s := &site{t: t, base: "http://" + ln.Addr().String(), api: &seed.Client{Base: "http://" + ln.Addr().String(), HTTP: client}, clock: clock, store: store}
+	s := &site{t: t, base: "http://" + ln.Addr().String(), api: &seed.Client{Base: "http://" + ln.Addr().String(), HTTP: client}, clock: clock, store: store, app: a}
 	t.Cleanup(func() {
 		client.CloseIdleConnections()
 		cancel()

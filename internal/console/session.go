@@ -39,7 +39,11 @@ func (k *Console) clearSession(c *fiber.Ctx) {
 // designer lets h run only for a signed-in designer. Without a live session the visitor is sent
 // to log in, and back here afterwards; a signed-in admin is refused (the admins' console is
 // elsewhere).
-func (k *Console) designer(h handler) handler {
+func (k *Console) designer(h handler) handler { return k.signedIn(account.RoleDesigner, h) }
+
+// signedIn lets h run only for a signed-in user of role: anyone else with a session is
+// refused (403), a visitor without one sent to log in.
+func (k *Console) signedIn(role account.Role, h handler) handler {
 	return func(r *request) (view, error) {
 		token := r.c.Cookies(k.sessionCookie())
 		if token == "" {
@@ -53,14 +57,19 @@ func (k *Console) designer(h handler) handler {
 		if err != nil {
 			return view{}, err
 		}
-		if sess.Role != account.RoleDesigner {
-			return view{}, backstitch.Errorf(backstitch.CodeForbidden, "Only designers may do this.")
+		if sess.Role != role {
+			return view{}, backstitch.Errorf(backstitch.CodeForbidden, "Only %ss may do this.", role)
 		}
 		u, err := k.accounts.Me(r.c.UserContext(), sess)
 		if err != nil {
 			return view{}, err
 		}
-		r.sess, r.Designer = sess, u.Name
+		r.sess = sess
+		if role == account.RoleAdmin {
+			r.Admin = u.Name
+		} else {
+			r.Designer = u.Name
+		}
 		return h(r)
 	}
 }
@@ -68,7 +77,7 @@ func (k *Console) designer(h handler) handler {
 // toLogin sends a visitor without a session to the log-in form, remembering the page they asked
 // for (a GET; after a form post, the dashboard).
 func (k *Console) toLogin(r *request) view {
-	next := "/designer"
+	next := home(r.c.Path())
 	if r.c.Method() == fiber.MethodGet {
 		next = string(r.c.Request().URI().RequestURI())
 	}
@@ -123,7 +132,20 @@ func (k *Console) login(r *request) (view, error) {
 	}
 	k.endHeldSession(r)
 	k.setSession(r.c, token, sess)
-	return view{redirect: v.Next}, nil
+	return view{redirect: landing(sess.Role, v.Next)}, nil
+}
+
+// landing is where a log-in leads: the page asked for when it is of the signed-in person's
+// console, else that console's first page (admins log in on the same form as designers).
+func landing(role account.Role, next string) string {
+	path, _, _ := strings.Cut(next, "?")
+	if (role == account.RoleAdmin) != adminPath(path) {
+		if role == account.RoleAdmin {
+			return "/admin"
+		}
+		return "/designer"
+	}
+	return next
 }
 
 // endHeldSession ends the session whose token the browser sent, if any.

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/pledge"
 )
@@ -441,4 +443,40 @@ func (s *Store) CountRefundRequest(ctx context.Context, id string) (pledge.Pledg
 		return pledge.Pledge{}, storeError("count refund request of %s: %w", id, err)
 	}
 	return s.FindPledge(ctx, id)
+}
+
+// SearchPledges finds the pledges an admin's search names, newest first, at most limit. A Stripe
+// id is matched on the one field its prefix says it is (Stripe's prefixes are stable), so every
+// search reads one index.
+func (s *Store) SearchPledges(ctx context.Context, q pledge.Search, limit int) ([]pledge.Pledge, error) {
+	var filter bson.M
+	switch id := strings.TrimSpace(q.StripeID); {
+	case q.ID != "":
+		filter = bson.M{"_id": strings.TrimSpace(q.ID)}
+	case q.Email != "":
+		email, err := account.NormalizeEmail(q.Email)
+		if err != nil {
+			return []pledge.Pledge{}, nil // no pledge has an address that is not one
+		}
+		filter = bson.M{"backer.email": email}
+	case strings.HasPrefix(id, "pi_"):
+		filter = bson.M{"payment_intent_id": id}
+	case strings.HasPrefix(id, "seti_"):
+		filter = bson.M{"setup_intent_id": id}
+	case id != "":
+		filter = bson.M{"charge_id": id}
+	case q.CampaignID != "":
+		filter = bson.M{"campaign_id": q.CampaignID}
+	default:
+		return []pledge.Pledge{}, nil
+	}
+	cur, err := s.db.Collection("pledges").Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, storeError("search pledges: %w", err)
+	}
+	out := []pledge.Pledge{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, storeError("search pledges: %w", err)
+	}
+	return out, nil
 }

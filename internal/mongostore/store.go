@@ -183,6 +183,9 @@ func indexes(ttl bool) map[string][]mongo.IndexModel {
 			{Keys: bson.D{{Key: "pending.since", Value: 1}}},
 			// The sweeper's search for messages a dead change still owes.
 			{Keys: bson.D{{Key: "owed_since", Value: 1}}},
+			// The admins' search by backer's email and by Stripe charge (SearchPledges).
+			{Keys: bson.D{{Key: "backer.email", Value: 1}}},
+			{Keys: bson.D{{Key: "charge_id", Value: 1}}},
 		},
 		"reconciliations": {
 			{Keys: bson.D{{Key: "status", Value: 1}, {Key: "created_at", Value: 1}}},

@@ -367,3 +367,13 @@ func (p Pledge) MoveTo(to Status, actor, reason string, now time.Time) Pledge {
 	p.UpdatedAt = now
 	return p
 }
+
+// Search names the pledges an admin looks for: by the first of these that is set.
+type Search struct {
+	ID string
+	// Email is the backer's, as typed; it is normalised as pledges store it.
+	Email string
+	// StripeID is a SetupIntent, PaymentIntent or charge id.
+	StripeID   string
+	CampaignID string
+}

@@ -39,14 +39,14 @@ func (s *Service) Refund(ctx context.Context, rs RefundStore, id string, amount 
 		return p, err
 	}
 	// Refunded amounts only grow, so what is refused now is refused after the wait too.
-	if _, err := refundable(p, amount); err != nil {
+	if _, err := Refundable(p, amount); err != nil {
 		return p, err
 	}
 	err = s.oneRefundAtATime(ctx, rs, id, actor, func() error {
 		if p, err = rs.CountRefundRequest(ctx, id); err != nil {
 			return err
 		}
-		n, err := refundable(p, amount)
+		n, err := Refundable(p, amount)
 		if err != nil {
 			return err
 		}
@@ -59,8 +59,9 @@ func (s *Service) Refund(ctx context.Context, rs RefundStore, id string, amount 
 	return p, err
 }
 
-// refundable is how much a refund of amount (nil: all that is left) takes from p, or why it cannot.
-func refundable(p Pledge, amount *money.Money) (int64, error) {
+// Refundable is how much a refund of amount (nil: all that is left) takes from p, or why it
+// cannot: Refund checks it, and the admins' console asks it before showing a refund to confirm.
+func Refundable(p Pledge, amount *money.Money) (int64, error) {
 	if p.Status != StatusCollected && p.Status != StatusPartiallyRefunded {
 		return 0, backstitch.Errorf(backstitch.CodeInvalidState, "Only collected pledges can be refunded; this one is %s.", p.Status)
 	}

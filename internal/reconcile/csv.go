@@ -1,11 +1,16 @@
 package reconcile
 
 import (
+	"bytes"
+	"compress/gzip"
+	"context"
 	"encoding/csv"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/money"
 )
 
@@ -73,4 +78,25 @@ func WriteRows(w *csv.Writer, m Match) error {
 		}
 	}
 	return nil
+}
+
+// ReportStore holds runs' reports as gzipped chunks, streamed in order.
+type ReportStore interface {
+	StreamReport(ctx context.Context, runID string, attempt int, fn func([]byte) error) error
+}
+
+// OpenReport reads a completed run's CSV report (its last attempt's); a run that has not
+// completed has none yet (invalid_state).
+func OpenReport(ctx context.Context, store ReportStore, run Run) (io.Reader, error) {
+	if run.Status != RunCompleted {
+		return nil, backstitch.Errorf(backstitch.CodeInvalidState, "The run is %s; its report exists once it has completed.", run.Status)
+	}
+	var gz bytes.Buffer
+	if err := store.StreamReport(ctx, run.ID, run.Attempt, func(b []byte) error {
+		_, err := gz.Write(b)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return gzip.NewReader(&gz)
 }

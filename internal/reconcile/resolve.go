@@ -26,6 +26,9 @@ const MaxNote = 2000
 // resyncable are the kinds a resync can settle: the pledge is wrong and Stripe is right.
 var resyncable = []Kind{MissingInStripe, MissingInDB, AmountMismatch, RefundMismatch, DisputeUnrecorded, StuckPledge}
 
+// Resyncable says whether a resync can settle a finding of kind k (it needs the finding's pledge too).
+func Resyncable(k Kind) bool { return slices.Contains(resyncable, k) }
+
 // ResolveRequest is what an admin sends to resolve a finding.
 type ResolveRequest struct {
 	Action string `json:"action"`

@@ -2,11 +2,9 @@ package web
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/rs/zerolog"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/locale"
@@ -183,25 +181,10 @@ func (s *Server) adminRefund(c *fiber.Ctx) error {
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	if n := len([]rune(in.Reason)); n == 0 || n > 1000 {
-		return &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid fields.",
-			Fields: []backstitch.FieldError{{Field: "reason", Code: "required", Message: "reason is required (at most 1,000 characters)"}}}
-	}
 	sess, _ := session(c)
-	ctx := c.UserContext()
-	before, err := s.store.FindPledge(ctx, c.Params("id"))
+	after, err := s.recon.Admin.Refund(c.UserContext(), sess.UserID, c.Params("id"), in.Amount, in.Reason)
 	if err != nil {
 		return err
-	}
-	after, err := s.pledges.Refund(ctx, s.store, before.ID, in.Amount, "admin:"+sess.UserID)
-	if err != nil {
-		return err
-	}
-	entry := backstitch.AuditEntry{At: s.now(), Actor: sess.UserID, Action: "pledge.refund", Target: before.ID, Reason: in.Reason,
-		Before: map[string]string{"status": string(before.Status), "amount_refunded": strconv.FormatInt(before.AmountRefunded, 10)},
-		After:  map[string]string{"status": string(after.Status), "amount_refunded": strconv.FormatInt(after.AmountRefunded, 10)}}
-	if err := s.store.AppendAudit(ctx, entry); err != nil {
-		zerolog.Ctx(ctx).Error().Err(err).Msg("audit entry not written")
 	}
 	return reply(c, http.StatusCreated, s.viewPledge(after))
 }

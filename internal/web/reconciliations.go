@@ -1,18 +1,16 @@
 package web
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/rs/zerolog"
 
+	"github.com/backstitch/backstitch/internal/admin"
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/reconcile"
 )
@@ -28,11 +26,12 @@ type ReconcileStore interface {
 	FindAudit(ctx context.Context, f backstitch.AuditFilter) ([]backstitch.AuditEntry, error)
 }
 
-// Reconciliation holds what the reconciliation routes use.
+// Reconciliation holds what the reconciliation and other admin routes use. Admin carries out
+// the admins' actions (refunds, runs, resolutions) with their audit entries, the same service
+// the admins' console calls.
 type Reconciliation struct {
-	Store    ReconcileStore
-	Runner   *reconcile.Runner
-	Resolver *reconcile.Resolver
+	Store ReconcileStore
+	Admin *admin.Service
 }
 
 // runInput is what an admin sends to start a run: a campaign, or a period.
@@ -53,37 +52,15 @@ type runView struct {
 // startReconciliation queues a run and kicks this instance's runner; it answers at once.
 func (s *Server) startReconciliation(c *fiber.Ctx) error {
 	sess, _ := session(c)
-	ctx := c.UserContext()
 	var in runInput
 	if err := decode(c, &in); err != nil {
 		return err
 	}
-	run, err := reconcile.NewRun(reconcile.Scope{CampaignID: strings.TrimSpace(in.CampaignID), From: in.From, To: in.To}, sess.UserID, s.now())
+	run, err := s.recon.Admin.StartRun(c.UserContext(), sess.UserID, reconcile.Scope{CampaignID: in.CampaignID, From: in.From, To: in.To})
 	if err != nil {
 		return err
 	}
-	if id := run.Scope.CampaignID; id != "" {
-		if _, err := s.store.FindCampaign(ctx, id); backstitch.ErrorCode(err) == backstitch.CodeNotFound {
-			return &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has invalid fields.",
-				Fields: []backstitch.FieldError{{Field: "campaign_id", Code: "not_found", Message: "no campaign has this id"}}}
-		} else if err != nil {
-			return err
-		}
-	}
-	if err := s.recon.Store.CreateRun(ctx, run); err != nil {
-		return err
-	}
-	s.audit(c, backstitch.AuditEntry{Actor: sess.UserID, Action: "reconciliation.start", Target: run.ID,
-		After: map[string]string{"campaign_id": run.Scope.CampaignID, "from": timeString(run.Scope.From), "to": timeString(run.Scope.To)}})
-	s.recon.Runner.Kick()
 	return reply(c, http.StatusCreated, runView{Run: run, Findings: []reconcile.FindingRecord{}})
-}
-
-func timeString(t *time.Time) string {
-	if t == nil {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
 }
 
 // showReconciliation shows a run with a page of its findings, or its CSV with ?format=csv.
@@ -170,19 +147,11 @@ func pageLimit(c *fiber.Ctx) (int, error) {
 
 // reconciliationCSV sends a completed run's report: one row per pledge or Stripe object.
 func (s *Server) reconciliationCSV(c *fiber.Ctx, run reconcile.Run) error {
-	if run.Status != reconcile.RunCompleted {
-		c.Set(fiber.HeaderRetryAfter, "5")
-		return backstitch.Errorf(backstitch.CodeInvalidState, "The run is %s; its report exists once it has completed.", run.Status)
-	}
-	var gz bytes.Buffer
-	if err := s.recon.Store.StreamReport(c.UserContext(), run.ID, run.Attempt, func(b []byte) error {
-		_, err := gz.Write(b)
-		return err
-	}); err != nil {
-		return err
-	}
-	r, err := gzip.NewReader(&gz)
+	r, err := reconcile.OpenReport(c.UserContext(), s.recon.Store, run)
 	if err != nil {
+		if backstitch.ErrorCode(err) == backstitch.CodeInvalidState {
+			c.Set(fiber.HeaderRetryAfter, "5")
+		}
 		return err
 	}
 	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
@@ -202,19 +171,10 @@ func (s *Server) resolveFinding(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.recon.Resolver.Resolve(ctx, run.ID, c.Params("finding_id"), in, sess.UserID)
+	f, err := s.recon.Admin.Resolve(ctx, sess.UserID, run.ID, c.Params("finding_id"), in)
 	if err != nil {
 		return err
 	}
-	f := res.Finding
-	before := map[string]string{"status": string(reconcile.FindingOpen), "kind": string(f.Kind)}
-	after := map[string]string{"status": string(f.Status), "action": f.Resolution.Action, "result": f.Resolution.Result}
-	if res.PledgeBefore != "" {
-		before["pledge_id"], before["pledge_status"] = f.PledgeID, res.PledgeBefore
-		after["pledge_status"] = res.PledgeAfter
-	}
-	s.audit(c, backstitch.AuditEntry{Actor: sess.UserID, Action: "reconciliation.finding.resolve", Target: f.ID,
-		Before: before, After: after, Reason: f.Resolution.Note})
 	return reply(c, http.StatusOK, f)
 }
 
