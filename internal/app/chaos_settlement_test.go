@@ -38,8 +38,9 @@ const (
 	chaosChildEnv = "BACKSTITCH_CHAOS_CHILD" // the settlement the child runs, as JSON-free key=value lines
 	chaosKillsEnv = "BACKSTITCH_CHAOS_KILLS" // how many kills the test makes (default chaosDefaultKills)
 	chaosSeedEnv  = "BACKSTITCH_CHAOS_SEED"  // the seed that picks the points (default: random, logged)
-	// chaosDefaultKills is the 100: about 40 s on two busy cores.
-	chaosDefaultKills = 100
+	// chaosDefaultKills keeps the test near half a minute (each kill starts a process); the
+	// issue's 100 points are BACKSTITCH_CHAOS_KILLS=100: about 40 s on two cores, 75 s when busy.
+	chaosDefaultKills = 60
 	chaosLeaseTTL     = time.Minute
 )
 
