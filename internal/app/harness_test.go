@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,7 +25,13 @@ import (
 	"github.com/backstitch/backstitch/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	// The settlement chaos test re-executes this binary as a settler that it kills.
+	if os.Getenv(chaosChildEnv) != "" {
+		os.Exit(chaosChildMain())
+	}
+	testenv.Main(m)
+}
 
 // syncBuffer collects log lines from concurrent requests.
 type syncBuffer struct {

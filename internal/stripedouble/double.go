@@ -377,6 +377,12 @@ func (d *Double) apply(c *call, auth string, fault drawnFault, rec *Request) (re
 						"different request.", c.idemKey),
 				}), false
 			}
+			if fault.status != 0 {
+				// Matching requests are answered with the fault, replays included: a Stripe
+				// that is down does not answer from its idempotency store either.
+				rec.Fault = true
+				return fault.response(), false
+			}
 			return e.resp, true
 		}
 	}

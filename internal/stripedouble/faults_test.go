@@ -53,6 +53,28 @@ func TestFaultModes(t *testing.T) {
 	}
 }
 
+// A Stripe that is down answers 500 to a request it would otherwise replay from its idempotency
+// store: during an outage a retry with the same key learns nothing, and after it the stored
+// answer (the one charge) comes back.
+func TestFaultsStrikeReplaysToo(t *testing.T) {
+	h := newHarness(t, Options{})
+	first, err := h.sc.PaymentIntents.New(chargeParams("outage"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []FaultMode{FaultRejected, FaultResponseLost, FaultStoredError} {
+		h.d.SetFaults(Faults{ErrorRate: 1, ErrorMode: mode})
+		if _, err := h.sc.PaymentIntents.New(chargeParams("outage")); stripeErr(t, err).HTTPStatusCode != 500 {
+			t.Fatalf("mode %d: a replay during the outage: %v, want 500", mode, err)
+		}
+	}
+	h.d.SetFaults(Faults{})
+	again, err := h.sc.PaymentIntents.New(chargeParams("outage"))
+	if err != nil || again.ID != first.ID || len(h.d.Charges()) != 1 {
+		t.Fatalf("after the outage: %v %v with %d charges, want %s and one charge", again, err, len(h.d.Charges()), first.ID)
+	}
+}
+
 func TestRateLimitAndLatency(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.d.SetFaults(Faults{RateLimitRate: 1, Match: func(method, path string) bool {

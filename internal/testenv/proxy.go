@@ -37,13 +37,16 @@ const (
 // MongoDB replica set does to a client during an election: connections dropped in the middle of
 // a command (before or after the primary applied it), and a while in which no server answers.
 type Proxy struct {
-	ln     net.Listener
-	dial   func() (net.Conn, error)
-	mu     sync.Mutex
-	conns  map[net.Conn]bool
-	down   bool
-	faults []armedFault
-	seen   []Command
+	ln    net.Listener
+	dial  func() (net.Conn, error)
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+	down  bool
+	// paused: messages are swallowed both ways; stalled lists the connections that lost one.
+	paused  bool
+	stalled map[net.Conn]bool
+	faults  []armedFault
+	seen    []Command
 }
 
 type armedFault struct {
@@ -77,7 +80,7 @@ func MustProxy(tb testing.TB, opts mongostore.Options) (*Proxy, mongostore.Optio
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &Proxy{ln: ln, conns: map[net.Conn]bool{},
+	p := &Proxy{ln: ln, conns: map[net.Conn]bool{}, stalled: map[net.Conn]bool{},
 		dial: func() (net.Conn, error) { return net.Dial(network, target) }}
 	opts.URI = "mongodb://" + ln.Addr().String() + tail
 	go p.accept()
@@ -115,6 +118,38 @@ func (p *Proxy) Up() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = false
+}
+
+// Pause makes the store stop answering without closing anything, as a primary that hangs (a full
+// disk, a stalled host) or a network partition does: connections are still accepted, but every
+// command and every reply in flight is swallowed, so clients wait until their own timeouts.
+func (p *Proxy) Pause() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.paused = true
+}
+
+// Resume ends a Pause. Connections that lost a message while paused are closed (their client is
+// still waiting for a reply that will never come, as after a partition), the others carry on.
+func (p *Proxy) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.paused = false
+	for c := range p.stalled {
+		_ = c.Close()
+	}
+	clear(p.stalled)
+}
+
+// swallowed reports whether a message on conn must be dropped because the proxy is paused, and
+// remembers conn as stalled if so.
+func (p *Proxy) swallowed(conn net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.paused {
+		p.stalled[conn] = true
+	}
+	return p.paused
 }
 
 // Seen lists the commands that went through, in order.
@@ -185,6 +220,9 @@ func (p *Proxy) relay(client, server net.Conn) {
 			if drop {
 				return
 			}
+			if p.swallowed(client) {
+				continue
+			}
 			if _, err := client.Write(msg); err != nil {
 				return
 			}
@@ -194,6 +232,9 @@ func (p *Proxy) relay(client, server net.Conn) {
 		msg, err := readMessage(client)
 		if err != nil {
 			return
+		}
+		if p.swallowed(client) {
+			continue
 		}
 		switch p.strike(commandOf(msg)) {
 		case DropRequest:

@@ -50,6 +50,10 @@ func decodeError(err error) error {
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		name = strings.Trim(name, `"`)
+		if name == "" {
+			// A field error must name its field; a key of no name is no field of any request.
+			return backstitch.Errorf(backstitch.CodeMalformed, "The body has a member with an empty name.")
+		}
 		return &backstitch.Error{Code: backstitch.CodeValidation, Message: "The request has fields this endpoint does not accept.", Fields: []backstitch.FieldError{
 			{Field: name, Code: "unknown_field", Message: fmt.Sprintf("%s is not a field of this request", name)},
 		}}
