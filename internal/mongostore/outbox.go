@@ -44,25 +44,27 @@ func (s *Store) HoldMessage(ctx context.Context, m notify.Message) error {
 
 // holdMessageLocked is HoldMessage on the embedded store, where a filter on more than _id reads
 // every message of the outbox (one per pledge ever made): every new pledge cost time in
-// proportion to all pledges before it. Under the message's lock it looks the message up by _id
-// and inserts it or refreshes it by _id. Only HoldMessage and ReleaseMessage touch a held
-// message, and both take the lock, so the check and the write are one step.
+// proportion to all pledges before it. A new message is one insert (the unique _id makes it
+// atomic); an existing one is looked up by _id and refreshed by _id under the message's lock.
+// Only HoldMessage and ReleaseMessage touch a held message, and both take the lock, so the check
+// and the write are one step.
 func (s *Store) holdMessageLocked(ctx context.Context, m notify.Message, set bson.M) error {
 	defer s.lock("outbox/" + m.ID)()
+	m.Status, m.Attempts = notify.StatusHeld, 0
+	_, err := s.outbox().InsertOne(ctx, m)
+	if err == nil {
+		return nil
+	}
+	if !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("hold message %s: %w", m.ID, err)
+	}
 	var cur struct {
 		Status notify.Status `bson:"status"`
 	}
-	err := s.outbox().FindOne(ctx, bson.M{"_id": m.ID}, options.FindOne().SetProjection(bson.M{"status": 1})).Decode(&cur)
-	switch {
-	case errors.Is(err, mongo.ErrNoDocuments):
-		m.Status, m.Attempts = notify.StatusHeld, 0
-		if _, err := s.outbox().InsertOne(ctx, m); err != nil && !mongo.IsDuplicateKeyError(err) {
-			return fmt.Errorf("hold message %s: %w", m.ID, err)
-		}
-		return nil
-	case err != nil:
+	if err := s.outbox().FindOne(ctx, bson.M{"_id": m.ID}, options.FindOne().SetProjection(bson.M{"status": 1})).Decode(&cur); err != nil {
 		return fmt.Errorf("hold message %s: %w", m.ID, err)
-	case cur.Status != notify.StatusHeld:
+	}
+	if cur.Status != notify.StatusHeld {
 		return nil
 	}
 	if _, err := s.outbox().UpdateOne(ctx, bson.M{"_id": m.ID}, bson.M{"$set": set}); err != nil {
