@@ -317,9 +317,8 @@ func (o *Outbox) SendPasswordReset(ctx context.Context, u account.User, resetID,
 		Data: map[string]string{"name": u.Name, "reset_url": link}})
 }
 
-// pledgeData is what every backer's message may show about her pledge.
-// pledgeData is what messages about a pledge say; camp and tier, when the caller has them, spare
-// reading them again.
+// pledgeData is what every backer's message may show about her pledge; camp and tier, when the
+// caller has them, spare reading them again.
 func (o *Outbox) pledgeData(ctx context.Context, p pledge.Pledge, camp *campaign.Campaign, tier *campaign.Tier) (map[string]string, campaign.Campaign, error) {
 	var c campaign.Campaign
 	if camp != nil && camp.ID == p.CampaignID {
