@@ -40,6 +40,7 @@ func main() {
 	n := flag.Int("n", 2000, "operations per measurement")
 	conc := flag.Int("c", 16, "concurrent clients")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.BoolVar(&countCommands, "commands", false, "count the store commands each pledge sends, by command and collection")
 	flag.Parse()
 	stopProfile := profile.Start(*cpuProfile)
 	defer stopProfile()
@@ -49,6 +50,12 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// countCommands is -commands; commands counts them during the pledge phase.
+var (
+	countCommands bool
+	commands      profile.Commands
+)
 
 func run(out io.Writer, n, conc int) error {
 	dir, err := os.MkdirTemp("", "backstitch-bench-")
@@ -74,6 +81,9 @@ func run(out io.Writer, n, conc int) error {
 	fmt.Fprintf(out, "store raw rate (1 insert + 1 conditional update): %8.0f /s\n", raw)
 	fmt.Fprintf(out, "pledge creation over HTTP:                       %8.0f /s\n", pledges)
 	fmt.Fprintf(out, "ratio: %.1f%% (n=%d, concurrency=%d)\n", 100*pledges/raw, n, conc)
+	if countCommands {
+		commands.Report(out, n)
+	}
 	return nil
 }
 
@@ -129,7 +139,11 @@ func pledgeRate(ctx context.Context, srv *embedded.Server, n, conc int) (float64
 	if err != nil {
 		return 0, err
 	}
-	store, err := mongostore.Open(ctx, mongostore.Options{URI: srv.URI(), Database: "bench_service", SingleConnection: true, Locks: srv.Locks()})
+	opts := mongostore.Options{URI: srv.URI(), Database: "bench_service", SingleConnection: true, Locks: srv.Locks()}
+	if countCommands {
+		opts.Monitor = commands.Monitor()
+	}
+	store, err := mongostore.Open(ctx, opts)
 	if err != nil {
 		return 0, err
 	}
@@ -155,6 +169,9 @@ func pledgeRate(ctx context.Context, srv *embedded.Server, n, conc int) (float64
 	slug, tier, err := liveCampaign(ctx, store, hc, api, n)
 	if err != nil {
 		return 0, err
+	}
+	if countCommands {
+		commands.Start()
 	}
 	return parallel(n, conc, func(i int) error {
 		body := fmt.Sprintf(`{"tier_id":%q,"amount":{"amount":9000,"currency":"CHF"},"backer":{"email":"b%d@example.com","name":"Backer %d"}}`, tier, i, i)

@@ -20,6 +20,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 
+	"github.com/backstitch/backstitch/bench/internal/profile"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/embedded"
 	"github.com/backstitch/backstitch/internal/money"
@@ -34,9 +35,14 @@ func main() {
 	n := flag.Int("n", 2000, "pledges to settle")
 	conc := flag.Int("c", 8, "concurrent charges (the settler's BACKSTITCH_SETTLE_CONCURRENCY)")
 	rate := flag.Int("rate", 0, "also settle with Stripe writes paced at this many per second, and report the use of that limit")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.BoolVar(&countCommands, "commands", false, "count the store commands each charge sends, by command and collection")
 	flag.Parse()
+	stopProfile := profile.Start(*cpuProfile)
+	defer stopProfile()
 	if err := run(os.Stdout, *n, *conc); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		stopProfile()
 		os.Exit(1)
 	}
 	if *rate == 0 {
@@ -44,9 +50,16 @@ func main() {
 	}
 	if err := runPaced(os.Stdout, *n, *conc, *rate); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		stopProfile()
 		os.Exit(1)
 	}
 }
+
+// countCommands is -commands; commands counts them while the unpaced run settles.
+var (
+	countCommands bool
+	commands      profile.Commands
+)
 
 func newDouble(writesPerSecond int) (*stripedouble.Double, *httptest.Server, *client.API, *stripepay.Client, error) {
 	d, err := stripedouble.New(stripedouble.Options{Seed: 1})
@@ -93,7 +106,11 @@ func run(out io.Writer, n, conc int) error {
 		return err
 	}
 	defer es.Close()
-	store, err := mongostore.Open(ctx, mongostore.Options{URI: es.URI(), Database: "bench", SingleConnection: true, Locks: es.Locks()})
+	opts := mongostore.Options{URI: es.URI(), Database: "bench", SingleConnection: true, Locks: es.Locks()}
+	if countCommands {
+		opts.Monitor = commands.Monitor()
+	}
+	store, err := mongostore.Open(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -115,6 +132,9 @@ func run(out io.Writer, n, conc int) error {
 	now := func() time.Time { return time.Now().UTC() }
 	svc := pledge.NewService(store, pay2, now, 30*time.Minute, pledge.Dunning{Retries: []time.Duration{24 * time.Hour}, Window: 168 * time.Hour})
 	settler := settlement.New(store, svc, now, settlement.Options{Owner: "bench", Concurrency: conc})
+	if countCommands {
+		commands.Start()
+	}
 	start := time.Now()
 	if err := settler.Settle(zerolog.New(os.Stderr).Level(zerolog.WarnLevel).WithContext(ctx), camp.ID); err != nil {
 		return err
@@ -135,6 +155,9 @@ func run(out io.Writer, n, conc int) error {
 	fmt.Fprintf(out, "double, %d bare payment intents at concurrency %d: %v (%.0f /s)\n", n, conc, bareTime.Round(time.Millisecond), bare)
 	fmt.Fprintf(out, "settling %d pledges at concurrency %d:            %v (%.0f /s)\n", n, conc, settle.Round(time.Millisecond), float64(n)/settle.Seconds())
 	fmt.Fprintf(out, "ratio settle/bare: %.2fx (target <= 1.5x)\n", settle.Seconds()/bareTime.Seconds())
+	if countCommands {
+		commands.Report(out, n)
+	}
 	return nil
 }
 

@@ -29,11 +29,45 @@ func (s *Store) EnqueueMessage(ctx context.Context, m notify.Message) error {
 // HoldMessage writes m as held, or refreshes a held one (a resumed pledge's new manage link). A
 // message released already makes the upsert collide on _id, and is left as it is.
 func (s *Store) HoldMessage(ctx context.Context, m notify.Message) error {
+	set := bson.M{"kind": m.Kind, "to": m.To, "lang": m.Lang, "data": m.Data, "due_at": m.DueAt}
+	if s.locks != nil {
+		return s.holdMessageLocked(ctx, m, set)
+	}
 	_, err := s.outbox().UpdateOne(ctx, bson.M{"_id": m.ID, "status": notify.StatusHeld},
-		bson.M{"$set": bson.M{"kind": m.Kind, "to": m.To, "lang": m.Lang, "data": m.Data, "due_at": m.DueAt},
-			"$setOnInsert": bson.M{"status": notify.StatusHeld, "attempts": 0, "created_at": m.CreatedAt}},
+		bson.M{"$set": set, "$setOnInsert": bson.M{"status": notify.StatusHeld, "attempts": 0, "created_at": m.CreatedAt}},
 		options.Update().SetUpsert(true))
 	if err != nil && !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("hold message %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// holdMessageLocked is HoldMessage on the embedded store, where a filter on more than _id reads
+// every message of the outbox (one per pledge ever made): every new pledge cost time in
+// proportion to all pledges before it. A new message is one insert (the unique _id makes it
+// atomic); an existing one is looked up by _id and refreshed by _id under the message's lock.
+// Only HoldMessage and ReleaseMessage touch a held message, and both take the lock, so the check
+// and the write are one step.
+func (s *Store) holdMessageLocked(ctx context.Context, m notify.Message, set bson.M) error {
+	defer s.lock("outbox/" + m.ID)()
+	m.Status, m.Attempts = notify.StatusHeld, 0
+	_, err := s.outbox().InsertOne(ctx, m)
+	if err == nil {
+		return nil
+	}
+	if !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("hold message %s: %w", m.ID, err)
+	}
+	var cur struct {
+		Status notify.Status `bson:"status"`
+	}
+	if err := s.outbox().FindOne(ctx, bson.M{"_id": m.ID}, options.FindOne().SetProjection(bson.M{"status": 1})).Decode(&cur); err != nil {
+		return fmt.Errorf("hold message %s: %w", m.ID, err)
+	}
+	if cur.Status != notify.StatusHeld {
+		return nil
+	}
+	if _, err := s.outbox().UpdateOne(ctx, bson.M{"_id": m.ID}, bson.M{"$set": set}); err != nil {
 		return fmt.Errorf("hold message %s: %w", m.ID, err)
 	}
 	return nil
@@ -46,7 +80,23 @@ func (s *Store) ReleaseMessage(ctx context.Context, id string, data map[string]s
 	for k, v := range data {
 		set["data."+k] = v
 	}
-	if _, err := s.outbox().UpdateOne(ctx, bson.M{"_id": id, "status": notify.StatusHeld}, bson.M{"$set": set}); err != nil {
+	filter := bson.M{"_id": id, "status": notify.StatusHeld}
+	if s.locks != nil {
+		// As in holdMessageLocked: checked under the lock, written by _id alone.
+		defer s.lock("outbox/" + id)()
+		var cur struct {
+			Status notify.Status `bson:"status"`
+		}
+		err := s.outbox().FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(bson.M{"status": 1})).Decode(&cur)
+		if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && cur.Status != notify.StatusHeld) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("release message %s: %w", id, err)
+		}
+		filter = bson.M{"_id": id}
+	}
+	if _, err := s.outbox().UpdateOne(ctx, filter, bson.M{"$set": set}); err != nil {
 		return fmt.Errorf("release message %s: %w", id, err)
 	}
 	return nil

@@ -50,8 +50,8 @@ func changeID(docID string, version int64, k Kind) string {
 var linkSecrets = []string{"manage_url", "reset_url"}
 
 // HoldConfirmation writes the confirmation, with the manage link, ahead of the confirmation.
-func (o *Outbox) HoldConfirmation(ctx context.Context, p pledge.Pledge, manageToken string) error {
-	data, _, err := o.pledgeData(ctx, p)
+func (o *Outbox) HoldConfirmation(ctx context.Context, p pledge.Pledge, manageToken string, camp *campaign.Campaign, tier *campaign.Tier) error {
+	data, _, err := o.pledgeData(ctx, p, camp, tier)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func (o *Outbox) News(prev, next pledge.Pledge) []backstitch.Notice {
 // Deliver writes an owed notice of p to the outbox. Its id is the change's, so delivering it
 // again (a retry, the sweeper, two sweepers at once) finds it there and writes nothing.
 func (o *Outbox) Deliver(ctx context.Context, p pledge.Pledge, n backstitch.Notice) error {
-	data, camp, err := o.pledgeData(ctx, p)
+	data, camp, err := o.pledgeData(ctx, p, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -270,7 +270,7 @@ func (o *Outbox) tellBackers(ctx context.Context, c campaign.Campaign, k Kind) e
 		return fmt.Errorf("backers of campaign %s: %w", c.ID, err)
 	}
 	for _, p := range pledges {
-		data, _, err := o.pledgeData(ctx, p)
+		data, _, err := o.pledgeData(ctx, p, nil, nil)
 		if err != nil {
 			return err
 		}
@@ -317,15 +317,25 @@ func (o *Outbox) SendPasswordReset(ctx context.Context, u account.User, resetID,
 		Data: map[string]string{"name": u.Name, "reset_url": link}})
 }
 
-// pledgeData is what every backer's message may show about her pledge.
-func (o *Outbox) pledgeData(ctx context.Context, p pledge.Pledge) (map[string]string, campaign.Campaign, error) {
-	c, err := o.store.FindCampaign(ctx, p.CampaignID)
-	if err != nil {
-		return nil, c, fmt.Errorf("campaign of pledge %s: %w", p.ID, err)
+// pledgeData is what every backer's message may show about her pledge; camp and tier, when the
+// caller has them, spare reading them again.
+func (o *Outbox) pledgeData(ctx context.Context, p pledge.Pledge, camp *campaign.Campaign, tier *campaign.Tier) (map[string]string, campaign.Campaign, error) {
+	var c campaign.Campaign
+	if camp != nil && camp.ID == p.CampaignID {
+		c = *camp
+	} else {
+		var err error
+		if c, err = o.store.FindCampaign(ctx, p.CampaignID); err != nil {
+			return nil, c, fmt.Errorf("campaign of pledge %s: %w", p.ID, err)
+		}
 	}
 	l := locale.Negotiate(langOf(p.Locale), "")
 	reward := l.T("email.no_reward")
-	if p.TierID != "" {
+	switch {
+	case p.TierID == "":
+	case tier != nil && tier.ID == p.TierID:
+		reward = tier.Title
+	default:
 		t, err := o.store.FindTier(ctx, c.ID, p.TierID)
 		if err != nil {
 			return nil, c, fmt.Errorf("tier of pledge %s: %w", p.ID, err)

@@ -62,7 +62,7 @@ func (s *Service) chargeAttempt(ctx context.Context, p Pledge, fence int64) (Ple
 	if err != nil {
 		return p, err
 	}
-	return s.applyCharge(ctx, p.ID, in, fence, "system:settler")
+	return s.applyChargeOn(ctx, p, in, fence, "system:settler")
 }
 
 // resumeCharge finishes a pledge left "charging" longer than Stripe keeps idempotency keys, by
@@ -154,11 +154,24 @@ func (s *Service) FixPayment(ctx context.Context, id, token, paymentMethod strin
 // the fix-payment path and the webhook all call it; it only moves forward (a collected pledge is
 // never un-collected by a late decline) and the compare-and-set lets one caller win.
 func (s *Service) applyCharge(ctx context.Context, pledgeID string, in Intent, fence int64, actor string) (Pledge, error) {
+	p, err := s.store.FindPledge(ctx, pledgeID)
+	if err != nil {
+		return p, err
+	}
+	return s.applyChargeOn(ctx, p, in, fence, actor)
+}
+
+// applyChargeOn is applyCharge from p as its caller last wrote or read it: the settler has the
+// pledge it just moved to "charging", and reading it again would cost every charge one more
+// store round trip. A stale p only loses the compare-and-set, and the pledge is read again.
+func (s *Service) applyChargeOn(ctx context.Context, p Pledge, in Intent, fence int64, actor string) (Pledge, error) {
 	fee := s.stripeFee(ctx, in)
 	for attempt := 0; ; attempt++ {
-		p, err := s.store.FindPledge(ctx, pledgeID)
-		if err != nil {
-			return p, err
+		if attempt > 0 {
+			var err error
+			if p, err = s.store.FindPledge(ctx, p.ID); err != nil {
+				return p, err
+			}
 		}
 		if p.Status != StatusCharging && p.Status != StatusPaymentFailed {
 			return p, nil

@@ -42,10 +42,7 @@ func (s *Service) ApplyEvent(ctx context.Context, e Event) error {
 	actor := "stripe:" + e.ID
 	switch {
 	case e.Intent != nil:
-		p, err := s.store.FindPledgeByIntent(ctx, e.Intent.ID)
-		if backstitch.ErrorCode(err) == backstitch.CodeNotFound && e.PledgeID != "" {
-			p, err = s.store.FindPledge(ctx, e.PledgeID)
-		}
+		p, err := s.intentPledge(ctx, e.Intent.ID, e.PledgeID)
 		if backstitch.ErrorCode(err) == backstitch.CodeNotFound {
 			return nil
 		}
@@ -82,4 +79,27 @@ func (s *Service) ApplyEvent(ctx context.Context, e Event) error {
 		return err
 	}
 	return nil
+}
+
+// intentPledge finds the pledge an intent belongs to: the pledge whose id the intent carries in
+// its metadata when that pledge records the intent (one read by _id; looking up by intent id
+// reads every pledge on the embedded store, once per webhook), else the pledge that records it,
+// else the metadata's pledge (a deadline charge whose response was lost is not recorded yet).
+func (s *Service) intentPledge(ctx context.Context, intentID, pledgeID string) (Pledge, error) {
+	var named Pledge
+	var namedErr error = backstitch.Errorf(backstitch.CodeNotFound, "Pledge not found.")
+	if pledgeID != "" {
+		named, namedErr = s.store.FindPledge(ctx, pledgeID)
+		if namedErr == nil && (named.SetupIntentID == intentID || named.PaymentIntentID == intentID) {
+			return named, nil
+		}
+		if namedErr != nil && backstitch.ErrorCode(namedErr) != backstitch.CodeNotFound {
+			return named, namedErr
+		}
+	}
+	p, err := s.store.FindPledgeByIntent(ctx, intentID)
+	if backstitch.ErrorCode(err) == backstitch.CodeNotFound {
+		return named, namedErr
+	}
+	return p, err
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/campaign"
 )
 
 // Notices says what a backer must be told about her pledge and writes it to the outbox (the
@@ -17,8 +18,9 @@ import (
 type Notices interface {
 	// HoldConfirmation keeps the confirmation of a new pledge, with its manage link, until the
 	// pledge is confirmed. It runs before the manage token is shown, so the token the backer
-	// gets is always the one her message carries.
-	HoldConfirmation(ctx context.Context, p Pledge, manageToken string) error
+	// gets is always the one her message carries. camp and tier are the pledge's campaign and
+	// tier when the caller has just read them (nil: the message reads them itself).
+	HoldConfirmation(ctx context.Context, p Pledge, manageToken string, camp *campaign.Campaign, tier *campaign.Tier) error
 	// News is what moving from prev to next owes the backer, each notice with an id derived
 	// from the change (the pledge and the version it writes). It reads nothing: it runs before
 	// the write that records it.
@@ -30,11 +32,11 @@ type Notices interface {
 // NotifyBackers sets who tells backers about their pledges; set before serving.
 func (s *Service) NotifyBackers(n Notices) { s.notices = n }
 
-func (s *Service) holdConfirmation(ctx context.Context, p Pledge, token string) error {
+func (s *Service) holdConfirmation(ctx context.Context, p Pledge, token string, camp *campaign.Campaign, tier *campaign.Tier) error {
 	if s.notices == nil {
 		return nil
 	}
-	return s.notices.HoldConfirmation(ctx, p, token)
+	return s.notices.HoldConfirmation(ctx, p, token, camp, tier)
 }
 
 // owe records on next what moving from prev owes the backer, after what prev still owed (a

@@ -93,6 +93,9 @@ type Origin struct {
 	// Checkout says the backer pays on Stripe Checkout (the pledge form), which makes its own
 	// intent: the pledge gets only what Checkout needs first (an all-or-nothing pledge's customer).
 	Checkout bool
+	// Campaign is the campaign the request names when the request has just read it (resolving
+	// its slug into the idempotency scope), so that creating a pledge does not read it again.
+	Campaign *campaign.Campaign
 }
 
 // IDFor derives a pledge id from the request that creates it: a retried request (after a timeout
@@ -120,7 +123,7 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 	} else if backstitch.ErrorCode(err) != backstitch.CodeNotFound {
 		return Created{}, err
 	}
-	camp, err := s.findCampaign(ctx, campaignRef)
+	camp, err := s.requestCampaign(ctx, o, campaignRef)
 	if err != nil {
 		return Created{}, err
 	}
@@ -141,7 +144,7 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 		return Created{}, err
 	}
 	zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("campaign_id", camp.ID).Str("backer", account.MaskEmail(p.Backer.Email)).Msg("pledge created")
-	if err := s.holdConfirmation(ctx, p, token); err != nil {
+	if err := s.holdConfirmation(ctx, p, token, &camp, tier); err != nil {
 		return Created{}, err
 	}
 	p, err = s.prepareStripe(ctx, p, p.ManageTokenHash, o.Checkout)
@@ -161,7 +164,7 @@ func (s *Service) resume(ctx context.Context, p Pledge, o Origin) (Created, erro
 			"This Idempotency-Key already made a pledge. Use a new key for a new pledge.")
 	}
 	token := newToken()
-	if err := s.holdConfirmation(ctx, p, token); err != nil {
+	if err := s.holdConfirmation(ctx, p, token, nil, nil); err != nil {
 		return Created{}, err
 	}
 	p, err := s.prepareStripe(ctx, p, account.TokenID(token), o.Checkout)
@@ -220,6 +223,18 @@ func (s *Service) prepareStripe(ctx context.Context, p Pledge, tokenHash string,
 // is conditional only on the pledge not having answered yet.
 type StripeObjects struct {
 	CustomerID, SetupIntentID, PaymentIntentID, ClientSecret string
+}
+
+// requestCampaign is the campaign a pledge request names: the one the request already read, or
+// read now.
+func (s *Service) requestCampaign(ctx context.Context, o Origin, ref string) (campaign.Campaign, error) {
+	if c := o.Campaign; c != nil && (c.ID == ref || c.Slug == ref) {
+		if !c.Public() {
+			return *c, backstitch.Errorf(backstitch.CodeNotFound, "Campaign not found.")
+		}
+		return *c, nil
+	}
+	return s.findCampaign(ctx, ref)
 }
 
 func (s *Service) findCampaign(ctx context.Context, ref string) (campaign.Campaign, error) {

@@ -22,6 +22,9 @@ const (
 	maxIdempotencyKey     = 255
 	localIdempotencyScope = "idempotency_scope"
 	localRequestHash      = "idempotency_request_hash"
+	// localCampaign is the campaign idempotencyTarget read to resolve a slug: the handler uses
+	// it rather than reading it again.
+	localCampaign = "idempotency_campaign"
 )
 
 // idempotent makes a create request safe to retry: with an Idempotency-Key header, the first
@@ -124,6 +127,7 @@ func (s *Server) idempotencyTarget(c *fiber.Ctx) (string, error) {
 			switch {
 			case err == nil:
 				v = camp.ID
+				c.Locals(localCampaign, &camp)
 			case backstitch.ErrorCode(err) != backstitch.CodeNotFound:
 				return "", err
 			}

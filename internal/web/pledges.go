@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/locale"
 	"github.com/backstitch/backstitch/internal/money"
 	"github.com/backstitch/backstitch/internal/pledge"
@@ -92,7 +93,8 @@ func (s *Server) createPledge(c *fiber.Ctx) error {
 		return err
 	}
 	requestHash, _ := c.Locals(localRequestHash).(string)
-	created, err := s.pledges.Create(c.UserContext(), pledge.Origin{Scope: scope, RequestHash: requestHash}, c.Params("id"), in)
+	camp, _ := c.Locals(localCampaign).(*campaign.Campaign)
+	created, err := s.pledges.Create(c.UserContext(), pledge.Origin{Scope: scope, RequestHash: requestHash, Campaign: camp}, c.Params("id"), in)
 	if err != nil {
 		return err
 	}

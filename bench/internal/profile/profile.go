@@ -1,10 +1,21 @@
-// Package profile starts the CPU profile the benchmarks offer with -cpuprofile.
+// Package profile starts the CPU profile the benchmarks offer with -cpuprofile, and counts the
+// store commands an operation costs.
 package profile
 
 import (
+	"cmp"
+	"context"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/event"
 )
 
 // Start writes a CPU profile to path until the returned stop is called; with an empty path it
@@ -26,3 +37,68 @@ func Start(path string) (stop func()) {
 		_ = f.Close()
 	}
 }
+
+// Commands counts the commands a store sends, by command and collection, and the time the store
+// took to answer them, so a benchmark can say how many round trips one operation costs and which
+// of them cost the most. Start and Report bracket the part being measured.
+type Commands struct {
+	mu      sync.Mutex
+	on      bool
+	names   map[int64]string
+	counts  map[string]int
+	elapsed map[string]time.Duration
+}
+
+// Monitor is the driver hook to pass as mongostore.Options.Monitor.
+func (c *Commands) Monitor() *event.CommandMonitor {
+	done := func(id int64, d time.Duration) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if name, ok := c.names[id]; ok {
+			c.elapsed[name] += d
+			delete(c.names, id)
+		}
+	}
+	return &event.CommandMonitor{
+		Started: func(_ context.Context, e *event.CommandStartedEvent) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if !c.on {
+				return
+			}
+			coll, _ := e.Command.Lookup(e.CommandName).StringValueOK()
+			name := e.CommandName + " " + coll
+			c.counts[name]++
+			c.names[e.RequestID] = name
+		},
+		Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) { done(e.RequestID, e.Duration) },
+		Failed:    func(_ context.Context, e *event.CommandFailedEvent) { done(e.RequestID, e.Duration) },
+	}
+}
+
+// Start begins counting.
+func (c *Commands) Start() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.on, c.names, c.counts, c.elapsed = true, map[int64]string{}, map[string]int{}, map[string]time.Duration{}
+}
+
+// Report stops counting and writes the commands sent per operation, with the mean time each
+// took (from the driver's send to the answer, queueing for the one connection excluded), most
+// frequent first.
+func (c *Commands) Report(out io.Writer, ops int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.on = false
+	keys := slices.SortedFunc(maps.Keys(c.counts), func(a, b string) int { return cmp.Or(c.counts[b]-c.counts[a], strings.Compare(a, b)) })
+	total, spent := 0, time.Duration(0)
+	for _, k := range keys {
+		total, spent = total+c.counts[k], spent+c.elapsed[k]
+	}
+	fmt.Fprintf(out, "store commands per operation: %.2f, %.2f ms of store time\n", float64(total)/float64(ops), ms(spent)/float64(ops))
+	for _, k := range keys {
+		fmt.Fprintf(out, "  %6.2f  %-32s %6.2f ms each\n", float64(c.counts[k])/float64(ops), k, ms(c.elapsed[k])/float64(c.counts[k]))
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
