@@ -114,6 +114,8 @@ func (p *Pages) Mount(r fiber.Router) {
 	r.Post("/pledges/:id/change", p.page(p.changeSubmit))
 	r.Get("/pledges/:id/cancel", p.page(p.cancelConfirm))
 	r.Post("/pledges/:id/cancel", p.page(p.cancelSubmit))
+	r.Post("/pledges/:id/fix", p.page(p.fixSubmit))
+	r.Get("/pledges/:id/fixed", p.page(p.fixed))
 }
 
 // ContentSecurityPolicy is the one policy of every page: nothing loads but our own stylesheet,

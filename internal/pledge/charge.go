@@ -154,6 +154,12 @@ func (s *Service) FixPayment(ctx context.Context, id, token, paymentMethod strin
 // the fix-payment path and the webhook all call it; it only moves forward (a collected pledge is
 // never un-collected by a late decline) and the compare-and-set lets one caller win.
 func (s *Service) applyCharge(ctx context.Context, pledgeID string, in Intent, fence int64, actor string) (Pledge, error) {
+	if in.Setup {
+		// A saved card is not a payment: a setup event arriving during dunning (the pledge's
+		// first card, late, or a new card from Checkout) must not mark the pledge collected.
+		// A card saved to fix the payment is taken up by FixedWithCheckout.
+		return s.store.FindPledge(ctx, pledgeID)
+	}
 	fee := s.stripeFee(ctx, in)
 	for attempt := 0; ; attempt++ {
 		p, err := s.store.FindPledge(ctx, pledgeID)
