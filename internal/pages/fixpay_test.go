@@ -260,3 +260,19 @@ func TestLateSetupEventDoesNotCollectAPledgeInDunning(t *testing.T) {
 		t.Fatalf("a late setup event moved the pledge to %s", got.Status)
 	}
 }
+
+// A backer who reads French gets the fix-payment panel, and Stripe Checkout, in French.
+func TestFixPaymentInFrench(t *testing.T) {
+	s := startSite(t)
+	d := s.demo()
+	mine := s.failedDeadline(d, "Inès Favre")[0]
+	v := s.formVisitor()
+	v.lang = "fr-CH,fr"
+	v.do("GET", s.fixLink(mine.id), nil)
+	p := v.do("GET", "/pledges/"+mine.id, nil)
+	testenv.CheckHTML(t, "manage in dunning, French", p.body, "fr")
+	mustContain(t, "manage in dunning, French", p.body, "Votre banque a refusé le paiement.", ">Payer avec une autre carte</button>")
+	p = v.do("POST", "/pledges/"+mine.id+"/fix", url.Values{"csrf_token": {csrfField.FindStringSubmatch(p.body)[1]}})
+	checkout := v.do("GET", p.header.Get("Location"), nil)
+	mustContain(t, "Checkout, French", checkout.body, `<html lang="fr">`, "Enregistrez votre carte", ">Enregistrer la carte</button>")
+}
