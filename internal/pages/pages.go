@@ -33,7 +33,7 @@ import (
 var Routes = []string{"GET /", "GET /campaigns/:slug", "GET /campaigns/:slug/pledge", "POST /campaigns/:slug/pledge", "GET /campaigns/:slug/share.png", "GET /static/:file",
 	"GET /pledges/:id/thanks",
 	"GET /pledges/:id/manage", "GET /pledges/:id", "GET /pledges/:id/change", "POST /pledges/:id/change",
-	"GET /pledges/:id/cancel", "POST /pledges/:id/cancel"}
+	"GET /pledges/:id/cancel", "POST /pledges/:id/cancel", "POST /pledges/:id/fix", "GET /pledges/:id/fixed"}
 
 // endingSoon is how close to its deadline a live campaign must be to show under "Ending soon".
 const (

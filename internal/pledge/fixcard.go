@@ -116,10 +116,14 @@ func (s *Service) StartFixCheckout(ctx context.Context, id, token string, r Chec
 			return "", err
 		}
 		if prev.Status == CheckoutComplete {
-			if _, err := s.FixedWithCheckout(ctx, p.ID, prev.ID, "backer"); err != nil {
+			// Its card was saved but not taken up yet (the webhook is late, the backer did not
+			// come back): charge it now, and open another session only if that was declined.
+			if p, err = s.FixedWithCheckout(ctx, p.ID, prev.ID, "backer"); err != nil {
 				return "", err
 			}
-			return "", backstitch.Errorf(backstitch.CodeInvalidState, "A new card was saved for this pledge already and its payment is under way.")
+			if err := s.checkFixable(p); err != nil {
+				return "", err
+			}
 		}
 	}
 	// Count the attempt first (one atomic $inc), so each session has its own idempotency key.
@@ -179,8 +183,8 @@ func (s *Service) FixedWithCheckout(ctx context.Context, pledgeID, sessionID, ac
 	now := s.now()
 	next := p.MoveTo(StatusPaymentFailed, actor, "new card saved through Checkout", now)
 	next.PaymentMethodID, next.FixCheckoutID = in.PaymentMethodID, ""
-	// Due at once: should the charge below not run (the process dies, Stripe is away), the next
-	// dunning tick makes it with the new card.
+	// Due at once: should the process die before the charge below starts, the next dunning tick
+	// makes it with the new card.
 	next.NextRetryAt = &now
 	saved, err := s.transition(ctx, p, next, transitionOpts{})
 	if backstitch.ErrorCode(err) == backstitch.CodeConflict {
