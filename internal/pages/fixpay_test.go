@@ -12,6 +12,7 @@ import (
 	"github.com/backstitch/backstitch/internal/notify"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/seed"
+	"github.com/backstitch/backstitch/internal/stripedouble"
 	"github.com/backstitch/backstitch/internal/testenv"
 )
 
@@ -275,4 +276,38 @@ func TestFixPaymentInFrench(t *testing.T) {
 	p = v.do("POST", "/pledges/"+mine.id+"/fix", url.Values{"csrf_token": {csrfField.FindStringSubmatch(p.body)[1]}})
 	checkout := v.do("GET", p.header.Get("Location"), nil)
 	mustContain(t, "Checkout, French", checkout.body, `<html lang="fr">`, "Enregistrez votre carte", ">Enregistrer la carte</button>")
+}
+
+// A card saved on Checkout whose completion never reached the service (no webhook, the backer
+// closed the tab) is charged when she asks for another session; that one opens only because the
+// saved card was declined too.
+func TestEarlierFixSessionIsChargedBeforeAnotherOpens(t *testing.T) {
+	s := startSite(t)
+	d := s.demo()
+	mine := s.failedDeadline(d, "Camille Rochat")[0]
+	s.app.Double().SetWebhookFaults(stripedouble.WebhookFaults{DropRate: 1})
+	v := s.formVisitor()
+	v.do("GET", s.fixLink(mine.id), nil)
+	token := csrfField.FindStringSubmatch(v.do("GET", "/pledges/"+mine.id, nil).body)[1]
+	first := v.do("POST", "/pledges/"+mine.id+"/fix", url.Values{"csrf_token": {token}}).header.Get("Location")
+	// 4000 0000 0000 0341 saves fine and declines when charged.
+	if p := v.do("POST", first, url.Values{"card_number": {"4000000000000341"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("save the card: %d", p.status)
+	}
+	before := s.stored(mine.id)
+	if before.FixCheckoutID == "" || before.ChargeAttempts != 1 {
+		t.Fatalf("the completion reached the pledge without webhook or return: %+v", before)
+	}
+	p := v.do("POST", "/pledges/"+mine.id+"/fix", url.Values{"csrf_token": {token}})
+	second := p.header.Get("Location")
+	if p.status != http.StatusSeeOther || second == first || !strings.Contains(second, "/_stripedouble/checkout/") {
+		t.Fatalf("fix again: %d → %q\n%s", p.status, second, p.body)
+	}
+	after := s.stored(mine.id)
+	if after.ChargeAttempts != 2 || after.Status != pledge.StatusPaymentFailed || after.PaymentMethodID == before.PaymentMethodID {
+		t.Fatalf("the earlier session's card was not tried: %+v", after)
+	}
+	if all, succeeded := s.charges(mine.id); all != 2 || succeeded != 0 {
+		t.Fatalf("%d charges, %d succeeded", all, succeeded)
+	}
 }
