@@ -205,6 +205,7 @@ func flashKey(done string, status pledge.Status) string {
 	return "none"
 }
 
+// declineKey is the catalogue key that says why a charge failed, in plain words.
 func declineKey(f *pledge.Failure) string {
 	if f == nil {
 		return locale.DeclineKey("", "")

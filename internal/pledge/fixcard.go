@@ -87,7 +87,7 @@ func (s *Service) FixableUntil(p Pledge) (time.Time, bool) {
 func (s *Service) checkFixable(p Pledge) error {
 	until, ok := s.FixableUntil(p)
 	switch {
-	case p.Status == StatusCollected || p.Status.Charged():
+	case p.Status.Charged():
 		return backstitch.Errorf(backstitch.CodeInvalidState, "This pledge has been paid: there is no failed payment to fix.")
 	case !ok:
 		return backstitch.Errorf(backstitch.CodeInvalidState, "This pledge is %s: there is no failed payment to fix.", p.Status)
