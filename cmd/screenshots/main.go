@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-rod/rod"
@@ -72,7 +73,9 @@ func run(out string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	began := time.Now()
-	now := func() time.Time { return start.Add(time.Since(began)) }
+	// ahead moves the demonstration's clock forward, past the Geneva deadline for the last shots.
+	var ahead atomic.Int64
+	now := func() time.Time { return start.Add(time.Since(began) + time.Duration(ahead.Load())) }
 	a, err := app.Open(ctx, cfg, zerolog.Nop(), app.Deps{Now: now})
 	if err != nil {
 		return err
@@ -144,6 +147,47 @@ func run(out string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
+	if err := photograph(b, base, out, shots); err != nil {
+		return err
+	}
+	// Last, as it ends the Geneva campaign: a backer whose deadline charge was declined, on her
+	// pledge's page with its "pay with another card" panel.
+	fix, err := failedCharge(ctx, a, client, demo.Geneva, &ahead, now)
+	if err != nil {
+		return fmt.Errorf("a failed deadline charge: %w", err)
+	}
+	return photograph(b, base, out, []shot{
+		{file: "manage-fix-phone.png", path: fix, languages: "fr-CH,fr", width: 360, height: 780, mobile: true},
+		{file: "manage-fix-desktop.png", path: fix, languages: "en-CH,en", width: 1280, height: 800},
+	})
+}
+
+// failedCharge pledges with a card that is declined at the deadline (and enough with a good one
+// to meet the goal), moves the clock past the campaign's deadline and settles it; it answers the
+// declined pledge's magic link.
+func failedCharge(ctx context.Context, a *app.App, client *seed.Client, cam seed.Campaign, ahead *atomic.Int64, now func() time.Time) (string, error) {
+	if _, err := client.PledgeLink(ctx, cam, "", nil, 1_500_000, "CHF", "Patron Big", false); err != nil {
+		return "", err
+	}
+	link, err := client.PledgeLinkWithCard(ctx, cam, "Zero-waste pattern-cutting workshop", nil, 9000, "CHF", "Camille Rochat", false, "pm_card_chargeCustomerFail")
+	if err != nil {
+		return "", err
+	}
+	c, err := a.Store().FindCampaign(ctx, cam.ID)
+	if err != nil {
+		return "", err
+	}
+	ahead.Add(int64(c.Deadline.Sub(now()) + time.Minute))
+	if err := a.Settler().Tick(ctx); err != nil {
+		return "", err
+	}
+	wait, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	return link, a.Double().WaitWebhooks(wait)
+}
+
+// photograph takes each shot in its own tab.
+func photograph(b *rod.Browser, base, out string, shots []shot) error {
 	for _, s := range shots {
 		p, err := b.Page(proto.TargetCreateTarget{URL: "about:blank"})
 		if err != nil {

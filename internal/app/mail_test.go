@@ -366,7 +366,7 @@ func TestDeclinedDeadlineChargeSendsTheFailureMessage(t *testing.T) {
 	}
 	d := failed[0]
 	s.checkMessage(d)
-	if !strings.Contains(d.Text, "Your bank declined the payment.") || !strings.Contains(d.Text, "http://localhost:8080/pledges/"+backers[1].id) {
+	if !strings.Contains(d.Text, "Your bank declined the payment.") || !strings.Contains(d.Text, "http://localhost:8080/pledges/"+backers[1].id+"/manage?token=") {
 		t.Errorf("the failure message lacks the decline in plain words or the fix link:\n%s", d.Text)
 	}
 	if strings.Contains(d.Text, "card_declined") || strings.Contains(d.Text, "generic_decline") {

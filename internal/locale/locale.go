@@ -268,3 +268,16 @@ func (l Locale) TimeLeft(now, deadline time.Time) string {
 
 var monthKeys = []string{"month.1", "month.2", "month.3", "month.4", "month.5", "month.6",
 	"month.7", "month.8", "month.9", "month.10", "month.11", "month.12"}
+
+// DeclineKey is the catalogue key that says a card decline in plain words, from Stripe's code and
+// decline code; Stripe's own message is never shown to a backer (it may name the card). Mail and
+// pages share it.
+func DeclineKey(code, declineCode string) string {
+	for _, c := range []string{declineCode, code} {
+		switch c {
+		case "insufficient_funds", "expired_card", "authentication_required", "incorrect_cvc":
+			return "decline." + c
+		}
+	}
+	return "decline.generic"
+}

@@ -22,6 +22,7 @@ type Outbox struct {
 	store     Store
 	publicURL string
 	now       backstitch.Clock
+	fixToken  func(ctx context.Context, pledgeID string) (string, error)
 }
 
 var (
@@ -32,6 +33,14 @@ var (
 // NewOutbox builds the outbox; links in messages start with publicURL (BACKSTITCH_PUBLIC_URL).
 func NewOutbox(store Store, publicURL string, now backstitch.Clock) *Outbox {
 	return &Outbox{store: store, publicURL: publicURL, now: now}
+}
+
+// LinkFixes sets where the token of a pledge's fix-payment link comes from (the pledge
+// service), so the message about a failed charge opens the page where the backer pays with
+// another card, on any device; set before serving. Without it the message links to the pledge's
+// page, which opens only in a browser that followed the confirmation's link before.
+func (o *Outbox) LinkFixes(token func(ctx context.Context, pledgeID string) (string, error)) {
+	o.fixToken = token
 }
 
 // confirmationID is the id of a pledge's confirmation: one per pledge, written when the pledge
@@ -47,7 +56,7 @@ func changeID(docID string, version int64, k Kind) string {
 
 // linkSecrets are data that open something without a password; they are dropped from the outbox
 // once the message is sent.
-var linkSecrets = []string{"manage_url", "reset_url"}
+var linkSecrets = []string{"manage_url", "reset_url", "fix_url"}
 
 // HoldConfirmation writes the confirmation, with the manage link, ahead of the confirmation.
 func (o *Outbox) HoldConfirmation(ctx context.Context, p pledge.Pledge, manageToken string, camp *campaign.Campaign, tier *campaign.Tier) error {
@@ -107,7 +116,7 @@ func (o *Outbox) News(prev, next pledge.Pledge) []backstitch.Notice {
 		case PledgeConfirmed:
 			n.ID = confirmationID(next.ID)
 		case ChargeFailed, ChargeReminder:
-			n.Data = map[string]string{"decline": l.T(declineKey(next.LastFailure))}
+			n.Data = map[string]string{"decline": l.T(locale.DeclineKey(failureCodes(next.LastFailure)))}
 		case PledgeChanged:
 			// As it was changed, not as a later change may leave it.
 			n.Data = map[string]string{"amount": l.Money(next.Amount)}
@@ -137,6 +146,16 @@ func (o *Outbox) Deliver(ctx context.Context, p pledge.Pledge, n backstitch.Noti
 			return err
 		}
 		return o.designerNews(ctx, camp)
+	case ChargeFailed, ChargeReminder:
+		// The fix-payment link is made here, not kept with the owed notice on the pledge: it
+		// opens the pledge, and lives only in the outbox until the message is sent.
+		if o.fixToken != nil {
+			token, err := o.fixToken(ctx, p.ID)
+			if err != nil {
+				return err
+			}
+			data["fix_url"] = o.link("/pledges/"+p.ID+"/manage", url.Values{"token": {token}})
+		}
 	case CampaignFailed:
 		if camp.Status == campaign.StatusCancelled {
 			// Voided because the campaign was cancelled, not because it missed its goal.
@@ -365,19 +384,12 @@ func (o *Outbox) link(path string, q url.Values) string {
 	return o.publicURL + path
 }
 
-// declineKey is the catalogue key that says a decline in plain words; Stripe's own message is
-// never shown (it may name the card).
-func declineKey(f *pledge.Failure) string {
+// failureCodes are Stripe's codes of a decline (none when there is no failure on record).
+func failureCodes(f *pledge.Failure) (code, declineCode string) {
 	if f == nil {
-		return "decline.generic"
+		return "", ""
 	}
-	for _, code := range []string{f.DeclineCode, f.Code} {
-		switch code {
-		case "insufficient_funds", "expired_card", "authentication_required", "incorrect_cvc":
-			return "decline." + code
-		}
-	}
-	return "decline.generic"
+	return f.Code, f.DeclineCode
 }
 
 func langOf(l string) string {

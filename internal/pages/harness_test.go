@@ -29,6 +29,7 @@ type site struct {
 	api   *seed.Client
 	clock *testenv.Clock
 	store *mongostore.Store
+	app   *app.App
 	admin string
 	// geneva is the demonstration's Geneva campaign, once a test seeded it.
 	geneva seed.Campaign
@@ -61,7 +62,7 @@ func startSiteOn(t *testing.T, store *mongostore.Store) *site {
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx, ln) }()
 	client := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	s := &site{t: t, base: "http://" + ln.Addr().String(), api: &seed.Client{Base: "http://" + ln.Addr().String(), HTTP: client}, clock: clock, store: store}
+	s := &site{t: t, base: "http://" + ln.Addr().String(), api: &seed.Client{Base: "http://" + ln.Addr().String(), HTTP: client}, clock: clock, store: store, app: a}
 	t.Cleanup(func() {
 		client.CloseIdleConnections()
 		cancel()

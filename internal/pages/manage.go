@@ -23,14 +23,19 @@ import (
 // valid" page whether or not the pledge exists.
 func (p *Pages) exchange(r *request) (view, error) {
 	id, token := r.c.Params("id"), r.c.Query("token")
-	if _, err := p.pledges.Manage(r.c.UserContext(), id, token); err != nil {
+	pl, err := p.pledges.Manage(r.c.UserContext(), id, token)
+	if err != nil {
 		if denied(err) {
 			return p.linkInvalid(r), nil
 		}
 		return view{}, err
 	}
 	p.grantManage(r.c, id, token)
-	return view{redirect: pledgePath(id), status: http.StatusSeeOther, private: true}, nil
+	to := pledgePath(id)
+	if _, ok := p.pledges.FixableUntil(pl); ok {
+		to += "#fix-payment" // the link of the charge-failed message: straight to the new card
+	}
+	return view{redirect: to, status: http.StatusSeeOther, private: true}, nil
 }
 
 // denied reports whether err means the browser has no right to the pledge (no token, a wrong one,
@@ -109,6 +114,14 @@ type manageView struct {
 	Flash                       string
 	ChangeHref, CancelHref      string
 	SurveyHref, SurveyDue       string
+	// Problem is why the last request was refused (a fix-payment form sent too late, say).
+	Problem string
+	Fix     *fixPanel
+}
+
+// fixPanel offers the backer of a pledge in dunning to pay with another card.
+type fixPanel struct {
+	Reason, Until, Action, CSRF string
 }
 
 // line is a label and its value.
@@ -119,14 +132,21 @@ func (p *Pages) manage(r *request) (view, error) {
 	if !ok {
 		return v, err
 	}
+	return p.managePage(r, m, "")
+}
+
+// managePage shows the pledge; a problem (the reason a form was refused) is shown on top and
+// answered with 409.
+func (p *Pages) managePage(r *request, m managed, problem string) (view, error) {
 	loc, pl, c := r.loc, m.pledge, m.campaign
 	mv := manageView{base: r.base, CampaignTitle: c.Title, CampaignHref: campaignHref(c.Slug),
 		Status: loc.T("pledge.status." + string(pl.Status)), StatusKind: string(pl.Status),
 		Explain: p.explain(loc, m), Total: loc.Money(pl.Amount)}
 	mv.Title = loc.T("manage.title", c.Title)
-	if r.c.Query("done") != "" {
-		mv.Flash = loc.T("manage.flash." + flashKey(r.c.Query("done")))
+	if done := r.c.Query("done"); done != "" && problem == "" {
+		mv.Flash = loc.T("manage.flash." + flashKey(done, pl.Status))
 	}
+	mv.Problem = problem
 	mv.Reward = p.rewardLines(loc, m)
 	cur := pl.Amount.Currency
 	if m.tier != nil {
@@ -156,16 +176,94 @@ func (p *Pages) manage(r *request) (view, error) {
 		mv.CancelHref = pledgePath(pl.ID) + "/cancel"
 	}
 	mv.SurveyHref, mv.SurveyDue = p.surveyLink(loc, m)
-	return view{name: "manage", data: mv, private: true}, nil
+	if until, ok := p.pledges.FixableUntil(pl); ok && p.now().Before(until) {
+		token, err := p.csrf.Token(r.c)
+		if err != nil {
+			return view{}, err
+		}
+		mv.Fix = &fixPanel{Reason: loc.T(declineKey(pl.LastFailure)), Until: loc.T("manage.fix.until", loc.DateTime(until, m.zone)),
+			Action: pledgePath(pl.ID) + "/fix", CSRF: token}
+	}
+	v := view{name: "manage", data: mv, private: true}
+	if problem != "" {
+		v.status = http.StatusConflict
+	}
+	return v, nil
 }
 
-// flashKey keeps ?done= to the words the catalogue has: anything else says nothing new.
-func flashKey(done string) string {
-	switch done {
-	case "changed", "cancelled", "survey":
+// flashKey keeps ?done= to the words the catalogue has: anything else says nothing new. Back
+// from paying with another card, the words follow what became of the charge.
+func flashKey(done string, status pledge.Status) string {
+	switch {
+	case done == "changed" || done == "cancelled" || done == "survey":
 		return done
+	case done == "fixed" && status == pledge.StatusCollected:
+		return "fixed"
+	case done == "fixed" && status == pledge.StatusPaymentFailed:
+		return "fix_failed"
 	}
 	return "none"
+}
+
+// declineKey is the catalogue key that says why a charge failed, in plain words.
+func declineKey(f *pledge.Failure) string {
+	if f == nil {
+		return locale.DeclineKey("", "")
+	}
+	return locale.DeclineKey(f.Code, f.DeclineCode)
+}
+
+// fixSubmit sends the backer of a pledge in dunning to Stripe Checkout to save another card.
+// Once the window has closed (or the pledge was paid or dropped meanwhile) the page says why,
+// with 409, and nothing is opened.
+func (p *Pages) fixSubmit(r *request) (view, error) {
+	if err := p.csrf.Check(r.c); err != nil {
+		return p.forged(r, err)
+	}
+	m, v, ok, err := p.load(r)
+	if !ok {
+		return v, err
+	}
+	base := r.c.BaseURL() + pledgePath(m.pledge.ID)
+	checkout, err := p.pledges.StartFixCheckout(r.c.UserContext(), m.pledge.ID, manageToken(r.c), pledge.CheckoutStart{
+		SuccessURL: base + "/fixed?session_id={CHECKOUT_SESSION_ID}", CancelURL: base, Locale: r.Lang})
+	if backstitch.ErrorCode(err) == backstitch.CodeInvalidState {
+		if m, v, ok, err = p.load(r); !ok {
+			return v, err
+		}
+		return p.managePage(r, m, r.loc.T(fixRefusal(m, p.pledges, p.now())))
+	}
+	if err != nil {
+		return view{}, err
+	}
+	return view{redirect: checkout, status: http.StatusSeeOther, private: true}, nil
+}
+
+// fixRefusal is the catalogue key that says why a pledge cannot be fixed now.
+func fixRefusal(m managed, pledges *pledge.Service, now time.Time) string {
+	switch until, ok := pledges.FixableUntil(m.pledge); {
+	case m.pledge.Status.Charged():
+		return "manage.fix.refused.paid"
+	case ok && !now.Before(until), m.pledge.Status == pledge.StatusDropped:
+		return "manage.fix.refused.closed"
+	}
+	return "manage.fix.refused.none"
+}
+
+// fixed is where Checkout sends the backer back after saving another card: the card is taken up
+// and charged (unless the webhook did it first), and the manage page shows what came of it.
+func (p *Pages) fixed(r *request) (view, error) {
+	id := r.c.Params("id")
+	_, err := p.pledges.FixReturned(r.c.UserContext(), id, manageToken(r.c), r.c.Query("session_id"))
+	if denied(err) {
+		return p.linkInvalid(r), nil
+	}
+	if err != nil && backstitch.ErrorCode(err) != backstitch.CodePaymentProvider {
+		return view{}, err
+	}
+	// Stripe away: the card is saved and the next dunning tick charges it; the page says where
+	// the pledge stands meanwhile.
+	return view{redirect: pledgePath(id) + "?done=fixed", status: http.StatusSeeOther, private: true}, nil
 }
 
 // explain says in one sentence what happens next to the backer's money.
@@ -178,11 +276,10 @@ func (p *Pages) explain(loc locale.Locale, m managed) string {
 	case pledge.StatusActive:
 		return loc.T("manage.explain.active", loc.Money(pl.Amount), deadline)
 	case pledge.StatusPaymentFailed:
-		reason := ""
-		if pl.LastFailure != nil {
-			reason = pl.LastFailure.Message
+		if until, _ := p.pledges.FixableUntil(pl); !p.now().Before(until) {
+			return loc.T("manage.explain.payment_failed_closed")
 		}
-		return loc.T("manage.explain.payment_failed", reason)
+		return loc.T("manage.explain.payment_failed")
 	}
 	return loc.T("manage.explain." + string(pl.Status))
 }

@@ -33,7 +33,8 @@ import (
 var Routes = []string{"GET /", "GET /campaigns/:slug", "GET /campaigns/:slug/pledge", "POST /campaigns/:slug/pledge", "GET /campaigns/:slug/share.png", "GET /static/:file",
 	"GET /pledges/:id/thanks",
 	"GET /pledges/:id/manage", "GET /pledges/:id", "GET /pledges/:id/change", "POST /pledges/:id/change",
-	"GET /pledges/:id/cancel", "POST /pledges/:id/cancel", "GET /pledges/:id/survey", "POST /pledges/:id/survey"}
+	"GET /pledges/:id/cancel", "POST /pledges/:id/cancel", "GET /pledges/:id/survey", "POST /pledges/:id/survey",
+	"POST /pledges/:id/fix", "GET /pledges/:id/fixed"}
 
 // endingSoon is how close to its deadline a live campaign must be to show under "Ending soon".
 const (
@@ -115,6 +116,8 @@ func (p *Pages) Mount(r fiber.Router) {
 	r.Post("/pledges/:id/cancel", p.page(p.cancelSubmit))
 	r.Get("/pledges/:id/survey", p.page(p.survey))
 	r.Post("/pledges/:id/survey", p.page(p.surveySubmit))
+	r.Post("/pledges/:id/fix", p.page(p.fixSubmit))
+	r.Get("/pledges/:id/fixed", p.page(p.fixed))
 }
 
 // ContentSecurityPolicy is the one policy of every page: nothing loads but our own stylesheet,

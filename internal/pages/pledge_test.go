@@ -19,11 +19,13 @@ import (
 type formVisitor struct {
 	s      *site
 	client *http.Client
+	// lang is the browser's Accept-Language.
+	lang string
 }
 
 func (s *site) formVisitor() formVisitor {
 	jar, _ := cookiejar.New(nil)
-	return formVisitor{s: s, client: &http.Client{Jar: jar, Timeout: 30 * time.Second,
+	return formVisitor{s: s, lang: "en", client: &http.Client{Jar: jar, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
@@ -37,7 +39,7 @@ func (v formVisitor) do(method, target string, form url.Values) page {
 		body = strings.NewReader(form.Encode())
 	}
 	req, _ := http.NewRequest(method, target, body)
-	req.Header.Set("Accept-Language", "en")
+	req.Header.Set("Accept-Language", v.lang)
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}

@@ -155,7 +155,10 @@ func (s *Service) FixPayment(ctx context.Context, id, token, paymentMethod strin
 // never un-collected by a late decline) and the compare-and-set lets one caller win.
 func (s *Service) applyCharge(ctx context.Context, pledgeID string, in Intent, fence int64, actor string) (Pledge, error) {
 	p, err := s.store.FindPledge(ctx, pledgeID)
-	if err != nil {
+	if err != nil || in.Setup {
+		// A saved card is not a payment: a setup event arriving during dunning (the pledge's
+		// first card, late, or a new card from Checkout) must not mark the pledge collected.
+		// A card saved to fix the payment is taken up by FixedWithCheckout.
 		return p, err
 	}
 	return s.applyChargeOn(ctx, p, in, fence, actor)

@@ -55,7 +55,12 @@ func (s *Service) ApplyEvent(ctx context.Context, e Event) error {
 		if e.PledgeID == "" {
 			return nil
 		}
-		_, err := s.syncCheckout(ctx, e.PledgeID, e.CheckoutSessionID, actor)
+		p, err := s.store.FindPledge(ctx, e.PledgeID)
+		if err == nil && p.FixCheckoutID == e.CheckoutSessionID {
+			_, err = s.FixedWithCheckout(ctx, p.ID, e.CheckoutSessionID, actor)
+		} else if err == nil {
+			_, err = s.syncCheckout(ctx, e.PledgeID, e.CheckoutSessionID, actor)
+		}
 		if backstitch.ErrorCode(err) == backstitch.CodeNotFound {
 			return nil
 		}

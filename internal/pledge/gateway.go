@@ -151,5 +151,8 @@ type Intent struct {
 	ChargeID string
 	// Attempt is the charge attempt the intent was made for (0 when not a deadline charge).
 	Attempt int
+	// Setup marks a SetupIntent: it saves a card and never takes money, so it can never
+	// record a charge (a late or replayed setup event about a pledge in dunning changes nothing).
+	Setup   bool
 	Failure *Failure
 }

@@ -33,6 +33,12 @@ func checkoutKey(pledgeID string, attempt int) string {
 	return fmt.Sprintf("%s/checkout/%d", pledgeID, attempt)
 }
 
+// fixCheckoutKey is the key of the n-th Checkout Session that saves another card for a pledge in
+// dunning (n counts with confirmations and checkouts, so no two sessions share a key).
+func fixCheckoutKey(pledgeID string, attempt int) string {
+	return fmt.Sprintf("%s/fix_checkout/%d", pledgeID, attempt)
+}
+
 // expireCheckoutKey is the key of closing one Checkout Session of a pledge.
 func expireCheckoutKey(pledgeID, sessionID string) string {
 	return pledgeID + "/checkout/" + sessionID + "/expire"

@@ -151,6 +151,10 @@ type Pledge struct {
 	// CheckoutSessionID is the pledge's open Stripe Checkout Session, the only one it may be
 	// paid through: starting another expires it first.
 	CheckoutSessionID string `bson:"checkout_session_id,omitempty"`
+	// FixCheckoutID is the open Checkout Session (setup mode) through which the backer of a
+	// pledge in dunning saves another card; it is cleared when that card is taken up, so a
+	// replayed completion or return does nothing.
+	FixCheckoutID string `bson:"fix_checkout_id,omitempty"`
 	// ConfirmAttempts numbers confirmations, so each gets its own idempotency key.
 	ConfirmAttempts int      `bson:"confirm_attempts"`
 	LastFailure     *Failure `bson:"last_failure,omitempty"`

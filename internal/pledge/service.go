@@ -69,6 +69,7 @@ type Service struct {
 	fault   func(FaultPoint) error
 	changes campaign.ChangeNotifier
 	notices Notices
+	links   *fixLinks
 }
 
 // NewService builds a Service. hold is how long a pledge keeps its reward unit without a payment
@@ -257,17 +258,21 @@ func (s *Service) Reload(ctx context.Context, id string) (Pledge, error) {
 	return s.store.FindPledge(ctx, id)
 }
 
-// Manage finds a pledge for the holder of its manage token. A wrong token is "not found", so a
-// pledge id alone reveals nothing.
+// Manage finds a pledge for the holder of its manage token (or, once its deadline charge failed,
+// of its fix-payment link's: fixcard.go). A wrong token is "not found", so a pledge id alone
+// reveals nothing.
 func (s *Service) Manage(ctx context.Context, id, token string) (Pledge, error) {
 	p, err := s.store.FindPledge(ctx, id)
 	if err != nil {
 		return p, err
 	}
-	if token == "" || subtle.ConstantTimeCompare([]byte(account.TokenID(token)), []byte(p.ManageTokenHash)) != 1 {
-		return Pledge{}, backstitch.Errorf(backstitch.CodeNotFound, "Pledge not found.")
+	if token != "" && subtle.ConstantTimeCompare([]byte(account.TokenID(token)), []byte(p.ManageTokenHash)) == 1 {
+		return p, nil
 	}
-	return p, nil
+	if ok, err := s.fixLinkOpens(ctx, p, token); ok || err != nil {
+		return p, err
+	}
+	return Pledge{}, backstitch.Errorf(backstitch.CodeNotFound, "Pledge not found.")
 }
 
 // Booking is the session a pledge booked, with its reward and campaign, for the backer's calendar.

@@ -146,6 +146,12 @@ func (c *Client) Pledge(ctx context.Context, cam Campaign, tier string, options 
 // PledgeLink pledges as Pledge does and answers the pledge's magic link, the address (path only)
 // a backer opens to manage it.
 func (c *Client) PledgeLink(ctx context.Context, cam Campaign, tier string, options map[string]string, amount int64, currency, name string, ships bool) (string, error) {
+	return c.PledgeLinkWithCard(ctx, cam, tier, options, amount, currency, name, ships, "pm_card_visa")
+}
+
+// PledgeLinkWithCard is PledgeLink with the card saved on the pledge given as a Stripe test
+// payment method ("pm_card_chargeCustomerFail" saves fine and is declined at the deadline).
+func (c *Client) PledgeLinkWithCard(ctx context.Context, cam Campaign, tier string, options map[string]string, amount int64, currency, name string, ships bool, card string) (string, error) {
 	body := map[string]any{"tier_id": cam.Tiers[tier], "amount": map[string]any{"amount": amount, "currency": currency},
 		"backer": map[string]any{"email": "backer." + backstitch.NewID("seed") + "@example.com", "name": name}}
 	if options != nil {
@@ -160,7 +166,7 @@ func (c *Client) PledgeLink(ctx context.Context, cam Campaign, tier string, opti
 	}
 	id, token := p["id"].(string), p["manage_token"].(string)
 	if _, err = c.Call(ctx, 200, "POST", "/api/v1/pledges/"+id+"/confirm", "",
-		map[string]any{"payment_method": "pm_card_visa"}, "X-Manage-Token", token); err != nil {
+		map[string]any{"payment_method": card}, "X-Manage-Token", token); err != nil {
 		return "", err
 	}
 	return "/pledges/" + id + "/manage?" + url.Values{"token": {token}}.Encode(), nil

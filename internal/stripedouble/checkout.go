@@ -249,7 +249,7 @@ func (d *Double) serveCheckout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, successURL(cs), http.StatusSeeOther)
 		return
 	case "expired":
-		d.checkoutPage(w, http.StatusGone, checkoutView{Gone: "This checkout session has expired.", CancelURL: string(cs.CancelURL)})
+		d.checkoutPage(w, http.StatusGone, checkoutView{Lang: checkoutLang(string(cs.Locale)), Gone: "This checkout session has expired.", CancelURL: string(cs.CancelURL)})
 		return
 	}
 	if r.Method == http.MethodGet {
@@ -381,6 +381,9 @@ const authFailed = "We are unable to authenticate your payment method. Please ch
 
 // checkoutView is what the hosted page shows.
 type checkoutView struct {
+	// Lang is the page's language, from the session's locale; W are its words.
+	Lang      string
+	W         checkoutWords
 	Gone      string
 	Mode      string
 	Amount    string
@@ -396,16 +399,13 @@ type testCardChoice struct{ Number, Label string }
 
 // checkoutCards are the test cards the page offers to pick, with what each does.
 var checkoutCards = []testCardChoice{
-	{"4242424242424242", "4242 4242 4242 4242 — succeeds"},
-	{"4000002760003184", "4000 0027 6000 3184 — asks for 3-D Secure"},
-	{"4000000000000341", "4000 0000 0000 0341 — saves, later charges decline"},
-	{"4000000000000002", "4000 0000 0000 0002 — declined"},
-	{"4000000000009995", "4000 0000 0000 9995 — insufficient funds"},
+	{Number: "4242424242424242"}, {Number: "4000002760003184"}, {Number: "4000000000000341"},
+	{Number: "4000000000000002"}, {Number: "4000000000009995"},
 }
 
 func (d *Double) checkoutView(cs *checkoutSession, errMsg string) checkoutView {
-	v := checkoutView{Mode: cs.Mode, Item: cs.lineName, Action: checkoutPath + cs.token, Error: errMsg,
-		CancelURL: string(cs.CancelURL), Cards: checkoutCards}
+	v := checkoutView{Lang: checkoutLang(string(cs.Locale)), Mode: cs.Mode, Item: cs.lineName, Action: checkoutPath + cs.token, Error: errMsg,
+		CancelURL: string(cs.CancelURL)}
 	if cs.AmountTotal != nil {
 		v.Amount = money.Money{Amount: *cs.AmountTotal, Currency: strings.ToUpper(string(cs.Currency))}.String()
 	}
@@ -418,12 +418,22 @@ func (d *Double) checkoutPage(w http.ResponseWriter, status int, v checkoutView)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
+	if v.Lang == "" {
+		v.Lang = "en"
+	}
+	v.W = checkoutText[v.Lang]
+	v.Gone, v.Error = v.W.say(v.Gone), v.W.say(v.Error)
+	cards := make([]testCardChoice, len(checkoutCards))
+	for i, c := range checkoutCards {
+		cards[i] = testCardChoice{Number: c.Number, Label: c.Number[0:4] + " " + c.Number[4:8] + " " + c.Number[8:12] + " " + c.Number[12:] + " — " + v.W.Cards[c.Number]}
+	}
+	v.Cards = cards
 	_ = checkoutTemplate.Execute(w, v)
 }
 
 var checkoutTemplate = template.Must(template.New("checkout").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Checkout · Stripe test mode (offline)</title>
+<html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.W.Title}}</title>
 <style>
 body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f9fc;color:#1a1f36}
 main{max-width:28rem;margin:0 auto;padding:1rem}
@@ -440,25 +450,25 @@ button.secondary{background:#fff;color:#1a1f36;border:1px solid #8792a2}
 .error{background:#fde8e8;color:#8a1c1c;border:1px solid #e5a1a1;border-radius:4px;padding:.5rem}
 a{color:#4a42d6}
 </style></head><body><main>
-<p class="banner">Stripe test mode — offline double. No real card is charged.</p>
-{{if .Gone}}<h1>Checkout unavailable</h1><p>{{.Gone}}</p>{{if .CancelURL}}<p><a href="{{.CancelURL}}">Return to the site</a></p>{{end}}
-{{else if .Challenge}}<h1>3-D Secure authentication</h1>
-<div class="box"><p>Your bank asks you to confirm this {{if eq .Mode "setup"}}card{{else}}payment of {{.Amount}}{{end}}.</p>
-<form method="post" action="{{.Action}}/3ds"><input type="hidden" name="outcome" value="approve"><button type="submit" id="approve">Complete authentication</button></form>
-<form method="post" action="{{.Action}}/3ds"><input type="hidden" name="outcome" value="fail"><button type="submit" id="fail" class="secondary">Fail authentication</button></form></div>
+<p class="banner">{{.W.Banner}}</p>
+{{if .Gone}}<h1>{{.W.Unavailable}}</h1><p>{{.Gone}}</p>{{if .CancelURL}}<p><a href="{{.CancelURL}}">{{.W.ReturnToSite}}</a></p>{{end}}
+{{else if .Challenge}}<h1>{{.W.ChallengeTitle}}</h1>
+<div class="box"><p>{{if eq .Mode "setup"}}{{.W.ConfirmCard}}{{else}}{{printf .W.ConfirmPayment .Amount}}{{end}}</p>
+<form method="post" action="{{.Action}}/3ds"><input type="hidden" name="outcome" value="approve"><button type="submit" id="approve">{{.W.Approve}}</button></form>
+<form method="post" action="{{.Action}}/3ds"><input type="hidden" name="outcome" value="fail"><button type="submit" id="fail" class="secondary">{{.W.Fail}}</button></form></div>
 {{else}}
-{{if eq .Mode "setup"}}<h1>Save your card</h1><p>Your card is saved now and charged later; nothing is charged today.</p>
-{{else}}<h1>Pay{{if .Item}} for {{.Item}}{{end}}</h1><p class="amount">{{.Amount}}</p>{{end}}
+{{if eq .Mode "setup"}}<h1>{{.W.SaveTitle}}</h1><p>{{.W.SaveExplain}}</p>
+{{else}}<h1>{{if .Item}}{{printf .W.PayFor .Item}}{{else}}{{.W.Pay}}{{end}}</h1><p class="amount">{{.Amount}}</p>{{end}}
 {{if .Error}}<p class="error" role="alert" id="checkout-error">{{.Error}}</p>{{end}}
 <form method="post" action="{{.Action}}">
-<label for="card_number">Card number</label>
+<label for="card_number">{{.W.CardNumber}}</label>
 <input type="text" id="card_number" name="card_number" inputmode="numeric" autocomplete="cc-number" placeholder="4242 4242 4242 4242"{{if .Error}} aria-describedby="checkout-error"{{end}}>
-<fieldset><legend>Or pick a test card</legend>
+<fieldset><legend>{{.W.PickCard}}</legend>
 {{range $i, $c := .Cards}}<label class="choice"><input type="radio" name="test_card" value="{{$c.Number}}"{{if eq $i 0}} checked{{end}}> {{$c.Label}}</label>
 {{end}}</fieldset>
-<button type="submit" id="submit">{{if eq .Mode "setup"}}Save card{{else}}Pay {{.Amount}}{{end}}</button>
+<button type="submit" id="submit">{{if eq .Mode "setup"}}{{.W.SaveCard}}{{else}}{{.W.Pay}} {{.Amount}}{{end}}</button>
 </form>
-{{if .CancelURL}}<p><a href="{{.CancelURL}}" id="cancel">← Back, without paying</a></p>{{end}}
+{{if .CancelURL}}<p><a href="{{.CancelURL}}" id="cancel">{{.W.Back}}</a></p>{{end}}
 {{end}}
 </main></body></html>
 `))

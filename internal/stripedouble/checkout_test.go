@@ -279,3 +279,49 @@ func TestCheckoutRequestsAreValidated(t *testing.T) {
 		t.Fatalf("a guessed page: %d", status)
 	}
 }
+
+// The hosted page speaks the session's locale as Stripe Checkout does: French for fr, English
+// for anything else, its declines included.
+func TestCheckoutPageSpeaksTheSessionLocale(t *testing.T) {
+	h := newHarness(t, Options{})
+	cu := h.customer(t)
+	for _, tc := range []struct {
+		locale, lang string
+		want         []string
+	}{
+		{"fr", "fr", []string{"Enregistrez votre carte", `<label for="card_number">Numéro de carte</label>`, ">Enregistrer la carte</button>",
+			"← Retour, sans payer", "4000 0000 0000 0002 — refusée", "Votre carte a été refusée."}},
+		{"en", "en", []string{"Save your card", `<label for="card_number">Card number</label>`, ">Save card</button>",
+			"← Back, without paying", "4000 0000 0000 0002 — declined", "Your card was declined."}},
+		{"", "en", []string{"Save your card", ">Save card</button>", "Your card was declined."}},
+	} {
+		p := &stripe.CheckoutSessionParams{
+			Mode: stripe.String(string(stripe.CheckoutSessionModeSetup)), Customer: stripe.String(cu.ID),
+			PaymentMethodTypes: stripe.StringSlice([]string{"card"}),
+			SuccessURL:         stripe.String("https://shop.example/pledges/p1/thanks?session_id={CHECKOUT_SESSION_ID}"),
+			CancelURL:          stripe.String("https://shop.example/campaigns/c/pledge"),
+		}
+		if tc.locale != "" {
+			p.Locale = stripe.String(tc.locale)
+		}
+		cs, err := h.sc.CheckoutSessions.New(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := newBrowser()
+		_, _, page := b.do(t, http.MethodGet, cs.URL, nil)
+		status, _, declined := b.do(t, http.MethodPost, cs.URL, url.Values{"test_card": {"4000000000000002"}})
+		if status != http.StatusPaymentRequired {
+			t.Fatalf("locale %q: declined card answered %d", tc.locale, status)
+		}
+		all := page + declined
+		if !strings.Contains(page, `<html lang="`+tc.lang+`">`) {
+			t.Errorf("locale %q: page is not lang=%s", tc.locale, tc.lang)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(all, w) {
+				t.Errorf("locale %q: page lacks %q", tc.locale, w)
+			}
+		}
+	}
+}

@@ -143,7 +143,7 @@ func (c *Client) ConfirmSetupIntent(ctx context.Context, id, paymentMethod, key 
 	si, err := c.api.SetupIntents.Confirm(id, &stripe.SetupIntentConfirmParams{Params: c.params(ctx, key), PaymentMethod: stripe.String(paymentMethod)})
 	if err != nil {
 		if se, ok := errors.AsType[*stripe.Error](err); ok && se.Type == stripe.ErrorTypeCard {
-			in := pledge.Intent{ID: id, Status: pledge.IntentRequiresPaymentMethod, Failure: failure(se)}
+			in := pledge.Intent{ID: id, Status: pledge.IntentRequiresPaymentMethod, Setup: true, Failure: failure(se)}
 			if se.SetupIntent != nil {
 				in = setupIntent(se.SetupIntent)
 				in.Failure = failure(se)
@@ -348,7 +348,7 @@ func (c *Client) paymentResult(op string, pi *stripe.PaymentIntent, err error) (
 }
 
 func setupIntent(si *stripe.SetupIntent) pledge.Intent {
-	in := pledge.Intent{ID: si.ID, Status: pledge.IntentStatus(si.Status), ClientSecret: si.ClientSecret}
+	in := pledge.Intent{ID: si.ID, Status: pledge.IntentStatus(si.Status), ClientSecret: si.ClientSecret, Setup: true}
 	if si.PaymentMethod != nil {
 		in.PaymentMethodID = si.PaymentMethod.ID
 	}
