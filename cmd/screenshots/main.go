@@ -1,3 +1,5 @@
+//go:build !production
+
 // Command screenshots starts Backstitch offline on a throw-away embedded store, seeds the Geneva
 // demonstration campaigns, a designer's console and an admin's, and photographs the backers'
 // pages and both consoles with Chromium at phone (360 px, in
