@@ -2,6 +2,8 @@ package console_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +151,20 @@ func TestBrowserDesignerFromSignUpToLaunch(t *testing.T) {
 	if n := len(p.MustElements(".tier-row")); n != 2 {
 		t.Fatalf("%d tiers listed", n)
 	}
+	// The cover, from a file on her disk.
+	cover := filepath.Join(t.TempDir(), "lake-coat.jpg")
+	if err := os.WriteFile(cover, photo(t, 1600, 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.MustElement("#cover-file").MustSetFiles(cover)
+	fill(t, p, map[string]string{"#cover-alt": "A sand-coloured linen coat by the lake"})
+	submit(t, p, "form[action$='/cover'] button[type=submit]")
+	if n := textOf(t, p, ".notice-ok"); !strings.Contains(n, "Cover picture saved") {
+		t.Fatalf("after the cover upload: %q\n%s", n, p.MustElement("main").MustText())
+	}
+	if w := p.MustElement(".cover-editor img.picture").MustEval(`() => this.complete && this.naturalWidth`).Int(); w != 480 {
+		t.Errorf("the editor's cover is %d px wide, want the 480 px card", w)
+	}
 	submit(t, p, "form[action$='/submit'] button")
 	if st := textOf(t, p, ".review .status"); st != "In review" {
 		t.Fatalf("after submit: %q", st)
@@ -177,6 +193,14 @@ func TestBrowserDesignerFromSignUpToLaunch(t *testing.T) {
 	navigate(t, p, s.base+"/campaigns/lake-leman-linen")
 	if b := textOf(t, p, ".story strong"); b != "hand" {
 		t.Errorf("story emphasis %q", b)
+	}
+	// ... and the cover, loaded, with the alt text she wrote.
+	img := step(p).MustElement(".campaign img.picture")
+	if alt := img.MustAttribute("alt"); alt == nil || *alt != "A sand-coloured linen coat by the lake" {
+		t.Errorf("public cover alt %v", alt)
+	}
+	if w := img.MustEval(`() => this.complete && this.naturalWidth`).Int(); w == 0 {
+		t.Error("the public page's cover did not load")
 	}
 }
 

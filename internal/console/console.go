@@ -36,6 +36,7 @@ var Routes = []string{
 	"POST /designer/campaigns/:id/tiers", "GET /designer/campaigns/:id/tiers/:tier_id",
 	"POST /designer/campaigns/:id/tiers/:tier_id", "POST /designer/campaigns/:id/tiers/:tier_id/delete",
 	"POST /designer/campaigns/:id/submit", "POST /designer/campaigns/:id/launch",
+	"POST /designer/campaigns/:id/cover", "POST /designer/campaigns/:id/tiers/:tier_id/image",
 }
 
 // The reward details' routes live beside their handlers (rewards.go).
@@ -116,6 +117,7 @@ func (k *Console) Mount(r fiber.Router) {
 	r.Post("/designer/campaigns/:id/launch", k.page(k.checkCSRF(k.designer(k.transition((*campaign.Service).Launch, "launched")))))
 	k.mountRewards(r)
 	k.mountAdmin(r)
+	k.mountDesignerTools(r)
 }
 
 // base is what the shared layout needs on every page, plus the console's own bar.

@@ -148,9 +148,10 @@ func New(cfg config.Config, store Store, accounts *account.Service, campaigns *c
 		// routes and parameters see the decoded text the slug was stored as. (Idempotency keys
 		// are scoped by route template and resolved campaign, not by the raw path.)
 		UnescapePath: true,
-		// No route takes a form upload. Left on, fasthttp parses any multipart/form-data body
-		// (buffering it in memory and temporary files) before routing, and a malformed one was
-		// refused with a bare 400 on every route, JSON routes' 415 included.
+		// Only the console's image forms take a form upload, parsed on demand behind the CSRF
+		// check. Left on, fasthttp parses any multipart/form-data body (buffering it in memory
+		// and temporary files) before routing, and a malformed one was refused with a bare 400
+		// on every route, JSON routes' 415 included.
 		DisablePreParseMultipartForm: true,
 	})
 	s.app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
