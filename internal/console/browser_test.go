@@ -227,7 +227,7 @@ func TestBrowserConsoleAccessibilityWithAxe(t *testing.T) {
 		submit(t, p, "form.stack button[type=submit]")
 		checkLoaded(t, p, axe, "signup errors", lang)
 		p.MustSetCookies(&proto.NetworkCookieParam{Name: "session", Value: session.Value, URL: s.base})
-		for _, path := range []string{"/designer", "/designer/campaigns/new", editor, editor + "/preview", editor + "/tiers/" + tier, "/designer/campaigns/" + live} {
+		for _, path := range []string{"/designer", "/designer/campaigns/new", editor, editor + "/preview", editor + "/tiers/" + tier, "/designer/campaigns/" + live, "/designer/profile"} {
 			check(t, p, axe, s.base+path, lang)
 		}
 		navigate(t, p, s.base+"/designer/campaigns/new")

@@ -37,6 +37,7 @@ var Routes = []string{
 	"POST /designer/campaigns/:id/tiers/:tier_id", "POST /designer/campaigns/:id/tiers/:tier_id/delete",
 	"POST /designer/campaigns/:id/submit", "POST /designer/campaigns/:id/launch",
 	"POST /designer/campaigns/:id/cover", "POST /designer/campaigns/:id/tiers/:tier_id/image",
+	"GET /designer/profile", "POST /designer/profile", "POST /designer/profile/password",
 }
 
 // The reward details' routes live beside their handlers (rewards.go).

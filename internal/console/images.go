@@ -163,4 +163,7 @@ func (k *Console) uploadTierImage(r *request) (view, error) {
 func (k *Console) mountDesignerTools(r fiber.Router) {
 	r.Post("/designer/campaigns/:id/cover", k.page(k.checkCSRF(k.designer(k.uploadCover))))
 	r.Post("/designer/campaigns/:id/tiers/:tier_id/image", k.page(k.checkCSRF(k.designer(k.uploadTierImage))))
+	r.Get("/designer/profile", k.page(k.designer(k.profile)))
+	r.Post("/designer/profile", k.page(k.checkCSRF(k.designer(k.saveProfile))))
+	r.Post("/designer/profile/password", k.page(k.checkCSRF(k.designer(k.changePassword))))
 }
