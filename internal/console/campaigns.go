@@ -177,6 +177,8 @@ type editorView struct {
 	InReview         bool
 	PreviewHref      string
 	PublicHref       string
+	// BackersHref and InsightsHref lead to a public campaign's backers and figures.
+	BackersHref, InsightsHref string
 	// Tiers: the list, and the form to add one.
 	Tiers           []tierRow
 	TiersChangeable bool
@@ -365,6 +367,7 @@ func (k *Console) editorPage(r *request, d *campaign.Detail, tier *tierEdit, for
 		v.PreviewHref = editorHref(c.ID) + "/preview"
 		if c.Public() {
 			v.PublicHref = "/campaigns/" + url.PathEscape(c.Slug)
+			v.BackersHref = editorHref(c.ID) + "/backers"
 		}
 		v.Currency = c.Goal.Currency
 		v.TiersChangeable = c.Status.Changeable()

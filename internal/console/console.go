@@ -38,6 +38,7 @@ var Routes = []string{
 	"POST /designer/campaigns/:id/submit", "POST /designer/campaigns/:id/launch",
 	"POST /designer/campaigns/:id/cover", "POST /designer/campaigns/:id/tiers/:tier_id/image",
 	"GET /designer/profile", "POST /designer/profile", "POST /designer/profile/password",
+	"GET /designer/campaigns/:id/backers", "GET /designer/campaigns/:id/backers.csv",
 }
 
 // The reward details' routes live beside their handlers (rewards.go).
@@ -59,6 +60,8 @@ type Console struct {
 	secure    bool
 	csrf      *csrf.Guard
 	mail      ResetMailer
+	// reports is read by the backers and insights pages (see UseReports).
+	reports ReportStore
 }
 
 // ResetMailer sends a password reset link (the notify package, through the outbox).

@@ -8,8 +8,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/gofiber/fiber/v2"
-
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/imaging"
@@ -156,14 +154,4 @@ func (k *Console) uploadTierImage(r *request) (view, error) {
 	tv.Image.Alt, tv.Image.Errors, tv.Image.Error = u.Alt, errs, msg
 	v.data = tv
 	return v, nil
-}
-
-// mountDesignerTools registers the pictures, profile, backers and insights pages (their own
-// files, so the console's other parts grow without touching the same lines).
-func (k *Console) mountDesignerTools(r fiber.Router) {
-	r.Post("/designer/campaigns/:id/cover", k.page(k.checkCSRF(k.designer(k.uploadCover))))
-	r.Post("/designer/campaigns/:id/tiers/:tier_id/image", k.page(k.checkCSRF(k.designer(k.uploadTierImage))))
-	r.Get("/designer/profile", k.page(k.designer(k.profile)))
-	r.Post("/designer/profile", k.page(k.checkCSRF(k.designer(k.saveProfile))))
-	r.Post("/designer/profile/password", k.page(k.checkCSRF(k.designer(k.changePassword))))
 }

@@ -253,6 +253,7 @@ func (s *Server) routes() {
 
 	s.pages.Mount(s.app)
 	s.console.Mount(s.app)
+	s.app.Get("/designer/campaigns/:id/backers.csv", query(), s.consoleDesigner, s.exportBackers)
 	s.app.Get("/images/:id/:file", query(), s.serveImage)
 
 	s.app.Post("/webhooks/stripe", query(), s.stripeWebhook)
