@@ -216,6 +216,8 @@ func TestBrowserConsoleAccessibilityWithAxe(t *testing.T) {
 	v.addTier(editor, "Coat", "physical", "320")
 	tier := tierIDs(t, s, v.cookie("session").Value, campaignID(editor))[0]
 	live := launch(t, s, v.cookie("session").Value)
+	backed := liveWithShipping(t, s, v.cookie("session").Value)
+	back(t, s, backed, "Coat", "Eve Martin", "Size M, please.", "insta-post-3", 32000)
 	session := v.cookie("session")
 	for _, lang := range locale.Languages {
 		p := tab(t, lang+"-CH,"+lang)
@@ -227,7 +229,8 @@ func TestBrowserConsoleAccessibilityWithAxe(t *testing.T) {
 		submit(t, p, "form.stack button[type=submit]")
 		checkLoaded(t, p, axe, "signup errors", lang)
 		p.MustSetCookies(&proto.NetworkCookieParam{Name: "session", Value: session.Value, URL: s.base})
-		for _, path := range []string{"/designer", "/designer/campaigns/new", editor, editor + "/preview", editor + "/tiers/" + tier, "/designer/campaigns/" + live, "/designer/profile"} {
+		for _, path := range []string{"/designer", "/designer/campaigns/new", editor, editor + "/preview", editor + "/tiers/" + tier, "/designer/campaigns/" + live, "/designer/profile",
+			"/designer/campaigns/" + backed.ID + "/backers", "/designer/campaigns/" + backed.ID + "/insights"} {
 			check(t, p, axe, s.base+path, lang)
 		}
 		navigate(t, p, s.base+"/designer/campaigns/new")

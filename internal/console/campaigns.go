@@ -368,6 +368,9 @@ func (k *Console) editorPage(r *request, d *campaign.Detail, tier *tierEdit, for
 		if c.Public() {
 			v.PublicHref = "/campaigns/" + url.PathEscape(c.Slug)
 			v.BackersHref = editorHref(c.ID) + "/backers"
+			if c.LaunchedAt != nil {
+				v.InsightsHref = editorHref(c.ID) + "/insights"
+			}
 		}
 		v.Currency = c.Goal.Currency
 		v.TiersChangeable = c.Status.Changeable()

@@ -26,6 +26,7 @@ func (k *Console) mountDesignerTools(r fiber.Router) {
 	r.Post("/designer/profile", k.page(k.checkCSRF(k.designer(k.saveProfile))))
 	r.Post("/designer/profile/password", k.page(k.checkCSRF(k.designer(k.changePassword))))
 	r.Get("/designer/campaigns/:id/backers", k.page(k.designer(k.backers)))
+	r.Get("/designer/campaigns/:id/insights", k.page(k.designer(k.insights)))
 }
 
 // Session is the designer signed in with the console's cookie, for the downloads the web
