@@ -11,11 +11,6 @@ import (
 // backersPage is how many backers one page of the table shows.
 const backersPage = 50
 
-// backerStatuses are the pledges the table lists: every backer the campaign counts, and those
-// refunded or whose dispute was lost (the designer must know not to ship them). Pledges that
-// never got a card, were cancelled or dropped are nobody's backers.
-var backerStatuses = append(append([]pledge.Status{}, pledge.CountedStatuses...), pledge.StatusRefunded, pledge.StatusDisputeLost)
-
 // backerRow is one pledge as the table shows it.
 type backerRow struct {
 	Name, Email, Tier, Amount, Status, StatusKind, Source, Note string
@@ -52,7 +47,7 @@ func (k *Console) backers(r *request) (view, error) {
 	for _, t := range d.Tiers {
 		tiers[t.ID] = t
 	}
-	list, err := k.reports.FindPledgesByStatus(ctx, c.ID, backerStatuses, after, backersPage+1)
+	list, err := k.reports.FindPledgesByStatus(ctx, c.ID, pledge.BackerStatuses, after, backersPage+1)
 	if err != nil {
 		return view{}, err
 	}

@@ -164,3 +164,66 @@ func TestBackersTablePages(t *testing.T) {
 		t.Errorf("after a position past the end: %d", p.status)
 	}
 }
+
+// API clients page through the same backers with a signed cursor; nobody else reads them.
+func TestBackersOverTheAPI(t *testing.T) {
+	s := startSite(t, nil)
+	ctx := context.Background()
+	v := s.visitor("en")
+	v.signUp("Ana")
+	owner := v.cookie("session").Value
+	c := liveWithShipping(t, s, owner)
+	back(t, s, c, "Coat", "Eve", "Size M", "insta-post-3", 32000)
+	back(t, s, c, "Workshop", "Marc", "", "", 9000)
+	back(t, s, c, "", "Zoé", "", "newsletter", 2500)
+	path := "/api/v1/campaigns/" + c.ID + "/pledges"
+	seen := map[string]bool{}
+	next := path + "?limit=2"
+	for pages := 0; next != ""; pages++ {
+		if pages > 2 {
+			t.Fatal("the pages never end")
+		}
+		page, err := s.api.Call(ctx, 200, "GET", next, owner, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range page["data"].([]any) {
+			b := d.(map[string]any)
+			seen[b["backer"].(map[string]any)["name"].(string)] = true
+			for _, secret := range []string{"manage_token", "client_secret", "payment_method_id", "customer_id", "history"} {
+				if _, ok := b[secret]; ok {
+					t.Errorf("a backer carries %s", secret)
+				}
+			}
+			if b["backer"].(map[string]any)["name"] == "Eve" && (b["note"] != "Size M" || b["source"].(map[string]any)["ref"] != "insta-post-3" || b["shipping_address"] == nil) {
+				t.Errorf("Eve's pledge: %v", b)
+			}
+		}
+		next = ""
+		if cur, ok := page["next_cursor"].(string); ok {
+			next = path + "?" + url.Values{"limit": {"2"}, "cursor": {cur}}.Encode()
+			// A cursor is this campaign's only.
+			other := liveWithShipping(t, s, owner)
+			if _, err := s.api.Call(ctx, 422, "GET", "/api/v1/campaigns/"+other.ID+"/pledges?cursor="+url.QueryEscape(cur), owner, nil); err != nil {
+				t.Errorf("another campaign's cursor: %v", err)
+			}
+		}
+	}
+	if len(seen) != 3 {
+		t.Errorf("backers seen over the pages: %v", seen)
+	}
+	if _, err := s.api.Call(ctx, 401, "GET", path, "", nil); err != nil {
+		t.Errorf("anonymous: %v", err)
+	}
+	mallory := s.visitor("en")
+	mallory.signUp("Mallory")
+	if _, err := s.api.Call(ctx, 403, "GET", path, mallory.cookie("session").Value, nil); err != nil {
+		t.Errorf("another designer: %v", err)
+	}
+	if _, err := s.api.Call(ctx, 422, "GET", path+"?cursor=forged", owner, nil); err != nil {
+		t.Errorf("a forged cursor: %v", err)
+	}
+	if _, err := s.api.Call(ctx, 200, "GET", path, s.admin, nil); err != nil {
+		t.Errorf("an admin: %v", err)
+	}
+}

@@ -245,6 +245,7 @@ func (s *Server) routes() {
 	api.Get("/campaigns/:id/survey", query(), s.requireUser, s.surveyReport)
 	api.Get("/campaigns/:id/settlement", query(), s.requireUser, s.showSettlement)
 	api.Get("/campaigns/:id/sources", query(), s.requireUser, s.showSources)
+	api.Get("/campaigns/:id/pledges", query("limit", "cursor"), s.requireUser, s.listBackers)
 	api.Patch("/campaigns/:id/pledges/:pledge_id/fulfilment", query(), s.requireUser, s.setFulfilment)
 	api.Post("/campaigns/:id/fulfilment.csv", query("dry_run"), s.requireUser, s.importShipments)
 	api.Get("/campaigns/:id/exports/backers.csv", query(), s.requireUser, s.exportBackers)
