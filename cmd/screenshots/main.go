@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-rod/rod"
@@ -64,7 +65,10 @@ func run(out string) error {
 	}
 	defer os.RemoveAll(dir)
 	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"BACKSTITCH_DATA_DIR": dir, "BACKSTITCH_SETTLE_INTERVAL": "24h", "BACKSTITCH_SWEEP_INTERVAL": "24h"}[k]
+		// Sessions outlive the demonstration's week (see seed.Console); the seed's visits and
+		// pledges come from one address.
+		return map[string]string{"BACKSTITCH_DATA_DIR": dir, "BACKSTITCH_SETTLE_INTERVAL": "24h", "BACKSTITCH_SWEEP_INTERVAL": "24h",
+			"BACKSTITCH_SESSION_TTL": "720h", "BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS": "1000"}[k]
 	})
 	if err != nil {
 		return err
@@ -72,7 +76,11 @@ func run(out string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	began := time.Now()
-	now := func() time.Time { return start.Add(time.Since(began)) }
+	// The clock runs from start, and jumps a day at a time while the console's week is seeded.
+	var mu sync.Mutex
+	var skipped time.Duration
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return start.Add(skipped + time.Since(began)) }
+	later := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); skipped += d }
 	a, err := app.Open(ctx, cfg, zerolog.Nop(), app.Deps{Now: now})
 	if err != nil {
 		return err
@@ -97,7 +105,7 @@ func run(out string) error {
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	designer, err := seed.Console(ctx, client, a.Store(), now())
+	designer, err := seed.Console(ctx, client, a.Store(), now(), later)
 	if err != nil {
 		return fmt.Errorf("seed the console: %w", err)
 	}
@@ -105,6 +113,10 @@ func run(out string) error {
 		stripe.NewBackendsWithConfig(&stripe.BackendConfig{URL: stripe.String(a.StripeURL())})), now())
 	if err != nil {
 		return fmt.Errorf("seed the admins' console: %w", err)
+	}
+	// The seed's visits reach the store now, not at the next periodic flush.
+	if err := a.Visits().Flush(ctx); err != nil {
+		return fmt.Errorf("seed the console: %w", err)
 	}
 	b, stop, err := browser.Launch(bin)
 	if err != nil {
@@ -140,6 +152,10 @@ func run(out string) error {
 		{file: "admin-reconciliation-desktop.png", path: admin.Run, languages: "en-CH,en", width: 1280, height: 800, session: admin.Token},
 		{file: "admin-reconciliation-phone.png", path: admin.Run, languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: admin.Token},
 		{file: "admin-finding-desktop.png", path: admin.Finding, languages: "en-CH,en", width: 1280, height: 800, session: admin.Token},
+		{file: "console-insights-desktop.png", path: designer.Insights, languages: "en-CH,en", width: 1280, height: 800, session: designer.Token},
+		{file: "console-insights-phone.png", path: designer.Insights, languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: designer.Token},
+		{file: "console-backers-desktop.png", path: designer.Backers, languages: "en-CH,en", width: 1280, height: 800, session: designer.Token},
+		{file: "console-live-desktop.png", path: designer.LiveEditor, languages: "en-CH,en", width: 1280, height: 800, session: designer.Token},
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err

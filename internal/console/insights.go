@@ -161,26 +161,28 @@ func percent(loc locale.Locale, f float64) string {
 	return s + "%"
 }
 
-// Chart geometry, in the SVG's own units (it scales to the page's width).
+// Chart geometry, in the SVG's own units. It scales to the column's width, text included: drawn
+// narrow, so that its text stays legible on a phone; the stylesheet bounds how wide it grows.
 const (
-	chartW, chartH            = 640, 260
-	chartLeft, chartRight     = 88, 16
-	chartTop, chartBottom     = 16, 36
+	chartW, chartH            = 400, 240
+	chartLeft, chartRight     = 52, 12
+	chartTop, chartBottom     = 28, 36
 	chartPlotW, chartPlotH    = chartW - chartLeft - chartRight, chartH - chartTop - chartBottom
 	chartTicks                = 4
-	chartLabelEvery           = 7 // days between date labels, at most
-	chartMaxLabels            = 5
 	chartGoalDash, chartColor = "6 4", "currentColor"
 )
 
 // pledgedChart draws the running total as an SVG line over the days, with the goal as a dashed
 // line. It is built here, with numbers only and text escaped, so the page needs no script.
 func pledgedChart(loc locale.Locale, series []int64, labels []string, goal int64, cur string) template.HTML {
-	top := goal
+	highest := goal
 	for _, v := range series {
-		top = max(top, v)
+		highest = max(highest, v)
 	}
-	top = max(1, top+top/10)
+	// The axis counts whole units of the currency in round steps (…, 1000, 2000, 2500, 5000, …).
+	unit := minorUnit(cur)
+	step := niceStep((highest+highest/10)/unit/chartTicks + 1)
+	top := step * chartTicks * unit
 	x := func(i int) float64 {
 		if len(series) == 1 {
 			return chartLeft + chartPlotW/2
@@ -192,22 +194,28 @@ func pledgedChart(loc locale.Locale, series []int64, labels []string, goal int64
 	esc := template.HTMLEscapeString
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="chart-title chart-desc" preserveAspectRatio="xMidYMid meet">`, chartW, chartH)
 	b.WriteString(`<title id="chart-title">` + esc(loc.T("console.insights.chart_title")) + `</title>`)
-	// Grid lines and amounts on the left.
-	for i := 0; i <= chartTicks; i++ {
-		v := top * int64(i) / chartTicks
+	// Grid lines and amounts on the left, under the currency's code.
+	fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d" text-anchor="end">%s</text>`, chartLeft-8, chartTop-10, esc(cur))
+	for i := int64(0); i <= chartTicks; i++ {
+		v := step * i * unit
 		fmt.Fprintf(&b, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, chartLeft, chartW-chartRight, y(v), y(v))
-		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>`, chartLeft-8, y(v)+4, esc(loc.Money(money.Money{Amount: roundMajor(v, cur), Currency: cur})))
+		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>`, chartLeft-8, y(v)+4, esc(loc.Number(step*i)))
 	}
-	// Dates along the bottom: the first, the last, and a few between.
-	step := max(1, min(chartLabelEvery, (len(series)+chartMaxLabels-1)/chartMaxLabels))
-	for i := 0; i < len(series); i += step {
-		if i > 0 && len(series)-1-i < step/2+1 {
-			continue // too close to the last label
+	// Dates along the bottom: the first (from the axis on), the last (up to the edge), and the
+	// middle day when it fits between them (text of 12 units is about 7 wide a character).
+	width := func(i int) float64 { return 7 * float64(len([]rune(labels[i]))) }
+	label := func(i int, anchor string) {
+		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="%s">%s</text>`, x(i), chartH-10, anchor, esc(labels[i]))
+	}
+	last := len(series) - 1
+	if last == 0 {
+		label(0, "middle")
+	} else {
+		label(0, "start")
+		label(last, "end")
+		if mid := last / 2; mid > 0 && x(mid)-width(mid)/2 > x(0)+width(0)+8 && x(mid)+width(mid)/2 < x(last)-width(last)-8 {
+			label(mid, "middle")
 		}
-		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="middle">%s</text>`, x(i), chartH-10, esc(labels[i]))
-	}
-	if len(series) > 1 {
-		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="end">%s</text>`, x(len(series)-1), chartH-10, esc(labels[len(labels)-1]))
 	}
 	// The goal.
 	fmt.Fprintf(&b, `<line class="goal" x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke-dasharray="%s"/>`, chartLeft, chartW-chartRight, y(goal), y(goal), chartGoalDash)
@@ -220,19 +228,29 @@ func pledgedChart(loc locale.Locale, series []int64, labels []string, goal int64
 	}
 	fmt.Fprintf(&b, `<polygon class="area" points="%.1f,%.1f %s%.1f,%.1f"/>`, x(0), y(0), pts.String(), x(len(series)-1), y(0))
 	fmt.Fprintf(&b, `<polyline class="line" fill="none" stroke="%s" points="%s"/>`, chartColor, strings.TrimSpace(pts.String()))
-	last := len(series) - 1
 	fmt.Fprintf(&b, `<circle class="dot" cx="%.1f" cy="%.1f" r="4"/>`, x(last), y(series[last]))
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
 
-// roundMajor rounds an axis amount (minor units) to whole major units, as an axis reads best.
-func roundMajor(v int64, cur string) int64 {
+// minorUnit is how many minor units make one of the currency (100 for CHF, 1 for JPY).
+func minorUnit(cur string) int64 {
 	unit := int64(1)
 	if c, ok := money.LookupCurrency(cur); ok {
 		for range c.Exponent {
 			unit *= 10
 		}
 	}
-	return (v + unit/2) / unit * unit
+	return unit
+}
+
+// niceStep is the smallest of 1, 2, 2.5 and 5 times a power of ten that is at least n.
+func niceStep(n int64) int64 {
+	for pow := int64(1); ; pow *= 10 {
+		for _, m := range []int64{10, 20, 25, 50} {
+			if s := m * pow / 10; s >= n && s > 0 {
+				return s
+			}
+		}
+	}
 }
