@@ -19,7 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/go-rod/rod"
@@ -67,7 +67,10 @@ func run(out string) error {
 	}
 	defer os.RemoveAll(dir)
 	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"BACKSTITCH_DATA_DIR": dir, "BACKSTITCH_SETTLE_INTERVAL": "24h", "BACKSTITCH_SWEEP_INTERVAL": "24h"}[k]
+		// Sessions outlive the demonstration's week (see seed.Console); the seed's visits and
+		// pledges come from one address.
+		return map[string]string{"BACKSTITCH_DATA_DIR": dir, "BACKSTITCH_SETTLE_INTERVAL": "24h", "BACKSTITCH_SWEEP_INTERVAL": "24h",
+			"BACKSTITCH_SESSION_TTL": "720h", "BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS": "1000"}[k]
 	})
 	if err != nil {
 		return err
@@ -75,9 +78,12 @@ func run(out string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	began := time.Now()
-	// ahead moves the demonstration's clock forward, past the Geneva deadline for the last shots.
-	var ahead atomic.Int64
-	now := func() time.Time { return start.Add(time.Since(began) + time.Duration(ahead.Load())) }
+	// The clock runs from start, jumps a day at a time while the console's week is seeded, and
+	// past the Geneva deadline for the last shots.
+	var mu sync.Mutex
+	var skipped time.Duration
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return start.Add(skipped + time.Since(began)) }
+	later := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); skipped += d }
 	a, err := app.Open(ctx, cfg, zerolog.Nop(), app.Deps{Now: now})
 	if err != nil {
 		return err
@@ -102,7 +108,7 @@ func run(out string) error {
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	designer, err := seed.Console(ctx, client, a.Store(), now())
+	designer, err := seed.Console(ctx, client, a.Store(), now(), later)
 	if err != nil {
 		return fmt.Errorf("seed the console: %w", err)
 	}
@@ -110,6 +116,10 @@ func run(out string) error {
 		stripe.NewBackendsWithConfig(&stripe.BackendConfig{URL: stripe.String(a.StripeURL())})), now())
 	if err != nil {
 		return fmt.Errorf("seed the admins' console: %w", err)
+	}
+	// The seed's visits reach the store now, not at the next periodic flush.
+	if err := a.Visits().Flush(ctx); err != nil {
+		return fmt.Errorf("seed the console: %w", err)
 	}
 	b, stop, err := browser.Launch(bin)
 	if err != nil {
@@ -145,6 +155,10 @@ func run(out string) error {
 		{file: "admin-reconciliation-desktop.png", path: admin.Run, languages: "en-CH,en", width: 1280, height: 800, session: admin.Token},
 		{file: "admin-reconciliation-phone.png", path: admin.Run, languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: admin.Token},
 		{file: "admin-finding-desktop.png", path: admin.Finding, languages: "en-CH,en", width: 1280, height: 800, session: admin.Token},
+		{file: "console-insights-desktop.png", path: designer.Insights, languages: "en-CH,en", width: 1280, height: 800, session: designer.Token},
+		{file: "console-insights-phone.png", path: designer.Insights, languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: designer.Token},
+		{file: "console-backers-desktop.png", path: designer.Backers, languages: "en-CH,en", width: 1280, height: 800, session: designer.Token},
+		{file: "console-live-desktop.png", path: designer.LiveEditor, languages: "en-CH,en", width: 1280, height: 800, session: designer.Token},
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
@@ -154,7 +168,7 @@ func run(out string) error {
 	}
 	// Last, as it ends the Geneva campaign: a backer whose deadline charge was declined, on her
 	// pledge's page with its "pay with another card" panel.
-	fix, err := failedCharge(ctx, a, client, demo.Geneva, &ahead, now)
+	fix, err := failedCharge(ctx, a, client, demo.Geneva, later, now)
 	if err != nil {
 		return fmt.Errorf("a failed deadline charge: %w", err)
 	}
@@ -167,7 +181,7 @@ func run(out string) error {
 // failedCharge pledges with a card that is declined at the deadline (and enough with a good one
 // to meet the goal), moves the clock past the campaign's deadline and settles it; it answers the
 // declined pledge's magic link.
-func failedCharge(ctx context.Context, a *app.App, client *seed.Client, cam seed.Campaign, ahead *atomic.Int64, now func() time.Time) (string, error) {
+func failedCharge(ctx context.Context, a *app.App, client *seed.Client, cam seed.Campaign, later func(time.Duration), now func() time.Time) (string, error) {
 	if _, err := client.PledgeLink(ctx, cam, "", nil, 1_500_000, "CHF", "Patron Big", false); err != nil {
 		return "", err
 	}
@@ -179,7 +193,7 @@ func failedCharge(ctx context.Context, a *app.App, client *seed.Client, cam seed
 	if err != nil {
 		return "", err
 	}
-	ahead.Add(int64(c.Deadline.Sub(now()) + time.Minute))
+	later(c.Deadline.Sub(now()) + time.Minute)
 	if err := a.Settler().Tick(ctx); err != nil {
 		return "", err
 	}

@@ -42,6 +42,8 @@ type User struct {
 	// Locale is the language she reads her messages in (one of locale.Languages; "" is the
 	// default one, for accounts made before it was kept).
 	Locale string `bson:"locale,omitempty"`
+	// Profile is what a designer tells backers about herself.
+	Profile Profile `bson:"profile"`
 }
 
 // Password length limits: long passphrases welcome, but hashing megabytes is a denial of service.

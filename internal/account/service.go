@@ -22,6 +22,8 @@ type Store interface {
 	// DeleteUserSessions ends every session of a user.
 	DeleteUserSessions(ctx context.Context, userID string) error
 	SetPasswordHash(ctx context.Context, userID, hash string) error
+	// SetProfile replaces a user's name and profile.
+	SetProfile(ctx context.Context, userID, name string, p Profile) error
 	CreatePasswordReset(ctx context.Context, r PasswordReset) error
 	// TakePasswordReset deletes and returns the live reset with this id in one step; an expired
 	// or already taken one is not_found.

@@ -124,6 +124,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
+	designers.UseReports(a.store)
 	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, pg, designers, public, log, a.now, a.metrics)
 	if err := a.openMail(campaigns, designers, guard, secure); err != nil {
 		a.Close(context.WithoutCancel(ctx))

@@ -62,6 +62,7 @@ var expectations = map[string]func(r role, live bool) outcome{
 		return designerWrite(false)(r, live)
 	},
 	"GET /api/v1/campaigns/:id/sources": designerWrite(true),
+	"GET /api/v1/campaigns/:id/pledges": designerWrite(true),
 	// Admins may change pictures too (to take one down).
 	"PUT /api/v1/campaigns/:id/cover":                   designerWrite(true),
 	"DELETE /api/v1/campaigns/:id/cover":                designerWrite(true),

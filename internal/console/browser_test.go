@@ -2,6 +2,8 @@ package console_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +151,20 @@ func TestBrowserDesignerFromSignUpToLaunch(t *testing.T) {
 	if n := len(p.MustElements(".tier-row")); n != 2 {
 		t.Fatalf("%d tiers listed", n)
 	}
+	// The cover, from a file on her disk.
+	cover := filepath.Join(t.TempDir(), "lake-coat.jpg")
+	if err := os.WriteFile(cover, photo(t, 1600, 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.MustElement("#cover-file").MustSetFiles(cover)
+	fill(t, p, map[string]string{"#cover-alt": "A sand-coloured linen coat by the lake"})
+	submit(t, p, "form[action$='/cover'] button[type=submit]")
+	if n := textOf(t, p, ".notice-ok"); !strings.Contains(n, "Cover picture saved") {
+		t.Fatalf("after the cover upload: %q\n%s", n, p.MustElement("main").MustText())
+	}
+	if w := p.MustElement(".cover-editor img.picture").MustEval(`() => this.complete && this.naturalWidth`).Int(); w != 480 {
+		t.Errorf("the editor's cover is %d px wide, want the 480 px card", w)
+	}
 	submit(t, p, "form[action$='/submit'] button")
 	if st := textOf(t, p, ".review .status"); st != "In review" {
 		t.Fatalf("after submit: %q", st)
@@ -178,6 +194,14 @@ func TestBrowserDesignerFromSignUpToLaunch(t *testing.T) {
 	if b := textOf(t, p, ".story strong"); b != "hand" {
 		t.Errorf("story emphasis %q", b)
 	}
+	// ... and the cover, loaded, with the alt text she wrote.
+	img := step(p).MustElement(".campaign img.picture")
+	if alt := img.MustAttribute("alt"); alt == nil || *alt != "A sand-coloured linen coat by the lake" {
+		t.Errorf("public cover alt %v", alt)
+	}
+	if w := img.MustEval(`() => this.complete && this.naturalWidth`).Int(); w == 0 {
+		t.Error("the public page's cover did not load")
+	}
 }
 
 // No console page has a serious or critical accessibility violation, in either language, with
@@ -192,6 +216,8 @@ func TestBrowserConsoleAccessibilityWithAxe(t *testing.T) {
 	v.addTier(editor, "Coat", "physical", "320")
 	tier := tierIDs(t, s, v.cookie("session").Value, campaignID(editor))[0]
 	live := launch(t, s, v.cookie("session").Value)
+	backed := liveWithShipping(t, s, v.cookie("session").Value)
+	back(t, s, backed, "Coat", "Eve Martin", "Size M, please.", "insta-post-3", 32000)
 	session := v.cookie("session")
 	for _, lang := range locale.Languages {
 		p := tab(t, lang+"-CH,"+lang)
@@ -203,7 +229,8 @@ func TestBrowserConsoleAccessibilityWithAxe(t *testing.T) {
 		submit(t, p, "form.stack button[type=submit]")
 		checkLoaded(t, p, axe, "signup errors", lang)
 		p.MustSetCookies(&proto.NetworkCookieParam{Name: "session", Value: session.Value, URL: s.base})
-		for _, path := range []string{"/designer", "/designer/campaigns/new", editor, editor + "/preview", editor + "/tiers/" + tier, "/designer/campaigns/" + live} {
+		for _, path := range []string{"/designer", "/designer/campaigns/new", editor, editor + "/preview", editor + "/tiers/" + tier, "/designer/campaigns/" + live, "/designer/profile",
+			"/designer/campaigns/" + backed.ID + "/backers", "/designer/campaigns/" + backed.ID + "/insights"} {
 			check(t, p, axe, s.base+path, lang)
 		}
 		navigate(t, p, s.base+"/designer/campaigns/new")

@@ -126,7 +126,8 @@ func (k *Console) dashboard(r *request) (view, error) {
 // notice is the confirmation a redirect after a successful form asked for.
 func (k *Console) notice(r *request) string {
 	switch n := r.c.Query("notice"); n {
-	case "welcome", "password_reset", "saved", "created", "submitted", "launched", "tier_added", "tier_saved", "tier_deleted":
+	case "welcome", "password_reset", "saved", "created", "submitted", "launched", "tier_added", "tier_saved", "tier_deleted",
+		"cover_saved", "image_saved", "profile_saved", "password_changed":
 		return r.loc.T("console.notice." + n)
 	}
 	return ""
@@ -176,6 +177,8 @@ type editorView struct {
 	InReview         bool
 	PreviewHref      string
 	PublicHref       string
+	// BackersHref and InsightsHref lead to a public campaign's backers and figures.
+	BackersHref, InsightsHref string
 	// Tiers: the list, and the form to add one.
 	Tiers           []tierRow
 	TiersChangeable bool
@@ -187,6 +190,9 @@ type editorView struct {
 	Currency        string
 	// HasBackers is the tier form's lock, never set for a new tier.
 	HasBackers bool
+	// Cover is the cover's upload form, shown while the campaign's pictures may change.
+	Cover         imageForm
+	ImagesAllowed bool
 }
 
 func (k *Console) newCampaignForm(r *request) (view, error) {
@@ -361,11 +367,17 @@ func (k *Console) editorPage(r *request, d *campaign.Detail, tier *tierEdit, for
 		v.PreviewHref = editorHref(c.ID) + "/preview"
 		if c.Public() {
 			v.PublicHref = "/campaigns/" + url.PathEscape(c.Slug)
+			v.BackersHref = editorHref(c.ID) + "/backers"
+			if c.LaunchedAt != nil {
+				v.InsightsHref = editorHref(c.ID) + "/insights"
+			}
 		}
 		v.Currency = c.Goal.Currency
 		v.TiersChangeable = c.Status.Changeable()
 		v.TierAction = editorHref(c.ID) + "/tiers"
 		v.TierForm = tierForm{Kind: string(campaign.KindPhysical), Ships: true}
+		v.ImagesAllowed = c.Status.Changeable()
+		v.Cover = imageForm{Current: pictureOf(c.Cover), ID: "cover", CSRF: r.CSRF, Action: editorHref(c.ID) + "/cover"}
 		for _, t := range d.Tiers {
 			v.Tiers = append(v.Tiers, tierRowOf(r, c, t))
 		}
@@ -537,6 +549,8 @@ type tierView struct {
 	Changeable bool
 	// Rewards are the tier's options, stock, shipping rates and sessions (rewards.go).
 	Rewards rewardsView
+	// Image is the tier's picture and its upload form.
+	Image imageForm
 }
 
 func (k *Console) findTier(r *request) (campaign.Detail, campaign.Tier, error) {
@@ -557,6 +571,7 @@ func (k *Console) tierForm(r *request) (view, error) {
 	if err != nil {
 		return view{}, err
 	}
+	r.Notice = k.notice(r)
 	return k.tierPage(r, d.Campaign, t, nil, http.StatusOK), nil
 }
 
@@ -565,6 +580,7 @@ func (k *Console) tierPage(r *request, c campaign.Campaign, t campaign.Tier, edi
 	v := tierView{base: r.base, Action: href, DeleteAction: href + "/delete", Back: editorHref(c.ID), Currency: c.Goal.Currency,
 		HasBackers: t.Claimed > 0, Claimed: r.loc.Plural("campaign.backers", t.Claimed), Changeable: c.Status.Changeable()}
 	v.Title = t.Title
+	v.Image = imageForm{Current: pictureOf(t.Image), ID: "tier-image", CSRF: r.CSRF, Action: href + "/image"}
 	v.TierForm = tierFormOf(t)
 	if edit != nil {
 		v.TierForm, v.TierErrors, v.TierError = edit.form, edit.errs, edit.msg

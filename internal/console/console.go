@@ -36,6 +36,9 @@ var Routes = []string{
 	"POST /designer/campaigns/:id/tiers", "GET /designer/campaigns/:id/tiers/:tier_id",
 	"POST /designer/campaigns/:id/tiers/:tier_id", "POST /designer/campaigns/:id/tiers/:tier_id/delete",
 	"POST /designer/campaigns/:id/submit", "POST /designer/campaigns/:id/launch",
+	"POST /designer/campaigns/:id/cover", "POST /designer/campaigns/:id/tiers/:tier_id/image",
+	"GET /designer/profile", "POST /designer/profile", "POST /designer/profile/password",
+	"GET /designer/campaigns/:id/backers", "GET /designer/campaigns/:id/backers.csv", "GET /designer/campaigns/:id/insights",
 }
 
 // The reward details' routes live beside their handlers (rewards.go).
@@ -57,6 +60,8 @@ type Console struct {
 	secure    bool
 	csrf      *csrf.Guard
 	mail      ResetMailer
+	// reports is read by the backers and insights pages (see UseReports).
+	reports ReportStore
 }
 
 // ResetMailer sends a password reset link (the notify package, through the outbox).
@@ -116,6 +121,7 @@ func (k *Console) Mount(r fiber.Router) {
 	r.Post("/designer/campaigns/:id/launch", k.page(k.checkCSRF(k.designer(k.transition((*campaign.Service).Launch, "launched")))))
 	k.mountRewards(r)
 	k.mountAdmin(r)
+	k.mountDesignerTools(r)
 }
 
 // base is what the shared layout needs on every page, plus the console's own bar.

@@ -154,7 +154,8 @@ func unreadable(f Format) error {
 }
 
 // Prepare checks an upload (see Check), decodes it and returns it at every fixed width as a
-// JPEG carrying nothing but pixels. Transparent areas become white.
+// JPEG carrying nothing but pixels, turned upright as its EXIF Orientation says (the tag itself
+// is dropped with the rest). Transparent areas become white.
 func Prepare(data []byte) ([]Rendition, error) {
 	f, cfg, err := Check(data)
 	if err != nil {
@@ -170,8 +171,17 @@ func Prepare(data []byte) ([]Rendition, error) {
 		return nil, unreadable(f)
 	}
 	// One pass over the (large) decoded image makes the widest rendition; the narrower ones are
-	// made from it, which costs little and looks the same at these ratios.
-	widest := shrink(src, Widths[len(Widths)-1])
+	// made from it, which costs little and looks the same at these ratios. A picture stored on
+	// its side is shrunk so that its upright width is the widest, then turned upright.
+	o := OrientNormal
+	if f == JPEG {
+		o = jpegOrientation(data)
+	}
+	widestStored := Widths[len(Widths)-1]
+	if o.swapsAxes() {
+		widestStored = max(1, (widestStored*cfg.Width+cfg.Height/2)/cfg.Height)
+	}
+	widest := orient(shrink(src, widestStored), o)
 	out := make([]Rendition, 0, len(Widths))
 	for _, width := range Widths {
 		img := widest

@@ -84,6 +84,18 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error 
 	return nil
 }
 
+// SetProfile replaces a user's name and profile.
+func (s *Store) SetProfile(ctx context.Context, userID, name string, p account.Profile) error {
+	res, err := s.db.Collection("users").UpdateOne(ctx, bson.M{"_id": userID}, bson.M{"$set": bson.M{"name": name, "profile": p}})
+	if err != nil {
+		return fmt.Errorf("set profile: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return backstitch.Errorf(backstitch.CodeNotFound, "User not found.")
+	}
+	return nil
+}
+
 // CreatePasswordReset stores a reset (keyed by its token's hash).
 func (s *Store) CreatePasswordReset(ctx context.Context, r account.PasswordReset) error {
 	if _, err := s.db.Collection("password_resets").InsertOne(ctx, r); err != nil {

@@ -68,6 +68,11 @@ func (s Status) Charged() bool {
 // a saved card or by money, including while its deadline charge runs or is being fixed.
 var CountedStatuses = []Status{StatusActive, StatusCharging, StatusCollected, StatusPaymentFailed, StatusPartiallyRefunded, StatusDisputed}
 
+// BackerStatuses are the pledges a designer's list of backers shows: every one the campaign
+// counts, and those refunded or whose dispute was lost (she must know not to ship them). A
+// pledge that never got a card, was cancelled or dropped is nobody's backing.
+var BackerStatuses = append(slices.Clone(CountedStatuses), StatusRefunded, StatusDisputeLost)
+
 // Counted reports whether a pledge in this status counts towards the campaign's totals.
 func (s Status) Counted() bool { return slices.Contains(CountedStatuses, s) }
 

@@ -146,14 +146,28 @@ func (c *Client) Pledge(ctx context.Context, cam Campaign, tier string, options 
 // PledgeLink pledges as Pledge does and answers the pledge's magic link, the address (path only)
 // a backer opens to manage it.
 func (c *Client) PledgeLink(ctx context.Context, cam Campaign, tier string, options map[string]string, amount int64, currency, name string, ships bool) (string, error) {
-	return c.PledgeLinkWithCard(ctx, cam, tier, options, amount, currency, name, ships, "pm_card_visa")
+	return c.pledge(ctx, cam, tier, options, amount, currency, name, ships, "", "pm_card_visa")
 }
 
 // PledgeLinkWithCard is PledgeLink with the card saved on the pledge given as a Stripe test
 // payment method ("pm_card_chargeCustomerFail" saves fine and is declined at the deadline).
 func (c *Client) PledgeLinkWithCard(ctx context.Context, cam Campaign, tier string, options map[string]string, amount int64, currency, name string, ships bool, card string) (string, error) {
+	return c.pledge(ctx, cam, tier, options, amount, currency, name, ships, "", card)
+}
+
+// PledgeFrom pledges as Pledge does, as a backer who came from a link carrying ref (an
+// Instagram post, a newsletter), which the designer's insights count.
+func (c *Client) PledgeFrom(ctx context.Context, cam Campaign, tier string, amount int64, currency, name string, ships bool, ref string) error {
+	_, err := c.pledge(ctx, cam, tier, nil, amount, currency, name, ships, ref, "pm_card_visa")
+	return err
+}
+
+func (c *Client) pledge(ctx context.Context, cam Campaign, tier string, options map[string]string, amount int64, currency, name string, ships bool, ref, card string) (string, error) {
 	body := map[string]any{"tier_id": cam.Tiers[tier], "amount": map[string]any{"amount": amount, "currency": currency},
 		"backer": map[string]any{"email": "backer." + backstitch.NewID("seed") + "@example.com", "name": name}}
+	if ref != "" {
+		body["source"] = map[string]any{"ref": ref}
+	}
 	if options != nil {
 		body["options"] = options
 	}
@@ -281,4 +295,23 @@ func Geneva(ctx context.Context, c *Client, store UserStore, now time.Time) (Dem
 		"deadline": now.AddDate(0, 0, 40).Format(time.DateOnly),
 	}, []map[string]any{{"title": "A boro jacket", "kind": "physical", "price": map[string]any{"amount": 48000, "currency": "JPY"}, "limit": 15, "ships": true}})
 	return d, err
+}
+
+// Visit opens a public page as a browser would, so the page counts the visit (and where it came
+// from, with a ref in its query).
+func (c *Client) Visit(ctx context.Context, path string) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", c.Base+path, nil)
+	if err != nil {
+		return err
+	}
+	res, err := c.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %d", path, res.StatusCode)
+	}
+	return nil
 }

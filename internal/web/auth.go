@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -33,6 +34,22 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	c.Locals(localSession, sess)
 	ctx := zerolog.Ctx(c.UserContext()).With().Str("user_id", sess.UserID).Logger().WithContext(c.UserContext())
 	c.SetUserContext(ctx)
+	return c.Next()
+}
+
+// consoleDesigner attaches the session of the designer signed in to the console (its cookie),
+// for the console's links to what the API serves (the backers' CSV): the same handler, the same
+// owner check. Without a session the browser is sent to log in and back.
+func (s *Server) consoleDesigner(c *fiber.Ctx) error {
+	sess, ok, err := s.console.Session(c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.Redirect("/designer/login?"+url.Values{"next": {c.OriginalURL()}}.Encode(), http.StatusSeeOther)
+	}
+	c.Locals(localSession, sess)
 	return c.Next()
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/console"
 	"github.com/backstitch/backstitch/internal/imaging"
 )
 
@@ -27,12 +28,14 @@ const uploadBodyLimit = imaging.MaxBytes + 64<<10
 // uploadPath matches the routes that take an image upload.
 var uploadPath = regexp.MustCompile(`^/api/v1/campaigns/[^/]+/(cover|tiers/[^/]+/image)$`)
 
-// allowUploads raises the body limit for image uploads only, decided from the request line
-// before the body is read, so no other route buffers more than BACKSTITCH_BODY_LIMIT.
+// allowUploads raises the body limit for image uploads only (the API's and the console's
+// forms), decided from the request line before the body is read, so no other route buffers
+// more than BACKSTITCH_BODY_LIMIT.
 func (s *Server) allowUploads() {
 	limit := max(s.cfg.BodyLimit, uploadBodyLimit)
 	s.app.Server().HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-		if string(h.Method()) == fiber.MethodPut && uploadPath.Match(h.RequestURI()) {
+		method, uri := string(h.Method()), h.RequestURI()
+		if method == fiber.MethodPut && uploadPath.Match(uri) || method == fiber.MethodPost && console.UploadPath.Match(uri) {
 			return fasthttp.RequestConfig{MaxRequestBodySize: limit}
 		}
 		return fasthttp.RequestConfig{}

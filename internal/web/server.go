@@ -148,9 +148,10 @@ func New(cfg config.Config, store Store, accounts *account.Service, campaigns *c
 		// routes and parameters see the decoded text the slug was stored as. (Idempotency keys
 		// are scoped by route template and resolved campaign, not by the raw path.)
 		UnescapePath: true,
-		// No route takes a form upload. Left on, fasthttp parses any multipart/form-data body
-		// (buffering it in memory and temporary files) before routing, and a malformed one was
-		// refused with a bare 400 on every route, JSON routes' 415 included.
+		// Only the console's image forms take a form upload, parsed on demand behind the CSRF
+		// check. Left on, fasthttp parses any multipart/form-data body (buffering it in memory
+		// and temporary files) before routing, and a malformed one was refused with a bare 400
+		// on every route, JSON routes' 415 included.
 		DisablePreParseMultipartForm: true,
 	})
 	s.app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
@@ -244,6 +245,7 @@ func (s *Server) routes() {
 	api.Get("/campaigns/:id/survey", query(), s.requireUser, s.surveyReport)
 	api.Get("/campaigns/:id/settlement", query(), s.requireUser, s.showSettlement)
 	api.Get("/campaigns/:id/sources", query(), s.requireUser, s.showSources)
+	api.Get("/campaigns/:id/pledges", query("limit", "cursor"), s.requireUser, s.listBackers)
 	api.Patch("/campaigns/:id/pledges/:pledge_id/fulfilment", query(), s.requireUser, s.setFulfilment)
 	api.Post("/campaigns/:id/fulfilment.csv", query("dry_run"), s.requireUser, s.importShipments)
 	api.Get("/campaigns/:id/exports/backers.csv", query(), s.requireUser, s.exportBackers)
@@ -252,6 +254,7 @@ func (s *Server) routes() {
 
 	s.pages.Mount(s.app)
 	s.console.Mount(s.app)
+	s.app.Get("/designer/campaigns/:id/backers.csv", query(), s.consoleDesigner, s.exportBackers)
 	s.app.Get("/images/:id/:file", query(), s.serveImage)
 
 	s.app.Post("/webhooks/stripe", query(), s.stripeWebhook)

@@ -1,0 +1,212 @@
+package console_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"regexp"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/html"
+
+	"github.com/backstitch/backstitch/internal/testenv"
+)
+
+// upload posts a picture form as a browser does (multipart), with the CSRF token of the page at
+// from unless token says otherwise ("-": none). An empty name sends no file.
+func (v *visitor) upload(from, path, name string, data []byte, alt, token string) page {
+	v.s.t.Helper()
+	if token == "" {
+		m := tokenField.FindStringSubmatch(v.get(from).body)
+		if m == nil {
+			v.s.t.Fatalf("no CSRF token on %s", from)
+		}
+		token = html.UnescapeString(m[1])
+	}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	if token != "-" {
+		_ = mw.WriteField("csrf_token", token)
+	}
+	_ = mw.WriteField("alt", alt)
+	if name != "" {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", `form-data; name="file"; filename="`+name+`"`)
+		h.Set("Content-Type", "image/jpeg") // what the browser claims is never believed
+		fw, _ := mw.CreatePart(h)
+		_, _ = fw.Write(data)
+	}
+	_ = mw.Close()
+	req, _ := http.NewRequest("POST", v.s.base+path, &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Accept-Language", v.lang)
+	res, err := v.http.Do(req)
+	if err != nil {
+		v.s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return page{res.StatusCode, res.Header, string(b)}
+}
+
+func photo(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.SetRGBA(x, y, color.RGBA{uint8(x * 255 / w), 140, uint8(y * 255 / h), 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// pngClaiming is a PNG signature and header claiming w×h, and no pixels.
+func pngClaiming(w, h uint32) []byte {
+	ihdr := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32([]byte("IHDR"), w), h)
+	ihdr = append(ihdr, 8, 6, 0, 0, 0)
+	out := binary.BigEndian.AppendUint32([]byte("\x89PNG\r\n\x1a\n"), 13)
+	return binary.BigEndian.AppendUint32(append(out, ihdr...), crc32.ChecksumIEEE(ihdr))
+}
+
+func (s *site) imageFiles() int64 {
+	s.t.Helper()
+	n, err := s.store.CountImageFiles(context.Background())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return n
+}
+
+var shownImage = regexp.MustCompile(`<img class="picture" src="(/images/img_[^"/]+/480\.jpg)" alt="([^"]*)"`)
+
+// A designer uploads a cover and a tier's picture from the console: the editor shows them at
+// once, with her alt text (escaped), and their bytes are served.
+func TestConsoleUploadsCoverAndTierPicture(t *testing.T) {
+	s := startSite(t, nil)
+	v := s.visitor("en")
+	v.signUp("Ana")
+	editor := v.createDraft("Linen coat")
+	v.addTier(editor, "Coat", "physical", "320")
+	tier := editor + "/tiers/" + tierIDs(t, s, v.cookie("session").Value, campaignID(editor))[0]
+
+	hostile := `Coat <script>alert(1)</script> & "friends"`
+	p := v.upload(editor, editor+"/cover", "coat.jpg", photo(t, 1600, 1000), hostile, "")
+	if p.status != 303 || !strings.HasPrefix(p.location(), editor+"?notice=cover_saved") {
+		t.Fatalf("cover upload: %d %q\n%s", p.status, p.location(), p.body)
+	}
+	p = v.get(p.location())
+	m := shownImage.FindStringSubmatch(p.body)
+	if m == nil || !strings.Contains(p.body, "Cover picture saved.") {
+		t.Fatalf("the editor shows no cover:\n%s", p.body)
+	}
+	if strings.Contains(p.body, "<script>alert") || html.UnescapeString(m[2]) != hostile {
+		t.Errorf("alt text shown as %q", m[2])
+	}
+	testenv.CheckHTML(t, "editor with a cover", p.body, "en")
+	img := v.get(m[1])
+	if img.status != 200 || img.header.Get("Content-Type") != "image/jpeg" || !strings.Contains(img.header.Get("Cache-Control"), "immutable") {
+		t.Errorf("cover bytes: %d %v", img.status, img.header)
+	}
+	if n := s.imageFiles(); n != 3 {
+		t.Errorf("%d image files for one cover, want 3 (one per width)", n)
+	}
+
+	p = v.upload(tier, tier+"/image", "piece.png", photo(t, 800, 800), "The coat's collar", "")
+	if p.status != 303 || !strings.HasPrefix(p.location(), tier+"?notice=image_saved") {
+		t.Fatalf("tier picture upload: %d %q\n%s", p.status, p.location(), p.body)
+	}
+	p = v.get(p.location())
+	if m := shownImage.FindStringSubmatch(p.body); m == nil || html.UnescapeString(m[2]) != "The coat's collar" || !strings.Contains(p.body, "Picture saved.") {
+		t.Fatalf("the tier form shows no picture:\n%s", p.body)
+	}
+	testenv.CheckHTML(t, "tier with a picture", p.body, "en")
+	if n := s.imageFiles(); n != 6 {
+		t.Errorf("%d image files for a cover and a tier picture, want 6", n)
+	}
+}
+
+// Refused uploads come back to the form with the reason beside the field, in the designer's
+// language, with the status the API gives, and nothing is stored.
+func TestConsoleRefusedUploadsSayWhyAndStoreNothing(t *testing.T) {
+	s := startSite(t, nil)
+	v := s.visitor("fr")
+	v.signUp("Ana")
+	editor := v.createDraft("Manteau")
+	v.addTier(editor, "Manteau", "physical", "320")
+	tier := editor + "/tiers/" + tierIDs(t, s, v.cookie("session").Value, campaignID(editor))[0]
+	pdf := []byte("%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n")
+	big := append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, make([]byte, 10<<20)...)
+	cases := []struct {
+		name, file, alt string
+		data            []byte
+		status          int
+		field, message  string
+	}{
+		{"pdf renamed .jpg", "coat.jpg", "Un manteau", pdf, 415, "cover-file-error", "n’est pas une image JPEG, PNG ou WebP"},
+		{"over 10 MB", "huge.jpg", "Un manteau", big, 413, "cover-file-error", "dépasse 10 Mo"},
+		{"60 megapixels", "wide.png", "Un manteau", pngClaiming(10000, 6000), 422, "cover-file-error", "dépasse 40 mégapixels"},
+		{"no file", "", "Un manteau", nil, 422, "cover-file-error", "Choisissez un fichier"},
+		{"no alt text", "coat.jpg", "  ", photo(t, 400, 300), 422, "cover-alt-error", "Décrivez ce que montre l’image"},
+	}
+	for _, tc := range cases {
+		for _, target := range []struct{ from, to, prefix string }{{editor, editor + "/cover", "cover"}, {tier, tier + "/image", "tier-image"}} {
+			p := v.upload(target.from, target.to, tc.file, tc.data, tc.alt, "")
+			field := strings.Replace(tc.field, "cover", target.prefix, 1)
+			want := regexp.MustCompile(`<p class="error" id="` + field + `">[^<]*` + regexp.QuoteMeta(tc.message))
+			if p.status != tc.status || !want.MatchString(p.body) {
+				t.Errorf("%s to %s: %d, want %d with %q beside the field\n%s", tc.name, target.to, p.status, tc.status, tc.message, p.body)
+				continue
+			}
+			if !strings.Contains(p.body, `value="`+strings.TrimSpace(tc.alt)) {
+				t.Errorf("%s: the alt text typed is lost", tc.name)
+			}
+			testenv.CheckHTML(t, tc.name, p.body, "fr")
+		}
+	}
+	if n := s.imageFiles(); n != 0 {
+		t.Errorf("%d image files stored after refused uploads", n)
+	}
+	if p := v.get(editor); shownImage.MatchString(p.body) {
+		t.Error("a refused upload shows as the cover")
+	}
+}
+
+// An upload needs the form's CSRF token like any other form, and another designer's campaign
+// takes no picture; nothing is stored either way.
+func TestConsoleUploadsNeedTokenAndOwner(t *testing.T) {
+	s := startSite(t, nil)
+	owner := s.visitor("en")
+	owner.signUp("Ana")
+	editor := owner.createDraft("Linen coat")
+	if p := owner.upload(editor, editor+"/cover", "coat.jpg", photo(t, 400, 300), "A coat", "-"); p.status != 403 {
+		t.Errorf("upload without a token: %d", p.status)
+	}
+	if p := owner.upload(editor, editor+"/cover", "coat.jpg", photo(t, 400, 300), "A coat", "forged"); p.status != 403 {
+		t.Errorf("upload with a forged token: %d", p.status)
+	}
+	other := s.visitor("en")
+	other.signUp("Mallory")
+	if p := other.upload("/designer", editor+"/cover", "coat.jpg", photo(t, 400, 300), "Mine now", ""); p.status != 404 {
+		t.Errorf("another designer's upload: %d", p.status)
+	}
+	anon := s.visitor("en")
+	if p := anon.upload("/designer/login", editor+"/cover", "coat.jpg", photo(t, 400, 300), "A coat", ""); p.status != 303 || !strings.HasPrefix(p.location(), "/designer/login") {
+		t.Errorf("anonymous upload: %d %q", p.status, p.location())
+	}
+	if n := s.imageFiles(); n != 0 {
+		t.Errorf("%d image files stored", n)
+	}
+}
