@@ -183,7 +183,15 @@ func indexes(ttl bool) map[string][]mongo.IndexModel {
 			{Keys: bson.D{{Key: "pending.since", Value: 1}}},
 			// The sweeper's search for messages a dead change still owes.
 			{Keys: bson.D{{Key: "owed_since", Value: 1}}},
+			// A backer asking for her pledges by email (/pledges/recover).
+			{Keys: bson.D{{Key: "backer.email", Value: 1}, {Key: "created_at", Value: -1}}},
 		},
+		// A campaign's updates, newest first; and the fan-out's claim of an update not all sent.
+		"updates": {
+			{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "created_at", Value: -1}}},
+			{Keys: bson.D{{Key: "fanout.done", Value: 1}, {Key: "fanout.claim_until", Value: 1}}},
+		},
+		"unsubscriptions": {{Keys: bson.D{{Key: "campaign_id", Value: 1}}}},
 		"reconciliations": {
 			{Keys: bson.D{{Key: "status", Value: 1}, {Key: "created_at", Value: 1}}},
 			{Keys: bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}},
