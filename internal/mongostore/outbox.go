@@ -73,20 +73,31 @@ func (s *Store) ReleaseMessage(ctx context.Context, id string, data map[string]s
 // queue once per batch rather than once per message is what lets a 1,000-backer update go out
 // in seconds on the embedded store, which sorts in memory.
 func (s *Store) ClaimMessages(ctx context.Context, claim string, now, until time.Time, limit int) ([]notify.Message, error) {
+	for {
+		out, found, err := s.claimMessages(ctx, claim, now, until, limit)
+		// Every message found was taken by another relay between the two requests: they are
+		// no longer due, so looking again finds others, or none.
+		if err != nil || len(out) > 0 || found == 0 {
+			return out, err
+		}
+	}
+}
+
+func (s *Store) claimMessages(ctx context.Context, claim string, now, until time.Time, limit int) ([]notify.Message, int, error) {
 	due := bson.M{"status": notify.StatusQueued, "due_at": bson.M{"$lte": now}}
 	cur, err := s.outbox().Find(ctx, due, options.Find().SetSort(bson.D{{Key: "status", Value: 1}, {Key: "due_at", Value: 1}}).
 		SetLimit(int64(limit)).SetProjection(bson.M{"_id": 1}))
 	if err != nil {
-		return nil, fmt.Errorf("find due messages: %w", err)
+		return nil, 0, fmt.Errorf("find due messages: %w", err)
 	}
 	var found []struct {
 		ID string `bson:"_id"`
 	}
 	if err := cur.All(ctx, &found); err != nil {
-		return nil, fmt.Errorf("find due messages: %w", err)
+		return nil, 0, fmt.Errorf("find due messages: %w", err)
 	}
 	if len(found) == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	ids := make(bson.A, len(found))
 	for i, f := range found {
@@ -95,18 +106,18 @@ func (s *Store) ClaimMessages(ctx context.Context, claim string, now, until time
 	_, err = s.outbox().UpdateMany(ctx, bson.M{"_id": bson.M{"$in": ids}, "status": notify.StatusQueued, "due_at": bson.M{"$lte": now}},
 		bson.M{"$set": bson.M{"due_at": until, "claim": claim}, "$inc": bson.M{"attempts": 1}})
 	if err != nil {
-		return nil, fmt.Errorf("claim messages: %w", err)
+		return nil, 0, fmt.Errorf("claim messages: %w", err)
 	}
 	cur, err = s.outbox().Find(ctx, bson.M{"_id": bson.M{"$in": ids}, "claim": claim, "status": notify.StatusQueued},
 		options.Find().SetSort(bson.D{{Key: "due_at", Value: 1}, {Key: "_id", Value: 1}}))
 	if err != nil {
-		return nil, fmt.Errorf("read claimed messages: %w", err)
+		return nil, 0, fmt.Errorf("read claimed messages: %w", err)
 	}
 	out := []notify.Message{}
 	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("read claimed messages: %w", err)
+		return nil, 0, fmt.Errorf("read claimed messages: %w", err)
 	}
-	return out, nil
+	return out, len(found), nil
 }
 
 // ReleaseMessages hands back messages this claim still holds, due at now, as if never claimed.
