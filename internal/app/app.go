@@ -29,6 +29,7 @@ import (
 	"github.com/backstitch/backstitch/internal/reconcile"
 	"github.com/backstitch/backstitch/internal/settlement"
 	"github.com/backstitch/backstitch/internal/stripepay"
+	"github.com/backstitch/backstitch/internal/update"
 	"github.com/backstitch/backstitch/internal/visits"
 	"github.com/backstitch/backstitch/internal/web"
 )
@@ -48,6 +49,8 @@ type App struct {
 	runner    *reconcile.Runner
 	// relay sends the outbox; nil without BACKSTITCH_SMTP_URL (messages wait in the outbox).
 	relay *notify.Relay
+	// updates writes designers' updates to the outbox, one message per backer.
+	updates *notify.Updates
 	// offline holds the embedded store and the Stripe double when they run; only the default
 	// build has them (offline.go), the production build none (offline_production.go).
 	offline offlineParts
@@ -113,8 +116,12 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	public := web.NewPublicCache(a.cfg.PublicCacheTTL, a.now)
 	a.visits = visits.NewCounter(a.store, a.now)
 	guard := csrf.New(a.store.ServerSecret, secure)
+	outbox := notify.NewOutbox(a.store, a.cfg.PublicURL, a.now)
+	a.updates = notify.NewUpdates(a.store, a.store.ServerSecret, a.cfg.PublicURL, a.now)
+	updates := update.NewService(a.store, campaigns, a.now)
 	pg, err := pages.New(campaigns, accounts, a.pledges, a.now, secure, guard, checkoutOrigin,
-		pages.Public{Cache: public, TTL: a.cfg.PublicCacheTTL, URL: a.cfg.PublicURL, Visits: a.visits})
+		pages.Public{Cache: public, TTL: a.cfg.PublicCacheTTL, URL: a.cfg.PublicURL, Visits: a.visits,
+			Mail: pages.Mail{Recover: a.store, Outbox: outbox, Subscriptions: a.updates, Updates: updates}})
 	if err != nil {
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err
@@ -126,7 +133,8 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	}
 	designers.UseReports(a.store)
 	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, pg, designers, public, log, a.now, a.metrics)
-	if err := a.openMail(campaigns, designers, guard, secure); err != nil {
+	a.web.UseUpdates(updates)
+	if err := a.openMail(outbox, campaigns, designers, guard, secure); err != nil {
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
@@ -134,6 +142,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	campaigns.NotifyChanges(a.web)
 	a.pledges.NotifyChanges(a.web)
 	a.settler.NotifyChanges(a.web)
+	updates.NotifyChanges(a.web)
 	return a, nil
 }
 
@@ -216,6 +225,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	go every(sweepCtx, a.cfg.SettleInterval, a.settle)
 	go a.reconcile(sweepCtx, a.cfg.SettleInterval)
 	go every(sweepCtx, visitsFlushEvery, a.flushVisits)
+	// Updates' messages are written whether or not there is a mail server (the dev mailbox
+	// shows them).
+	go every(sweepCtx, a.cfg.MailInterval, a.fanOutUpdates)
 	if a.relay != nil {
 		go every(sweepCtx, a.cfg.MailInterval, a.sendMail)
 	}
@@ -348,8 +360,7 @@ func (a *App) reconcile(ctx context.Context, every time.Duration) {
 
 // openMail writes messages to the outbox as pledges and campaigns change, and sends them when
 // there is a mail server; in development without one, admins read them at /dev/mailbox.
-func (a *App) openMail(campaigns *campaign.Service, designers *console.Console, guard *csrf.Guard, secure bool) error {
-	outbox := notify.NewOutbox(a.store, a.cfg.PublicURL, a.now)
+func (a *App) openMail(outbox *notify.Outbox, campaigns *campaign.Service, designers *console.Console, guard *csrf.Guard, secure bool) error {
 	outbox.LinkFixes(a.pledges.FixLinkToken)
 	a.pledges.NotifyBackers(outbox)
 	campaigns.NotifyDesigners(outbox)
@@ -383,6 +394,17 @@ func (a *App) sendMail(ctx context.Context) {
 		a.log.Error().Err(err).Msg("mail relay tick")
 	}
 }
+
+// fanOutUpdates writes the messages of posted updates to the outbox: each instance tries, one
+// holds each update at a time.
+func (a *App) fanOutUpdates(ctx context.Context) {
+	if _, err := a.updates.Tick(a.log.WithContext(ctx)); err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Error().Err(err).Msg("updates fan-out tick")
+	}
+}
+
+// Updates gives tests the fan-out of updates.
+func (a *App) Updates() *notify.Updates { return a.updates }
 
 // Relay gives tests the mail relay (nil without BACKSTITCH_SMTP_URL).
 func (a *App) Relay() *notify.Relay { return a.relay }

@@ -35,6 +35,14 @@ var expectations = map[string]func(r role, live bool) outcome{
 		}
 		return 404
 	},
+	// Like the campaign itself; only what each may read differs (TestUpdatesVisibility).
+	"GET /api/v1/campaigns/:id/updates": func(r role, live bool) outcome {
+		if live || r == owner || r == adminRole {
+			return allowed
+		}
+		return 404
+	},
+	"POST /api/v1/campaigns/:id/updates":                                           designerWrite(false),
 	"PATCH /api/v1/campaigns/:id":                                                  designerWrite(false),
 	"POST /api/v1/campaigns/:id/tiers":                                             designerWrite(false),
 	"PATCH /api/v1/campaigns/:id/tiers/:tier_id":                                   designerWrite(false),
@@ -106,6 +114,7 @@ func adminOnly(r role, _ bool) outcome {
 // bodies are valid requests per route, so that "allowed" means the rules let the caller through.
 var bodies = map[string]any{
 	"PATCH /api/v1/campaigns/:id":                map[string]any{"blurb": "Now with a hood."},
+	"POST /api/v1/campaigns/:id/updates":         map[string]any{"title": "Buttons sewn", "body": "All **done**.", "visibility": "public"},
 	"POST /api/v1/campaigns/:id/tiers":           map[string]any{"title": "Scarf", "kind": "physical", "price": map[string]any{"amount": 6000, "currency": "CHF"}},
 	"PATCH /api/v1/campaigns/:id/tiers/:tier_id": map[string]any{"description": "Now in oat and moss."},
 	"POST /api/v1/campaigns/:id/tiers/:tier_id/sessions": map[string]any{"starts_at": "2027-06-01T09:00:00Z", "ends_at": "2027-06-01T12:00:00Z",

@@ -30,6 +30,7 @@ import (
 // delivery is one message as the mail server received it.
 type delivery struct {
 	To, MessageID, Subject, Text, HTML string
+	Header                             mail.Header
 }
 
 // mailServer is an SMTP server on loopback (emersion/go-smtp) that keeps what it receives.
@@ -129,7 +130,7 @@ func parseDelivery(to string, raw []byte) (delivery, error) {
 	if err != nil {
 		return delivery{}, err
 	}
-	d := delivery{To: to, MessageID: m.Header.Get("Message-Id"), Subject: subject}
+	d := delivery{To: to, MessageID: m.Header.Get("Message-Id"), Subject: subject, Header: m.Header}
 	_, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
 	if err != nil {
 		return delivery{}, err

@@ -183,10 +183,18 @@ func indexes(ttl bool) map[string][]mongo.IndexModel {
 			{Keys: bson.D{{Key: "pending.since", Value: 1}}},
 			// The sweeper's search for messages a dead change still owes.
 			{Keys: bson.D{{Key: "owed_since", Value: 1}}},
-			// The admins' search by backer's email and by Stripe charge (SearchPledges).
-			{Keys: bson.D{{Key: "backer.email", Value: 1}}},
+			// The admins' search by backer's email (SearchPledges), and a backer asking for her
+			// pledges by email (/pledges/recover), newest first: one index serves both.
+			{Keys: bson.D{{Key: "backer.email", Value: 1}, {Key: "created_at", Value: -1}}},
+			// The admins' search by Stripe charge (SearchPledges).
 			{Keys: bson.D{{Key: "charge_id", Value: 1}}},
 		},
+		// A campaign's updates, newest first; and the fan-out's claim of an update not all sent.
+		"updates": {
+			{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "created_at", Value: -1}}},
+			{Keys: bson.D{{Key: "fanout.done", Value: 1}, {Key: "fanout.claim_until", Value: 1}}},
+		},
+		"unsubscriptions": {{Keys: bson.D{{Key: "campaign_id", Value: 1}}}},
 		"reconciliations": {
 			{Keys: bson.D{{Key: "status", Value: 1}, {Key: "created_at", Value: 1}}},
 			{Keys: bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}},

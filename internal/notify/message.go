@@ -8,9 +8,10 @@
 // second one: no crash loses a message and no retry makes two. A relay on the scheduler sends
 // what is due:
 //
-//   - it claims one message at a time with a conditional update that moves the message's due time
+//   - it claims a batch of due messages with a conditional update that moves each one's due time
 //     past a claim lease (ClaimTTL) and stamps a fresh claim id, so two relays never hold the
-//     same message, and a relay that dies is replaced once the lease ends;
+//     same message, and a relay that dies is replaced once the lease ends; a relay whose batch
+//     takes more than half the lease (a slow server) hands the rest back rather than outlive it;
 //   - it sends with the message id as the Message-ID header, then records the message as sent;
 //   - a temporary failure (SMTP 4xx, a refused or dropped connection) is retried with a growing
 //     delay, a permanent one (5xx) is recorded with the server's answer and never retried.
@@ -57,13 +58,17 @@ const (
 	CampaignEnded     Kind = "campaign_ended"
 	PayoutSent        Kind = "payout_sent"
 	PasswordReset     Kind = "password_reset"
+	// UpdatePosted is a designer's update, one per backer (updates.go).
+	UpdatePosted Kind = "update"
+	// PledgesRecovered lists the manage links of an address's pledges (recover.go).
+	PledgesRecovered Kind = "recover"
 )
 
 // Kinds lists every kind, for the tests that render each one in each language.
 var Kinds = []Kind{PledgeConfirmed, PledgeChanged, PledgeCancelled, CampaignSucceeded, CampaignFailed, CampaignCancelled,
 	ChargeFailed, ChargeReminder, PledgeDropped, RefundIssued, FlexibleSucceeded,
 	CampaignSubmitted, CampaignApproved, CampaignRejected, CampaignLaunched, FirstPledge, GoalReached, CampaignEnded, PayoutSent,
-	PasswordReset}
+	PasswordReset, UpdatePosted, PledgesRecovered}
 
 // Status is where a message is in the outbox.
 type Status string
@@ -83,12 +88,19 @@ const (
 // Message is one email in the outbox. Data holds the values its templates show, already
 // formatted for its language, and the absolute links it carries.
 type Message struct {
-	ID     string            `bson:"_id"`
-	Kind   Kind              `bson:"kind"`
-	To     string            `bson:"to"`
-	Lang   string            `bson:"lang"`
-	Data   map[string]string `bson:"data"`
-	Status Status            `bson:"status"`
+	ID   string            `bson:"_id"`
+	Kind Kind              `bson:"kind"`
+	To   string            `bson:"to"`
+	Lang string            `bson:"lang"`
+	Data map[string]string `bson:"data"`
+	// Links are a list of links the message shows, each with its label (the manage links of
+	// recovered pledges). They open something without a password, so the outbox drops them
+	// once the message is sent.
+	Links []Link `bson:"links,omitempty"`
+	// Unsubscribe, when set, is the one-click unsubscribe address the message announces in its
+	// List-Unsubscribe header (RFC 8058): updates have one, messages about money never do.
+	Unsubscribe string `bson:"unsubscribe,omitempty"`
+	Status      Status `bson:"status"`
 	// DueAt is when a relay may next claim it; a claim moves it ClaimTTL ahead.
 	DueAt     time.Time  `bson:"due_at"`
 	Claim     string     `bson:"claim,omitempty"`
@@ -98,20 +110,34 @@ type Message struct {
 	SentAt    *time.Time `bson:"sent_at,omitempty"`
 }
 
+// Link is one labelled link of a message's list.
+type Link struct {
+	Label string `bson:"label"`
+	// Detail is a second line under the label (an amount, a status).
+	Detail string `bson:"detail,omitempty"`
+	URL    string `bson:"url"`
+}
+
 // Store keeps the outbox, and finds what messages talk about.
 type Store interface {
 	// EnqueueMessage stores m; a message with its id already stored is left as it is (nil).
 	EnqueueMessage(ctx context.Context, m Message) error
+	// EnqueueMessages stores a batch the same way, in one request.
+	EnqueueMessages(ctx context.Context, ms []Message) error
 	// HoldMessage stores m as held, or replaces a held one's data; a message that has left the
 	// held state is left as it is (nil).
 	HoldMessage(ctx context.Context, m Message) error
 	// ReleaseMessage queues a held message, due at now, with data merged into its own; a
 	// message not held (released already, or never held) is left as it is (nil).
 	ReleaseMessage(ctx context.Context, id string, data map[string]string, now time.Time) error
-	// ClaimMessage takes the earliest queued message due at now, moves its due time to until
-	// and stamps claim on it; none due is a not_found error.
-	ClaimMessage(ctx context.Context, claim string, now, until time.Time) (Message, error)
-	// MarkMessageSent records a queued message as sent, dropping the data named in forget.
+	// ClaimMessages takes up to limit of the earliest queued messages due at now, moves their
+	// due time to until and stamps claim on them; none due is an empty list.
+	ClaimMessages(ctx context.Context, claim string, now, until time.Time, limit int) ([]Message, error)
+	// ReleaseMessages makes messages still under claim due at now again, their claim's attempt
+	// not counted.
+	ReleaseMessages(ctx context.Context, ids []string, claim string, now time.Time) error
+	// MarkMessageSent records a queued message as sent, dropping its Links and the data named
+	// in forget.
 	MarkMessageSent(ctx context.Context, id string, now time.Time, forget []string) error
 	// RetryMessage moves a message still under claim to due, with why it failed.
 	RetryMessage(ctx context.Context, id, claim string, due time.Time, why string) error

@@ -22,6 +22,8 @@ type Envelope struct {
 	Subject   string
 	Text      string
 	HTML      string
+	// Unsubscribe, when set, is announced as RFC 8058 one-click unsubscribe.
+	Unsubscribe string
 }
 
 // Sender hands a message to a mail server. An error wrapping ErrPermanent means the server
@@ -69,25 +71,43 @@ func NewRelay(store Store, sender Sender, render *Renderer, now backstitch.Clock
 // as a crash would. Only tests arm it.
 func (r *Relay) SetFaultHook(hook func(FaultPoint) error) { r.fault = hook }
 
-// Tick sends every message due now, one claim at a time, and answers how many were sent.
+// claimBatch is how many messages a relay claims at once.
+const claimBatch = 50
+
+// Tick sends every message due now, a claimed batch at a time, and answers how many were sent.
 func (r *Relay) Tick(ctx context.Context) (int, error) {
 	sent := 0
 	for ctx.Err() == nil {
 		claim := newClaim()
 		now := r.now()
-		m, err := r.store.ClaimMessage(ctx, claim, now, now.Add(ClaimTTL))
-		if backstitch.ErrorCode(err) == backstitch.CodeNotFound {
+		batch, err := r.store.ClaimMessages(ctx, claim, now, now.Add(ClaimTTL), claimBatch)
+		if err != nil {
+			return sent, fmt.Errorf("claim messages: %w", err)
+		}
+		if len(batch) == 0 {
 			return sent, nil
 		}
-		if err != nil {
-			return sent, fmt.Errorf("claim a message: %w", err)
-		}
-		ok, err := r.deliver(ctx, m, claim)
-		if err != nil {
-			return sent, err
-		}
-		if ok {
-			sent++
+		// Past half the lease, the rest goes back: another relay may claim it once the lease
+		// ends, and must not find this one still sending it.
+		handBack := now.Add(ClaimTTL / 2)
+		for i, m := range batch {
+			if ctx.Err() != nil || r.now().After(handBack) {
+				rest := make([]string, 0, len(batch)-i)
+				for _, m := range batch[i:] {
+					rest = append(rest, m.ID)
+				}
+				if err := r.store.ReleaseMessages(context.WithoutCancel(ctx), rest, claim, r.now()); err != nil {
+					return sent, err
+				}
+				break
+			}
+			ok, err := r.deliver(ctx, m, claim)
+			if err != nil {
+				return sent, err
+			}
+			if ok {
+				sent++
+			}
 		}
 	}
 	return sent, ctx.Err()
@@ -103,7 +123,8 @@ func (r *Relay) deliver(ctx context.Context, m Message, claim string) (bool, err
 		log.Error().Err(err).Msg("message cannot be rendered")
 		return false, r.store.FailMessage(ctx, m.ID, claim, "render: "+err.Error())
 	}
-	err = r.sender.Send(ctx, Envelope{MessageID: m.ID, To: m.To, Subject: out.Subject, Text: out.Text, HTML: out.HTML})
+	err = r.sender.Send(ctx, Envelope{MessageID: m.ID, To: m.To, Subject: out.Subject, Text: out.Text, HTML: out.HTML,
+		Unsubscribe: m.Unsubscribe})
 	switch {
 	case err == nil:
 		if r.fault != nil {

@@ -7,6 +7,7 @@ import (
 	texttemplate "text/template"
 
 	"github.com/backstitch/backstitch/internal/locale"
+	"github.com/backstitch/backstitch/internal/markdown"
 	"github.com/backstitch/backstitch/templates"
 )
 
@@ -33,7 +34,8 @@ func NewRenderer() (*Renderer, error) {
 		t := func(key string, args ...any) string { return locale.T(lang, key, args...) }
 		r.html[lang], r.text[lang] = map[Kind]*htmltemplate.Template{}, map[Kind]*texttemplate.Template{}
 		for _, k := range Kinds {
-			h, err := htmltemplate.New(string(k)).Funcs(htmltemplate.FuncMap{"t": t}).Option("missingkey=error").
+			// markdown shows an update's body as the campaign page does: no raw HTML, safe links.
+			h, err := htmltemplate.New(string(k)).Funcs(htmltemplate.FuncMap{"t": t, "markdown": markdown.Render}).Option("missingkey=error").
 				ParseFS(fsys, "layout.html", string(k)+".html")
 			if err != nil {
 				return nil, fmt.Errorf("email templates: %s.html: %w", k, err)
@@ -54,6 +56,23 @@ type view struct {
 	Lang    string
 	Subject string
 	D       map[string]string
+	Links   []Link
+}
+
+// subject is a message's subject line in lang. The messages of updates and of recovered pledges
+// keep their words under their own catalogue prefixes.
+func subject(lang string, m Message) string {
+	switch m.Kind {
+	case UpdatePosted:
+		return locale.T(lang, "update.email.subject", m.Data["campaign"], m.Data["title"])
+	case PledgesRecovered:
+		return locale.T(lang, "recover.email.subject")
+	}
+	var about []any
+	if c, ok := m.Data["campaign"]; ok {
+		about = append(about, c) // every other subject but an account's names its campaign
+	}
+	return locale.T(lang, "email."+string(m.Kind)+".subject", about...)
 }
 
 // Render renders m in its language. A message whose data lacks what its templates show fails
@@ -64,11 +83,7 @@ func (r *Renderer) Render(m Message) (Rendered, error) {
 	if !ok {
 		return Rendered{}, fmt.Errorf("render %s: no message of kind %q", m.ID, m.Kind)
 	}
-	var about []any
-	if c, ok := m.Data["campaign"]; ok {
-		about = append(about, c) // every subject but an account's names its campaign
-	}
-	v := view{Lang: lang, Subject: locale.T(lang, "email."+string(m.Kind)+".subject", about...), D: m.Data}
+	v := view{Lang: lang, Subject: subject(lang, m), D: m.Data, Links: m.Links}
 	var html, text bytes.Buffer
 	if err := h.ExecuteTemplate(&html, "layout", v); err != nil {
 		return Rendered{}, fmt.Errorf("render %s: %w", m.ID, err)

@@ -78,6 +78,12 @@ func (s *SMTP) Send(ctx context.Context, e Envelope) error {
 	m.SetMessageIDWithValue(e.MessageID + "@" + s.domain)
 	m.SetDate()
 	m.Subject(e.Subject)
+	if e.Unsubscribe != "" {
+		// RFC 8058: a mail client may offer a button that POSTs "List-Unsubscribe=One-Click" to
+		// the address, with no cookie and no page in between (the token in it is the authority).
+		m.SetGenHeader(mail.Header("List-Unsubscribe"), "<"+e.Unsubscribe+">")
+		m.SetGenHeader(mail.Header("List-Unsubscribe-Post"), "List-Unsubscribe=One-Click")
+	}
 	m.SetBodyString(mail.TypeTextPlain, e.Text)
 	m.AddAlternativeString(mail.TypeTextHTML, e.HTML)
 	conn, err := s.client.DialToSMTPClientWithContext(ctx)

@@ -34,7 +34,8 @@ var Routes = []string{"GET /", "GET /campaigns/:slug", "GET /campaigns/:slug/ple
 	"GET /pledges/:id/thanks",
 	"GET /pledges/:id/manage", "GET /pledges/:id", "GET /pledges/:id/change", "POST /pledges/:id/change",
 	"GET /pledges/:id/cancel", "POST /pledges/:id/cancel", "GET /pledges/:id/survey", "POST /pledges/:id/survey",
-	"POST /pledges/:id/fix", "GET /pledges/:id/fixed"}
+	"POST /pledges/:id/fix", "GET /pledges/:id/fixed",
+	"GET /pledges/recover", "POST /pledges/recover", "GET /unsubscribe", "POST /unsubscribe", "GET /campaigns/:slug/updates.atom"}
 
 // endingSoon is how close to its deadline a live campaign must be to show under "Ending soon".
 const (
@@ -65,6 +66,7 @@ type Pages struct {
 	publicURL string
 	visits    *visits.Counter
 	shares    *shareImages
+	mail      Mail
 }
 
 // Public is what the cached public pages need from the wiring.
@@ -75,6 +77,8 @@ type Public struct {
 	// URL is BACKSTITCH_PUBLIC_URL.
 	URL    string
 	Visits *visits.Counter
+	// Mail serves the pages mail leads to, and the campaign page's updates.
+	Mail Mail
 }
 
 // New parses every template for every language once; a template error stops the start.
@@ -96,7 +100,7 @@ func New(campaigns *campaign.Service, accounts *account.Service, pledges *pledge
 	}
 	return &Pages{campaigns: campaigns, accounts: accounts, pledges: pledges, engine: engine, now: now, secureCookies: secureCookies, csrf: guard,
 		csp: ContentSecurityPolicy(checkoutOrigin), public: pub.Cache, cacheControl: pageCacheControl(pub.TTL),
-		publicURL: strings.TrimRight(pub.URL, "/"), visits: pub.Visits, shares: shares}, nil
+		publicURL: strings.TrimRight(pub.URL, "/"), visits: pub.Visits, shares: shares, mail: pub.Mail}, nil
 }
 
 // Mount registers the pages' routes on r.
@@ -107,7 +111,13 @@ func (p *Pages) Mount(r fiber.Router) {
 	r.Post("/campaigns/:slug/pledge", p.page(p.submitPledge))
 	r.Get("/pledges/:id/thanks", p.page(p.thanks))
 	r.Get("/campaigns/:slug/share.png", p.shareImage)
+	r.Get("/campaigns/:slug/updates.atom", p.updatesFeed)
 	r.Get("/static/:file", p.static)
+	// Before /pledges/:id, which would take "recover" for an id.
+	r.Get(recoverPath, p.page(p.recoverForm))
+	r.Post(recoverPath, p.page(p.recoverSubmit))
+	r.Get("/unsubscribe", p.page(p.unsubscribeConfirm))
+	r.Post("/unsubscribe", p.page(p.unsubscribe))
 	r.Get("/pledges/:id/manage", p.page(p.exchange))
 	r.Get("/pledges/:id", p.page(p.manage))
 	r.Get("/pledges/:id/change", p.page(p.change))

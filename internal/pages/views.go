@@ -178,6 +178,9 @@ type campaignView struct {
 	// ShareURL is the page's canonical address, which the copy button copies.
 	ShareURL string
 	Cover    *picture
+	// Updates are the designer's public updates, newest first; Feed their Atom feed.
+	Updates []updateView
+	Feed    string
 }
 
 // campaign is a campaign's page; succeeded, failed and cancelled campaigns keep theirs and say how
@@ -220,6 +223,11 @@ func (p *Pages) campaign(ctx context.Context, loc locale.Locale, slug string) (v
 	for _, t := range d.Tiers {
 		v.Tiers = append(v.Tiers, p.tier(loc, c, t))
 	}
+	// Posting a public update drops this page's cached copies (update.Service tells the cache).
+	if v.Updates, err = p.publicUpdates(ctx, loc, c); err != nil {
+		return view{}, "", nil, err
+	}
+	v.Feed = feedHref(c.Slug)
 	return view{name: "campaign", data: v}, c.ID, []string{c.ID}, nil
 }
 

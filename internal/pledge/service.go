@@ -53,6 +53,8 @@ type Store interface {
 	// ClearOwed removes a pledge's owed notices if it is still at version (a later change
 	// carries them on and delivers them itself). It leaves the version alone.
 	ClearOwed(ctx context.Context, pledgeID string, version int64) error
+	// FindManageKey finds a manage key by its hash (recover.go).
+	FindManageKey(ctx context.Context, hash string) (ManageKey, error)
 	// FindPledgesToSweep lists pending pledges whose hold ran out at now, and pledges with a
 	// Pending record or owed notices written at or before staleBefore, in one query.
 	FindPledgesToSweep(ctx context.Context, now, staleBefore time.Time, limit int) ([]Pledge, error)
@@ -258,21 +260,36 @@ func (s *Service) Reload(ctx context.Context, id string) (Pledge, error) {
 	return s.store.FindPledge(ctx, id)
 }
 
-// Manage finds a pledge for the holder of its manage token (or, once its deadline charge failed,
-// of its fix-payment link's: fixcard.go). A wrong token is "not found", so a pledge id alone
-// reveals nothing.
+// Manage finds a pledge for the holder of its manage token, of a manage key sent to its address
+// since (recover.go) or, once its deadline charge failed, of its fix-payment link (fixcard.go). A
+// wrong token is "not found", so a pledge id alone reveals nothing.
 func (s *Service) Manage(ctx context.Context, id, token string) (Pledge, error) {
 	p, err := s.store.FindPledge(ctx, id)
 	if err != nil {
 		return p, err
 	}
-	if token != "" && subtle.ConstantTimeCompare([]byte(account.TokenID(token)), []byte(p.ManageTokenHash)) == 1 {
+	denied := backstitch.Errorf(backstitch.CodeNotFound, "Pledge not found.")
+	if token == "" || len(token) > 128 {
+		return Pledge{}, denied
+	}
+	hash := account.TokenID(token)
+	if subtle.ConstantTimeCompare([]byte(hash), []byte(p.ManageTokenHash)) == 1 {
 		return p, nil
 	}
 	if ok, err := s.fixLinkOpens(ctx, p, token); ok || err != nil {
 		return p, err
 	}
-	return Pledge{}, backstitch.Errorf(backstitch.CodeNotFound, "Pledge not found.")
+	k, err := s.store.FindManageKey(ctx, hash)
+	switch {
+	case backstitch.ErrorCode(err) == backstitch.CodeNotFound:
+		return Pledge{}, denied
+	case err != nil:
+		return Pledge{}, err
+	case k.PledgeID != p.ID:
+		// Another pledge's key: it opens that pledge only.
+		return Pledge{}, denied
+	}
+	return p, nil
 }
 
 // Booking is the session a pledge booked, with its reward and campaign, for the backer's calendar.

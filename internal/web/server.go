@@ -29,6 +29,7 @@ import (
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/pubcache"
 	"github.com/backstitch/backstitch/internal/settlement"
+	"github.com/backstitch/backstitch/internal/update"
 	"github.com/backstitch/backstitch/internal/visits"
 )
 
@@ -97,6 +98,8 @@ type Server struct {
 	// public holds rendered public responses (see public.go); cacheControl is their header.
 	public       *pubcache.Cache
 	cacheControl string
+	// updates posts and lists designers' updates (UseUpdates).
+	updates *update.Service
 }
 
 //go:embed openapi.yaml
@@ -218,6 +221,8 @@ func (s *Server) routes() {
 	api.Get("/campaigns/:id", query(), s.showCampaign)
 	api.Patch("/campaigns/:id", query(), s.requireUser, s.editCampaign)
 	api.Post("/campaigns/:id/tiers", query(), s.requireUser, s.idempotent, s.createTier)
+	api.Post("/campaigns/:id/updates", query(), s.requireUser, s.idempotent, s.postUpdate)
+	api.Get("/campaigns/:id/updates", query(), s.listUpdates)
 	api.Patch("/campaigns/:id/tiers/:tier_id", query(), s.requireUser, s.editTier)
 	api.Delete("/campaigns/:id/tiers/:tier_id", query(), s.requireUser, s.deleteTier)
 	api.Put("/campaigns/:id/cover", query(), s.requireUser, s.putCover)
