@@ -19,6 +19,7 @@ import (
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/reconcile"
+	"github.com/backstitch/backstitch/internal/update"
 )
 
 // decodeTargets makes a fresh value of every input type a handler decodes a JSON body into;
@@ -38,6 +39,7 @@ var decodeTargets = []func() any{
 	func() any { return new(refundInput) },
 	func() any { return new(runInput) },
 	func() any { return new(reconcile.ResolveRequest) },
+	func() any { return new(update.Fields) },
 }
 
 // decodeBody runs decode on a request with the given Content-Type and body.
