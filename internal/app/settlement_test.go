@@ -576,3 +576,66 @@ func TestSettlementRidesOutRateLimitsAndOutages(t *testing.T) {
 		t.Fatalf("charges not done: %v %+v", err, camp.Settlement)
 	}
 }
+
+// A dunning retry that meets a Stripe outage past its retries leaves the pledge "charging" after
+// the campaign's deadline charges are done: the settlement tick no longer looks at the campaign,
+// so dunning must take the charge up again, with the same attempt's key (Stripe answers with what
+// it already did: one PaymentIntent for the attempt, never two).
+func TestChargeLeftChargingDuringDunningIsResumed(t *testing.T) {
+	s := startService(t, nil)
+	c := s.pledgeSetup("all_or_nothing", 10)
+	b := s.backAll(c, 500000, "pm_card_visa", "pm_card_visa", "pm_card_visa", "pm_card_chargeCustomerFail")
+	failing := b[3]
+	s.passDeadline(c.slug)
+	ctx := context.Background()
+	if err := s.app.Settler().Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.pledgeStatus(failing)["status"]; st != "payment_failed" {
+		t.Fatalf("after the deadline charge: %v", st)
+	}
+	// The first retry is due; Stripe creates the intent but every answer is lost, past the
+	// settler's retries.
+	s.clock.Advance(24 * time.Hour)
+	s.double().SetFaults(stripedouble.Faults{ErrorRate: 1, ErrorMode: stripedouble.FaultResponseLost,
+		Match: func(method, path string) bool { return method == "POST" && path == "/v1/payment_intents" }})
+	impatient := settlement.New(s.store, s.app.Pledges(), s.clock.Now, settlement.Options{Owner: "impatient", Concurrency: 1,
+		MaxProviderRetries: 1, Sleep: func(context.Context, time.Duration) error { return nil }})
+	if err := impatient.Dunning(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.double().SetFaults(stripedouble.Faults{})
+	stored, _ := s.store.FindPledge(ctx, failing.id)
+	if stored.Status != "charging" || stored.ChargeAttempts != 2 {
+		t.Fatalf("after the outage: %s, attempt %d; want charging, attempt 2", stored.Status, stored.ChargeAttempts)
+	}
+	camp, err := s.store.FindCampaign(ctx, c.id)
+	if err != nil || camp.Settlement == nil || camp.Settlement.ChargedAt == nil {
+		t.Fatalf("the campaign's deadline charges are not marked done: %+v %v", camp.Settlement, err)
+	}
+	// A tick soon after leaves a charge that may still be in flight alone; a later one resumes it.
+	s.clock.Advance(time.Minute)
+	if err := s.app.Settler().Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if stored, _ = s.store.FindPledge(ctx, failing.id); stored.Status != "charging" {
+		t.Fatalf("a minute later: %s; a charge this young is left to its settler", stored.Status)
+	}
+	s.clock.Advance(10 * time.Minute)
+	if err := s.app.Settler().Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ = s.store.FindPledge(ctx, failing.id)
+	if stored.Status != "payment_failed" || stored.ChargeAttempts != 2 || stored.NextRetryAt == nil {
+		t.Fatalf("after dunning took it up: %s, attempt %d, next retry %v; want payment_failed at attempt 2 with a retry", stored.Status, stored.ChargeAttempts, stored.NextRetryAt)
+	}
+	attempts := map[string]int{}
+	for _, pi := range s.double().PaymentIntents() {
+		if pi.Metadata["pledge_id"] == failing.id {
+			attempts[pi.Metadata["charge_attempt"]]++
+		}
+	}
+	if len(attempts) != 2 || attempts["1"] != 1 || attempts["2"] != 1 {
+		t.Fatalf("payment intents per attempt: %v; want one for each of attempts 1 and 2", attempts)
+	}
+}

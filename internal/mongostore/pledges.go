@@ -365,11 +365,14 @@ func (s *Store) FindPledgesByStatus(ctx context.Context, campaignID string, stat
 }
 
 // FindPledgesForDunning lists failed deadline charges whose next automatic retry is due or
-// whose dunning window has closed.
-func (s *Store) FindPledgesForDunning(ctx context.Context, now, failedBefore time.Time, limit int) ([]pledge.Pledge, error) {
-	cur, err := s.db.Collection("pledges").Find(ctx, bson.M{"status": pledge.StatusPaymentFailed, "$or": bson.A{
-		bson.M{"next_retry_at": bson.M{"$lte": now}},
-		bson.M{"first_failed_at": bson.M{"$lte": failedBefore}},
+// whose dunning window has closed, and charges left "charging" since before chargingBefore.
+func (s *Store) FindPledgesForDunning(ctx context.Context, now, failedBefore, chargingBefore time.Time, limit int) ([]pledge.Pledge, error) {
+	cur, err := s.db.Collection("pledges").Find(ctx, bson.M{"$or": bson.A{
+		bson.M{"status": pledge.StatusPaymentFailed, "$or": bson.A{
+			bson.M{"next_retry_at": bson.M{"$lte": now}},
+			bson.M{"first_failed_at": bson.M{"$lte": failedBefore}},
+		}},
+		bson.M{"status": pledge.StatusCharging, "updated_at": bson.M{"$lte": chargingBefore}},
 	}}, options.Find().SetLimit(int64(limit)))
 	if err != nil {
 		return nil, storeError("find pledges for dunning: %w", err)

@@ -27,7 +27,9 @@ type Store interface {
 	FindCampaignsToSettle(ctx context.Context, now time.Time) ([]string, error)
 	PledgeTotals(ctx context.Context, campaignID string) (amount, backers int64, err error)
 	FindPledgesByStatus(ctx context.Context, campaignID string, statuses []pledge.Status, afterID string, limit int) ([]pledge.Pledge, error)
-	FindPledgesForDunning(ctx context.Context, now, failedBefore time.Time, limit int) ([]pledge.Pledge, error)
+	// FindPledgesForDunning finds failed pledges whose retry is due or whose window closed before
+	// failedBefore, and pledges left "charging" since before chargingBefore.
+	FindPledgesForDunning(ctx context.Context, now, failedBefore, chargingBefore time.Time, limit int) ([]pledge.Pledge, error)
 	FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error
 	lease.Store
 }
@@ -371,16 +373,20 @@ func (s *Settler) chargeOne(ctx context.Context, w *work, p pledge.Pledge) error
 	}
 }
 
-// Dunning retries failed deadline charges on schedule and drops those whose window closed.
+// Dunning retries failed deadline charges on schedule and drops those whose window closed. It
+// also finishes charges left "charging" (a retry or a fix-payment charge that met a Stripe outage
+// past MaxProviderRetries, or whose process died): once a campaign's deadline charges are done
+// nothing else would look at them again. Those resume with their own attempt's key, so Stripe
+// answers with a charge it already made rather than making another.
 func (s *Settler) Dunning(ctx context.Context) error {
 	now := s.now()
 	d := s.pledges.Dunning()
-	due, err := s.store.FindPledgesForDunning(ctx, now, now.Add(-d.Window), 200)
+	due, err := s.store.FindPledgesForDunning(ctx, now, now.Add(-d.Window), now.Add(-resumeChargingAfter), 200)
 	if err != nil {
 		return err
 	}
 	for _, p := range due {
-		if p.FirstFailedAt != nil && !now.Before(p.FirstFailedAt.Add(d.Window)) {
+		if p.Status == pledge.StatusPaymentFailed && p.FirstFailedAt != nil && !now.Before(p.FirstFailedAt.Add(d.Window)) {
 			if _, err := s.pledges.Drop(ctx, p); err != nil && backstitch.ErrorCode(err) != backstitch.CodeConflict {
 				return err
 			}
@@ -393,6 +399,11 @@ func (s *Settler) Dunning(ctx context.Context) error {
 	}
 	return nil
 }
+
+// resumeChargingAfter is how long a pledge stays "charging" before dunning takes it up: longer
+// than a charge in flight takes (the settler's backoff included), so a running charge is left
+// alone; its lease would keep a second settler out in any case.
+const resumeChargingAfter = 5 * time.Minute
 
 // work is one settler's hold on a campaign: its lease, renewed as pages of pledges go by, and the
 // fencing token every pledge write carries.
