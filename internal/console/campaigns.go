@@ -177,8 +177,9 @@ type editorView struct {
 	InReview         bool
 	PreviewHref      string
 	PublicHref       string
-	// BackersHref and InsightsHref lead to a public campaign's backers and figures.
-	BackersHref, InsightsHref string
+	// BackersHref and InsightsHref lead to a public campaign's backers and figures, UpdatesHref
+	// to a launched campaign's updates.
+	BackersHref, InsightsHref, UpdatesHref string
 	// Tiers: the list, and the form to add one.
 	Tiers           []tierRow
 	TiersChangeable bool
@@ -370,6 +371,7 @@ func (k *Console) editorPage(r *request, d *campaign.Detail, tier *tierEdit, for
 			v.BackersHref = editorHref(c.ID) + "/backers"
 			if c.LaunchedAt != nil {
 				v.InsightsHref = editorHref(c.ID) + "/insights"
+				v.UpdatesHref = editorHref(c.ID) + "/updates"
 			}
 		}
 		v.Currency = c.Goal.Currency

@@ -60,6 +60,8 @@ type Console struct {
 	secure    bool
 	csrf      *csrf.Guard
 	mail      ResetMailer
+	// updates posts and lists designers' updates (see UseUpdates).
+	updates Updates
 	// reports is read by the backers and insights pages (see UseReports).
 	reports ReportStore
 }
@@ -122,6 +124,7 @@ func (k *Console) Mount(r fiber.Router) {
 	k.mountRewards(r)
 	k.mountAdmin(r)
 	k.mountDesignerTools(r)
+	k.mountUpdates(r)
 }
 
 // base is what the shared layout needs on every page, plus the console's own bar.
