@@ -1,10 +1,8 @@
 package console
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -265,13 +263,13 @@ func (k *Console) planRefund(r *request) (view, error) {
 	if err != nil {
 		return k.refundProblem(r, p, c, typed, reason, errs, err)
 	}
-	key := make([]byte, 16)
-	if _, err := rand.Read(key); err != nil {
+	key, err := newFormKey()
+	if err != nil {
 		return view{}, err
 	}
 	v := refundView{base: r.base, Pledge: k.pledgeView(r, p, c), Confirm: true, ConfirmAction: pledgeHref(p.ID) + "/refund/confirm",
 		Back: pledgeHref(p.ID) + "/refund", Reason: plan.Reason, Gets: r.loc.Money(plan.Amount), LeftAfter: r.loc.Money(plan.Left),
-		AmountValue: formatAmount(plan.Amount), Key: hex.EncodeToString(key), Currency: p.Amount.Currency}
+		AmountValue: formatAmount(plan.Amount), Key: key, Currency: p.Amount.Currency}
 	if p.StripeFee > 0 {
 		v.StripeFee = r.loc.Money(money.Money{Amount: p.StripeFee, Currency: p.Amount.Currency})
 	}
@@ -291,34 +289,28 @@ func (k *Console) confirmRefund(r *request) (view, error) {
 	}
 	amount, typed, reason, errs := readRefund(r, p.Amount.Currency)
 	key := r.c.FormValue("key")
-	if amount == nil || len(key) != 32 {
+	if amount == nil || !validFormKey(key) {
 		errs["amount"] = r.loc.T("admin.refund.unconfirmed")
 	}
 	if len(errs) > 0 {
 		return k.refundProblem(r, p, c, typed, reason, errs, nil)
 	}
-	id := hashHex("console:refund", r.sess.UserID, p.ID, key)
-	now := k.now()
-	existing, err := k.admins.Store.ReserveIdempotencyKey(ctx, backstitch.IdempotencyRecord{ID: id, RequestHash: hashHex(typed, reason),
-		CreatedAt: now, ExpiresAt: now.Add(refundFormTTL), LockedUntil: now.Add(refundFormTTL)})
-	if err != nil {
-		return view{}, err
-	}
-	if existing != nil {
-		if existing.Done && existing.RequestHash == hashHex(typed, reason) {
-			return view{redirect: pledgeHref(p.ID) + "?notice=refunded"}, nil
-		}
-		return k.message(r, http.StatusConflict, "admin.refund.again_title", "admin.refund.again_body"), nil
-	}
-	if _, err := k.admins.Service.Refund(ctx, r.sess.UserID, p.ID, amount, reason); err != nil {
+	var refundErr error
+	outcome, err := k.once(ctx, hashHex("console:refund", r.sess.UserID, p.ID, key), hashHex(typed, reason), refundFormTTL, func() error {
+		_, refundErr = k.admins.Service.Refund(ctx, r.sess.UserID, p.ID, amount, reason)
+		return refundErr
+	})
+	switch {
+	case refundErr != nil:
 		// Nothing was refunded: the same form may be sent again once what stopped it is fixed.
-		if rerr := k.admins.Store.ReleaseIdempotencyKey(ctx, id); rerr != nil {
-			return view{}, errors.Join(err, rerr)
+		if err != refundErr {
+			return view{}, err
 		}
 		return k.refundProblem(r, p, c, typed, reason, fieldErrors{}, err)
-	}
-	if err := k.admins.Store.CompleteIdempotencyKey(ctx, id, http.StatusSeeOther, "", nil, now.Add(refundFormTTL)); err != nil {
+	case err != nil:
 		return view{}, err
+	case outcome == inFlightOrDifferent:
+		return k.message(r, http.StatusConflict, "admin.refund.again_title", "admin.refund.again_body"), nil
 	}
 	return view{redirect: pledgeHref(p.ID) + "?notice=refunded"}, nil
 }

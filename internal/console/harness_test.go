@@ -129,9 +129,13 @@ func (v *visitor) do(method, path string, form url.Values) page {
 
 func (v *visitor) get(path string) page { return v.do("GET", path, nil) }
 
-var tokenField = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+var (
+	tokenField = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+	keyField   = regexp.MustCompile(`name="key" value="([^"]+)"`)
+)
 
-// post sends a form as the page at from would: with the CSRF token that page carries.
+// post sends a form as the page at from would: with the CSRF token that page carries, and its
+// form key (the forms that must act once) unless the test sets one.
 func (v *visitor) post(from, path string, form url.Values) page {
 	v.s.t.Helper()
 	p := v.get(from)
@@ -143,6 +147,9 @@ func (v *visitor) post(from, path string, form url.Values) page {
 		form = url.Values{}
 	}
 	form.Set("csrf_token", html.UnescapeString(m[1]))
+	if k := keyField.FindStringSubmatch(p.body); k != nil && !form.Has("key") {
+		form.Set("key", html.UnescapeString(k[1]))
+	}
 	return v.do("POST", path, form)
 }
 

@@ -47,9 +47,12 @@ type updatesView struct {
 	// Launched says the form is shown: a campaign nobody can back yet has no one to tell.
 	Launched bool
 	Form     update.Fields
-	Errors   fieldErrors
-	Error    string
-	Updates  []updateRow
+	// Key names this form, so that sending it twice (a double click, a browser resending it)
+	// posts one update, and every backer hears once.
+	Key     string
+	Errors  fieldErrors
+	Error   string
+	Updates []updateRow
 }
 
 // updatesView lists the campaign's updates, every one of them (its designer reads them all),
@@ -66,8 +69,12 @@ func (k *Console) updatesView(r *request, f update.Fields) (updatesView, error) 
 	if err != nil {
 		return updatesView{}, err
 	}
+	key, err := newFormKey()
+	if err != nil {
+		return updatesView{}, err
+	}
 	v := updatesView{base: r.base, CampaignTitle: c.Title, Back: editorHref(c.ID), Action: editorHref(c.ID) + "/updates",
-		Launched: c.LaunchedAt != nil, Form: f}
+		Launched: c.LaunchedAt != nil, Form: f, Key: key}
 	v.Title = r.loc.T("console.updates.title", c.Title)
 	zone, err := time.LoadLocation(c.Timezone)
 	if err != nil {
@@ -92,25 +99,51 @@ func (k *Console) updatesPage(r *request) (view, error) {
 	return view{name: "designer_updates", data: v}, nil
 }
 
-// postUpdate posts through the update service; what it refuses comes back beside the fields
-// with everything typed.
+// postUpdateTTL is how long a posted update's form is remembered against being sent again.
+const postUpdateTTL = 24 * time.Hour
+
+// postUpdate posts through the update service, once per form however often it is sent; what the
+// service refuses comes back beside the fields with everything typed.
 func (k *Console) postUpdate(r *request) (view, error) {
+	ctx := r.c.UserContext()
+	id := r.c.Params("id")
 	f := update.Fields{Title: r.c.FormValue("title"), Body: r.c.FormValue("body"), Visibility: r.c.FormValue("visibility")}
-	_, err := k.updates.Post(r.c.UserContext(), r.actor(), r.c.Params("id"), f)
-	if err == nil {
-		return view{redirect: editorHref(r.c.Params("id")) + "/updates?notice=update_posted"}, nil
+	posted := view{redirect: editorHref(id) + "/updates?notice=update_posted"}
+	key := r.c.FormValue("key")
+	if !validFormKey(key) {
+		// A form from before keys, or a hand-made post: show it again with a key of its own.
+		return k.updateRefused(r, f, http.StatusUnprocessableEntity, fieldErrors{}, r.loc.T("console.updates.resend"))
 	}
-	status, ok := formStatus(err)
-	if backstitch.ErrorCode(err) == backstitch.CodeCampaignNotLive {
-		status, ok = http.StatusConflict, true
+	var postErr error
+	outcome, err := k.once(ctx, hashHex("console:update", r.sess.UserID, id, key), hashHex(f.Title, f.Body, f.Visibility), postUpdateTTL, func() error {
+		_, postErr = k.updates.Post(ctx, r.actor(), id, f)
+		return postErr
+	})
+	switch {
+	case postErr != nil && err == postErr:
+		status, ok := formStatus(postErr)
+		if backstitch.ErrorCode(postErr) == backstitch.CodeCampaignNotLive {
+			status, ok = http.StatusConflict, true
+		}
+		if !ok {
+			return view{}, postErr
+		}
+		errs, msg := fieldsOf(r, postErr, nil)
+		return k.updateRefused(r, f, status, errs, msg)
+	case err != nil:
+		return view{}, err
+	case outcome == inFlightOrDifferent:
+		return k.message(r, http.StatusConflict, "console.updates.again_title", "console.updates.again_body"), nil
 	}
-	if !ok {
+	return posted, nil
+}
+
+// updateRefused shows the form again, as typed, with why it was refused.
+func (k *Console) updateRefused(r *request, f update.Fields, status int, errs fieldErrors, msg string) (view, error) {
+	v, err := k.updatesView(r, f)
+	if err != nil {
 		return view{}, err
 	}
-	v, verr := k.updatesView(r, f)
-	if verr != nil {
-		return view{}, verr
-	}
-	v.Errors, v.Error = fieldsOf(r, err, nil)
+	v.Errors, v.Error = errs, msg
 	return view{status: status, name: "designer_updates", data: v}, nil
 }

@@ -46,8 +46,23 @@ func TestPostUpdatesFromTheConsole(t *testing.T) {
 	if p.status != 303 || p.location() != path+"?notice=update_posted" {
 		t.Fatalf("post update: %d %q\n%s", p.status, p.location(), p.body)
 	}
-	if p = v.post(path, path, url.Values{"title": {"Sizes for backers"}, "body": {"Send me your size."}, "visibility": {"backers"}}); p.status != 303 {
-		t.Fatalf("post backers-only update: %d\n%s", p.status, p.body)
+	// The same form sent again (a double click, a browser resending it) posts one update; the
+	// form's key with other words is refused; a post without a key is shown again with one.
+	sizes := url.Values{"title": {"Sizes for backers"}, "body": {"Send me your size."}, "visibility": {"backers"}}
+	form := keyField.FindStringSubmatch(v.get(path).body)[1]
+	for range 2 {
+		sizes.Set("key", form)
+		if p = v.post(path, path, sizes); p.status != 303 || p.location() != path+"?notice=update_posted" {
+			t.Fatalf("post backers-only update: %d %q\n%s", p.status, p.location(), p.body)
+		}
+	}
+	other := url.Values{"title": {"Other words"}, "body": {"Same form."}, "visibility": {"public"}, "key": {form}}
+	if p = v.post(path, path, other); p.status != 409 || !strings.Contains(p.body, "This update was already sent") {
+		t.Errorf("the form's key with other words: %d\n%s", p.status, p.body)
+	}
+	keyless := url.Values{"title": {"No key"}, "body": {"Hand-made."}, "visibility": {"public"}, "key": {"x"}}
+	if p = v.post(path, path, keyless); p.status != 422 || !strings.Contains(p.body, "No key") || !keyField.MatchString(p.body) {
+		t.Errorf("a post without a valid key: %d\n%s", p.status, p.body)
 	}
 	p = v.get(path + "?notice=update_posted")
 	escapedTitle := "&lt;script&gt;alert(1)&lt;/script&gt; First coats cut"
@@ -96,7 +111,8 @@ func TestUpdatesOfADraftAreRefused(t *testing.T) {
 		t.Fatalf("a draft's updates page: %d\n%s", p.status, p.body)
 	}
 	testenv.CheckHTML(t, "draft updates", p.body, "fr")
-	p = v.post(path, path, url.Values{"title": {"Too early"}, "body": {"News."}, "visibility": {"public"}})
+	// A hand-made post (the page has no form, so no form key: it brings its own).
+	p = v.post(path, path, url.Values{"title": {"Too early"}, "body": {"News."}, "visibility": {"public"}, "key": {strings.Repeat("0f", 16)}})
 	if p.status != 409 || !strings.Contains(p.body, `class="form-error"`) {
 		t.Fatalf("update of a draft: %d\n%s", p.status, p.body)
 	}
