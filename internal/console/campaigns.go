@@ -179,6 +179,8 @@ type editorView struct {
 	PublicHref       string
 	// BackersHref and InsightsHref lead to a public campaign's backers and figures.
 	BackersHref, InsightsHref string
+	// SettlementHref leads to an ended campaign's settlement figures.
+	SettlementHref string
 	// Tiers: the list, and the form to add one.
 	Tiers           []tierRow
 	TiersChangeable bool
@@ -370,6 +372,7 @@ func (k *Console) editorPage(r *request, d *campaign.Detail, tier *tierEdit, for
 			v.BackersHref = editorHref(c.ID) + "/backers"
 			if c.LaunchedAt != nil {
 				v.InsightsHref = editorHref(c.ID) + "/insights"
+				v.SettlementHref = settlementLink(c, k.now())
 			}
 		}
 		v.Currency = c.Goal.Currency
