@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/locale"
 	"github.com/backstitch/backstitch/internal/money"
+	"github.com/backstitch/backstitch/internal/seed"
 	"github.com/backstitch/backstitch/internal/testenv"
 )
 
@@ -95,3 +97,62 @@ func TestSettlementPageShowsTheReport(t *testing.T) {
 }
 
 func amountOf(m any) int64 { return int64(m.(map[string]any)["amount"].(float64)) }
+
+// backWithCard makes a confirmed pledge of amount without a reward, paid with the test card pm.
+func backWithCard(t *testing.T, s *site, c seed.Campaign, pm string, amount int64) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := s.api.Call(ctx, 201, "POST", "/api/v1/campaigns/"+c.Slug+"/pledges", "", map[string]any{
+		"amount": map[string]any{"amount": amount, "currency": "CHF"},
+		"backer": map[string]any{"email": "b." + backstitch.NewID("t") + "@example.com", "name": "Backer"},
+	}, "Idempotency-Key", backstitch.NewID("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.api.Call(ctx, 200, "POST", "/api/v1/pledges/"+p["id"].(string)+"/confirm", "",
+		map[string]any{"payment_method": pm}, "X-Manage-Token", p["manage_token"].(string)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A declined card at the deadline leaves the settlement dunning, its amount pending; a campaign
+// that missed its goal says that nothing was charged. Each state comes with its sentence.
+func TestSettlementPageExplainsDunningAndFailure(t *testing.T) {
+	s := startSite(t, map[string]string{"BACKSTITCH_SESSION_TTL": "2000h"})
+	ctx := context.Background()
+	v := s.visitor("fr")
+	v.signUp("Ana")
+	owner := v.cookie("session").Value
+	met := liveWithShipping(t, s, owner)
+	backWithCard(t, s, met, "pm_card_visa", 100000)
+	backWithCard(t, s, met, "pm_card_chargeCustomerFail", 7000)
+	missed := liveWithShipping(t, s, owner)
+	backWithCard(t, s, missed, "pm_card_visa", 5000)
+
+	s.clock.Advance(21 * 24 * time.Hour)
+	for _, c := range []seed.Campaign{met, missed} {
+		if _, err := s.api.Call(ctx, 200, "POST", "/api/v1/admin/campaigns/"+c.ID+"/settle", s.admin, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fr := locale.Negotiate("", "fr")
+	p := v.get("/designer/campaigns/" + met.ID + "/settlement")
+	if p.status != 200 || !strings.Contains(p.body, `data-state="dunning"`) || !strings.Contains(p.body, fr.T("console.settlement.explain.dunning")) {
+		t.Fatalf("a declined card should leave the settlement dunning: %d\n%s", p.status, p.body)
+	}
+	if got, want := figureCell(p.body, "pending"), fr.Money(money.Money{Amount: 7000, Currency: "CHF"}); got != want {
+		t.Errorf("pending %q, want the declined pledge's %q", got, want)
+	}
+	if !strings.Contains(p.body, fr.T("pledge.status.payment_failed")) {
+		t.Errorf("no row for the declined pledge:\n%s", p.body)
+	}
+	testenv.CheckHTML(t, "fr dunning settlement", p.body, "fr")
+
+	p = v.get("/designer/campaigns/" + missed.ID + "/settlement")
+	if p.status != 200 || !strings.Contains(p.body, `data-state="failed"`) || !strings.Contains(p.body, fr.T("console.settlement.explain.failed")) {
+		t.Fatalf("a campaign that missed its goal: %d\n%s", p.status, p.body)
+	}
+	if got, want := figureCell(p.body, "payable"), fr.Money(money.Money{Amount: 0, Currency: "CHF"}); got != want {
+		t.Errorf("payable %q, want %q", got, want)
+	}
+}
