@@ -230,7 +230,7 @@ func TestBrowserConsoleAccessibilityWithAxe(t *testing.T) {
 		checkLoaded(t, p, axe, "signup errors", lang)
 		p.MustSetCookies(&proto.NetworkCookieParam{Name: "session", Value: session.Value, URL: s.base})
 		for _, path := range []string{"/designer", "/designer/campaigns/new", editor, editor + "/preview", editor + "/tiers/" + tier, "/designer/campaigns/" + live, "/designer/profile",
-			"/designer/campaigns/" + backed.ID + "/backers", "/designer/campaigns/" + backed.ID + "/insights"} {
+			"/designer/campaigns/" + backed.ID + "/backers", "/designer/campaigns/" + backed.ID + "/insights", "/designer/campaigns/" + backed.ID + "/settlement"} {
 			check(t, p, axe, s.base+path, lang)
 		}
 		navigate(t, p, s.base+"/designer/campaigns/new")

@@ -180,6 +180,8 @@ type editorView struct {
 	// BackersHref and InsightsHref lead to a public campaign's backers and figures, UpdatesHref
 	// to a launched campaign's updates.
 	BackersHref, InsightsHref, UpdatesHref string
+	// SettlementHref leads to an ended campaign's settlement figures.
+	SettlementHref string
 	// Tiers: the list, and the form to add one.
 	Tiers           []tierRow
 	TiersChangeable bool
@@ -372,6 +374,7 @@ func (k *Console) editorPage(r *request, d *campaign.Detail, tier *tierEdit, for
 			if c.LaunchedAt != nil {
 				v.InsightsHref = editorHref(c.ID) + "/insights"
 				v.UpdatesHref = editorHref(c.ID) + "/updates"
+				v.SettlementHref = settlementLink(c, k.now())
 			}
 		}
 		v.Currency = c.Goal.Currency

@@ -64,6 +64,8 @@ type Console struct {
 	updates Updates
 	// reports is read by the backers and insights pages (see UseReports).
 	reports ReportStore
+	// settlement is read by the settlement page (see UseSettlement).
+	settlement settlementSource
 }
 
 // ResetMailer sends a password reset link (the notify package, through the outbox).

@@ -21,7 +21,9 @@ const insightsPage = 1000
 
 type insightsView struct {
 	base
-	Back, Backers         string
+	Back, Backers string
+	// Settlement links the settlement page once the campaign has ended.
+	Settlement            string
 	Pledged, Goal, Count  string
 	Chart                 template.HTML
 	ChartTitle, ChartDesc string
@@ -87,7 +89,8 @@ func (k *Console) insights(r *request) (view, error) {
 
 	m := func(n int64) string { return r.loc.Money(money.Money{Amount: n, Currency: cur}) }
 	v := insightsView{base: r.base, Back: editorHref(c.ID), Backers: editorHref(c.ID) + "/backers",
-		Pledged: m(total), Goal: r.loc.Money(c.Goal), Count: r.loc.Plural("campaign.backers", c.BackersCount)}
+		Settlement: settlementLink(c, k.now()),
+		Pledged:    m(total), Goal: r.loc.Money(c.Goal), Count: r.loc.Plural("campaign.backers", c.BackersCount)}
 	v.Title = r.loc.T("console.insights.title", c.Title)
 
 	// Every day from launch to today (or the deadline, once passed), pledges or not.

@@ -17,7 +17,7 @@ type ReportStore interface {
 // UseReports gives the console the store its backers and insights pages read.
 func (k *Console) UseReports(st ReportStore) { k.reports = st }
 
-// mountDesignerTools registers the pictures, profile, backers and insights pages (in their own
+// mountDesignerTools registers the pictures, profile, backers, insights and settlement pages (in their own
 // files, so the console's other parts grow without touching the same lines).
 func (k *Console) mountDesignerTools(r fiber.Router) {
 	r.Post("/designer/campaigns/:id/cover", k.page(k.checkCSRF(k.designer(k.uploadCover))))
@@ -27,6 +27,7 @@ func (k *Console) mountDesignerTools(r fiber.Router) {
 	r.Post("/designer/profile/password", k.page(k.checkCSRF(k.designer(k.changePassword))))
 	r.Get("/designer/campaigns/:id/backers", k.page(k.designer(k.backers)))
 	r.Get("/designer/campaigns/:id/insights", k.page(k.designer(k.insights)))
+	k.mountSettlement(r)
 }
 
 // Session is the designer signed in with the console's cookie, for the downloads the web
