@@ -74,14 +74,14 @@ type TierFields struct {
 	Description       *string          `json:"description"`
 	Kind              *TierKind        `json:"kind"`
 	Price             *money.Money     `json:"price"`
-	Limit             Nullable[int64]  `json:"limit"`
+	Limit             Nullable[int64]  `json:"limit,omitzero"`
 	Ships             *bool            `json:"ships"`
-	EstimatedDelivery Nullable[string] `json:"estimated_delivery"`
+	EstimatedDelivery Nullable[string] `json:"estimated_delivery,omitzero"`
 	Options           *[]Option        `json:"options"`
 	Stock             *[]StockFields   `json:"stock"`
 	ShippingRates     *[]ShippingRate  `json:"shipping_rates"`
 	// SessionChangeCutoffHours: null goes back to the default (48 hours).
-	SessionChangeCutoffHours Nullable[int64] `json:"session_change_cutoff_hours"`
+	SessionChangeCutoffHours Nullable[int64] `json:"session_change_cutoff_hours,omitzero"`
 }
 
 // NewTier validates f as a new tier of c.
