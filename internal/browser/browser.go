@@ -13,6 +13,7 @@ import (
 	"github.com/go-rod/rod"
 	"github.com/go-rod/rod/lib/launcher"
 	"github.com/go-rod/rod/lib/launcher/flags"
+	"github.com/go-rod/rod/lib/proto"
 )
 
 // InstallHint says how to get the browser the tests need.
@@ -77,6 +78,33 @@ func ForTest(tb testing.TB) *rod.Browser {
 		tb.Fatal(shared.err)
 	}
 	return shared.browser
+}
+
+// Tab opens a page in a fresh incognito context (its own cookies) of the test's browser, closed
+// when the test ends. languages is a browser's setting, "fr-CH,fr" ("" keeps the default):
+// Chromium adds the q-values itself. It is set through the user agent override, because extra
+// headers did not reach navigations.
+func Tab(tb testing.TB, languages string) *rod.Page {
+	tb.Helper()
+	ctx, err := ForTest(tb).Incognito()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = ctx.Close() })
+	p, err := ctx.Page(proto.TargetCreateTarget{URL: "about:blank"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if languages != "" {
+		v, err := proto.BrowserGetVersion{}.Call(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := (proto.EmulationSetUserAgentOverride{UserAgent: v.UserAgent, AcceptLanguage: languages}).Call(p); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return p
 }
 
 // Stop ends the browser ForTest started, if any; call it after the package's tests (TestMain).

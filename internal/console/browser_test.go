@@ -15,28 +15,12 @@ import (
 	"github.com/backstitch/backstitch/internal/locale"
 )
 
-// tab opens a page in a fresh incognito context (its own cookies) with the browser's languages.
+// tab opens a page in its own incognito context with the browser's languages. Each step gets
+// its own timeout (see step): one for the whole tab would run out across the many pages a test
+// visits.
 func tab(t *testing.T, languages string) *rod.Page {
 	t.Helper()
-	ctx, err := browser.ForTest(t).Incognito()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ctx.Close() })
-	p, err := ctx.Page(proto.TargetCreateTarget{URL: "about:blank"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := proto.BrowserGetVersion{}.Call(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := (proto.EmulationSetUserAgentOverride{UserAgent: v.UserAgent, AcceptLanguage: languages}).Call(p); err != nil {
-		t.Fatal(err)
-	}
-	// Each step gets its own timeout (see step): one for the whole tab would run out across the
-	// many pages a test visits.
-	return p
+	return browser.Tab(t, languages)
 }
 
 // step bounds one browser step.

@@ -12,30 +12,11 @@ import (
 	"github.com/backstitch/backstitch/internal/browser"
 )
 
-// tab opens a page in a fresh incognito context (its own cookies) of the package's browser.
+// tab opens a page in its own incognito context with the browser's languages; one timeout
+// bounds everything the test does in it.
 func tab(t *testing.T, languages string) *rod.Page {
 	t.Helper()
-	ctx, err := browser.ForTest(t).Incognito()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ctx.Close() })
-	p, err := ctx.Page(proto.TargetCreateTarget{URL: "about:blank"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if languages != "" {
-		// languages is a browser's setting, "fr-CH,fr": Chromium adds the q-values itself. (Extra
-		// headers did not reach navigations.)
-		v, err := proto.BrowserGetVersion{}.Call(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := (proto.EmulationSetUserAgentOverride{UserAgent: v.UserAgent, AcceptLanguage: languages}).Call(p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p.Timeout(20 * time.Second)
+	return browser.Tab(t, languages).Timeout(20 * time.Second)
 }
 
 func navigate(t *testing.T, p *rod.Page, url string) {
