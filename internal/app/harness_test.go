@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"github.com/backstitch/backstitch/internal/mongostore"
 	"github.com/backstitch/backstitch/internal/stripedouble"
 	"github.com/backstitch/backstitch/internal/testenv"
+	"github.com/backstitch/backstitch/internal/testsite"
 )
 
 func TestMain(m *testing.M) {
@@ -76,18 +76,7 @@ func startService(t *testing.T, env map[string]string) *service {
 // startServiceOn is startService on a given store (one reached through a fault-injecting proxy, say).
 func startServiceOn(t *testing.T, env map[string]string, store *mongostore.Store) *service {
 	t.Helper()
-	// The background scheduler and sweeper run on real time; tests drive them by hand on the
-	// movable clock, so they are pushed out of the way unless a test asks for them.
-	defaults := map[string]string{"BACKSTITCH_SETTLE_INTERVAL": "24h", "BACKSTITCH_SWEEP_INTERVAL": "24h"}
-	cfg, err := config.Load(func(k string) string {
-		if v, ok := env[k]; ok {
-			return v
-		}
-		return defaults[k]
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testsite.Config(t, env)
 	s := &service{
 		t:     t,
 		store: store,
@@ -115,27 +104,9 @@ func (s *service) secondInstance(env map[string]string) *service {
 func (s *service) serve(cfg config.Config) {
 	t := s.t
 	log := zerolog.New(s.logs).With().Timestamp().Logger()
-	a, err := app.Open(context.Background(), cfg, log, app.Deps{Store: s.store, Now: s.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.app = a
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln) }()
-	s.base = "http://" + ln.Addr().String()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		a.Close(context.Background())
-		s.checkLogs()
-	})
+	// Registered first, so it runs last: the logs are checked once the service has stopped.
+	t.Cleanup(s.checkLogs)
+	s.app, s.base = testsite.Serve(t, cfg, log, app.Deps{Store: s.store, Now: s.clock.Now})
 }
 
 // checkLogs fails the test if any secret reached the logs.

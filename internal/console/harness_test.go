@@ -3,7 +3,6 @@ package console_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -17,10 +16,10 @@ import (
 
 	"github.com/backstitch/backstitch/internal/app"
 	"github.com/backstitch/backstitch/internal/browser"
-	"github.com/backstitch/backstitch/internal/config"
 	"github.com/backstitch/backstitch/internal/mongostore"
 	"github.com/backstitch/backstitch/internal/seed"
 	"github.com/backstitch/backstitch/internal/testenv"
+	"github.com/backstitch/backstitch/internal/testsite"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m, browser.Stop) }
@@ -45,37 +44,12 @@ func startSite(t *testing.T, env map[string]string) *site {
 func startSiteLogging(t *testing.T, env map[string]string, log zerolog.Logger) *site {
 	t.Helper()
 	store := testenv.MustStore(t)
-	cfg, err := config.Load(func(k string) string {
-		if v, ok := env[k]; ok {
-			return v
-		}
-		return map[string]string{"BACKSTITCH_SETTLE_INTERVAL": "24h", "BACKSTITCH_SWEEP_INTERVAL": "24h"}[k]
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := testenv.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
-	a, err := app.Open(context.Background(), cfg, log, app.Deps{Store: store, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln) }()
+	a, base := testsite.Serve(t, testsite.Config(t, env), log, app.Deps{Store: store, Now: clock.Now})
 	client := &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirect}
-	s := &site{t: t, base: "http://" + ln.Addr().String(), api: &seed.Client{Base: "http://" + ln.Addr().String(), HTTP: client}, clock: clock, store: store, app: a}
-	t.Cleanup(func() {
-		client.CloseIdleConnections()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		a.Close(context.Background())
-	})
+	t.Cleanup(client.CloseIdleConnections)
+	s := &site{t: t, base: base, api: &seed.Client{Base: base, HTTP: client}, clock: clock, store: store, app: a}
+	var err error
 	if s.admin, err = s.api.Admin(context.Background(), store, clock.Now()); err != nil {
 		t.Fatal(err)
 	}

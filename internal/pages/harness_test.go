@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,10 +13,10 @@ import (
 
 	"github.com/backstitch/backstitch/internal/app"
 	"github.com/backstitch/backstitch/internal/browser"
-	"github.com/backstitch/backstitch/internal/config"
 	"github.com/backstitch/backstitch/internal/mongostore"
 	"github.com/backstitch/backstitch/internal/seed"
 	"github.com/backstitch/backstitch/internal/testenv"
+	"github.com/backstitch/backstitch/internal/testsite"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m, browser.Stop) }
@@ -43,34 +42,12 @@ func startSite(t *testing.T) *site {
 // startSiteOn runs the site on a store the test opened itself (to break it, say).
 func startSiteOn(t *testing.T, store *mongostore.Store) *site {
 	t.Helper()
-	cfg, err := config.Load(func(k string) string {
-		return map[string]string{"BACKSTITCH_SETTLE_INTERVAL": "24h", "BACKSTITCH_SWEEP_INTERVAL": "24h"}[k]
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := testenv.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
-	a, err := app.Open(context.Background(), cfg, zerolog.Nop(), app.Deps{Store: store, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln) }()
+	a, base := testsite.Serve(t, testsite.Config(t, nil), zerolog.Nop(), app.Deps{Store: store, Now: clock.Now})
 	client := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	s := &site{t: t, base: "http://" + ln.Addr().String(), api: &seed.Client{Base: "http://" + ln.Addr().String(), HTTP: client}, clock: clock, store: store, app: a}
-	t.Cleanup(func() {
-		client.CloseIdleConnections()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		a.Close(context.Background())
-	})
+	t.Cleanup(client.CloseIdleConnections)
+	s := &site{t: t, base: base, api: &seed.Client{Base: base, HTTP: client}, clock: clock, store: store, app: a}
+	var err error
 	if s.admin, err = s.api.Admin(context.Background(), store, clock.Now()); err != nil {
 		t.Fatal(err)
 	}
