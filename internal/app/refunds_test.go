@@ -23,6 +23,10 @@ func (s *service) collectedFlexible(c pledgeSetup, amount int, key string) (id, 
 	if r := s.manage("POST", id, token, map[string]any{"payment_method": "pm_card_visa"}); r.Status != 200 || r.JSON(s.t)["status"] != "collected" {
 		s.t.Fatalf("pay the flexible pledge: %d %s", r.Status, r.Body)
 	}
+	// The payment's webhook races the answer, and whichever records the payment first writes
+	// what it owes (the confirmation): wait for it, so that the pledge's consequences are all
+	// in the store when the test goes on (a relay tick right after, say).
+	s.waitWebhooks()
 	return id, token
 }
 
