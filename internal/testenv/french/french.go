@@ -64,8 +64,10 @@ func CheckText(t testing.TB, where, text, english string) {
 		case ';':
 			ok = before(i) == nnbsp
 		case '!', '?':
-			// A ? or ! that runs into a word is an address's query (?ref=), not punctuation.
-			ok = before(i) == nnbsp || unicode.IsLetter(at(i+1)) || at(i+1) == '='
+			// A ? or ! that runs into a word is an address's query (?ref=), not punctuation, and
+			// takes no space of its own.
+			query := unicode.IsLetter(at(i+1)) || at(i+1) == '='
+			ok = (before(i) == nnbsp) != query
 		case '«':
 			ok = at(i+1) == nnbsp
 		case '»':

@@ -32,6 +32,7 @@ func TestCheck(t *testing.T) {
 		{"narrow spaces", "<p>Montant\u202f: 320\u202f; perdu\u202f? «\u202fLin\u202f»\u202f!</p>", "<p>Amount: 320</p>", 0},
 		{"times, addresses, queries", "<p>à 14:30, https://b.example/?ref=ig mailto:a@b.ch</p><p>Ajoutez ?ref=post</p>", "<p></p>", 0},
 		{"people's own words", "<h2>Geneva collective: twenty ways?</h2><p>Campagne</p>", "<h2>Geneva collective: twenty ways?</h2><p>Campaign</p>", 0},
+		{"a query glued to its word", "<p>Ajoutez\u202f?ref=post</p>", "", 1},
 		{"code and forms", "<code>a: b</code><textarea>Size: M</textarea><script>x?y:z</script>", "", 0},
 		{"input syntax", "<p>Par exemple\u202f: Taille: S, M, L</p>", "", 0},
 	} {
