@@ -335,7 +335,7 @@ func TestFrenchBackerGetsFrenchMessages(t *testing.T) {
 		if !strings.HasPrefix(d.Subject, "Votre contribution à ") || !strings.HasSuffix(d.Subject, " est confirmée") {
 			t.Errorf("%s: subject %q is not French", email, d.Subject)
 		}
-		for _, want := range []string{"Bonjour Anne", "Merci", "Gérer ma contribution", "123,45"} {
+		for _, want := range []string{"Bonjour Anne", "Merci", "Gérer ma contribution", "123.45"} {
 			if !strings.Contains(d.Text+d.HTML, want) {
 				t.Errorf("%s: the message does not say %q:\n%s", email, want, d.Text)
 			}

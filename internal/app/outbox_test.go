@@ -172,7 +172,7 @@ func TestFrenchBackerHearsOfHerChangeAndOfACancelledCampaign(t *testing.T) {
 		t.Fatalf("%d 'changed' messages, want 1: %+v", len(changed), ms.received())
 	}
 	s.checkMessage(changed[0])
-	if !strings.HasPrefix(changed[0].Subject, "Votre contribution à Pledge test") || !strings.Contains(changed[0].Text, "450,00") {
+	if !strings.HasPrefix(changed[0].Subject, "Votre contribution à Pledge test") || !strings.Contains(changed[0].Text, "450.00") {
 		t.Errorf("the change message is not French or lacks the new amount: %q\n%s", changed[0].Subject, changed[0].Text)
 	}
 	cancelled := ms.to("backer@example.com", "est annulée")
@@ -297,7 +297,7 @@ func TestFrenchDesignerHearsEachStepOfHerCampaign(t *testing.T) {
 			t.Errorf("%q is not French or lacks the link to her campaign:\n%s", subject, got[0].Text)
 		}
 	}
-	if got := ms.to(email, "atteint son objectif"); len(got) == 1 && !strings.Contains(plainSpaces(got[0].Text), "600,00 CHF sur 500,00 CHF, de 3") {
+	if got := ms.to(email, "atteint son objectif"); len(got) == 1 && !strings.Contains(plainSpaces(got[0].Text), "600.00 CHF sur 500.00 CHF, de 3") {
 		t.Errorf("the goal message does not give the total when it was reached (the third pledge):\n%s", got[0].Text)
 	}
 	if r := s.call("POST", "/api/v1/designers", "", map[string]string{"email": "x@atelier.example", "password": "lin et laine 1234", "name": "X", "locale": "de"}); r.Status != 422 || r.fieldCode(t, "locale") != "invalid" {

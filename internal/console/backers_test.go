@@ -111,9 +111,10 @@ func TestBackersTable(t *testing.T) {
 	if e := v.get("/designer/campaigns/" + c.ID); !strings.Contains(e.body, `href="`+path+`"`) {
 		t.Error("the editor has no link to the backers")
 	}
+	both := testenv.NewBilingual(t)
 	for _, lang := range locale.Languages {
 		v.lang = lang
-		testenv.CheckHTML(t, lang+" backers", v.get(path).body, lang)
+		both.Check("backers", v.get(path).body, lang)
 	}
 }
 

@@ -89,9 +89,10 @@ func TestPostUpdatesFromTheConsole(t *testing.T) {
 		strings.Contains(public.body, "Sizes for backers") || strings.Contains(public.body, "<img src=x") {
 		t.Errorf("campaign page after the updates: %d\n%s", public.status, public.body)
 	}
+	both := testenv.NewBilingual(t)
 	for _, lang := range locale.Languages {
 		v.lang = lang
-		testenv.CheckHTML(t, lang+" updates", v.get(path).body, lang)
+		both.Check("updates", v.get(path).body, lang)
 	}
 }
 

@@ -1,8 +1,8 @@
 // Package locale holds what people read in their language: one message catalogue per language
 // (JSON, embedded), the negotiation of which language a visitor gets, and the formatting of money
 // and dates for a locale by CLDR's conventions (digits and separators from golang.org/x/text).
-// Pages call it through templates as `t "key"` and `plural "key" n`; mail will use the same
-// catalogue.
+// Pages, consoles and mail call it through templates as `t "key"`, `plural "key" n` and
+// `label "key"`.
 package locale
 
 import (
@@ -159,6 +159,11 @@ func Plural(lang, key string, n int64) string {
 	return fmt.Sprintf(msg, n)
 }
 
+// Label sets a label before its value ("Amount: ", "Montant : "): the catalogue's "label"
+// message holds each language's colon and the space before it (French puts a narrow no-break
+// space there, so the colon never wraps to a line of its own).
+func Label(lang, text string) string { return T(lang, "label", text) }
+
 // T is T for this locale's language.
 func (l Locale) T(key string, args ...any) string { return T(l.Lang, key, args...) }
 
@@ -169,7 +174,7 @@ func (l Locale) Plural(key string, n int64) string { return Plural(l.Lang, key, 
 // x/text's tables lack CLDR's en-CH override (1’500.00, as de-CH writes it) and fall back to
 // en-150 (1.500,00), which no Swiss reader expects; de-CH carries the same symbols.
 func (l Locale) digitsTag() language.Tag {
-	if r, _ := l.Format.Region(); l.Lang == "en" && (r.String() == "CH" || r.String() == "LI") {
+	if l.Lang == "en" && l.swiss() {
 		return language.MustParse("de-CH")
 	}
 	return l.Format
@@ -177,8 +182,9 @@ func (l Locale) digitsTag() language.Tag {
 
 // Money formats m for the locale: the currency's own number of decimals (none for JPY), the
 // locale's grouping and decimal mark, and the ISO code where CLDR's pattern puts the currency —
-// before the number in English (CHF 1’500.00), after it in French (1 500,00 CHF). The ISO code
-// rather than a symbol keeps francs, dollars and crowns apart for an international audience.
+// before the number in English (CHF 1’500.00), after it in French (1 500.00 CHF in Switzerland,
+// 1 500,00 CHF in France). The ISO code rather than a symbol keeps francs, dollars and crowns
+// apart for an international audience.
 func (l Locale) Money(m money.Money) string {
 	exp := 2
 	if c, ok := money.LookupCurrency(m.Currency); ok {
@@ -186,8 +192,13 @@ func (l Locale) Money(m money.Money) string {
 	}
 	// Amounts stay below 10^8 minor units (Stripe's limit), exact in a float64 at this scale.
 	major := float64(m.Amount) / math.Pow10(exp)
-	digits := message.NewPrinter(l.digitsTag()).Sprint(number.Decimal(major, number.Scale(exp)))
+	digits := l.group(message.NewPrinter(l.digitsTag()).Sprint(number.Decimal(major, number.Scale(exp))))
 	if l.Lang == "fr" {
+		if l.swiss() {
+			// CLDR's fr-CH marks the decimals of money with a point (1 500.50 CHF), as prices
+			// are written in Switzerland; x/text's tables predate it.
+			digits = strings.Replace(digits, ",", ".", 1)
+		}
 		return digits + "\u00a0" + m.Currency
 	}
 	return m.Currency + "\u00a0" + digits
@@ -195,7 +206,22 @@ func (l Locale) Money(m money.Money) string {
 
 // Number formats a whole number with the locale's grouping (1’234, 1 234).
 func (l Locale) Number(n int64) string {
-	return message.NewPrinter(l.digitsTag()).Sprint(number.Decimal(n))
+	return l.group(message.NewPrinter(l.digitsTag()).Sprint(number.Decimal(n)))
+}
+
+// group sets French digit groups apart with the narrow no-break space CLDR has used since
+// version 34 (1 500); x/text's tables still give the wider no-break space.
+func (l Locale) group(digits string) string {
+	if l.Lang != "fr" {
+		return digits
+	}
+	return strings.ReplaceAll(digits, "\u00a0", "\u202f")
+}
+
+// swiss reports whether the locale formats for Switzerland or Liechtenstein.
+func (l Locale) swiss() bool {
+	r, _ := l.Format.Region()
+	return r.String() == "CH" || r.String() == "LI"
 }
 
 // Date formats the day of t in loc: "3 December 2026", "3 décembre 2026" (CLDR's long date for
@@ -206,9 +232,13 @@ func (l Locale) Date(t time.Time, loc *time.Location) string {
 }
 
 // DateTime formats t in loc with the hour and the zone's place: "3 December 2026 at 23:59
-// (Zurich time)", "3 décembre 2026 à 23:59 (heure de Zurich)".
+// (Zurich time)", "3 décembre 2026 à 23:59 (heure de Zurich)"; UTC is no place, so it is named
+// as it is: "(UTC)".
 func (l Locale) DateTime(t time.Time, loc *time.Location) string {
 	t = t.In(loc)
+	if name := loc.String(); name == "UTC" || name == "Etc/UTC" {
+		return l.T("date.at_utc", l.Date(t, loc), t.Format("15:04"))
+	}
 	return l.T("date.at", l.Date(t, loc), t.Format("15:04"), Place(loc))
 }
 

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/backstitch/backstitch/internal/money"
+	"github.com/backstitch/backstitch/internal/testenv/french"
 )
 
 var verb = regexp.MustCompile(`%[dsv%]`)
@@ -91,11 +92,12 @@ func TestMoneyFollowsCLDR(t *testing.T) {
 		want   string
 	}{
 		{"en-CH", money.Money{Amount: 150000, Currency: "CHF"}, "CHF\u00a01’500.00"},
-		{"fr-CH", money.Money{Amount: 150000, Currency: "CHF"}, "1\u00a0500,00\u00a0CHF"},
+		{"fr-CH", money.Money{Amount: 150050, Currency: "CHF"}, "1\u202f500.50\u00a0CHF"},
 		{"en-US", money.Money{Amount: 123456789, Currency: "USD"}, "USD\u00a01,234,567.89"},
 		{"fr-FR", money.Money{Amount: 2550, Currency: "EUR"}, "25,50\u00a0EUR"},
 		{"en-CH", money.Money{Amount: 500, Currency: "JPY"}, "JPY\u00a0500"},
-		{"fr-CH", money.Money{Amount: 1500000, Currency: "JPY"}, "1\u00a0500\u00a0000\u00a0JPY"},
+		{"fr-CH", money.Money{Amount: 1500000, Currency: "JPY"}, "1\u202f500\u202f000\u00a0JPY"},
+		{"fr-FR", money.Money{Amount: 123456789, Currency: "EUR"}, "1\u202f234\u202f567,89\u00a0EUR"},
 		{"en-CH", money.Money{Amount: 7, Currency: "CHF"}, "CHF\u00a00.07"},
 	}
 	for _, c := range cases {
@@ -114,6 +116,16 @@ func TestDatesAndTimeLeft(t *testing.T) {
 	}
 	if got := fr.DateTime(deadline, zurich); got != "3 décembre 2026 à 23:59 (heure de Zurich)" {
 		t.Errorf("fr: %q", got)
+	}
+	// UTC is not a place: no "heure de UTC".
+	if got := fr.DateTime(deadline, time.UTC); got != "3 décembre 2026 à 22:59 (UTC)" {
+		t.Errorf("fr UTC: %q", got)
+	}
+	if got := en.DateTime(deadline, time.UTC); got != "3 December 2026 at 22:59 (UTC)" {
+		t.Errorf("en UTC: %q", got)
+	}
+	if got := fr.Number(12345); got != "12\u202f345" {
+		t.Errorf("fr number: %q", got)
 	}
 	// The same instant is the next day in Tokyo.
 	tokyo, _ := time.LoadLocation("Asia/Tokyo")
@@ -156,5 +168,30 @@ func TestDatesAndTimeLeft(t *testing.T) {
 	}
 	if got := en.Plural("campaign.backers", 0); got != "0 backers" {
 		t.Errorf("English 0 is plural: %q", got)
+	}
+}
+
+// A label's colon follows each language's rule: right after the word in English, after a narrow
+// no-break space in French.
+func TestLabel(t *testing.T) {
+	if got := Label("en", "Amount"); got != "Amount:" {
+		t.Errorf("en: %q", got)
+	}
+	if got := Label("fr", "Montant"); got != "Montant\u202f:" {
+		t.Errorf("fr: %q", got)
+	}
+}
+
+// Every French message is punctuated the French way: a narrow no-break space before : ; ! ?
+// and inside « », so none of them wraps away from its word.
+func TestFrenchCatalogueIsPunctuatedTheFrenchWay(t *testing.T) {
+	c := catalogs["fr"]
+	for key, msg := range c.Messages {
+		french.CheckText(t, key, msg, "")
+	}
+	for key, forms := range c.Plurals {
+		for form, msg := range forms {
+			french.CheckText(t, key+"."+form, msg, "")
+		}
 	}
 }

@@ -10,10 +10,12 @@ import (
 
 	"github.com/backstitch/backstitch/internal/locale"
 	"github.com/backstitch/backstitch/internal/pledge"
+	"github.com/backstitch/backstitch/internal/testenv/french"
 )
 
 // Every message renders in every language from the data the outbox writes for it: a template
-// naming data its kind lacks, or a catalogue key missing, fails here rather than at 3 a.m.
+// naming data its kind lacks, or a catalogue key missing, fails here rather than at 3 a.m.; French
+// ones are punctuated the French way.
 func TestEveryMessageRendersInEveryLanguage(t *testing.T) {
 	r, err := NewRenderer()
 	if err != nil {
@@ -28,6 +30,7 @@ func TestEveryMessageRendersInEveryLanguage(t *testing.T) {
 		"unsubscribe_url": "https://b.example/unsubscribe?token=u"}
 	recovered := []Link{{Label: "Linen coats", Detail: "CHF 320.00", URL: "https://b.example/pledges/p1/manage?token=t"}}
 	links := regexp.MustCompile(`https://b\.example[^\s"<]*`)
+	english := map[Kind]Rendered{}
 	for _, lang := range locale.Languages {
 		for _, k := range Kinds {
 			d := maps.Clone(data)
@@ -47,6 +50,13 @@ func TestEveryMessageRendersInEveryLanguage(t *testing.T) {
 				if strings.Contains(body, "email.") || strings.Contains(body, "<no value>") || strings.Contains(body, "%!") {
 					t.Errorf("%s/%s: untranslated or missing text:\n%s", lang, k, body)
 				}
+			}
+			if lang == "en" {
+				english[k] = out
+			} else {
+				french.CheckText(t, lang+"/"+string(k)+" subject", out.Subject, english[k].Subject)
+				french.CheckText(t, lang+"/"+string(k)+" text", out.Text, english[k].Text)
+				french.CheckHTML(t, lang+"/"+string(k)+" HTML", out.HTML, english[k].HTML)
 			}
 			text, html := links.FindAllString(out.Text, -1), links.FindAllString(strings.ReplaceAll(out.HTML, "&amp;", "&"), -1)
 			if len(text) == 0 || !slices.Equal(text, html) {

@@ -26,21 +26,22 @@ type Renderer struct {
 }
 
 // NewRenderer parses templates/email: for each kind, <kind>.html with layout.html and <kind>.txt
-// with layout.txt, with the language's `t` bound in (the pages' catalogue).
+// with layout.txt, with the language's `t` and `label` bound in (the pages' catalogue).
 func NewRenderer() (*Renderer, error) {
 	r := &Renderer{html: map[string]map[Kind]*htmltemplate.Template{}, text: map[string]map[Kind]*texttemplate.Template{}}
 	fsys := templates.Email()
 	for _, lang := range locale.Languages {
 		t := func(key string, args ...any) string { return locale.T(lang, key, args...) }
+		label := func(key string) string { return locale.Label(lang, locale.T(lang, key)) }
 		r.html[lang], r.text[lang] = map[Kind]*htmltemplate.Template{}, map[Kind]*texttemplate.Template{}
 		for _, k := range Kinds {
 			// markdown shows an update's body as the campaign page does: no raw HTML, safe links.
-			h, err := htmltemplate.New(string(k)).Funcs(htmltemplate.FuncMap{"t": t, "markdown": markdown.Render}).Option("missingkey=error").
+			h, err := htmltemplate.New(string(k)).Funcs(htmltemplate.FuncMap{"t": t, "label": label, "markdown": markdown.Render}).Option("missingkey=error").
 				ParseFS(fsys, "layout.html", string(k)+".html")
 			if err != nil {
 				return nil, fmt.Errorf("email templates: %s.html: %w", k, err)
 			}
-			x, err := texttemplate.New(string(k)).Funcs(texttemplate.FuncMap{"t": t}).Option("missingkey=error").
+			x, err := texttemplate.New(string(k)).Funcs(texttemplate.FuncMap{"t": t, "label": label}).Option("missingkey=error").
 				ParseFS(fsys, "layout.txt", string(k)+".txt")
 			if err != nil {
 				return nil, fmt.Errorf("email templates: %s.txt: %w", k, err)

@@ -113,7 +113,7 @@ func TestBrowserFrenchAndTheSwitch(t *testing.T) {
 	if h := text(t, p, "#rewards"); h != "Contreparties" {
 		t.Errorf("rewards heading %q", h)
 	}
-	if fig := text(t, p, ".figures"); fig != "1\u00a0396,00\u00a0CHF\npromis sur 15\u00a0000,00\u00a0CHF" {
+	if fig := text(t, p, ".figures"); fig != "1\u202f396.00\u00a0CHF\npromis sur 15\u202f000.00\u00a0CHF" {
 		t.Errorf("figures %q", fig)
 	}
 	sw := p.MustElement("a.lang")

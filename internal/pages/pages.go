@@ -89,6 +89,7 @@ func New(campaigns *campaign.Service, accounts *account.Service, pledges *pledge
 		return template.FuncMap{
 			"t":      func(key string, args ...any) string { return locale.T(lang, key, args...) },
 			"plural": func(key string, n int64) string { return locale.Plural(lang, key, n) },
+			"label":  func(key string) string { return locale.Label(lang, locale.T(lang, key)) },
 		}
 	})
 	if err != nil {

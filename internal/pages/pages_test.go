@@ -17,8 +17,8 @@ import (
 	"github.com/backstitch/backstitch/templates"
 )
 
-// Every page answers with a complete, valid page in both languages, with the security headers;
-// addresses that lead nowhere answer the 404 page.
+// Every page answers with a complete, valid page in both languages, with the security headers
+// and French punctuation in French; addresses that lead nowhere answer the 404 page.
 func TestEveryPageIsValidHTMLInBothLanguages(t *testing.T) {
 	s := startSite(t)
 	d := s.demo()
@@ -33,6 +33,7 @@ func TestEveryPageIsValidHTMLInBothLanguages(t *testing.T) {
 		"/no/such/page":               404,
 	}
 	for path, want := range paths {
+		both := testenv.NewBilingual(t)
 		for _, lang := range locale.Languages {
 			p := s.get(path, lang+"-CH")
 			where := lang + " " + path
@@ -41,7 +42,7 @@ func TestEveryPageIsValidHTMLInBothLanguages(t *testing.T) {
 				continue
 			}
 			checkHeaders(t, where, p.header)
-			testenv.CheckHTML(t, where, p.body, lang)
+			both.Check(path, p.body, lang)
 			if p.header.Get("Content-Language") != lang {
 				t.Errorf("%s: Content-Language %q", where, p.header.Get("Content-Language"))
 			}
@@ -69,10 +70,10 @@ func TestCampaignPageShowsTiersMoneyAndDeadline(t *testing.T) {
 		`href="/campaigns/`+d.Geneva.Slug+`/pledge?tier=`+d.Geneva.Tiers["Guided tour of Geneva&#39;s ateliers"],
 	)
 	fr := s.get("/campaigns/"+d.Geneva.Slug, "fr-CH,fr;q=0.9").body
-	mustContain(t, "fr", fr, "<strong>1\u00a0396,00\u00a0CHF</strong> promis sur 15\u00a0000,00\u00a0CHF", "8 contributeurs", "24 jours restants",
-		"Se termine le 26 novembre 2026 à 23:59 (heure de Zurich)", "Tout ou rien : vous n’êtes débité que si l’objectif est atteint le 26 novembre 2026.",
+	mustContain(t, "fr", fr, "<strong>1\u202f396.00\u00a0CHF</strong> promis sur 15\u202f000.00\u00a0CHF", "8 contributeurs", "24 jours restants",
+		"Se termine le 26 novembre 2026 à 23:59 (heure de Zurich)", "Tout ou rien\u202f: vous n’êtes débité que si l’objectif est atteint le 26 novembre 2026.",
 		"9 disponibles sur 12", "livraison estimée en avril 2027", "rien n’est expédié",
-		"<dt>Suisse</dt><dd>12,00\u00a0CHF</dd>", "Size : XS, S, M, L, XL") // option names are the designer's words
+		"<dt>Suisse</dt><dd>12.00\u00a0CHF</dd>", "Size\u202f: XS, S, M, L, XL") // option names are the designer's words
 	// JPY has no decimals; Tokyo's deadline is Tokyo's day.
 	jp := s.get("/campaigns/"+d.Kyoto.Slug, "en-US").body
 	mustContain(t, "kyoto", jp, "<strong>JPY\u00a00</strong> pledged of JPY\u00a01,500,000", "JPY\u00a048,000", "12 December 2026 at 23:59 (Tokyo time)")
@@ -293,20 +294,25 @@ func TestContentSecurityPolicy(t *testing.T) {
 	}
 }
 
-// Every `t "key"` and `plural "key"` a template calls exists in the catalogues.
+// Every `t "key"`, `label "key"` and `plural "key"` a template calls exists in the catalogues, and
+// no template writes a label's colon itself: `label` sets it with the language's spacing.
 func TestTemplatesUseOnlyKnownMessages(t *testing.T) {
 	src, err := templates.Sources()
 	if err != nil {
 		t.Fatal(err)
 	}
-	call := regexp.MustCompile(`\b(t|plural) "([^"]+)"`)
+	call := regexp.MustCompile(`\b(t|plural|label) "([^"]+)"`)
+	colon := regexp.MustCompile(`\{\{-?\s*t "[^"]+"\s*-?\}\}\s?:`)
 	n := 0
 	for file, text := range src {
+		for _, bad := range colon.FindAllString(text, -1) {
+			t.Errorf("%s: %s writes its colon: use label", file, bad)
+		}
 		for _, m := range call.FindAllStringSubmatch(text, -1) {
 			n++
 			for _, lang := range locale.Languages {
 				var got string
-				if m[1] == "t" {
+				if m[1] != "plural" {
 					got = locale.T(lang, m[2])
 				} else {
 					got = locale.Plural(lang, m[2], 2)
@@ -340,8 +346,8 @@ func TestStoreFailureAnswersTheErrorPage(t *testing.T) {
 	}
 	checkHeaders(t, "error", p.header)
 	testenv.CheckHTML(t, "error", p.body, "fr")
-	mustContain(t, "error", p.body, "Une erreur s’est produite", "indiquez cette référence : ")
-	if id := regexp.MustCompile(`référence : ([0-9a-f-]{36})`).FindStringSubmatch(p.body); id == nil {
+	mustContain(t, "error", p.body, "Une erreur s’est produite", "indiquez cette référence\u202f: ")
+	if id := regexp.MustCompile(`référence\x{202f}: ([0-9a-f-]{36})`).FindStringSubmatch(p.body); id == nil {
 		t.Errorf("no request id on the error page:\n%s", p.body)
 	}
 }
