@@ -1,6 +1,6 @@
 // Command settle measures settling a funded all-or-nothing campaign against the offline Stripe
-// double, next to the double's own rate for bare PaymentIntents at the same concurrency, in one
-// run on one machine.
+// double, next to the double's own rate for bare PaymentIntents and the store's raw
+// conditional-update rate at the same concurrency, in one run on one machine.
 //
 //	go run ./bench/settle [-n 2000] [-c 8]
 package main
@@ -19,6 +19,9 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/backstitch/backstitch/bench/internal/profile"
 	"github.com/backstitch/backstitch/internal/campaign"
@@ -106,6 +109,10 @@ func run(out io.Writer, n, conc int) error {
 		return err
 	}
 	defer es.Close()
+	raw, err := rawConditionalRate(ctx, es.URI(), n, conc)
+	if err != nil {
+		return err
+	}
 	opts := mongostore.Options{URI: es.URI(), Database: "bench", SingleConnection: true, Locks: es.Locks()}
 	if countCommands {
 		opts.Monitor = commands.Monitor()
@@ -155,10 +162,35 @@ func run(out io.Writer, n, conc int) error {
 	fmt.Fprintf(out, "double, %d bare payment intents at concurrency %d: %v (%.0f /s)\n", n, conc, bareTime.Round(time.Millisecond), bare)
 	fmt.Fprintf(out, "settling %d pledges at concurrency %d:            %v (%.0f /s)\n", n, conc, settle.Round(time.Millisecond), float64(n)/settle.Seconds())
 	fmt.Fprintf(out, "ratio settle/bare: %.2fx (target <= 1.5x)\n", settle.Seconds()/bareTime.Seconds())
+	fmt.Fprintf(out, "store raw conditional-update rate:              %.0f /s\n", raw)
+	fmt.Fprintf(out, "ratio settle/raw: %.1f%% (target >= 33%%)\n", 100*float64(n)/settle.Seconds()/raw)
 	if countCommands {
 		commands.Report(out, n)
 	}
 	return nil
+}
+
+// rawConditionalRate is the store's rate for bare conditional updates at concurrency c through
+// one connection, as the service opens the embedded store: n updates of one document, each
+// applied only while a condition on the document holds (bench/pledges measures its conditional
+// update the same way).
+func rawConditionalRate(ctx context.Context, uri string, n, conc int) (float64, error) {
+	client, err := mongo.Connect(ctx, options.Client().ApplyURI(uri).SetMaxPoolSize(1))
+	if err != nil {
+		return 0, err
+	}
+	defer client.Disconnect(ctx)
+	units := client.Database("bench_raw").Collection("units")
+	if _, err := units.InsertOne(ctx, bson.M{"_id": "tier", "remaining": int64(n)}); err != nil {
+		return 0, err
+	}
+	return parallel(n, conc, func(int) error {
+		res, err := units.UpdateOne(ctx, bson.M{"_id": "tier", "remaining": bson.M{"$gt": 0}}, bson.M{"$inc": bson.M{"remaining": int64(-1)}})
+		if err == nil && res.MatchedCount != 1 {
+			err = fmt.Errorf("conditional update matched nothing")
+		}
+		return err
+	})
 }
 
 func parallel(n, conc int, op func(i int) error) (float64, error) {

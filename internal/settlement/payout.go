@@ -65,7 +65,7 @@ func (s *Settler) payOutCampaign(ctx context.Context, camp campaign.Campaign) er
 func (s *Settler) transferAll(ctx context.Context, w *work, camp campaign.Campaign, designer account.User) error {
 	log := zerolog.Ctx(ctx).With().Str("campaign_id", camp.ID).Logger()
 	owed := []pledge.Status{pledge.StatusCollected, pledge.StatusPartiallyRefunded}
-	err := w.each(ctx, camp.ID, owed, func(p pledge.Pledge) error {
+	err := w.each(ctx, camp.ID, owed, func(ctx context.Context, p pledge.Pledge) error {
 		if p.TransferID != "" {
 			return nil
 		}
@@ -87,7 +87,7 @@ func (s *Settler) transferAll(ctx context.Context, w *work, camp campaign.Campai
 		return err
 	}
 	var left atomic.Int64
-	if err := w.each(ctx, camp.ID, owed, func(p pledge.Pledge) error {
+	if err := w.each(ctx, camp.ID, owed, func(ctx context.Context, p pledge.Pledge) error {
 		if p.TransferID == "" {
 			left.Add(1)
 		}

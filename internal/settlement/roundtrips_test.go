@@ -14,6 +14,7 @@ import (
 
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/money"
+	"github.com/backstitch/backstitch/internal/mongostore"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/settlement"
 	"github.com/backstitch/backstitch/internal/stripedouble"
@@ -47,50 +48,8 @@ func TestDeadlineChargeReadsItsPledgeOnlyToWriteIt(t *testing.T) {
 	}}
 	store := testenv.MustStoreAt(t, opts)
 	ctx := context.Background()
-	d, err := stripedouble.New(stripedouble.Options{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	srv := httptest.NewServer(d)
-	t.Cleanup(srv.Close)
-	sc := client.New("sk_test_roundtrips", stripe.NewBackendsWithConfig(&stripe.BackendConfig{URL: stripe.String(srv.URL),
-		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull}}))
-	pay := stripepay.New(stripepay.Options{SecretKey: "sk_test_roundtrips", BackendURL: srv.URL, Timeout: 30 * time.Second})
-
-	now := time.Now().UTC()
-	title, deadline, tz := "Round trips", now.Add(48*time.Hour).Format(time.RFC3339), "Europe/Zurich"
-	goal := money.Money{Amount: 10000, Currency: "CHF"}
-	camp, err := campaign.New(campaign.Fields{Title: &title, Goal: &goal, Deadline: &deadline, Timezone: &tz}, "usr_designer",
-		now, campaign.Rules{MinDuration: time.Hour, MaxDuration: 1000 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	launched := now.Add(-30 * 24 * time.Hour)
-	camp.Status, camp.LaunchedAt, camp.Deadline = campaign.StatusLive, &launched, now.Add(-time.Minute)
-	if camp, err = store.CreateCampaign(ctx, camp); err != nil {
-		t.Fatal(err)
-	}
 	const n = 4
-	for i := range n {
-		cus, err := sc.Customers.New(&stripe.CustomerParams{Email: stripe.String(fmt.Sprintf("b%d@example.com", i))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		si, err := sc.SetupIntents.New(&stripe.SetupIntentParams{Customer: stripe.String(cus.ID), Usage: stripe.String("off_session"),
-			PaymentMethodTypes: stripe.StringSlice([]string{"card"}), Confirm: stripe.Bool(true), PaymentMethod: stripe.String("pm_card_visa")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := store.CreatePledge(ctx, pledge.Pledge{ID: fmt.Sprintf("plg_roundtrip%d", i), CampaignID: camp.ID, FundingModel: campaign.AllOrNothing,
-			Amount: money.Money{Amount: 5000, Currency: "CHF"}, Status: pledge.StatusActive, CustomerID: cus.ID, SetupIntentID: si.ID,
-			PaymentMethodID: si.PaymentMethod.ID, CreatedAt: now, UpdatedAt: now, History: []pledge.HistoryEntry{}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := store.AddToTotals(ctx, camp.ID, n*5000, n); err != nil {
-		t.Fatal(err)
-	}
+	camp, d, pay := mustFundedCampaign(t, store, n, time.Now().UTC())
 	clock := func() time.Time { return time.Now().UTC() }
 	svc := pledge.NewService(store, pay, clock, 30*time.Minute, pledge.Dunning{Retries: []time.Duration{24 * time.Hour}, Window: 168 * time.Hour})
 	settler := settlement.New(store, svc, clock, settlement.Options{Owner: "test", Concurrency: 2})
@@ -105,7 +64,7 @@ func TestDeadlineChargeReadsItsPledgeOnlyToWriteIt(t *testing.T) {
 	got := byID
 	mu.Unlock()
 	for i := range n {
-		p, err := store.FindPledge(ctx, fmt.Sprintf("plg_roundtrip%d", i))
+		p, err := store.FindPledge(ctx, fmt.Sprintf("plg_settle%d", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,4 +82,55 @@ func TestDeadlineChargeReadsItsPledgeOnlyToWriteIt(t *testing.T) {
 	if got != n*perCharge {
 		t.Errorf("settling %d pledges read a pledge by id %d times, want %d per charge", n, got, perCharge)
 	}
+}
+
+// mustFundedCampaign stores a live all-or-nothing campaign past its deadline (at now) with n
+// active pledges of CHF 50 whose cards are saved at a Stripe double, as pledging leaves them,
+// and answers the double and a gateway to it.
+func mustFundedCampaign(t *testing.T, store *mongostore.Store, n int, now time.Time) (campaign.Campaign, *stripedouble.Double, *stripepay.Client) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := stripedouble.New(stripedouble.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	srv := httptest.NewServer(d)
+	t.Cleanup(srv.Close)
+	sc := client.New("sk_test_settlement", stripe.NewBackendsWithConfig(&stripe.BackendConfig{URL: stripe.String(srv.URL),
+		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull}}))
+	pay := stripepay.New(stripepay.Options{SecretKey: "sk_test_settlement", BackendURL: srv.URL, Timeout: 30 * time.Second})
+
+	title, deadline, tz := "Settle me", now.Add(48*time.Hour).Format(time.RFC3339), "Europe/Zurich"
+	goal := money.Money{Amount: 10000, Currency: "CHF"}
+	camp, err := campaign.New(campaign.Fields{Title: &title, Goal: &goal, Deadline: &deadline, Timezone: &tz}, "usr_designer",
+		now, campaign.Rules{MinDuration: time.Hour, MaxDuration: 1000 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	launched := now.Add(-30 * 24 * time.Hour)
+	camp.Status, camp.LaunchedAt, camp.Deadline = campaign.StatusLive, &launched, now.Add(-time.Minute)
+	if camp, err = store.CreateCampaign(ctx, camp); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		cus, err := sc.Customers.New(&stripe.CustomerParams{Email: stripe.String(fmt.Sprintf("b%d@example.com", i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		si, err := sc.SetupIntents.New(&stripe.SetupIntentParams{Customer: stripe.String(cus.ID), Usage: stripe.String("off_session"),
+			PaymentMethodTypes: stripe.StringSlice([]string{"card"}), Confirm: stripe.Bool(true), PaymentMethod: stripe.String("pm_card_visa")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.CreatePledge(ctx, pledge.Pledge{ID: fmt.Sprintf("plg_settle%d", i), CampaignID: camp.ID, FundingModel: campaign.AllOrNothing,
+			Amount: money.Money{Amount: 5000, Currency: "CHF"}, Status: pledge.StatusActive, CustomerID: cus.ID, SetupIntentID: si.ID,
+			PaymentMethodID: si.PaymentMethod.ID, CreatedAt: now, UpdatedAt: now, History: []pledge.HistoryEntry{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.AddToTotals(ctx, camp.ID, int64(n)*5000, int64(n)); err != nil {
+		t.Fatal(err)
+	}
+	return camp, d, pay
 }
