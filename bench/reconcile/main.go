@@ -7,7 +7,10 @@
 // Without -mongodb-uri (or MONGODB_URI) the store is the embedded FerretDB, in this process, as
 // the service runs when no MongoDB is configured. Stripe is the offline double behind loopback
 // HTTP, in a child process (see double.go), so this process's memory is the service's: the
-// embedded store, the driver and the Runner, plus the bench's few records.
+// embedded store, the driver and the Runner, plus the bench's few records. On the embedded store
+// the ledger read is also repeated through FerretDB's own query, the read the service's scan of
+// the SQLite files replaced, and both are timed in CPU as well as wall time: on a shared machine
+// their ratio is the figure to quote.
 //
 // The first run is on clean data and must find nothing. Then ten discrepancies of five kinds are
 // injected and a second run must find exactly those; the command exits non-zero otherwise.
@@ -34,6 +37,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -100,7 +104,11 @@ var cpuProfile string
 // on the same database for bulk seeding (the store has no bulk insert, and the bench must not
 // add one to it), and the Stripe double (a child process) with the service's own Stripe client.
 type env struct {
-	store   *mongostore.Store
+	store *mongostore.Store
+	// served is the same database opened without the embedded store's Scanner, so StreamLedger
+	// asks FerretDB as it asks MongoDB: the read the Scanner replaced, measured for comparison
+	// (nil on MongoDB).
+	served  *mongostore.Store
 	pledges *mongo.Collection // the same collection the store reads, through the bench's client
 	double  *doubleProc
 	pay     *stripepay.Client
@@ -111,8 +119,8 @@ func run(ctx context.Context, out io.Writer, n int, uri string) error {
 	backend := "embedded FerretDB (SQLite)"
 	database := "bench"
 	var (
-		store *mongostore.Store
-		err   error
+		store, served *mongostore.Store
+		err           error
 	)
 	if uri == "" {
 		dir, err := os.MkdirTemp("", "backstitch-bench-reconcile-")
@@ -126,8 +134,8 @@ func run(ctx context.Context, out io.Writer, n int, uri string) error {
 		}
 		defer es.Close()
 		uri = es.URI()
-		// One connection and the embedded locks, as the service opens the embedded store.
-		if store, err = mongostore.Open(ctx, mongostore.Options{URI: uri, Database: database, SingleConnection: true, Locks: es.Locks()}); err != nil {
+		// One connection, the embedded locks and bulk reads, as the service opens the embedded store.
+		if store, err = mongostore.Open(ctx, mongostore.Options{URI: uri, Database: database, SingleConnection: true, Locks: es.Locks(), Scanner: es}); err != nil {
 			return err
 		}
 		// Without it every lookup by _id (leases, runs, FindLedger) scans its whole collection.
@@ -135,6 +143,10 @@ func run(ctx context.Context, out io.Writer, n int, uri string) error {
 		if err := es.IndexIDs(ctx, database); err != nil {
 			return err
 		}
+		if served, err = mongostore.Open(ctx, mongostore.Options{URI: uri, Database: database, SingleConnection: true}); err != nil {
+			return err
+		}
+		defer served.Close(context.WithoutCancel(ctx))
 	} else {
 		// A database of its own, dropped afterwards, so a real server is left as it was.
 		backend = "MongoDB at -mongodb-uri"
@@ -163,7 +175,7 @@ func run(ctx context.Context, out io.Writer, n int, uri string) error {
 		return err
 	}
 	defer dp.close()
-	e := &env{store: store, pledges: bulk.Database(database).Collection("pledges"), double: dp, backend: backend,
+	e := &env{store: store, served: served, pledges: bulk.Database(database).Collection("pledges"), double: dp, backend: backend,
 		pay: stripepay.New(stripepay.Options{SecretKey: "sk_test_bench", BackendURL: dp.url, Timeout: time.Minute})}
 
 	fmt.Fprintf(out, "reconcile bench: %d collected pledges vs %d Stripe charges, one campaign\n", n, n)
@@ -653,11 +665,14 @@ func (r runStats) print(out io.Writer, n int) {
 // phases are the parts of a run, each timed on its own over the same data.
 type phases struct {
 	listCharges, listTransfers, stream, group, compare, compareCSV time.Duration
-	chargesDouble                                                  time.Duration
-	chargeRequests                                                 int64
-	charges, transfers, ledgers                                    int
-	held                                                           uint64 // heap the records take, after a GC
-	csvBytes, gzBytes                                              int64
+	// CPU time of this process (embedded store included) for the ledger read, less noisy than
+	// wall time on a shared machine; and the same read through FerretDB's query (served).
+	streamCPU, servedStream, servedCPU time.Duration
+	chargesDouble                      time.Duration
+	chargeRequests                     int64
+	charges, transfers, ledgers        int
+	held                               uint64 // heap the records take, after a GC
+	csvBytes, gzBytes                  int64
 }
 
 // measurePhases repeats from outside what the Runner does inside: list the charges and transfers,
@@ -691,12 +706,23 @@ func measurePhases(ctx context.Context, e *env, campaignID string) (phases, erro
 	}
 	ph.listTransfers = time.Since(t)
 
-	t = time.Now()
+	t, cpu := time.Now(), cpuTime()
 	var ledgers []reconcile.Ledger
 	if err := e.store.StreamLedger(ctx, reconcile.Scope{CampaignID: campaignID}, func(l reconcile.Ledger) error { ledgers = append(ledgers, l); return nil }); err != nil {
 		return ph, err
 	}
-	ph.stream = time.Since(t)
+	ph.stream, ph.streamCPU = time.Since(t), cpuTime()-cpu
+	if e.served != nil {
+		t, cpu := time.Now(), cpuTime()
+		n := 0
+		if err := e.served.StreamLedger(ctx, reconcile.Scope{CampaignID: campaignID}, func(reconcile.Ledger) error { n++; return nil }); err != nil {
+			return ph, err
+		}
+		ph.servedStream, ph.servedCPU = time.Since(t), cpuTime()-cpu
+		if n != len(ledgers) {
+			return ph, fmt.Errorf("FerretDB's query gave %d pledges, the scan %d", n, len(ledgers))
+		}
+	}
 	ph.charges, ph.transfers, ph.ledgers = len(charges), len(transfers), len(ledgers)
 	held := settledHeap()
 	ph.held = held - min(base, held)
@@ -742,7 +768,14 @@ func (ph phases) print(out io.Writer, total time.Duration) {
 	row(fmt.Sprintf("ListCharges (%d charges, %d pages of 100, balance transactions expanded)", ph.charges, ph.chargeRequests), ph.listCharges)
 	row("  of which inside the double's handler (validate, render, expand)", ph.chargesDouble)
 	row(fmt.Sprintf("ListTransfers (%d transfers)", ph.transfers), ph.listTransfers)
-	row(fmt.Sprintf("StreamLedger (%d pledges, projected, unsorted)", ph.ledgers), ph.stream)
+	if ph.servedStream > 0 {
+		row(fmt.Sprintf("StreamLedger (%d pledges, scanned from the embedded store's files; CPU %v)", ph.ledgers, ph.streamCPU.Round(time.Millisecond)), ph.stream)
+		row(fmt.Sprintf("  the same through FerretDB's query, the read the scan replaced (CPU %v)", ph.servedCPU.Round(time.Millisecond)), ph.servedStream)
+		fmt.Fprintf(out, "  %-76s %8.1f×\n", "  scan vs query, CPU time (less noisy than wall time on a shared machine)",
+			ph.servedCPU.Seconds()/max(ph.streamCPU.Seconds(), 1e-9))
+	} else {
+		row(fmt.Sprintf("StreamLedger (%d pledges, projected, unsorted; CPU %v)", ph.ledgers, ph.streamCPU.Round(time.Millisecond)), ph.stream)
+	}
 	row("group and sort both sides (reconcile.Group)", ph.group)
 	row("Compare, matches discarded", ph.compare)
 	row(fmt.Sprintf("Compare + CSV rows gzipped (%s CSV → %s), not stored", mib(uint64(ph.csvBytes)), mib(uint64(ph.gzBytes))), ph.compareCSV)
@@ -843,6 +876,15 @@ func checkTotals(s *reconcile.Summary, pledges, charges int64) error {
 }
 
 func sortedKeys(m map[string]int) []string { return slices.Sorted(maps.Keys(m)) }
+
+// cpuTime is the CPU time this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // liveHeap is the heap the last GC found live.
 func liveHeap() uint64 {

@@ -36,14 +36,15 @@ type offlineParts struct {
 func checkBuild(config.Config) error { return nil }
 
 // startEmbeddedStore starts FerretDB in BACKSTITCH_DATA_DIR and points opts at it: one
-// connection (FerretDB loses concurrent updates of a document with more) and its per-document locks.
+// connection (FerretDB loses concurrent updates of a document with more), its per-document locks
+// and its bulk reads from the SQLite files.
 func (a *App) startEmbeddedStore(opts *mongostore.Options) error {
 	srv, err := embedded.Start(a.cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	a.offline.embedded = srv
-	opts.URI, opts.SingleConnection, opts.Locks = srv.URI(), true, srv.Locks()
+	opts.URI, opts.SingleConnection, opts.Locks, opts.Scanner = srv.URI(), true, srv.Locks(), srv
 	return nil
 }
 

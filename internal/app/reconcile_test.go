@@ -437,3 +437,51 @@ func TestInterruptedRunIsResumedByAnotherInstance(t *testing.T) {
 		t.Fatalf("a completed run ran again: attempt %d", again.Attempt)
 	}
 }
+
+// slowStripe lists charges as a slow Stripe would: a minute passes with each one.
+type slowStripe struct {
+	reconcile.StripeSource
+	clock interface{ Advance(time.Duration) }
+}
+
+func (s slowStripe) ListCharges(ctx context.Context, f reconcile.Filter, fn func(reconcile.Charge) error) error {
+	return s.StripeSource.ListCharges(ctx, f, func(c reconcile.Charge) error {
+		s.clock.Advance(time.Minute)
+		return fn(c)
+	})
+}
+
+// A run whose listing outlasts its lease (2 minutes; 100,000 charges are 1,000 pages from Stripe)
+// keeps the lease as it goes and completes in one attempt, instead of losing it at the end of the
+// listing and starting again, as long, up to failing.
+func TestReconciliationOutlastingItsLeaseKeepsIt(t *testing.T) {
+	s := startService(t, nil)
+	ctx := context.Background()
+	c := s.pledgeSetup("all_or_nothing", 10)
+	s.backAll(c, 800000, "pm_card_visa", "pm_card_visa", "pm_card_visa")
+	s.passDeadline(c.slug)
+	if err := s.app.Settler().Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run, err := reconcile.NewRun(reconcile.Scope{CampaignID: c.id}, "usr_admin", s.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	pay := stripepay.New(stripepay.Options{SecretKey: s.app.StripeSecretKey(), BackendURL: s.app.StripeURL(), Timeout: 10 * time.Second})
+	slow := reconcile.NewRunner(s.store, slowStripe{StripeSource: pay, clock: s.clock}, s.clock.Now,
+		reconcile.RunnerOptions{Owner: "slow-instance", LeaseTTL: 2 * time.Minute, PlatformFeeBPS: 500})
+	start := s.clock.Now()
+	if err := slow.Execute(ctx, run.ID); err != nil {
+		t.Fatalf("execute: %v", err)
+	}
+	got, err := s.store.FindRun(ctx, run.ID)
+	if err != nil || got.Status != reconcile.RunCompleted || got.Attempt != 1 || got.Summary == nil || got.Summary.Totals[0].Gross != 2400000 {
+		t.Fatalf("run = %+v %+v %v", got, got.Summary, err)
+	}
+	if took := s.clock.Now().Sub(start); took < 3*time.Minute {
+		t.Fatalf("the listing took %v of the clock, not more than the lease", took)
+	}
+}

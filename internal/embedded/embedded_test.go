@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -192,5 +193,37 @@ func testSocketOutsideDataFolder(t *testing.T, dir string) {
 	}
 	if _, err := os.Stat(sockDir); !os.IsNotExist(err) {
 		t.Fatalf("socket folder %s left behind: %v", sockDir, err)
+	}
+}
+
+// Scan splices nothing a caller gives into its SQL: a field path that is not a plain dotted name
+// is refused, and a collection that does not exist reads as empty, as FerretDB answers a query
+// on it. (That Scan returns what FerretDB returns is checked in mongostore's tests.)
+func TestScanRefusesOddPathsAndReadsMissingCollectionsAsEmpty(t *testing.T) {
+	s := mustStart(t, lowercaseTempDir(t))
+	ctx := context.Background()
+	c, err := mongo.Connect(ctx, options.Client().ApplyURI(s.URI()).SetMaxPoolSize(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	if _, err := c.Database("d").Collection("pledges").InsertOne(ctx, bson.M{"_id": "plg_1", "amount": bson.M{"amount": int64(5000)}}); err != nil {
+		t.Fatal(err)
+	}
+	var rows [][]any
+	collect := func(v []any) error { rows = append(rows, append([]any(nil), v...)); return nil }
+	for _, bad := range []string{`_id') FROM x; --`, "amount.", "$.amount", "Amount", `amount["x"]`} {
+		if err := s.Scan(ctx, "d", "pledges", []string{"_id", bad}, collect); err == nil {
+			t.Errorf("path %q accepted", bad)
+		}
+	}
+	if err := s.Scan(ctx, "d", "nothing_here", []string{"_id"}, collect); err != nil || len(rows) != 0 {
+		t.Fatalf("missing collection: %v, %v", rows, err)
+	}
+	if err := s.Scan(ctx, "d", "pledges", []string{"_id", "amount.amount", "note"}, collect); err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]any{{"plg_1", int64(5000), nil}}; !reflect.DeepEqual(rows, want) {
+		t.Fatalf("rows = %v, want %v", rows, want)
 	}
 }

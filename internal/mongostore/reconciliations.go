@@ -3,12 +3,15 @@ package mongostore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/money"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/reconcile"
 )
@@ -33,6 +36,9 @@ func ledgerOf(p pledge.Pledge) reconcile.Ledger {
 // period. No sort is asked for: the embedded store sorts in memory and too slowly for large
 // campaigns, so the caller sorts the compact records itself.
 func (s *Store) StreamLedger(ctx context.Context, sc reconcile.Scope, fn func(reconcile.Ledger) error) error {
+	if s.scanner != nil {
+		return s.scanLedger(ctx, sc, fn)
+	}
 	filter := bson.M{"campaign_id": sc.CampaignID}
 	if sc.CampaignID == "" {
 		filter = bson.M{"collected_at": bson.M{"$gte": sc.From, "$lt": sc.To}}
@@ -55,6 +61,96 @@ func (s *Store) StreamLedger(ctx context.Context, sc reconcile.Scope, fn func(re
 		return storeError("read pledges to reconcile: %w", err)
 	}
 	return nil
+}
+
+// ledgerPaths are the fields scanLedger reads, in the order ledgerRow takes them; "dispute" is
+// there to tell a dispute apart from none, "collected_at" to select a period.
+var ledgerPaths = []string{"_id", "campaign_id", "status", "amount.amount", "amount.currency", "shipping", "payment_intent_id",
+	"charge_id", "amount_refunded", "dispute", "dispute.id", "dispute.status", "dispute.amount", "transfer_id", "transfer_amount",
+	"stripe_fee", "updated_at", "collected_at"}
+
+// scanLedger is StreamLedger on the embedded store: the Scanner reads the fields of every pledge
+// and the scope's filter is applied here, as the server applies it: the campaign id a string
+// equal to the scope's, or collected_at a date in [From, To) (compared in milliseconds, the
+// precision BSON keeps).
+func (s *Store) scanLedger(ctx context.Context, sc reconcile.Scope, fn func(reconcile.Ledger) error) error {
+	var from, to int64
+	if sc.CampaignID == "" {
+		from, to = sc.From.UnixMilli(), sc.To.UnixMilli()
+	}
+	return s.scanner.Scan(ctx, s.db.Name(), "pledges", ledgerPaths, func(v []any) error {
+		if sc.CampaignID != "" {
+			if id, ok := v[1].(string); !ok || id != sc.CampaignID {
+				return nil
+			}
+		} else if at, ok := v[17].(int64); !ok || at < from || at >= to {
+			return nil
+		}
+		l, err := ledgerRow(v)
+		if err != nil {
+			return storeError("read pledges to reconcile: %w", err)
+		}
+		return fn(l)
+	})
+}
+
+// ledgerRow turns a row of ledgerPaths into a Ledger. A value of another type than the field
+// holds is an error, never a zero: reconciliation must not compare what it could not read.
+func ledgerRow(v []any) (reconcile.Ledger, error) {
+	r := scanned{v: v}
+	l := reconcile.Ledger{PledgeID: r.str(0), CampaignID: r.str(1), Status: pledge.Status(r.str(2)),
+		Amount: money.Money{Amount: r.int(3), Currency: r.str(4)}, Shipping: r.int(5), PaymentIntentID: r.str(6),
+		ChargeID: r.str(7), Refunded: r.int(8), TransferID: r.str(13), TransferAmount: r.int(14), StripeFee: r.int(15),
+		UpdatedAt: r.date(16)}
+	if v[9] != nil {
+		l.Dispute = &reconcile.Dispute{ID: r.str(10), Status: r.str(11), Amount: r.int(12)}
+	}
+	return l, r.err
+}
+
+// scanned reads the values of one Scanner row, remembering the first that has the wrong type.
+type scanned struct {
+	v   []any
+	err error
+}
+
+func (r *scanned) str(i int) string {
+	switch x := r.v[i].(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	}
+	r.wrong(i, "a string")
+	return ""
+}
+
+func (r *scanned) int(i int) int64 {
+	switch x := r.v[i].(type) {
+	case nil:
+		return 0
+	case int64:
+		return x
+	}
+	r.wrong(i, "an integer")
+	return 0
+}
+
+func (r *scanned) date(i int) time.Time {
+	switch x := r.v[i].(type) {
+	case nil:
+		return time.Time{}
+	case int64:
+		return time.UnixMilli(x).UTC()
+	}
+	r.wrong(i, "a date")
+	return time.Time{}
+}
+
+func (r *scanned) wrong(i int, want string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("pledge %v: %s is %T, want %s", r.v[0], ledgerPaths[i], r.v[i], want)
+	}
 }
 
 // FindLedger reads one pledge's reconciliation record.

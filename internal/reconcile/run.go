@@ -351,18 +351,20 @@ type sides struct {
 // sort a large collection in time, and these records are small.
 func (r *Runner) gather(ctx context.Context, h *lease.Held, s Scope, f Filter) (sides, error) {
 	// Stripe's listing and the store's read wait on different servers: they run side by side.
+	// Either may outlast the lease (100,000 charges are 1,000 pages from Stripe), so both keep
+	// it as they go.
 	var charges []Charge
 	var transfers []Transfer
 	stripeDone := make(chan error, 1)
 	go func() {
-		err := r.stripe.ListCharges(ctx, f, func(c Charge) error { charges = append(charges, c); return nil })
+		err := r.stripe.ListCharges(ctx, f, func(c Charge) error { charges = append(charges, c); return h.RenewIfDue(ctx) })
 		if err == nil {
-			err = r.stripe.ListTransfers(ctx, f, func(t Transfer) error { transfers = append(transfers, t); return nil })
+			err = r.stripe.ListTransfers(ctx, f, func(t Transfer) error { transfers = append(transfers, t); return h.RenewIfDue(ctx) })
 		}
 		stripeDone <- err
 	}()
 	var ledgers []Ledger
-	dbErr := r.store.StreamLedger(ctx, s, func(l Ledger) error { ledgers = append(ledgers, l); return nil })
+	dbErr := r.store.StreamLedger(ctx, s, func(l Ledger) error { ledgers = append(ledgers, l); return h.RenewIfDue(ctx) })
 	if err := errors.Join(<-stripeDone, dbErr); err != nil {
 		return sides{}, err
 	}
@@ -378,6 +380,9 @@ func (r *Runner) gather(ctx context.Context, h *lease.Held, s Scope, f Filter) (
 			return nil
 		}
 		known[id] = true
+		if err := h.RenewIfDue(ctx); err != nil {
+			return err
+		}
 		l, err := r.store.FindLedger(ctx, id)
 		if backstitch.ErrorCode(err) == backstitch.CodeNotFound {
 			return nil
@@ -408,6 +413,9 @@ func (r *Runner) gather(ctx context.Context, h *lease.Held, s Scope, f Filter) (
 	for _, l := range ledgers {
 		if !l.Status.Charged() || l.PaymentIntentID == "" || listed[l.PaymentIntentID] {
 			continue
+		}
+		if err := h.RenewIfDue(ctx); err != nil {
+			return sides{}, err
 		}
 		more, err := r.stripe.PaymentIntentCharges(ctx, l.PaymentIntentID)
 		if err != nil {

@@ -46,9 +46,10 @@ func Main(m *testing.M, after ...func()) {
 }
 
 // StoreModeEnv selects how tests open the embedded store: unset (or "embedded") as the service
-// opens it, with per-document locks; "mongodb-mode" as the service opens a MongoDB server, with no
-// locks, so every write is the conditional update that production MongoDB runs. Only the pool stays
-// at one connection, FerretDB's own limit (more connections lose concurrent updates of a document).
+// opens it, with per-document locks and bulk reads from its files; "mongodb-mode" as the service
+// opens a MongoDB server, with neither, so every write is the conditional update and every read
+// the query that production MongoDB runs. Only the pool stays at one connection, FerretDB's own
+// limit (more connections lose concurrent updates of a document).
 const StoreModeEnv = "BACKSTITCH_TEST_STORE"
 
 // MongoDBMode reports whether tests open the embedded store as a MongoDB server (see StoreModeEnv).
@@ -86,7 +87,7 @@ func StoreOptions(tb testing.TB) mongostore.Options {
 	}
 	opts := mongostore.Options{URI: shared.server.URI(), Database: name, SingleConnection: true, Monitor: queryMonitor}
 	if !mongoMode {
-		opts.Locks = shared.server.Locks()
+		opts.Locks, opts.Scanner = shared.server.Locks(), shared.server
 	}
 	return opts
 }
