@@ -31,15 +31,11 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
 	"github.com/backstitch/backstitch/bench/internal/profile"
-	"github.com/backstitch/backstitch/internal/account"
-	"github.com/backstitch/backstitch/internal/app"
-	"github.com/backstitch/backstitch/internal/config"
+	"github.com/backstitch/backstitch/bench/internal/site"
 	"github.com/backstitch/backstitch/internal/embedded"
-	"github.com/backstitch/backstitch/internal/mongostore"
 )
 
 func main() {
@@ -69,28 +65,28 @@ func run(out io.Writer, conc, rounds int, dur time.Duration) error {
 		return err
 	}
 	defer srv.Close()
-	store, err := openStore(ctx, srv)
+	store, err := site.OpenStore(ctx, srv, "bench_publicread")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = store.Close(ctx) }()
-	service, stop, err := startService(ctx, store)
+	service, stop, err := site.StartService(ctx, store, nil)
 	if err != nil {
 		return err
 	}
 	defer stop()
 	// A second instance on the same store, as behind a load balancer: it hears of the pledge only
 	// through the store, after its cached copy expires.
-	other, stopOther, err := startService(ctx, store)
+	other, stopOther, err := site.StartService(ctx, store, nil)
 	if err != nil {
 		return err
 	}
 	defer stopOther()
-	c, err := liveCampaign(service)
+	c, err := site.LiveCampaign(service)
 	if err != nil {
 		return err
 	}
-	for _, target := range []struct{ name, path string }{{"campaign JSON", "/api/v1/campaigns/" + c.slug}, {"campaign page", "/campaigns/" + c.slug}} {
+	for _, target := range []struct{ name, path string }{{"campaign JSON", "/api/v1/campaigns/" + c.Slug}, {"campaign page", "/campaigns/" + c.Slug}} {
 		if err := compare(out, service, target.name, target.path, conc, rounds, dur); err != nil {
 			return err
 		}
@@ -100,7 +96,7 @@ func run(out io.Writer, conc, rounds int, dur time.Duration) error {
 
 // compare measures one public read against a bare Fiber handler answering the same bytes.
 func compare(out io.Writer, service, name, path string, conc, rounds int, dur time.Duration) error {
-	status, body, contentType, err := getPage(service, path)
+	status, body, contentType, err := site.Get(service, path)
 	if err != nil || status != 200 {
 		return fmt.Errorf("%s: %d %v", name, status, err)
 	}
@@ -145,18 +141,18 @@ func compare(out io.Writer, service, name, path string, conc, rounds int, dur ti
 
 // pledgeShows makes a pledge on one instance and measures how long until each instance's
 // campaign page shows it (the writing one at once, the other within the cache's TTL).
-func pledgeShows(out io.Writer, writer, other string, c benchCampaign) error {
-	path := "/campaigns/" + c.slug
+func pledgeShows(out io.Writer, writer, other string, c site.Campaign) error {
+	path := "/campaigns/" + c.Slug
 	before := map[string][]byte{}
 	for _, addr := range []string{writer, other} {
-		_, body, _, err := getPage(addr, path)
+		_, body, _, err := site.Get(addr, path)
 		if err != nil {
 			return err
 		}
 		before[addr] = body
 	}
-	status, b, err := call("POST", writer, "/api/v1/campaigns/"+c.slug+"/pledges", "",
-		`{"tier_id":"`+c.noteTier+`","amount":{"amount":1000,"currency":"CHF"},"backer":{"email":"b@bench.example","name":"B"}}`, "Idempotency-Key", "bench-pledge")
+	status, b, err := site.Call("POST", writer, "/api/v1/campaigns/"+c.Slug+"/pledges", "",
+		`{"tier_id":"`+c.Note+`","amount":{"amount":1000,"currency":"CHF"},"backer":{"email":"b@bench.example","name":"B"}}`, "Idempotency-Key", "bench-pledge")
 	if err != nil || status != 201 {
 		return fmt.Errorf("pledge: %d %v %s", status, err, b)
 	}
@@ -167,14 +163,14 @@ func pledgeShows(out io.Writer, writer, other string, c benchCampaign) error {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return err
 	}
-	if status, b, err = call("POST", writer, "/api/v1/pledges/"+p.ID+"/confirm", "", `{"payment_method":"pm_card_visa"}`, "X-Manage-Token", p.ManageToken); err != nil || status != 200 {
+	if status, b, err = site.Call("POST", writer, "/api/v1/pledges/"+p.ID+"/confirm", "", `{"payment_method":"pm_card_visa"}`, "X-Manage-Token", p.ManageToken); err != nil || status != 200 {
 		return fmt.Errorf("confirm: %d %v %s", status, err, b)
 	}
 	made := time.Now()
 	fmt.Fprintln(out)
 	for _, inst := range []struct{ name, addr string }{{"the instance that took it", writer}, {"another instance", other}} {
 		for {
-			_, body, _, err := getPage(inst.addr, path)
+			_, body, _, err := site.Get(inst.addr, path)
 			if err != nil {
 				return err
 			}
@@ -208,47 +204,6 @@ func report(out io.Writer, name string, r result) {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// openStore opens the embedded store and creates the admin who approves the campaign.
-func openStore(ctx context.Context, srv *embedded.Server) (*mongostore.Store, error) {
-	store, err := mongostore.Open(ctx, mongostore.Options{URI: srv.URI(), Database: "bench_publicread", SingleConnection: true, Locks: srv.Locks()})
-	if err != nil {
-		return nil, err
-	}
-	if err := srv.IndexIDs(ctx, "bench_publicread"); err != nil {
-		return nil, err
-	}
-	admin, err := account.NewUser(account.SignupFields{Email: "admin@bench.example", Password: "benchmark admin", Name: "Admin"}, account.RoleAdmin, time.Now())
-	if err == nil {
-		err = store.CreateUser(ctx, admin)
-	}
-	return store, err
-}
-
-// startService runs an instance of the service on store.
-func startService(ctx context.Context, store *mongostore.Store) (addr string, stop func(), err error) {
-	env := map[string]string{"BACKSTITCH_LOG_LEVEL": "error"}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		return "", nil, err
-	}
-	a, err := app.Open(ctx, cfg, zerolog.Nop(), app.Deps{Store: store})
-	if err != nil {
-		return "", nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { _ = a.Serve(sctx, ln); close(done) }()
-	return ln.Addr().String(), func() {
-		cancel()
-		<-done
-		a.Close(ctx)
-	}, nil
-}
-
 // startBare serves body at every path with the given content type, and nothing else.
 func startBare(body []byte, contentType string) (addr string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -262,96 +217,6 @@ func startBare(body []byte, contentType string) (addr string, stop func(), err e
 	})
 	go func() { _ = f.Listener(ln) }()
 	return ln.Addr().String(), func() { _ = f.Shutdown() }, nil
-}
-
-var client = &fasthttp.Client{MaxConnsPerHost: 1024}
-
-// getPage fetches path anonymously, in English, returning the status, body and content type.
-func getPage(addr, path string) (int, []byte, string, error) {
-	req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(res)
-	req.SetRequestURI("http://" + addr + path)
-	if err := client.DoTimeout(req, res, 30*time.Second); err != nil {
-		return 0, nil, "", err
-	}
-	return res.StatusCode(), bytes.Clone(res.Body()), string(res.Header.ContentType()), nil
-}
-
-// call sends a request; header holds extra header pairs.
-func call(method, addr, path, token, body string, header ...string) (int, []byte, error) {
-	req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(res)
-	req.Header.SetMethod(method)
-	req.SetRequestURI("http://" + addr + path)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != "" {
-		req.Header.SetContentType("application/json")
-		req.SetBodyString(body)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	if err := client.DoTimeout(req, res, 30*time.Second); err != nil {
-		return 0, nil, err
-	}
-	return res.StatusCode(), bytes.Clone(res.Body()), nil
-}
-
-// benchCampaign is the live campaign read: its slug and its tier without shipping.
-type benchCampaign struct{ slug, noteTier string }
-
-// liveCampaign launches a campaign with three tiers, as a designer and an admin would.
-func liveCampaign(addr string) (benchCampaign, error) {
-	var m map[string]any
-	do := func(method, path, token, body string, want int) error {
-		status, b, err := call(method, addr, "/api/v1"+path, token, body)
-		if err != nil {
-			return err
-		}
-		if status != want {
-			return fmt.Errorf("%s %s: %d %s", method, path, status, b)
-		}
-		m = map[string]any{}
-		return json.Unmarshal(b, &m)
-	}
-	fail := func(err error) (benchCampaign, error) { return benchCampaign{}, err }
-	if err := do("POST", "/designers", "", `{"email":"d@bench.example","password":"benchmark designer","name":"D"}`, 201); err != nil {
-		return fail(err)
-	}
-	if err := do("POST", "/sessions", "", `{"email":"d@bench.example","password":"benchmark designer"}`, 201); err != nil {
-		return fail(err)
-	}
-	designer := m["token"].(string)
-	if err := do("POST", "/sessions", "", `{"email":"admin@bench.example","password":"benchmark admin"}`, 201); err != nil {
-		return fail(err)
-	}
-	admin := m["token"].(string)
-	deadline := time.Now().Add(30 * 24 * time.Hour).Format(time.DateOnly)
-	if err := do("POST", "/campaigns", designer, `{"title":"Zero-waste linen coat","blurb":"Cut from deadstock linen.","story":"We cut every coat from fabric left over by mills, and sew it in Zürich.","goal":{"amount":1500000,"currency":"CHF"},"deadline":"`+deadline+`","timezone":"Europe/Zurich"}`, 201); err != nil {
-		return fail(err)
-	}
-	c := benchCampaign{slug: m["slug"].(string)}
-	id := m["id"].(string)
-	for _, tier := range []string{
-		`{"title":"Linen coat","kind":"physical","price":{"amount":32000,"currency":"CHF"},"limit":50,"estimated_delivery":"2027-03"}`,
-		`{"title":"Sewing workshop","kind":"experience","price":{"amount":9000,"currency":"CHF"},"limit":12}`,
-		`{"title":"Thank-you note","kind":"digital","price":{"amount":1000,"currency":"CHF"}}`,
-	} {
-		if err := do("POST", "/campaigns/"+id+"/tiers", designer, tier, 201); err != nil {
-			return fail(err)
-		}
-		c.noteTier = m["id"].(string) // the last one: a digital note, nothing to ship
-	}
-	for _, step := range []struct{ path, token string }{{"/campaigns/" + id + "/submit", designer}, {"/admin/campaigns/" + id + "/approve", admin}, {"/campaigns/" + id + "/launch", designer}} {
-		if err := do("POST", step.path, step.token, "", 200); err != nil {
-			return fail(err)
-		}
-	}
-	return c, nil
 }
 
 // saturate runs conc closed-loop connections for dur after a short warm-up.
