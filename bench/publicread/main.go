@@ -7,8 +7,9 @@
 //	go run ./bench/publicread [-c 32] [-d 3s] [-rounds 3]
 //
 // Both servers listen on loopback in this process; the load generator (fasthttp's client, c
-// connections, each sending its next request when the last one answered) runs here too, so all
-// three share the machine's cores the same way for both measurements. After the saturation runs,
+// connections, each sending its next request when the last one answered) runs in a child process
+// (see remote), so the three share the machine's cores the same way for both measurements and
+// the generator's garbage is not collected by the servers' GC. After the saturation runs,
 // the service is driven open-loop at half of the rate it reached, and p99 is measured from each
 // request's scheduled send time (a request that waits for a busy connection counts its wait).
 // The service is the full stack: every middleware, the embedded store, the offline Stripe double.
@@ -25,6 +26,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -43,9 +45,19 @@ func main() {
 	dur := flag.Duration("d", 3*time.Second, "duration of each measurement")
 	rounds := flag.Int("rounds", 3, "alternating saturation rounds of each server")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	allocProfile := flag.String("allocprofile", "", "write a profile of the run's allocations to this file")
+	generate := flag.String("generate", "", "(internal) run as the load generator with these JSON settings, answering a JSON result")
 	flag.Parse()
+	if *generate != "" {
+		if err := generator(*generate, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench generator:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	stopProfile := profile.Start(*cpuProfile)
 	defer stopProfile()
+	defer profile.WriteAllocs(*allocProfile)
 	if err := run(os.Stdout, *conc, *rounds, *dur); err != nil {
 		stopProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -219,24 +231,101 @@ func startBare(body []byte, contentType string) (addr string, stop func(), err e
 	return ln.Addr().String(), func() { _ = f.Shutdown() }, nil
 }
 
+// The load generator runs in a child process: this same binary started with -generate. In the
+// bench's own process its garbage (a response buffer and a latency per request, about as much
+// as the service allocates) would set the pace of the garbage collector the service runs
+// under, and a GC cycle's marking lands on the service's tail latency; real clients are on
+// other machines. The child shares the cores, as clients on the same machine would.
+
+// job is what one run of the generator does.
+type job struct {
+	Addr, Path, WantFile string
+	Conc                 int
+	Warm, Dur            time.Duration
+	// Rate, when set, paces the requests open loop; without, each connection sends its next
+	// request when the last one answered.
+	Rate float64
+}
+
+type jobResult struct {
+	Rate     float64
+	P50, P99 time.Duration
+}
+
 // saturate runs conc closed-loop connections for dur after a short warm-up.
 func saturate(addr, path string, want []byte, conc int, dur time.Duration) (result, error) {
-	if _, err := load(addr, path, want, conc, time.Now().Add(dur/5), nil); err != nil {
-		return result{}, err
-	}
-	start := time.Now()
-	lat, err := load(addr, path, want, conc, start.Add(dur), nil)
-	return summarise(lat, time.Since(start)), err
+	return remote(job{Addr: addr, Path: path, Conc: conc, Warm: dur / 5, Dur: dur}, want)
 }
 
 // paced sends rate requests a second, open loop, over conc connections.
 func paced(addr, path string, want []byte, conc int, dur time.Duration, rate float64) (result, error) {
+	return remote(job{Addr: addr, Path: path, Conc: conc, Dur: dur, Rate: rate}, want)
+}
+
+// remote runs j in a child process and returns what it measured.
+func remote(j job, want []byte) (result, error) {
+	f, err := os.CreateTemp("", "backstitch-bench-want-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(want); err != nil {
+		f.Close()
+		return result{}, err
+	}
+	if err := f.Close(); err != nil {
+		return result{}, err
+	}
+	j.WantFile = f.Name()
+	settings, err := json.Marshal(j)
+	if err != nil {
+		return result{}, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return result{}, err
+	}
+	cmd := exec.Command(self, "-generate", string(settings))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return result{}, fmt.Errorf("load generator: %w", err)
+	}
+	var r jobResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		return result{}, fmt.Errorf("load generator answered %q: %w", out, err)
+	}
+	return result{rate: r.Rate, p50: r.P50, p99: r.P99}, nil
+}
+
+// generator is the child's side of remote.
+func generator(settings string, out io.Writer) error {
+	var j job
+	if err := json.Unmarshal([]byte(settings), &j); err != nil {
+		return err
+	}
+	want, err := os.ReadFile(j.WantFile)
+	if err != nil {
+		return err
+	}
+	if j.Warm > 0 {
+		if _, err := load(j.Addr, j.Path, want, j.Conc, time.Now().Add(j.Warm), nil); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
-	interval := time.Duration(float64(time.Second) / rate)
-	var n atomic.Int64
-	schedule := func() time.Time { return start.Add(time.Duration(n.Add(1)-1) * interval) }
-	lat, err := load(addr, path, want, conc, start.Add(dur), schedule)
-	return summarise(lat, time.Since(start)), err
+	var schedule func() time.Time
+	if j.Rate > 0 {
+		interval := time.Duration(float64(time.Second) / j.Rate)
+		var n atomic.Int64
+		schedule = func() time.Time { return start.Add(time.Duration(n.Add(1)-1) * interval) }
+	}
+	lat, err := load(j.Addr, j.Path, want, j.Conc, start.Add(j.Dur), schedule)
+	if err != nil {
+		return err
+	}
+	r := summarise(lat, time.Since(start))
+	return json.NewEncoder(out).Encode(jobResult{Rate: r.rate, P50: r.p50, P99: r.p99})
 }
 
 // load sends requests on conc connections until end. With schedule, each request waits for its
