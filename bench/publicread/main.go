@@ -7,8 +7,9 @@
 //	go run ./bench/publicread [-c 32] [-d 3s] [-rounds 3]
 //
 // Both servers listen on loopback in this process; the load generator (fasthttp's client, c
-// connections, each sending its next request when the last one answered) runs here too, so all
-// three share the machine's cores the same way for both measurements. After the saturation runs,
+// connections, each sending its next request when the last one answered) runs in a child process
+// (see remote), so the three share the machine's cores the same way for both measurements and
+// the generator's garbage is not collected by the servers' GC. After the saturation runs,
 // the service is driven open-loop at half of the rate it reached, and p99 is measured from each
 // request's scheduled send time (a request that waits for a busy connection counts its wait).
 // The service is the full stack: every middleware, the embedded store, the offline Stripe double.
@@ -25,21 +26,18 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
 	"github.com/backstitch/backstitch/bench/internal/profile"
-	"github.com/backstitch/backstitch/internal/account"
-	"github.com/backstitch/backstitch/internal/app"
-	"github.com/backstitch/backstitch/internal/config"
+	"github.com/backstitch/backstitch/bench/internal/site"
 	"github.com/backstitch/backstitch/internal/embedded"
-	"github.com/backstitch/backstitch/internal/mongostore"
 )
 
 func main() {
@@ -47,9 +45,19 @@ func main() {
 	dur := flag.Duration("d", 3*time.Second, "duration of each measurement")
 	rounds := flag.Int("rounds", 3, "alternating saturation rounds of each server")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	allocProfile := flag.String("allocprofile", "", "write a profile of the run's allocations to this file")
+	generate := flag.String("generate", "", "(internal) run as the load generator with these JSON settings, answering a JSON result")
 	flag.Parse()
+	if *generate != "" {
+		if err := generator(*generate, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench generator:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	stopProfile := profile.Start(*cpuProfile)
 	defer stopProfile()
+	defer profile.WriteAllocs(*allocProfile)
 	if err := run(os.Stdout, *conc, *rounds, *dur); err != nil {
 		stopProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -69,28 +77,28 @@ func run(out io.Writer, conc, rounds int, dur time.Duration) error {
 		return err
 	}
 	defer srv.Close()
-	store, err := openStore(ctx, srv)
+	store, err := site.OpenStore(ctx, srv, "bench_publicread")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = store.Close(ctx) }()
-	service, stop, err := startService(ctx, store)
+	service, stop, err := site.StartService(ctx, store, nil)
 	if err != nil {
 		return err
 	}
 	defer stop()
 	// A second instance on the same store, as behind a load balancer: it hears of the pledge only
 	// through the store, after its cached copy expires.
-	other, stopOther, err := startService(ctx, store)
+	other, stopOther, err := site.StartService(ctx, store, nil)
 	if err != nil {
 		return err
 	}
 	defer stopOther()
-	c, err := liveCampaign(service)
+	c, err := site.LiveCampaign(service)
 	if err != nil {
 		return err
 	}
-	for _, target := range []struct{ name, path string }{{"campaign JSON", "/api/v1/campaigns/" + c.slug}, {"campaign page", "/campaigns/" + c.slug}} {
+	for _, target := range []struct{ name, path string }{{"campaign JSON", "/api/v1/campaigns/" + c.Slug}, {"campaign page", "/campaigns/" + c.Slug}} {
 		if err := compare(out, service, target.name, target.path, conc, rounds, dur); err != nil {
 			return err
 		}
@@ -100,7 +108,7 @@ func run(out io.Writer, conc, rounds int, dur time.Duration) error {
 
 // compare measures one public read against a bare Fiber handler answering the same bytes.
 func compare(out io.Writer, service, name, path string, conc, rounds int, dur time.Duration) error {
-	status, body, contentType, err := getPage(service, path)
+	status, body, contentType, err := site.Get(service, path)
 	if err != nil || status != 200 {
 		return fmt.Errorf("%s: %d %v", name, status, err)
 	}
@@ -145,18 +153,18 @@ func compare(out io.Writer, service, name, path string, conc, rounds int, dur ti
 
 // pledgeShows makes a pledge on one instance and measures how long until each instance's
 // campaign page shows it (the writing one at once, the other within the cache's TTL).
-func pledgeShows(out io.Writer, writer, other string, c benchCampaign) error {
-	path := "/campaigns/" + c.slug
+func pledgeShows(out io.Writer, writer, other string, c site.Campaign) error {
+	path := "/campaigns/" + c.Slug
 	before := map[string][]byte{}
 	for _, addr := range []string{writer, other} {
-		_, body, _, err := getPage(addr, path)
+		_, body, _, err := site.Get(addr, path)
 		if err != nil {
 			return err
 		}
 		before[addr] = body
 	}
-	status, b, err := call("POST", writer, "/api/v1/campaigns/"+c.slug+"/pledges", "",
-		`{"tier_id":"`+c.noteTier+`","amount":{"amount":1000,"currency":"CHF"},"backer":{"email":"b@bench.example","name":"B"}}`, "Idempotency-Key", "bench-pledge")
+	status, b, err := site.Call("POST", writer, "/api/v1/campaigns/"+c.Slug+"/pledges", "",
+		`{"tier_id":"`+c.Note+`","amount":{"amount":1000,"currency":"CHF"},"backer":{"email":"b@bench.example","name":"B"}}`, "Idempotency-Key", "bench-pledge")
 	if err != nil || status != 201 {
 		return fmt.Errorf("pledge: %d %v %s", status, err, b)
 	}
@@ -167,14 +175,14 @@ func pledgeShows(out io.Writer, writer, other string, c benchCampaign) error {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return err
 	}
-	if status, b, err = call("POST", writer, "/api/v1/pledges/"+p.ID+"/confirm", "", `{"payment_method":"pm_card_visa"}`, "X-Manage-Token", p.ManageToken); err != nil || status != 200 {
+	if status, b, err = site.Call("POST", writer, "/api/v1/pledges/"+p.ID+"/confirm", "", `{"payment_method":"pm_card_visa"}`, "X-Manage-Token", p.ManageToken); err != nil || status != 200 {
 		return fmt.Errorf("confirm: %d %v %s", status, err, b)
 	}
 	made := time.Now()
 	fmt.Fprintln(out)
 	for _, inst := range []struct{ name, addr string }{{"the instance that took it", writer}, {"another instance", other}} {
 		for {
-			_, body, _, err := getPage(inst.addr, path)
+			_, body, _, err := site.Get(inst.addr, path)
 			if err != nil {
 				return err
 			}
@@ -208,47 +216,6 @@ func report(out io.Writer, name string, r result) {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// openStore opens the embedded store and creates the admin who approves the campaign.
-func openStore(ctx context.Context, srv *embedded.Server) (*mongostore.Store, error) {
-	store, err := mongostore.Open(ctx, mongostore.Options{URI: srv.URI(), Database: "bench_publicread", SingleConnection: true, Locks: srv.Locks()})
-	if err != nil {
-		return nil, err
-	}
-	if err := srv.IndexIDs(ctx, "bench_publicread"); err != nil {
-		return nil, err
-	}
-	admin, err := account.NewUser(account.SignupFields{Email: "admin@bench.example", Password: "benchmark admin", Name: "Admin"}, account.RoleAdmin, time.Now())
-	if err == nil {
-		err = store.CreateUser(ctx, admin)
-	}
-	return store, err
-}
-
-// startService runs an instance of the service on store.
-func startService(ctx context.Context, store *mongostore.Store) (addr string, stop func(), err error) {
-	env := map[string]string{"BACKSTITCH_LOG_LEVEL": "error"}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		return "", nil, err
-	}
-	a, err := app.Open(ctx, cfg, zerolog.Nop(), app.Deps{Store: store})
-	if err != nil {
-		return "", nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { _ = a.Serve(sctx, ln); close(done) }()
-	return ln.Addr().String(), func() {
-		cancel()
-		<-done
-		a.Close(ctx)
-	}, nil
-}
-
 // startBare serves body at every path with the given content type, and nothing else.
 func startBare(body []byte, contentType string) (addr string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -264,114 +231,101 @@ func startBare(body []byte, contentType string) (addr string, stop func(), err e
 	return ln.Addr().String(), func() { _ = f.Shutdown() }, nil
 }
 
-var client = &fasthttp.Client{MaxConnsPerHost: 1024}
+// The load generator runs in a child process: this same binary started with -generate. In the
+// bench's own process its garbage (a response buffer and a latency per request, about as much
+// as the service allocates) would set the pace of the garbage collector the service runs
+// under, and a GC cycle's marking lands on the service's tail latency; real clients are on
+// other machines. The child shares the cores, as clients on the same machine would.
 
-// getPage fetches path anonymously, in English, returning the status, body and content type.
-func getPage(addr, path string) (int, []byte, string, error) {
-	req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(res)
-	req.SetRequestURI("http://" + addr + path)
-	if err := client.DoTimeout(req, res, 30*time.Second); err != nil {
-		return 0, nil, "", err
-	}
-	return res.StatusCode(), bytes.Clone(res.Body()), string(res.Header.ContentType()), nil
+// job is what one run of the generator does.
+type job struct {
+	Addr, Path, WantFile string
+	Conc                 int
+	Warm, Dur            time.Duration
+	// Rate, when set, paces the requests open loop; without, each connection sends its next
+	// request when the last one answered.
+	Rate float64
 }
 
-// call sends a request; header holds extra header pairs.
-func call(method, addr, path, token, body string, header ...string) (int, []byte, error) {
-	req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(res)
-	req.Header.SetMethod(method)
-	req.SetRequestURI("http://" + addr + path)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != "" {
-		req.Header.SetContentType("application/json")
-		req.SetBodyString(body)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	if err := client.DoTimeout(req, res, 30*time.Second); err != nil {
-		return 0, nil, err
-	}
-	return res.StatusCode(), bytes.Clone(res.Body()), nil
-}
-
-// benchCampaign is the live campaign read: its slug and its tier without shipping.
-type benchCampaign struct{ slug, noteTier string }
-
-// liveCampaign launches a campaign with three tiers, as a designer and an admin would.
-func liveCampaign(addr string) (benchCampaign, error) {
-	var m map[string]any
-	do := func(method, path, token, body string, want int) error {
-		status, b, err := call(method, addr, "/api/v1"+path, token, body)
-		if err != nil {
-			return err
-		}
-		if status != want {
-			return fmt.Errorf("%s %s: %d %s", method, path, status, b)
-		}
-		m = map[string]any{}
-		return json.Unmarshal(b, &m)
-	}
-	fail := func(err error) (benchCampaign, error) { return benchCampaign{}, err }
-	if err := do("POST", "/designers", "", `{"email":"d@bench.example","password":"benchmark designer","name":"D"}`, 201); err != nil {
-		return fail(err)
-	}
-	if err := do("POST", "/sessions", "", `{"email":"d@bench.example","password":"benchmark designer"}`, 201); err != nil {
-		return fail(err)
-	}
-	designer := m["token"].(string)
-	if err := do("POST", "/sessions", "", `{"email":"admin@bench.example","password":"benchmark admin"}`, 201); err != nil {
-		return fail(err)
-	}
-	admin := m["token"].(string)
-	deadline := time.Now().Add(30 * 24 * time.Hour).Format(time.DateOnly)
-	if err := do("POST", "/campaigns", designer, `{"title":"Zero-waste linen coat","blurb":"Cut from deadstock linen.","story":"We cut every coat from fabric left over by mills, and sew it in Zürich.","goal":{"amount":1500000,"currency":"CHF"},"deadline":"`+deadline+`","timezone":"Europe/Zurich"}`, 201); err != nil {
-		return fail(err)
-	}
-	c := benchCampaign{slug: m["slug"].(string)}
-	id := m["id"].(string)
-	for _, tier := range []string{
-		`{"title":"Linen coat","kind":"physical","price":{"amount":32000,"currency":"CHF"},"limit":50,"estimated_delivery":"2027-03"}`,
-		`{"title":"Sewing workshop","kind":"experience","price":{"amount":9000,"currency":"CHF"},"limit":12}`,
-		`{"title":"Thank-you note","kind":"digital","price":{"amount":1000,"currency":"CHF"}}`,
-	} {
-		if err := do("POST", "/campaigns/"+id+"/tiers", designer, tier, 201); err != nil {
-			return fail(err)
-		}
-		c.noteTier = m["id"].(string) // the last one: a digital note, nothing to ship
-	}
-	for _, step := range []struct{ path, token string }{{"/campaigns/" + id + "/submit", designer}, {"/admin/campaigns/" + id + "/approve", admin}, {"/campaigns/" + id + "/launch", designer}} {
-		if err := do("POST", step.path, step.token, "", 200); err != nil {
-			return fail(err)
-		}
-	}
-	return c, nil
+type jobResult struct {
+	Rate     float64
+	P50, P99 time.Duration
 }
 
 // saturate runs conc closed-loop connections for dur after a short warm-up.
 func saturate(addr, path string, want []byte, conc int, dur time.Duration) (result, error) {
-	if _, err := load(addr, path, want, conc, time.Now().Add(dur/5), nil); err != nil {
-		return result{}, err
-	}
-	start := time.Now()
-	lat, err := load(addr, path, want, conc, start.Add(dur), nil)
-	return summarise(lat, time.Since(start)), err
+	return remote(job{Addr: addr, Path: path, Conc: conc, Warm: dur / 5, Dur: dur}, want)
 }
 
 // paced sends rate requests a second, open loop, over conc connections.
 func paced(addr, path string, want []byte, conc int, dur time.Duration, rate float64) (result, error) {
+	return remote(job{Addr: addr, Path: path, Conc: conc, Dur: dur, Rate: rate}, want)
+}
+
+// remote runs j in a child process and returns what it measured.
+func remote(j job, want []byte) (result, error) {
+	f, err := os.CreateTemp("", "backstitch-bench-want-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(want); err != nil {
+		f.Close()
+		return result{}, err
+	}
+	if err := f.Close(); err != nil {
+		return result{}, err
+	}
+	j.WantFile = f.Name()
+	settings, err := json.Marshal(j)
+	if err != nil {
+		return result{}, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return result{}, err
+	}
+	cmd := exec.Command(self, "-generate", string(settings))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return result{}, fmt.Errorf("load generator: %w", err)
+	}
+	var r jobResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		return result{}, fmt.Errorf("load generator answered %q: %w", out, err)
+	}
+	return result{rate: r.Rate, p50: r.P50, p99: r.P99}, nil
+}
+
+// generator is the child's side of remote.
+func generator(settings string, out io.Writer) error {
+	var j job
+	if err := json.Unmarshal([]byte(settings), &j); err != nil {
+		return err
+	}
+	want, err := os.ReadFile(j.WantFile)
+	if err != nil {
+		return err
+	}
+	if j.Warm > 0 {
+		if _, err := load(j.Addr, j.Path, want, j.Conc, time.Now().Add(j.Warm), nil); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
-	interval := time.Duration(float64(time.Second) / rate)
-	var n atomic.Int64
-	schedule := func() time.Time { return start.Add(time.Duration(n.Add(1)-1) * interval) }
-	lat, err := load(addr, path, want, conc, start.Add(dur), schedule)
-	return summarise(lat, time.Since(start)), err
+	var schedule func() time.Time
+	if j.Rate > 0 {
+		interval := time.Duration(float64(time.Second) / j.Rate)
+		var n atomic.Int64
+		schedule = func() time.Time { return start.Add(time.Duration(n.Add(1)-1) * interval) }
+	}
+	lat, err := load(j.Addr, j.Path, want, j.Conc, start.Add(j.Dur), schedule)
+	if err != nil {
+		return err
+	}
+	r := summarise(lat, time.Since(start))
+	return json.NewEncoder(out).Encode(jobResult{Rate: r.rate, P50: r.p50, P99: r.p99})
 }
 
 // load sends requests on conc connections until end. With schedule, each request waits for its

@@ -31,6 +31,7 @@ import (
 	"github.com/backstitch/backstitch/internal/app"
 	"github.com/backstitch/backstitch/internal/browser"
 	"github.com/backstitch/backstitch/internal/config"
+	"github.com/backstitch/backstitch/internal/notify"
 	"github.com/backstitch/backstitch/internal/seed"
 )
 
@@ -45,6 +46,11 @@ type shot struct {
 	then func(p *rod.Page) error
 	// session, when set, is the designer's or admin's session cookie (the consoles' pages).
 	session string
+	// viewport, when set, takes only what the first screen shows (a long list's top).
+	viewport bool
+	// cookie names the cookie that carries session when it is not the consoles' (the dev
+	// mailbox keeps the admin's token in a cookie of its own).
+	cookie string
 }
 
 func main() {
@@ -172,10 +178,31 @@ func run(out string) error {
 	if err != nil {
 		return fmt.Errorf("a failed deadline charge: %w", err)
 	}
+	// The charge-failed e-mail that sends her there, as the dev mailbox shows it.
+	failed, err := latestMessage(ctx, a, notify.ChargeFailed)
+	if err != nil {
+		return err
+	}
 	return photograph(b, base, out, []shot{
 		{file: "manage-fix-phone.png", path: fix, languages: "fr-CH,fr", width: 360, height: 780, mobile: true},
 		{file: "manage-fix-desktop.png", path: fix, languages: "en-CH,en", width: 1280, height: 800},
+		{file: "mailbox-desktop.png", path: "/dev/mailbox", languages: "en-CH,en", width: 1280, height: 800, session: admin.Token, cookie: "dev_mailbox", viewport: true},
+		{file: "mailbox-charge-failed-phone.png", path: "/dev/mailbox/" + failed, languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: admin.Token, cookie: "dev_mailbox"},
 	})
+}
+
+// latestMessage is the id of the newest message of kind in the outbox.
+func latestMessage(ctx context.Context, a *app.App, kind notify.Kind) (string, error) {
+	msgs, err := a.Store().RecentMessages(ctx, 200)
+	if err != nil {
+		return "", err
+	}
+	for _, m := range msgs {
+		if m.Kind == kind {
+			return m.ID, nil
+		}
+	}
+	return "", fmt.Errorf("no %s message in the outbox", kind)
 }
 
 // failedCharge pledges with a card that is declined at the deadline (and enough with a good one
@@ -220,7 +247,11 @@ func photograph(b *rod.Browser, base, out string, shots []shot) error {
 			return err
 		}
 		if s.session != "" {
-			if err := p.SetCookies([]*proto.NetworkCookieParam{{Name: "session", Value: s.session, URL: base}}); err != nil {
+			c := &proto.NetworkCookieParam{Name: "session", Value: s.session, URL: base}
+			if s.cookie != "" {
+				c.Name, c.Path = s.cookie, "/dev/mailbox"
+			}
+			if err := p.SetCookies([]*proto.NetworkCookieParam{c}); err != nil {
 				return err
 			}
 		}
@@ -240,7 +271,7 @@ func photograph(b *rod.Browser, base, out string, shots []shot) error {
 		if _, err := p.Eval(`async () => { const imgs = [...document.images]; imgs.forEach(i => i.loading = "eager"); await Promise.all(imgs.map(i => i.decode().catch(() => {}))); }`); err != nil {
 			return err
 		}
-		png, err := p.Screenshot(true, &proto.PageCaptureScreenshot{Format: proto.PageCaptureScreenshotFormatPng})
+		png, err := p.Screenshot(!s.viewport, &proto.PageCaptureScreenshot{Format: proto.PageCaptureScreenshotFormatPng})
 		if err != nil {
 			return err
 		}

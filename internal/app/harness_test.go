@@ -32,6 +32,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv(chaosChildEnv) != "" {
 		os.Exit(chaosChildMain())
 	}
+	// So does the mail chaos test, as a sender.
+	if os.Getenv(mailChaosChildEnv) != "" {
+		os.Exit(mailChaosChildMain())
+	}
 	testenv.Main(m)
 }
 

@@ -279,35 +279,12 @@ func TestUpdateToAThousandBackersOnceAcrossInstancesAndCrashes(t *testing.T) {
 	other := s.secondInstance(mailEnv(ms.addr))
 	c := s.pledgeSetup("flexible", 10)
 	s.relay() // the approval
-	ctx := context.Background()
-	camp, err := s.store.FindCampaign(ctx, c.id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The backers are written straight to the store (making 1,000 through Stripe would test
-	// pledging, not mail): every address once, 50 of them twice, and 30 pledges that must not
-	// hear (cancelled, or still pending).
-	created := s.clock.Now().Add(-time.Hour)
-	mk := func(id, email string, st pledge.Status) {
-		p := pledge.Pledge{ID: id, CampaignID: camp.ID, FundingModel: campaign.Flexible, Status: st, Locale: "en",
-			Amount: money.Money{Amount: 1000, Currency: "CHF"}, Backer: pledge.Backer{Email: email, Name: "Backer"}, CreatedAt: created}
-		if err := s.store.CreatePledge(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range n {
-		mk(fmt.Sprintf("plg_bulk%05d", i), fmt.Sprintf("b%04d@example.com", i), []pledge.Status{pledge.StatusCollected, pledge.StatusActive}[i%2])
-	}
-	for i := range 50 {
-		mk(fmt.Sprintf("plg_twice%04d", i), fmt.Sprintf("b%04d@example.com", i*7), pledge.StatusCollected)
-	}
-	for i := range 30 {
-		mk(fmt.Sprintf("plg_silent%03d", i), fmt.Sprintf("silent%d@example.com", i), []pledge.Status{pledge.StatusCancelled, pledge.StatusPending}[i%2])
-	}
+	s.thousandBackers(c, n)
 	upd := s.must(201, "POST", "/api/v1/campaigns/"+c.id+"/updates", c.owner,
 		map[string]any{"title": "Thousand", "body": "To everyone.", "visibility": "public"}, "Idempotency-Key", "thousand")
 
 	// The fan-out dies after writing its second batch, before recording it.
+	ctx := context.Background()
 	crash := errors.New("killed")
 	batches := 0
 	s.app.Updates().SetFaultHook(func(p notify.FaultPoint) error {
@@ -388,4 +365,33 @@ func TestUpdateToAThousandBackersOnceAcrossInstancesAndCrashes(t *testing.T) {
 		t.Fatalf("%d deliveries, want %d (or one more, a copy with the same Message-ID)", deliveries, n)
 	}
 	t.Logf("%d deliveries of %d messages to %d backers", deliveries, n, len(perBacker))
+}
+
+// thousandBackers writes n backers' pledges on c straight to the store (making them through
+// Stripe would test pledging, not mail): every address b0000@example.com... once, 50 of them
+// twice, and 30 pledges that must not hear of an update (cancelled, or still pending).
+func (s *service) thousandBackers(c pledgeSetup, n int) {
+	s.t.Helper()
+	ctx := context.Background()
+	camp, err := s.store.FindCampaign(ctx, c.id)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	created := s.clock.Now().Add(-time.Hour)
+	mk := func(id, email string, st pledge.Status) {
+		p := pledge.Pledge{ID: id, CampaignID: camp.ID, FundingModel: campaign.Flexible, Status: st, Locale: "en",
+			Amount: money.Money{Amount: 1000, Currency: "CHF"}, Backer: pledge.Backer{Email: email, Name: "Backer"}, CreatedAt: created}
+		if err := s.store.CreatePledge(ctx, p); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	for i := range n {
+		mk(fmt.Sprintf("plg_bulk%05d", i), fmt.Sprintf("b%04d@example.com", i), []pledge.Status{pledge.StatusCollected, pledge.StatusActive}[i%2])
+	}
+	for i := range 50 {
+		mk(fmt.Sprintf("plg_twice%04d", i), fmt.Sprintf("b%04d@example.com", i*7), pledge.StatusCollected)
+	}
+	for i := range 30 {
+		mk(fmt.Sprintf("plg_silent%03d", i), fmt.Sprintf("silent%d@example.com", i), []pledge.Status{pledge.StatusCancelled, pledge.StatusPending}[i%2])
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/text/language"
@@ -87,6 +89,35 @@ var matcher = language.NewMatcher([]language.Tag{language.English, language.Fren
 // browser's preference for that language, so a remembered "fr" in a browser set to en-CH formats
 // as fr-CH.
 func Negotiate(cookie, acceptLanguage string) Locale {
+	// Every public request negotiates, and parsing a header allocates about a kilobyte; browsers
+	// send few distinct headers, so the answers are remembered, up to a bound that a client
+	// sending a new header each time cannot grow past.
+	key := negotiated{cookie, acceptLanguage}
+	if l, ok := negotiations.Load(key); ok {
+		return l.(Locale)
+	}
+	l := negotiate(cookie, acceptLanguage)
+	if len(acceptLanguage) <= maxRememberedHeader && negotiationCount.Add(1) <= maxNegotiations {
+		negotiations.Store(negotiated{strings.Clone(cookie), strings.Clone(acceptLanguage)}, l)
+	}
+	return l
+}
+
+type negotiated struct{ cookie, acceptLanguage string }
+
+// negotiations remembers Negotiate's answers; negotiationCount counts the entries stored (or
+// about to be), and stops growing them at maxNegotiations.
+var (
+	negotiations     sync.Map
+	negotiationCount atomic.Int64
+)
+
+const (
+	maxNegotiations     = 4096
+	maxRememberedHeader = 256
+)
+
+func negotiate(cookie, acceptLanguage string) Locale {
 	tags, _, _ := language.ParseAcceptLanguage(acceptLanguage)
 	lang := ""
 	if Supported(cookie) {

@@ -1,8 +1,10 @@
 package locale
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,11 +74,39 @@ func TestNegotiate(t *testing.T) {
 		{"de", "fr-CH", "fr", "fr-CH"}, // a cookie for a language we do not speak is ignored
 		{"", "garbage;;q=x", "en", "en-CH"},
 	}
-	for _, c := range cases {
-		l := Negotiate(c.cookie, c.accept)
-		if l.Lang != c.lang || l.Format.String() != c.format {
-			t.Errorf("Negotiate(%q, %q) = %s/%s, want %s/%s", c.cookie, c.accept, l.Lang, l.Format, c.lang, c.format)
+	// Twice: the second answer comes from what Negotiate remembers.
+	for range 2 {
+		for _, c := range cases {
+			l := Negotiate(c.cookie, c.accept)
+			if l.Lang != c.lang || l.Format.String() != c.format {
+				t.Errorf("Negotiate(%q, %q) = %s/%s, want %s/%s", c.cookie, c.accept, l.Lang, l.Format, c.lang, c.format)
+			}
 		}
+	}
+}
+
+// A client sending a new Accept-Language each time (or one far longer than any browser's) must
+// not grow what Negotiate remembers without bound, and is still answered right.
+func TestNegotiateRemembersABoundedNumber(t *testing.T) {
+	for i := range maxNegotiations + 100 {
+		if l := Negotiate("", fmt.Sprintf("fr-CH;q=0.%03d", i%999+1)+strings.Repeat(",de;q=0.001", i/999)); l.Lang != "fr" {
+			t.Fatalf("answer %d: %s", i, l.Lang)
+		}
+	}
+	if l := Negotiate("", "fr-FR,"+strings.Repeat("en;q=0.1,", 100)); l.Format.String() != "fr-FR" {
+		t.Fatalf("a long header: %s", l.Format)
+	}
+	n := 0
+	negotiations.Range(func(_, _ any) bool { n++; return true })
+	if n > maxNegotiations {
+		t.Fatalf("%d answers remembered, the bound is %d", n, maxNegotiations)
+	}
+}
+
+func BenchmarkNegotiate(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		Negotiate("", "fr-CH,fr;q=0.9,en;q=0.8")
 	}
 }
 

@@ -75,14 +75,38 @@ func TestHeldMessagesAreWrittenByIDOnTheEmbeddedStore(t *testing.T) {
 	if m.Status != notify.StatusQueued || m.Data["manage_url"] != "second" || m.Data["amount"] != "CHF 90.00" || !m.DueAt.Equal(now.Add(time.Minute)) {
 		t.Fatalf("after release: %+v, want queued once with the second link and the first release's data", m)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(filters) == 0 {
-		t.Fatal("no outbox update seen")
+	byIDOnly := func(what string) {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(filters) == 0 {
+			t.Fatalf("%s: no outbox update seen", what)
+		}
+		for _, f := range filters {
+			if elems, _ := f.Elements(); len(elems) != 1 || elems[0].Key() != "_id" {
+				t.Errorf("%s: outbox update filtered by %s: on the embedded store that reads every message", what, f)
+			}
+		}
+		filters = nil
 	}
-	for _, f := range filters {
-		if elems, _ := f.Elements(); len(elems) != 1 || elems[0].Key() != "_id" {
-			t.Errorf("outbox update filtered by %s: on the embedded store that reads every message", f)
+	byIDOnly("holding and releasing")
+
+	// Sending it: the claim is one update for a whole batch, but each message is then recorded
+	// sent, a thousand times for a thousand backers: by _id alone, and only once.
+	sentAt := now.Add(time.Hour)
+	if got, err := s.ClaimMessages(ctx, "claim-1", sentAt, sentAt.Add(time.Minute), 10); err != nil || len(got) != 1 {
+		t.Fatalf("claimed %d (%v), want the message", len(got), err)
+	}
+	mu.Lock()
+	filters = nil
+	mu.Unlock()
+	for range 2 { // the second is a relay that sent it too, after the claim ran out
+		if err := s.MarkMessageSent(ctx, m.ID, sentAt, nil); err != nil {
+			t.Fatal(err)
 		}
 	}
+	if m, err = s.FindMessage(ctx, m.ID); err != nil || m.Status != notify.StatusSent || m.SentAt == nil || !m.SentAt.Equal(sentAt) {
+		t.Fatalf("after sending: %+v (%v), want sent at %s", m, err, sentAt)
+	}
+	byIDOnly("recording it sent")
 }

@@ -5,6 +5,7 @@ package profile
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -35,6 +36,22 @@ func Start(path string) (stop func()) {
 	return func() {
 		pprof.StopCPUProfile()
 		_ = f.Close()
+	}
+}
+
+// WriteAllocs writes a profile of every allocation since the process began (go tool pprof
+// -sample_index=alloc_space) to path; with an empty path it does nothing.
+func WriteAllocs(path string) {
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: allocation profile:", err)
 	}
 }
 
