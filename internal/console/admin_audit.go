@@ -178,9 +178,9 @@ func targetHref(target string) string {
 	switch {
 	case strings.HasPrefix(target, "plg_"):
 		return pledgeHref(target)
-	case strings.HasPrefix(target, "cmp_"):
+	case strings.HasPrefix(target, "cam_"):
 		return reviewHref(target)
-	case strings.HasPrefix(target, "run_"):
+	case strings.HasPrefix(target, "rec_"):
 		return runHref(target)
 	}
 	return ""
@@ -199,7 +199,10 @@ func changes(e backstitch.AuditEntry) []string {
 	for _, k := range keys {
 		b, hadBefore := e.Before[k]
 		a, hasAfter := e.After[k]
+		hadBefore, hasAfter = hadBefore && b != "", hasAfter && a != ""
 		switch {
+		case !hadBefore && !hasAfter:
+			// An empty value (a run of a campaign has no period) says nothing.
 		case hadBefore && hasAfter:
 			out = append(out, k+": "+b+" → "+a)
 		case hasAfter:

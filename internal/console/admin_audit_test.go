@@ -95,7 +95,7 @@ func TestAuditLogPagesFiltersAndExports(t *testing.T) {
 		}
 	}
 	erased := adm.get("/admin/audit?action=pledge.erase")
-	if !strings.Contains(erased.body, "Effacement demandé") || !strings.Contains(erased.body, "Un contributeur") || !strings.Contains(erased.body, "plg_erased") {
+	if !strings.Contains(erased.body, "Effacement demandé") || !strings.Contains(erased.body, "Un contributeur") || !strings.Contains(erased.body, `<a href="/admin/pledges/plg_erased">`) {
 		t.Errorf("the erasure request in the log:\n%s", erased.body)
 	}
 
