@@ -272,3 +272,53 @@ func TestTheLastActiveAdminStays(t *testing.T) {
 		t.Error("the last admin was disabled")
 	}
 }
+
+// The API invites like the console: 201 without the link (it is only mailed), the same answer
+// to a retry with the same Idempotency-Key and one message, 409 for an address with an account,
+// 422 for a bad address or language; designers are refused.
+func TestAdminInvitesOverTheAPI(t *testing.T) {
+	s := startSite(t, nil)
+	ctx := context.Background()
+	body := map[string]any{"email": "ines.invitee@backstitch.example", "locale": "fr"}
+	first, err := s.api.Call(ctx, 201, "POST", "/api/v1/admin/users/invitations", s.admin, body, "Idempotency-Key", "invite-ines")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.api.Call(ctx, 201, "POST", "/api/v1/admin/users/invitations", s.admin, body, "Idempotency-Key", "invite-ines")
+	if err != nil || again["expires_at"] != first["expires_at"] || first["email"] != body["email"] || first["invite_url"] != nil {
+		t.Errorf("invitation: %v, again %v %v", first, again, err)
+	}
+	msgs, err := s.store.RecentMessages(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range msgs {
+		if m.Kind == notify.AdminInvite {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d invitations in the outbox", n)
+	}
+	for want, in := range map[string]map[string]any{
+		"email_taken":       {"email": s.newAdmin("Other")},
+		"validation_failed": {"email": "not an address"},
+	} {
+		if p, err := s.api.Call(ctx, map[string]int{"email_taken": 409, "validation_failed": 422}[want], "POST", "/api/v1/admin/users/invitations", s.admin, in); err != nil || p["code"] != want {
+			t.Errorf("%v: %v %v", in, p, err)
+		}
+	}
+	if p, err := s.api.Call(ctx, 422, "POST", "/api/v1/admin/users/invitations", s.admin, map[string]any{"email": "a@b.example", "locale": "de"}); err != nil || p["code"] != "validation_failed" {
+		t.Errorf("unsupported language: %v %v", p, err)
+	}
+	designer, err := s.api.Designer(ctx, "Mallory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ method, path string }{{"GET", "/api/v1/admin/users"}, {"POST", "/api/v1/admin/users/invitations"}, {"POST", "/api/v1/admin/users/usr_x/disable"}} {
+		if _, err := s.api.Call(ctx, 403, c.method, c.path, designer, map[string]any{"email": "m@evil.example"}); err != nil {
+			t.Errorf("%s %s as a designer: %v", c.method, c.path, err)
+		}
+	}
+}
