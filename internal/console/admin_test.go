@@ -542,7 +542,7 @@ func TestFindingsReadInTheAdminsLanguage(t *testing.T) {
 	run := adm.get("/admin/reconciliations/" + runID)
 	finding := adm.get("/admin/reconciliations/" + runID + "/findings/" + findingID)
 	for _, p := range []page{run, finding} {
-		if p.status != 200 || !strings.Contains(p.body, "La contribution indique 0,00") || strings.Contains(p.body, "The pledge records") {
+		if p.status != 200 || !strings.Contains(p.body, "La contribution indique 0.00") || !strings.Contains(p.body, "remboursés, Stripe 25.00") || strings.Contains(p.body, "The pledge records") {
 			t.Errorf("French finding: %d\n%s", p.status, p.body)
 		}
 	}
