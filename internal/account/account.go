@@ -44,6 +44,9 @@ type User struct {
 	Locale string `bson:"locale,omitempty"`
 	// Profile is what a designer tells backers about herself.
 	Profile Profile `bson:"profile"`
+	// DisabledAt is when an admin was disabled (nil: active). A disabled admin can no longer log
+	// in, and no session or token of hers is honoured.
+	DisabledAt *time.Time `bson:"disabled_at,omitempty"`
 }
 
 // Password length limits: long passphrases welcome, but hashing megabytes is a denial of service.

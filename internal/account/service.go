@@ -104,7 +104,7 @@ func (s *Service) LogIn(ctx context.Context, in Login) (string, Session, error) 
 			return "", Session{}, err
 		}
 	}
-	if !Authenticate(user, in.Password) {
+	if !Authenticate(user, in.Password) || user.DisabledAt != nil {
 		zerolog.Ctx(ctx).Info().Str("email", MaskEmail(email)).Msg("login failed")
 		return "", Session{}, backstitch.Errorf(backstitch.CodeUnauthenticated, "The email or password is wrong.")
 	}
@@ -139,9 +139,20 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Session, erro
 	if token == "" || len(token) > 128 {
 		return Session{}, backstitch.Errorf(backstitch.CodeUnauthenticated, "Send the session token as Authorization: Bearer <token>.")
 	}
+	ended := backstitch.Errorf(backstitch.CodeUnauthenticated, "The session has expired or ended. Log in again.")
 	sess, err := s.store.FindSession(ctx, TokenID(token), s.now())
 	if backstitch.ErrorCode(err) == backstitch.CodeNotFound {
-		return Session{}, backstitch.Errorf(backstitch.CodeUnauthenticated, "The session has expired or ended. Log in again.")
+		return Session{}, ended
+	}
+	if err != nil || sess.Role != RoleAdmin {
+		return sess, err
+	}
+	// Disabling an admin deletes her sessions, but a log-in racing the disabling may have
+	// written one after that: an admin's every request checks she is still active (admins are
+	// few, so the extra read costs little).
+	u, err := s.store.FindUserByID(ctx, sess.UserID)
+	if backstitch.ErrorCode(err) == backstitch.CodeNotFound || err == nil && u.DisabledAt != nil {
+		return Session{}, ended
 	}
 	return sess, err
 }

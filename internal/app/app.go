@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -103,7 +104,6 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 		Owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), backstitch.NewID("reconciler")), LeaseTTL: a.cfg.SettleLeaseTTL,
 		StuckAfter: a.cfg.ReconcileStuckAfter, PlatformFeeBPS: int64(a.cfg.PlatformFeeBPS)})
 	admins := admin.New(a.store, a.pledges, a.runner, reconcile.NewResolver(a.store, gateway, a.pledges, a.settler, a.now), a.now)
-	recon := web.Reconciliation{Store: a.store, Admin: admins}
 	campaigns := campaign.NewService(a.store, a.now, campaign.Rules{MinDuration: a.cfg.MinCampaignDuration, MaxDuration: a.cfg.MaxCampaignDuration})
 	a.campaigns = campaigns
 	accounts := account.NewService(a.store, a.now, account.Policy{SessionTTL: a.cfg.SessionTTL,
@@ -126,7 +126,11 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	designers, err := console.New(campaigns, accounts, a.now, a.cfg.PublicURL, guard, console.Admin{Service: admins, Store: a.store})
+	users := admin.NewUsers(a.store, outbox, a.now, func(token string) string {
+		return a.cfg.PublicURL + "/admin/join?" + url.Values{"token": {token}}.Encode()
+	})
+	recon := web.Reconciliation{Store: a.store, Admin: admins, Users: users}
+	designers, err := console.New(campaigns, accounts, a.now, a.cfg.PublicURL, guard, console.Admin{Service: admins, Users: users, Store: a.store})
 	if err != nil {
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err

@@ -15,12 +15,12 @@ type AuditEntry struct {
 }
 
 // AuditFilter selects a page of the audit log, newest first: entries before (Before, BeforeID)
-// when a cursor is given, of one action or target when those are set.
+// when a cursor is given, of one action, target or actor when those are set.
 type AuditFilter struct {
-	Action, Target string
-	Before         time.Time
-	BeforeID       string
-	Limit          int
+	Action, Target, Actor string
+	Before                time.Time
+	BeforeID              string
+	Limit                 int
 }
 
 // IdempotencyRecord remembers the first response to a request made with an Idempotency-Key, so a

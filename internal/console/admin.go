@@ -27,6 +27,8 @@ var AdminRoutes = []string{
 	"GET /admin/reconciliations", "POST /admin/reconciliations", "GET /admin/reconciliations/:id",
 	"GET /admin/reconciliations/:id/report.csv", "GET /admin/reconciliations/:id/findings/:finding_id",
 	"POST /admin/reconciliations/:id/findings/:finding_id/resolve", "POST /admin/reconciliations/:id/findings/:finding_id/resolve/confirm",
+	"GET /admin/audit", "GET /admin/audit.csv",
+	"GET /admin/users", "POST /admin/users/invite", "POST /admin/users/:id/disable",
 }
 
 // Admin is what the admins' console needs beyond the designers': the admin service (refunds,
@@ -34,6 +36,7 @@ var AdminRoutes = []string{
 // it reads pledges and runs from.
 type Admin struct {
 	Service *admin.Service
+	Users   *admin.Users
 	Store   AdminStore
 }
 
@@ -47,6 +50,7 @@ type AdminStore interface {
 	FindFinding(ctx context.Context, id string) (reconcile.FindingRecord, error)
 	FindFindings(ctx context.Context, f reconcile.FindingFilter) ([]reconcile.FindingRecord, error)
 	CountOpenFindings(ctx context.Context, runID string, attempt int) (int64, error)
+	FindAudit(ctx context.Context, f backstitch.AuditFilter) ([]backstitch.AuditEntry, error)
 	reconcile.ReportStore
 	ReserveIdempotencyKey(ctx context.Context, rec backstitch.IdempotencyRecord) (*backstitch.IdempotencyRecord, error)
 	CompleteIdempotencyKey(ctx context.Context, id string, status int, contentType string, body []byte, expiresAt time.Time) error
@@ -85,6 +89,15 @@ func (k *Console) mountAdmin(r fiber.Router) {
 	get("/admin/reconciliations/:id/findings/:finding_id", k.findingPage)
 	post("/admin/reconciliations/:id/findings/:finding_id/resolve", k.planResolve)
 	post("/admin/reconciliations/:id/findings/:finding_id/resolve/confirm", k.confirmResolve)
+	get("/admin/audit", k.auditPage)
+	get("/admin/audit.csv", k.auditCSV)
+	get("/admin/users", k.usersPage)
+	post("/admin/users/invite", k.invite)
+	post("/admin/users/:id/disable", k.disable)
+	// An invitation's page: the link is the permission, so no session is asked for; its
+	// address carries the token, so it sends no Referer.
+	r.Get("/admin/join", noReferrer, k.page(k.joinForm))
+	r.Post("/admin/join", noReferrer, k.page(k.checkCSRF(k.join)))
 }
 
 // admin lets h run only for a signed-in admin: a visitor without a session is sent to log in
@@ -94,7 +107,7 @@ func (k *Console) admin(h handler) handler { return k.signedIn(account.RoleAdmin
 // adminNotice is the confirmation a redirect after an admin's action asked for.
 func (k *Console) adminNotice(r *request) string {
 	switch n := r.c.Query("notice"); n {
-	case "approved", "rejected", "refunded", "run_started", "resolved":
+	case "approved", "rejected", "refunded", "run_started", "resolved", "invited", "disabled", "joined":
 		return r.loc.T("admin.notice." + n)
 	}
 	return ""

@@ -138,17 +138,21 @@ func TestBrowserAdminAccessibilityWithAxe(t *testing.T) {
 	editor := designer.createDraft("Linen coat")
 	designer.addTier(editor, "Coat", "physical", "320")
 	designer.post(editor, editor+"/submit", nil)
-	adm := s.adminVisitor("en")
+	adm, admUser := s.signedInAdmin("en")
 	session := adm.cookie("session")
-	paths := adminPaths(campaignID(editor), m.pledge.ID, runID, findingID)
+	paths := adminPaths(campaignID(editor), m.pledge.ID, runID, findingID, admUser.ID)
 	for _, lang := range locale.Languages {
 		p := tab(t, lang+"-CH,"+lang)
 		p.MustSetCookies(&proto.NetworkCookieParam{Name: "session", Value: session.Value, URL: s.base})
 		for _, path := range []string{"/admin", paths["GET /admin/campaigns/:id"], "/admin/pledges", "/admin/pledges?q=" + url.QueryEscape(m.pledge.Backer.Email),
 			paths["GET /admin/pledges/:id"], paths["GET /admin/reconciliations"], paths["GET /admin/reconciliations/:id"],
-			paths["GET /admin/reconciliations/:id/findings/:finding_id"]} {
+			paths["GET /admin/reconciliations/:id/findings/:finding_id"], "/admin/audit", "/admin/users",
+			s.invite(adm, "invitee."+lang+"@backstitch.example", lang)} {
 			check(t, p, axe, s.base+path, lang)
 		}
+		navigate(t, p, s.base+"/admin/users")
+		submit(t, p, "form[action='/admin/users/invite'] button")
+		checkLoaded(t, p, axe, "invite errors", lang)
 		navigate(t, p, s.base+paths["GET /admin/campaigns/:id"])
 		submit(t, p, "form[action$='/reject'] button")
 		checkLoaded(t, p, axe, "reject errors", lang)

@@ -32,12 +32,24 @@ func (s *site) newAdmin(name string) string {
 // adminVisitor is a browser signed in as a new admin through the log-in form.
 func (s *site) adminVisitor(lang string) *visitor {
 	s.t.Helper()
+	v, _ := s.signedInAdmin(lang)
+	return v
+}
+
+// signedInAdmin is adminVisitor, and its admin.
+func (s *site) signedInAdmin(lang string) (*visitor, account.User) {
+	s.t.Helper()
 	v := s.visitor(lang)
-	p := v.post("/designer/login", "/designer/login", url.Values{"email": {s.newAdmin("Rita Reviewer")}, "password": {adminPassword}})
+	email := s.newAdmin("Rita Reviewer")
+	p := v.post("/designer/login", "/designer/login", url.Values{"email": {email}, "password": {adminPassword}})
 	if p.status != 303 || p.location() != "/admin" {
 		s.t.Fatalf("admin log-in: %d %q", p.status, p.location())
 	}
-	return v
+	u, err := s.store.FindUserByEmail(context.Background(), email)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return v, u
 }
 
 // flexible launches a flexible campaign (charged at pledge time) of a new designer's, titled

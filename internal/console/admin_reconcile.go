@@ -220,11 +220,33 @@ func (k *Console) runPage(r *request) (view, error) {
 
 func findingRowOf(r *request, runID string, f reconcile.FindingRecord) findingRow {
 	row := findingRow{ID: f.ID, Href: findingHref(runID, f.ID), Pledge: f.PledgeID, Database: sideAmount(r, f.Database), Stripe: sideAmount(r, f.Stripe),
-		Message: f.Message, Status: r.loc.T("admin.finding_status." + string(f.Status)), StatusKind: string(f.Status), Open: f.Status == reconcile.FindingOpen}
+		Message: findingMessage(r, f.Finding), Status: r.loc.T("admin.finding_status." + string(f.Status)), StatusKind: string(f.Status), Open: f.Status == reconcile.FindingOpen}
 	if f.PledgeID != "" {
 		row.PledgeHref = pledgeHref(f.PledgeID)
 	}
 	return row
+}
+
+// findingMessage writes what a finding found in the admin's language, from the catalogue and
+// the message's code and values; a finding stored before findings kept them shows its English.
+func findingMessage(r *request, f reconcile.Finding) string {
+	if f.MessageCode == "" {
+		return f.Message
+	}
+	args := make([]any, len(f.MessageArgs))
+	for i, a := range f.MessageArgs {
+		switch {
+		case a.Money != nil:
+			args[i] = r.loc.Money(*a.Money)
+		case a.Time != nil:
+			args[i] = when(r, *a.Time)
+		case a.Status != "":
+			args[i] = r.loc.T("admin.pledge_status." + a.Status)
+		default:
+			args[i] = a.Text
+		}
+	}
+	return r.loc.T("admin.finding_message."+f.MessageCode, args...)
 }
 
 // sideAmount is what one side holds; a side with no currency holds nothing.
@@ -328,7 +350,7 @@ func actions(r *request, f reconcile.FindingRecord, chosen string) []actionOptio
 }
 
 func (k *Console) findingView(r *request, run reconcile.Run, f reconcile.FindingRecord, action, note string, errs fieldErrors, msg string, status int) view {
-	v := findingView{base: r.base, RunHref: runHref(run.ID), Kind: string(f.Kind), KindLabel: r.loc.T("admin.kind." + string(f.Kind)), Message: f.Message,
+	v := findingView{base: r.base, RunHref: runHref(run.ID), Kind: string(f.Kind), KindLabel: r.loc.T("admin.kind." + string(f.Kind)), Message: findingMessage(r, f.Finding),
 		Database: sideAmount(r, f.Database), Stripe: sideAmount(r, f.Stripe), Status: r.loc.T("admin.finding_status." + string(f.Status)),
 		StatusKind: string(f.Status), Pledge: f.PledgeID, Open: f.Status == reconcile.FindingOpen && run.Attempt == f.Attempt,
 		Resolution: f.Resolution, Action: findingHref(run.ID, f.ID) + "/resolve", Actions: actions(r, f, action), Note: note, Errors: errs, Error: msg}

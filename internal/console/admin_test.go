@@ -13,9 +13,11 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/console"
 	"github.com/backstitch/backstitch/internal/locale"
 	"github.com/backstitch/backstitch/internal/pledge"
+	"github.com/backstitch/backstitch/internal/reconcile"
 	"github.com/backstitch/backstitch/internal/seed"
 	"github.com/backstitch/backstitch/internal/testenv"
 )
@@ -82,8 +84,9 @@ func hidden(body string) url.Values {
 	return out
 }
 
-// adminPaths are AdminRoutes with real ids: a campaign in review, a pledge, a run and its finding.
-func adminPaths(campaignID, pledgeID, runID, findingID string) map[string]string {
+// adminPaths are AdminRoutes with real ids: a campaign in review, a pledge, a run and its
+// finding, and an admin.
+func adminPaths(campaignID, pledgeID, runID, findingID, adminID string) map[string]string {
 	out := map[string]string{}
 	for _, r := range console.AdminRoutes {
 		_, pattern, _ := strings.Cut(r, " ")
@@ -93,6 +96,8 @@ func adminPaths(campaignID, pledgeID, runID, findingID string) map[string]string
 			out[r] = strings.Replace(out[r], ":id", campaignID, 1)
 		case strings.HasPrefix(pattern, "/admin/pledges/"):
 			out[r] = strings.Replace(out[r], ":id", pledgeID, 1)
+		case strings.HasPrefix(pattern, "/admin/users/"):
+			out[r] = strings.Replace(out[r], ":id", adminID, 1)
 		default:
 			out[r] = strings.Replace(out[r], ":id", runID, 1)
 		}
@@ -113,14 +118,15 @@ func TestAdminPagesAreForAdminsOnly(t *testing.T) {
 	if p := designer.post(review, review+"/submit", nil); p.status != 303 {
 		t.Fatalf("submit: %d", p.status)
 	}
-	paths := adminPaths(campaignID(review), m.pledge.ID, runID, findingID)
 	anon := s.visitor("en")
-	adm := s.adminVisitor("en")
+	adm, admUser := s.signedInAdmin("en")
+	paths := adminPaths(campaignID(review), m.pledge.ID, runID, findingID, admUser.ID)
 	secrets := []string{m.pledge.Backer.Email, m.pledge.ID, "Secret scarf", "Draft in review", runID, findingID}
 	for _, r := range console.AdminRoutes {
 		method, _, _ := strings.Cut(r, " ")
 		path := paths[r]
-		form := url.Values{"reason": {"Hijacked"}, "amount": {"1"}, "action": {"explained"}, "note": {"Hijacked"}, "campaign": {m.campaign.ID}, "key": {strings.Repeat("a", 32)}}
+		form := url.Values{"reason": {"Hijacked"}, "amount": {"1"}, "action": {"explained"}, "note": {"Hijacked"}, "campaign": {m.campaign.ID},
+			"key": {strings.Repeat("a", 32)}, "email": {"mallory@evil.example"}}
 		if method == "GET" {
 			if p := anon.get(path); p.status != 303 || p.location() != "/designer/login?next="+url.QueryEscape(path) {
 				t.Errorf("%s as anonymous: %d %q", r, p.status, p.location())
@@ -160,6 +166,19 @@ func TestAdminPagesAreForAdminsOnly(t *testing.T) {
 	run, err := s.api.Call(context.Background(), 200, "GET", "/api/v1/admin/reconciliations/"+runID, s.admin, nil)
 	if err != nil || run["open_findings"] != float64(1) {
 		t.Errorf("the finding: %v %v", run["open_findings"], err)
+	}
+	if u := s.user(admUser.Email); u.DisabledAt != nil {
+		t.Error("the admin was disabled")
+	}
+	if entries, err := s.store.FindAudit(context.Background(), backstitch.AuditFilter{Action: "admin.invite", Limit: 10}); err != nil || len(entries) != 0 {
+		t.Errorf("an invitation was sent: %v %v", entries, err)
+	}
+	// The invitation's pages need no session; their form needs our token like every other.
+	if p := anon.get("/admin/join?token=nothing"); p.status != 410 {
+		t.Errorf("an unknown invitation: %d", p.status)
+	}
+	if p := anon.do("POST", "/admin/join", url.Values{"token": {"nothing"}, "name": {"Mallory"}, "password": {"a long enough password"}}); p.status != 403 {
+		t.Errorf("joining without a CSRF token: %d", p.status)
 	}
 }
 
@@ -455,8 +474,13 @@ func TestAdminPagesAreValidInBothLanguages(t *testing.T) {
 	designer.signUp("Ana")
 	editor := designer.createDraft("Linen coat")
 	designer.post(editor, editor+"/submit", nil)
-	adm := s.adminVisitor("en")
-	paths := adminPaths(campaignID(editor), m.pledge.ID, runID, findingID)
+	adm, admUser := s.signedInAdmin("en")
+	paths := adminPaths(campaignID(editor), m.pledge.ID, runID, findingID, admUser.ID)
+	// Hostile text in the audit log: a reason, a target and an actor an attacker chose.
+	if err := s.store.AppendAudit(context.Background(), backstitch.AuditEntry{At: s.clock.Now(), Actor: "<b>actor</b>", Action: "pledge.refund",
+		Target: "<i>target</i>", Reason: "<script>alert(1)</script>", After: map[string]string{"status": "<em>x</em>"}}); err != nil {
+		t.Fatal(err)
+	}
 	both := testenv.NewBilingual(t)
 	for _, lang := range locale.Languages {
 		adm.lang = lang
@@ -484,11 +508,53 @@ func TestAdminPagesAreValidInBothLanguages(t *testing.T) {
 			"resolve errors":  adm.post(finding, finding+"/resolve", nil),
 			"resolve confirm": adm.post(finding, finding+"/resolve", url.Values{"action": {"resync"}}),
 			"not found":       adm.get("/admin/pledges/plg_nothere"),
+			"audit filtered":  adm.get("/admin/audit?action=pledge.refund&target=%3Ci%3Etarget%3C%2Fi%3E"),
+			"audit, nothing":  adm.get("/admin/audit?action=nothing.at.all&actor=nobody"),
+			"invite errors":   adm.post("/admin/users", "/admin/users/invite", url.Values{"email": {"not an address"}}),
 		} {
 			both.Check(where, p.body, lang)
+			if strings.Contains(p.body, "<script>alert") || strings.Contains(p.body, "<i>target") || strings.Contains(p.body, "<em>x") {
+				t.Errorf("%s %s: hostile text is live", lang, where)
+			}
 		}
 	}
 	// The designer's refusal is a complete page too.
 	designer.lang = "fr"
 	testenv.CheckHTML(t, "fr forbidden", designer.get("/admin").body, "fr")
+}
+
+// A run's findings read in the admin's language (the API and the CSV keep English sentences and
+// machine codes); every message code has its sentence, with as many values, in each language.
+func TestFindingsReadInTheAdminsLanguage(t *testing.T) {
+	for _, code := range reconcile.MessageCodes() {
+		en := locale.T("en", "admin.finding_message."+code)
+		for _, lang := range locale.Languages {
+			got := locale.T(lang, "admin.finding_message."+code)
+			if strings.HasPrefix(got, "admin.") || strings.Count(got, "%s") != strings.Count(en, "%s") {
+				t.Errorf("%s %s: %q", lang, code, got)
+			}
+		}
+	}
+	s := startSite(t, nil)
+	m := s.mismatch("Scarves")
+	runID, findingID := s.runThroughAPI(m.campaign.ID)
+	adm := s.adminVisitor("fr")
+	run := adm.get("/admin/reconciliations/" + runID)
+	finding := adm.get("/admin/reconciliations/" + runID + "/findings/" + findingID)
+	for _, p := range []page{run, finding} {
+		if p.status != 200 || !strings.Contains(p.body, "La contribution indique 0.00") || !strings.Contains(p.body, "remboursés, Stripe 25.00") || strings.Contains(p.body, "The pledge records") {
+			t.Errorf("French finding: %d\n%s", p.status, p.body)
+		}
+	}
+	api, err := s.api.Call(context.Background(), 200, "GET", "/api/v1/admin/reconciliations/"+runID, s.admin, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := api["findings"].([]any)[0].(map[string]any)
+	if f["message"] != "The pledge records CHF 0.00 refunded, Stripe CHF 25.00." || f["kind"] != "refund_mismatch" {
+		t.Errorf("API finding: %v", f)
+	}
+	if csv := adm.get("/admin/reconciliations/" + runID + "/report.csv"); !strings.Contains(csv.body, ",refund_mismatch,") || strings.Contains(csv.body, "contribution") {
+		t.Errorf("CSV report:\n%s", csv.body)
+	}
 }

@@ -24,6 +24,9 @@ func (s *Store) CreateUser(ctx context.Context, u account.User) error {
 		}
 		return storeError("insert user: %w", err)
 	}
+	if u.Role == account.RoleAdmin && u.DisabledAt == nil {
+		return s.joinRoster(ctx, u.ID)
+	}
 	return nil
 }
 
@@ -151,6 +154,9 @@ func (s *Store) FindAudit(ctx context.Context, f backstitch.AuditFilter) ([]back
 	}
 	if f.Target != "" {
 		q["target"] = f.Target
+	}
+	if f.Actor != "" {
+		q["actor"] = f.Actor
 	}
 	if f.BeforeID != "" {
 		q["$or"] = bson.A{bson.M{"at": bson.M{"$lt": f.Before}}, bson.M{"at": f.Before, "_id": bson.M{"$lt": f.BeforeID}}}

@@ -121,6 +121,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, err
 	}
+	if err := s.ensureAdminRoster(ctx); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -160,7 +164,7 @@ func (s *Store) ServerExpires() bool { return s.serverExpires }
 // expiring are the collections whose documents die at expires_at: deleted by a TTL index where
 // the server has them, else by PurgeExpired. Leases are not among them: a lease document lives
 // on after it expires, because its fencing token must keep growing across grants.
-var expiring = []string{"sessions", "rate_limits", "idempotency_keys", "idempotency_responses", "password_resets"}
+var expiring = []string{"sessions", "rate_limits", "idempotency_keys", "idempotency_responses", "password_resets", "admin_invites"}
 
 // indexes are the indexes each collection needs, beside _id: one for every query the store makes
 // (each find, update, delete and count filter, and each sort), so that on MongoDB no request
@@ -176,7 +180,10 @@ func indexes(ttl bool) map[string][]mongo.IndexModel {
 			// Connect's account.updated webhook finds its designer by account (not unique: users
 			// without an account all lack it, and only a partial index could skip them).
 			{Keys: bson.D{{Key: "stripe_account_id", Value: 1}}},
+			// The admins' list of admins (ListAdmins).
+			{Keys: bson.D{{Key: "role", Value: 1}, {Key: "created_at", Value: 1}}},
 		},
+		"admin_invites":         {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 		"sessions":              {{Keys: bson.D{{Key: "expires_at", Value: 1}}}, {Keys: bson.D{{Key: "user_id", Value: 1}}}},
 		"password_resets":       {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 		"campaigns":             {{Keys: bson.D{{Key: "slug", Value: 1}}, Options: unique()}, {Keys: bson.D{{Key: "status", Value: 1}, {Key: "launched_at", Value: -1}, {Key: "_id", Value: -1}}}, {Keys: bson.D{{Key: "designer_id", Value: 1}, {Key: "created_at", Value: -1}}}, {Keys: bson.D{{Key: "owed_since", Value: 1}}}},
@@ -184,7 +191,14 @@ func indexes(ttl bool) map[string][]mongo.IndexModel {
 		"rate_limits":           {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 		"idempotency_keys":      {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 		"idempotency_responses": {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
-		"audit_log":             {{Keys: bson.D{{Key: "at", Value: -1}}}},
+		// The audit log pages newest first (at, _id), whole or filtered by one action, target or
+		// actor: each filter has its index in that order, so no page scans the log on MongoDB.
+		"audit_log": {
+			{Keys: bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: -1}}},
+			{Keys: bson.D{{Key: "action", Value: 1}, {Key: "at", Value: -1}, {Key: "_id", Value: -1}}},
+			{Keys: bson.D{{Key: "target", Value: 1}, {Key: "at", Value: -1}, {Key: "_id", Value: -1}}},
+			{Keys: bson.D{{Key: "actor", Value: 1}, {Key: "at", Value: -1}, {Key: "_id", Value: -1}}},
+		},
 		"pledges": {
 			{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "status", Value: 1}}},
 			{Keys: bson.D{{Key: "status", Value: 1}, {Key: "hold_expires_at", Value: 1}}},

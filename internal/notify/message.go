@@ -58,6 +58,8 @@ const (
 	CampaignEnded     Kind = "campaign_ended"
 	PayoutSent        Kind = "payout_sent"
 	PasswordReset     Kind = "password_reset"
+	// AdminInvite asks someone to become an admin (admins.go).
+	AdminInvite Kind = "admin_invite"
 	// UpdatePosted is a designer's update, one per backer (updates.go).
 	UpdatePosted Kind = "update"
 	// PledgesRecovered lists the manage links of an address's pledges (recover.go).
@@ -68,7 +70,7 @@ const (
 var Kinds = []Kind{PledgeConfirmed, PledgeChanged, PledgeCancelled, CampaignSucceeded, CampaignFailed, CampaignCancelled,
 	ChargeFailed, ChargeReminder, PledgeDropped, RefundIssued, FlexibleSucceeded,
 	CampaignSubmitted, CampaignApproved, CampaignRejected, CampaignLaunched, FirstPledge, GoalReached, CampaignEnded, PayoutSent,
-	PasswordReset, UpdatePosted, PledgesRecovered}
+	PasswordReset, UpdatePosted, PledgesRecovered, AdminInvite}
 
 // Status is where a message is in the outbox.
 type Status string

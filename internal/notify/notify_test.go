@@ -26,6 +26,7 @@ func TestEveryMessageRendersInEveryLanguage(t *testing.T) {
 		"campaign_url": "https://b.example/campaigns/linen", "manage_url": "https://b.example/pledges/p1/manage?token=t",
 		"decline": "Declined.", "refund": "CHF 30.00", "reason": "More photos.", "pledged": "CHF 500.00", "goal": "CHF 400.00",
 		"backers": "3", "outcome": "It succeeded.", "paid": "CHF 450.00", "raised": "CHF 500.00", "reset_url": "https://b.example/designer/password/reset?token=t",
+		"inviter": "Rita <b>Reviewer</b>", "invite_url": "https://b.example/admin/join?token=t",
 		"title": "Buttons <b>are</b> sewn", "body": "The **last** coats ship on Monday.",
 		"unsubscribe_url": "https://b.example/unsubscribe?token=u"}
 	recovered := []Link{{Label: "Linen coats", Detail: "CHF 320.00", URL: "https://b.example/pledges/p1/manage?token=t"}}
@@ -35,8 +36,8 @@ func TestEveryMessageRendersInEveryLanguage(t *testing.T) {
 		for _, k := range Kinds {
 			d := maps.Clone(data)
 			// About an account, and about several pledges: no campaign in the subject.
-			aboutNone := k == PasswordReset || k == PledgesRecovered
-			if k == PasswordReset {
+			aboutNone := k == PasswordReset || k == PledgesRecovered || k == AdminInvite
+			if k == PasswordReset || k == AdminInvite {
 				delete(d, "campaign")
 			}
 			out, err := r.Render(Message{ID: "msg_1", Kind: k, Lang: lang, Data: d, Links: recovered})

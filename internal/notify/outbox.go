@@ -56,7 +56,7 @@ func changeID(docID string, version int64, k Kind) string {
 
 // linkSecrets are data that open something without a password; they are dropped from the outbox
 // once the message is sent.
-var linkSecrets = []string{"manage_url", "reset_url", "fix_url"}
+var linkSecrets = []string{"manage_url", "reset_url", "fix_url", "invite_url"}
 
 // HoldConfirmation writes the confirmation, with the manage link, ahead of the confirmation.
 func (o *Outbox) HoldConfirmation(ctx context.Context, p pledge.Pledge, manageToken string, camp *campaign.Campaign, tier *campaign.Tier) error {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/backstitch/backstitch/internal/money"
@@ -151,6 +152,10 @@ type Finding struct {
 	Database money.Money `json:"database" bson:"database"`
 	Stripe   money.Money `json:"stripe" bson:"stripe"`
 	Message  string      `json:"message" bson:"message"`
+	// MessageCode and MessageArgs are Message's code and values (messages.go), for pages
+	// that write it in another language; findings stored before they existed have neither.
+	MessageCode string `json:"-" bson:"message_code,omitempty"`
+	MessageArgs []Arg  `json:"-" bson:"message_args,omitempty"`
 }
 
 // Fingerprint identifies the discrepancy itself, the same in every run that finds it again:
@@ -318,9 +323,8 @@ func Compare(db iter.Seq[Ledger], stripe iter.Seq[Stripe], o Options, emit func(
 		cur := c.currency[camp]
 		f := Finding{Kind: TransferMismatch, CampaignID: camp,
 			Objects:  []Object{{Type: "campaign", ID: camp, Amount: money.Money{Amount: c.owed[camp], Currency: cur}}},
-			Database: money.Money{Amount: c.owed[camp], Currency: cur}, Stripe: money.Money{Amount: c.sent[camp], Currency: cur},
-			Message: fmt.Sprintf("The designer was owed %s (collected − refunds − disputes − platform fee) and Stripe transferred %s.",
-				money.Money{Amount: c.owed[camp], Currency: cur}, money.Money{Amount: c.sent[camp], Currency: cur})}
+			Database: money.Money{Amount: c.owed[camp], Currency: cur}, Stripe: money.Money{Amount: c.sent[camp], Currency: cur}}
+		say("transfer_owed", amount(f.Database), amount(f.Stripe)).set(&f)
 		sum.Findings[TransferMismatch]++
 		if err := emit(Match{Key: "campaign:" + camp, Findings: []Finding{f}}); err != nil {
 			return sum, err
@@ -382,21 +386,24 @@ func (c *comparer) check(p *Ledger, s *Stripe) []Finding {
 	var out []Finding
 	if p == nil {
 		for _, ch := range succeeded {
-			out = append(out, Finding{Kind: MissingInDB, CampaignID: ch.CampaignID, Objects: []Object{chargeObject(ch)},
-				Stripe:  ch.Amount,
-				Message: fmt.Sprintf("Stripe charge %s took %s for no pledge Backstitch knows.", ch.ID, ch.Amount)})
+			f := Finding{Kind: MissingInDB, CampaignID: ch.CampaignID, Objects: []Object{chargeObject(ch)}, Stripe: ch.Amount}
+			say("charge_unknown", text(ch.ID), amount(ch.Amount)).set(&f)
+			out = append(out, f)
 		}
 		for _, tr := range transfers {
-			out = append(out, Finding{Kind: TransferMismatch, CampaignID: tr.CampaignID, Objects: []Object{transferObject(tr)},
-				Stripe:  money.Money{Amount: tr.net(), Currency: tr.Amount.Currency},
-				Message: fmt.Sprintf("Stripe transfer %s sent %s for no pledge Backstitch knows.", tr.ID, tr.Amount)})
+			f := Finding{Kind: TransferMismatch, CampaignID: tr.CampaignID, Objects: []Object{transferObject(tr)},
+				Stripe: money.Money{Amount: tr.net(), Currency: tr.Amount.Currency}}
+			say("transfer_unknown", text(tr.ID), amount(tr.Amount)).set(&f)
+			out = append(out, f)
 		}
 		return out
 	}
 	pledgeObj := Object{Type: "pledge", ID: p.PledgeID, Status: string(p.Status), Amount: p.Amount}
-	finding := func(k Kind, db, st money.Money, msg string, objs ...Object) {
-		out = append(out, Finding{Kind: k, PledgeID: p.PledgeID, CampaignID: p.CampaignID, Objects: append([]Object{pledgeObj}, objs...),
-			Database: db, Stripe: st, Message: msg})
+	finding := func(k Kind, db, st money.Money, msg said, objs ...Object) {
+		f := Finding{Kind: k, PledgeID: p.PledgeID, CampaignID: p.CampaignID, Objects: append([]Object{pledgeObj}, objs...),
+			Database: db, Stripe: st}
+		msg.set(&f)
+		out = append(out, f)
 	}
 	zero := money.Money{Currency: p.Amount.Currency}
 	stuck := p.Status == pledge.StatusCharging && c.o.Now.Sub(p.UpdatedAt) > c.o.StuckAfter
@@ -410,19 +417,19 @@ func (c *comparer) check(p *Ledger, s *Stripe) []Finding {
 		if hasPrimary {
 			st = primary.Amount
 		}
-		finding(StuckPledge, p.Amount, st, fmt.Sprintf("The pledge has been charging since %s.", p.UpdatedAt.UTC().Format(time.RFC3339)), objs...)
+		finding(StuckPledge, p.Amount, st, say("stuck", instant(p.UpdatedAt)), objs...)
 	case charged && !hasPrimary:
-		finding(MissingInStripe, p.Amount, zero, fmt.Sprintf("The pledge is %s but Stripe has no succeeded charge for it.", p.Status))
+		finding(MissingInStripe, p.Amount, zero, say("no_charge", pledgeStatus(string(p.Status))))
 	case !charged && hasPrimary && p.Status != pledge.StatusCharging:
-		finding(MissingInDB, zero, primary.Amount, fmt.Sprintf("Stripe charge %s took %s but the pledge is %s.", primary.ID, primary.Amount, p.Status), chargeObject(primary))
+		finding(MissingInDB, zero, primary.Amount, say("charge_not_recorded", text(primary.ID), amount(primary.Amount), pledgeStatus(string(p.Status))), chargeObject(primary))
 	}
 	if charged && hasPrimary {
 		chObj := chargeObject(primary)
 		switch {
 		case primary.Amount.Currency != p.Amount.Currency:
-			finding(CurrencyMismatch, p.Amount, primary.Amount, fmt.Sprintf("The pledge is in %s, its charge %s in %s.", p.Amount.Currency, primary.ID, primary.Amount.Currency), chObj)
+			finding(CurrencyMismatch, p.Amount, primary.Amount, say("currency", text(p.Amount.Currency), text(primary.ID), text(primary.Amount.Currency)), chObj)
 		case primary.Amount.Amount != p.Amount.Amount:
-			finding(AmountMismatch, p.Amount, primary.Amount, fmt.Sprintf("The pledge is for %s, its charge %s took %s.", p.Amount, primary.ID, primary.Amount), chObj)
+			finding(AmountMismatch, p.Amount, primary.Amount, say("amount", amount(p.Amount), text(primary.ID), amount(primary.Amount)), chObj)
 		}
 		if primary.Refunded != p.Refunded {
 			objs := []Object{chObj}
@@ -431,9 +438,9 @@ func (c *comparer) check(p *Ledger, s *Stripe) []Finding {
 			}
 			db := money.Money{Amount: p.Refunded, Currency: p.Amount.Currency}
 			st := money.Money{Amount: primary.Refunded, Currency: primary.Amount.Currency}
-			finding(RefundMismatch, db, st, fmt.Sprintf("The pledge records %s refunded, Stripe %s.", db, st), objs...)
+			finding(RefundMismatch, db, st, say("refund", amount(db), amount(st)), objs...)
 		}
-		if msg := disputeDiff(p.Dispute, primary.Dispute); msg != "" {
+		if msg, differ := disputeDiff(p.Dispute, primary.Dispute); differ {
 			objs := []Object{chObj}
 			st := zero
 			if d := primary.Dispute; d != nil {
@@ -458,8 +465,7 @@ func (c *comparer) check(p *Ledger, s *Stripe) []Finding {
 		}
 		if len(extra) > 0 {
 			finding(DuplicateCharge, primary.Amount, money.Money{Amount: primary.Amount.Amount + extraAmount, Currency: primary.Amount.Currency},
-				fmt.Sprintf("%d succeeded charges for one pledge: %s was charged %s more than once.", len(extra)+1, p.PledgeID,
-					money.Money{Amount: extraAmount, Currency: primary.Amount.Currency}),
+				say("duplicate", text(strconv.Itoa(len(extra)+1)), text(p.PledgeID), amount(money.Money{Amount: extraAmount, Currency: primary.Amount.Currency})),
 				append([]Object{chargeObject(primary)}, extra...)...)
 		}
 	}
@@ -478,25 +484,25 @@ func (c *comparer) check(p *Ledger, s *Stripe) []Finding {
 	if sent != recorded || !known {
 		db := money.Money{Amount: recorded, Currency: p.Amount.Currency}
 		st := money.Money{Amount: sent, Currency: p.Amount.Currency}
-		finding(TransferMismatch, db, st, fmt.Sprintf("The pledge records %s transferred to the designer, Stripe %s.", db, st), trObjs...)
+		finding(TransferMismatch, db, st, say("transfer", amount(db), amount(st)), trObjs...)
 	}
 	return out
 }
 
-// disputeDiff says how the database's record of a dispute differs from Stripe's, or "". Open
-// disputes compare as open whatever stage they are at: only their outcome matters here.
-func disputeDiff(db, st *Dispute) string {
+// disputeDiff says how the database's record of a dispute differs from Stripe's, if it does.
+// Open disputes compare as open whatever stage they are at: only their outcome matters here.
+func disputeDiff(db, st *Dispute) (said, bool) {
 	switch {
 	case st == nil && db == nil:
-		return ""
+		return said{}, false
 	case st == nil:
-		return fmt.Sprintf("The pledge records dispute %s, which Stripe does not have.", db.ID)
+		return say("dispute_not_at_stripe", text(db.ID)), true
 	case db == nil || db.ID != st.ID:
-		return fmt.Sprintf("Stripe has dispute %s (%s) that the pledge does not record.", st.ID, st.Status)
+		return say("dispute_not_recorded", text(st.ID), text(st.Status)), true
 	case db.open() != st.open() || (!st.open() && db.Status != st.Status):
-		return fmt.Sprintf("Dispute %s is %s at Stripe, %s in the database.", st.ID, st.Status, db.Status)
+		return say("dispute_status", text(st.ID), text(st.Status), text(db.Status)), true
 	}
-	return ""
+	return said{}, false
 }
 
 // count adds one key's records to the totals and to the matched and unmatched counts.

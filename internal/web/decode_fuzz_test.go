@@ -37,6 +37,7 @@ var decodeTargets = []func() any{
 	func() any { return new(pledge.SurveyAnswers) },
 	func() any { return new(confirmInput) },
 	func() any { return new(refundInput) },
+	func() any { return new(inviteInput) },
 	func() any { return new(runInput) },
 	func() any { return new(reconcile.ResolveRequest) },
 	func() any { return new(update.Fields) },

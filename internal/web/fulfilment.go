@@ -136,7 +136,7 @@ func (s *Server) exportPacking(c *fiber.Ctx) error {
 	// Grouped counts are small (one row per combination): written at once.
 	return sendCSV(c, "packing-"+camp.ID, func(w *csv.Writer) error {
 		for _, r := range rows {
-			if err := w.Write(safeCells(r)); err != nil {
+			if err := w.Write(backstitch.SafeCells(r)); err != nil {
 				return err
 			}
 		}
@@ -211,7 +211,7 @@ func (s *Server) exportCSV(c *fiber.Ctx, name string, header []string,
 		defer cancel()
 		w := csv.NewWriter(bw)
 		write := func(r []string) error {
-			if err := w.Write(safeCells(r)); err != nil {
+			if err := w.Write(backstitch.SafeCells(r)); err != nil {
 				return err
 			}
 			if w.Flush(); w.Error() != nil {
@@ -242,20 +242,6 @@ func sendCSV(c *fiber.Ctx, name string, fill func(*csv.Writer) error) error {
 	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+name+`.csv"`)
 	return c.SendString(b.String())
-}
-
-// safeCells defuses formula injection: a spreadsheet runs a cell that starts with = + - @ (or a
-// tab or carriage return before one) as a formula, so such a cell gets a leading quote. Names,
-// addresses and tracking numbers come from backers and designers; none of them may run.
-func safeCells(r []string) []string {
-	out := make([]string, len(r))
-	for i, v := range r {
-		if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-			v = "'" + v
-		}
-		out[i] = v
-	}
-	return out
 }
 
 func optionsText(o map[string]string) string {

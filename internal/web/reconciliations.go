@@ -32,6 +32,8 @@ type ReconcileStore interface {
 type Reconciliation struct {
 	Store ReconcileStore
 	Admin *admin.Service
+	// Users invites and disables admins.
+	Users *admin.Users
 }
 
 // runInput is what an admin sends to start a run: a campaign, or a period.
@@ -190,12 +192,12 @@ func (s *Server) audit(c *fiber.Ctx, e backstitch.AuditEntry) {
 // auditLog pages through the audit log, newest first, optionally for one action or target.
 func (s *Server) auditLog(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	f := backstitch.AuditFilter{Action: c.Query("action"), Target: c.Query("target")}
+	f := backstitch.AuditFilter{Action: c.Query("action"), Target: c.Query("target"), Actor: c.Query("actor")}
 	var err error
 	if f.Limit, err = pageLimit(c); err != nil {
 		return err
 	}
-	list := c.Route().Path + "\x00" + f.Action + "\x00" + f.Target
+	list := c.Route().Path + "\x00" + f.Action + "\x00" + f.Target + "\x00" + f.Actor
 	if cur := c.Query("cursor"); cur != "" {
 		if f.Before, f.BeforeID, err = s.decodeTimeCursor(ctx, list, cur); err != nil {
 			return err

@@ -277,7 +277,10 @@ func (s *Server) routes() {
 	admin.Post("/reconciliations", query(), s.idempotent, s.startReconciliation)
 	admin.Get("/reconciliations/:id", query("format", "status", "kind", "limit", "cursor"), s.showReconciliation)
 	admin.Post("/reconciliations/:id/findings/:finding_id/resolve", query(), s.resolveFinding)
-	admin.Get("/audit-log", query("action", "target", "limit", "cursor"), s.auditLog)
+	admin.Get("/audit-log", query("action", "target", "actor", "limit", "cursor"), s.auditLog)
+	admin.Get("/users", query(), s.listAdmins)
+	admin.Post("/users/invitations", query(), s.idempotent, s.inviteAdmin)
+	admin.Post("/users/:id/disable", query(), s.disableAdmin)
 
 	// No route matched. Letting the stack end makes Fiber answer 404, or 405 with an Allow header
 	// listing the methods the path does have (it checks the other methods' routes, which it only
@@ -381,6 +384,7 @@ var statusOf = map[backstitch.Code]int{
 	backstitch.CodeUnsupportedAPIVersion:   http.StatusBadRequest,
 	backstitch.CodeMalformedEvent:          http.StatusBadRequest,
 	backstitch.CodeEmailTaken:              http.StatusConflict,
+	backstitch.CodeLastAdmin:               http.StatusConflict,
 	backstitch.CodeRateLimited:             http.StatusTooManyRequests,
 	backstitch.CodeIdempotencyReused:       http.StatusUnprocessableEntity,
 	backstitch.CodeIdempotencyInFlight:     http.StatusConflict,
