@@ -44,6 +44,9 @@ type User struct {
 	Locale string `bson:"locale,omitempty"`
 	// Profile is what a designer tells backers about herself.
 	Profile Profile `bson:"profile"`
+	// DailyDigestOff is set when a designer turned off the daily digest of her live campaigns
+	// (stored as "off" so accounts made before the digest get it).
+	DailyDigestOff bool `bson:"daily_digest_off,omitempty"`
 }
 
 // Password length limits: long passphrases welcome, but hashing megabytes is a denial of service.

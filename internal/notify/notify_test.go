@@ -27,7 +27,12 @@ func TestEveryMessageRendersInEveryLanguage(t *testing.T) {
 		"decline": "Declined.", "refund": "CHF 30.00", "reason": "More photos.", "pledged": "CHF 500.00", "goal": "CHF 400.00",
 		"backers": "3", "outcome": "It succeeded.", "paid": "CHF 450.00", "raised": "CHF 500.00", "reset_url": "https://b.example/designer/password/reset?token=t",
 		"title": "Buttons <b>are</b> sewn", "body": "The **last** coats ship on Monday.",
-		"unsubscribe_url": "https://b.example/unsubscribe?token=u"}
+		"unsubscribe_url": "https://b.example/unsubscribe?token=u",
+		"new_pledges": "2", "new_amount": "CHF 640.00", "sources": "instagram (2)", "off_url": "https://b.example/unsubscribe/digest?token=d",
+		"count": "2", "queue_url": "https://b.example/admin", "designer": "Mara", "review_url": "https://b.example/admin/campaigns/c1",
+		"open": "3", "counts": "missing_charge: 3", "finished": "7 November 2026", "run_url": "https://b.example/admin/reconciliations/r1",
+		"session": "12 December 2026, 14:00", "place": "Rue du Rhône 1", "deadline": "7 December 2026", "if_nothing": "It stays.",
+		"closes": "20 December 2026", "lead": "The survey closes soon."}
 	recovered := []Link{{Label: "Linen coats", Detail: "CHF 320.00", URL: "https://b.example/pledges/p1/manage?token=t"}}
 	links := regexp.MustCompile(`https://b\.example[^\s"<]*`)
 	english := map[Kind]Rendered{}
@@ -35,7 +40,7 @@ func TestEveryMessageRendersInEveryLanguage(t *testing.T) {
 		for _, k := range Kinds {
 			d := maps.Clone(data)
 			// About an account, and about several pledges: no campaign in the subject.
-			aboutNone := k == PasswordReset || k == PledgesRecovered
+			aboutNone := k == PasswordReset || k == PledgesRecovered || k == ReviewDigest || k == ReconcileFindings
 			if k == PasswordReset {
 				delete(d, "campaign")
 			}

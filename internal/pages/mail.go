@@ -28,6 +28,11 @@ type Mail struct {
 		CheckUnsubscribe(ctx context.Context, token string) (campaignID string, err error)
 		Unsubscribe(ctx context.Context, token string) (campaignID string, err error)
 	}
+	// Digests checks and follows the daily digest's off links.
+	Digests interface {
+		CheckDigestOff(ctx context.Context, token string) (userID string, err error)
+		DigestOff(ctx context.Context, token string) error
+	}
 	// Updates lists a campaign's public updates, for its page and its feed.
 	Updates interface {
 		Public(ctx context.Context, campaignID string, limit int) ([]update.Update, error)
@@ -87,7 +92,8 @@ func (p *Pages) recoverSubmit(r *request) (view, error) {
 
 type unsubscribeView struct {
 	base
-	Action, Body string
+	// Button names the confirm button when it stops something else than updates.
+	Action, Body, Button string
 	Done         bool
 }
 
