@@ -176,6 +176,8 @@ func indexes(ttl bool) map[string][]mongo.IndexModel {
 			// Connect's account.updated webhook finds its designer by account (not unique: users
 			// without an account all lack it, and only a partial index could skip them).
 			{Keys: bson.D{{Key: "stripe_account_id", Value: 1}}},
+			// The scheduled messages find every admin.
+			{Keys: bson.D{{Key: "role", Value: 1}}},
 		},
 		"sessions":              {{Keys: bson.D{{Key: "expires_at", Value: 1}}}, {Keys: bson.D{{Key: "user_id", Value: 1}}}},
 		"password_resets":       {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
