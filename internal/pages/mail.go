@@ -94,7 +94,7 @@ type unsubscribeView struct {
 	base
 	// Button names the confirm button when it stops something else than updates.
 	Action, Body, Button string
-	Done         bool
+	Done                 bool
 }
 
 // unsubscribeConfirm is what following the link in a message shows: a button, never a change
