@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -109,8 +110,8 @@ func (s *Schedule) Tick(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("scheduled messages: %w", errs[0])
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("scheduled messages: %w", err)
 	}
 	return nil
 }
@@ -473,27 +474,30 @@ func (s *Schedule) sessionsCancelled(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		var booked []pledge.Pledge
+		var booked []owedMessage
+		// A pledge still pending on a cancelled date may yet be confirmed: its date stays
+		// open to this job until it is (or ends).
+		pending := map[string]bool{}
 		err = s.store.FindCampaignPledges(ctx, c.ID, func(p pledge.Pledge) error {
-			if _, ok := cancelled[p.SessionID]; ok && !done["session."+p.SessionID] && p.Status.Counted() && p.ErasedAt == nil {
-				booked = append(booked, p)
+			t, ok := cancelled[p.SessionID]
+			switch {
+			case !ok || done["session."+p.SessionID] || p.ErasedAt != nil:
+			case p.Status == pledge.StatusPending:
+				pending[p.SessionID] = true
+			case p.Status.Counted():
+				sess, _ := t.SessionByID(p.SessionID)
+				booked = append(booked, owedMessage{pledgeID: p.ID, m: s.sessionCancelled(c, t, sess, p)})
 			}
 			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("pledges of campaign %s: %w", c.ID, err)
 		}
-		msgs := make([]Message, 0, len(booked))
-		for _, p := range booked {
-			t := cancelled[p.SessionID]
-			sess, _ := t.SessionByID(p.SessionID)
-			msgs = append(msgs, s.sessionCancelled(c, t, sess, p))
-		}
-		if err := s.enqueueWithKeys(ctx, msgs); err != nil {
+		if err := s.enqueueWithKeys(ctx, booked); err != nil {
 			return err
 		}
 		for _, k := range keys {
-			if !done[k] {
+			if !done[k] && !pending[strings.TrimPrefix(k, "session.")] {
 				if err := s.store.MarkScheduledDone(ctx, k, s.now()); err != nil {
 					return err
 				}
@@ -559,7 +563,7 @@ func (s *Schedule) surveyReminders(ctx context.Context) error {
 		for _, t := range tiers {
 			byID[t.ID] = t
 		}
-		var msgs []Message
+		var msgs []owedMessage
 		err = s.store.FindCampaignPledges(ctx, c.ID, func(p pledge.Pledge) error {
 			if p.SurveyAnsweredAt != nil || p.ErasedAt != nil || !p.Status.Charged() {
 				return nil
@@ -573,11 +577,11 @@ func (s *Schedule) surveyReminders(ctx context.Context) error {
 			if err != nil {
 				zone = time.UTC
 			}
-			msgs = append(msgs, Message{ID: "msg_" + p.ID + ".survey_reminder." + which, Kind: SurveyReminder, To: p.Backer.Email,
+			msgs = append(msgs, owedMessage{pledgeID: p.ID, m: Message{ID: "msg_" + p.ID + ".survey_reminder." + which, Kind: SurveyReminder, To: p.Backer.Email,
 				Lang: l.Lang, Status: StatusQueued, DueAt: now, CreatedAt: now,
 				Data: map[string]string{"name": p.Backer.Name, "campaign": c.Title, "reward": t.Title,
 					"closes": l.DateTime(deadline, zone), "lead": l.T("email.survey_reminder.lead." + which),
-					"campaign_url": s.link("/campaigns/"+url.PathEscape(c.Slug), nil), "manage_page": "survey"}})
+					"campaign_url": s.link("/campaigns/"+url.PathEscape(c.Slug), nil), "manage_page": "survey"}}})
 			return nil
 		})
 		if err != nil {
@@ -590,29 +594,35 @@ func (s *Schedule) surveyReminders(ctx context.Context) error {
 	return nil
 }
 
+// owedMessage is a message to a pledge's backer that needs a manage link of its own.
+type owedMessage struct {
+	pledgeID string
+	m        Message
+}
+
 // enqueueWithKeys writes the messages the outbox does not hold yet, each with a manage link of
 // its own: the pledge's original token is only stored as a hash, so each message gets a new
 // manage key (as recovering one's pledges does), made only for a message about to be written.
 // Two instances racing may each make a key; the outbox keeps one message, and the other key,
 // shown nowhere, opens nothing anyone has.
-func (s *Schedule) enqueueWithKeys(ctx context.Context, msgs []Message) error {
+func (s *Schedule) enqueueWithKeys(ctx context.Context, msgs []owedMessage) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	ids := make([]string, len(msgs))
-	for i, m := range msgs {
-		ids[i] = m.ID
+	for i, o := range msgs {
+		ids[i] = o.m.ID
 	}
 	have, err := s.store.ExistingMessages(ctx, ids)
 	if err != nil {
 		return err
 	}
 	var fresh []Message
-	for _, m := range msgs {
+	for _, o := range msgs {
+		m, pledgeID := o.m, o.pledgeID
 		if have[m.ID] {
 			continue
 		}
-		pledgeID := strings.TrimPrefix(m.ID[:strings.IndexByte(m.ID, '.')], "msg_")
 		token := newManageToken()
 		if err := s.store.CreateManageKey(ctx, pledge.ManageKey{ID: account.TokenID(token), PledgeID: pledgeID, CreatedAt: s.now()}); err != nil {
 			return err
