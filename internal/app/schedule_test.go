@@ -114,11 +114,11 @@ func TestDesignerDailyDigest(t *testing.T) {
 	}
 	d := digests[0]
 	s.checkMessage(d)
-	if d.Subject != "Capes en laine : votre résumé du jour" || d.MessageID != "<msg_"+id+".digest.2026-11-03@localhost>" {
+	if d.Subject != "Capes en laine\u202f: votre résumé du jour" || d.MessageID != "<msg_"+id+".digest.2026-11-03@localhost>" {
 		t.Errorf("subject %q, Message-ID %q", d.Subject, d.MessageID)
 	}
 	text := plainSpaces(d.Text)
-	for _, want := range []string{"Bonjour Léa", "nouvelles contributions : 3, pour 990,00 CHF", "instagram (2), visites directes (1)", "de 3 contributeurs"} {
+	for _, want := range []string{"Bonjour Léa", "nouvelles contributions : 3, pour 990.00 CHF", "instagram (2), visites directes (1)", "de 3 contributeurs"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the digest does not say %q:\n%s", want, text)
 		}
@@ -223,7 +223,7 @@ func TestAdminsHearOfReviewsAndFindings(t *testing.T) {
 		if !strings.Contains(d.Text, "Wool capes") || !strings.Contains(d.Text, "http://localhost:8080/admin/campaigns/"+id) {
 			t.Errorf("the review digest does not list the campaign:\n%s", d.Text)
 		}
-		if d.To == "marie@backstitch.example" && d.Subject != "Campagnes en attente de relecture : 1" {
+		if d.To == "marie@backstitch.example" && d.Subject != "Campagnes en attente de relecture\u202f: 1" {
 			t.Errorf("French subject %q", d.Subject)
 		}
 	}
@@ -294,7 +294,7 @@ func TestAdminsHearOfReviewsAndFindings(t *testing.T) {
 		}
 		switch d.To {
 		case "marie@backstitch.example":
-			if d.Subject != "Rapprochement terminé avec 2 écarts ouverts" || !strings.Contains(d.Text, "amount_mismatch : 3") {
+			if d.Subject != "Rapprochement terminé avec 2 écarts ouverts" || !strings.Contains(d.Text, "amount_mismatch\u202f: 3") {
 				t.Errorf("French findings message %q:\n%s", d.Subject, d.Text)
 			}
 		default:
@@ -361,7 +361,7 @@ func TestCancelledSessionAsksBackersToChooseAgain(t *testing.T) {
 	}
 	d := got[0]
 	s.checkMessage(d)
-	if !strings.HasSuffix(d.Subject, " : votre date est annulée") || !strings.Contains(d.Text, "Workshop") || !strings.Contains(d.Text, "Si vous ne faites rien") {
+	if !strings.HasSuffix(d.Subject, "\u202f: votre date est annulée") || !strings.Contains(d.Text, "Workshop") || !strings.Contains(d.Text, "Si vous ne faites rien") {
 		t.Fatalf("the French message %q:\n%s", d.Subject, d.Text)
 	}
 	link := regexp.MustCompile(`http://localhost:8080/pledges/[^\s]+/manage\?[^\s]+`).FindString(d.Text)

@@ -30,7 +30,7 @@ func TestEveryMessageRendersInEveryLanguage(t *testing.T) {
 		"unsubscribe_url": "https://b.example/unsubscribe?token=u",
 		"new_pledges":     "2", "new_amount": "CHF 640.00", "sources": "instagram (2)", "off_url": "https://b.example/unsubscribe/digest?token=d",
 		"count": "2", "queue_url": "https://b.example/admin", "designer": "Mara", "review_url": "https://b.example/admin/campaigns/c1",
-		"open": "3", "counts": "missing_charge: 3", "finished": "7 November 2026", "run_url": "https://b.example/admin/reconciliations/r1",
+		"open": "3", "counts": "missing_charge × 3", "finished": "7 November 2026", "run_url": "https://b.example/admin/reconciliations/r1",
 		"session": "12 December 2026, 14:00", "place": "Rue du Rhône 1", "deadline": "7 December 2026", "if_nothing": "It stays.",
 		"closes": "20 December 2026", "lead": "The survey closes soon."}
 	recovered := []Link{{Label: "Linen coats", Detail: "CHF 320.00", URL: "https://b.example/pledges/p1/manage?token=t"}}
