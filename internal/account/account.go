@@ -47,6 +47,9 @@ type User struct {
 	// DisabledAt is when an admin was disabled (nil: active). A disabled admin can no longer log
 	// in, and no session or token of hers is honoured.
 	DisabledAt *time.Time `bson:"disabled_at,omitempty"`
+	// DailyDigestOff is set when a designer turned off the daily digest of her live campaigns
+	// (stored as "off" so accounts made before the digest get it).
+	DailyDigestOff bool `bson:"daily_digest_off,omitempty"`
 }
 
 // Password length limits: long passphrases welcome, but hashing megabytes is a denial of service.

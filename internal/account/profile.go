@@ -85,6 +85,12 @@ func (s *Service) UpdateProfile(ctx context.Context, sess Session, f ProfileFiel
 	return s.store.FindUserByID(ctx, sess.UserID)
 }
 
+// SetDailyDigest turns the signed-in designer's daily digest on or off (the console's setting;
+// the digest's own link turns it off without a session).
+func (s *Service) SetDailyDigest(ctx context.Context, sess Session, on bool) error {
+	return s.store.SetDailyDigest(ctx, sess.UserID, on)
+}
+
 // ChangePassword sets a new password for the signed-in user once she gives the current one, so a
 // session left open on a shared computer cannot lock her out. Wrong guesses count against the
 // account's log-in limit (a stolen session must not become a way to guess the password). Every

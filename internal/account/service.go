@@ -24,6 +24,8 @@ type Store interface {
 	SetPasswordHash(ctx context.Context, userID, hash string) error
 	// SetProfile replaces a user's name and profile.
 	SetProfile(ctx context.Context, userID, name string, p Profile) error
+	// SetDailyDigest turns a designer's daily digest on or off.
+	SetDailyDigest(ctx context.Context, userID string, on bool) error
 	CreatePasswordReset(ctx context.Context, r PasswordReset) error
 	// TakePasswordReset deletes and returns the live reset with this id in one step; an expired
 	// or already taken one is not_found.

@@ -52,6 +52,8 @@ type App struct {
 	relay *notify.Relay
 	// updates writes designers' updates to the outbox, one message per backer.
 	updates *notify.Updates
+	// schedule writes the messages time makes due: digests, reminders, cancelled dates.
+	schedule *notify.Schedule
 	// offline holds the embedded store and the Stripe double when they run; only the default
 	// build has them (offline.go), the production build none (offline_production.go).
 	offline offlineParts
@@ -118,10 +120,11 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	guard := csrf.New(a.store.ServerSecret, secure)
 	outbox := notify.NewOutbox(a.store, a.cfg.PublicURL, a.now)
 	a.updates = notify.NewUpdates(a.store, a.store.ServerSecret, a.cfg.PublicURL, a.now)
+	a.schedule = notify.NewSchedule(a.store, a.store.ServerSecret, a.cfg.PublicURL, a.now)
 	updates := update.NewService(a.store, campaigns, a.now)
 	pg, err := pages.New(campaigns, accounts, a.pledges, a.now, secure, guard, checkoutOrigin,
 		pages.Public{Cache: public, TTL: a.cfg.PublicCacheTTL, URL: a.cfg.PublicURL, Visits: a.visits,
-			Mail: pages.Mail{Recover: a.store, Outbox: outbox, Subscriptions: a.updates, Updates: updates}})
+			Mail: pages.Mail{Recover: a.store, Outbox: outbox, Subscriptions: a.updates, Updates: updates, Digests: a.schedule}})
 	if err != nil {
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err
@@ -234,6 +237,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	// Updates' messages are written whether or not there is a mail server (the dev mailbox
 	// shows them).
 	go every(sweepCtx, a.cfg.MailInterval, a.fanOutUpdates)
+	// Scheduled messages read every live campaign: at most once a minute, as often as mail goes.
+	go every(sweepCtx, max(a.cfg.MailInterval, time.Minute), a.tickSchedule)
 	if a.relay != nil {
 		go every(sweepCtx, a.cfg.MailInterval, a.sendMail)
 	}
@@ -408,6 +413,17 @@ func (a *App) fanOutUpdates(ctx context.Context) {
 		a.log.Error().Err(err).Msg("updates fan-out tick")
 	}
 }
+
+// tickSchedule writes the scheduled messages due now: each instance tries, and their ids make
+// one of each.
+func (a *App) tickSchedule(ctx context.Context) {
+	if err := a.schedule.Tick(a.log.WithContext(ctx)); err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Error().Err(err).Msg("scheduled messages tick")
+	}
+}
+
+// Schedule gives tests the scheduled messages.
+func (a *App) Schedule() *notify.Schedule { return a.schedule }
 
 // Updates gives tests the fan-out of updates.
 func (a *App) Updates() *notify.Updates { return a.updates }

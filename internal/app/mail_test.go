@@ -247,8 +247,8 @@ func TestPledgeConfirmedSendsOneMessageWithAWorkingManageLink(t *testing.T) {
 	ms := startMailServer(t, "127.0.0.1:0")
 	s := startService(t, mailEnv(ms.addr))
 	c := s.pledgeSetup("all_or_nothing", 10)
-	if got := s.relay(); got != 3 || len(ms.to(s.designerEmail(c.owner), "is approved")) != 1 {
-		t.Fatalf("setting up sent %d messages, want the designer's submitted, approved and live", got)
+	if got := s.relay(); got != 4 || len(ms.to(s.designerEmail(c.owner), "is approved")) != 1 {
+		t.Fatalf("setting up sent %d messages, want the designer's submitted, approved and live, and the admin's submitted", got)
 	}
 	p := s.pledge(c.slug, coatPledge(c.coatTier, 40000), "mail-confirm").JSON(t)
 	id, token := p["id"].(string), p["manage_token"].(string)
@@ -442,8 +442,8 @@ func TestMessagesWaitWhileTheMailServerIsDown(t *testing.T) {
 		t.Fatalf("retried at once (%d sent); want a delay", n)
 	}
 	s.clock.Advance(2 * time.Minute)
-	if n := s.relay(); n != 5 {
-		t.Fatalf("sent %d after the server came back, want 5 (the designer's submitted, approved, live, first pledge; the confirmation)", n)
+	if n := s.relay(); n != 6 {
+		t.Fatalf("sent %d after the server came back, want 6 (the designer's submitted, approved, live, first pledge; the admin's submitted; the confirmation)", n)
 	}
 	if got := ms.to("flex@example.com", "confirmed"); len(got) != 1 {
 		t.Fatalf("%d deliveries, want 1", len(got))

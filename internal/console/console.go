@@ -37,7 +37,7 @@ var Routes = []string{
 	"POST /designer/campaigns/:id/tiers/:tier_id", "POST /designer/campaigns/:id/tiers/:tier_id/delete",
 	"POST /designer/campaigns/:id/submit", "POST /designer/campaigns/:id/launch",
 	"POST /designer/campaigns/:id/cover", "POST /designer/campaigns/:id/tiers/:tier_id/image",
-	"GET /designer/profile", "POST /designer/profile", "POST /designer/profile/password",
+	"GET /designer/profile", "POST /designer/profile", "POST /designer/profile/password", "POST /designer/profile/digest",
 	"GET /designer/campaigns/:id/backers", "GET /designer/campaigns/:id/backers.csv", "GET /designer/campaigns/:id/insights",
 }
 

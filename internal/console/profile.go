@@ -21,6 +21,8 @@ type profileView struct {
 	Error          string
 	PasswordErrors fieldErrors
 	PasswordError  string
+	// DailyDigest is whether the morning summary of her live campaigns reaches her.
+	DailyDigest bool
 }
 
 func (k *Console) profilePage(r *request, f *account.ProfileFields) (profileView, error) {
@@ -28,7 +30,7 @@ func (k *Console) profilePage(r *request, f *account.ProfileFields) (profileView
 	if err != nil {
 		return profileView{}, err
 	}
-	v := profileView{base: r.base, Email: u.Email}
+	v := profileView{base: r.base, Email: u.Email, DailyDigest: !u.DailyDigestOff}
 	v.Title = r.loc.T("console.profile.title")
 	if f != nil {
 		v.Form = *f
@@ -67,6 +69,18 @@ func (k *Console) saveProfile(r *request) (view, error) {
 	}
 	v.Errors, v.Error = fieldsOf(r, err, nil)
 	return view{status: status, name: "designer_profile", data: v}, nil
+}
+
+// saveDigest turns the daily digest on or off: the checkbox is sent only when ticked.
+func (k *Console) saveDigest(r *request) (view, error) {
+	on := r.c.FormValue("daily_digest") == "on"
+	if err := k.accounts.SetDailyDigest(r.c.UserContext(), r.sess, on); err != nil {
+		return view{}, err
+	}
+	if on {
+		return view{redirect: "/designer/profile?notice=digest_on#digest-title"}, nil
+	}
+	return view{redirect: "/designer/profile?notice=digest_off#digest-title"}, nil
 }
 
 // changePassword needs the current password; every other session of the account ends, and

@@ -25,6 +25,7 @@ func (k *Console) mountDesignerTools(r fiber.Router) {
 	r.Get("/designer/profile", k.page(k.designer(k.profile)))
 	r.Post("/designer/profile", k.page(k.checkCSRF(k.designer(k.saveProfile))))
 	r.Post("/designer/profile/password", k.page(k.checkCSRF(k.designer(k.changePassword))))
+	r.Post("/designer/profile/digest", k.page(k.checkCSRF(k.designer(k.saveDigest))))
 	r.Get("/designer/campaigns/:id/backers", k.page(k.designer(k.backers)))
 	r.Get("/designer/campaigns/:id/insights", k.page(k.designer(k.insights)))
 	k.mountSettlement(r)

@@ -180,7 +180,8 @@ func indexes(ttl bool) map[string][]mongo.IndexModel {
 			// Connect's account.updated webhook finds its designer by account (not unique: users
 			// without an account all lack it, and only a partial index could skip them).
 			{Keys: bson.D{{Key: "stripe_account_id", Value: 1}}},
-			// The admins' list of admins (ListAdmins).
+			// The admins' list of admins (ListAdmins), and the scheduled messages that find every
+			// admin (by role).
 			{Keys: bson.D{{Key: "role", Value: 1}, {Key: "created_at", Value: 1}}},
 		},
 		"admin_invites":         {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},

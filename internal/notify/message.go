@@ -70,7 +70,8 @@ const (
 var Kinds = []Kind{PledgeConfirmed, PledgeChanged, PledgeCancelled, CampaignSucceeded, CampaignFailed, CampaignCancelled,
 	ChargeFailed, ChargeReminder, PledgeDropped, RefundIssued, FlexibleSucceeded,
 	CampaignSubmitted, CampaignApproved, CampaignRejected, CampaignLaunched, FirstPledge, GoalReached, CampaignEnded, PayoutSent,
-	PasswordReset, UpdatePosted, PledgesRecovered, AdminInvite}
+	PasswordReset, UpdatePosted, PledgesRecovered, AdminInvite,
+	DesignerDigest, ReviewDigest, AdminSubmitted, ReconcileFindings, SessionCancelled, SurveyReminder}
 
 // Status is where a message is in the outbox.
 type Status string

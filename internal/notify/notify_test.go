@@ -28,7 +28,12 @@ func TestEveryMessageRendersInEveryLanguage(t *testing.T) {
 		"backers": "3", "outcome": "It succeeded.", "paid": "CHF 450.00", "raised": "CHF 500.00", "reset_url": "https://b.example/designer/password/reset?token=t",
 		"inviter": "Rita <b>Reviewer</b>", "invite_url": "https://b.example/admin/join?token=t",
 		"title": "Buttons <b>are</b> sewn", "body": "The **last** coats ship on Monday.",
-		"unsubscribe_url": "https://b.example/unsubscribe?token=u"}
+		"unsubscribe_url": "https://b.example/unsubscribe?token=u",
+		"new_pledges":     "2", "new_amount": "CHF 640.00", "sources": "instagram (2)", "off_url": "https://b.example/unsubscribe/digest?token=d",
+		"count": "2", "queue_url": "https://b.example/admin", "designer": "Mara", "review_url": "https://b.example/admin/campaigns/c1",
+		"open": "3", "counts": "missing_charge × 3", "finished": "7 November 2026", "run_url": "https://b.example/admin/reconciliations/r1",
+		"session": "12 December 2026, 14:00", "place": "Rue du Rhône 1", "deadline": "7 December 2026", "if_nothing": "It stays.",
+		"closes": "20 December 2026", "lead": "The survey closes soon."}
 	recovered := []Link{{Label: "Linen coats", Detail: "CHF 320.00", URL: "https://b.example/pledges/p1/manage?token=t"}}
 	links := regexp.MustCompile(`https://b\.example[^\s"<]*`)
 	english := map[Kind]Rendered{}
@@ -36,7 +41,7 @@ func TestEveryMessageRendersInEveryLanguage(t *testing.T) {
 		for _, k := range Kinds {
 			d := maps.Clone(data)
 			// About an account, and about several pledges: no campaign in the subject.
-			aboutNone := k == PasswordReset || k == PledgesRecovered || k == AdminInvite
+			aboutNone := k == PasswordReset || k == PledgesRecovered || k == AdminInvite || k == ReviewDigest || k == ReconcileFindings
 			if k == PasswordReset || k == AdminInvite {
 				delete(d, "campaign")
 			}
@@ -116,5 +121,26 @@ func TestBackerNews(t *testing.T) {
 func TestRetryDelayGrowsToACap(t *testing.T) {
 	if retryDelay(1) != time.Minute || retryDelay(2) != 2*time.Minute || retryDelay(4) != 8*time.Minute || retryDelay(30) != maxRetryDelay {
 		t.Errorf("delays %v %v %v %v", retryDelay(1), retryDelay(2), retryDelay(4), retryDelay(30))
+	}
+}
+
+// A digest is due from 08:00 local time and covers the 24 local hours before, however long the
+// day is: on the night clocks go back in Zurich the window is 25 hours of UTC.
+func TestDigestDayFollowsTheCampaignsZone(t *testing.T) {
+	zurich, err := time.LoadLocation("Europe/Zurich")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, ok := digestDay(time.Date(2026, 10, 25, 6, 59, 0, 0, time.UTC), zurich); ok {
+		t.Error("due at 07:59 in Zurich")
+	}
+	// Clocks went back at 03:00 on 25 October 2026.
+	day, from, to, ok := digestDay(time.Date(2026, 10, 25, 7, 0, 0, 0, time.UTC), zurich)
+	if !ok || day != "2026-10-25" || !to.Equal(time.Date(2026, 10, 25, 7, 0, 0, 0, time.UTC)) || to.Sub(from) != 25*time.Hour {
+		t.Errorf("the morning after the clocks went back: %s from %s to %s (%v)", day, from, to, ok)
+	}
+	// Late in the evening it is still that day's digest, not the next one's.
+	if day, _, _, _ := digestDay(time.Date(2026, 10, 26, 22, 30, 0, 0, time.UTC), zurich); day != "2026-10-26" {
+		t.Errorf("23:30 in Zurich is digest day %s", day)
 	}
 }

@@ -269,6 +269,13 @@ func (o *Outbox) DeliverCampaign(ctx context.Context, c campaign.Campaign, n bac
 		return o.toDesigner(ctx, c, n.ID, k, func(l locale.Locale) map[string]string {
 			return map[string]string{"paid": l.Money(money.Money{Amount: paid, Currency: c.Goal.Currency})}
 		})
+	case CampaignSubmitted:
+		// Admins hear it too, keyed by the same step: the review digest comes once a day, this
+		// at once.
+		if err := o.adminSubmitted(ctx, c, n.ID); err != nil {
+			return err
+		}
+		return o.toDesigner(ctx, c, n.ID, k, func(locale.Locale) map[string]string { return n.Data })
 	default:
 		return o.toDesigner(ctx, c, n.ID, k, func(locale.Locale) map[string]string { return n.Data })
 	}

@@ -68,6 +68,10 @@ func subject(lang string, m Message) string {
 		return locale.T(lang, "update.email.subject", m.Data["campaign"], m.Data["title"])
 	case PledgesRecovered:
 		return locale.T(lang, "recover.email.subject")
+	case ReviewDigest:
+		return locale.T(lang, "email.review_digest.subject", m.Data["count"])
+	case ReconcileFindings:
+		return locale.T(lang, "email.reconcile_findings.subject", m.Data["open"])
 	}
 	var about []any
 	if c, ok := m.Data["campaign"]; ok {

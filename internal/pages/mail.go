@@ -28,6 +28,11 @@ type Mail struct {
 		CheckUnsubscribe(ctx context.Context, token string) (campaignID string, err error)
 		Unsubscribe(ctx context.Context, token string) (campaignID string, err error)
 	}
+	// Digests checks and follows the daily digest's off links.
+	Digests interface {
+		CheckDigestOff(ctx context.Context, token string) (userID string, err error)
+		DigestOff(ctx context.Context, token string) error
+	}
 	// Updates lists a campaign's public updates, for its page and its feed.
 	Updates interface {
 		Public(ctx context.Context, campaignID string, limit int) ([]update.Update, error)
@@ -87,8 +92,9 @@ func (p *Pages) recoverSubmit(r *request) (view, error) {
 
 type unsubscribeView struct {
 	base
-	Action, Body string
-	Done         bool
+	// Button names the confirm button when it stops something else than updates.
+	Action, Body, Button string
+	Done                 bool
 }
 
 // unsubscribeConfirm is what following the link in a message shows: a button, never a change

@@ -32,8 +32,13 @@ func (p *Pages) exchange(r *request) (view, error) {
 	}
 	p.grantManage(r.c, id, token)
 	to := pledgePath(id)
-	if _, ok := p.pledges.FixableUntil(pl); ok {
+	switch _, fixable := p.pledges.FixableUntil(pl); {
+	case fixable:
 		to += "#fix-payment" // the link of the charge-failed message: straight to the new card
+	case r.c.Query("then") == "change", r.c.Query("then") == "survey":
+		// The links of the cancelled-date and survey messages: straight to the form they ask
+		// for (only these two names: the link never takes the browser anywhere else).
+		to += "/" + r.c.Query("then")
 	}
 	return view{redirect: to, status: http.StatusSeeOther, private: true}, nil
 }

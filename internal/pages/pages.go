@@ -35,7 +35,7 @@ var Routes = []string{"GET /", "GET /campaigns/:slug", "GET /campaigns/:slug/ple
 	"GET /pledges/:id/manage", "GET /pledges/:id", "GET /pledges/:id/change", "POST /pledges/:id/change",
 	"GET /pledges/:id/cancel", "POST /pledges/:id/cancel", "GET /pledges/:id/survey", "POST /pledges/:id/survey",
 	"POST /pledges/:id/fix", "GET /pledges/:id/fixed",
-	"GET /pledges/recover", "POST /pledges/recover", "GET /unsubscribe", "POST /unsubscribe", "GET /campaigns/:slug/updates.atom"}
+	"GET /pledges/recover", "POST /pledges/recover", "GET /unsubscribe", "POST /unsubscribe", "GET /unsubscribe/digest", "POST /unsubscribe/digest", "GET /campaigns/:slug/updates.atom"}
 
 // endingSoon is how close to its deadline a live campaign must be to show under "Ending soon".
 const (
@@ -119,6 +119,8 @@ func (p *Pages) Mount(r fiber.Router) {
 	r.Post(recoverPath, p.page(p.recoverSubmit))
 	r.Get("/unsubscribe", p.page(p.unsubscribeConfirm))
 	r.Post("/unsubscribe", p.page(p.unsubscribe))
+	r.Get(digestOffPath, p.page(p.digestOffConfirm))
+	r.Post(digestOffPath, p.page(p.digestOff))
 	r.Get("/pledges/:id/manage", p.page(p.exchange))
 	r.Get("/pledges/:id", p.page(p.manage))
 	r.Get("/pledges/:id/change", p.page(p.change))
