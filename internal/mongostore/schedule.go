@@ -7,25 +7,11 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 
-	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/notify"
 )
 
 var _ notify.ScheduleStore = (*Store)(nil)
-
-// FindUsersByRole lists the users with a role, oldest first.
-func (s *Store) FindUsersByRole(ctx context.Context, role account.Role) ([]account.User, error) {
-	cur, err := s.db.Collection("users").Find(ctx, bson.M{"role": role})
-	if err != nil {
-		return nil, storeError("find users by role: %w", err)
-	}
-	out := []account.User{}
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, storeError("find users by role: %w", err)
-	}
-	return out, nil
-}
 
 // ExistingMessages answers which of ids the outbox holds, in one query.
 func (s *Store) ExistingMessages(ctx context.Context, ids []string) (map[string]bool, error) {

@@ -73,8 +73,8 @@ type ScheduleStore interface {
 	Store
 	ListCampaigns(ctx context.Context, f campaign.ListFilter) ([]campaign.Campaign, error)
 	FindTiers(ctx context.Context, campaignID string) ([]campaign.Tier, error)
-	// FindUsersByRole lists the users with a role (every admin).
-	FindUsersByRole(ctx context.Context, role account.Role) ([]account.User, error)
+	// ListAdmins returns every admin, active or not.
+	ListAdmins(ctx context.Context) ([]account.User, error)
 	ListRuns(ctx context.Context, f reconcile.RunFilter) ([]reconcile.Run, error)
 	CountOpenFindings(ctx context.Context, runID string, attempt int) (int64, error)
 	// CreateManageKey stores another manage token of a pledge (its hash), for a message's link.
@@ -290,11 +290,22 @@ func (s *Schedule) designerDigest(ctx context.Context, c campaign.Campaign, day 
 
 // admins are the accounts that review and reconcile.
 func (s *Schedule) admins(ctx context.Context) ([]account.User, error) {
-	us, err := s.store.FindUsersByRole(ctx, account.RoleAdmin)
+	return activeAdmins(ctx, s.store)
+}
+
+// activeAdmins lists the admins who are not disabled: a disabled admin hears nothing more.
+func activeAdmins(ctx context.Context, f adminFinder) ([]account.User, error) {
+	all, err := f.ListAdmins(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("admins: %w", err)
 	}
-	return us, nil
+	out := all[:0]
+	for _, a := range all {
+		if a.DisabledAt == nil {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
 // reviewDigest tells every admin, once a UTC day, which campaigns wait for review.
@@ -345,9 +356,9 @@ func (o *Outbox) adminSubmitted(ctx context.Context, c campaign.Campaign, stepID
 	if !ok {
 		return nil
 	}
-	admins, err := finder.FindUsersByRole(ctx, account.RoleAdmin)
+	admins, err := activeAdmins(ctx, finder)
 	if err != nil {
-		return fmt.Errorf("admins: %w", err)
+		return err
 	}
 	designer, err := o.store.FindUserByID(ctx, c.DesignerID)
 	if err != nil {
@@ -369,7 +380,7 @@ func (o *Outbox) adminSubmitted(ctx context.Context, c campaign.Campaign, stepID
 // adminFinder is what telling admins needs of the outbox's store (the service's store has it;
 // a store without it tells no admin).
 type adminFinder interface {
-	FindUsersByRole(ctx context.Context, role account.Role) ([]account.User, error)
+	ListAdmins(ctx context.Context) ([]account.User, error)
 }
 
 // reconcileFindings tells every admin about a recently finished run that left open findings.
