@@ -325,9 +325,10 @@ func TestRandomPledgeOperationsKeepCountersTrue(t *testing.T) {
 // pledge, nothing charged and a unit claimed (never oversold). The client's retry with the same
 // key gets the same Stripe objects back (their idempotency keys derive from the pledge id), a
 // confirmation whose manage link is the token it was shown, and the repair's counter check gives
-// the dead request's unit back once it has not moved for SettleWithin.
+// the dead request's unit back once it has not moved for SettleWithin. Once the key's record
+// has expired, the same request is refused and changes nothing.
 func TestCrashBeforePledgeInsertLeavesNothingHalfMade(t *testing.T) {
-	s := startService(t, nil)
+	s := startService(t, map[string]string{"BACKSTITCH_IDEMPOTENCY_TTL": "3s"})
 	c := s.pledgeSetup("all_or_nothing", 2)
 	s.app.Pledges().SetFaultHook(func(at pledge.FaultPoint) error {
 		if at == pledge.BeforePledgeInsert {
@@ -358,6 +359,9 @@ func TestCrashBeforePledgeInsertLeavesNothingHalfMade(t *testing.T) {
 	p := r.JSON(t)
 	id, token := p["id"].(string), p["manage_token"].(string)
 	s.secret(token)
+	if secret, _ := p["client_secret"].(string); !strings.HasPrefix(secret, d.SetupIntents()[0].ID+"_secret") {
+		t.Fatalf("the retry answered client secret %q, not its setup intent's", secret)
+	}
 	if len(d.Customers()) != 1 || len(d.SetupIntents()) != 1 {
 		t.Fatalf("the retry made %d customers and %d setup intents, want the same 1 and 1", len(d.Customers()), len(d.SetupIntents()))
 	}
@@ -382,5 +386,20 @@ func TestCrashBeforePledgeInsertLeavesNothingHalfMade(t *testing.T) {
 	}
 	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 1 {
 		t.Fatalf("remaining %v after the repair, want 1 (the dead request's unit back)", rem)
+	}
+
+	// The key's record expires: the same key and body again find the pledge (its confirmation,
+	// then its insert) and are refused, the confirmation keeping the link the backer was given.
+	if r := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "crash-before-insert"); r.Status != 422 || r.JSON(t)["code"] != "idempotency_key_reused" {
+		t.Fatalf("same key and body after the key expired: %d %s", r.Status, r.Body)
+	}
+	if m, err := s.store.FindMessage(context.Background(), "msg_"+id+".confirmed"); err != nil || !strings.Contains(m.Data["manage_url"], "token="+token) {
+		t.Fatalf("the refused request changed the held confirmation: %q %v", m.Data["manage_url"], err)
+	}
+	if len(d.Customers()) != 1 {
+		t.Fatalf("the refused request reached Stripe: %d customers", len(d.Customers()))
+	}
+	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 1 {
+		t.Fatalf("remaining %v after the refused request, want 1 (its claim given back)", rem)
 	}
 }

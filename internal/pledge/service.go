@@ -116,17 +116,13 @@ type Created struct {
 // Create makes a pledge on the campaign with this id or slug. The pledge is written once, last,
 // with everything its answer holds: its reward unit is claimed first, then its Stripe objects are
 // made (with idempotency keys derived from the pledge id, so a retry after a crash or a Stripe
-// failure gets the same objects back) and its confirmation is held, and only then is the pledge
-// inserted. Anything that fails before the insert gives the unit back, and the client's retry
-// runs the request again; a pledge that exists has answered, and is never handed a second token.
+// failure gets the same objects back) after its confirmation is held, and only then is the
+// pledge inserted. Anything that fails before the insert gives the unit back, and the client's retry
+// runs the request again. Nothing reads whether the pledge exists first: a pledge that exists
+// has answered, and the unique _id of its held confirmation and its own refuse a second answer,
+// so no one is ever handed a second token for it.
 func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Request) (Created, error) {
 	id := IDFor(o)
-	if _, err := s.store.FindPledge(ctx, id); err == nil {
-		return Created{}, backstitch.Errorf(backstitch.CodeIdempotencyReused,
-			"This Idempotency-Key already made a pledge. Use a new key for a new pledge.")
-	} else if backstitch.ErrorCode(err) != backstitch.CodeNotFound {
-		return Created{}, err
-	}
 	camp, err := s.requestCampaign(ctx, o, campaignRef)
 	if err != nil {
 		return Created{}, err
@@ -144,18 +140,19 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 		return Created{}, err
 	}
 	p.RequestHash = o.RequestHash
-	err = s.insert(ctx, p, func(p *Pledge) error {
-		o, err := s.prepareStripe(ctx, *p, o.Checkout)
-		if err != nil {
+	err = s.insert(ctx, &p, func() error {
+		// The confirmation first: it finds a pledge that exists before Stripe is asked anything.
+		if err := s.holdConfirmation(ctx, p, token, &camp, tier); err != nil {
 			return err
 		}
+		o, err := s.prepareStripe(ctx, p, o.Checkout)
 		p.CustomerID, p.SetupIntentID, p.PaymentIntentID, p.ClientSecret = o.CustomerID, o.SetupIntentID, o.PaymentIntentID, o.ClientSecret
-		return s.holdConfirmation(ctx, *p, token, &camp, tier)
+		return err
 	})
 	if backstitch.ErrorCode(err) == backstitch.CodeConflict {
-		// The same request, running twice at once (its key's lock ran out), inserted it first.
-		return Created{}, backstitch.Errorf(backstitch.CodeIdempotencyReused,
-			"This Idempotency-Key already made a pledge. Use a new key for a new pledge.")
+		// The pledge exists: inserted by this request's earlier run, or by the same request
+		// running twice at once (its key's lock ran out).
+		return Created{}, errAnswered
 	}
 	if err != nil {
 		return Created{}, err
@@ -163,6 +160,10 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 	zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("campaign_id", camp.ID).Str("backer", account.MaskEmail(p.Backer.Email)).Msg("pledge created")
 	return Created{Pledge: p, ManageToken: token}, nil
 }
+
+// errAnswered refuses a request whose pledge exists: it answered once, with its manage token.
+var errAnswered = backstitch.Errorf(backstitch.CodeIdempotencyReused,
+	"This Idempotency-Key already made a pledge. Use a new key for a new pledge.")
 
 // prepareStripe creates what the backer's checkout needs: all-or-nothing saves a card
 // (customer + SetupIntent, nothing charged); flexible gets a PaymentIntent charged when
