@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -317,4 +318,88 @@ func TestRandomPledgeOperationsKeepCountersTrue(t *testing.T) {
 		t.Fatalf("ran %d operations with %d interruptions: %d expiries: the test proved nothing about healing", opsDone.Load(), faults.Load(), expired)
 	}
 	t.Logf("%d operations, %d refused or interrupted, %d interrupted after the pledge write, %d pledges, %d expired", opsDone.Load(), opsFailed.Load(), faults.Load(), len(pledges), expired)
+}
+
+// A pledge is written once, last: its unit is claimed, its Stripe objects made and its
+// confirmation held before the insert. A creation that dies just before the insert leaves no
+// pledge, nothing charged and a unit claimed (never oversold). The client's retry with the same
+// key gets the same Stripe objects back (their idempotency keys derive from the pledge id), a
+// confirmation whose manage link is the token it was shown, and the repair's counter check gives
+// the dead request's unit back once it has not moved for SettleWithin. Once the key's record
+// has expired, the same request is refused and changes nothing.
+func TestCrashBeforePledgeInsertLeavesNothingHalfMade(t *testing.T) {
+	s := startService(t, map[string]string{"BACKSTITCH_IDEMPOTENCY_TTL": "3s"})
+	c := s.pledgeSetup("all_or_nothing", 2)
+	s.app.Pledges().SetFaultHook(func(at pledge.FaultPoint) error {
+		if at == pledge.BeforePledgeInsert {
+			return pledge.ErrInjectedFault
+		}
+		return nil
+	})
+	if r := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "crash-before-insert"); r.Status != 503 {
+		t.Fatalf("pledge that died before its insert: %d %s", r.Status, r.Body)
+	}
+	s.app.Pledges().SetFaultHook(nil)
+	if n, err := s.store.CountPledges(context.Background()); err != nil || n != 0 {
+		t.Fatalf("%d pledges after the crash (%v), want none", n, err)
+	}
+	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 1 {
+		t.Fatalf("remaining %v after the crash, want 1 (the dead request's unit stays claimed)", rem)
+	}
+	d := s.double()
+	if len(d.Customers()) != 1 || len(d.SetupIntents()) != 1 || len(d.PaymentIntents()) != 0 {
+		t.Fatalf("after the crash: %d customers, %d setup intents, %d payment intents; want 1, 1, 0",
+			len(d.Customers()), len(d.SetupIntents()), len(d.PaymentIntents()))
+	}
+
+	r := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "crash-before-insert")
+	if r.Status != 201 {
+		t.Fatalf("retry: %d %s", r.Status, r.Body)
+	}
+	p := r.JSON(t)
+	id, token := p["id"].(string), p["manage_token"].(string)
+	s.secret(token)
+	if secret, _ := p["client_secret"].(string); !strings.HasPrefix(secret, d.SetupIntents()[0].ID+"_secret") {
+		t.Fatalf("the retry answered client secret %q, not its setup intent's", secret)
+	}
+	if len(d.Customers()) != 1 || len(d.SetupIntents()) != 1 {
+		t.Fatalf("the retry made %d customers and %d setup intents, want the same 1 and 1", len(d.Customers()), len(d.SetupIntents()))
+	}
+	if got := s.manage("GET", id, token, nil); got.Status != 200 || got.JSON(t)["status"] != "pending" {
+		t.Fatalf("the retry's token: %d %s", got.Status, got.Body)
+	}
+	m, err := s.store.FindMessage(context.Background(), "msg_"+id+".confirmed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(m.Data["manage_url"], "token="+token) {
+		t.Fatalf("the held confirmation links %q, not the token the retry showed", m.Data["manage_url"])
+	}
+	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 0 {
+		t.Fatalf("remaining %v after the retry, want 0", rem)
+	}
+
+	s.clock.Advance(pledge.SettleWithin + time.Second)
+	drift, err := s.app.Pledges().CheckCounters(context.Background(), c.id, true)
+	if err != nil || !drift.Fixed {
+		t.Fatalf("repair: %+v %v", drift, err)
+	}
+	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 1 {
+		t.Fatalf("remaining %v after the repair, want 1 (the dead request's unit back)", rem)
+	}
+
+	// The key's record expires: the same key and body again find the pledge (its confirmation,
+	// then its insert) and are refused, the confirmation keeping the link the backer was given.
+	if r := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "crash-before-insert"); r.Status != 422 || r.JSON(t)["code"] != "idempotency_key_reused" {
+		t.Fatalf("same key and body after the key expired: %d %s", r.Status, r.Body)
+	}
+	if m, err := s.store.FindMessage(context.Background(), "msg_"+id+".confirmed"); err != nil || !strings.Contains(m.Data["manage_url"], "token="+token) {
+		t.Fatalf("the refused request changed the held confirmation: %q %v", m.Data["manage_url"], err)
+	}
+	if len(d.Customers()) != 1 {
+		t.Fatalf("the refused request reached Stripe: %d customers", len(d.Customers()))
+	}
+	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 1 {
+		t.Fatalf("remaining %v after the refused request, want 1 (its claim given back)", rem)
+	}
 }

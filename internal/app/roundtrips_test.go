@@ -4,6 +4,8 @@ package app_test
 
 import (
 	"context"
+	"maps"
+	"strings"
 	"sync"
 	"testing"
 
@@ -13,39 +15,65 @@ import (
 	"github.com/backstitch/backstitch/internal/testenv"
 )
 
-// TestPledgeReadsItsCampaignAndTierOnce: every store command of a pledge waits its turn for the
-// embedded store's one connection, so a pledge must not read what its request already read.
-// Resolving the slug into the idempotency scope reads the campaign; the pledge service and the
-// held confirmation use that copy, and the confirmation reuses the tier the claim was checked
-// against. The confirmation still names both.
-func TestPledgeReadsItsCampaignAndTierOnce(t *testing.T) {
+// TestPledgeSendsEightCommandsByID: every store command of a pledge waits its turn for the
+// embedded store's one connection, and any filter but a bare _id reads the whole collection, so
+// the pledge rate follows how many commands a pledge sends and what they filter on. A pledge
+// sends eight: the idempotency key and its stored answer, the rate-limit counter, the campaign
+// (resolving the slug into the idempotency scope; the pledge service and the held confirmation
+// use that copy), the tier (by _id; the confirmation reuses it), the unit's claim, the held
+// confirmation, and the pledge inserted with its Stripe ids: no read before the insert (the
+// unique _id of the confirmation and of the pledge find one that exists), no second write.
+// The confirmation still names the campaign and the reward.
+func TestPledgeSendsEightCommandsByID(t *testing.T) {
 	opts := testenv.StoreOptions(t)
 	var mu sync.Mutex
 	counting := false
-	finds := map[string]int{}
+	sent := map[string]int{}
+	var filters []string
+	// The request's collections; stripe_events are the webhooks', and the relay reads the outbox
+	// on its own ticks (the request only inserts there).
+	request := map[string]bool{"campaigns": true, "tiers": true, "pledges": true, "outbox": true,
+		"idempotency_keys": true, "idempotency_responses": true, "rate_limits": true}
 	opts.Monitor = &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
 		mu.Lock()
 		defer mu.Unlock()
-		if counting && e.CommandName == "find" {
-			coll, _ := e.Command.Lookup("find").StringValueOK()
-			finds[coll]++
+		coll, _ := e.Command.Lookup(e.CommandName).StringValueOK()
+		if !counting || !request[coll] || (coll == "outbox" && e.CommandName != "insert") {
+			return
+		}
+		sent[e.CommandName+" "+coll]++
+		if f, ok := e.Command.Lookup("filter").DocumentOK(); ok && (coll == "pledges" || e.CommandName == "find" && coll == "tiers") {
+			elems, _ := f.Elements()
+			keys := make([]string, len(elems))
+			for i, el := range elems {
+				keys[i] = el.Key()
+			}
+			filters = append(filters, e.CommandName+" "+coll+" by "+strings.Join(keys, ","))
 		}
 	}}
 	s := startServiceOn(t, nil, testenv.MustStoreAt(t, opts))
 	setup := s.pledgeSetup("all_or_nothing", 5)
+	s.waitWebhooks()
 	mu.Lock()
 	counting = true
 	mu.Unlock()
-	r := s.pledge(setup.slug, coatPledge(setup.coatTier, 32000), "reads-once")
+	r := s.pledge(setup.slug, coatPledge(setup.coatTier, 32000), "eight-commands")
+	s.waitWebhooks()
 	mu.Lock()
 	counting = false
-	got := map[string]int{"campaigns": finds["campaigns"], "tiers": finds["tiers"]}
 	mu.Unlock()
 	if r.Status != 201 {
 		t.Fatalf("pledge: %d %s", r.Status, r.Body)
 	}
-	if got["campaigns"] != 1 || got["tiers"] != 1 {
-		t.Errorf("one pledge read campaigns %d times and tiers %d times, want once each", got["campaigns"], got["tiers"])
+	want := map[string]int{"insert idempotency_keys": 1, "insert idempotency_responses": 1, "findAndModify rate_limits": 1,
+		"find campaigns": 1, "find tiers": 1, "update tiers": 1, "insert pledges": 1, "insert outbox": 1}
+	if !maps.Equal(sent, want) {
+		t.Errorf("one pledge sent %v, want %v", sent, want)
+	}
+	for _, f := range filters {
+		if !strings.HasSuffix(f, " by _id") {
+			t.Errorf("%s: on the embedded store a filter on more than _id reads the whole collection", f)
+		}
 	}
 	m, err := s.store.FindMessage(context.Background(), "msg_"+r.JSON(t)["id"].(string)+".confirmed")
 	if err != nil {

@@ -242,8 +242,13 @@ func (s *Store) FindTiers(ctx context.Context, campaignID string) ([]campaign.Ti
 
 // FindTier looks up one tier of one campaign (a tier id of another campaign is not found).
 func (s *Store) FindTier(ctx context.Context, campaignID, tierID string) (campaign.Tier, error) {
+	// By _id alone, then the campaign checked here: the embedded FerretDB reads the whole
+	// collection for any other filter, and every pledge request reads its tier.
 	var t campaign.Tier
-	err := s.db.Collection("tiers").FindOne(ctx, bson.M{"_id": tierID, "campaign_id": campaignID}).Decode(&t)
+	err := s.db.Collection("tiers").FindOne(ctx, bson.M{"_id": tierID}).Decode(&t)
+	if err == nil && t.CampaignID != campaignID {
+		return campaign.Tier{}, notFound(mongo.ErrNoDocuments, "Tier")
+	}
 	return t, notFound(err, "Tier")
 }
 

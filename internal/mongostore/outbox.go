@@ -42,49 +42,45 @@ func (s *Store) EnqueueMessages(ctx context.Context, ms []notify.Message) error 
 	return nil
 }
 
-// HoldMessage writes m as held, or refreshes a held one (a resumed pledge's new manage link). A
-// message released already makes the upsert collide on _id, and is left as it is.
-func (s *Store) HoldMessage(ctx context.Context, m notify.Message) error {
-	set := bson.M{"kind": m.Kind, "to": m.To, "lang": m.Lang, "data": m.Data, "due_at": m.DueAt}
-	if s.locks != nil {
-		return s.holdMessageLocked(ctx, m, set)
-	}
-	_, err := s.outbox().UpdateOne(ctx, bson.M{"_id": m.ID, "status": notify.StatusHeld},
-		bson.M{"$set": set, "$setOnInsert": bson.M{"status": notify.StatusHeld, "attempts": 0, "created_at": m.CreatedAt}},
-		options.Update().SetUpsert(true))
-	if err != nil && !mongo.IsDuplicateKeyError(err) {
-		return fmt.Errorf("hold message %s: %w", m.ID, err)
-	}
-	return nil
-}
-
-// holdMessageLocked is HoldMessage on the embedded store, where a filter on more than _id reads
-// every message of the outbox (one per pledge ever made): every new pledge cost time in
-// proportion to all pledges before it. A new message is one insert (the unique _id makes it
-// atomic); an existing one is looked up by _id and refreshed by _id under the message's lock.
-// Only HoldMessage and ReleaseMessage touch a held message, and both take the lock, so the check
-// and the write are one step.
-func (s *Store) holdMessageLocked(ctx context.Context, m notify.Message, set bson.M) error {
-	defer s.lock("outbox/" + m.ID)()
+// HoldMessage inserts m as held: one insert, whose unique _id makes it atomic. A message with
+// its id already there (held or sent) is left as it is, and reported (false).
+func (s *Store) HoldMessage(ctx context.Context, m notify.Message) (bool, error) {
 	m.Status, m.Attempts = notify.StatusHeld, 0
 	_, err := s.outbox().InsertOne(ctx, m)
-	if err == nil {
-		return nil
+	switch {
+	case err == nil:
+		return true, nil
+	case mongo.IsDuplicateKeyError(err):
+		return false, nil
 	}
-	if !mongo.IsDuplicateKeyError(err) {
-		return fmt.Errorf("hold message %s: %w", m.ID, err)
+	return false, fmt.Errorf("hold message %s: %w", m.ID, err)
+}
+
+// RenewHeldMessage replaces a held message's data (a retried pledge's new manage link); a
+// message that has left the held state is left as it is.
+func (s *Store) RenewHeldMessage(ctx context.Context, m notify.Message) error {
+	set := bson.M{"kind": m.Kind, "to": m.To, "lang": m.Lang, "data": m.Data, "due_at": m.DueAt}
+	filter := bson.M{"_id": m.ID, "status": notify.StatusHeld}
+	if s.locks != nil {
+		// On the embedded store a filter on more than _id reads every message of the outbox
+		// (one per pledge ever made): the status is checked under the message's lock, and the
+		// message written by _id. Only RenewHeldMessage and ReleaseMessage change a held
+		// message, and both take the lock, so the check and the write are one step.
+		defer s.lock("outbox/" + m.ID)()
+		var cur struct {
+			Status notify.Status `bson:"status"`
+		}
+		err := s.outbox().FindOne(ctx, bson.M{"_id": m.ID}, options.FindOne().SetProjection(bson.M{"status": 1})).Decode(&cur)
+		if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && cur.Status != notify.StatusHeld) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("renew held message %s: %w", m.ID, err)
+		}
+		filter = bson.M{"_id": m.ID}
 	}
-	var cur struct {
-		Status notify.Status `bson:"status"`
-	}
-	if err := s.outbox().FindOne(ctx, bson.M{"_id": m.ID}, options.FindOne().SetProjection(bson.M{"status": 1})).Decode(&cur); err != nil {
-		return fmt.Errorf("hold message %s: %w", m.ID, err)
-	}
-	if cur.Status != notify.StatusHeld {
-		return nil
-	}
-	if _, err := s.outbox().UpdateOne(ctx, bson.M{"_id": m.ID}, bson.M{"$set": set}); err != nil {
-		return fmt.Errorf("hold message %s: %w", m.ID, err)
+	if _, err := s.outbox().UpdateOne(ctx, filter, bson.M{"$set": set}); err != nil {
+		return fmt.Errorf("renew held message %s: %w", m.ID, err)
 	}
 	return nil
 }
@@ -98,7 +94,7 @@ func (s *Store) ReleaseMessage(ctx context.Context, id string, data map[string]s
 	}
 	filter := bson.M{"_id": id, "status": notify.StatusHeld}
 	if s.locks != nil {
-		// As in holdMessageLocked: checked under the lock, written by _id alone.
+		// As in RenewHeldMessage: checked under the lock, written by _id alone.
 		defer s.lock("outbox/" + id)()
 		var cur struct {
 			Status notify.Status `bson:"status"`

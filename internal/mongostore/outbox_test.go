@@ -16,8 +16,8 @@ import (
 // TestHeldMessagesAreWrittenByIDOnTheEmbeddedStore: a pledge's confirmation is held when the
 // pledge is made and released when it is confirmed. On the embedded store a write whose filter
 // says more than _id reads every message in the outbox, so pledging slowed down with every pledge
-// ever made (2,000 pledges: 68/s). Holding and releasing must send only bare-_id writes there,
-// and still never bring a released message back to held.
+// ever made (2,000 pledges: 68/s). Holding, renewing and releasing must send only bare-_id writes
+// there, and still never bring a released message back to held.
 func TestHeldMessagesAreWrittenByIDOnTheEmbeddedStore(t *testing.T) {
 	if testenv.MongoDBMode(t) {
 		t.Skip("about the embedded store's per-document locks")
@@ -46,23 +46,36 @@ func TestHeldMessagesAreWrittenByIDOnTheEmbeddedStore(t *testing.T) {
 		return notify.Message{ID: "msg_plg_a.confirmed", Kind: notify.PledgeConfirmed, To: "b@example.com", Lang: "en",
 			Data: map[string]string{"manage_url": link}, Status: notify.StatusHeld, DueAt: now, CreatedAt: now}
 	}
-	if err := s.HoldMessage(ctx, held("first")); err != nil {
-		t.Fatal(err)
+	if ok, err := s.HoldMessage(ctx, held("first")); err != nil || !ok {
+		t.Fatalf("first hold: %v %v", ok, err)
 	}
-	if err := s.HoldMessage(ctx, held("second")); err != nil { // a resumed pledge's new link
-		t.Fatal(err)
+	if ok, err := s.HoldMessage(ctx, held("second")); err != nil || ok {
+		t.Fatalf("second hold of the same id: %v %v, want false and the first left as it is", ok, err)
 	}
 	m, err := s.FindMessage(ctx, "msg_plg_a.confirmed")
 	if err != nil {
 		t.Fatal(err)
 	}
+	if m.Status != notify.StatusHeld || m.Data["manage_url"] != "first" {
+		t.Fatalf("held twice: %+v, want held with the first link", m)
+	}
+	if err := s.RenewHeldMessage(ctx, held("second")); err != nil { // a retried pledge's new link
+		t.Fatal(err)
+	}
+	m, err = s.FindMessage(ctx, "msg_plg_a.confirmed")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if m.Status != notify.StatusHeld || m.Data["manage_url"] != "second" || !m.CreatedAt.Equal(now) {
-		t.Fatalf("held twice: %+v, want held with the second link", m)
+		t.Fatalf("renewed: %+v, want held with the second link", m)
 	}
 	if err := s.ReleaseMessage(ctx, m.ID, map[string]string{"amount": "CHF 90.00"}, now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.HoldMessage(ctx, held("third")); err != nil {
+	if ok, err := s.HoldMessage(ctx, held("third")); err != nil || ok {
+		t.Fatalf("hold after the release: %v %v", ok, err)
+	}
+	if err := s.RenewHeldMessage(ctx, held("fourth")); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.ReleaseMessage(ctx, m.ID, map[string]string{"amount": "CHF 1.00"}, now.Add(time.Hour)); err != nil {

@@ -127,59 +127,6 @@ func (s *Store) CountConfirmAttempt(ctx context.Context, id string) (pledge.Pled
 	return p, notFound(err, "Pledge")
 }
 
-// AnswerPledge records a new pledge's Stripe ids (the non-empty ones) and the hash of the manage
-// token about to be shown, and marks the pledge answered, once: a pledge that answered already is
-// a conflict, so no caller is ever handed a second token for it.
-func (s *Store) AnswerPledge(ctx context.Context, id, manageTokenHash string, o pledge.StripeObjects) (pledge.Pledge, error) {
-	set := bson.M{"manage_token_hash": manageTokenHash, "answered": true}
-	for k, v := range map[string]string{"customer_id": o.CustomerID, "setup_intent_id": o.SetupIntentID,
-		"payment_intent_id": o.PaymentIntentID, "client_secret": o.ClientSecret} {
-		if v != "" {
-			set[k] = v
-		}
-	}
-	answered := backstitch.Errorf(backstitch.CodeConflict, "This pledge has already answered its request.")
-	coll := s.db.Collection("pledges")
-	update := bson.M{"$set": set, "$inc": bson.M{"version": int64(1)}}
-	if s.locks == nil {
-		res, err := coll.UpdateOne(ctx, bson.M{"_id": id, "answered": bson.M{"$ne": true}}, update)
-		if err != nil {
-			return pledge.Pledge{}, storeError("answer pledge %s: %w", id, err)
-		}
-		if res.MatchedCount == 0 {
-			return pledge.Pledge{}, answered
-		}
-		return s.FindPledge(ctx, id)
-	}
-	// The embedded FerretDB only pushes a bare _id filter down (any other filter scans the
-	// collection), so the condition is checked under the pledge's lock instead.
-	defer s.lock("pledges/" + id)()
-	var cur pledge.Pledge
-	if err := coll.FindOne(ctx, bson.M{"_id": id}).Decode(&cur); err != nil {
-		return cur, storeError("answer pledge %s: %w", id, notFound(err, "Pledge"))
-	}
-	if cur.Answered {
-		return pledge.Pledge{}, answered
-	}
-	if _, err := coll.UpdateOne(ctx, bson.M{"_id": id}, update); err != nil {
-		return pledge.Pledge{}, storeError("answer pledge %s: %w", id, err)
-	}
-	cur.ManageTokenHash, cur.Answered, cur.Version = manageTokenHash, true, cur.Version+1
-	if o.CustomerID != "" {
-		cur.CustomerID = o.CustomerID
-	}
-	if o.SetupIntentID != "" {
-		cur.SetupIntentID = o.SetupIntentID
-	}
-	if o.PaymentIntentID != "" {
-		cur.PaymentIntentID = o.PaymentIntentID
-	}
-	if o.ClientSecret != "" {
-		cur.ClientSecret = o.ClientSecret
-	}
-	return cur, nil
-}
-
 // FindPledgesToSweep lists, in one query (a scan on the embedded store), pending pledges whose
 // hold has run out and pledges whose last transition left counters or messages owed since
 // staleBefore.
@@ -240,7 +187,8 @@ func (s *Store) ClearOwed(ctx context.Context, pledgeID string, version int64) e
 	unset := bson.M{"$unset": bson.M{"owed": "", "owed_since": ""}}
 	filter := bson.M{"_id": pledgeID, "version": version}
 	if s.locks != nil {
-		// The embedded store scans for anything but a bare _id (see AnswerPledge).
+		// The embedded FerretDB pushes only a bare _id filter down (any other filter scans the
+		// collection), so the version is checked under the pledge's lock instead.
 		defer s.lock("pledges/" + pledgeID)()
 		var cur pledge.Pledge
 		if err := coll.FindOne(ctx, bson.M{"_id": pledgeID}, options.FindOne().SetProjection(bson.M{"version": 1})).Decode(&cur); err != nil {

@@ -127,9 +127,12 @@ type Store interface {
 	EnqueueMessage(ctx context.Context, m Message) error
 	// EnqueueMessages stores a batch the same way, in one request.
 	EnqueueMessages(ctx context.Context, ms []Message) error
-	// HoldMessage stores m as held, or replaces a held one's data; a message that has left the
-	// held state is left as it is (nil).
-	HoldMessage(ctx context.Context, m Message) error
+	// HoldMessage stores m as held if no message has its id; one that has (held, or gone on
+	// already) is left as it is and reported (false).
+	HoldMessage(ctx context.Context, m Message) (bool, error)
+	// RenewHeldMessage replaces a held message's data; a message that has left the held state
+	// is left as it is (nil).
+	RenewHeldMessage(ctx context.Context, m Message) error
 	// ReleaseMessage queues a held message, due at now, with data merged into its own; a
 	// message not held (released already, or never held) is left as it is (nil).
 	ReleaseMessage(ctx context.Context, id string, data map[string]string, now time.Time) error

@@ -58,16 +58,34 @@ func changeID(docID string, version int64, k Kind) string {
 // once the message is sent.
 var linkSecrets = []string{"manage_url", "reset_url", "fix_url", "invite_url"}
 
-// HoldConfirmation writes the confirmation, with the manage link, ahead of the confirmation.
-func (o *Outbox) HoldConfirmation(ctx context.Context, p pledge.Pledge, manageToken string, camp *campaign.Campaign, tier *campaign.Tier) error {
-	data, _, err := o.pledgeData(ctx, p, camp, tier)
+// HoldConfirmation writes the confirmation, with the manage link, ahead of the confirmation; a
+// confirmation of this pledge already there is left as it is (false).
+func (o *Outbox) HoldConfirmation(ctx context.Context, p pledge.Pledge, manageToken string, camp *campaign.Campaign, tier *campaign.Tier) (bool, error) {
+	m, err := o.confirmation(ctx, p, manageToken, camp, tier)
+	if err != nil {
+		return false, err
+	}
+	return o.store.HoldMessage(ctx, m)
+}
+
+// RenewConfirmation puts a new manage link in a held confirmation.
+func (o *Outbox) RenewConfirmation(ctx context.Context, p pledge.Pledge, manageToken string, camp *campaign.Campaign, tier *campaign.Tier) error {
+	m, err := o.confirmation(ctx, p, manageToken, camp, tier)
 	if err != nil {
 		return err
 	}
+	return o.store.RenewHeldMessage(ctx, m)
+}
+
+func (o *Outbox) confirmation(ctx context.Context, p pledge.Pledge, manageToken string, camp *campaign.Campaign, tier *campaign.Tier) (Message, error) {
+	data, _, err := o.pledgeData(ctx, p, camp, tier)
+	if err != nil {
+		return Message{}, err
+	}
 	data["manage_url"] = o.link("/pledges/"+p.ID+"/manage", url.Values{"token": {manageToken}})
 	now := o.now()
-	return o.store.HoldMessage(ctx, Message{ID: confirmationID(p.ID), Kind: PledgeConfirmed, To: p.Backer.Email,
-		Lang: langOf(p.Locale), Data: data, Status: StatusHeld, DueAt: now, CreatedAt: now})
+	return Message{ID: confirmationID(p.ID), Kind: PledgeConfirmed, To: p.Backer.Email,
+		Lang: langOf(p.Locale), Data: data, Status: StatusHeld, DueAt: now, CreatedAt: now}, nil
 }
 
 // backerNews is what moving from prev to next tells the backer.

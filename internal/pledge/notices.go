@@ -19,8 +19,11 @@ type Notices interface {
 	// HoldConfirmation keeps the confirmation of a new pledge, with its manage link, until the
 	// pledge is confirmed. It runs before the manage token is shown, so the token the backer
 	// gets is always the one her message carries. camp and tier are the pledge's campaign and
-	// tier when the caller has just read them (nil: the message reads them itself).
-	HoldConfirmation(ctx context.Context, p Pledge, manageToken string, camp *campaign.Campaign, tier *campaign.Tier) error
+	// tier when the caller has just read them (nil: the message reads them itself). A
+	// confirmation of this pledge already there is left as it is (false).
+	HoldConfirmation(ctx context.Context, p Pledge, manageToken string, camp *campaign.Campaign, tier *campaign.Tier) (bool, error)
+	// RenewConfirmation puts a new manage link in a held confirmation.
+	RenewConfirmation(ctx context.Context, p Pledge, manageToken string, camp *campaign.Campaign, tier *campaign.Tier) error
 	// News is what moving from prev to next owes the backer, each notice with an id derived
 	// from the change (the pledge and the version it writes). It reads nothing: it runs before
 	// the write that records it.
@@ -36,7 +39,20 @@ func (s *Service) holdConfirmation(ctx context.Context, p Pledge, token string, 
 	if s.notices == nil {
 		return nil
 	}
-	return s.notices.HoldConfirmation(ctx, p, token, camp, tier)
+	held, err := s.notices.HoldConfirmation(ctx, p, token, camp, tier)
+	if err != nil || held {
+		return err
+	}
+	// A confirmation of this pledge id is there already: the same request ran before. If its
+	// pledge was inserted, it answered (its key's record expired, or its answer was lost), and
+	// its confirmation keeps the link the backer was given. If not, that request died before
+	// the insert and never showed its token: the confirmation takes this one's.
+	if _, err := s.store.FindPledge(ctx, p.ID); err == nil {
+		return errAnswered
+	} else if backstitch.ErrorCode(err) != backstitch.CodeNotFound {
+		return err
+	}
+	return s.notices.RenewConfirmation(ctx, p, token, camp, tier)
 }
 
 // owe records on next what moving from prev owes the backer, after what prev still owed (a

@@ -142,12 +142,9 @@ type Pledge struct {
 	Locale          string `bson:"locale,omitempty"`
 	Status          Status `bson:"status"`
 	ManageTokenHash string `bson:"manage_token_hash"`
-	// RequestHash identifies the request that created the pledge (its body); Answered is set by
-	// the write just before the manage token is shown. Together they let only the same request
-	// resume an unfinished pledge, and never hand out a second token (see Service.Create).
+	// RequestHash identifies the request that created the pledge (its body).
 	RequestHash string `bson:"request_hash,omitempty"`
-	Answered    bool   `bson:"answered"`
-	// Stripe objects, filled in as each is created (each a recovery point).
+	// Stripe objects: a new pledge is inserted with those its checkout needs (Service.Create).
 	CustomerID      string `bson:"customer_id,omitempty"`
 	SetupIntentID   string `bson:"setup_intent_id,omitempty"`
 	PaymentIntentID string `bson:"payment_intent_id,omitempty"`

@@ -47,9 +47,6 @@ type Store interface {
 	// ClearPending removes a pledge's Pending record if it is still the one with this seq.
 	ClearPending(ctx context.Context, pledgeID, seq string) error
 	CountConfirmAttempt(ctx context.Context, id string) (Pledge, error)
-	// AnswerPledge records a new pledge's Stripe objects and the hash of the manage token about
-	// to be shown, and marks it answered; a conflict if it had already answered.
-	AnswerPledge(ctx context.Context, id, manageTokenHash string, o StripeObjects) (Pledge, error)
 	// ClearOwed removes a pledge's owed notices if it is still at version (a later change
 	// carries them on and delivers them itself). It leaves the version alone.
 	ClearOwed(ctx context.Context, pledgeID string, version int64) error
@@ -116,16 +113,16 @@ type Created struct {
 	ManageToken string
 }
 
-// Create makes a pledge on the campaign with this id or slug. Each step is a recovery point: the
-// pledge document records every Stripe object as soon as it exists, and a retry of the same
-// request resumes from there.
+// Create makes a pledge on the campaign with this id or slug. The pledge is written once, last,
+// with everything its answer holds: its reward unit is claimed first, then its Stripe objects are
+// made (with idempotency keys derived from the pledge id, so a retry after a crash or a Stripe
+// failure gets the same objects back) after its confirmation is held, and only then is the
+// pledge inserted. Anything that fails before the insert gives the unit back, and the client's retry
+// runs the request again. Nothing reads whether the pledge exists first: a pledge that exists
+// has answered, and the unique _id of its held confirmation and its own refuse a second answer,
+// so no one is ever handed a second token for it.
 func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Request) (Created, error) {
 	id := IDFor(o)
-	if existing, err := s.store.FindPledge(ctx, id); err == nil {
-		return s.resume(ctx, existing, o)
-	} else if backstitch.ErrorCode(err) != backstitch.CodeNotFound {
-		return Created{}, err
-	}
 	camp, err := s.requestCampaign(ctx, o, campaignRef)
 	if err != nil {
 		return Created{}, err
@@ -143,87 +140,68 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 		return Created{}, err
 	}
 	p.RequestHash = o.RequestHash
-	if err := s.insert(ctx, p); err != nil {
+	err = s.insert(ctx, &p, func() error {
+		// The confirmation first: it finds a pledge that exists before Stripe is asked anything.
+		if err := s.holdConfirmation(ctx, p, token, &camp, tier); err != nil {
+			return err
+		}
+		o, err := s.prepareStripe(ctx, p, o.Checkout)
+		p.CustomerID, p.SetupIntentID, p.PaymentIntentID, p.ClientSecret = o.CustomerID, o.SetupIntentID, o.PaymentIntentID, o.ClientSecret
+		return err
+	})
+	if backstitch.ErrorCode(err) == backstitch.CodeConflict {
+		// The pledge exists: inserted by this request's earlier run, or by the same request
+		// running twice at once (its key's lock ran out).
+		return Created{}, errAnswered
+	}
+	if err != nil {
 		return Created{}, err
 	}
 	zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("campaign_id", camp.ID).Str("backer", account.MaskEmail(p.Backer.Email)).Msg("pledge created")
-	if err := s.holdConfirmation(ctx, p, token, &camp, tier); err != nil {
-		return Created{}, err
-	}
-	p, err = s.prepareStripe(ctx, p, p.ManageTokenHash, o.Checkout)
-	if err != nil {
-		return Created{}, err
-	}
 	return Created{Pledge: p, ManageToken: token}, nil
 }
 
-// resume finishes a pledge whose first request never answered (it crashed, or Stripe failed and
-// the client retried). Its manage token was never shown, so a new one replaces it. Only the same
-// request may resume it: a pledge that answered once, or moved on, is never handed a new token,
-// whatever key and body a caller sends.
-func (s *Service) resume(ctx context.Context, p Pledge, o Origin) (Created, error) {
-	if p.Answered || p.Status != StatusPending || p.RequestHash != o.RequestHash {
-		return Created{}, backstitch.Errorf(backstitch.CodeIdempotencyReused,
-			"This Idempotency-Key already made a pledge. Use a new key for a new pledge.")
-	}
-	token := newToken()
-	if err := s.holdConfirmation(ctx, p, token, nil, nil); err != nil {
-		return Created{}, err
-	}
-	p, err := s.prepareStripe(ctx, p, account.TokenID(token), o.Checkout)
-	if err != nil {
-		return Created{}, err
-	}
-	return Created{Pledge: p, ManageToken: token}, nil
-}
+// errAnswered refuses a request whose pledge exists: it answered once, with its manage token.
+var errAnswered = backstitch.Errorf(backstitch.CodeIdempotencyReused,
+	"This Idempotency-Key already made a pledge. Use a new key for a new pledge.")
 
-// prepareStripe creates what the backer's checkout needs, skipping what already exists:
-// all-or-nothing saves a card (customer + SetupIntent, nothing charged); flexible gets a
-// PaymentIntent charged when confirmed. For checkout, Stripe Checkout makes the intent (see
-// StartCheckout), so only the customer is made here. It ends with the pledge's answer: the Stripe
-// objects and the hash of the manage token about to be shown, written once.
-func (s *Service) prepareStripe(ctx context.Context, p Pledge, tokenHash string, checkout bool) (Pledge, error) {
-	o := StripeObjects{CustomerID: p.CustomerID, SetupIntentID: p.SetupIntentID, PaymentIntentID: p.PaymentIntentID, ClientSecret: p.ClientSecret}
+// prepareStripe creates what the backer's checkout needs: all-or-nothing saves a card
+// (customer + SetupIntent, nothing charged); flexible gets a PaymentIntent charged when
+// confirmed. For checkout, Stripe Checkout makes the intent (see StartCheckout), so only the
+// customer is made here. Nothing is recorded yet: a retry repeats every request with the same
+// idempotency keys and Stripe returns the same objects.
+func (s *Service) prepareStripe(ctx context.Context, p Pledge, checkout bool) (StripeObjects, error) {
 	switch {
-	case p.ClientSecret != "":
-		// everything exists already
 	case checkout && p.FundingModel == campaign.AllOrNothing:
 		cus, err := s.gateway.CreateCustomer(ctx, CustomerRequest{Email: p.Backer.Email, Name: p.Backer.Name,
 			PledgeID: p.ID, CampaignID: p.CampaignID, IdempotencyKey: customerKey(p.ID)})
-		if err != nil {
-			return p, err
-		}
-		o = StripeObjects{CustomerID: cus}
+		return StripeObjects{CustomerID: cus}, err
 	case checkout:
 		// A flexible pledge's PaymentIntent is made by Checkout when the backer pays.
+		return StripeObjects{}, nil
 	case p.FundingModel == campaign.AllOrNothing:
-		// The two objects are recorded together: if the process dies between them, the retry
-		// repeats both requests with the same idempotency keys and Stripe returns the same objects.
 		cus, err := s.gateway.CreateCustomer(ctx, CustomerRequest{Email: p.Backer.Email, Name: p.Backer.Name,
 			PledgeID: p.ID, CampaignID: p.CampaignID, IdempotencyKey: customerKey(p.ID)})
 		if err != nil {
-			return p, err
+			return StripeObjects{}, err
 		}
 		si, err := s.gateway.CreateSetupIntent(ctx, SetupRequest{CustomerID: cus, PledgeID: p.ID,
 			CampaignID: p.CampaignID, IdempotencyKey: setupIntentKey(p.ID)})
 		if err != nil {
-			return p, err
+			return StripeObjects{}, err
 		}
-		o = StripeObjects{CustomerID: cus, SetupIntentID: si.ID, ClientSecret: si.ClientSecret}
+		return StripeObjects{CustomerID: cus, SetupIntentID: si.ID, ClientSecret: si.ClientSecret}, nil
 	default:
 		pi, err := s.gateway.CreatePaymentIntent(ctx, PaymentRequest{Amount: p.Amount, TransferGroup: p.CampaignID,
 			PledgeID: p.ID, CampaignID: p.CampaignID, IdempotencyKey: paymentIntentKey(p.ID)})
 		if err != nil {
-			return p, err
+			return StripeObjects{}, err
 		}
-		o = StripeObjects{PaymentIntentID: pi.ID, ClientSecret: pi.ClientSecret}
+		return StripeObjects{PaymentIntentID: pi.ID, ClientSecret: pi.ClientSecret}, nil
 	}
-	return s.store.AnswerPledge(ctx, p.ID, tokenHash, o)
 }
 
-// StripeObjects are the Stripe ids a pledge records as they are created. Only the request holding
-// the pledge's idempotency key creates them, and no other writer touches these fields; the write
-// is conditional only on the pledge not having answered yet.
+// StripeObjects are the Stripe ids a new pledge is inserted with.
 type StripeObjects struct {
 	CustomerID, SetupIntentID, PaymentIntentID, ClientSecret string
 }

@@ -54,6 +54,10 @@ type FaultPoint string
 // before its messages reach the outbox.
 const AfterPledgeWrite FaultPoint = "after_pledge_write"
 
+// BeforePledgeInsert is in a pledge's creation after its unit is claimed, its confirmation held
+// and its Stripe objects made, before the pledge is inserted.
+const BeforePledgeInsert FaultPoint = "before_pledge_insert"
+
 // ErrInjectedFault is what an armed fault hook returns in tests: the request answers 503, as a
 // service whose instance died mid-request would look to a client behind a load balancer.
 var ErrInjectedFault error = backstitch.Errorf(backstitch.CodeUnavailable, "Injected fault: the request stopped half-way.")
@@ -272,18 +276,27 @@ func newSeq() string {
 	return hex.EncodeToString(b)
 }
 
-// insert stores a new pledge, claiming its reward unit first and giving it back if the insert
-// fails. A process that dies between the two leaves a unit claimed with no pledge: never
-// oversold, and found by `backstitch repair`.
-func (s *Service) insert(ctx context.Context, p Pledge) error {
-	u := heldUnit(p)
+// insert stores a new pledge, claiming its reward unit first: prepare (its held confirmation and
+// Stripe objects, filled in on p) runs while the unit is held, so a sold-out tier reaches neither
+// the outbox nor Stripe. The unit is given back if prepare or the insert fails. A process that
+// dies between the claim and the insert leaves a unit claimed with no pledge: never oversold, and
+// given back by the counter check of `backstitch repair` once the tier's count has not moved for
+// SettleWithin (longer than a request may run, so a creation under way is never undone).
+func (s *Service) insert(ctx context.Context, p *Pledge, prepare func() error) error {
+	u := heldUnit(*p)
 	if u.tier != "" {
 		if err := s.store.ClaimTierUnit(ctx, u.tier, s.now(), u.slots()...); err != nil {
 			return err
 		}
 		defer s.countersMoved(p.CampaignID)
 	}
-	err := s.store.CreatePledge(ctx, p)
+	err := prepare()
+	if err == nil {
+		if err = s.injectFault(BeforePledgeInsert); err != nil {
+			return err // as a crash would: nothing is given back
+		}
+		err = s.store.CreatePledge(ctx, *p)
+	}
 	if err != nil && u.tier != "" {
 		err = errors.Join(err, s.store.ReleaseTierUnit(context.WithoutCancel(ctx), u.tier, s.now(), u.slots()...))
 	}
