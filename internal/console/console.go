@@ -66,6 +66,8 @@ type Console struct {
 	reports ReportStore
 	// settlement is read by the settlement page (see UseSettlement).
 	settlement settlementSource
+	// payouts runs Stripe Connect onboarding (see UsePayouts).
+	payouts Payouts
 }
 
 // ResetMailer sends a password reset link (the notify package, through the outbox).

@@ -28,6 +28,7 @@ func (k *Console) mountDesignerTools(r fiber.Router) {
 	r.Get("/designer/campaigns/:id/backers", k.page(k.designer(k.backers)))
 	r.Get("/designer/campaigns/:id/insights", k.page(k.designer(k.insights)))
 	k.mountSettlement(r)
+	k.mountPayouts(r)
 }
 
 // Session is the designer signed in with the console's cookie, for the downloads the web

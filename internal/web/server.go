@@ -70,6 +70,7 @@ type Payments interface {
 	PublishableKey() string
 	CreateExpressAccount(ctx context.Context, email, userID, key string) (string, error)
 	CreateAccountLink(ctx context.Context, accountID, refreshURL, returnURL string) (string, error)
+	ConnectedAccount(ctx context.Context, accountID string) (account.Payouts, error)
 	// ParseWebhook verifies a Stripe webhook on its raw body and maps it to the domain.
 	ParseWebhook(payload []byte, signature string) (pledge.Event, error)
 }
