@@ -146,6 +146,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	a.pledges.NotifyChanges(a.web)
 	a.settler.NotifyChanges(a.web)
 	updates.NotifyChanges(a.web)
+	accounts.NotifyChanges(a.web)
 	return a, nil
 }
 
