@@ -37,6 +37,7 @@ var Routes = []string{
 	"POST /designer/campaigns/:id/tiers/:tier_id", "POST /designer/campaigns/:id/tiers/:tier_id/delete",
 	"POST /designer/campaigns/:id/submit", "POST /designer/campaigns/:id/launch",
 	"POST /designer/campaigns/:id/cover", "POST /designer/campaigns/:id/tiers/:tier_id/image",
+	"POST /designer/campaigns/:id/cover/delete", "POST /designer/campaigns/:id/tiers/:tier_id/image/delete",
 	"GET /designer/profile", "POST /designer/profile", "POST /designer/profile/password",
 	"GET /designer/campaigns/:id/backers", "GET /designer/campaigns/:id/backers.csv", "GET /designer/campaigns/:id/insights",
 }

@@ -210,3 +210,61 @@ func TestConsoleUploadsNeedTokenAndOwner(t *testing.T) {
 		t.Errorf("%d image files stored", n)
 	}
 }
+
+// A designer removes a picture from the console: the cover and the tier's picture go, their
+// bytes with them; another designer's removal is refused and changes nothing.
+func TestConsoleRemovesPictures(t *testing.T) {
+	s := startSite(t, nil)
+	v := s.visitor("en")
+	v.signUp("Ana")
+	editor := v.createDraft("Linen coat")
+	v.addTier(editor, "Coat", "physical", "320")
+	tier := editor + "/tiers/" + tierIDs(t, s, v.cookie("session").Value, campaignID(editor))[0]
+	if p := v.upload(editor, editor+"/cover", "coat.jpg", photo(t, 1600, 1000), "A coat", ""); p.status != 303 {
+		t.Fatalf("cover upload: %d", p.status)
+	}
+	if p := v.upload(tier, tier+"/image", "collar.jpg", photo(t, 800, 800), "A collar", ""); p.status != 303 {
+		t.Fatalf("tier picture upload: %d", p.status)
+	}
+	cover := shownImage.FindStringSubmatch(v.get(editor).body)
+	if cover == nil || !strings.Contains(v.get(editor).body, `action="`+editor+`/cover/delete"`) {
+		t.Fatal("the editor offers no removal of its cover")
+	}
+
+	other := s.visitor("en")
+	other.signUp("Mallory")
+	for _, path := range []string{editor + "/cover/delete", tier + "/image/delete"} {
+		if p := other.post("/designer", path, nil); p.status != 404 {
+			t.Errorf("another designer removing %s: %d", path, p.status)
+		}
+		if p := v.do("POST", path, nil); p.status != 403 {
+			t.Errorf("removing %s without a token: %d", path, p.status)
+		}
+	}
+	if n := s.imageFiles(); n != 6 {
+		t.Fatalf("%d image files after refused removals, want 6", n)
+	}
+
+	p := v.post(editor, editor+"/cover/delete", nil)
+	if p.status != 303 || !strings.HasPrefix(p.location(), editor+"?notice=cover_removed") {
+		t.Fatalf("remove cover: %d %q", p.status, p.location())
+	}
+	p = v.get(p.location())
+	if shownImage.MatchString(p.body) || !strings.Contains(p.body, "Cover picture removed.") || strings.Contains(p.body, "/cover/delete") {
+		t.Errorf("the editor after removing the cover:\n%s", p.body)
+	}
+	testenv.CheckHTML(t, "editor after removal", p.body, "en")
+	if img := v.get(cover[1]); img.status != 404 {
+		t.Errorf("the removed cover is still served: %d", img.status)
+	}
+	p = v.post(tier, tier+"/image/delete", nil)
+	if p.status != 303 || !strings.HasPrefix(p.location(), tier+"?notice=image_removed") {
+		t.Fatalf("remove tier picture: %d %q", p.status, p.location())
+	}
+	if p := v.get(p.location()); shownImage.MatchString(p.body) || !strings.Contains(p.body, "Picture removed.") {
+		t.Errorf("the tier form after removing its picture:\n%s", p.body)
+	}
+	if n := s.imageFiles(); n != 0 {
+		t.Errorf("%d image files left after removing both pictures", n)
+	}
+}
