@@ -446,6 +446,11 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if e.RetryAfter > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(e.RetryAfter.Round(time.Second).Seconds())))
 	}
+	if s.console != nil && console.Owns(c.Path()) {
+		// The consoles are pages for people: their errors are pages too, whichever layer
+		// refused the request.
+		return s.console.ErrorPage(c, status)
+	}
 	c.Set(fiber.HeaderContentType, "application/problem+json")
 	body, merr := jsonMarshal(problem{
 		Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: e.Message,
