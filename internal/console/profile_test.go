@@ -199,4 +199,19 @@ func TestProfileShowsOnThePublicPageAtOnce(t *testing.T) {
 	if home := backer.get("/"); !strings.Contains(home.body, "Ana Muster") {
 		t.Errorf("the home page's card still shows the old name")
 	}
+
+	// The API's PUT /api/v1/me/profile has the form's rules and the same effect.
+	if _, err := s.api.Call(ctx, 422, "PUT", "/api/v1/me/profile", token, map[string]any{"name": "Ana", "website": "javascript:alert(1)"}); err != nil {
+		t.Error(err)
+	}
+	got, err := s.api.Call(ctx, 200, "PUT", "/api/v1/me/profile", token, map[string]any{"name": "Atelier Ana", "instagram": "instagram.com/ana.wool/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["profile"].(map[string]any)["instagram"] != "ana.wool" {
+		t.Errorf("PUT /api/v1/me/profile answered %v", got)
+	}
+	if page := backer.get(public); !strings.Contains(page.body, "About Atelier Ana") || !strings.Contains(page.body, "@ana.wool") {
+		t.Errorf("the public page does not show the profile set over the API")
+	}
 }

@@ -125,6 +125,20 @@ func (s *Server) me(c *fiber.Ctx) error {
 	return reply(c, http.StatusOK, viewUser(u))
 }
 
+// putProfile replaces the user's name and profile, with the console's rules (account service).
+func (s *Server) putProfile(c *fiber.Ctx) error {
+	var in account.ProfileFields
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	sess, _ := session(c)
+	u, err := s.accounts.UpdateProfile(c.UserContext(), sess, in)
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusOK, viewUser(u))
+}
+
 type sessionView struct {
 	Token     string    `json:"token"`
 	ExpiresAt time.Time `json:"expires_at"`

@@ -212,6 +212,7 @@ func (s *Server) routes() {
 
 	api.Post("/designers", query(), s.idempotent, s.signupDesigner)
 	api.Get("/me", query(), s.requireUser, s.me)
+	api.Put("/me/profile", query(), s.requireUser, s.putProfile)
 	api.Get("/designers/me/campaigns", query("limit", "cursor"), s.requireRole(account.RoleDesigner), s.myCampaigns)
 	api.Post("/designers/me/payouts/onboarding", query(), s.requireRole(account.RoleDesigner), s.payoutOnboarding)
 	api.Post("/sessions", query(), s.login)
