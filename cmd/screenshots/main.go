@@ -167,6 +167,7 @@ func run(out string) error {
 		{file: "console-insights-phone.png", path: designer.Insights, languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: designer.Token},
 		{file: "console-backers-desktop.png", path: designer.Backers, languages: "en-CH,en", width: 1280, height: 800, session: designer.Token},
 		{file: "console-live-desktop.png", path: designer.LiveEditor, languages: "en-CH,en", width: 1280, height: 800, session: designer.Token},
+		{file: "console-payouts-phone.png", path: "/designer/payouts", languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: designer.Token},
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err

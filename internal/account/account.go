@@ -52,6 +52,13 @@ type User struct {
 	DailyDigestOff bool `bson:"daily_digest_off,omitempty"`
 }
 
+// Payouts is where a designer's Stripe Connect onboarding stands: not Started (no connected
+// account yet), started but details not all given, details given and Stripe checking them, or
+// Enabled (Stripe lets the platform transfer to her).
+type Payouts struct {
+	Started, DetailsSubmitted, Enabled bool
+}
+
 // Password length limits: long passphrases welcome, but hashing megabytes is a denial of service.
 const (
 	MinPassword = 10

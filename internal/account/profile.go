@@ -82,6 +82,9 @@ func (s *Service) UpdateProfile(ctx context.Context, sess Session, f ProfileFiel
 	if err := s.store.SetProfile(ctx, sess.UserID, name, p); err != nil {
 		return User{}, err
 	}
+	if s.changes != nil {
+		s.changes.ProfileChanged(ctx, sess.UserID)
+	}
 	return s.store.FindUserByID(ctx, sess.UserID)
 }
 

@@ -54,7 +54,18 @@ type Service struct {
 	store  Store
 	now    backstitch.Clock
 	policy Policy
+	// changes hears of profile changes (see NotifyChanges).
+	changes ProfileNotifier
 }
+
+// ProfileNotifier hears that a designer's public profile changed, so whatever shows it (the
+// public cache of her campaigns' pages) is dropped at once.
+type ProfileNotifier interface {
+	ProfileChanged(ctx context.Context, userID string)
+}
+
+// NotifyChanges sets who hears of profile changes; set before serving.
+func (s *Service) NotifyChanges(n ProfileNotifier) { s.changes = n }
 
 // NewService builds the account service.
 func NewService(store Store, now backstitch.Clock, policy Policy) *Service {
@@ -167,6 +178,22 @@ func (s *Service) LogOut(ctx context.Context, sess Session) error {
 // Me is the signed-in user.
 func (s *Service) Me(ctx context.Context, sess Session) (User, error) {
 	return s.store.FindUserByID(ctx, sess.UserID)
+}
+
+// Designer is what anybody may read about a designer on her campaigns' pages: her name and
+// her profile, never her email or payouts.
+type Designer struct {
+	Name string
+	Profile
+}
+
+// PublicDesigner is a designer as her public campaign pages show her.
+func (s *Service) PublicDesigner(ctx context.Context, userID string) (Designer, error) {
+	u, err := s.store.FindUserByID(ctx, userID)
+	if err != nil {
+		return Designer{}, err
+	}
+	return Designer{Name: u.Name, Profile: u.Profile}, nil
 }
 
 // PublicName is the name a designer shows on their public campaigns; nothing else of the

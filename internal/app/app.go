@@ -143,6 +143,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	designers.UseSettlement(a.store, int64(a.cfg.PlatformFeeBPS))
 	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, pg, designers, public, log, a.now, a.metrics)
 	a.web.UseUpdates(updates)
+	designers.UsePayouts(a.web)
 	if err := a.openMail(outbox, campaigns, designers, guard, secure); err != nil {
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err
@@ -152,6 +153,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	a.pledges.NotifyChanges(a.web)
 	a.settler.NotifyChanges(a.web)
 	updates.NotifyChanges(a.web)
+	accounts.NotifyChanges(a.web)
 	return a, nil
 }
 

@@ -203,6 +203,15 @@ func TestBrowserConsoleAccessibilityWithAxe(t *testing.T) {
 	backed := liveWithShipping(t, s, v.cookie("session").Value)
 	back(t, s, backed, "Coat", "Eve Martin", "Size M, please.", "insta-post-3", 32000)
 	session := v.cookie("session")
+	// Her profile makes the public page's "about the designer" box, checked below too.
+	if _, err := s.api.Call(context.Background(), 200, "PUT", "/api/v1/me/profile", session.Value, map[string]any{"name": "Ana",
+		"bio": "Linen coats.\n\nMade to order.", "website": "atelier-ana.example", "instagram": "@atelier.ana", "location": "Genève"}); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := s.api.Call(context.Background(), 200, "GET", "/api/v1/campaigns/"+live, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, lang := range locale.Languages {
 		p := tab(t, lang+"-CH,"+lang)
 		for _, path := range []string{"/designer/login", "/designer/password", "/designer/password/reset?token=x", "/designer/signup"} {
@@ -214,7 +223,8 @@ func TestBrowserConsoleAccessibilityWithAxe(t *testing.T) {
 		checkLoaded(t, p, axe, "signup errors", lang)
 		p.MustSetCookies(&proto.NetworkCookieParam{Name: "session", Value: session.Value, URL: s.base})
 		for _, path := range []string{"/designer", "/designer/campaigns/new", editor, editor + "/preview", editor + "/tiers/" + tier, "/designer/campaigns/" + live, "/designer/profile",
-			"/designer/campaigns/" + backed.ID + "/backers", "/designer/campaigns/" + backed.ID + "/insights", "/designer/campaigns/" + backed.ID + "/settlement"} {
+			"/designer/campaigns/" + backed.ID + "/backers", "/designer/campaigns/" + backed.ID + "/insights", "/designer/campaigns/" + backed.ID + "/settlement",
+			"/designer/payouts", "/designer/payouts/refresh", "/campaigns/" + pub["slug"].(string)} {
 			check(t, p, axe, s.base+path, lang)
 		}
 		navigate(t, p, s.base+"/designer/campaigns/new")

@@ -127,7 +127,7 @@ func (k *Console) dashboard(r *request) (view, error) {
 func (k *Console) notice(r *request) string {
 	switch n := r.c.Query("notice"); n {
 	case "welcome", "password_reset", "saved", "created", "submitted", "launched", "tier_added", "tier_saved", "tier_deleted",
-		"cover_saved", "image_saved", "profile_saved", "password_changed", "digest_on", "digest_off":
+		"cover_saved", "image_saved", "cover_removed", "image_removed", "profile_saved", "password_changed", "digest_on", "digest_off":
 		return r.loc.T("console.notice." + n)
 	}
 	return ""

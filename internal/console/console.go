@@ -37,6 +37,7 @@ var Routes = []string{
 	"POST /designer/campaigns/:id/tiers/:tier_id", "POST /designer/campaigns/:id/tiers/:tier_id/delete",
 	"POST /designer/campaigns/:id/submit", "POST /designer/campaigns/:id/launch",
 	"POST /designer/campaigns/:id/cover", "POST /designer/campaigns/:id/tiers/:tier_id/image",
+	"POST /designer/campaigns/:id/cover/delete", "POST /designer/campaigns/:id/tiers/:tier_id/image/delete",
 	"GET /designer/profile", "POST /designer/profile", "POST /designer/profile/password", "POST /designer/profile/digest",
 	"GET /designer/campaigns/:id/backers", "GET /designer/campaigns/:id/backers.csv", "GET /designer/campaigns/:id/insights",
 }
@@ -66,6 +67,8 @@ type Console struct {
 	reports ReportStore
 	// settlement is read by the settlement page (see UseSettlement).
 	settlement settlementSource
+	// payouts runs Stripe Connect onboarding (see UsePayouts).
+	payouts Payouts
 }
 
 // ResetMailer sends a password reset link (the notify package, through the outbox).
@@ -246,7 +249,7 @@ func (k *Console) send(r *request, v view) error {
 	body, err := engine.Render(r.Lang, v.name, v.data)
 	if err != nil {
 		zerolog.Ctx(r.c.UserContext()).Error().Err(err).Str("view", v.name).Msg("render console page")
-		return k.sendError(r)
+		return k.sendError(r, http.StatusInternalServerError)
 	}
 	k.headers(r)
 	return r.c.Status(v.status).Send(body)
@@ -269,6 +272,8 @@ type message struct {
 	base
 	Body string
 	Link string
+	// LinkText is the link's label when it leads elsewhere than the console's first page.
+	LinkText string
 }
 
 // fail answers an error as a page: not found 404, forbidden (another designer's public campaign,
@@ -287,7 +292,7 @@ func (k *Console) fail(r *request, err error) error {
 		return k.send(r, k.message(r, http.StatusForbidden, "console.forbidden.title", "console.forbidden.body"))
 	}
 	zerolog.Ctx(r.c.UserContext()).Error().Err(err).Str("path", r.c.Path()).Msg("console page failed")
-	return k.sendError(r)
+	return k.sendError(r, http.StatusInternalServerError)
 }
 
 func (k *Console) message(r *request, status int, title, body string) view {
@@ -300,7 +305,45 @@ func (k *Console) message(r *request, status int, title, body string) view {
 	return view{status: status, name: name, data: m}
 }
 
-func (k *Console) sendError(r *request) error {
+// Owns says whether path is one of the consoles' pages, whose errors are pages too.
+func Owns(path string) bool {
+	return path == "/designer" || strings.HasPrefix(path, "/designer/") || adminPath(path)
+}
+
+// ErrorPage answers, as a console page, an error of a console route that no console handler
+// turned into one: the backers' CSV (the API's export behind the console's cookie), and a request
+// refused before any handler ran (an upload far over the limit). status is the one the API
+// would give.
+func (k *Console) ErrorPage(c *fiber.Ctx, status int) error {
+	r, err := k.newRequest(c)
+	if err != nil {
+		return c.Status(status).SendString(http.StatusText(status))
+	}
+	switch {
+	case status == http.StatusNotFound && adminPath(c.Path()):
+		return k.send(r, k.message(r, status, "notfound.title", "admin.notfound.body"))
+	case status == http.StatusNotFound:
+		return k.send(r, k.message(r, status, "notfound.title", "console.notfound.body"))
+	case status == http.StatusForbidden && adminPath(c.Path()):
+		return k.send(r, k.message(r, status, "admin.forbidden.title", "admin.forbidden.body"))
+	case status == http.StatusForbidden:
+		return k.send(r, k.message(r, status, "console.forbidden.title", "console.forbidden.body"))
+	case status == http.StatusRequestEntityTooLarge && UploadPath.MatchString(c.Path()):
+		v := k.message(r, status, "console.toolarge.title", "console.image.error.size")
+		m := v.data.(message)
+		// Back to the form the file was sent from: the editor, or the tier's page.
+		m.Link, m.LinkText = strings.TrimSuffix(strings.TrimSuffix(c.Path(), "/cover"), "/image"), r.loc.T("console.toolarge.back")
+		v.data = m
+		return k.send(r, v)
+	case status == http.StatusRequestEntityTooLarge:
+		return k.send(r, k.message(r, status, "console.toolarge.title", "console.toolarge.body"))
+	case status >= http.StatusInternalServerError:
+		return k.sendError(r, status)
+	}
+	return k.send(r, k.message(r, status, "console.failed.title", "console.failed.body"))
+}
+
+func (k *Console) sendError(r *request, status int) error {
 	id, _ := r.c.Locals("request_id").(string)
 	b := r.base
 	b.Title = locale.T(r.Lang, "error.title")
@@ -312,7 +355,7 @@ func (k *Console) sendError(r *request) error {
 		body = []byte("<!DOCTYPE html><title>Error</title><p>Something went wrong.</p>")
 	}
 	k.headers(r)
-	return r.c.Status(http.StatusInternalServerError).Send(body)
+	return r.c.Status(status).Send(body)
 }
 
 // checkCSRF refuses a POST that did not come from one of our forms, before anything reads it.

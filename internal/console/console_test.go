@@ -199,6 +199,10 @@ func TestAnotherDesignersCampaignIsOutOfReach(t *testing.T) {
 			if p.status != c.want || strings.Contains(p.body, "Secret draft") || strings.Contains(p.body, "Coat") {
 				t.Errorf("%s on another's campaign: %d, want %d", r, p.status, c.want)
 			}
+			// Every refusal is a console page, the CSV link's (the API's export) too.
+			if !strings.HasPrefix(p.header.Get("Content-Type"), "text/html") || !strings.Contains(p.body, `href="/designer"`) {
+				t.Errorf("%s on another's campaign answers %s, not a console page", r, p.header.Get("Content-Type"))
+			}
 		}
 		got, err := s.api.Call(ctx, 200, "GET", "/api/v1/campaigns/"+c.id, ownerToken, nil)
 		if err != nil {

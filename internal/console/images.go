@@ -155,3 +155,20 @@ func (k *Console) uploadTierImage(r *request) (view, error) {
 	v.data = tv
 	return v, nil
 }
+
+// removeCover takes the cover away; the public page goes without one.
+func (k *Console) removeCover(r *request) (view, error) {
+	if _, err := k.campaigns.RemoveCover(r.c.UserContext(), r.actor(), r.c.Params("id")); err != nil {
+		return view{}, err
+	}
+	return view{redirect: editorHref(r.c.Params("id")) + "?notice=cover_removed#cover"}, nil
+}
+
+// removeTierImage takes a tier's picture away.
+func (k *Console) removeTierImage(r *request) (view, error) {
+	id, tierID := r.c.Params("id"), r.c.Params("tier_id")
+	if _, err := k.campaigns.RemoveTierImage(r.c.UserContext(), r.actor(), id, tierID); err != nil {
+		return view{}, err
+	}
+	return view{redirect: editorHref(id) + "/tiers/" + url.PathEscape(tierID) + "?notice=image_removed#image"}, nil
+}

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -10,9 +11,12 @@ import (
 	"image/jpeg"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -206,6 +210,118 @@ func TestConsoleUploadsNeedTokenAndOwner(t *testing.T) {
 	if p := anon.upload("/designer/login", editor+"/cover", "coat.jpg", photo(t, 400, 300), "A coat", ""); p.status != 303 || !strings.HasPrefix(p.location(), "/designer/login") {
 		t.Errorf("anonymous upload: %d %q", p.status, p.location())
 	}
+	if n := s.imageFiles(); n != 0 {
+		t.Errorf("%d image files stored", n)
+	}
+}
+
+// A designer removes a picture from the console: the cover and the tier's picture go, their
+// bytes with them; another designer's removal is refused and changes nothing.
+func TestConsoleRemovesPictures(t *testing.T) {
+	s := startSite(t, nil)
+	v := s.visitor("en")
+	v.signUp("Ana")
+	editor := v.createDraft("Linen coat")
+	v.addTier(editor, "Coat", "physical", "320")
+	tier := editor + "/tiers/" + tierIDs(t, s, v.cookie("session").Value, campaignID(editor))[0]
+	if p := v.upload(editor, editor+"/cover", "coat.jpg", photo(t, 1600, 1000), "A coat", ""); p.status != 303 {
+		t.Fatalf("cover upload: %d", p.status)
+	}
+	if p := v.upload(tier, tier+"/image", "collar.jpg", photo(t, 800, 800), "A collar", ""); p.status != 303 {
+		t.Fatalf("tier picture upload: %d", p.status)
+	}
+	cover := shownImage.FindStringSubmatch(v.get(editor).body)
+	if cover == nil || !strings.Contains(v.get(editor).body, `action="`+editor+`/cover/delete"`) {
+		t.Fatal("the editor offers no removal of its cover")
+	}
+
+	other := s.visitor("en")
+	other.signUp("Mallory")
+	for _, path := range []string{editor + "/cover/delete", tier + "/image/delete"} {
+		if p := other.post("/designer", path, nil); p.status != 404 {
+			t.Errorf("another designer removing %s: %d", path, p.status)
+		}
+		if p := v.do("POST", path, nil); p.status != 403 {
+			t.Errorf("removing %s without a token: %d", path, p.status)
+		}
+	}
+	if n := s.imageFiles(); n != 6 {
+		t.Fatalf("%d image files after refused removals, want 6", n)
+	}
+
+	p := v.post(editor, editor+"/cover/delete", nil)
+	if p.status != 303 || !strings.HasPrefix(p.location(), editor+"?notice=cover_removed") {
+		t.Fatalf("remove cover: %d %q", p.status, p.location())
+	}
+	p = v.get(p.location())
+	if shownImage.MatchString(p.body) || !strings.Contains(p.body, "Cover picture removed.") || strings.Contains(p.body, "/cover/delete") {
+		t.Errorf("the editor after removing the cover:\n%s", p.body)
+	}
+	testenv.CheckHTML(t, "editor after removal", p.body, "en")
+	if img := v.get(cover[1]); img.status != 404 {
+		t.Errorf("the removed cover is still served: %d", img.status)
+	}
+	p = v.post(tier, tier+"/image/delete", nil)
+	if p.status != 303 || !strings.HasPrefix(p.location(), tier+"?notice=image_removed") {
+		t.Fatalf("remove tier picture: %d %q", p.status, p.location())
+	}
+	if p := v.get(p.location()); shownImage.MatchString(p.body) || !strings.Contains(p.body, "Picture removed.") {
+		t.Errorf("the tier form after removing its picture:\n%s", p.body)
+	}
+	if n := s.imageFiles(); n != 0 {
+		t.Errorf("%d image files left after removing both pictures", n)
+	}
+}
+
+// A photo far over 10 MB (25 MB, straight from a camera) comes back to the form with the reason
+// beside the field, not the server's bare 413, and nothing is stored.
+func TestConsoleUploadFarOverTheLimitShowsTheForm(t *testing.T) {
+	s := startSite(t, nil)
+	v := s.visitor("en")
+	v.signUp("Ana")
+	editor := v.createDraft("Linen coat")
+	huge := append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, make([]byte, 25<<20)...)
+	p := v.upload(editor, editor+"/cover", "camera.jpg", huge, "A coat", "")
+	want := regexp.MustCompile(`<p class="error" id="cover-file-error">[^<]*larger than 10 MB`)
+	if p.status != 413 || !strings.HasPrefix(p.header.Get("Content-Type"), "text/html") || !want.MatchString(p.body) || !strings.Contains(p.body, `value="A coat"`) {
+		t.Fatalf("25 MB upload: %d %s\n%.2000s", p.status, p.header.Get("Content-Type"), p.body)
+	}
+	testenv.CheckHTML(t, "25 MB upload", p.body, "en")
+	if n := s.imageFiles(); n != 0 {
+		t.Errorf("%d image files stored after a 25 MB upload", n)
+	}
+}
+
+// A body beyond even the console forms' limit is refused before it is read; the answer is
+// still a console page, in her language, that says why and leads back to the form.
+func TestConsoleUploadBeyondTheBodyLimitIsAPage(t *testing.T) {
+	s := startSite(t, nil)
+	v := s.visitor("fr")
+	v.signUp("Ana")
+	editor := v.createDraft("Manteau")
+	u, _ := url.Parse(s.base)
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Only the head is sent: the server answers from the declared length.
+	req := "POST " + editor + "/cover HTTP/1.1\r\nHost: " + u.Host + "\r\nAccept-Language: fr\r\nCookie: session=" + v.cookie("session").Value +
+		"\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: " + strconv.Itoa(64<<20) + "\r\n\r\n"
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 413 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), "dépasse 10 Mo") ||
+		!strings.Contains(string(body), `href="`+editor+`"`) {
+		t.Fatalf("64 MB upload: %d %s\n%s", res.StatusCode, res.Header.Get("Content-Type"), body)
+	}
+	testenv.CheckHTML(t, "64 MB upload", string(body), "fr")
 	if n := s.imageFiles(); n != 0 {
 		t.Errorf("%d image files stored", n)
 	}

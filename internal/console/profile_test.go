@@ -131,3 +131,87 @@ func TestProfilePageIsValidInBothLanguages(t *testing.T) {
 		both.Check("profile", p.body, lang)
 	}
 }
+
+// Her profile is on her campaign's public page, "about the designer", as text: hostile markup
+// inert, the website a nofollow link, the Instagram handle a link to it. A change shows at once,
+// though the page was cached, and GET /api/v1/me returns it.
+func TestProfileShowsOnThePublicPageAtOnce(t *testing.T) {
+	s := startSite(t, nil)
+	ctx := context.Background()
+	v := s.visitor("en")
+	v.signUp("Ana")
+	token := v.cookie("session").Value
+	id := launch(t, s, token)
+	c, err := s.api.Call(ctx, 200, "GET", "/api/v1/campaigns/"+id, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := "/campaigns/" + c["slug"].(string)
+	backer := s.visitor("en")
+	if p := backer.get(public); p.status != 200 || strings.Contains(p.body, `class="about"`) {
+		t.Fatalf("public page before a profile: %d", p.status)
+	}
+
+	hostile := `Ana <img src=x onerror=alert(1)>`
+	p := v.post("/designer/profile", "/designer/profile", url.Values{"name": {hostile},
+		"bio":     {"<script>alert(1)</script>\r\nLinen & wool.\r\n\r\n\"Slow\" fashion."},
+		"website": {"atelier-ana.ch/?a=1&b=<2>"}, "instagram": {"@atelier.ana"}, "location": {"Genève <i>"}})
+	if p.status != 303 {
+		t.Fatalf("save profile: %d\n%s", p.status, p.body)
+	}
+	for _, lang := range []string{"en", "fr"} {
+		page := s.visitor(lang).get(public)
+		if page.status != 200 {
+			t.Fatalf("public page (%s): %d", lang, page.status)
+		}
+		for _, bad := range []string{"<img src=x", "<script>alert", "<i>", "<2>"} {
+			if strings.Contains(page.body, bad) {
+				t.Errorf("public page (%s) shows %q as markup", lang, bad)
+			}
+		}
+		for _, want := range []string{`class="about"`, "Ana &lt;img src=x onerror=alert(1)&gt;", "&lt;script&gt;alert(1)&lt;/script&gt;<br>Linen &amp; wool.",
+			"Genève &lt;i&gt;", `href="https://atelier-ana.ch/?a=1&amp;b=%3c2%3e" rel="nofollow ugc"`,
+			`href="https://www.instagram.com/atelier.ana/" rel="nofollow ugc"`, "@atelier.ana"} {
+			if !strings.Contains(page.body, want) {
+				t.Errorf("public page (%s) lacks %s", lang, want)
+			}
+		}
+		testenv.CheckHTML(t, public, page.body, lang)
+	}
+	me, err := s.api.Call(ctx, 200, "GET", "/api/v1/me", token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prof, _ := me["profile"].(map[string]any); prof["instagram"] != "atelier.ana" || prof["location"] != "Genève <i>" ||
+		prof["website"] != "https://atelier-ana.ch/?a=1&b=<2>" || !strings.HasPrefix(prof["bio"].(string), "<script>") {
+		t.Errorf("GET /api/v1/me: %v", me)
+	}
+
+	// Cached for anonymous visitors, yet a new name shows on the next view, with nothing left of
+	// the old one, on the page and in the campaign list.
+	if p := v.post("/designer/profile", "/designer/profile", url.Values{"name": {"Ana Muster"}, "bio": {"Linen."}}); p.status != 303 {
+		t.Fatalf("second save: %d", p.status)
+	}
+	page := backer.get(public)
+	if !strings.Contains(page.body, "Ana Muster") || strings.Contains(page.body, "onerror") || strings.Contains(page.body, "atelier.ana") {
+		t.Errorf("the public page still shows the old profile")
+	}
+	if home := backer.get("/"); !strings.Contains(home.body, "Ana Muster") {
+		t.Errorf("the home page's card still shows the old name")
+	}
+
+	// The API's PUT /api/v1/me/profile has the form's rules and the same effect.
+	if _, err := s.api.Call(ctx, 422, "PUT", "/api/v1/me/profile", token, map[string]any{"name": "Ana", "website": "javascript:alert(1)"}); err != nil {
+		t.Error(err)
+	}
+	got, err := s.api.Call(ctx, 200, "PUT", "/api/v1/me/profile", token, map[string]any{"name": "Atelier Ana", "instagram": "instagram.com/ana.wool/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["profile"].(map[string]any)["instagram"] != "ana.wool" {
+		t.Errorf("PUT /api/v1/me/profile answered %v", got)
+	}
+	if page := backer.get(public); !strings.Contains(page.body, "About Atelier Ana") || !strings.Contains(page.body, "@ana.wool") {
+		t.Errorf("the public page does not show the profile set over the API")
+	}
+}

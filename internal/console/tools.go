@@ -22,6 +22,8 @@ func (k *Console) UseReports(st ReportStore) { k.reports = st }
 func (k *Console) mountDesignerTools(r fiber.Router) {
 	r.Post("/designer/campaigns/:id/cover", k.page(k.checkCSRF(k.designer(k.uploadCover))))
 	r.Post("/designer/campaigns/:id/tiers/:tier_id/image", k.page(k.checkCSRF(k.designer(k.uploadTierImage))))
+	r.Post("/designer/campaigns/:id/cover/delete", k.page(k.checkCSRF(k.designer(k.removeCover))))
+	r.Post("/designer/campaigns/:id/tiers/:tier_id/image/delete", k.page(k.checkCSRF(k.designer(k.removeTierImage))))
 	r.Get("/designer/profile", k.page(k.designer(k.profile)))
 	r.Post("/designer/profile", k.page(k.checkCSRF(k.designer(k.saveProfile))))
 	r.Post("/designer/profile/password", k.page(k.checkCSRF(k.designer(k.changePassword))))
@@ -29,6 +31,7 @@ func (k *Console) mountDesignerTools(r fiber.Router) {
 	r.Get("/designer/campaigns/:id/backers", k.page(k.designer(k.backers)))
 	r.Get("/designer/campaigns/:id/insights", k.page(k.designer(k.insights)))
 	k.mountSettlement(r)
+	k.mountPayouts(r)
 }
 
 // Session is the designer signed in with the console's cookie, for the downloads the web

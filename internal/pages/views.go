@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/imaging"
 	"github.com/backstitch/backstitch/internal/locale"
@@ -181,6 +182,31 @@ type campaignView struct {
 	// Updates are the designer's public updates, newest first; Feed their Atom feed.
 	Updates []updateView
 	Feed    string
+	// About is what the designer tells backers about herself, nil when her profile is empty.
+	About *aboutView
+}
+
+// aboutView is the "about the designer" box: her profile as she wrote it, shown as text.
+type aboutView struct {
+	Name, Location, Website, WebsiteText, Instagram, InstagramHref string
+	Bio                                                            [][]string
+}
+
+// aboutOf shows d's profile; a designer who wrote none gets no box.
+func aboutOf(d account.Designer) *aboutView {
+	p := d.Profile
+	if p == (account.Profile{}) {
+		return nil
+	}
+	a := &aboutView{Name: d.Name, Location: p.Location, Website: p.Website, Bio: paragraphs(p.Bio)}
+	if p.Website != "" {
+		a.WebsiteText = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(p.Website, "https://"), "http://"), "/")
+	}
+	if p.Instagram != "" {
+		// The handle is checked at save ([A-Za-z0-9._]): it cannot leave the path.
+		a.Instagram, a.InstagramHref = "@"+p.Instagram, "https://www.instagram.com/"+p.Instagram+"/"
+	}
+	return a
 }
 
 // campaign is a campaign's page; succeeded, failed and cancelled campaigns keep theirs and say how
@@ -195,12 +221,12 @@ func (p *Pages) campaign(ctx context.Context, loc locale.Locale, slug string) (v
 		// Found by id: the page has one address, its slug's.
 		return view{}, "", nil, &movedError{href: campaignHref(c.Slug)}
 	}
-	designer, err := p.accounts.PublicName(ctx, c.DesignerID)
+	designer, err := p.accounts.PublicDesigner(ctx, c.DesignerID)
 	if err != nil {
 		return view{}, "", nil, err
 	}
 	now, zone := p.now(), p.zone(c.Timezone)
-	v := campaignView{base: cachedBase(loc), Designer: loc.T("campaign.by", designer), Blurb: c.Blurb,
+	v := campaignView{base: cachedBase(loc), Designer: loc.T("campaign.by", designer.Name), Blurb: c.Blurb, About: aboutOf(designer),
 		Progress: p.progress(loc, c, now), Story: markdown.Render(c.Story),
 		DeadlineISO: c.Deadline.UTC().Format(time.RFC3339), Zone: c.Timezone, Live: c.Status == campaign.StatusLive}
 	v.Cover = pictureOf(c.Cover, imaging.PageWidth, false)

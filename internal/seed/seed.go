@@ -206,6 +206,11 @@ func Geneva(ctx context.Context, c *Client, store UserStore, now time.Time) (Dem
 	if err != nil {
 		return Demo{}, err
 	}
+	if _, err := c.Call(ctx, 200, "PUT", "/api/v1/me/profile", lea, map[string]any{"name": "Léa Favre, Atelier Pâquis",
+		"bio":     "I cut coats from Swiss linen in a workshop by the lake, with patterns that leave no offcuts.\n\nEvery piece is made to order and mended for free.",
+		"website": "atelier-paquis.example", "instagram": "@atelier.paquis", "location": "Geneva, Switzerland"}); err != nil {
+		return Demo{}, err
+	}
 	var d Demo
 	delivery := now.AddDate(0, 5, 0).Format("2006-01")
 	d.Geneva, err = c.Launch(ctx, lea, admin, map[string]any{

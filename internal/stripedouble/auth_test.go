@@ -102,8 +102,9 @@ func TestOnboardingLinksAreUnguessableAndSingleUse(t *testing.T) {
 	if a, _ := h.sc.Accounts.GetByID(acct.ID, nil); !a.ChargesEnabled {
 		t.Fatal("the link did not onboard the account")
 	}
-	if resp := get(link.URL); resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("a used link answered %d", resp.StatusCode)
+	// A used link sends the browser to refresh_url for a new one, as Stripe's do.
+	if resp := get(link.URL); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "http://app.test/refresh" {
+		t.Fatalf("a used link answered %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
 

@@ -65,6 +65,8 @@ type accountLink struct {
 	returnURL  string
 	refreshURL string
 	expiresAt  int64
+	// used marks a link opened once: opening it again leads to refreshURL, as Stripe's do.
+	used bool
 }
 
 // accountLinkTTL is how long Stripe's account links stay valid.
@@ -97,13 +99,16 @@ func (d *Double) serveOnboarding(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	token := r.URL.Query().Get("link")
 	link, ok := d.links[token]
-	delete(d.links, token)
+	if ok {
+		d.links[token] = accountLink{account: link.account, returnURL: link.returnURL, refreshURL: link.refreshURL,
+			expiresAt: link.expiresAt, used: true}
+	}
 	d.mu.Unlock()
 	if !ok {
 		http.Error(w, "This onboarding link is not valid.", http.StatusNotFound)
 		return
 	}
-	if d.unix() > link.expiresAt {
+	if link.used || d.unix() > link.expiresAt {
 		if link.refreshURL != "" {
 			http.Redirect(w, r, link.refreshURL, http.StatusSeeOther)
 			return
@@ -133,7 +138,7 @@ func (d *Double) AccountLinkURLs(link string) (returnURL, refreshURL string, ok 
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	l, ok := d.links[u.Query().Get("link")]
-	return l.returnURL, l.refreshURL, ok
+	return l.returnURL, l.refreshURL, ok && !l.used
 }
 
 // CompleteOnboarding marks a connected account as fully onboarded (details

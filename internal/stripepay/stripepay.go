@@ -15,6 +15,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 
+	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/metrics"
 	"github.com/backstitch/backstitch/internal/pledge"
@@ -277,6 +278,21 @@ func (c *Client) CreateAccountLink(ctx context.Context, accountID, refreshURL, r
 		return "", classify("create account link", err)
 	}
 	return link.URL, nil
+}
+
+// ConnectedAccount reads where a connected account's onboarding stands now. Payouts count as
+// enabled only with the transfers capability active, as account.updated judges it (webhook.go).
+func (c *Client) ConnectedAccount(ctx context.Context, accountID string) (account.Payouts, error) {
+	acct, err := c.api.Accounts.GetByID(accountID, &stripe.AccountParams{Params: stripe.Params{Context: ctx}})
+	if err != nil {
+		return account.Payouts{}, classify("retrieve connected account", err)
+	}
+	return account.Payouts{Started: true, DetailsSubmitted: acct.DetailsSubmitted, Enabled: payoutsReady(acct)}, nil
+}
+
+// payoutsReady says whether Stripe lets the platform transfer to acct.
+func payoutsReady(acct *stripe.Account) bool {
+	return acct.PayoutsEnabled && acct.Capabilities != nil && acct.Capabilities.Transfers == stripe.AccountCapabilityStatusActive
 }
 
 // CreateTransfer pays a designer their share of one charge.

@@ -120,8 +120,7 @@ func eventOf(ev stripe.Event) (pledge.Event, error) {
 		if err := json.Unmarshal(ev.Data.Raw, &acct); err != nil || acct.ID == "" {
 			return out, malformed("Account")
 		}
-		ready := acct.PayoutsEnabled && acct.Capabilities != nil && acct.Capabilities.Transfers == stripe.AccountCapabilityStatusActive
-		out.Payouts = &pledge.PayoutsChange{AccountID: acct.ID, Enabled: ready}
+		out.Payouts = &pledge.PayoutsChange{AccountID: acct.ID, Enabled: payoutsReady(&acct)}
 	}
 	return out, nil
 }

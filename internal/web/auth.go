@@ -84,10 +84,21 @@ type userView struct {
 	Name      string       `json:"name"`
 	Role      account.Role `json:"role"`
 	CreatedAt time.Time    `json:"created_at"`
+	Profile   profileView  `json:"profile"`
+}
+
+// profileView is a designer's profile as her campaigns' pages show it.
+type profileView struct {
+	Bio       string `json:"bio"`
+	Website   string `json:"website"`
+	Instagram string `json:"instagram"`
+	Location  string `json:"location"`
 }
 
 func viewUser(u account.User) userView {
-	return userView{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, CreatedAt: u.CreatedAt}
+	p := u.Profile
+	return userView{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, CreatedAt: u.CreatedAt,
+		Profile: profileView{Bio: p.Bio, Website: p.Website, Instagram: p.Instagram, Location: p.Location}}
 }
 
 func (s *Server) signupDesigner(c *fiber.Ctx) error {
@@ -108,6 +119,20 @@ func (s *Server) signupDesigner(c *fiber.Ctx) error {
 func (s *Server) me(c *fiber.Ctx) error {
 	sess, _ := session(c)
 	u, err := s.accounts.Me(c.UserContext(), sess)
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusOK, viewUser(u))
+}
+
+// putProfile replaces the user's name and profile, with the console's rules (account service).
+func (s *Server) putProfile(c *fiber.Ctx) error {
+	var in account.ProfileFields
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	sess, _ := session(c)
+	u, err := s.accounts.UpdateProfile(c.UserContext(), sess, in)
 	if err != nil {
 		return err
 	}

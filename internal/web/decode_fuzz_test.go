@@ -27,6 +27,7 @@ import (
 var decodeTargets = []func() any{
 	func() any { return new(account.SignupFields) },
 	func() any { return new(account.Login) },
+	func() any { return new(account.ProfileFields) },
 	func() any { return new(campaign.Fields) },
 	func() any { return new(campaign.TierFields) },
 	func() any { return new(campaign.SessionFields) },

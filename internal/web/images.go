@@ -25,6 +25,12 @@ import (
 // multipart framing. Every other route keeps BACKSTITCH_BODY_LIMIT.
 const uploadBodyLimit = imaging.MaxBytes + 64<<10
 
+// consoleUploadBodyLimit is the body a console picture form may have. A browser sends whatever
+// file the designer picked, so a photo a few times over the 10 MB limit still reaches the
+// handler, which answers the form with the reason beside the field; a body beyond this is
+// refused before it is read, with the console's page that says the same (ErrorPage).
+const consoleUploadBodyLimit = 32 << 20
+
 // uploadPath matches the routes that take an image upload.
 var uploadPath = regexp.MustCompile(`^/api/v1/campaigns/[^/]+/(cover|tiers/[^/]+/image)$`)
 
@@ -32,11 +38,14 @@ var uploadPath = regexp.MustCompile(`^/api/v1/campaigns/[^/]+/(cover|tiers/[^/]+
 // forms), decided from the request line before the body is read, so no other route buffers
 // more than BACKSTITCH_BODY_LIMIT.
 func (s *Server) allowUploads() {
-	limit := max(s.cfg.BodyLimit, uploadBodyLimit)
+	api, forms := max(s.cfg.BodyLimit, uploadBodyLimit), max(s.cfg.BodyLimit, consoleUploadBodyLimit)
 	s.app.Server().HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 		method, uri := string(h.Method()), h.RequestURI()
-		if method == fiber.MethodPut && uploadPath.Match(uri) || method == fiber.MethodPost && console.UploadPath.Match(uri) {
-			return fasthttp.RequestConfig{MaxRequestBodySize: limit}
+		switch {
+		case method == fiber.MethodPut && uploadPath.Match(uri):
+			return fasthttp.RequestConfig{MaxRequestBodySize: api}
+		case method == fiber.MethodPost && console.UploadPath.Match(uri):
+			return fasthttp.RequestConfig{MaxRequestBodySize: forms}
 		}
 		return fasthttp.RequestConfig{}
 	}

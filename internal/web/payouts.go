@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/backstitch"
 )
 
@@ -25,24 +26,62 @@ const refreshLinkTTL = 24 * time.Hour
 func (s *Server) payoutOnboarding(c *fiber.Ctx) error {
 	sess, _ := session(c)
 	ctx := c.UserContext()
-	u, err := s.store.FindUserByID(ctx, sess.UserID)
+	u, err := s.connectAccount(ctx, sess.UserID)
 	if err != nil {
 		return err
-	}
-	if u.StripeAccountID == "" {
-		acct, err := s.payments.CreateExpressAccount(ctx, u.Email, u.ID, u.ID+"/connect_account")
-		if err != nil {
-			return err
-		}
-		if u, err = s.store.SetStripeAccount(ctx, u.ID, acct); err != nil {
-			return err
-		}
 	}
 	link, err := s.onboardingLink(ctx, u.StripeAccountID)
 	if err != nil {
 		return err
 	}
 	return reply(c, http.StatusCreated, fiber.Map{"url": link, "payouts_enabled": u.PayoutsEnabled})
+}
+
+// connectAccount is the designer with her connected account, made on her first onboarding.
+func (s *Server) connectAccount(ctx context.Context, userID string) (account.User, error) {
+	u, err := s.store.FindUserByID(ctx, userID)
+	if err != nil || u.StripeAccountID != "" {
+		return u, err
+	}
+	acct, err := s.payments.CreateExpressAccount(ctx, u.Email, u.ID, u.ID+"/connect_account")
+	if err != nil {
+		return u, err
+	}
+	return s.store.SetStripeAccount(ctx, u.ID, acct)
+}
+
+// StartOnboarding is the console's payouts button: the same account as the API's route, with a
+// link whose return and refresh pages are the console's (her session cookie comes back with
+// the browser, so those URLs need no signature).
+func (s *Server) StartOnboarding(ctx context.Context, userID, returnURL, refreshURL string) (string, error) {
+	u, err := s.connectAccount(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	return s.payments.CreateAccountLink(ctx, u.StripeAccountID, refreshURL, returnURL)
+}
+
+// PayoutStatus is where the designer's onboarding stands. With fresh, Stripe is asked (the
+// page Stripe sends her back to must not wait for account.updated, which may come later) and
+// the answer is recorded; otherwise the stored state is told.
+func (s *Server) PayoutStatus(ctx context.Context, userID string, fresh bool) (account.Payouts, error) {
+	u, err := s.store.FindUserByID(ctx, userID)
+	if err != nil || u.StripeAccountID == "" {
+		return account.Payouts{}, err
+	}
+	if !fresh {
+		return account.Payouts{Started: true, DetailsSubmitted: u.PayoutsEnabled, Enabled: u.PayoutsEnabled}, nil
+	}
+	p, err := s.payments.ConnectedAccount(ctx, u.StripeAccountID)
+	if err != nil {
+		return account.Payouts{}, err
+	}
+	if p.Enabled != u.PayoutsEnabled {
+		if err := s.store.SetPayoutsEnabled(ctx, u.StripeAccountID, p.Enabled); err != nil {
+			return account.Payouts{}, err
+		}
+	}
+	return p, nil
 }
 
 // onboardingLink makes a one-time Stripe onboarding link whose refresh URL makes another.

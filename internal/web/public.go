@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/rs/zerolog"
 
+	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/pubcache"
 )
@@ -40,6 +42,30 @@ func publicCacheControl(ttl time.Duration) string {
 // CampaignChanged drops what the public cache holds of a campaign, and every list. The campaign,
 // pledge and settlement services call it after each write that may change a public view.
 func (s *Server) CampaignChanged(campaignID string) { s.public.Invalidate(campaignID, tagLists) }
+
+// ProfileChanged drops the cached copies of every campaign of a designer whose profile changed:
+// her name and "about the designer" are on their pages, cards and share images. The account
+// service calls it after the write; a failure to list them leaves copies that expire with the
+// TTL, so it is logged, not returned (the profile is saved).
+func (s *Server) ProfileChanged(ctx context.Context, userID string) {
+	q := campaign.ListQuery{Scope: campaign.ListMine, Limit: 100}
+	for {
+		page, err := s.campaigns.List(ctx, campaign.Actor{UserID: userID, Role: account.RoleDesigner}, q)
+		if err != nil {
+			zerolog.Ctx(ctx).Error().Err(err).Msg("drop cached pages of a changed profile")
+			s.public.Invalidate(tagLists)
+			return
+		}
+		for _, c := range page.Campaigns {
+			s.public.Invalidate(c.ID)
+		}
+		if page.Last == nil {
+			break
+		}
+		q.After = page.Last
+	}
+	s.public.Invalidate(tagLists)
+}
 
 // anonymous reports whether the request comes from nobody signed in, and so may be served from the
 // public cache.

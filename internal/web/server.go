@@ -70,6 +70,7 @@ type Payments interface {
 	PublishableKey() string
 	CreateExpressAccount(ctx context.Context, email, userID, key string) (string, error)
 	CreateAccountLink(ctx context.Context, accountID, refreshURL, returnURL string) (string, error)
+	ConnectedAccount(ctx context.Context, accountID string) (account.Payouts, error)
 	// ParseWebhook verifies a Stripe webhook on its raw body and maps it to the domain.
 	ParseWebhook(payload []byte, signature string) (pledge.Event, error)
 }
@@ -211,6 +212,7 @@ func (s *Server) routes() {
 
 	api.Post("/designers", query(), s.idempotent, s.signupDesigner)
 	api.Get("/me", query(), s.requireUser, s.me)
+	api.Put("/me/profile", query(), s.requireUser, s.putProfile)
 	api.Get("/designers/me/campaigns", query("limit", "cursor"), s.requireRole(account.RoleDesigner), s.myCampaigns)
 	api.Post("/designers/me/payouts/onboarding", query(), s.requireRole(account.RoleDesigner), s.payoutOnboarding)
 	api.Post("/sessions", query(), s.login)
@@ -448,6 +450,11 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	c.Status(status)
 	if e.RetryAfter > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(e.RetryAfter.Round(time.Second).Seconds())))
+	}
+	if s.console != nil && console.Owns(c.Path()) {
+		// The consoles are pages for people: their errors are pages too, whichever layer
+		// refused the request.
+		return s.console.ErrorPage(c, status)
 	}
 	c.Set(fiber.HeaderContentType, "application/problem+json")
 	body, merr := jsonMarshal(problem{

@@ -1,0 +1,104 @@
+package console
+
+import (
+	"context"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/backstitch/backstitch/internal/account"
+)
+
+// payoutRoutes are the routes mountPayouts adds (listed in Routes).
+var payoutRoutes = []string{"GET /designer/payouts", "POST /designer/payouts", "GET /designer/payouts/done", "GET /designer/payouts/refresh"}
+
+func init() { Routes = append(Routes, payoutRoutes...) }
+
+// Payouts is Stripe Connect onboarding as the API's payouts route runs it (web.Server): one
+// connected account per designer, made on her first try, and a one-time link to Stripe's pages.
+type Payouts interface {
+	StartOnboarding(ctx context.Context, userID, returnURL, refreshURL string) (string, error)
+	// PayoutStatus asks Stripe when fresh, and records the answer; else it tells what is stored.
+	PayoutStatus(ctx context.Context, userID string, fresh bool) (account.Payouts, error)
+}
+
+// UsePayouts gives the console the onboarding its payouts page starts; set before serving.
+func (k *Console) UsePayouts(p Payouts) { k.payouts = p }
+
+func (k *Console) mountPayouts(r fiber.Router) {
+	r.Get("/designer/payouts", k.page(k.designer(k.payoutsPage)))
+	r.Post("/designer/payouts", k.page(k.checkCSRF(k.designer(k.startOnboarding))))
+	r.Get("/designer/payouts/done", k.page(k.designer(k.onboardingDone)))
+	r.Get("/designer/payouts/refresh", k.page(k.designer(k.onboardingExpired)))
+}
+
+// payoutsView is the payouts page and the pages Stripe sends her back to: where her onboarding
+// stands in one heading and a sentence, and the button that goes (back) to Stripe when there is
+// something left to do there.
+type payoutsView struct {
+	base
+	// State is "none", "incomplete", "checking", "enabled" or "expired" (a CSS hook and the
+	// tests' handle); Body the sentence that says what it means.
+	State, Body string
+	// Button is the label of the button to Stripe, "" when nothing is left to do there.
+	Button string
+}
+
+func (k *Console) payoutsView(r *request, title, state, body, button string) view {
+	v := payoutsView{base: r.base, State: state, Body: r.loc.T(body)}
+	v.Title = r.loc.T(title)
+	if button != "" {
+		v.Button = r.loc.T(button)
+	}
+	return view{name: "designer_payouts", data: v}
+}
+
+// payoutsPage says whether her payouts are on, from what the service has recorded (Stripe's
+// account.updated keeps it current).
+func (k *Console) payoutsPage(r *request) (view, error) {
+	p, err := k.payouts.PayoutStatus(r.c.UserContext(), r.sess.UserID, false)
+	if err != nil {
+		return view{}, err
+	}
+	switch {
+	case p.Enabled:
+		return k.payoutsView(r, "console.payouts.title", "enabled", "console.payouts.enabled", ""), nil
+	case p.Started:
+		return k.payoutsView(r, "console.payouts.title", "incomplete", "console.payouts.incomplete", "console.payouts.continue"), nil
+	}
+	return k.payoutsView(r, "console.payouts.title", "none", "console.payouts.none", "console.payouts.start"), nil
+}
+
+// startOnboarding sends her to Stripe's onboarding, her connected account made once.
+func (k *Console) startOnboarding(r *request) (view, error) {
+	link, err := k.payouts.StartOnboarding(r.c.UserContext(), r.sess.UserID,
+		k.publicURL+"/designer/payouts/done", k.publicURL+"/designer/payouts/refresh")
+	if err != nil {
+		return view{}, err
+	}
+	return view{redirect: link}, nil
+}
+
+// onboardingDone is where Stripe sends her back, finished or not: Stripe is asked where her
+// account stands, so the page says what is true now rather than what a webhook may say later.
+func (k *Console) onboardingDone(r *request) (view, error) {
+	p, err := k.payouts.PayoutStatus(r.c.UserContext(), r.sess.UserID, true)
+	if err != nil {
+		return view{}, err
+	}
+	switch {
+	case p.Enabled:
+		return k.payoutsView(r, "console.payouts.done.enabled_title", "enabled", "console.payouts.enabled", ""), nil
+	case p.DetailsSubmitted:
+		return k.payoutsView(r, "console.payouts.done.checking_title", "checking", "console.payouts.checking", ""), nil
+	case p.Started:
+		return k.payoutsView(r, "console.payouts.done.incomplete_title", "incomplete", "console.payouts.incomplete", "console.payouts.continue"), nil
+	}
+	// She came here without ever starting: the payouts page is where to begin.
+	return view{redirect: "/designer/payouts"}, nil
+}
+
+// onboardingExpired is where Stripe sends her when the link was used already or too old; a
+// new one is one button away (a POST, so a link someone else sends her cannot start it).
+func (k *Console) onboardingExpired(r *request) (view, error) {
+	return k.payoutsView(r, "console.payouts.expired_title", "expired", "console.payouts.expired", "console.payouts.fresh"), nil
+}
