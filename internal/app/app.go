@@ -103,6 +103,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 		Owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), backstitch.NewID("reconciler")), LeaseTTL: a.cfg.SettleLeaseTTL,
 		StuckAfter: a.cfg.ReconcileStuckAfter, PlatformFeeBPS: int64(a.cfg.PlatformFeeBPS)})
 	admins := admin.New(a.store, a.pledges, a.runner, reconcile.NewResolver(a.store, gateway, a.pledges, a.settler, a.now), a.now)
+	admins.UseSettler(a.settler, int64(a.cfg.PlatformFeeBPS))
 	recon := web.Reconciliation{Store: a.store, Admin: admins}
 	campaigns := campaign.NewService(a.store, a.now, campaign.Rules{MinDuration: a.cfg.MinCampaignDuration, MaxDuration: a.cfg.MaxCampaignDuration})
 	a.campaigns = campaigns
@@ -134,7 +135,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	designers.UseReports(a.store)
 	designers.UseUpdates(updates)
 	designers.UseSettlement(a.store, int64(a.cfg.PlatformFeeBPS))
-	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, pg, designers, public, log, a.now, a.metrics)
+	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, gateway, recon, pg, designers, public, log, a.now, a.metrics)
 	a.web.UseUpdates(updates)
 	if err := a.openMail(outbox, campaigns, designers, guard, secure); err != nil {
 		a.Close(context.WithoutCancel(ctx))
