@@ -16,6 +16,7 @@ import (
 	"github.com/backstitch/backstitch/internal/locale"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/reconcile"
+	"github.com/backstitch/backstitch/internal/settlement"
 	"github.com/backstitch/backstitch/templates"
 )
 
@@ -48,6 +49,7 @@ type AdminStore interface {
 	FindFindings(ctx context.Context, f reconcile.FindingFilter) ([]reconcile.FindingRecord, error)
 	CountOpenFindings(ctx context.Context, runID string, attempt int) (int64, error)
 	reconcile.ReportStore
+	settlement.StateStore
 	ReserveIdempotencyKey(ctx context.Context, rec backstitch.IdempotencyRecord) (*backstitch.IdempotencyRecord, error)
 	CompleteIdempotencyKey(ctx context.Context, id string, status int, contentType string, body []byte, expiresAt time.Time) error
 	ReleaseIdempotencyKey(ctx context.Context, id string) error
@@ -85,6 +87,7 @@ func (k *Console) mountAdmin(r fiber.Router) {
 	get("/admin/reconciliations/:id/findings/:finding_id", k.findingPage)
 	post("/admin/reconciliations/:id/findings/:finding_id/resolve", k.planResolve)
 	post("/admin/reconciliations/:id/findings/:finding_id/resolve/confirm", k.confirmResolve)
+	k.mountAdminCampaigns(r)
 }
 
 // admin lets h run only for a signed-in admin: a visitor without a session is sent to log in
@@ -94,7 +97,7 @@ func (k *Console) admin(h handler) handler { return k.signedIn(account.RoleAdmin
 // adminNotice is the confirmation a redirect after an admin's action asked for.
 func (k *Console) adminNotice(r *request) string {
 	switch n := r.c.Query("notice"); n {
-	case "approved", "rejected", "refunded", "run_started", "resolved":
+	case "approved", "rejected", "refunded", "run_started", "resolved", "settled":
 		return r.loc.T("admin.notice." + n)
 	}
 	return ""

@@ -462,7 +462,9 @@ func TestAdminPagesAreValidInBothLanguages(t *testing.T) {
 		adm.lang = lang
 		for _, r := range console.AdminRoutes {
 			method, _, _ := strings.Cut(r, " ")
-			if method != "GET" || strings.HasSuffix(r, ".csv") {
+			// "Settle now" asks only of a campaign past its deadline; its page is checked in
+			// TestAdminListsCampaignsAndSettlesOneNow.
+			if method != "GET" || strings.HasSuffix(r, ".csv") || strings.HasSuffix(r, "/settle") {
 				continue
 			}
 			p := adm.get(paths[r])
