@@ -118,6 +118,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	a.visits = visits.NewCounter(a.store, a.now)
 	guard := csrf.New(a.store.ServerSecret, secure)
 	outbox := notify.NewOutbox(a.store, a.cfg.PublicURL, a.now)
+	outbox.TellDunningWindow(a.cfg.DunningWindow)
 	a.updates = notify.NewUpdates(a.store, a.store.ServerSecret, a.cfg.PublicURL, a.now)
 	updates := update.NewService(a.store, campaigns, a.now)
 	pg, err := pages.New(campaigns, accounts, a.pledges, a.now, secure, guard, checkoutOrigin,
@@ -134,7 +135,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	}
 	designers.UseReports(a.store)
 	designers.UseUpdates(updates)
-	designers.UseSettlement(a.store, int64(a.cfg.PlatformFeeBPS))
+	designers.UseSettlement(a.store, int64(a.cfg.PlatformFeeBPS), a.cfg.DunningWindow)
 	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, gateway, recon, pg, designers, public, log, a.now, a.metrics)
 	a.web.UseUpdates(updates)
 	if err := a.openMail(outbox, campaigns, designers, guard, secure); err != nil {

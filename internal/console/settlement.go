@@ -22,12 +22,14 @@ func init() { Routes = append(Routes, settlementRoutes...) }
 type settlementSource struct {
 	store  settlement.ReportStore
 	feeBPS int64
+	// dunning is BACKSTITCH_DUNNING_WINDOW, which the page tells designers in words.
+	dunning time.Duration
 }
 
 // UseSettlement gives the console the store and platform fee the settlement report is built
-// from; set before serving.
-func (k *Console) UseSettlement(st settlement.ReportStore, feeBPS int64) {
-	k.settlement = settlementSource{store: st, feeBPS: feeBPS}
+// from, and the dunning window declined cards get; set before serving.
+func (k *Console) UseSettlement(st settlement.ReportStore, feeBPS int64, dunning time.Duration) {
+	k.settlement = settlementSource{store: st, feeBPS: feeBPS, dunning: dunning}
 }
 
 func (k *Console) mountSettlement(r fiber.Router) {
@@ -91,6 +93,9 @@ func (k *Console) settlementPage(r *request) (view, error) {
 	v.StateKind = string(rep.State)
 	v.State = r.loc.T("console.settlement.state." + v.StateKind)
 	v.Explain = r.loc.T("console.settlement.explain." + v.StateKind)
+	if rep.State == settlement.StateDunning {
+		v.Explain = r.loc.T("console.settlement.explain.dunning", r.loc.Span(k.settlement.dunning))
+	}
 	when := func(t *time.Time) string {
 		if t == nil {
 			return ""
