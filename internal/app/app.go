@@ -136,6 +136,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	designers.UseReports(a.store)
 	designers.UseUpdates(updates)
 	designers.UseSettlement(a.store, int64(a.cfg.PlatformFeeBPS), a.cfg.DunningWindow)
+	designers.LinkStripeDashboard(a.cfg.StripeMode())
 	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, gateway, recon, pg, designers, public, log, a.now, a.metrics)
 	a.web.UseUpdates(updates)
 	if err := a.openMail(outbox, campaigns, designers, guard, secure); err != nil {

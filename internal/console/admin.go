@@ -59,6 +59,8 @@ type AdminStore interface {
 type adminConsole struct {
 	Admin
 	engine *templates.Engine
+	// dashboard is Stripe's dashboard for the key's mode, "" offline (see LinkStripeDashboard).
+	dashboard string
 }
 
 func newAdminConsole(a Admin) (adminConsole, error) {

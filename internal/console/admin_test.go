@@ -275,6 +275,10 @@ func TestAdminFindsPledges(t *testing.T) {
 			t.Errorf("pledge page lacks %q", want)
 		}
 	}
+	// Offline, the ids are the Stripe double's: Stripe's dashboard has never seen them.
+	if strings.Contains(page.body, "dashboard.stripe.com") || !strings.Contains(page.body, "<code>"+p.PaymentIntentID+"</code>") {
+		t.Errorf("offline, the pledge page links Stripe's dashboard or lacks the id")
+	}
 	if r := adm.get("/admin/pledges/plg_nothere"); r.status != 404 {
 		t.Errorf("an unknown pledge: %d", r.status)
 	}
