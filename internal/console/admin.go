@@ -178,6 +178,10 @@ type reviewView struct {
 	Reason     string
 	Errors     fieldErrors
 	Error      string
+	// ReviewedAt is when the campaign was last approved or rejected ("" if never); Changed
+	// names what changed since then, for a campaign back in review.
+	ReviewedAt string
+	Changed    []string
 }
 
 // reviewPage shows a campaign as backers would see it, with the approve and reject forms while
@@ -200,6 +204,12 @@ func (k *Console) reviewView(r *request, d campaign.Detail, reason string, errs 
 	v := reviewView{base: r.base, Preview: previewOf(r, d, name), ID: c.ID, Status: r.loc.T("console.status." + string(c.Status)), StatusKind: string(c.Status),
 		InReview: c.Status == campaign.StatusInReview, Approve: reviewHref(c.ID) + "/approve", Reject: reviewHref(c.ID) + "/reject",
 		Reason: reason, Errors: errs, Error: msg}
+	if changed, ok := c.ChangedSinceReview(d.Tiers); ok && v.InReview {
+		v.ReviewedAt = when(r, c.Reviewed.At)
+		for _, f := range changed {
+			v.Changed = append(v.Changed, r.loc.T("admin.review.field."+f))
+		}
+	}
 	v.Title = c.Title
 	return view{status: status, name: "admin_review", data: v}, nil
 }
