@@ -76,7 +76,7 @@ func run(out string) error {
 		// Sessions outlive the demonstration's week (see seed.Console); the seed's visits and
 		// pledges come from one address.
 		return map[string]string{"BACKSTITCH_DATA_DIR": dir, "BACKSTITCH_SETTLE_INTERVAL": "24h", "BACKSTITCH_SWEEP_INTERVAL": "24h",
-			"BACKSTITCH_SESSION_TTL": "720h", "BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS": "1000"}[k]
+			"BACKSTITCH_SESSION_TTL": "2000h", "BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS": "1000"}[k]
 	})
 	if err != nil {
 		return err
@@ -186,11 +186,20 @@ func run(out string) error {
 	if err != nil {
 		return err
 	}
-	return photograph(b, base, out, []shot{
+	if err := photograph(b, base, out, []shot{
 		{file: "manage-fix-phone.png", path: fix, languages: "fr-CH,fr", width: 360, height: 780, mobile: true},
 		{file: "manage-fix-desktop.png", path: fix, languages: "en-CH,en", width: 1280, height: 800},
 		{file: "mailbox-desktop.png", path: "/dev/mailbox", languages: "en-CH,en", width: 1280, height: 800, session: admin.Token, cookie: "dev_mailbox", viewport: true},
 		{file: "mailbox-charge-failed-phone.png", path: "/dev/mailbox/" + failed, languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: admin.Token, cookie: "dev_mailbox"},
+		// The Geneva campaign settling, a declined card in its window.
+		{file: "admin-campaigns-phone.png", path: "/admin/campaigns?status=succeeded", languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: admin.Token},
+	}); err != nil {
+		return err
+	}
+	// Every live campaign past its deadline, not settled yet: each offers "settle now".
+	later(14 * 24 * time.Hour)
+	return photograph(b, base, out, []shot{
+		{file: "admin-campaigns-desktop.png", path: "/admin/campaigns?status=live", languages: "en-CH,en", width: 1280, height: 800, session: admin.Token},
 	})
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/backstitch/backstitch/internal/money"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/reconcile"
+	"github.com/backstitch/backstitch/internal/settlement"
 )
 
 // MaxReason bounds the reason an admin gives for a refund.
@@ -31,6 +32,8 @@ type Store interface {
 	CreateRun(ctx context.Context, r reconcile.Run) error
 	AppendAudit(ctx context.Context, e backstitch.AuditEntry) error
 	pledge.RefundStore
+	settlement.StateStore
+	FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error
 }
 
 // Service carries out admins' actions.
@@ -40,6 +43,8 @@ type Service struct {
 	runner   *reconcile.Runner
 	resolver *reconcile.Resolver
 	now      backstitch.Clock
+	settler  Settler
+	feeBPS   int64
 }
 
 // New builds a Service.

@@ -106,6 +106,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 		Owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), backstitch.NewID("reconciler")), LeaseTTL: a.cfg.SettleLeaseTTL,
 		StuckAfter: a.cfg.ReconcileStuckAfter, PlatformFeeBPS: int64(a.cfg.PlatformFeeBPS)})
 	admins := admin.New(a.store, a.pledges, a.runner, reconcile.NewResolver(a.store, gateway, a.pledges, a.settler, a.now), a.now)
+	admins.UseSettler(a.settler, int64(a.cfg.PlatformFeeBPS))
 	campaigns := campaign.NewService(a.store, a.now, campaign.Rules{MinDuration: a.cfg.MinCampaignDuration, MaxDuration: a.cfg.MaxCampaignDuration})
 	a.campaigns = campaigns
 	accounts := account.NewService(a.store, a.now, account.Policy{SessionTTL: a.cfg.SessionTTL,
@@ -119,6 +120,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	a.visits = visits.NewCounter(a.store, a.now)
 	guard := csrf.New(a.store.ServerSecret, secure)
 	outbox := notify.NewOutbox(a.store, a.cfg.PublicURL, a.now)
+	outbox.TellDunningWindow(a.cfg.DunningWindow)
 	a.updates = notify.NewUpdates(a.store, a.store.ServerSecret, a.cfg.PublicURL, a.now)
 	a.schedule = notify.NewSchedule(a.store, a.store.ServerSecret, a.cfg.PublicURL, a.now)
 	updates := update.NewService(a.store, campaigns, a.now)
@@ -140,8 +142,9 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	}
 	designers.UseReports(a.store)
 	designers.UseUpdates(updates)
-	designers.UseSettlement(a.store, int64(a.cfg.PlatformFeeBPS))
-	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, a.settler, gateway, recon, pg, designers, public, log, a.now, a.metrics)
+	designers.UseSettlement(a.store, int64(a.cfg.PlatformFeeBPS), a.cfg.DunningWindow)
+	designers.LinkStripeDashboard(a.cfg.StripeMode())
+	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, gateway, recon, pg, designers, public, log, a.now, a.metrics)
 	a.web.UseUpdates(updates)
 	designers.UsePayouts(a.web)
 	if err := a.openMail(outbox, campaigns, designers, guard, secure); err != nil {

@@ -87,6 +87,8 @@ type Campaign struct {
 	Version    int64          `bson:"version"`
 	History    []HistoryEntry `bson:"history"`
 	Settlement *Settlement    `bson:"settlement,omitempty"`
+	// Reviewed is what the last approval or rejection judged (see ReviewSnapshot).
+	Reviewed *ReviewSnapshot `bson:"reviewed,omitempty"`
 	// Cancellation records a cancellation after launch, and the winding down of its pledges.
 	Cancellation *Cancellation `bson:"cancellation,omitempty"`
 	// Cover is the campaign's picture; only SetCampaignCover writes it (see images.go).

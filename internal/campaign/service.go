@@ -306,6 +306,14 @@ func (s *Service) transition(ctx context.Context, by Actor, id string, a Action,
 	if err != nil {
 		return Detail{}, err
 	}
+	if a == ActionApprove || a == ActionReject {
+		// Kept with the decision, in the same write, so that the next review shows what changed.
+		tiers, err := s.store.FindTiers(ctx, c.ID)
+		if err != nil {
+			return Detail{}, err
+		}
+		next.Reviewed = &ReviewSnapshot{At: s.now(), Fields: ReviewHashes(c, tiers)}
+	}
 	if s.notices != nil {
 		next.Owe(c, s.notices.CampaignNews(c, next, a, reason), s.now())
 	}

@@ -273,6 +273,9 @@ func (r *reader) checkMail(c *Config) {
 // StripeLive reports whether the secret key moves real money.
 func (c Config) StripeLive() bool { return stripeMode(c.StripeSecretKey) == "live" }
 
+// StripeMode is "live" or "test" by the secret key, "" in offline mode.
+func (c Config) StripeMode() string { return stripeMode(c.StripeSecretKey) }
+
 // stripeMode is "live" or "test" for a Stripe key of either mode, "" for anything else.
 func stripeMode(key string) string {
 	for _, mode := range []string{"live", "test"} {

@@ -16,6 +16,7 @@ import (
 	"github.com/backstitch/backstitch/internal/locale"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/reconcile"
+	"github.com/backstitch/backstitch/internal/settlement"
 	"github.com/backstitch/backstitch/templates"
 )
 
@@ -52,6 +53,7 @@ type AdminStore interface {
 	CountOpenFindings(ctx context.Context, runID string, attempt int) (int64, error)
 	FindAudit(ctx context.Context, f backstitch.AuditFilter) ([]backstitch.AuditEntry, error)
 	reconcile.ReportStore
+	settlement.StateStore
 	ReserveIdempotencyKey(ctx context.Context, rec backstitch.IdempotencyRecord) (*backstitch.IdempotencyRecord, error)
 	CompleteIdempotencyKey(ctx context.Context, id string, status int, contentType string, body []byte, expiresAt time.Time) error
 	ReleaseIdempotencyKey(ctx context.Context, id string) error
@@ -61,6 +63,8 @@ type AdminStore interface {
 type adminConsole struct {
 	Admin
 	engine *templates.Engine
+	// dashboard is Stripe's dashboard for the key's mode, "" offline (see LinkStripeDashboard).
+	dashboard string
 }
 
 func newAdminConsole(a Admin) (adminConsole, error) {
@@ -98,6 +102,7 @@ func (k *Console) mountAdmin(r fiber.Router) {
 	// address carries the token, so it sends no Referer.
 	r.Get("/admin/join", noReferrer, k.page(k.joinForm))
 	r.Post("/admin/join", noReferrer, k.page(k.checkCSRF(k.join)))
+	k.mountAdminCampaigns(r)
 }
 
 // admin lets h run only for a signed-in admin: a visitor without a session is sent to log in
@@ -107,7 +112,7 @@ func (k *Console) admin(h handler) handler { return k.signedIn(account.RoleAdmin
 // adminNotice is the confirmation a redirect after an admin's action asked for.
 func (k *Console) adminNotice(r *request) string {
 	switch n := r.c.Query("notice"); n {
-	case "approved", "rejected", "refunded", "run_started", "resolved", "invited", "disabled", "joined":
+	case "approved", "rejected", "refunded", "run_started", "resolved", "invited", "disabled", "joined", "settled":
 		return r.loc.T("admin.notice." + n)
 	}
 	return ""
@@ -186,6 +191,10 @@ type reviewView struct {
 	Reason     string
 	Errors     fieldErrors
 	Error      string
+	// ReviewedAt is when the campaign was last approved or rejected ("" if never); Changed
+	// names what changed since then, for a campaign back in review.
+	ReviewedAt string
+	Changed    []string
 }
 
 // reviewPage shows a campaign as backers would see it, with the approve and reject forms while
@@ -208,6 +217,12 @@ func (k *Console) reviewView(r *request, d campaign.Detail, reason string, errs 
 	v := reviewView{base: r.base, Preview: previewOf(r, d, name), ID: c.ID, Status: r.loc.T("console.status." + string(c.Status)), StatusKind: string(c.Status),
 		InReview: c.Status == campaign.StatusInReview, Approve: reviewHref(c.ID) + "/approve", Reject: reviewHref(c.ID) + "/reject",
 		Reason: reason, Errors: errs, Error: msg}
+	if changed, ok := c.ChangedSinceReview(d.Tiers); ok && v.InReview {
+		v.ReviewedAt = when(r, c.Reviewed.At)
+		for _, f := range changed {
+			v.Changed = append(v.Changed, r.loc.T("admin.review.field."+f))
+		}
+	}
 	v.Title = c.Title
 	return view{status: status, name: "admin_review", data: v}, nil
 }

@@ -130,7 +130,7 @@ func TestBrowserAdminReviewsRefundsAndReconciles(t *testing.T) {
 func TestBrowserAdminAccessibilityWithAxe(t *testing.T) {
 	browser.ForTest(t)
 	axe := browser.AxeScript(t)
-	s := startSite(t, nil)
+	s := startSite(t, map[string]string{"BACKSTITCH_SESSION_TTL": "2000h"})
 	m := s.mismatch("Scarves")
 	runID, findingID := s.runThroughAPI(m.campaign.ID)
 	designer := s.visitor("en")
@@ -141,13 +141,24 @@ func TestBrowserAdminAccessibilityWithAxe(t *testing.T) {
 	adm, admUser := s.signedInAdmin("en")
 	session := adm.cookie("session")
 	paths := adminPaths(campaignID(editor), m.pledge.ID, runID, findingID, admUser.ID)
+	// A campaign back in review with changes, and one past its deadline, due to settle.
+	changed := designer.createDraft("Wool coat")
+	designer.addTier(changed, "Coat", "physical", "320")
+	designer.post(changed, changed+"/submit", nil)
+	review := "/admin/campaigns/" + campaignID(changed)
+	adm.post(review, review+"/reject", url.Values{"reason": {"More photos."}})
+	designer.addTier(changed, "Scarf", "physical", "80")
+	designer.post(changed, changed+"/submit", nil)
+	due := s.dueCampaign(designer.cookie("session").Value, 2)
+	s.clock.Advance(21 * 24 * time.Hour)
 	for _, lang := range locale.Languages {
 		p := tab(t, lang+"-CH,"+lang)
 		p.MustSetCookies(&proto.NetworkCookieParam{Name: "session", Value: session.Value, URL: s.base})
 		for _, path := range []string{"/admin", paths["GET /admin/campaigns/:id"], "/admin/pledges", "/admin/pledges?q=" + url.QueryEscape(m.pledge.Backer.Email),
 			paths["GET /admin/pledges/:id"], paths["GET /admin/reconciliations"], paths["GET /admin/reconciliations/:id"],
 			paths["GET /admin/reconciliations/:id/findings/:finding_id"], "/admin/audit", "/admin/users",
-			s.invite(adm, "invitee."+lang+"@backstitch.example", lang)} {
+			s.invite(adm, "invitee."+lang+"@backstitch.example", lang), review, "/admin/campaigns",
+			"/admin/campaigns?status=succeeded", "/admin/campaigns/" + due.ID + "/settle"} {
 			check(t, p, axe, s.base+path, lang)
 		}
 		navigate(t, p, s.base+"/admin/users")

@@ -90,7 +90,7 @@ func stripeID(q string) bool {
 }
 
 // stripeRow is one Stripe object a pledge points at.
-type stripeRow struct{ Label, ID string }
+type stripeRow struct{ Label, ID, Href string }
 
 type historyRow struct {
 	At, From, To, Actor, Reason string
@@ -142,9 +142,10 @@ func (k *Console) pledgeView(r *request, p pledge.Pledge, c campaign.Campaign) p
 		v.Left = r.loc.Money(money.Money{Amount: p.Amount.Amount - p.AmountRefunded, Currency: cur})
 	}
 	v.Title = r.loc.T("admin.pledge.title", p.Backer.Name)
-	for _, s := range []stripeRow{{"customer", p.CustomerID}, {"setup_intent", p.SetupIntentID}, {"payment_intent", p.PaymentIntentID},
-		{"payment_method", p.PaymentMethodID}, {"charge", p.ChargeID}, {"transfer", p.TransferID}} {
+	for _, s := range []stripeRow{{"customer", p.CustomerID, ""}, {"setup_intent", p.SetupIntentID, ""}, {"payment_intent", p.PaymentIntentID, ""},
+		{"payment_method", p.PaymentMethodID, ""}, {"charge", p.ChargeID, ""}, {"transfer", p.TransferID, ""}} {
 		if s.ID != "" {
+			s.Href = k.admins.stripeDashboardURL(s.Label, s.ID)
 			s.Label = r.loc.T("admin.stripe." + s.Label)
 			v.Stripe = append(v.Stripe, s)
 		}

@@ -1,3 +1,5 @@
+//go:build !production
+
 package console_test
 
 import (
@@ -12,8 +14,8 @@ import (
 	"github.com/backstitch/backstitch/internal/testenv"
 )
 
-// user is the visitor's account as stored.
-func (s *site) user(v *visitor) account.User {
+// accountOf is the visitor's account as stored.
+func (s *site) accountOf(v *visitor) account.User {
 	s.t.Helper()
 	ctx := context.Background()
 	me, err := s.api.Call(ctx, 200, "GET", "/api/v1/me", v.cookie("session").Value, nil)
@@ -76,7 +78,7 @@ func TestPayoutsOnboardingFromTheConsole(t *testing.T) {
 		t.Fatalf("the link returns to %q and refreshes at %q", ret, refresh)
 	}
 	// Nothing recorded before she has been to Stripe.
-	me := s.user(v)
+	me := s.accountOf(v)
 	if me.StripeAccountID == "" || me.PayoutsEnabled {
 		t.Fatalf("after the button: account %q, enabled %v", me.StripeAccountID, me.PayoutsEnabled)
 	}
@@ -89,7 +91,7 @@ func TestPayoutsOnboardingFromTheConsole(t *testing.T) {
 		t.Fatalf("return page: %d\n%s", p.status, p.body)
 	}
 	testenv.CheckHTML(t, "/designer/payouts/done", p.body, "en")
-	if got := s.user(v); !got.PayoutsEnabled || got.StripeAccountID != me.StripeAccountID {
+	if got := s.accountOf(v); !got.PayoutsEnabled || got.StripeAccountID != me.StripeAccountID {
 		t.Fatalf("after onboarding: %+v", got)
 	}
 	if p := v.get("/designer/payouts"); !strings.Contains(p.body, "payouts-enabled") || strings.Contains(p.body, `action="/designer/payouts"`) {
@@ -108,7 +110,7 @@ func TestPayoutsOnboardingFromTheConsole(t *testing.T) {
 	if p.status != 303 || p.location() == link || !strings.Contains(p.location(), "/_stripedouble/connect/onboarding?link=") {
 		t.Fatalf("a new link: %d %q", p.status, p.location())
 	}
-	if s.app.Double().RequestCount("POST", "/v1/accounts") != accounts || s.user(v).StripeAccountID != me.StripeAccountID {
+	if s.app.Double().RequestCount("POST", "/v1/accounts") != accounts || s.accountOf(v).StripeAccountID != me.StripeAccountID {
 		t.Error("a second onboarding made a second connected account")
 	}
 
@@ -140,7 +142,7 @@ func TestPayoutsReturnBeforeFinishingSaysWhatIsLeft(t *testing.T) {
 	if p.status != 200 || !strings.Contains(p.body, "payouts-incomplete") || !strings.Contains(p.body, "Continue with Stripe") {
 		t.Fatalf("return before finishing: %d\n%s", p.status, p.body)
 	}
-	if s.user(v).PayoutsEnabled {
+	if s.accountOf(v).PayoutsEnabled {
 		t.Error("payouts enabled without onboarding")
 	}
 	// Never started: the return page is the payouts page.

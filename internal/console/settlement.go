@@ -22,12 +22,14 @@ func init() { Routes = append(Routes, settlementRoutes...) }
 type settlementSource struct {
 	store  settlement.ReportStore
 	feeBPS int64
+	// dunning is BACKSTITCH_DUNNING_WINDOW, which the page tells designers in words.
+	dunning time.Duration
 }
 
 // UseSettlement gives the console the store and platform fee the settlement report is built
-// from; set before serving.
-func (k *Console) UseSettlement(st settlement.ReportStore, feeBPS int64) {
-	k.settlement = settlementSource{store: st, feeBPS: feeBPS}
+// from, and the dunning window declined cards get; set before serving.
+func (k *Console) UseSettlement(st settlement.ReportStore, feeBPS int64, dunning time.Duration) {
+	k.settlement = settlementSource{store: st, feeBPS: feeBPS, dunning: dunning}
 }
 
 func (k *Console) mountSettlement(r fiber.Router) {
@@ -84,13 +86,16 @@ func (k *Console) settlementPage(r *request) (view, error) {
 		v.Settles = r.loc.T("console.settlement.before", r.loc.DateTime(c.Deadline, zone))
 		return view{name: "designer_settlement", data: v}, nil
 	}
-	rep, err := settlement.BuildReport(ctx, k.settlement.store, c.ID, k.settlement.feeBPS)
+	rep, err := settlement.BuildReport(ctx, k.settlement.store, c.ID, k.settlement.feeBPS, k.now())
 	if err != nil {
 		return view{}, err
 	}
-	v.StateKind = settlementState(c, rep)
+	v.StateKind = string(rep.State)
 	v.State = r.loc.T("console.settlement.state." + v.StateKind)
 	v.Explain = r.loc.T("console.settlement.explain." + v.StateKind)
+	if rep.State == settlement.StateDunning {
+		v.Explain = r.loc.T("console.settlement.explain.dunning", r.loc.Span(k.settlement.dunning))
+	}
 	when := func(t *time.Time) string {
 		if t == nil {
 			return ""
@@ -121,29 +126,6 @@ func (k *Console) settlementPage(r *request) (view, error) {
 		}
 	}
 	return view{name: "designer_settlement", data: v}, nil
-}
-
-// settlementState names the step a closed campaign's settlement is at: "closing" (the deadline
-// has passed, the settler has not decided yet), "charging" (deadline charges under way),
-// "dunning" (declined cards still in their window), "payable" (every charge has its outcome,
-// the transfer is due), "transferred" (the designer has been paid); a campaign that missed its
-// goal is "failed" and a cancelled one "cancelled": neither pays out.
-func settlementState(c campaign.Campaign, rep settlement.Report) string {
-	switch {
-	case c.Status == campaign.StatusCancelled:
-		return "cancelled"
-	case c.Status == campaign.StatusFailed:
-		return "failed"
-	case rep.DecidedAt == nil:
-		return "closing"
-	case rep.PaidOutAt != nil:
-		return "transferred"
-	case rep.ByStatus[pledge.StatusCharging].Count > 0 || rep.ChargesDoneAt == nil:
-		return "charging"
-	case rep.ByStatus[pledge.StatusPaymentFailed].Count > 0:
-		return "dunning"
-	}
-	return "payable"
 }
 
 // settlementLink is where the editor and the insights link to the settlement page: only once

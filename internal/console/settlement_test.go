@@ -10,6 +10,7 @@ import (
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/locale"
 	"github.com/backstitch/backstitch/internal/money"
+	"github.com/backstitch/backstitch/internal/notify"
 	"github.com/backstitch/backstitch/internal/seed"
 	"github.com/backstitch/backstitch/internal/testenv"
 )
@@ -117,9 +118,10 @@ func backWithCard(t *testing.T, s *site, c seed.Campaign, pm string, amount int6
 }
 
 // A declined card at the deadline leaves the settlement dunning, its amount pending; a campaign
-// that missed its goal says that nothing was charged. Each state comes with its sentence.
+// that missed its goal says that nothing was charged. Each state comes with its sentence; the
+// dunning one, and the designer's campaign-ended message, give the configured window in words.
 func TestSettlementPageExplainsDunningAndFailure(t *testing.T) {
-	s := startSite(t, map[string]string{"BACKSTITCH_SESSION_TTL": "2000h"})
+	s := startSite(t, map[string]string{"BACKSTITCH_SESSION_TTL": "2000h", "BACKSTITCH_DUNNING_WINDOW": "240h"})
 	ctx := context.Background()
 	v := s.visitor("fr")
 	v.signUp("Ana")
@@ -138,8 +140,24 @@ func TestSettlementPageExplainsDunningAndFailure(t *testing.T) {
 	}
 	fr := locale.Negotiate("", "fr")
 	p := v.get("/designer/campaigns/" + met.ID + "/settlement")
-	if p.status != 200 || !strings.Contains(p.body, `data-state="dunning"`) || !strings.Contains(p.body, fr.T("console.settlement.explain.dunning")) {
-		t.Fatalf("a declined card should leave the settlement dunning: %d\n%s", p.status, p.body)
+	if p.status != 200 || !strings.Contains(p.body, `data-state="dunning"`) || !strings.Contains(p.body, "ces contributeurs ont 10 jours pour payer") {
+		t.Fatalf("a declined card should leave the settlement dunning, for the 10 days configured: %d\n%s", p.status, p.body)
+	}
+	msgs, err := s.store.RecentMessages(ctx, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := 0
+	for _, m := range msgs {
+		if m.Kind == notify.CampaignEnded && strings.Contains(m.Data["outcome"], locale.Negotiate("", m.Lang).T("email.campaign_ended.succeeded", locale.Negotiate("", m.Lang).Span(240*time.Hour))) {
+			ended++
+			if !strings.Contains(m.Data["outcome"], map[string]string{"en": "10 days", "fr": "10 jours"}[m.Lang]) {
+				t.Errorf("campaign ended message: %q", m.Data["outcome"])
+			}
+		}
+	}
+	if ended != 1 {
+		t.Errorf("%d campaign-ended messages give the dunning window, want 1", ended)
 	}
 	if got, want := figureCell(p.body, "pending"), fr.Money(money.Money{Amount: 7000, Currency: "CHF"}); got != want {
 		t.Errorf("pending %q, want the declined pledge's %q", got, want)

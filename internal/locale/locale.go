@@ -327,6 +327,19 @@ func (l Locale) TimeLeft(now, deadline time.Time) string {
 	return l.Plural("time.minutes_left", max(1, int64(d/time.Minute)))
 }
 
+// Span says a configured length of time in words, in the largest unit that states it exactly:
+// "7 days", "36 hours", "90 minutes" (so a dunning window of 168h reads "7 days", never "a week"
+// when it is not one).
+func (l Locale) Span(d time.Duration) string {
+	switch {
+	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+		return l.Plural("time.span_days", int64(d/(24*time.Hour)))
+	case d >= time.Hour && d%time.Hour == 0:
+		return l.Plural("time.span_hours", int64(d/time.Hour))
+	}
+	return l.Plural("time.span_minutes", max(1, int64(d/time.Minute)))
+}
+
 var monthKeys = []string{"month.1", "month.2", "month.3", "month.4", "month.5", "month.6",
 	"month.7", "month.8", "month.9", "month.10", "month.11", "month.12"}
 

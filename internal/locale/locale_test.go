@@ -225,3 +225,24 @@ func TestFrenchCatalogueIsPunctuatedTheFrenchWay(t *testing.T) {
 		}
 	}
 }
+
+// A configured length of time reads in the largest unit that says it exactly, in each language.
+func TestSpan(t *testing.T) {
+	for _, tc := range []struct {
+		d      time.Duration
+		en, fr string
+	}{
+		{168 * time.Hour, "7 days", "7 jours"},
+		{24 * time.Hour, "1 day", "1 jour"},
+		{36 * time.Hour, "36 hours", "36 heures"},
+		{time.Hour, "1 hour", "1 heure"},
+		{90 * time.Minute, "90 minutes", "90 minutes"},
+	} {
+		if got := Negotiate("", "en").Span(tc.d); got != tc.en {
+			t.Errorf("en %s: %q, want %q", tc.d, got, tc.en)
+		}
+		if got := Negotiate("", "fr").Span(tc.d); got != tc.fr {
+			t.Errorf("fr %s: %q, want %q", tc.d, got, tc.fr)
+		}
+	}
+}

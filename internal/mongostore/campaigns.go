@@ -61,7 +61,7 @@ func (s *Store) ReplaceCampaign(ctx context.Context, prev, next campaign.Campaig
 		"status": next.Status, "rejection_reason": next.RejectionReason, "launched_at": next.LaunchedAt,
 		"updated_at": next.UpdatedAt, "version": next.Version, "history": next.History,
 		"settlement": next.Settlement, "cancellation": next.Cancellation, "survey_days": next.SurveyDays,
-		"owed": next.Owed, "owed_since": next.OwedSince,
+		"owed": next.Owed, "owed_since": next.OwedSince, "reviewed": next.Reviewed,
 	}}
 	res, err := s.db.Collection("campaigns").UpdateOne(ctx,
 		bson.M{"_id": prev.ID, "version": prev.Version, "status": prev.Status}, update)

@@ -23,6 +23,7 @@ type Outbox struct {
 	publicURL string
 	now       backstitch.Clock
 	fixToken  func(ctx context.Context, pledgeID string) (string, error)
+	dunning   time.Duration
 }
 
 var (
@@ -34,6 +35,10 @@ var (
 func NewOutbox(store Store, publicURL string, now backstitch.Clock) *Outbox {
 	return &Outbox{store: store, publicURL: publicURL, now: now}
 }
+
+// TellDunningWindow sets the dunning window (BACKSTITCH_DUNNING_WINDOW) the designer's
+// campaign-ended message gives declined cards, in words; set before serving.
+func (o *Outbox) TellDunningWindow(d time.Duration) { o.dunning = d }
 
 // LinkFixes sets where the token of a pledge's fix-payment link comes from (the pledge
 // service), so the message about a failed charge opens the page where the backer pays with
@@ -272,7 +277,11 @@ func (o *Outbox) DeliverCampaign(ctx context.Context, c campaign.Campaign, n bac
 			outcome = "email.campaign_ended.succeeded"
 		}
 		return o.toDesigner(ctx, c, n.ID, k, func(l locale.Locale) map[string]string {
-			return map[string]string{"outcome": l.T(outcome), "goal": l.Money(c.Goal), "backers": fmt.Sprint(c.Settlement.BackersAtDeadline),
+			said := l.T(outcome)
+			if outcome == "email.campaign_ended.succeeded" {
+				said = l.T(outcome, l.Span(o.dunning))
+			}
+			return map[string]string{"outcome": said, "goal": l.Money(c.Goal), "backers": fmt.Sprint(c.Settlement.BackersAtDeadline),
 				"pledged": l.Money(money.Money{Amount: c.Settlement.PledgedAtDeadline, Currency: c.Goal.Currency})}
 		})
 	case PayoutSent:

@@ -20,9 +20,11 @@ type StateTotal struct {
 // payable is exactly the sum of the transfers. Stripe's fees come from each charge's balance
 // transaction.
 type Report struct {
-	CampaignID string                       `json:"campaign_id"`
-	Status     campaign.Status              `json:"status"`
-	ByStatus   map[pledge.Status]StateTotal `json:"by_status"`
+	CampaignID string          `json:"campaign_id"`
+	Status     campaign.Status `json:"status"`
+	// State is the settlement's step (see State); absent before the deadline.
+	State    State                        `json:"state,omitempty"`
+	ByStatus map[pledge.Status]StateTotal `json:"by_status"`
 	// Collected is money taken; Refunded and DisputesLost went back; PlatformFee is the
 	// platform's share (basis points) of what stays; Payable is what the designer receives.
 	Collected money.Money `json:"collected"`
@@ -50,8 +52,8 @@ type ReportStore interface {
 	FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error
 }
 
-// BuildReport sums a campaign's pledges per state. feeBasisPoints is the platform fee.
-func BuildReport(ctx context.Context, store ReportStore, campaignID string, feeBasisPoints int64) (Report, error) {
+// BuildReport sums a campaign's pledges per state as of now. feeBasisPoints is the platform fee.
+func BuildReport(ctx context.Context, store ReportStore, campaignID string, feeBasisPoints int64, now time.Time) (Report, error) {
 	camp, err := store.FindCampaign(ctx, campaignID)
 	if err != nil {
 		return Report{}, err
@@ -104,5 +106,6 @@ func BuildReport(ctx context.Context, store ReportStore, campaignID string, feeB
 		r.DecidedAt, r.ChargesDoneAt, r.PaidOutAt = &s.DecidedAt, s.ChargedAt, s.PaidOutAt
 		r.PledgedAtClose = &money.Money{Amount: s.PledgedAtDeadline, Currency: cur}
 	}
+	r.State = StateOf(camp, now, r.ByStatus[pledge.StatusCharging].Count > 0, r.ByStatus[pledge.StatusPaymentFailed].Count > 0)
 	return r, nil
 }

@@ -28,7 +28,6 @@ import (
 	"github.com/backstitch/backstitch/internal/pages"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/pubcache"
-	"github.com/backstitch/backstitch/internal/settlement"
 	"github.com/backstitch/backstitch/internal/update"
 	"github.com/backstitch/backstitch/internal/visits"
 )
@@ -80,7 +79,6 @@ type Server struct {
 	app       *fiber.App
 	store     Store
 	pledges   *pledge.Service
-	settler   *settlement.Settler
 	payments  Payments
 	log       zerolog.Logger
 	cfg       config.Config
@@ -118,14 +116,13 @@ func openAPIFor(publicURL string) []byte {
 }
 
 // New builds the Fiber app with every route.
-func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, settler *settlement.Settler, payments Payments, recon Reconciliation, pg *pages.Pages, designers *console.Console, public *pubcache.Cache, log zerolog.Logger, now backstitch.Clock, m *metrics.Metrics) *Server {
+func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, payments Payments, recon Reconciliation, pg *pages.Pages, designers *console.Console, public *pubcache.Cache, log zerolog.Logger, now backstitch.Clock, m *metrics.Metrics) *Server {
 	s := &Server{
 		pages:        pg,
 		console:      designers,
 		recon:        recon,
 		store:        store,
 		pledges:      pledges,
-		settler:      settler,
 		payments:     payments,
 		log:          log,
 		cfg:          cfg,

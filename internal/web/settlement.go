@@ -7,9 +7,7 @@ import (
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/rs/zerolog"
 
-	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/settlement"
 )
 
@@ -37,7 +35,7 @@ func (s *Server) showSettlement(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	r, err := settlement.BuildReport(c.UserContext(), s.store, camp.ID, int64(s.cfg.PlatformFeeBPS))
+	r, err := settlement.BuildReport(c.UserContext(), s.store, camp.ID, int64(s.cfg.PlatformFeeBPS), s.now())
 	if err != nil {
 		return err
 	}
@@ -57,29 +55,16 @@ func (s *Server) showSources(c *fiber.Ctx) error {
 	return reply(c, http.StatusOK, r)
 }
 
-// adminSettle runs or resumes a campaign's settlement now (idempotent), and audits it.
+// adminSettle runs or resumes a campaign's settlement now, through the admin service (the
+// console's "settle now" too).
 func (s *Server) adminSettle(c *fiber.Ctx) error {
 	sess, _ := session(c)
-	ctx := c.UserContext()
-	before, err := s.store.FindCampaign(ctx, c.Params("id"))
+	r, err := s.recon.Admin.SettleNow(c.UserContext(), sess.UserID, c.Params("id"))
+	if errors.Is(err, settlement.ErrBusy) {
+		c.Set(fiber.HeaderRetryAfter, "5")
+	}
 	if err != nil {
 		return err
-	}
-	if err := s.settler.Settle(ctx, before.ID); err != nil {
-		if errors.Is(err, settlement.ErrBusy) {
-			c.Set(fiber.HeaderRetryAfter, "5")
-			return backstitch.Errorf(backstitch.CodeConflict, "Another instance is settling this campaign right now; its figures are below once it is done.")
-		}
-		return err
-	}
-	r, err := settlement.BuildReport(ctx, s.store, before.ID, int64(s.cfg.PlatformFeeBPS))
-	if err != nil {
-		return err
-	}
-	entry := backstitch.AuditEntry{At: s.now(), Actor: sess.UserID, Action: "campaign.settle", Target: before.ID,
-		Before: map[string]string{"status": string(before.Status)}, After: map[string]string{"status": string(r.Status)}}
-	if err := s.store.AppendAudit(ctx, entry); err != nil {
-		zerolog.Ctx(ctx).Error().Err(err).Msg("audit entry not written")
 	}
 	return reply(c, http.StatusOK, r)
 }
