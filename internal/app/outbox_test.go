@@ -297,7 +297,11 @@ func TestFrenchDesignerHearsEachStepOfHerCampaign(t *testing.T) {
 			t.Errorf("%q is not French or lacks the link to her campaign:\n%s", subject, got[0].Text)
 		}
 	}
-	if got := ms.to(email, "atteint son objectif"); len(got) == 1 && !strings.Contains(plainSpaces(got[0].Text), "600.00 CHF sur 500.00 CHF, de 3") {
+	// The first pledge's count is one backer, in the singular ("de 1 contributeurs" once).
+	if got := ms.to(email, "a sa première contribution"); len(got) == 1 && !strings.Contains(plainSpaces(got[0].Text), "de 1 contributeur.") {
+		t.Errorf("the first pledge's message does not count one backer in the singular:\n%s", got[0].Text)
+	}
+	if got := ms.to(email, "atteint son objectif"); len(got) == 1 && !strings.Contains(plainSpaces(got[0].Text), "600.00 CHF sur 500.00 CHF, de 3 contributeurs.") {
 		t.Errorf("the goal message does not give the total when it was reached (the third pledge):\n%s", got[0].Text)
 	}
 	if r := s.call("POST", "/api/v1/designers", "", map[string]string{"email": "x@atelier.example", "password": "lin et laine 1234", "name": "X", "locale": "de"}); r.Status != 422 || r.fieldCode(t, "locale") != "invalid" {

@@ -285,7 +285,7 @@ func (s *Schedule) designerDigest(ctx context.Context, c campaign.Campaign, day 
 			"campaign_url": s.link("/designer/campaigns/"+url.PathEscape(c.ID), nil),
 			"new_pledges":  l.Number(count), "new_amount": l.Money(money.Money{Amount: amount, Currency: c.Goal.Currency}),
 			"pledged": l.Money(money.Money{Amount: c.Pledged, Currency: c.Goal.Currency}), "goal": l.Money(c.Goal),
-			"backers": l.Number(c.BackersCount), "sources": strings.Join(named, ", "), "off_url": off}})
+			"backers": l.Plural("campaign.backers", int64(c.BackersCount)), "sources": strings.Join(named, ", "), "off_url": off}})
 }
 
 // admins are the accounts that review and reconcile.

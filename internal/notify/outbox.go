@@ -212,7 +212,7 @@ func (o *Outbox) designerNews(ctx context.Context, c campaign.Campaign) error {
 		}
 		err := o.toDesigner(ctx, c, id, k, func(l locale.Locale) map[string]string {
 			return map[string]string{"pledged": l.Money(money.Money{Amount: c.Pledged, Currency: c.Goal.Currency}),
-				"goal": l.Money(c.Goal), "backers": fmt.Sprint(c.BackersCount)}
+				"goal": l.Money(c.Goal), "backers": l.Plural("campaign.backers", int64(c.BackersCount))}
 		})
 		if err != nil {
 			return err
@@ -281,7 +281,7 @@ func (o *Outbox) DeliverCampaign(ctx context.Context, c campaign.Campaign, n bac
 			if outcome == "email.campaign_ended.succeeded" {
 				said = l.T(outcome, l.Span(o.dunning))
 			}
-			return map[string]string{"outcome": said, "goal": l.Money(c.Goal), "backers": fmt.Sprint(c.Settlement.BackersAtDeadline),
+			return map[string]string{"outcome": said, "goal": l.Money(c.Goal), "backers": l.Plural("campaign.backers", int64(c.Settlement.BackersAtDeadline)),
 				"pledged": l.Money(money.Money{Amount: c.Settlement.PledgedAtDeadline, Currency: c.Goal.Currency})}
 		})
 	case PayoutSent:
