@@ -59,6 +59,7 @@ var expectations = map[string]func(r role, live bool) outcome{
 	"PATCH /api/v1/campaigns/:id/tiers/:tier_id/sessions/:session_id":              designerWrite(false),
 	"GET /api/v1/campaigns/:id/tiers/:tier_id/sessions/:session_id/attendance.csv": designerWrite(true),
 	"GET /api/v1/campaigns/:id/exports/backers.csv":                                designerWrite(true),
+	"GET /api/v1/campaigns/:id/pledges.csv":                                        designerWrite(true),
 	"GET /api/v1/campaigns/:id/exports/packing.csv":                                designerWrite(true),
 	"GET /api/v1/campaigns/:id/survey":                                             designerWrite(true),
 	"POST /api/v1/campaigns/:id/fulfilment.csv":                                    designerWrite(false),

@@ -75,7 +75,12 @@ func readCSV(t *testing.T, r response) [][]string {
 	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/csv") {
 		t.Fatalf("export: %d %s: %s", r.Status, r.Header.Get("Content-Type"), r.Body)
 	}
-	rows, err := csv.NewReader(strings.NewReader(string(r.Body))).ReadAll()
+	// Every export starts with a byte order mark, so spreadsheets read its accents right.
+	body, ok := strings.CutPrefix(string(r.Body), "\ufeff")
+	if !ok {
+		t.Fatalf("export without a byte order mark: %.40q", r.Body)
+	}
+	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
 	if err != nil {
 		t.Fatalf("export is not CSV: %v: %s", err, r.Body)
 	}
@@ -248,6 +253,9 @@ func TestExportsForFulfilment(t *testing.T) {
 	rows := readCSV(t, s.call("GET", base+"/exports/backers.csv", f.owner, nil))
 	if len(rows) != 4 { // header, three backers with rewards (the patron has none)
 		t.Fatalf("backers export has %d rows: %v", len(rows), rows)
+	}
+	if again := readCSV(t, s.call("GET", base+"/pledges.csv", f.owner, nil)); fmt.Sprint(again) != fmt.Sprint(rows) {
+		t.Fatalf("pledges.csv differs from exports/backers.csv:\n%v\n%v", again, rows)
 	}
 	col := map[string]int{}
 	for i, h := range rows[0] {

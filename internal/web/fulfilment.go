@@ -209,6 +209,7 @@ func (s *Server) exportCSV(c *fiber.Ctx, name string, header []string,
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+name+`-`+camp.ID+`.csv"`)
 	c.Context().SetBodyStreamWriter(func(bw *bufio.Writer) {
 		defer cancel()
+		_, _ = bw.WriteString(byteOrderMark) // a write error shows at the first flush below
 		w := csv.NewWriter(bw)
 		write := func(r []string) error {
 			if err := w.Write(backstitch.SafeCells(r)); err != nil {
@@ -230,8 +231,13 @@ func (s *Server) exportCSV(c *fiber.Ctx, name string, header []string,
 	return nil
 }
 
+// byteOrderMark starts every CSV file: without it, spreadsheet software opens UTF-8 as its
+// local code page and a backer in Genève reads "GenÃ¨ve".
+const byteOrderMark = "\ufeff"
+
 func sendCSV(c *fiber.Ctx, name string, fill func(*csv.Writer) error) error {
 	var b strings.Builder
+	b.WriteString(byteOrderMark)
 	w := csv.NewWriter(&b)
 	if err := fill(w); err != nil {
 		return err

@@ -253,6 +253,7 @@ func (s *Server) routes() {
 	api.Patch("/campaigns/:id/pledges/:pledge_id/fulfilment", query(), s.requireUser, s.setFulfilment)
 	api.Post("/campaigns/:id/fulfilment.csv", query("dry_run"), s.requireUser, s.importShipments)
 	api.Get("/campaigns/:id/exports/backers.csv", query(), s.requireUser, s.exportBackers)
+	api.Get("/campaigns/:id/pledges.csv", query(), s.requireUser, s.exportBackers)
 	api.Get("/campaigns/:id/exports/packing.csv", query(), s.requireUser, s.exportPacking)
 	api.Get("/campaigns/:id/tiers/:tier_id/sessions/:session_id/attendance.csv", query(), s.requireUser, s.exportAttendance)
 
