@@ -50,6 +50,13 @@ func TestBackerDataExportAndErasure(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Paid out, but another backer's parcel has not shipped: her name and address stay until it has.
+	ptID, ptTok := f.pt["id"].(string), f.pt["manage_token"].(string)
+	if r := s.call("POST", "/api/v1/pledges/"+ptID+"/erase", "", nil, "X-Manage-Token", ptTok); r.Status != 409 || !strings.Contains(string(r.Body), "not shipped yet") {
+		t.Fatalf("erase before shipping: %d %s", r.Status, r.Body)
+	}
+	s.must(200, "PATCH", "/api/v1/campaigns/"+f.id+"/pledges/"+ptID+"/fulfilment", f.owner, map[string]any{"status": "shipped", "carrier": "CTT", "tracking_number": "RR1PT"})
+	s.must(200, "POST", "/api/v1/pledges/"+ptID+"/erase", "", nil, "X-Manage-Token", ptTok)
 	erased := s.must(200, "POST", "/api/v1/pledges/"+chID+"/erase", "", nil, "X-Manage-Token", chTok)
 	if b := erased["backer"].(map[string]any); b["name"] != "Erased backer" || strings.Contains(b["email"].(string), "formula") {
 		t.Fatalf("erased pledge: %v", erased)

@@ -71,7 +71,8 @@ func (s *Service) Export(ctx context.Context, id, token string) (Export, error) 
 
 // erasable says why a pledge's data cannot be erased yet ("" when it can): while money may still
 // move (a card saved or being charged, a dispute, the designer not yet paid) the records that
-// reconciliation ties to a person must stay.
+// reconciliation ties to a person must stay, and while a paid reward waits to ship, so must the
+// address it ships to.
 func erasable(p Pledge) string {
 	switch p.Status {
 	case StatusCancelled, StatusExpired, StatusVoid, StatusDropped, StatusRefunded, StatusDisputeLost:
@@ -85,6 +86,11 @@ func erasable(p Pledge) string {
 	case StatusCollected, StatusPartiallyRefunded:
 		if p.TransferID == "" {
 			return "The designer has not been paid for this pledge yet (payouts follow the dunning window): erasure is possible once the money is settled."
+		}
+		// A reward that ships needs the name and address on the parcel: erasing them first would
+		// leave a paid reward that nobody can send.
+		if p.ShippingAddress != nil && (p.Fulfilment == nil || p.Fulfilment.Status == FulfilToShip) {
+			return "Your reward has not shipped yet, and the designer needs your name and address to send it: erasure is possible once it is marked shipped."
 		}
 		return ""
 	}
