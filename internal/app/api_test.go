@@ -253,7 +253,7 @@ func TestUnknownQueryParametersAreRefused(t *testing.T) {
 		{"GET", "/api/v1/campaigns/" + slug + "?expand=tiers", "", nil, map[string]string{"expand": "unknown_parameter"}},
 		{"GET", "/api/v1/designers/me/campaigns?status=live", designer, nil, map[string]string{"status": "unknown_parameter"}},
 		{"GET", "/api/v1/admin/reconciliations?sort=asc", admin, nil, map[string]string{"sort": "unknown_parameter"}},
-		{"GET", "/api/v1/admin/audit-log?actor=me", admin, nil, map[string]string{"actor": "unknown_parameter"}},
+		{"GET", "/api/v1/admin/audit-log?who=me", admin, nil, map[string]string{"who": "unknown_parameter"}},
 		{"POST", "/api/v1/campaigns?status=live", designer, s.campaignBody("Smuggled status"), map[string]string{"status": "unknown_parameter"}},
 		{"PATCH", "/api/v1/campaigns/" + id + "?force=1", designer, map[string]any{"blurb": "Changed"}, map[string]string{"force": "unknown_parameter"}},
 	} {

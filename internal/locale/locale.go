@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,8 +121,10 @@ const (
 func negotiate(cookie, acceptLanguage string) Locale {
 	tags, _, _ := language.ParseAcceptLanguage(acceptLanguage)
 	lang := ""
-	if Supported(cookie) {
-		lang = cookie
+	if i := slices.Index(Languages, cookie); i >= 0 {
+		// Languages' own string, not cookie: a caller's cookie may point into a request buffer
+		// that is reused, and the answer is remembered beyond the request.
+		lang = Languages[i]
 	} else if len(tags) > 0 {
 		if _, i, conf := matcher.Match(tags...); conf != language.No {
 			lang = Languages[i]

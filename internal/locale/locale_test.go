@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/text/language"
 
@@ -244,5 +245,20 @@ func TestSpan(t *testing.T) {
 		if got := Negotiate("", "fr").Span(tc.d); got != tc.fr {
 			t.Errorf("fr %s: %q, want %q", tc.d, got, tc.fr)
 		}
+	}
+}
+
+// A server hands Negotiate cookies that point into request buffers it reuses (Fiber's strings
+// are unsafe conversions): what Negotiate remembers must not keep such memory, or a later
+// request reads whatever the buffer holds then. The French survey page came out in English.
+func TestNegotiateKeepsNoCallersMemory(t *testing.T) {
+	buf := []byte("fr")
+	cookie := unsafe.String(&buf[0], len(buf))
+	if l := Negotiate(cookie, "en-GB,en;q=0.5"); l.Lang != "fr" {
+		t.Fatalf("first answer: %s", l.Lang)
+	}
+	copy(buf, "en") // the buffer is reused by the next request
+	if l := Negotiate("fr", "en-GB,en;q=0.5"); l.Lang != "fr" {
+		t.Fatalf("the remembered answer changed with the caller's buffer: %s", l.Lang)
 	}
 }
