@@ -141,6 +141,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 		return nil, err
 	}
 	designers.UseReports(a.store)
+	designers.UseFulfilment(a.pledges)
 	designers.UseUpdates(updates)
 	designers.UseSettlement(a.store, int64(a.cfg.PlatformFeeBPS), a.cfg.DunningWindow)
 	designers.LinkStripeDashboard(a.cfg.StripeMode())

@@ -21,8 +21,10 @@ type backerRow struct {
 type backersView struct {
 	base
 	CampaignTitle, Back, CSV, First, Next string
-	Count                                 string
-	Rows                                  []backerRow
+	// Fulfilment is the page where rewards are marked sent, once the campaign has launched.
+	Fulfilment string
+	Count      string
+	Rows       []backerRow
 }
 
 // backers lists the campaign's backers, a page at a time in a stable order (pledge id); only
@@ -55,6 +57,9 @@ func (k *Console) backers(r *request) (view, error) {
 	v := backersView{base: r.base, CampaignTitle: c.Title, Back: editorHref(c.ID), CSV: href + ".csv",
 		Count: r.loc.Plural("campaign.backers", c.BackersCount)}
 	v.Title = r.loc.T("console.backers.title", c.Title)
+	if c.LaunchedAt != nil {
+		v.Fulfilment = editorHref(c.ID) + "/fulfilment"
+	}
 	if after != "" {
 		v.First = href
 	}

@@ -31,8 +31,9 @@ func liveWithShipping(t *testing.T, s *site, owner string) seed.Campaign {
 	return c
 }
 
-// back makes a confirmed pledge through the API, with a note and where the backer came from.
-func back(t *testing.T, s *site, c seed.Campaign, tier, name, note, ref string, amount int64) {
+// back makes a confirmed pledge through the API, with a note and where the backer came from,
+// and returns its id and manage token.
+func back(t *testing.T, s *site, c seed.Campaign, tier, name, note, ref string, amount int64) (id, manageToken string) {
 	t.Helper()
 	ctx := context.Background()
 	body := map[string]any{"amount": map[string]any{"amount": amount, "currency": "CHF"}, "note": note,
@@ -54,6 +55,7 @@ func back(t *testing.T, s *site, c seed.Campaign, tier, name, note, ref string, 
 		map[string]any{"payment_method": "pm_card_visa"}, "X-Manage-Token", p["manage_token"].(string)); err != nil {
 		t.Fatal(err)
 	}
+	return p["id"].(string), p["manage_token"].(string)
 }
 
 var backerRows = regexp.MustCompile(`(?s)<tbody>(.*)</tbody>`)

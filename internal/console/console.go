@@ -69,6 +69,8 @@ type Console struct {
 	settlement settlementSource
 	// payouts runs Stripe Connect onboarding (see UsePayouts).
 	payouts Payouts
+	// fulfilment writes the fulfilment page's forms (see UseFulfilment).
+	fulfilment Fulfilment
 }
 
 // ResetMailer sends a password reset link (the notify package, through the outbox).

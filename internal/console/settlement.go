@@ -46,6 +46,8 @@ var settlementStatuses = []pledge.Status{
 type settlementView struct {
 	base
 	Back, Insights string
+	// Fulfilment leads to the rewards' fulfilment once the campaign succeeded.
+	Fulfilment string
 	// Settles is the sentence that says when a campaign still before its deadline settles; the
 	// figures below are then empty.
 	Settles string
@@ -81,6 +83,9 @@ func (k *Console) settlementPage(r *request) (view, error) {
 	}
 	v := settlementView{base: r.base, Back: editorHref(c.ID), Insights: editorHref(c.ID) + "/insights",
 		Outcome: r.loc.T("console.status." + string(c.Status)), OutcomeKind: string(c.Status)}
+	if c.Status == campaign.StatusSucceeded {
+		v.Fulfilment = editorHref(c.ID) + "/fulfilment"
+	}
 	v.Title = r.loc.T("console.settlement.title", c.Title)
 	if c.Status == campaign.StatusLive && c.Settlement == nil && k.now().Before(c.Deadline) {
 		v.Settles = r.loc.T("console.settlement.before", r.loc.DateTime(c.Deadline, zone))

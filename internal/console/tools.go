@@ -31,6 +31,7 @@ func (k *Console) mountDesignerTools(r fiber.Router) {
 	r.Get("/designer/campaigns/:id/backers", k.page(k.designer(k.backers)))
 	r.Get("/designer/campaigns/:id/insights", k.page(k.designer(k.insights)))
 	k.mountSettlement(r)
+	k.mountFulfilment(r)
 	k.mountPayouts(r)
 }
 

@@ -302,6 +302,14 @@ func (p *Pages) rewardLines(loc locale.Locale, m managed) []line {
 	if s, ok := m.tier.SessionByID(m.pledge.SessionID); ok {
 		out = append(out, line{loc.T("manage.session"), p.sessionLabel(loc, s)})
 	}
+	// Where the reward is, once its designer has said so (the console or PATCH …/fulfilment).
+	if m.pledge.Fulfilment != nil {
+		f := m.pledge.Fulfilment
+		out = append(out, line{loc.T("manage.fulfilment"), loc.T("fulfilment.status." + string(f.Status))})
+		if f.Carrier != "" || f.TrackingNumber != "" {
+			out = append(out, line{loc.T("manage.tracking"), strings.TrimSpace(f.Carrier + " " + f.TrackingNumber)})
+		}
+	}
 	return out
 }
 

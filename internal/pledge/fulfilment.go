@@ -36,6 +36,12 @@ var fulfilmentSteps = map[campaign.TierKind][]FulfilmentStatus{
 	campaign.KindDigital:    {FulfilToSend, FulfilSent},
 }
 
+// FulfilmentSteps are the statuses a reward of kind goes through, in order (a copy: the
+// designers' console offers them as choices, the rules stay here).
+func FulfilmentSteps(kind campaign.TierKind) []FulfilmentStatus {
+	return slices.Clone(fulfilmentSteps[kind])
+}
+
 // Fulfilment is how a pledge's reward reached (or is reaching) its backer.
 type Fulfilment struct {
 	Status         FulfilmentStatus `bson:"status" json:"status"`

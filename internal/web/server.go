@@ -260,6 +260,8 @@ func (s *Server) routes() {
 	s.pages.Mount(s.app)
 	s.console.Mount(s.app)
 	s.app.Get("/designer/campaigns/:id/backers.csv", query(), s.consoleDesigner, s.exportBackers)
+	s.app.Get("/designer/campaigns/:id/packing.csv", query(), s.consoleDesigner, s.exportPacking)
+	s.app.Get("/designer/campaigns/:id/tiers/:tier_id/sessions/:session_id/attendance.csv", query(), s.consoleDesigner, s.exportAttendance)
 	s.app.Get("/images/:id/:file", query(), s.serveImage)
 
 	s.app.Post("/webhooks/stripe", query(), s.stripeWebhook)
