@@ -40,6 +40,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/backstitch/backstitch/bench/internal/profile"
 	"github.com/backstitch/backstitch/bench/internal/site"
 	"github.com/backstitch/backstitch/internal/embedded"
 )
@@ -51,8 +52,9 @@ func main() {
 	every := flag.Duration("every", time.Minute, "report interval")
 	warm := flag.Duration("warm", 2*time.Minute, "warm-up left out of the slopes")
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "seed of the traffic mix")
+	memProfile := flag.String("memprofile", "", "write a memory profile at the end (go tool pprof -sample_index=inuse_space shows what holds the heap)")
 	flag.Parse()
-	failed, err := run(os.Stdout, config{dur: *dur, rate: *rate, conc: *conc, every: *every, warm: *warm, seed: *seed})
+	failed, err := run(os.Stdout, config{dur: *dur, rate: *rate, conc: *conc, every: *every, warm: *warm, seed: *seed, memProfile: *memProfile})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(2)
@@ -67,6 +69,7 @@ type config struct {
 	rate             float64
 	conc             int
 	seed             uint64
+	memProfile       string
 }
 
 // The kinds of operation, with their weights in the mix.
@@ -154,6 +157,7 @@ func run(out io.Writer, cfg config) (failed bool, err error) {
 	close(ops)
 	wg.Wait()
 	samples = append(samples, l.sample(out, time.Since(start)))
+	profile.WriteAllocs(cfg.memProfile) // after sample's GC: inuse_space is what the run left live
 	failed = l.report(out, samples, cfg.warm)
 	if err := l.checkStock(out); err != nil {
 		fmt.Fprintln(out, "STOCK:", err)
