@@ -224,6 +224,7 @@ func TestBrowserConsoleAccessibilityWithAxe(t *testing.T) {
 		p.MustSetCookies(&proto.NetworkCookieParam{Name: "session", Value: session.Value, URL: s.base})
 		for _, path := range []string{"/designer", "/designer/campaigns/new", editor, editor + "/preview", editor + "/tiers/" + tier, "/designer/campaigns/" + live, "/designer/profile",
 			"/designer/campaigns/" + backed.ID + "/backers", "/designer/campaigns/" + backed.ID + "/insights", "/designer/campaigns/" + backed.ID + "/settlement",
+			"/designer/campaigns/" + backed.ID + "/fulfilment",
 			"/designer/payouts", "/designer/payouts/refresh", "/campaigns/" + pub["slug"].(string)} {
 			check(t, p, axe, s.base+path, lang)
 		}
