@@ -69,6 +69,29 @@ func (c *crashPoint) hit(kind string) {
 	}
 }
 
+// childSettings reads what a parent passed a chaos child in the environment variable name
+// (key=value lines): every setting, the clock's time ("now") and the crash point ("crash",
+// kind:count; none when empty).
+func childSettings(name string) (env map[string]string, now time.Time, crash *crashPoint, err error) {
+	env = map[string]string{}
+	for _, line := range strings.Split(os.Getenv(name), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			env[k] = v
+		}
+	}
+	if now, err = time.Parse(time.RFC3339Nano, env["now"]); err != nil {
+		return nil, now, nil, err
+	}
+	crash = &crashPoint{seen: map[string]int{}}
+	if kind, n, ok := strings.Cut(env["crash"], ":"); ok {
+		crash.kind = kind
+		if crash.count, err = strconv.Atoi(n); err != nil {
+			return nil, now, nil, err
+		}
+	}
+	return env, now, crash, nil
+}
+
 func storeWrite(name string) bool {
 	switch name {
 	case "insert", "update", "delete", "findAndModify":
@@ -81,23 +104,10 @@ func storeWrite(name string) bool {
 // passes what the child needs as environment: store URI and database, the double's URL and key,
 // the clock's time, the campaign, and the crash point.
 func chaosChildMain() int {
-	env := map[string]string{}
-	for _, line := range strings.Split(os.Getenv(chaosChildEnv), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			env[k] = v
-		}
-	}
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, "chaos child:", err); return 2 }
-	now, err := time.Parse(time.RFC3339Nano, env["now"])
+	env, now, crash, err := childSettings(chaosChildEnv)
 	if err != nil {
 		return fail(err)
-	}
-	crash := &crashPoint{seen: map[string]int{}}
-	if kind, n, ok := strings.Cut(env["crash"], ":"); ok {
-		crash.kind = kind
-		if crash.count, err = strconv.Atoi(n); err != nil {
-			return fail(err)
-		}
 	}
 	ctx := context.Background()
 	store, err := mongostore.Open(ctx, mongostore.Options{URI: env["store"], Database: env["database"], SingleConnection: true,

@@ -42,23 +42,10 @@ var mailCrashKinds = []struct {
 }{{"store-after", 400}, {"smtp-after", 300}}
 
 func mailChaosChildMain() int {
-	env := map[string]string{}
-	for _, line := range strings.Split(os.Getenv(mailChaosChildEnv), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			env[k] = v
-		}
-	}
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, "mail chaos child:", err); return 2 }
-	now, err := time.Parse(time.RFC3339Nano, env["now"])
+	env, now, crash, err := childSettings(mailChaosChildEnv)
 	if err != nil {
 		return fail(err)
-	}
-	crash := &crashPoint{seen: map[string]int{}}
-	if kind, n, ok := strings.Cut(env["crash"], ":"); ok {
-		crash.kind = kind
-		if crash.count, err = strconv.Atoi(n); err != nil {
-			return fail(err)
-		}
 	}
 	ctx := context.Background()
 	// Per-document locks of its own, as an embedded store's owner has (see Options.Locks): while
