@@ -171,7 +171,7 @@ func New(cfg config.Config, store Store, accounts *account.Service, campaigns *c
 // would become a separator, so /campaigns/a%2Fsubmit would reach another route than its
 // spelling says. No id or slug contains a slash.
 func refuseEncodedSlash(c *fiber.Ctx) error {
-	if bytes.Contains(bytes.ToLower(c.Request().URI().PathOriginal()), []byte("%2f")) {
+	if p := c.Request().URI().PathOriginal(); bytes.Contains(p, []byte("%2f")) || bytes.Contains(p, []byte("%2F")) {
 		return backstitch.Errorf(backstitch.CodeNotFound, "Not found.")
 	}
 	return c.Next()
@@ -331,9 +331,8 @@ func (s *Server) ready(c *fiber.Ctx) error {
 func (s *Server) observe(c *fiber.Ctx) error {
 	start := time.Now()
 	id, _ := c.Locals("request_id").(string)
-	log := s.log.With().Str("request_id", id).Logger()
-	ctx, cancel := context.WithTimeout(log.WithContext(c.UserContext()), s.cfg.RequestTimeout)
-	defer cancel()
+	ctx := newRequestContext(c.UserContext(), s.cfg.RequestTimeout, id, &s.log)
+	defer ctx.end()
 	c.SetUserContext(ctx)
 	c.Set("X-Content-Type-Options", "nosniff")
 	c.Set("X-Frame-Options", "DENY")
@@ -352,11 +351,11 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	route := c.Route().Path
 	elapsed := time.Since(start)
 	s.observeMetrics(c, status, elapsed.Seconds())
-	ev := log.Info()
+	ev := s.log.Info()
 	if status >= 500 {
-		ev = log.Error()
+		ev = s.log.Error()
 	}
-	ev.Str("method", c.Method()).Str("route", route).Str("path", c.Path()).Int("status", status).
+	ev.Str("request_id", id).Str("method", c.Method()).Str("route", route).Str("path", c.Path()).Int("status", status).
 		Float64("duration_ms", ms(elapsed)).Str("ip", c.IP()).Msg("request")
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -45,6 +46,9 @@ func WriteAllocs(path string) {
 	if path == "" {
 		return
 	}
+	// The profile counts allocations as of the last completed collection: without this one,
+	// whatever the run allocated since then (all of it, if it made little garbage) is missing.
+	runtime.GC()
 	f, err := os.Create(path)
 	if err == nil {
 		err = pprof.Lookup("allocs").WriteTo(f, 0)
