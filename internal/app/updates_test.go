@@ -337,15 +337,27 @@ func TestUpdateToAThousandBackersOnceAcrossInstancesAndCrashes(t *testing.T) {
 	s.clock.Advance(notify.ClaimTTL + time.Second)
 	other.relay()
 
+	deliveries := s.updateDeliveries(ms, "Thousand", upd["id"].(string), n)
+	// 1,000 messages; the one whose sending was cut may arrive twice, with one Message-ID.
+	if deliveries < n || deliveries > n+1 {
+		t.Fatalf("%d deliveries, want %d (or one more, a copy with the same Message-ID)", deliveries, n)
+	}
+	t.Logf("%d deliveries of %d messages to %d backers", deliveries, n, n)
+}
+
+// updateDeliveries checks that the update's messages (subjects ending ": "+title) reached n
+// backers, each under one Message-ID of that update however often it was delivered, and
+// returns the number of deliveries.
+func (s *service) updateDeliveries(ms *mailServer, title, updateID string, n int) (deliveries int) {
+	s.t.Helper()
 	perBacker := map[string]map[string]bool{}
-	deliveries := 0
 	for _, d := range ms.received() {
-		if !strings.HasSuffix(d.Subject, ": Thousand") {
+		if !strings.HasSuffix(d.Subject, ": "+title) {
 			continue
 		}
 		deliveries++
-		if !strings.HasPrefix(d.MessageID, "<msg_"+upd["id"].(string)+".") {
-			t.Fatalf("Message-ID %s is not the update's", d.MessageID)
+		if !strings.HasPrefix(d.MessageID, "<msg_"+updateID+".") {
+			s.t.Fatalf("Message-ID %s is not the update's", d.MessageID)
 		}
 		if perBacker[d.To] == nil {
 			perBacker[d.To] = map[string]bool{}
@@ -353,18 +365,14 @@ func TestUpdateToAThousandBackersOnceAcrossInstancesAndCrashes(t *testing.T) {
 		perBacker[d.To][d.MessageID] = true
 	}
 	if len(perBacker) != n {
-		t.Fatalf("%d backers got the update, want %d", len(perBacker), n)
+		s.t.Fatalf("%d backers got the update, want %d", len(perBacker), n)
 	}
 	for to, ids := range perBacker {
 		if len(ids) != 1 || !strings.HasPrefix(to, "b") {
-			t.Fatalf("%s got %d different messages", to, len(ids))
+			s.t.Fatalf("%s got %d different messages", to, len(ids))
 		}
 	}
-	// 1,000 messages; the one whose sending was cut may arrive twice, with one Message-ID.
-	if deliveries < n || deliveries > n+1 {
-		t.Fatalf("%d deliveries, want %d (or one more, a copy with the same Message-ID)", deliveries, n)
-	}
-	t.Logf("%d deliveries of %d messages to %d backers", deliveries, n, len(perBacker))
+	return deliveries
 }
 
 // thousandBackers writes n backers' pledges on c straight to the store (making them through
