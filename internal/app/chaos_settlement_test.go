@@ -235,8 +235,7 @@ func TestSettlementSurvivesSIGKILL(t *testing.T) {
 		}
 		// The charges' events, late and some of them for attempts a dead child made, change
 		// nothing the settlement did.
-		hold.Release()
-		s.waitWebhooks()
+		s.deliverHeld(hold)
 		s.checkChargedOnce(c, backers)
 		run := s.reconcileRun(s.admin(), c.id) // a new login: the clock has moved past the last one's expiry
 		if f := run["findings"].([]any); len(f) != 0 {

@@ -71,8 +71,7 @@ func TestCountersHealAfterACrashBetweenPledgeAndCounters(t *testing.T) {
 		t.Fatalf("B's card event was not held: %+v", hold.Events())
 	}
 	// The late events find both changes made and leave what the dead requests owe to the sweeper.
-	hold.Release()
-	s.waitWebhooks()
+	s.deliverHeld(hold)
 	for id, want := range map[string]pledge.Status{aID: pledge.StatusCancelled, bID: pledge.StatusActive} {
 		p, err := s.store.FindPledge(context.Background(), id)
 		if err != nil || p.Status != want || p.Pending == nil {

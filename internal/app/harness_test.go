@@ -303,6 +303,14 @@ func (s *service) waitWebhooks() {
 	}
 }
 
+// deliverHeld releases hold's events in the order Stripe made them and waits until the service
+// has answered each: the late events of a step the test staged have then all arrived.
+func (s *service) deliverHeld(hold *stripedouble.EventHold) {
+	s.t.Helper()
+	hold.Release()
+	s.waitWebhooks()
+}
+
 // heldType says whether hold keeps an event of type typ: a test that holds events to stage a
 // step checks that the event it races was caught, or the hold proves nothing.
 func heldType(hold *stripedouble.EventHold, typ string) bool {

@@ -71,8 +71,7 @@ func TestCrashBetweenChangeAndOutboxStillSendsTheMessageOnce(t *testing.T) {
 	if !heldType(hold, "setup_intent.succeeded") {
 		t.Fatalf("the card's event was not held: %+v", hold.Events())
 	}
-	hold.Release()
-	s.waitWebhooks()
+	s.deliverHeld(hold)
 	if st := s.manage("GET", id, token, nil).JSON(t)["status"]; st != "active" {
 		t.Fatalf("the change was not stored: %v", st)
 	}
