@@ -49,7 +49,12 @@ func TestCountersHealAfterACrashBetweenPledgeAndCounters(t *testing.T) {
 	aID, aToken := confirmed("heal-a", 32000)
 	s.must(200, "POST", "/api/v1/pledges/"+aID+"/confirm", "", map[string]any{"payment_method": "pm_card_visa"}, "X-Manage-Token", aToken)
 	bID, bToken := confirmed("heal-b", 40000)
+	s.waitWebhooks() // A's card event, late, would meet the armed fault
 
+	// Stripe's events wait while the crashes are staged: B's card event, arriving before the
+	// request's own write, would confirm B itself (and crash there), leaving the request nothing
+	// to write.
+	hold := s.double().HoldEvents(t)
 	hit := failNext(s.app.Pledges(), 2)
 	// B is confirmed (its card saved) but the process "dies" before the totals count it; A is
 	// cancelled but "dies" before its unit and its share of the totals go back.
@@ -62,6 +67,11 @@ func TestCountersHealAfterACrashBetweenPledgeAndCounters(t *testing.T) {
 	if hit.Load() != 2 {
 		t.Fatalf("fault hit %d times, want 2", hit.Load())
 	}
+	if !heldType(hold, "setup_intent.succeeded") {
+		t.Fatalf("B's card event was not held: %+v", hold.Events())
+	}
+	// The late events find both changes made and leave what the dead requests owe to the sweeper.
+	s.deliverHeld(hold)
 	for id, want := range map[string]pledge.Status{aID: pledge.StatusCancelled, bID: pledge.StatusActive} {
 		p, err := s.store.FindPledge(context.Background(), id)
 		if err != nil || p.Status != want || p.Pending == nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/backstitch/backstitch/internal/app"
 	"github.com/backstitch/backstitch/internal/config"
 	"github.com/backstitch/backstitch/internal/mongostore"
+	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/stripedouble"
 	"github.com/backstitch/backstitch/internal/testenv"
 	"github.com/backstitch/backstitch/internal/testsite"
@@ -300,6 +301,36 @@ func (s *service) waitWebhooks() {
 	if err := s.double().WaitWebhooks(ctx); err != nil {
 		s.t.Fatalf("webhooks not delivered: %v", err)
 	}
+}
+
+// deliverHeld releases hold's events in the order Stripe made them and waits until the service
+// has answered each: the late events of a step the test staged have then all arrived.
+func (s *service) deliverHeld(hold *stripedouble.EventHold) {
+	s.t.Helper()
+	hold.Release()
+	s.waitWebhooks()
+}
+
+// heldType says whether hold keeps an event of type typ: a test that holds events to stage a
+// step checks that the event it races was caught, or the hold proves nothing.
+func heldType(hold *stripedouble.EventHold, typ string) bool {
+	for _, e := range hold.Events() {
+		if e.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// transitionsTo counts the changes of p's history into status to.
+func transitionsTo(p pledge.Pledge, to pledge.Status) int {
+	n := 0
+	for _, h := range p.History {
+		if h.To == to {
+			n++
+		}
+	}
+	return n
 }
 
 // routes lists the app's routes as "METHOD /path".

@@ -444,6 +444,9 @@ func TestFlexiblePledgeIsChargedAtOnceAndRefundedOnCancel(t *testing.T) {
 	if r := s.manage("PATCH", id, token, map[string]any{"amount": map[string]any{"amount": 20000, "currency": "CHF"}}); r.Status != 409 {
 		t.Fatalf("changing a flexible pledge: %d", r.Status)
 	}
+	// The refund's event waits until the cancellation has answered: arriving first, it moved the
+	// pledge to refunded itself, and the request could answer before that reached the totals.
+	hold := s.double().HoldEvents(t)
 	for range 2 {
 		if r := s.manage("POST", id, token, nil); r.Status != 200 || r.JSON(t)["status"] != "cancelled" {
 			t.Fatalf("cancel: %d %s", r.Status, r.Body)
@@ -455,6 +458,17 @@ func TestFlexiblePledgeIsChargedAtOnceAndRefundedOnCancel(t *testing.T) {
 	}
 	if pledged, backers := s.campaignTotals(c.slug); pledged != 0 || backers != 0 {
 		t.Fatalf("totals after cancel %v / %v", pledged, backers)
+	}
+	if !heldType(hold, "charge.refunded") {
+		t.Fatalf("the refund's event was not held: %+v", hold.Events())
+	}
+	// Late, it leaves the pledge cancelled and the totals alone.
+	s.deliverHeld(hold)
+	if st := s.manage("GET", id, token, nil).JSON(t)["status"]; st != "cancelled" {
+		t.Fatalf("after the late refund event: %v, want cancelled", st)
+	}
+	if pledged, backers := s.campaignTotals(c.slug); pledged != 0 || backers != 0 {
+		t.Fatalf("totals after the late refund event %v / %v", pledged, backers)
 	}
 	// A pledge partly refunded by an admin and then cancelled by its backer gets the rest back.
 	q := s.pledge(c.slug, map[string]any{"tier_id": c.workshop, "amount": map[string]any{"amount": 12000, "currency": "CHF"},

@@ -48,6 +48,10 @@ func TestPublicReadsFollowPledgesOnBothInstances(t *testing.T) {
 	if rem := a.tierRemaining(c.slug, c.coatTier); rem != 9 {
 		t.Fatalf("remaining on the instance that took the pledge: %v, want 9 at once", rem)
 	}
+	// The payment's events wait, so "at once" is the request's own doing: a payment event
+	// arriving first made the change itself, and the request answered before that change had
+	// reached the totals.
+	hold := a.double().HoldEvents(t)
 	if got := a.manage("POST", p["id"].(string), p["manage_token"].(string), map[string]any{"payment_method": "pm_card_visa"}); got.Status != 200 {
 		t.Fatalf("confirm: %d %s", got.Status, got.Body)
 	}
@@ -56,6 +60,11 @@ func TestPublicReadsFollowPledgesOnBothInstances(t *testing.T) {
 	}
 	if got := a.listedPledged(c.id); got != 32000 {
 		t.Fatalf("listed on the writing instance: %v", got)
+	}
+	// Arriving late, they count nothing twice.
+	a.deliverHeld(hold)
+	if pledged, backers := a.campaignTotals(c.slug); pledged != 32000 || backers != 1 {
+		t.Fatalf("totals after the late payment events: %v / %v, want 32000 / 1", pledged, backers)
 	}
 
 	// b serves what it rendered until the TTL has passed since it read the store, then the truth.

@@ -48,7 +48,10 @@ func (s *service) page(path string, header ...string) response {
 	return response{Status: res.StatusCode, Header: res.Header, Body: b}
 }
 
-// confirmedPledge pledges amount for the coat on s and confirms it with a card that works.
+// confirmedPledge pledges amount for the coat on s and confirms it with a card that works. The
+// card's events are held until the request has answered, so the confirmation is the request's
+// own (tests check it shows at once on this instance), then delivered, so nothing is under way
+// when the test goes on.
 func (s *service) confirmedPledge(c pledgeSetup, amount int, key string, source map[string]any) string {
 	s.t.Helper()
 	body := coatPledge(c.coatTier, amount)
@@ -61,9 +64,11 @@ func (s *service) confirmedPledge(c pledgeSetup, amount int, key string, source 
 	}
 	p := r.JSON(s.t)
 	s.secret(p["manage_token"].(string))
+	hold := s.double().HoldEvents(s.t)
 	if got := s.manage("POST", p["id"].(string), p["manage_token"].(string), map[string]any{"payment_method": "pm_card_visa"}); got.Status != 200 {
 		s.t.Fatalf("confirm: %d %s", got.Status, got.Body)
 	}
+	s.deliverHeld(hold)
 	return p["id"].(string)
 }
 

@@ -88,6 +88,8 @@ type dispatcher struct {
 	seq      uint64
 	inFlight bool
 	log      []Delivery
+	// holds are the open EventHolds, oldest first; a new event joins the newest.
+	holds []*EventHold
 }
 
 func newDispatcher(opts Options, rng *mrand.Rand) *dispatcher {
@@ -145,12 +147,13 @@ func (d *Double) WebhookDeliveries() []Delivery {
 }
 
 // WaitWebhooks blocks until every queued delivery, retries included, has
-// finished or given up.
+// finished or given up. Events kept by an open EventHold are not waited for.
 func (d *Double) WaitWebhooks(ctx context.Context) error {
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		d.hooks.mu.Lock()
+		// Events in an EventHold are not pending: they wait for the test, not for the dispatcher.
 		idle := len(d.hooks.queue) == 0 && d.hooks.held == nil && !d.hooks.inFlight
 		d.hooks.mu.Unlock()
 		if idle {
@@ -179,6 +182,16 @@ func (h *dispatcher) enqueue(eventID, eventType string, payload []byte) {
 	if h.url == "" {
 		return
 	}
+	if n := len(h.holds); n > 0 {
+		hold := h.holds[n-1]
+		hold.events = append(hold.events, heldEvent{HeldEvent{eventID, eventType}, payload})
+		return
+	}
+	h.queueLocked(eventID, eventType, payload)
+}
+
+// queueLocked draws the event's faults and queues it; h.mu is held.
+func (h *dispatcher) queueLocked(eventID, eventType string, payload []byte) {
 	now := time.Now()
 	f := h.faults
 	if f.DropRate > 0 && h.rng.Float64() < f.DropRate {
