@@ -2,10 +2,12 @@ package console
 
 import (
 	"context"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/backstitch/backstitch/internal/account"
+	"github.com/backstitch/backstitch/internal/locale"
 )
 
 // payoutRoutes are the routes mountPayouts adds (listed in Routes).
@@ -39,6 +41,8 @@ type payoutsView struct {
 	// State is "none", "incomplete", "checking", "enabled" or "expired" (a CSS hook and the
 	// tests' handle); Body the sentence that says what it means.
 	State, Body string
+	// Left is what Stripe still asks of her, in words, when it has said.
+	Left []string
 	// Button is the label of the button to Stripe, "" when nothing is left to do there.
 	Button string
 }
@@ -52,20 +56,82 @@ func (k *Console) payoutsView(r *request, title, state, body, button string) vie
 	return view{name: "designer_payouts", data: v}
 }
 
-// payoutsPage says whether her payouts are on, from what the service has recorded (Stripe's
-// account.updated keeps it current).
+// payoutsState is which of the payouts page's states p is in.
+func payoutsState(p account.Payouts) string {
+	switch {
+	case p.Enabled:
+		return "enabled"
+	case p.Checking():
+		return "checking"
+	case p.Started:
+		return "incomplete"
+	}
+	return "none"
+}
+
+// dueOrder is the groups of what Stripe may still ask of her, in the order its pages ask.
+var dueOrder = []string{"console.payouts.due.business", "console.payouts.due.identity", "console.payouts.due.bank",
+	"console.payouts.due.terms", "console.payouts.due.other"}
+
+// dueGroup is the group of one of Stripe's requirement names (an entry of currently_due), as a
+// designer recognises it; one that is none of these is "other details".
+func dueGroup(name string) string {
+	for _, g := range []struct{ prefix, key string }{
+		{"business_type", "console.payouts.due.business"}, {"business_profile.", "console.payouts.due.business"},
+		{"company.", "console.payouts.due.business"}, {"individual.", "console.payouts.due.identity"},
+		{"representative.", "console.payouts.due.identity"}, {"person_", "console.payouts.due.identity"},
+		{"owners.", "console.payouts.due.identity"}, {"directors.", "console.payouts.due.identity"},
+		{"executives.", "console.payouts.due.identity"}, {"external_account", "console.payouts.due.bank"},
+		{"tos_acceptance.", "console.payouts.due.terms"},
+	} {
+		if strings.HasPrefix(name, g.prefix) {
+			return g.key
+		}
+	}
+	return "console.payouts.due.other"
+}
+
+// leftToDo is what Stripe still asks of her, one line a group, each once.
+func leftToDo(loc locale.Locale, due []string) []string {
+	seen := map[string]bool{}
+	for _, name := range due {
+		seen[dueGroup(name)] = true
+	}
+	var out []string
+	for _, key := range dueOrder {
+		if seen[key] {
+			out = append(out, loc.T(key))
+		}
+	}
+	return out
+}
+
+// payoutsPage says where her payouts stand, from what the service has recorded (Stripe's
+// account.updated keeps it current, so she need not go back through Stripe's pages to see it).
 func (k *Console) payoutsPage(r *request) (view, error) {
 	p, err := k.payouts.PayoutStatus(r.c.UserContext(), r.sess.UserID, false)
 	if err != nil {
 		return view{}, err
 	}
-	switch {
-	case p.Enabled:
+	switch payoutsState(p) {
+	case "enabled":
 		return k.payoutsView(r, "console.payouts.title", "enabled", "console.payouts.enabled", ""), nil
-	case p.Started:
-		return k.payoutsView(r, "console.payouts.title", "incomplete", "console.payouts.incomplete", "console.payouts.continue"), nil
+	case "checking":
+		return k.payoutsView(r, "console.payouts.title", "checking", "console.payouts.checking", ""), nil
+	case "incomplete":
+		return k.incomplete(r, "console.payouts.title", p), nil
 	}
 	return k.payoutsView(r, "console.payouts.title", "none", "console.payouts.none", "console.payouts.start"), nil
+}
+
+// incomplete is the page of an onboarding Stripe still needs details for: what they are, and
+// the button to continue.
+func (k *Console) incomplete(r *request, title string, p account.Payouts) view {
+	v := k.payoutsView(r, title, "incomplete", "console.payouts.incomplete", "console.payouts.continue")
+	pv := v.data.(payoutsView)
+	pv.Left = leftToDo(r.loc, p.CurrentlyDue)
+	v.data = pv
+	return v
 }
 
 // startOnboarding sends her to Stripe's onboarding, her connected account made once.
@@ -85,13 +151,13 @@ func (k *Console) onboardingDone(r *request) (view, error) {
 	if err != nil {
 		return view{}, err
 	}
-	switch {
-	case p.Enabled:
+	switch payoutsState(p) {
+	case "enabled":
 		return k.payoutsView(r, "console.payouts.done.enabled_title", "enabled", "console.payouts.enabled", ""), nil
-	case p.DetailsSubmitted:
+	case "checking":
 		return k.payoutsView(r, "console.payouts.done.checking_title", "checking", "console.payouts.checking", ""), nil
-	case p.Started:
-		return k.payoutsView(r, "console.payouts.done.incomplete_title", "incomplete", "console.payouts.incomplete", "console.payouts.continue"), nil
+	case "incomplete":
+		return k.incomplete(r, "console.payouts.done.incomplete_title", p), nil
 	}
 	// She came here without ever starting: the payouts page is where to begin.
 	return view{redirect: "/designer/payouts"}, nil
