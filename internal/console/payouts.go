@@ -47,15 +47,6 @@ type payoutsView struct {
 	Button string
 }
 
-func (k *Console) payoutsView(r *request, title, state, body, button string) view {
-	v := payoutsView{base: r.base, State: state, Body: r.loc.T(body)}
-	v.Title = r.loc.T(title)
-	if button != "" {
-		v.Button = r.loc.T(button)
-	}
-	return view{name: "designer_payouts", data: v}
-}
-
 // payoutsState is which of the payouts page's states p is in.
 func payoutsState(p account.Payouts) string {
 	switch {
@@ -113,25 +104,26 @@ func (k *Console) payoutsPage(r *request) (view, error) {
 	if err != nil {
 		return view{}, err
 	}
-	switch payoutsState(p) {
-	case "enabled":
-		return k.payoutsView(r, "console.payouts.title", "enabled", "console.payouts.enabled", ""), nil
-	case "checking":
-		return k.payoutsView(r, "console.payouts.title", "checking", "console.payouts.checking", ""), nil
-	case "incomplete":
-		return k.incomplete(r, "console.payouts.title", p), nil
-	}
-	return k.payoutsView(r, "console.payouts.title", "none", "console.payouts.none", "console.payouts.start"), nil
+	return payoutsPageOf(r, p, "console.payouts.title"), nil
 }
 
-// incomplete is the page of an onboarding Stripe still needs details for: what they are, and
-// the button to continue.
-func (k *Console) incomplete(r *request, title string, p account.Payouts) view {
-	v := k.payoutsView(r, title, "incomplete", "console.payouts.incomplete", "console.payouts.continue")
-	pv := v.data.(payoutsView)
-	pv.Left = leftToDo(r.loc, p.CurrentlyDue)
-	v.data = pv
-	return v
+// payoutsPageOf says where p stands under the heading title ("" for the state's own heading,
+// as the page Stripe sends her back to has): with what is left and the button to Stripe while
+// onboarding is unfinished, and the button to start before it began.
+func payoutsPageOf(r *request, p account.Payouts, title string) view {
+	state := payoutsState(p)
+	if title == "" {
+		title = "console.payouts.done." + state + "_title"
+	}
+	v := payoutsView{base: r.base, State: state, Body: r.loc.T("console.payouts." + state)}
+	v.Title = r.loc.T(title)
+	switch state {
+	case "incomplete":
+		v.Button, v.Left = r.loc.T("console.payouts.continue"), leftToDo(r.loc, p.CurrentlyDue)
+	case "none":
+		v.Button = r.loc.T("console.payouts.start")
+	}
+	return view{name: "designer_payouts", data: v}
 }
 
 // startOnboarding sends her to Stripe's onboarding, her connected account made once.
@@ -151,13 +143,8 @@ func (k *Console) onboardingDone(r *request) (view, error) {
 	if err != nil {
 		return view{}, err
 	}
-	switch payoutsState(p) {
-	case "enabled":
-		return k.payoutsView(r, "console.payouts.done.enabled_title", "enabled", "console.payouts.enabled", ""), nil
-	case "checking":
-		return k.payoutsView(r, "console.payouts.done.checking_title", "checking", "console.payouts.checking", ""), nil
-	case "incomplete":
-		return k.incomplete(r, "console.payouts.done.incomplete_title", p), nil
+	if p.Started {
+		return payoutsPageOf(r, p, ""), nil
 	}
 	// She came here without ever starting: the payouts page is where to begin.
 	return view{redirect: "/designer/payouts"}, nil
@@ -166,5 +153,7 @@ func (k *Console) onboardingDone(r *request) (view, error) {
 // onboardingExpired is where Stripe sends her when the link was used already or too old; a
 // new one is one button away (a POST, so a link someone else sends her cannot start it).
 func (k *Console) onboardingExpired(r *request) (view, error) {
-	return k.payoutsView(r, "console.payouts.expired_title", "expired", "console.payouts.expired", "console.payouts.fresh"), nil
+	v := payoutsView{base: r.base, State: "expired", Body: r.loc.T("console.payouts.expired"), Button: r.loc.T("console.payouts.fresh")}
+	v.Title = r.loc.T("console.payouts.expired_title")
+	return view{name: "designer_payouts", data: v}, nil
 }
