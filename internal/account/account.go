@@ -36,9 +36,12 @@ type User struct {
 	PasswordHash string    `bson:"password_hash"`
 	CreatedAt    time.Time `bson:"created_at"`
 	// Payouts (designers): their Stripe Connect Express account and whether Stripe lets it
-	// receive transfers yet (kept current by account.updated).
+	// receive transfers yet (kept current by account.updated), which settlement reads.
 	StripeAccountID string `bson:"stripe_account_id,omitempty"`
 	PayoutsEnabled  bool   `bson:"payouts_enabled"`
+	// PayoutState is where her onboarding stood when Stripe last told (written with
+	// PayoutsEnabled; nil until then), for her payouts page to say what is left.
+	PayoutState *Payouts `bson:"payout_state,omitempty"`
 	// Locale is the language she reads her messages in (one of locale.Languages; "" is the
 	// default one, for accounts made before it was kept).
 	Locale string `bson:"locale,omitempty"`
@@ -56,7 +59,35 @@ type User struct {
 // account yet), started but details not all given, details given and Stripe checking them, or
 // Enabled (Stripe lets the platform transfer to her).
 type Payouts struct {
-	Started, DetailsSubmitted, Enabled bool
+	Started bool `bson:"-"`
+	// DetailsSubmitted, ChargesEnabled, CurrentlyDue and DisabledReason are Stripe's fields of
+	// the account (its requirements' for the last two).
+	DetailsSubmitted bool     `bson:"details_submitted"`
+	ChargesEnabled   bool     `bson:"charges_enabled"`
+	Enabled          bool     `bson:"enabled"`
+	CurrentlyDue     []string `bson:"currently_due,omitempty"`
+	DisabledReason   string   `bson:"disabled_reason,omitempty"`
+	// AsOf is when Stripe said so, to the second (an event's created, or when the account was
+	// read): an older word never replaces a newer one, as events come in any order.
+	AsOf time.Time `bson:"as_of"`
+}
+
+// Checking says that Stripe has all it asked for and is verifying it.
+func (p Payouts) Checking() bool {
+	return p.Started && !p.Enabled && p.DetailsSubmitted && len(p.CurrentlyDue) == 0
+}
+
+// Payouts is where her onboarding stands as recorded.
+func (u User) Payouts() Payouts {
+	if u.StripeAccountID == "" {
+		return Payouts{}
+	}
+	p := Payouts{DetailsSubmitted: u.PayoutsEnabled, Enabled: u.PayoutsEnabled}
+	if u.PayoutState != nil {
+		p = *u.PayoutState
+	}
+	p.Started = true
+	return p
 }
 
 // Password length limits: long passphrases welcome, but hashing megabytes is a denial of service.

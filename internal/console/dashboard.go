@@ -3,7 +3,9 @@ package console
 import "net/url"
 
 // stripeDashboardPaths are where Stripe's dashboard shows each kind of object a pledge points
-// at; a payment method has no page of its own there, so it is not linked.
+// at; a payment method has no page of its own there, so it is not linked. Transfers sit under
+// connect/ (Stripe's own Connect sample links test/connect/transfers/tr_…); the bare
+// transfers/ path seen in older code dates from before transfers and payouts were split.
 var stripeDashboardPaths = map[string]string{
 	"customer": "customers", "setup_intent": "setup_intents", "payment_intent": "payments",
 	"charge": "payments", "transfer": "connect/transfers",

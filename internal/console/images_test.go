@@ -85,13 +85,37 @@ func pngClaiming(w, h uint32) []byte {
 	return binary.BigEndian.AppendUint32(append(out, ihdr...), crc32.ChecksumIEEE(ihdr))
 }
 
-func (s *site) imageFiles() int64 {
+// wantImageFiles checks that the store holds n image files (a picture is one per width).
+func (s *site) wantImageFiles(n int64, when string) {
 	s.t.Helper()
-	n, err := s.store.CountImageFiles(context.Background())
+	got, err := s.store.CountImageFiles(context.Background())
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	return n
+	if got != n {
+		s.t.Errorf("%d image files %s, want %d", got, when, n)
+	}
+}
+
+// pictureDraft signs a designer up in lang with a draft campaign and one physical tier, and
+// returns her, the editor's path and the tier form's path.
+func pictureDraft(t *testing.T, s *site, lang, title, tierTitle string) (v *visitor, editor, tier string) {
+	t.Helper()
+	v = s.visitor(lang)
+	v.signUp("Ana")
+	editor = v.createDraft(title)
+	v.addTier(editor, tierTitle, "physical", "320")
+	return v, editor, editor + "/tiers/" + tierIDs(t, s, v.cookie("session").Value, campaignID(editor))[0]
+}
+
+// landed checks that a picture form's answer p leads back to from with notice, and returns
+// the page it leads to.
+func (v *visitor) landed(p page, from, notice string) page {
+	v.s.t.Helper()
+	if p.status != 303 || !strings.HasPrefix(p.location(), from+"?notice="+notice) {
+		v.s.t.Fatalf("want back to %s with %s: %d %q\n%s", from, notice, p.status, p.location(), p.body)
+	}
+	return v.get(p.location())
 }
 
 var shownImage = regexp.MustCompile(`<img class="picture" src="(/images/img_[^"/]+/480\.jpg)" alt="([^"]*)"`)
@@ -100,18 +124,10 @@ var shownImage = regexp.MustCompile(`<img class="picture" src="(/images/img_[^"/
 // once, with her alt text (escaped), and their bytes are served.
 func TestConsoleUploadsCoverAndTierPicture(t *testing.T) {
 	s := startSite(t, nil)
-	v := s.visitor("en")
-	v.signUp("Ana")
-	editor := v.createDraft("Linen coat")
-	v.addTier(editor, "Coat", "physical", "320")
-	tier := editor + "/tiers/" + tierIDs(t, s, v.cookie("session").Value, campaignID(editor))[0]
+	v, editor, tier := pictureDraft(t, s, "en", "Linen coat", "Coat")
 
 	hostile := `Coat <script>alert(1)</script> & "friends"`
-	p := v.upload(editor, editor+"/cover", "coat.jpg", photo(t, 1600, 1000), hostile, "")
-	if p.status != 303 || !strings.HasPrefix(p.location(), editor+"?notice=cover_saved") {
-		t.Fatalf("cover upload: %d %q\n%s", p.status, p.location(), p.body)
-	}
-	p = v.get(p.location())
+	p := v.landed(v.upload(editor, editor+"/cover", "coat.jpg", photo(t, 1600, 1000), hostile, ""), editor, "cover_saved")
 	m := shownImage.FindStringSubmatch(p.body)
 	if m == nil || !strings.Contains(p.body, "Cover picture saved.") {
 		t.Fatalf("the editor shows no cover:\n%s", p.body)
@@ -124,33 +140,21 @@ func TestConsoleUploadsCoverAndTierPicture(t *testing.T) {
 	if img.status != 200 || img.header.Get("Content-Type") != "image/jpeg" || !strings.Contains(img.header.Get("Cache-Control"), "immutable") {
 		t.Errorf("cover bytes: %d %v", img.status, img.header)
 	}
-	if n := s.imageFiles(); n != 3 {
-		t.Errorf("%d image files for one cover, want 3 (one per width)", n)
-	}
+	s.wantImageFiles(3, "for one cover")
 
-	p = v.upload(tier, tier+"/image", "piece.png", photo(t, 800, 800), "The coat's collar", "")
-	if p.status != 303 || !strings.HasPrefix(p.location(), tier+"?notice=image_saved") {
-		t.Fatalf("tier picture upload: %d %q\n%s", p.status, p.location(), p.body)
-	}
-	p = v.get(p.location())
+	p = v.landed(v.upload(tier, tier+"/image", "piece.png", photo(t, 800, 800), "The coat's collar", ""), tier, "image_saved")
 	if m := shownImage.FindStringSubmatch(p.body); m == nil || html.UnescapeString(m[2]) != "The coat's collar" || !strings.Contains(p.body, "Picture saved.") {
 		t.Fatalf("the tier form shows no picture:\n%s", p.body)
 	}
 	testenv.CheckHTML(t, "tier with a picture", p.body, "en")
-	if n := s.imageFiles(); n != 6 {
-		t.Errorf("%d image files for a cover and a tier picture, want 6", n)
-	}
+	s.wantImageFiles(6, "for a cover and a tier picture")
 }
 
 // Refused uploads come back to the form with the reason beside the field, in the designer's
 // language, with the status the API gives, and nothing is stored.
 func TestConsoleRefusedUploadsSayWhyAndStoreNothing(t *testing.T) {
 	s := startSite(t, nil)
-	v := s.visitor("fr")
-	v.signUp("Ana")
-	editor := v.createDraft("Manteau")
-	v.addTier(editor, "Manteau", "physical", "320")
-	tier := editor + "/tiers/" + tierIDs(t, s, v.cookie("session").Value, campaignID(editor))[0]
+	v, editor, tier := pictureDraft(t, s, "fr", "Manteau", "Manteau")
 	pdf := []byte("%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n")
 	big := append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, make([]byte, 10<<20)...)
 	cases := []struct {
@@ -180,9 +184,7 @@ func TestConsoleRefusedUploadsSayWhyAndStoreNothing(t *testing.T) {
 			testenv.CheckHTML(t, tc.name, p.body, "fr")
 		}
 	}
-	if n := s.imageFiles(); n != 0 {
-		t.Errorf("%d image files stored after refused uploads", n)
-	}
+	s.wantImageFiles(0, "after refused uploads")
 	if p := v.get(editor); shownImage.MatchString(p.body) {
 		t.Error("a refused upload shows as the cover")
 	}
@@ -210,26 +212,16 @@ func TestConsoleUploadsNeedTokenAndOwner(t *testing.T) {
 	if p := anon.upload("/designer/login", editor+"/cover", "coat.jpg", photo(t, 400, 300), "A coat", ""); p.status != 303 || !strings.HasPrefix(p.location(), "/designer/login") {
 		t.Errorf("anonymous upload: %d %q", p.status, p.location())
 	}
-	if n := s.imageFiles(); n != 0 {
-		t.Errorf("%d image files stored", n)
-	}
+	s.wantImageFiles(0, "after refused uploads")
 }
 
 // A designer removes a picture from the console: the cover and the tier's picture go, their
 // bytes with them; another designer's removal is refused and changes nothing.
 func TestConsoleRemovesPictures(t *testing.T) {
 	s := startSite(t, nil)
-	v := s.visitor("en")
-	v.signUp("Ana")
-	editor := v.createDraft("Linen coat")
-	v.addTier(editor, "Coat", "physical", "320")
-	tier := editor + "/tiers/" + tierIDs(t, s, v.cookie("session").Value, campaignID(editor))[0]
-	if p := v.upload(editor, editor+"/cover", "coat.jpg", photo(t, 1600, 1000), "A coat", ""); p.status != 303 {
-		t.Fatalf("cover upload: %d", p.status)
-	}
-	if p := v.upload(tier, tier+"/image", "collar.jpg", photo(t, 800, 800), "A collar", ""); p.status != 303 {
-		t.Fatalf("tier picture upload: %d", p.status)
-	}
+	v, editor, tier := pictureDraft(t, s, "en", "Linen coat", "Coat")
+	v.landed(v.upload(editor, editor+"/cover", "coat.jpg", photo(t, 1600, 1000), "A coat", ""), editor, "cover_saved")
+	v.landed(v.upload(tier, tier+"/image", "collar.jpg", photo(t, 800, 800), "A collar", ""), tier, "image_saved")
 	cover := shownImage.FindStringSubmatch(v.get(editor).body)
 	if cover == nil || !strings.Contains(v.get(editor).body, `action="`+editor+`/cover/delete"`) {
 		t.Fatal("the editor offers no removal of its cover")
@@ -245,15 +237,9 @@ func TestConsoleRemovesPictures(t *testing.T) {
 			t.Errorf("removing %s without a token: %d", path, p.status)
 		}
 	}
-	if n := s.imageFiles(); n != 6 {
-		t.Fatalf("%d image files after refused removals, want 6", n)
-	}
+	s.wantImageFiles(6, "after refused removals")
 
-	p := v.post(editor, editor+"/cover/delete", nil)
-	if p.status != 303 || !strings.HasPrefix(p.location(), editor+"?notice=cover_removed") {
-		t.Fatalf("remove cover: %d %q", p.status, p.location())
-	}
-	p = v.get(p.location())
+	p := v.landed(v.post(editor, editor+"/cover/delete", nil), editor, "cover_removed")
 	if shownImage.MatchString(p.body) || !strings.Contains(p.body, "Cover picture removed.") || strings.Contains(p.body, "/cover/delete") {
 		t.Errorf("the editor after removing the cover:\n%s", p.body)
 	}
@@ -261,16 +247,10 @@ func TestConsoleRemovesPictures(t *testing.T) {
 	if img := v.get(cover[1]); img.status != 404 {
 		t.Errorf("the removed cover is still served: %d", img.status)
 	}
-	p = v.post(tier, tier+"/image/delete", nil)
-	if p.status != 303 || !strings.HasPrefix(p.location(), tier+"?notice=image_removed") {
-		t.Fatalf("remove tier picture: %d %q", p.status, p.location())
-	}
-	if p := v.get(p.location()); shownImage.MatchString(p.body) || !strings.Contains(p.body, "Picture removed.") {
+	if p := v.landed(v.post(tier, tier+"/image/delete", nil), tier, "image_removed"); shownImage.MatchString(p.body) || !strings.Contains(p.body, "Picture removed.") {
 		t.Errorf("the tier form after removing its picture:\n%s", p.body)
 	}
-	if n := s.imageFiles(); n != 0 {
-		t.Errorf("%d image files left after removing both pictures", n)
-	}
+	s.wantImageFiles(0, "after removing both pictures")
 }
 
 // A photo far over 10 MB (25 MB, straight from a camera) comes back to the form with the reason
@@ -287,9 +267,7 @@ func TestConsoleUploadFarOverTheLimitShowsTheForm(t *testing.T) {
 		t.Fatalf("25 MB upload: %d %s\n%.2000s", p.status, p.header.Get("Content-Type"), p.body)
 	}
 	testenv.CheckHTML(t, "25 MB upload", p.body, "en")
-	if n := s.imageFiles(); n != 0 {
-		t.Errorf("%d image files stored after a 25 MB upload", n)
-	}
+	s.wantImageFiles(0, "after a 25 MB upload")
 }
 
 // A body beyond even the console forms' limit is refused before it is read; the answer is
@@ -322,7 +300,5 @@ func TestConsoleUploadBeyondTheBodyLimitIsAPage(t *testing.T) {
 		t.Fatalf("64 MB upload: %d %s\n%s", res.StatusCode, res.Header.Get("Content-Type"), body)
 	}
 	testenv.CheckHTML(t, "64 MB upload", string(body), "fr")
-	if n := s.imageFiles(); n != 0 {
-		t.Errorf("%d image files stored", n)
-	}
+	s.wantImageFiles(0, "after a 64 MB upload")
 }

@@ -6,11 +6,14 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/locale"
+	"github.com/backstitch/backstitch/internal/stripedouble"
 	"github.com/backstitch/backstitch/internal/testenv"
 )
 
@@ -142,6 +145,21 @@ func TestPayoutsReturnBeforeFinishingSaysWhatIsLeft(t *testing.T) {
 	if p.status != 200 || !strings.Contains(p.body, "payouts-incomplete") || !strings.Contains(p.body, "Continue with Stripe") {
 		t.Fatalf("return before finishing: %d\n%s", p.status, p.body)
 	}
+	// What Stripe still asks (the double's new account: business_type, external_account and
+	// tos_acceptance.*), in words, each group once; the payouts page says the same from the
+	// state the return page recorded.
+	left := []string{"your business", "the bank account to pay you into", "your acceptance of Stripe"}
+	for _, page := range []page{p, v.get("/designer/payouts")} {
+		for _, want := range left {
+			if !strings.Contains(page.body, want) || strings.Count(page.body, want) != 1 {
+				t.Errorf("what is left lacks %q once:\n%s", want, page.body)
+			}
+		}
+		if !strings.Contains(page.body, "payouts-incomplete") || !strings.Contains(page.body, "Continue with Stripe") {
+			t.Errorf("not finished yet, but:\n%s", page.body)
+		}
+	}
+	testenv.CheckHTML(t, "/designer/payouts", v.get("/designer/payouts").body, "en")
 	if s.accountOf(v).PayoutsEnabled {
 		t.Error("payouts enabled without onboarding")
 	}
@@ -150,5 +168,90 @@ func TestPayoutsReturnBeforeFinishingSaysWhatIsLeft(t *testing.T) {
 	w.signUp("Bea")
 	if p := w.get("/designer/payouts/done"); p.status != 303 || p.location() != "/designer/payouts" {
 		t.Errorf("return without an account: %d %q", p.status, p.location())
+	}
+}
+
+// The payouts page tells "details sent, Stripe is checking" from "not finished" and from
+// "enabled" by what Stripe's account.updated events said, without her going back through
+// Stripe's pages; and an older event delivered after a newer one does not roll the page back.
+func TestPayoutsPageFollowsStripesEventsInTheirOrder(t *testing.T) {
+	s := startSite(t, nil)
+	d := s.app.Double()
+	v := s.visitor("en")
+	v.signUp("Ana")
+	if p := v.post("/designer/payouts", "/designer/payouts", nil); p.status != 303 {
+		t.Fatalf("button: %d", p.status)
+	}
+	acct := s.accountOf(v).StripeAccountID
+	state := func(want string) page {
+		t.Helper()
+		if err := d.WaitWebhooks(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		p := v.get("/designer/payouts")
+		if p.status != 200 || !strings.Contains(p.body, "payouts-"+want) {
+			t.Fatalf("payouts page, want %s: %d\n%s", want, p.status, p.body)
+		}
+		return p
+	}
+	state("incomplete")
+
+	// Details given, Stripe verifying them: no button, nothing listed as left.
+	if err := d.SubmitOnboardingDetails(acct); err != nil {
+		t.Fatal(err)
+	}
+	p := state("checking")
+	if !strings.Contains(p.body, "Stripe has your details and is checking them") || strings.Contains(p.body, `action="/designer/payouts"`) {
+		t.Errorf("checking page:\n%s", p.body)
+	}
+	testenv.CheckHTML(t, "/designer/payouts", p.body, "en")
+	if s.accountOf(v).PayoutsEnabled {
+		t.Error("payouts enabled while Stripe is checking")
+	}
+	s.clock.Advance(time.Minute)
+	if err := d.CompleteOnboarding(acct); err != nil {
+		t.Fatal(err)
+	}
+	state("enabled")
+
+	// Hostile order: a designer whose "checking" event comes after the later "enabled" one.
+	w := s.visitor("en")
+	w.signUp("Bea")
+	if p := w.post("/designer/payouts", "/designer/payouts", nil); p.status != 303 {
+		t.Fatalf("button: %d", p.status)
+	}
+	other := s.accountOf(w).StripeAccountID
+	d.SetWebhookFaults(stripedouble.WebhookFaults{ReorderRate: 1})
+	if err := d.SubmitOnboardingDetails(other); err != nil {
+		t.Fatal(err)
+	}
+	s.clock.Advance(time.Minute)
+	if err := d.CompleteOnboarding(other); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitWebhooks(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d.SetWebhookFaults(stripedouble.WebhookFaults{})
+	var order []string
+	for _, e := range d.Events() {
+		if e.Type == "account.updated" && e.Data.Object["id"] == other {
+			order = append(order, e.ID)
+		}
+	}
+	var delivered []string
+	for _, dl := range d.WebhookDeliveries() {
+		if dl.Status == 200 && slices.Contains(order, dl.EventID) {
+			delivered = append(delivered, dl.EventID)
+		}
+	}
+	if len(order) != 2 || !slices.Equal(delivered, []string{order[1], order[0]}) {
+		t.Fatalf("events %v delivered as %v, want the newer first", order, delivered)
+	}
+	if p := w.get("/designer/payouts"); !strings.Contains(p.body, "payouts-enabled") {
+		t.Errorf("the older event rolled the page back:\n%s", p.body)
+	}
+	if !s.accountOf(w).PayoutsEnabled {
+		t.Error("the older event turned payouts off for settlement")
 	}
 }

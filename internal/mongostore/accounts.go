@@ -182,11 +182,18 @@ func (s *Store) SetStripeAccount(ctx context.Context, userID, accountID string) 
 	return s.FindUserByID(ctx, userID)
 }
 
-// SetPayoutsEnabled records whether a connected account can receive transfers.
-func (s *Store) SetPayoutsEnabled(ctx context.Context, accountID string, enabled bool) error {
-	if _, err := s.db.Collection("users").UpdateOne(ctx, bson.M{"stripe_account_id": accountID},
-		bson.M{"$set": bson.M{"payouts_enabled": enabled}}); err != nil {
-		return storeError("set payouts of %s: %w", accountID, err)
+// RecordPayouts records where a connected account's onboarding stands, unless what is stored
+// is newer: one conditional write, so a late event never rolls back what a newer one (or a read
+// of the account) said. Equal times apply, as two words of the same second cannot be ordered.
+func (s *Store) RecordPayouts(ctx context.Context, accountID string, p account.Payouts) error {
+	p.AsOf = p.AsOf.UTC().Truncate(time.Second)
+	if _, err := s.db.Collection("users").UpdateOne(ctx,
+		bson.M{"stripe_account_id": accountID, "$or": bson.A{
+			bson.M{"payout_state.as_of": bson.M{"$exists": false}},
+			bson.M{"payout_state.as_of": bson.M{"$lte": p.AsOf}},
+		}},
+		bson.M{"$set": bson.M{"payouts_enabled": p.Enabled, "payout_state": p}}); err != nil {
+		return storeError("record payouts of %s: %w", accountID, err)
 	}
 	return nil
 }

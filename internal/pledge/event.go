@@ -3,6 +3,7 @@ package pledge
 import (
 	"context"
 
+	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/backstitch"
 )
 
@@ -28,10 +29,10 @@ type Event struct {
 	Payouts *PayoutsChange
 }
 
-// PayoutsChange says whether a connected account can receive transfers.
+// PayoutsChange is where a connected account's onboarding stands, as of the event's creation.
 type PayoutsChange struct {
 	AccountID string
-	Enabled   bool
+	account.Payouts
 }
 
 // ApplyEvent brings a pledge in line with a Stripe event about it. Events may come twice, late and

@@ -48,10 +48,11 @@ func (d *Double) createAccount(c *call) response {
 		Email:           nstr(c.params.str("email")),
 		Metadata:        mergeMetadata(nil, c.params),
 		Requirements: requirements{
-			CurrentlyDue:   []string{"business_type", "external_account", "tos_acceptance.date", "tos_acceptance.ip"},
-			DisabledReason: "requirements.past_due",
-			EventuallyDue:  []string{"business_type", "external_account", "tos_acceptance.date", "tos_acceptance.ip"},
-			PastDue:        []string{"business_type", "external_account", "tos_acceptance.date", "tos_acceptance.ip"},
+			CurrentlyDue:        []string{"business_type", "external_account", "tos_acceptance.date", "tos_acceptance.ip"},
+			DisabledReason:      "requirements.past_due",
+			EventuallyDue:       []string{"business_type", "external_account", "tos_acceptance.date", "tos_acceptance.ip"},
+			PastDue:             []string{"business_type", "external_account", "tos_acceptance.date", "tos_acceptance.ip"},
+			PendingVerification: []string{},
 		},
 		Type: typ,
 	}
@@ -141,6 +142,26 @@ func (d *Double) AccountLinkURLs(link string) (returnURL, refreshURL string, ok 
 	return l.returnURL, l.refreshURL, ok && !l.used
 }
 
+// SubmitOnboardingDetails leaves a connected account as Stripe does when its holder has given
+// every detail asked and Stripe is verifying them: details submitted, nothing due, charges and
+// payouts not yet enabled, requested capabilities pending. It emits account.updated.
+func (d *Double) SubmitOnboardingDetails(accountID string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	acct, ok := get[*account](d, accountID)
+	if !ok {
+		return fmt.Errorf("stripedouble: no such account %q", accountID)
+	}
+	acct.DetailsSubmitted, acct.ChargesEnabled, acct.PayoutsEnabled = true, false, false
+	for name := range acct.Capabilities {
+		acct.Capabilities[name] = "pending"
+	}
+	acct.Requirements = requirements{CurrentlyDue: []string{}, EventuallyDue: []string{}, PastDue: []string{},
+		DisabledReason: "requirements.pending_verification", PendingVerification: []string{"individual.verification.document"}}
+	d.emit(nil, "account.updated", acct)
+	return nil
+}
+
 // CompleteOnboarding marks a connected account as fully onboarded (details
 // submitted, charges and payouts enabled, every requested capability
 // active) and emits account.updated.
@@ -159,7 +180,7 @@ func (d *Double) CompleteOnboarding(accountID string) error {
 	for name := range acct.Capabilities {
 		acct.Capabilities[name] = "active"
 	}
-	acct.Requirements = requirements{CurrentlyDue: []string{}, EventuallyDue: []string{}, PastDue: []string{}}
+	acct.Requirements = requirements{CurrentlyDue: []string{}, EventuallyDue: []string{}, PastDue: []string{}, PendingVerification: []string{}}
 	d.emit(nil, "account.updated", acct)
 	return nil
 }

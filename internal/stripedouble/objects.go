@@ -304,10 +304,11 @@ type account struct {
 }
 
 type requirements struct {
-	CurrentlyDue   []string `json:"currently_due"`
-	DisabledReason nstr     `json:"disabled_reason"`
-	EventuallyDue  []string `json:"eventually_due"`
-	PastDue        []string `json:"past_due"`
+	CurrentlyDue        []string `json:"currently_due"`
+	DisabledReason      nstr     `json:"disabled_reason"`
+	EventuallyDue       []string `json:"eventually_due"`
+	PastDue             []string `json:"past_due"`
+	PendingVerification []string `json:"pending_verification"`
 }
 
 type event struct {

@@ -280,19 +280,25 @@ func (c *Client) CreateAccountLink(ctx context.Context, accountID, refreshURL, r
 	return link.URL, nil
 }
 
-// ConnectedAccount reads where a connected account's onboarding stands now. Payouts count as
-// enabled only with the transfers capability active, as account.updated judges it (webhook.go).
+// ConnectedAccount reads where a connected account's onboarding stands now, as account.updated
+// tells it (webhook.go); the caller stamps when it asked.
 func (c *Client) ConnectedAccount(ctx context.Context, accountID string) (account.Payouts, error) {
 	acct, err := c.api.Accounts.GetByID(accountID, &stripe.AccountParams{Params: stripe.Params{Context: ctx}})
 	if err != nil {
 		return account.Payouts{}, classify("retrieve connected account", err)
 	}
-	return account.Payouts{Started: true, DetailsSubmitted: acct.DetailsSubmitted, Enabled: payoutsReady(acct)}, nil
+	return payoutsOf(acct), nil
 }
 
-// payoutsReady says whether Stripe lets the platform transfer to acct.
-func payoutsReady(acct *stripe.Account) bool {
-	return acct.PayoutsEnabled && acct.Capabilities != nil && acct.Capabilities.Transfers == stripe.AccountCapabilityStatusActive
+// payoutsOf is where acct's onboarding stands, the same from a read and from an event. Payouts
+// count as enabled only when Stripe lets the platform transfer to acct.
+func payoutsOf(acct *stripe.Account) account.Payouts {
+	p := account.Payouts{Started: true, DetailsSubmitted: acct.DetailsSubmitted, ChargesEnabled: acct.ChargesEnabled,
+		Enabled: acct.PayoutsEnabled && acct.Capabilities != nil && acct.Capabilities.Transfers == stripe.AccountCapabilityStatusActive}
+	if r := acct.Requirements; r != nil {
+		p.CurrentlyDue, p.DisabledReason = r.CurrentlyDue, string(r.DisabledReason)
+	}
+	return p
 }
 
 // CreateTransfer pays a designer their share of one charge.

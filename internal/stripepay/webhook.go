@@ -120,7 +120,9 @@ func eventOf(ev stripe.Event) (pledge.Event, error) {
 		if err := json.Unmarshal(ev.Data.Raw, &acct); err != nil || acct.ID == "" {
 			return out, malformed("Account")
 		}
-		out.Payouts = &pledge.PayoutsChange{AccountID: acct.ID, Enabled: payoutsReady(&acct)}
+		p := payoutsOf(&acct)
+		p.AsOf = time.Unix(ev.Created, 0).UTC()
+		out.Payouts = &pledge.PayoutsChange{AccountID: acct.ID, Payouts: p}
 	}
 	return out, nil
 }

@@ -63,23 +63,22 @@ func (s *Server) StartOnboarding(ctx context.Context, userID, returnURL, refresh
 
 // PayoutStatus is where the designer's onboarding stands. With fresh, Stripe is asked (the
 // page Stripe sends her back to must not wait for account.updated, which may come later) and
-// the answer is recorded; otherwise the stored state is told.
+// the answer is recorded; otherwise the stored state is told, which account.updated keeps
+// current.
 func (s *Server) PayoutStatus(ctx context.Context, userID string, fresh bool) (account.Payouts, error) {
 	u, err := s.store.FindUserByID(ctx, userID)
-	if err != nil || u.StripeAccountID == "" {
-		return account.Payouts{}, err
+	if err != nil || u.StripeAccountID == "" || !fresh {
+		return u.Payouts(), err
 	}
-	if !fresh {
-		return account.Payouts{Started: true, DetailsSubmitted: u.PayoutsEnabled, Enabled: u.PayoutsEnabled}, nil
-	}
+	// Stamped before asking: an event Stripe makes while the answer travels is at least as new.
+	asOf := s.now()
 	p, err := s.payments.ConnectedAccount(ctx, u.StripeAccountID)
 	if err != nil {
 		return account.Payouts{}, err
 	}
-	if p.Enabled != u.PayoutsEnabled {
-		if err := s.store.SetPayoutsEnabled(ctx, u.StripeAccountID, p.Enabled); err != nil {
-			return account.Payouts{}, err
-		}
+	p.AsOf = asOf
+	if err := s.store.RecordPayouts(ctx, u.StripeAccountID, p); err != nil {
+		return account.Payouts{}, err
 	}
 	return p, nil
 }

@@ -60,7 +60,7 @@ type Store interface {
 	FindTiers(ctx context.Context, campaignID string) ([]campaign.Tier, error)
 	pledge.RefundStore
 	SetStripeAccount(ctx context.Context, userID, accountID string) (account.User, error)
-	SetPayoutsEnabled(ctx context.Context, accountID string, enabled bool) error
+	RecordPayouts(ctx context.Context, accountID string, p account.Payouts) error
 	visits.ReportStore
 }
 

@@ -32,7 +32,7 @@ func (s *Server) stripeWebhook(c *fiber.Ctx) error {
 		return c.SendStatus(http.StatusOK)
 	}
 	if event.Payouts != nil {
-		err = s.store.SetPayoutsEnabled(ctx, event.Payouts.AccountID, event.Payouts.Enabled)
+		err = s.store.RecordPayouts(ctx, event.Payouts.AccountID, event.Payouts.Payouts)
 	} else {
 		err = s.pledges.ApplyEvent(ctx, event)
 	}
