@@ -29,7 +29,7 @@ var AdminRoutes = []string{
 	"GET /admin/reconciliations/:id/report.csv", "GET /admin/reconciliations/:id/findings/:finding_id",
 	"POST /admin/reconciliations/:id/findings/:finding_id/resolve", "POST /admin/reconciliations/:id/findings/:finding_id/resolve/confirm",
 	"GET /admin/audit", "GET /admin/audit.csv",
-	"GET /admin/users", "POST /admin/users/invite", "POST /admin/users/:id/disable",
+	"GET /admin/users", "POST /admin/users/invite", "GET /admin/users/:id/disable", "POST /admin/users/:id/disable",
 }
 
 // Admin is what the admins' console needs beyond the designers': the admin service (refunds,
@@ -97,6 +97,7 @@ func (k *Console) mountAdmin(r fiber.Router) {
 	get("/admin/audit.csv", k.auditCSV)
 	get("/admin/users", k.usersPage)
 	post("/admin/users/invite", k.invite)
+	get("/admin/users/:id/disable", k.disableForm)
 	post("/admin/users/:id/disable", k.disable)
 	// An invitation's page: the link is the permission, so no session is asked for; its
 	// address carries the token, so it sends no Referer.

@@ -126,7 +126,7 @@ func TestAdminPagesAreForAdminsOnly(t *testing.T) {
 		method, _, _ := strings.Cut(r, " ")
 		path := paths[r]
 		form := url.Values{"reason": {"Hijacked"}, "amount": {"1"}, "action": {"explained"}, "note": {"Hijacked"}, "campaign": {m.campaign.ID},
-			"key": {strings.Repeat("a", 32)}, "email": {"mallory@evil.example"}}
+			"key": {strings.Repeat("a", 32)}, "email": {"mallory@evil.example"}, "confirm": {"yes"}}
 		if method == "GET" {
 			if p := anon.get(path); p.status != 303 || p.location() != "/designer/login?next="+url.QueryEscape(path) {
 				t.Errorf("%s as anonymous: %d %q", r, p.status, p.location())
