@@ -4,6 +4,7 @@ package console_test
 
 import (
 	"context"
+	"maps"
 	"net/url"
 	"regexp"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/console"
 	"github.com/backstitch/backstitch/internal/locale"
 	"github.com/backstitch/backstitch/internal/pledge"
@@ -562,6 +564,85 @@ func TestFindingsReadInTheAdminsLanguage(t *testing.T) {
 	}
 	if csv := adm.get("/admin/reconciliations/" + runID + "/report.csv"); !strings.Contains(csv.body, ",refund_mismatch,") || strings.Contains(csv.body, "contribution") {
 		t.Errorf("CSV report:\n%s", csv.body)
+	}
+}
+
+// An admin decides about the campaign she read: when the designer edits and resubmits it while
+// the review page is open, approving or rejecting from that page does nothing and shows the page
+// again, with what changed; approving from the new page keeps the new version as reviewed.
+func TestReviewDecidesTheVersionTheAdminRead(t *testing.T) {
+	s := startSite(t, nil)
+	ctx := context.Background()
+	designer := s.visitor("en")
+	designer.signUp("Ana")
+	editor := designer.createDraft("Linen coat")
+	designer.addTier(editor, "Coat", "physical", "320")
+	designer.post(editor, editor+"/submit", nil)
+	id := campaignID(editor)
+	page := "/admin/campaigns/" + id
+	adm := s.adminVisitor("en")
+	opened := adm.get(page)
+	read := hidden(opened.body)
+	token := html.UnescapeString(tokenField.FindStringSubmatch(opened.body)[1])
+	if read.Get("seen") == "" {
+		t.Fatalf("the review page carries no version:\n%s", opened.body)
+	}
+	// Meanwhile the designer changes the title and submits it again.
+	if _, err := s.api.Call(ctx, 200, "PATCH", "/api/v1/campaigns/"+id, designer.cookie("session").Value, map[string]any{"title": "Linen coat, now in wool"}); err != nil {
+		t.Fatal(err)
+	}
+	if p := designer.post(editor, editor+"/submit", nil); p.status != 303 {
+		t.Fatalf("resubmit: %d", p.status)
+	}
+	inReview := func(when string) {
+		t.Helper()
+		c, err := s.store.FindCampaign(ctx, id)
+		if err != nil || c.Status != campaign.StatusInReview || c.Reviewed != nil {
+			t.Fatalf("%s: %s, reviewed %v, %v", when, c.Status, c.Reviewed, err)
+		}
+	}
+	changedWhileOpen := regexp.MustCompile(`(?s)<div class="review-changes changed-while-open">(.*?)</div>`)
+	for _, c := range []struct {
+		action string
+		form   url.Values
+	}{
+		{"approve", url.Values{"seen": {read.Get("seen")}}},
+		{"reject", url.Values{"seen": {read.Get("seen")}, "reason": {"The lining, please."}}},
+		{"approve", url.Values{}}, // a form that says nothing of what it showed
+	} {
+		p := adm.do("POST", page+"/"+c.action, withToken(c.form, token))
+		if p.status != 409 || !strings.Contains(p.body, "The campaign changed after you opened this page") {
+			t.Fatalf("%s of the page read before the change: %d\n%s", c.action, p.status, p.body)
+		}
+		m := changedWhileOpen.FindStringSubmatch(p.body)
+		if m == nil || !strings.Contains(m[1], "<li>Title</li>") || (c.form.Has("seen") && strings.Contains(m[1], "<li>Rewards</li>")) {
+			t.Errorf("%s: what changed while open: %v", c.action, m)
+		}
+		if got := hidden(p.body).Get("seen"); got == "" || got == read.Get("seen") {
+			t.Errorf("%s: the page shown again carries the old version", c.action)
+		}
+		if c.action == "reject" && !strings.Contains(p.body, "The lining, please.") {
+			t.Error("the reason was lost")
+		}
+		testenv.CheckHTML(t, "en review changed while open", p.body, "en")
+		inReview("after " + c.action + " of an old page")
+	}
+	// From the page as it is now, the approval goes through and keeps what she read.
+	now := adm.get(page)
+	if r := adm.post(page, page+"/approve", hidden(now.body)); r.status != 303 || r.location() != "/admin?notice=approved" {
+		t.Fatalf("approve the new version: %d %q\n%s", r.status, r.location(), r.body)
+	}
+	c, err := s.store.FindCampaign(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tiers, err := s.store.FindTiers(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != campaign.StatusApproved || c.Reviewed == nil || c.Title != "Linen coat, now in wool" ||
+		!maps.Equal(c.Reviewed.Fields, campaign.ReviewHashes(c, tiers)) {
+		t.Errorf("approved: %s %q %v", c.Status, c.Title, c.Reviewed)
 	}
 }
 
