@@ -4,6 +4,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net/url"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/console"
 	"github.com/backstitch/backstitch/internal/locale"
+	"github.com/backstitch/backstitch/internal/money"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/reconcile"
 	"github.com/backstitch/backstitch/internal/seed"
@@ -513,6 +515,8 @@ func TestAdminPagesAreValidInBothLanguages(t *testing.T) {
 			"refund confirm":  adm.post(refund, refund, url.Values{"amount": {"5"}, "reason": {"Goodwill"}}),
 			"reject errors":   adm.post(review, review+"/reject", nil),
 			"run errors":      adm.post("/admin/reconciliations", "/admin/reconciliations", nil),
+			"period errors":   adm.post("/admin/reconciliations", "/admin/reconciliations", url.Values{"from": {"2026-11-07"}, "to": {"2026-11-01"}}),
+			"review changed":  adm.post(review, review+"/approve", url.Values{"seen": {"stale"}}),
 			"resolve errors":  adm.post(finding, finding+"/resolve", nil),
 			"resolve confirm": adm.post(finding, finding+"/resolve", url.Values{"action": {"resync"}}),
 			"not found":       adm.get("/admin/pledges/plg_nothere"),
@@ -699,5 +703,143 @@ func TestReviewShowsWhatChangedSinceTheLastReview(t *testing.T) {
 			t.Errorf("%s: the title is not escaped", lang)
 		}
 		testenv.CheckHTML(t, lang+" review with changes", p.body, lang)
+	}
+}
+
+// pageLinks follows a list's "next" links from first and answers the ids each page shows.
+func pageLinks(t *testing.T, adm *visitor, first string, item *regexp.Regexp) [][]string {
+	t.Helper()
+	next := regexp.MustCompile(`<a href="([^"]+)" rel="next">`)
+	var pages [][]string
+	for path := first; path != ""; {
+		p := adm.get(path)
+		if p.status != 200 {
+			t.Fatalf("%s: %d", path, p.status)
+		}
+		var ids []string
+		for _, m := range item.FindAllStringSubmatch(p.body, -1) {
+			ids = append(ids, m[1])
+		}
+		pages = append(pages, ids)
+		path = ""
+		if m := next.FindStringSubmatch(p.body); m != nil {
+			path = html.UnescapeString(m[1])
+		}
+		if len(pages) > 5 {
+			t.Fatal("the pages do not end")
+		}
+	}
+	return pages
+}
+
+// More runs than a page holds, a score of them made at the same instant, page 50 at a time
+// with none repeated or skipped; a run with more findings than a page holds pages them 500 at a
+// time in the order they were found.
+func TestAdminPagesRunsAndFindings(t *testing.T) {
+	s := startSite(t, nil)
+	ctx := context.Background()
+	adm := s.adminVisitor("en")
+	at := s.clock.Now().Add(-time.Hour)
+	want := map[string]bool{}
+	for i := range 53 {
+		created := at.Add(time.Duration(min(i, 20)) * time.Second) // runs 20 to 52 share an instant
+		run := reconcile.Run{ID: backstitch.NewID("rec"), Scope: reconcile.Scope{CampaignID: "cam_gone"}, Status: reconcile.RunCompleted,
+			CreatedBy: "usr_x", CreatedAt: created, Attempt: 1, Summary: &reconcile.Summary{Findings: map[reconcile.Kind]int{}}}
+		if err := s.store.CreateRun(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+		want[run.ID] = true
+	}
+	runs := pageLinks(t, adm, "/admin/reconciliations", regexp.MustCompile(`<td><a href="/admin/reconciliations/([^"]+)"><code>`))
+	if len(runs) != 2 || len(runs[0]) != 50 || len(runs[1]) != 3 {
+		t.Fatalf("runs by page: %d pages, %v", len(runs), runs)
+	}
+	for _, id := range append(runs[0], runs[1]...) {
+		if !want[id] {
+			t.Errorf("run %s shown twice or unknown", id)
+		}
+		delete(want, id)
+	}
+	if len(want) != 0 {
+		t.Errorf("runs never shown: %v", want)
+	}
+	if p := adm.get("/admin/reconciliations?before=" + url.QueryEscape("nonsense")); !strings.Contains(p.body, runs[0][0]) {
+		t.Error("a position that does not parse does not start at the top")
+	}
+
+	run := reconcile.Run{ID: backstitch.NewID("rec"), Scope: reconcile.Scope{CampaignID: "cam_gone"}, Status: reconcile.RunCompleted,
+		CreatedBy: "usr_x", CreatedAt: at, Attempt: 1, Summary: &reconcile.Summary{Findings: map[reconcile.Kind]int{reconcile.RefundMismatch: 520}}}
+	if err := s.store.CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	var fs []reconcile.FindingRecord
+	for i := range 520 {
+		fs = append(fs, reconcile.FindingRecord{ID: fmt.Sprintf("fnd_%04d", i), RunID: run.ID, Attempt: 1, Seq: i + 1, Status: reconcile.FindingOpen,
+			Finding: reconcile.Finding{Kind: reconcile.RefundMismatch, Message: "Refunds differ.", Database: money.Money{Amount: 0, Currency: "CHF"},
+				Stripe: money.Money{Amount: int64(i), Currency: "CHF"}}})
+	}
+	if err := s.store.InsertFindings(ctx, fs); err != nil {
+		t.Fatal(err)
+	}
+	findings := pageLinks(t, adm, "/admin/reconciliations/"+run.ID, regexp.MustCompile(`/findings/(fnd_\d+)"`))
+	if len(findings) != 2 || len(findings[0]) != 500 || len(findings[1]) != 20 {
+		t.Fatalf("findings by page: %d pages", len(findings))
+	}
+	for i, id := range append(findings[0], findings[1]...) {
+		if id != fs[i].ID {
+			t.Fatalf("finding %d is %s, want %s", i, id, fs[i].ID)
+		}
+	}
+	second := adm.get("/admin/reconciliations/" + run.ID + "?after=500")
+	if !strings.Contains(second.body, "520 findings") || !strings.Contains(second.body, `href="/admin/reconciliations/`+run.ID+`">First findings`) {
+		t.Errorf("the second page of findings does not count the run's or lead back:\n%s", second.body)
+	}
+}
+
+// An admin reconciles a period of days from the console: the run covers the pledges collected
+// from the first day's start to the last day's end, in UTC; a form with both a campaign and a
+// period, a day that is no date, or a period backwards is refused beside its field.
+func TestAdminStartsARunForAPeriod(t *testing.T) {
+	s := startSite(t, nil)
+	ctx := context.Background()
+	adm := s.adminVisitor("en")
+	form := "/admin/reconciliations"
+	for _, c := range []struct {
+		values url.Values
+		field  string
+	}{
+		{url.Values{"campaign": {"any"}, "from": {"2026-11-01"}, "to": {"2026-11-07"}}, "campaign"},
+		{url.Values{"from": {"2026-11-01"}}, "to"},
+		{url.Values{"from": {"1 November"}, "to": {"2026-11-07"}}, "from"},
+		{url.Values{"from": {"2026-11-07"}, "to": {"2026-11-01"}}, "to"},
+		{url.Values{"from": {"2025-01-01"}, "to": {"2026-11-01"}}, "to"},
+	} {
+		p := adm.post(form, form, c.values)
+		if p.status != 422 || !strings.Contains(p.body, `id="`+c.field+`-error"`) || !strings.Contains(p.body, `value="`+c.values.Get("from")+`"`) {
+			t.Errorf("%v: %d, no error beside %s", c.values, p.status, c.field)
+		}
+	}
+	if runs, err := s.store.ListRuns(ctx, reconcile.RunFilter{Limit: 10}); err != nil || len(runs) != 0 {
+		t.Fatalf("a refused form started runs: %v %v", runs, err)
+	}
+	start := adm.post(form, form, url.Values{"from": {"2026-11-01"}, "to": {"2026-11-07"}})
+	if start.status != 303 || !strings.HasPrefix(start.location(), "/admin/reconciliations/") {
+		t.Fatalf("start: %d %q\n%s", start.status, start.location(), start.body)
+	}
+	runPage, _, _ := strings.Cut(start.location(), "?")
+	run, err := s.store.FindRun(ctx, strings.TrimPrefix(runPage, "/admin/reconciliations/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 8, 0, 0, 0, 0, time.UTC)
+	if run.Scope.CampaignID != "" || run.Scope.From == nil || !run.Scope.From.Equal(from) || run.Scope.To == nil || !run.Scope.To.Equal(to) {
+		t.Errorf("the run's scope: %+v", run.Scope)
+	}
+	if p := adm.get(runPage); !strings.Contains(p.body, "From 1 November 2026 at 00:00 (UTC) to 8 November 2026 at 00:00 (UTC)") {
+		t.Errorf("the run's page does not say its period")
+	}
+	log, err := s.store.FindAudit(ctx, backstitch.AuditFilter{Action: "reconciliation.start", Limit: 10})
+	if err != nil || len(log) != 1 || log[0].After["from"] != "2026-11-01T00:00:00Z" || log[0].After["to"] != "2026-11-08T00:00:00Z" {
+		t.Errorf("audit: %+v %v", log, err)
 	}
 }
