@@ -80,7 +80,8 @@ func (k *Console) invite(r *request) (view, error) {
 // disableView asks the admin to confirm disabling one, saying what it does.
 type disableView struct {
 	base
-	Admin  adminRow
+	// Target is the admin to disable (the layout's Admin is the one signed in).
+	Target adminRow
 	Action string
 }
 
@@ -95,7 +96,7 @@ func (k *Console) disableForm(r *request) (view, error) {
 		return view{redirect: "/admin/users?notice=disabled"}, nil
 	}
 	v := disableView{base: r.base, Action: userHref(u.ID) + "/disable",
-		Admin: adminRow{ID: u.ID, Name: u.Name, Email: u.Email, Since: when(r, u.CreatedAt), Self: u.ID == r.sess.UserID}}
+		Target: adminRow{ID: u.ID, Name: u.Name, Email: u.Email, Since: when(r, u.CreatedAt), Self: u.ID == r.sess.UserID}}
 	v.Title = r.loc.T("admin.disable.title", u.Name)
 	return view{name: "admin_disable", data: v}, nil
 }

@@ -205,7 +205,8 @@ func TestDisablingAnAdminAsksForConfirmation(t *testing.T) {
 		adm.lang = lang
 		p := adm.get(page)
 		if p.status != 200 || !strings.Contains(p.body, victimUser.Email) || !strings.Contains(p.body, `action="`+page+`"`) ||
-			!strings.Contains(p.body, `href="/admin/users"`) || strings.Contains(p.body, "disable-self") {
+			!strings.Contains(p.body, `href="/admin/users"`) || strings.Contains(p.body, "disable-self") ||
+			!strings.Contains(p.body, `<span class="who">Rita Reviewer</span>`) || strings.Contains(p.body, "{usr_") {
 			t.Fatalf("%s confirmation page: %d\n%s", lang, p.status, p.body)
 		}
 		both.Check("disable", p.body, lang)
