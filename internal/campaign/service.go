@@ -3,6 +3,7 @@ package campaign
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -272,6 +273,23 @@ func (s *Service) Reject(ctx context.Context, by Actor, id, reason string) (Deta
 	return s.transition(ctx, by, id, ActionReject, reason)
 }
 
+// ApproveAsSeen approves a campaign only if what a reviewer judges is still what seen (the
+// ReviewHashes of the page the admin read) says; otherwise nothing changes and the error is
+// ErrChangedSinceSeen. So the snapshot the approval keeps is what she actually read, not what
+// the designer resubmitted while she was reading.
+func (s *Service) ApproveAsSeen(ctx context.Context, by Actor, id, reason string, seen map[string]string) (Detail, error) {
+	return s.review(ctx, by, id, ActionApprove, reason, seen)
+}
+
+// RejectAsSeen is Reject under ApproveAsSeen's condition: the reason answers what she read.
+func (s *Service) RejectAsSeen(ctx context.Context, by Actor, id, reason string, seen map[string]string) (Detail, error) {
+	return s.review(ctx, by, id, ActionReject, reason, seen)
+}
+
+// ErrChangedSinceSeen refuses a review decision about a campaign that changed after the admin
+// opened it (a conflict: read it again, then decide).
+var ErrChangedSinceSeen = backstitch.Errorf(backstitch.CodeConflict, "The campaign changed after you opened it; read it again before deciding.")
+
 // Launch opens the owner's approved campaign to backers (reason as for Submit).
 func (s *Service) Launch(ctx context.Context, by Actor, id, reason string) (Detail, error) {
 	return s.transition(ctx, by, id, ActionLaunch, reason)
@@ -285,6 +303,11 @@ func (s *Service) Cancel(ctx context.Context, by Actor, id, reason string) (Deta
 // transition runs a state change: submit and launch are the owner's, approve and reject are
 // admins', cancel is open to both. What admins do goes to the audit log.
 func (s *Service) transition(ctx context.Context, by Actor, id string, a Action, reason string) (Detail, error) {
+	return s.review(ctx, by, id, a, reason, nil)
+}
+
+// review is transition; for approve and reject with seen set, only of the campaign seen says.
+func (s *Service) review(ctx context.Context, by Actor, id string, a Action, reason string, seen map[string]string) (Detail, error) {
 	var c Campaign
 	var err error
 	if a == ActionApprove || a == ActionReject {
@@ -312,7 +335,11 @@ func (s *Service) transition(ctx context.Context, by Actor, id string, a Action,
 		if err != nil {
 			return Detail{}, err
 		}
-		next.Reviewed = &ReviewSnapshot{At: s.now(), Fields: ReviewHashes(c, tiers)}
+		judged := ReviewHashes(c, tiers)
+		if seen != nil && !maps.Equal(seen, judged) {
+			return Detail{}, ErrChangedSinceSeen
+		}
+		next.Reviewed = &ReviewSnapshot{At: s.now(), Fields: judged}
 	}
 	if s.notices != nil {
 		next.Owe(c, s.notices.CampaignNews(c, next, a, reason), s.now())

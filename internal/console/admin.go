@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -29,7 +30,7 @@ var AdminRoutes = []string{
 	"GET /admin/reconciliations/:id/report.csv", "GET /admin/reconciliations/:id/findings/:finding_id",
 	"POST /admin/reconciliations/:id/findings/:finding_id/resolve", "POST /admin/reconciliations/:id/findings/:finding_id/resolve/confirm",
 	"GET /admin/audit", "GET /admin/audit.csv",
-	"GET /admin/users", "POST /admin/users/invite", "POST /admin/users/:id/disable",
+	"GET /admin/users", "POST /admin/users/invite", "GET /admin/users/:id/disable", "POST /admin/users/:id/disable",
 }
 
 // Admin is what the admins' console needs beyond the designers': the admin service (refunds,
@@ -97,6 +98,7 @@ func (k *Console) mountAdmin(r fiber.Router) {
 	get("/admin/audit.csv", k.auditCSV)
 	get("/admin/users", k.usersPage)
 	post("/admin/users/invite", k.invite)
+	get("/admin/users/:id/disable", k.disableForm)
 	post("/admin/users/:id/disable", k.disable)
 	// An invitation's page: the link is the permission, so no session is asked for; its
 	// address carries the token, so it sends no Referer.
@@ -195,6 +197,12 @@ type reviewView struct {
 	// names what changed since then, for a campaign back in review.
 	ReviewedAt string
 	Changed    []string
+	// Seen is what the page shows, as the hashes of what a reviewer judges; approving or
+	// rejecting decides about that version only (see campaign.Service.ApproveAsSeen).
+	Seen string
+	// ChangedWhileOpen names what changed between the page the admin read and her decision,
+	// which was therefore refused.
+	ChangedWhileOpen []string
 }
 
 // reviewPage shows a campaign as backers would see it, with the approve and reject forms while
@@ -217,6 +225,7 @@ func (k *Console) reviewView(r *request, d campaign.Detail, reason string, errs 
 	v := reviewView{base: r.base, Preview: previewOf(r, d, name), ID: c.ID, Status: r.loc.T("console.status." + string(c.Status)), StatusKind: string(c.Status),
 		InReview: c.Status == campaign.StatusInReview, Approve: reviewHref(c.ID) + "/approve", Reject: reviewHref(c.ID) + "/reject",
 		Reason: reason, Errors: errs, Error: msg}
+	v.Seen = seenToken(campaign.ReviewHashes(c, d.Tiers))
 	if changed, ok := c.ChangedSinceReview(d.Tiers); ok && v.InReview {
 		v.ReviewedAt = when(r, c.Reviewed.At)
 		for _, f := range changed {
@@ -228,19 +237,45 @@ func (k *Console) reviewView(r *request, d campaign.Detail, reason string, errs 
 }
 
 func (k *Console) approve(r *request) (view, error) {
-	return k.review(r, (*campaign.Service).Approve, "approved")
+	return k.review(r, (*campaign.Service).ApproveAsSeen, "approved")
 }
 
 func (k *Console) reject(r *request) (view, error) {
-	return k.review(r, (*campaign.Service).Reject, "rejected")
+	return k.review(r, (*campaign.Service).RejectAsSeen, "rejected")
 }
 
-// review approves or rejects through the campaign service, as the API does; the reason a
-// rejection needs is checked there, and shown beside its field when missing.
-func (k *Console) review(r *request, do func(*campaign.Service, context.Context, campaign.Actor, string, string) (campaign.Detail, error), notice string) (view, error) {
+// seenToken writes a campaign's review hashes into one form field, in ReviewFields' order.
+func seenToken(hashes map[string]string) string {
+	parts := make([]string, len(campaign.ReviewFields))
+	for i, f := range campaign.ReviewFields {
+		parts[i] = hashes[f]
+	}
+	return strings.Join(parts, ".")
+}
+
+// parseSeen reads seenToken's field back; a field that is missing or malformed reads as a
+// page that showed nothing, which matches no campaign.
+func parseSeen(token string) map[string]string {
+	parts := strings.Split(token, ".")
+	out := map[string]string{}
+	if len(parts) != len(campaign.ReviewFields) {
+		return out
+	}
+	for i, f := range campaign.ReviewFields {
+		out[f] = parts[i]
+	}
+	return out
+}
+
+// review approves or rejects through the campaign service, as the API does, but only the
+// version of the campaign the page showed: one that changed since (a designer who edited and
+// resubmitted it meanwhile) is not decided; the page comes back with what changed. The reason a
+// rejection needs is checked by the service, and shown beside its field when missing.
+func (k *Console) review(r *request, do func(*campaign.Service, context.Context, campaign.Actor, string, string, map[string]string) (campaign.Detail, error), notice string) (view, error) {
 	ctx := r.c.UserContext()
 	reason := r.c.FormValue("reason")
-	if _, err := do(k.campaigns, ctx, r.actor(), r.c.Params("id"), reason); err != nil {
+	seen := parseSeen(r.c.FormValue("seen"))
+	if _, err := do(k.campaigns, ctx, r.actor(), r.c.Params("id"), reason, seen); err != nil {
 		status, ok := formStatus(err)
 		if !ok {
 			return view{}, err
@@ -250,7 +285,22 @@ func (k *Console) review(r *request, do func(*campaign.Service, context.Context,
 			return view{}, derr
 		}
 		errs, msg := fieldsOf(r, err, nil)
-		return k.reviewView(r, d, reason, errs, msg, status)
+		if backstitch.ErrorCode(err) == backstitch.CodeConflict {
+			msg = r.loc.T("admin.review.changed_while_open")
+		}
+		v, verr := k.reviewView(r, d, reason, errs, msg, status)
+		if verr != nil || backstitch.ErrorCode(err) != backstitch.CodeConflict {
+			return v, verr
+		}
+		rv := v.data.(reviewView)
+		now := campaign.ReviewHashes(d.Campaign, d.Tiers)
+		for _, f := range campaign.ReviewFields {
+			if seen[f] != now[f] {
+				rv.ChangedWhileOpen = append(rv.ChangedWhileOpen, r.loc.T("admin.review.field."+f))
+			}
+		}
+		v.data = rv
+		return v, nil
 	}
 	return view{redirect: "/admin?notice=" + notice}, nil
 }

@@ -158,7 +158,7 @@ func TestBrowserAdminAccessibilityWithAxe(t *testing.T) {
 			paths["GET /admin/pledges/:id"], paths["GET /admin/reconciliations"], paths["GET /admin/reconciliations/:id"],
 			paths["GET /admin/reconciliations/:id/findings/:finding_id"], "/admin/audit", "/admin/users",
 			s.invite(adm, "invitee."+lang+"@backstitch.example", lang), review, "/admin/campaigns",
-			"/admin/campaigns?status=succeeded", "/admin/campaigns/" + due.ID + "/settle"} {
+			"/admin/campaigns?status=succeeded", "/admin/campaigns/" + due.ID + "/settle", paths["GET /admin/users/:id/disable"]} {
 			check(t, p, axe, s.base+path, lang)
 		}
 		navigate(t, p, s.base+"/admin/users")

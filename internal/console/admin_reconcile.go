@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -35,24 +37,48 @@ type runRow struct {
 
 type runsView struct {
 	base
-	Runs     []runRow
-	Campaign string
-	Errors   fieldErrors
-	Error    string
+	Runs []runRow
+	// The form: a campaign, or a period of days (YYYY-MM-DD, UTC), and what was wrong.
+	Campaign, From, To string
+	Errors             fieldErrors
+	Error              string
+	// First and Next page the list: the newest runs, and those older than this page's last.
+	First, Next string
 }
+
+// runForm is what the start form was sent with.
+type runForm struct{ Campaign, From, To string }
 
 func (k *Console) runsPage(r *request) (view, error) {
 	r.Notice = k.adminNotice(r)
-	return k.runsView(r, r.c.Query("campaign"), nil, "", http.StatusOK)
+	return k.runsView(r, runForm{Campaign: r.c.Query("campaign")}, nil, "", http.StatusOK)
 }
 
-func (k *Console) runsView(r *request, campaignRef string, errs fieldErrors, msg string, status int) (view, error) {
-	runs, err := k.admins.Store.ListRuns(r.c.UserContext(), reconcile.RunFilter{Limit: runsPage})
+// runsView lists the runs, newest first, runsPage at a time: the query's "before" is the last
+// run of the previous page ("unix-nanoseconds.id", as the audit log pages), so runs created at
+// the same instant are neither repeated nor skipped. A position that does not parse starts at
+// the top.
+func (k *Console) runsView(r *request, form runForm, errs fieldErrors, msg string, status int) (view, error) {
+	f := reconcile.RunFilter{Limit: runsPage + 1}
+	if ns, id, ok := strings.Cut(r.c.Query("before"), "."); ok && id != "" && len(id) <= 64 {
+		if n, err := strconv.ParseInt(ns, 10, 64); err == nil {
+			f.Before, f.BeforeID = time.Unix(0, n).UTC(), id
+		}
+	}
+	runs, err := k.admins.Store.ListRuns(r.c.UserContext(), f)
 	if err != nil {
 		return view{}, err
 	}
-	v := runsView{base: r.base, Campaign: campaignRef, Errors: errs, Error: msg}
+	v := runsView{base: r.base, Campaign: form.Campaign, From: form.From, To: form.To, Errors: errs, Error: msg}
 	v.Title = r.loc.T("admin.runs.title")
+	if f.BeforeID != "" {
+		v.First = "/admin/reconciliations"
+	}
+	if len(runs) > runsPage {
+		runs = runs[:runsPage]
+		last := runs[len(runs)-1]
+		v.Next = "/admin/reconciliations?" + url.Values{"before": {strconv.FormatInt(last.CreatedAt.UnixNano(), 10) + "." + last.ID}}.Encode()
+	}
 	titles := map[string]string{}
 	for _, run := range runs {
 		scope, err := k.scopeOf(r, run.Scope, titles)
@@ -103,28 +129,56 @@ func (k *Console) scopeOf(r *request, s reconcile.Scope, titles map[string]strin
 	return scopeView{}, nil
 }
 
-// startRun queues a run for the campaign named by its id or address, through the admin service
-// (which audits it), and shows the run, which reloads itself until it is done.
+// startRun queues a run, through the admin service (which audits it), for the campaign named by
+// its id or address, or for the pledges collected over a period of whole days in UTC (the last
+// one included), and shows the run, which reloads itself until it is done. How long a period
+// may be is the service's rule; its complaint is shown beside the field.
 func (k *Console) startRun(r *request) (view, error) {
-	ref := strings.TrimSpace(r.c.FormValue("campaign"))
-	if ref == "" {
-		return k.runsView(r, ref, fieldErrors{"campaign": r.loc.T("admin.runs.campaign_required")}, r.loc.T("console.error.fields"), http.StatusUnprocessableEntity)
+	form := runForm{Campaign: strings.TrimSpace(r.c.FormValue("campaign")), From: strings.TrimSpace(r.c.FormValue("from")), To: strings.TrimSpace(r.c.FormValue("to"))}
+	refuse := func(errs fieldErrors) (view, error) {
+		return k.runsView(r, form, errs, r.loc.T("console.error.fields"), http.StatusUnprocessableEntity)
 	}
-	d, err := k.campaigns.Show(r.c.UserContext(), r.actor(), ref)
-	if backstitch.ErrorCode(err) == backstitch.CodeNotFound {
-		return k.runsView(r, ref, fieldErrors{"campaign": r.loc.T("admin.runs.campaign_unknown")}, r.loc.T("console.error.fields"), http.StatusUnprocessableEntity)
+	var scope reconcile.Scope
+	switch {
+	case form.Campaign != "" && (form.From != "" || form.To != ""):
+		return refuse(fieldErrors{"campaign": r.loc.T("admin.runs.campaign_or_period")})
+	case form.Campaign != "":
+		d, err := k.campaigns.Show(r.c.UserContext(), r.actor(), form.Campaign)
+		if backstitch.ErrorCode(err) == backstitch.CodeNotFound {
+			return refuse(fieldErrors{"campaign": r.loc.T("admin.runs.campaign_unknown")})
+		}
+		if err != nil {
+			return view{}, err
+		}
+		scope.CampaignID = d.Campaign.ID
+	case form.From == "" && form.To == "":
+		return refuse(fieldErrors{"campaign": r.loc.T("admin.runs.campaign_required")})
+	default:
+		errs := fieldErrors{}
+		day := func(field, value string) time.Time {
+			t, err := time.Parse(time.DateOnly, value)
+			if err != nil {
+				errs[field] = r.loc.T("admin.runs.day_invalid")
+			}
+			return t
+		}
+		from, to := day("from", form.From), day("to", form.To).AddDate(0, 0, 1)
+		if len(errs) > 0 {
+			return refuse(errs)
+		}
+		scope.From, scope.To = &from, &to
 	}
-	if err != nil {
-		return view{}, err
-	}
-	run, err := k.admins.Service.StartRun(r.c.UserContext(), r.sess.UserID, reconcile.Scope{CampaignID: d.Campaign.ID})
+	run, err := k.admins.Service.StartRun(r.c.UserContext(), r.sess.UserID, scope)
 	if err != nil {
 		status, ok := formStatus(err)
 		if !ok {
 			return view{}, err
 		}
 		errs, msg := fieldsOf(r, err, nil)
-		return k.runsView(r, ref, errs, msg, status)
+		if _, bad := errs["to"]; bad {
+			errs["to"] = r.loc.T("admin.runs.period_out_of_range")
+		}
+		return k.runsView(r, form, errs, msg, status)
 	}
 	return view{redirect: runHref(run.ID) + "?notice=run_started"}, nil
 }
@@ -157,7 +211,8 @@ type runView struct {
 	Open                                                  string
 	Totals                                                []totalsRow
 	Kinds                                                 []kindGroup
-	More                                                  bool
+	// First and Next page the findings, findingsPage at a time, in the order they were found.
+	First, Next string
 }
 
 // runPage shows a run's totals and its findings by kind; until it has finished, the page reloads.
@@ -198,11 +253,19 @@ func (k *Console) runPage(r *request) (view, error) {
 		return view{}, err
 	}
 	v.Open = r.loc.Plural("admin.run.open", open)
-	findings, err := k.admins.Store.FindFindings(ctx, reconcile.FindingFilter{RunID: run.ID, Attempt: run.Attempt, Limit: findingsPage})
+	// The position is the last finding of the previous page, by its number in the run.
+	after, _ := strconv.Atoi(r.c.Query("after"))
+	findings, err := k.admins.Store.FindFindings(ctx, reconcile.FindingFilter{RunID: run.ID, Attempt: run.Attempt, AfterSeq: max(after, 0), Limit: findingsPage + 1})
 	if err != nil {
 		return view{}, err
 	}
-	v.More = len(findings) == findingsPage
+	if after > 0 {
+		v.First = runHref(run.ID)
+	}
+	if len(findings) > findingsPage {
+		findings = findings[:findingsPage]
+		v.Next = runHref(run.ID) + "?after=" + strconv.Itoa(findings[len(findings)-1].Seq)
+	}
 	for _, kind := range reconcile.Kinds {
 		g := kindGroup{Kind: string(kind), Label: r.loc.T("admin.kind." + string(kind)), Anchor: "kind-" + string(kind)}
 		for _, f := range findings {
@@ -211,7 +274,12 @@ func (k *Console) runPage(r *request) (view, error) {
 			}
 		}
 		if len(g.Findings) > 0 {
-			g.Count = r.loc.Plural("admin.findings", int64(len(g.Findings)))
+			// The run's count of the kind, not this page's: a kind can spread over pages.
+			n := len(g.Findings)
+			if s := run.Summary; s != nil && s.Findings[kind] > n {
+				n = s.Findings[kind]
+			}
+			g.Count = r.loc.Plural("admin.findings", int64(n))
 			v.Kinds = append(v.Kinds, g)
 		}
 	}

@@ -4,6 +4,8 @@ package console_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"strings"
@@ -14,8 +16,10 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/console"
 	"github.com/backstitch/backstitch/internal/locale"
+	"github.com/backstitch/backstitch/internal/money"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/reconcile"
 	"github.com/backstitch/backstitch/internal/seed"
@@ -126,7 +130,7 @@ func TestAdminPagesAreForAdminsOnly(t *testing.T) {
 		method, _, _ := strings.Cut(r, " ")
 		path := paths[r]
 		form := url.Values{"reason": {"Hijacked"}, "amount": {"1"}, "action": {"explained"}, "note": {"Hijacked"}, "campaign": {m.campaign.ID},
-			"key": {strings.Repeat("a", 32)}, "email": {"mallory@evil.example"}}
+			"key": {strings.Repeat("a", 32)}, "email": {"mallory@evil.example"}, "confirm": {"yes"}}
 		if method == "GET" {
 			if p := anon.get(path); p.status != 303 || p.location() != "/designer/login?next="+url.QueryEscape(path) {
 				t.Errorf("%s as anonymous: %d %q", r, p.status, p.location())
@@ -511,6 +515,8 @@ func TestAdminPagesAreValidInBothLanguages(t *testing.T) {
 			"refund confirm":  adm.post(refund, refund, url.Values{"amount": {"5"}, "reason": {"Goodwill"}}),
 			"reject errors":   adm.post(review, review+"/reject", nil),
 			"run errors":      adm.post("/admin/reconciliations", "/admin/reconciliations", nil),
+			"period errors":   adm.post("/admin/reconciliations", "/admin/reconciliations", url.Values{"from": {"2026-11-07"}, "to": {"2026-11-01"}}),
+			"review changed":  adm.post(review, review+"/approve", url.Values{"seen": {"stale"}}),
 			"resolve errors":  adm.post(finding, finding+"/resolve", nil),
 			"resolve confirm": adm.post(finding, finding+"/resolve", url.Values{"action": {"resync"}}),
 			"not found":       adm.get("/admin/pledges/plg_nothere"),
@@ -562,6 +568,85 @@ func TestFindingsReadInTheAdminsLanguage(t *testing.T) {
 	}
 	if csv := adm.get("/admin/reconciliations/" + runID + "/report.csv"); !strings.Contains(csv.body, ",refund_mismatch,") || strings.Contains(csv.body, "contribution") {
 		t.Errorf("CSV report:\n%s", csv.body)
+	}
+}
+
+// An admin decides about the campaign she read: when the designer edits and resubmits it while
+// the review page is open, approving or rejecting from that page does nothing and shows the page
+// again, with what changed; approving from the new page keeps the new version as reviewed.
+func TestReviewDecidesTheVersionTheAdminRead(t *testing.T) {
+	s := startSite(t, nil)
+	ctx := context.Background()
+	designer := s.visitor("en")
+	designer.signUp("Ana")
+	editor := designer.createDraft("Linen coat")
+	designer.addTier(editor, "Coat", "physical", "320")
+	designer.post(editor, editor+"/submit", nil)
+	id := campaignID(editor)
+	page := "/admin/campaigns/" + id
+	adm := s.adminVisitor("en")
+	opened := adm.get(page)
+	read := hidden(opened.body)
+	token := html.UnescapeString(tokenField.FindStringSubmatch(opened.body)[1])
+	if read.Get("seen") == "" {
+		t.Fatalf("the review page carries no version:\n%s", opened.body)
+	}
+	// Meanwhile the designer changes the title and submits it again.
+	if _, err := s.api.Call(ctx, 200, "PATCH", "/api/v1/campaigns/"+id, designer.cookie("session").Value, map[string]any{"title": "Linen coat, now in wool"}); err != nil {
+		t.Fatal(err)
+	}
+	if p := designer.post(editor, editor+"/submit", nil); p.status != 303 {
+		t.Fatalf("resubmit: %d", p.status)
+	}
+	inReview := func(when string) {
+		t.Helper()
+		c, err := s.store.FindCampaign(ctx, id)
+		if err != nil || c.Status != campaign.StatusInReview || c.Reviewed != nil {
+			t.Fatalf("%s: %s, reviewed %v, %v", when, c.Status, c.Reviewed, err)
+		}
+	}
+	changedWhileOpen := regexp.MustCompile(`(?s)<div class="review-changes changed-while-open">(.*?)</div>`)
+	for _, c := range []struct {
+		action string
+		form   url.Values
+	}{
+		{"approve", url.Values{"seen": {read.Get("seen")}}},
+		{"reject", url.Values{"seen": {read.Get("seen")}, "reason": {"The lining, please."}}},
+		{"approve", url.Values{}}, // a form that says nothing of what it showed
+	} {
+		p := adm.do("POST", page+"/"+c.action, withToken(c.form, token))
+		if p.status != 409 || !strings.Contains(p.body, "The campaign changed after you opened this page") {
+			t.Fatalf("%s of the page read before the change: %d\n%s", c.action, p.status, p.body)
+		}
+		m := changedWhileOpen.FindStringSubmatch(p.body)
+		if m == nil || !strings.Contains(m[1], "<li>Title</li>") || (c.form.Has("seen") && strings.Contains(m[1], "<li>Rewards</li>")) {
+			t.Errorf("%s: what changed while open: %v", c.action, m)
+		}
+		if got := hidden(p.body).Get("seen"); got == "" || got == read.Get("seen") {
+			t.Errorf("%s: the page shown again carries the old version", c.action)
+		}
+		if c.action == "reject" && !strings.Contains(p.body, "The lining, please.") {
+			t.Error("the reason was lost")
+		}
+		testenv.CheckHTML(t, "en review changed while open", p.body, "en")
+		inReview("after " + c.action + " of an old page")
+	}
+	// From the page as it is now, the approval goes through and keeps what she read.
+	now := adm.get(page)
+	if r := adm.post(page, page+"/approve", hidden(now.body)); r.status != 303 || r.location() != "/admin?notice=approved" {
+		t.Fatalf("approve the new version: %d %q\n%s", r.status, r.location(), r.body)
+	}
+	c, err := s.store.FindCampaign(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tiers, err := s.store.FindTiers(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != campaign.StatusApproved || c.Reviewed == nil || c.Title != "Linen coat, now in wool" ||
+		!maps.Equal(c.Reviewed.Fields, campaign.ReviewHashes(c, tiers)) {
+		t.Errorf("approved: %s %q %v", c.Status, c.Title, c.Reviewed)
 	}
 }
 
@@ -618,5 +703,143 @@ func TestReviewShowsWhatChangedSinceTheLastReview(t *testing.T) {
 			t.Errorf("%s: the title is not escaped", lang)
 		}
 		testenv.CheckHTML(t, lang+" review with changes", p.body, lang)
+	}
+}
+
+// pageLinks follows a list's "next" links from first and answers the ids each page shows.
+func pageLinks(t *testing.T, adm *visitor, first string, item *regexp.Regexp) [][]string {
+	t.Helper()
+	next := regexp.MustCompile(`<a href="([^"]+)" rel="next">`)
+	var pages [][]string
+	for path := first; path != ""; {
+		p := adm.get(path)
+		if p.status != 200 {
+			t.Fatalf("%s: %d", path, p.status)
+		}
+		var ids []string
+		for _, m := range item.FindAllStringSubmatch(p.body, -1) {
+			ids = append(ids, m[1])
+		}
+		pages = append(pages, ids)
+		path = ""
+		if m := next.FindStringSubmatch(p.body); m != nil {
+			path = html.UnescapeString(m[1])
+		}
+		if len(pages) > 5 {
+			t.Fatal("the pages do not end")
+		}
+	}
+	return pages
+}
+
+// More runs than a page holds, a score of them made at the same instant, page 50 at a time
+// with none repeated or skipped; a run with more findings than a page holds pages them 500 at a
+// time in the order they were found.
+func TestAdminPagesRunsAndFindings(t *testing.T) {
+	s := startSite(t, nil)
+	ctx := context.Background()
+	adm := s.adminVisitor("en")
+	at := s.clock.Now().Add(-time.Hour)
+	want := map[string]bool{}
+	for i := range 53 {
+		created := at.Add(time.Duration(min(i, 20)) * time.Second) // runs 20 to 52 share an instant
+		run := reconcile.Run{ID: backstitch.NewID("rec"), Scope: reconcile.Scope{CampaignID: "cam_gone"}, Status: reconcile.RunCompleted,
+			CreatedBy: "usr_x", CreatedAt: created, Attempt: 1, Summary: &reconcile.Summary{Findings: map[reconcile.Kind]int{}}}
+		if err := s.store.CreateRun(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+		want[run.ID] = true
+	}
+	runs := pageLinks(t, adm, "/admin/reconciliations", regexp.MustCompile(`<td><a href="/admin/reconciliations/([^"]+)"><code>`))
+	if len(runs) != 2 || len(runs[0]) != 50 || len(runs[1]) != 3 {
+		t.Fatalf("runs by page: %d pages, %v", len(runs), runs)
+	}
+	for _, id := range append(runs[0], runs[1]...) {
+		if !want[id] {
+			t.Errorf("run %s shown twice or unknown", id)
+		}
+		delete(want, id)
+	}
+	if len(want) != 0 {
+		t.Errorf("runs never shown: %v", want)
+	}
+	if p := adm.get("/admin/reconciliations?before=" + url.QueryEscape("nonsense")); !strings.Contains(p.body, runs[0][0]) {
+		t.Error("a position that does not parse does not start at the top")
+	}
+
+	run := reconcile.Run{ID: backstitch.NewID("rec"), Scope: reconcile.Scope{CampaignID: "cam_gone"}, Status: reconcile.RunCompleted,
+		CreatedBy: "usr_x", CreatedAt: at, Attempt: 1, Summary: &reconcile.Summary{Findings: map[reconcile.Kind]int{reconcile.RefundMismatch: 520}}}
+	if err := s.store.CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	var fs []reconcile.FindingRecord
+	for i := range 520 {
+		fs = append(fs, reconcile.FindingRecord{ID: fmt.Sprintf("fnd_%04d", i), RunID: run.ID, Attempt: 1, Seq: i + 1, Status: reconcile.FindingOpen,
+			Finding: reconcile.Finding{Kind: reconcile.RefundMismatch, Message: "Refunds differ.", Database: money.Money{Amount: 0, Currency: "CHF"},
+				Stripe: money.Money{Amount: int64(i), Currency: "CHF"}}})
+	}
+	if err := s.store.InsertFindings(ctx, fs); err != nil {
+		t.Fatal(err)
+	}
+	findings := pageLinks(t, adm, "/admin/reconciliations/"+run.ID, regexp.MustCompile(`/findings/(fnd_\d+)"`))
+	if len(findings) != 2 || len(findings[0]) != 500 || len(findings[1]) != 20 {
+		t.Fatalf("findings by page: %d pages", len(findings))
+	}
+	for i, id := range append(findings[0], findings[1]...) {
+		if id != fs[i].ID {
+			t.Fatalf("finding %d is %s, want %s", i, id, fs[i].ID)
+		}
+	}
+	second := adm.get("/admin/reconciliations/" + run.ID + "?after=500")
+	if !strings.Contains(second.body, "520 findings") || !strings.Contains(second.body, `href="/admin/reconciliations/`+run.ID+`">First findings`) {
+		t.Errorf("the second page of findings does not count the run's or lead back:\n%s", second.body)
+	}
+}
+
+// An admin reconciles a period of days from the console: the run covers the pledges collected
+// from the first day's start to the last day's end, in UTC; a form with both a campaign and a
+// period, a day that is no date, or a period backwards is refused beside its field.
+func TestAdminStartsARunForAPeriod(t *testing.T) {
+	s := startSite(t, nil)
+	ctx := context.Background()
+	adm := s.adminVisitor("en")
+	form := "/admin/reconciliations"
+	for _, c := range []struct {
+		values url.Values
+		field  string
+	}{
+		{url.Values{"campaign": {"any"}, "from": {"2026-11-01"}, "to": {"2026-11-07"}}, "campaign"},
+		{url.Values{"from": {"2026-11-01"}}, "to"},
+		{url.Values{"from": {"1 November"}, "to": {"2026-11-07"}}, "from"},
+		{url.Values{"from": {"2026-11-07"}, "to": {"2026-11-01"}}, "to"},
+		{url.Values{"from": {"2025-01-01"}, "to": {"2026-11-01"}}, "to"},
+	} {
+		p := adm.post(form, form, c.values)
+		if p.status != 422 || !strings.Contains(p.body, `id="`+c.field+`-error"`) || !strings.Contains(p.body, `value="`+c.values.Get("from")+`"`) {
+			t.Errorf("%v: %d, no error beside %s", c.values, p.status, c.field)
+		}
+	}
+	if runs, err := s.store.ListRuns(ctx, reconcile.RunFilter{Limit: 10}); err != nil || len(runs) != 0 {
+		t.Fatalf("a refused form started runs: %v %v", runs, err)
+	}
+	start := adm.post(form, form, url.Values{"from": {"2026-11-01"}, "to": {"2026-11-07"}})
+	if start.status != 303 || !strings.HasPrefix(start.location(), "/admin/reconciliations/") {
+		t.Fatalf("start: %d %q\n%s", start.status, start.location(), start.body)
+	}
+	runPage, _, _ := strings.Cut(start.location(), "?")
+	run, err := s.store.FindRun(ctx, strings.TrimPrefix(runPage, "/admin/reconciliations/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 8, 0, 0, 0, 0, time.UTC)
+	if run.Scope.CampaignID != "" || run.Scope.From == nil || !run.Scope.From.Equal(from) || run.Scope.To == nil || !run.Scope.To.Equal(to) {
+		t.Errorf("the run's scope: %+v", run.Scope)
+	}
+	if p := adm.get(runPage); !strings.Contains(p.body, "From 1 November 2026 at 00:00 (UTC) to 8 November 2026 at 00:00 (UTC)") {
+		t.Errorf("the run's page does not say its period")
+	}
+	log, err := s.store.FindAudit(ctx, backstitch.AuditFilter{Action: "reconciliation.start", Limit: 10})
+	if err != nil || len(log) != 1 || log[0].After["from"] != "2026-11-01T00:00:00Z" || log[0].After["to"] != "2026-11-08T00:00:00Z" {
+		t.Errorf("audit: %+v %v", log, err)
 	}
 }

@@ -77,9 +77,53 @@ func (k *Console) invite(r *request) (view, error) {
 	return view{redirect: "/admin/users?notice=invited"}, nil
 }
 
-// disable disables an admin through the admin service; refusing the last active admin is the
+// disableView asks the admin to confirm disabling one, saying what it does.
+type disableView struct {
+	base
+	// Target is the admin to disable (the layout's Admin is the one signed in).
+	Target adminRow
+	Action string
+}
+
+// disableForm is the confirmation step before disabling an admin: who it is and what it ends.
+// An admin already disabled has nothing to confirm; an id that is no admin is not found.
+func (k *Console) disableForm(r *request) (view, error) {
+	u, err := k.findAdmin(r, r.c.Params("id"))
+	if err != nil {
+		return view{}, err
+	}
+	if u.DisabledAt != nil {
+		return view{redirect: "/admin/users?notice=disabled"}, nil
+	}
+	v := disableView{base: r.base, Action: userHref(u.ID) + "/disable",
+		Target: adminRow{ID: u.ID, Name: u.Name, Email: u.Email, Since: when(r, u.CreatedAt), Self: u.ID == r.sess.UserID}}
+	v.Title = r.loc.T("admin.disable.title", u.Name)
+	return view{name: "admin_disable", data: v}, nil
+}
+
+// findAdmin is the admin of the roster with this id; the roster is short, and reading it is
+// what the list does too.
+func (k *Console) findAdmin(r *request, id string) (account.User, error) {
+	admins, err := k.admins.Users.List(r.c.UserContext())
+	if err != nil {
+		return account.User{}, err
+	}
+	for _, u := range admins {
+		if u.ID == id {
+			return u, nil
+		}
+	}
+	return account.User{}, backstitch.Errorf(backstitch.CodeNotFound, "Admin not found.")
+}
+
+// disable disables an admin through the admin service once the confirmation page's form says
+// so: a form without the confirmation field (another page's, or a forged one that got past
+// CSRF) goes to the confirmation page and changes nothing. Refusing the last active admin is the
 // service's rule, shown on top of the list.
 func (k *Console) disable(r *request) (view, error) {
+	if r.c.FormValue("confirm") != "yes" {
+		return view{redirect: userHref(r.c.Params("id")) + "/disable"}, nil
+	}
 	_, err := k.admins.Users.Disable(r.c.UserContext(), r.sess.UserID, r.c.Params("id"))
 	switch backstitch.ErrorCode(err) {
 	case "":

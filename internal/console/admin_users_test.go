@@ -154,7 +154,7 @@ func TestDisabledAdminsSessionsAndTokensAreRefused(t *testing.T) {
 	if _, err := s.api.Call(ctx, 200, "GET", "/api/v1/admin/users", bearer, nil); err != nil {
 		t.Fatal(err)
 	}
-	if p := adm.post("/admin/users", "/admin/users/"+victimUser.ID+"/disable", nil); p.status != 303 || p.location() != "/admin/users?notice=disabled" {
+	if p := adm.post("/admin/users", "/admin/users/"+victimUser.ID+"/disable", url.Values{"confirm": {"yes"}}); p.status != 303 || p.location() != "/admin/users?notice=disabled" {
 		t.Fatalf("disable: %d %q", p.status, p.location())
 	}
 	if p := victim.get("/admin/pledges"); p.status != 303 || !strings.HasPrefix(p.location(), "/designer/login") {
@@ -183,9 +183,78 @@ func TestDisabledAdminsSessionsAndTokensAreRefused(t *testing.T) {
 		t.Errorf("audit: %+v %v", entries, err)
 	}
 	// Again: nothing more happens, nothing more is audited.
-	adm.post("/admin/users", "/admin/users/"+victimUser.ID+"/disable", nil)
+	adm.post("/admin/users", "/admin/users/"+victimUser.ID+"/disable", url.Values{"confirm": {"yes"}})
 	if entries, _ := s.store.FindAudit(ctx, backstitch.AuditFilter{Action: "admin.disable", Limit: 10}); len(entries) != 1 {
 		t.Errorf("disabling twice audited %d times", len(entries))
+	}
+}
+
+// Disabling an admin goes through a confirmation page that says who and what it ends; the form
+// without its confirmation, or with a forged CSRF token, disables nobody.
+func TestDisablingAnAdminAsksForConfirmation(t *testing.T) {
+	s := startSite(t, nil)
+	adm, admUser := s.signedInAdmin("en")
+	victim, victimUser := s.signedInAdmin("en")
+	page := "/admin/users/" + victimUser.ID + "/disable"
+	list := adm.get("/admin/users")
+	if !strings.Contains(list.body, `href="`+page+`"`) || strings.Contains(list.body, `action="`+page+`"`) {
+		t.Fatalf("the list does not link the confirmation page, or disables at once:\n%s", list.body)
+	}
+	both := testenv.NewBilingual(t)
+	for _, lang := range []string{"en", "fr"} {
+		adm.lang = lang
+		p := adm.get(page)
+		if p.status != 200 || !strings.Contains(p.body, victimUser.Email) || !strings.Contains(p.body, `action="`+page+`"`) ||
+			!strings.Contains(p.body, `href="/admin/users"`) || strings.Contains(p.body, "disable-self") ||
+			!strings.Contains(p.body, `<span class="who">Rita Reviewer</span>`) || strings.Contains(p.body, "{usr_") {
+			t.Fatalf("%s confirmation page: %d\n%s", lang, p.status, p.body)
+		}
+		both.Check("disable", p.body, lang)
+	}
+	adm.lang = "en"
+	if p := adm.get(page); !strings.Contains(p.body, "Every session and API token of theirs stops working at once") {
+		t.Errorf("the confirmation does not say what disabling ends")
+	}
+	active := func(when string) {
+		t.Helper()
+		if u := s.user(victimUser.Email); u.DisabledAt != nil {
+			t.Fatalf("%s: the admin was disabled", when)
+		}
+		if p := victim.get("/admin/users"); p.status != 200 {
+			t.Fatalf("%s: her session ended: %d", when, p.status)
+		}
+	}
+	// The list's old form, with a good CSRF token but no confirmation: to the confirmation page.
+	if p := adm.post("/admin/users", page, nil); p.status != 303 || p.location() != page {
+		t.Errorf("without the confirmation: %d %q", p.status, p.location())
+	}
+	active("without the confirmation")
+	confirm := adm.get(page)
+	values := hidden(confirm.body)
+	if values.Get("confirm") != "yes" {
+		t.Fatalf("the confirmation form: %v", values)
+	}
+	if p := adm.do("POST", page, withToken(values, "forged")); p.status != 403 {
+		t.Errorf("a forged CSRF token: %d", p.status)
+	}
+	active("with a forged CSRF token")
+	if p := adm.post(page, page, values); p.status != 303 || p.location() != "/admin/users?notice=disabled" {
+		t.Fatalf("confirmed: %d %q", p.status, p.location())
+	}
+	if u := s.user(victimUser.Email); u.DisabledAt == nil {
+		t.Fatal("the confirmed disabling did nothing")
+	}
+	// Her page now has nothing to confirm; an account that is no admin is not found.
+	if p := adm.get(page); p.status != 303 || p.location() != "/admin/users?notice=disabled" {
+		t.Errorf("confirming a disabled admin: %d %q", p.status, p.location())
+	}
+	designerEmail := s.visitor("en").signUp("Ana")
+	if p := adm.get("/admin/users/" + s.user(designerEmail).ID + "/disable"); p.status != 404 {
+		t.Errorf("a designer's disable page: %d", p.status)
+	}
+	// Her own page says she will be signed out.
+	if p := adm.get("/admin/users/" + admUser.ID + "/disable"); !strings.Contains(p.body, "This is you") {
+		t.Errorf("her own confirmation does not say it signs her out")
 	}
 }
 
@@ -224,7 +293,7 @@ func TestTheLastActiveAdminStays(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				v.do("POST", "/admin/users/"+target+"/disable", url.Values{"csrf_token": {tok}})
+				v.do("POST", "/admin/users/"+target+"/disable", url.Values{"csrf_token": {tok}, "confirm": {"yes"}})
 			}()
 		}
 		close(start)
@@ -255,7 +324,7 @@ func TestTheLastActiveAdminStays(t *testing.T) {
 	if p := v.post("/designer/login", "/designer/login", url.Values{"email": {last.Email}, "password": {adminPassword}}); p.status != 303 {
 		t.Fatalf("log-in of the last admin: %d", p.status)
 	}
-	p := v.post("/admin/users", "/admin/users/"+last.ID+"/disable", nil)
+	p := v.post("/admin/users", "/admin/users/"+last.ID+"/disable", url.Values{"confirm": {"yes"}})
 	if p.status != 409 || !strings.Contains(p.body, "last active admin") {
 		t.Errorf("disabling the last admin: %d", p.status)
 	}

@@ -106,10 +106,12 @@ func (v *visitor) get(path string) page { return v.do("GET", path, nil) }
 var (
 	tokenField = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 	keyField   = regexp.MustCompile(`name="key" value="([^"]+)"`)
+	seenField  = regexp.MustCompile(`name="seen" value="([^"]+)"`)
 )
 
-// post sends a form as the page at from would: with the CSRF token that page carries, and its
-// form key (the forms that must act once) unless the test sets one.
+// post sends a form as the page at from would: with the CSRF token that page carries, its form
+// key (the forms that must act once) and the version of the campaign it shows (the review's
+// forms), unless the test sets them.
 func (v *visitor) post(from, path string, form url.Values) page {
 	v.s.t.Helper()
 	p := v.get(from)
@@ -123,6 +125,9 @@ func (v *visitor) post(from, path string, form url.Values) page {
 	form.Set("csrf_token", html.UnescapeString(m[1]))
 	if k := keyField.FindStringSubmatch(p.body); k != nil && !form.Has("key") {
 		form.Set("key", html.UnescapeString(k[1]))
+	}
+	if k := seenField.FindStringSubmatch(p.body); k != nil && !form.Has("seen") {
+		form.Set("seen", html.UnescapeString(k[1]))
 	}
 	return v.do("POST", path, form)
 }
