@@ -330,6 +330,65 @@ func TestRandomPledgeOperationsKeepCountersTrue(t *testing.T) {
 	t.Logf("%d operations, %d refused or interrupted, %d interrupted after the pledge write, %d pledges, %d expired", opsDone.Load(), opsFailed.Load(), faults.Load(), len(pledges), expired)
 }
 
+// A pledge insert that the store applied but whose reply was lost fails the request (503, the
+// key released). The pledge keeps the unit it claimed: giving it back would let another backer
+// take it while the pledge still holds it. The client's retry with the same key and body gets
+// that pledge: the same id, the token the held confirmation links, the same Stripe objects, and
+// its own claim given back. (Before, the retry was refused with idempotency_key_reused and the
+// unit was given back under the stored pledge.)
+func TestLostPledgeInsertReplyRetryGetsThePledge(t *testing.T) {
+	s := startService(t, nil)
+	c := s.pledgeSetup("all_or_nothing", 2)
+	var lost atomic.Bool
+	s.app.Pledges().SetFaultHook(func(at pledge.FaultPoint) error {
+		if at == pledge.AfterPledgeInsert && lost.CompareAndSwap(false, true) {
+			return pledge.ErrInjectedFault
+		}
+		return nil
+	})
+	if r := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "lost-reply"); r.Status != 503 {
+		t.Fatalf("pledge whose insert reply was lost: %d %s", r.Status, r.Body)
+	}
+	if n, err := s.store.CountPledges(context.Background()); err != nil || n != 1 {
+		t.Fatalf("%d pledges after the lost reply (%v), want the one inserted", n, err)
+	}
+	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 1 {
+		t.Fatalf("remaining %v after the lost reply, want 1 (the stored pledge holds its unit)", rem)
+	}
+
+	r := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "lost-reply")
+	if r.Status != 201 {
+		t.Fatalf("retry after the lost reply: %d %s", r.Status, r.Body)
+	}
+	p := r.JSON(t)
+	id, token := p["id"].(string), p["manage_token"].(string)
+	s.secret(token)
+	d := s.double()
+	if len(d.Customers()) != 1 || len(d.SetupIntents()) != 1 {
+		t.Fatalf("the retry made %d customers and %d setup intents, want the same 1 and 1", len(d.Customers()), len(d.SetupIntents()))
+	}
+	if secret, _ := p["client_secret"].(string); !strings.HasPrefix(secret, d.SetupIntents()[0].ID+"_secret") {
+		t.Fatalf("the retry answered client secret %q, not its setup intent's", secret)
+	}
+	if got := s.manage("GET", id, token, nil); got.Status != 200 || got.JSON(t)["status"] != "pending" {
+		t.Fatalf("the retry's token: %d %s", got.Status, got.Body)
+	}
+	m, err := s.store.FindMessage(context.Background(), "msg_"+id+".confirmed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(m.Data["manage_url"], "token="+token) {
+		t.Fatalf("the held confirmation links %q, not the token the retry showed", m.Data["manage_url"])
+	}
+	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 1 {
+		t.Fatalf("remaining %v after the retry, want 1 (the retry's own claim given back)", rem)
+	}
+	again := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "lost-reply")
+	if again.Status != 201 || again.Header.Get("Idempotent-Replayed") != "true" || string(again.Body) != string(r.Body) {
+		t.Fatalf("second retry: %d replayed=%q %s", again.Status, again.Header.Get("Idempotent-Replayed"), again.Body)
+	}
+}
+
 // A pledge is written once, last: its unit is claimed, its Stripe objects made and its
 // confirmation held before the insert. A creation that dies just before the insert leaves no
 // pledge, nothing charged and a unit claimed (never oversold). The client's retry with the same

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -43,11 +44,58 @@ func (s *Store) FindCampaign(ctx context.Context, id string) (campaign.Campaign,
 	return c, notFound(err, "Campaign")
 }
 
-// FindCampaignBySlug looks a campaign up by slug.
+// FindCampaignBySlug looks a campaign up by slug. A slug this store resolved before is read by
+// _id, which on the embedded store reads one document where a filter on slug reads them all.
+// The id remembered is only a hint: the campaign read by it must still carry the slug, or the
+// slug is looked up again, so a deleted campaign whose slug went to another is never served.
 func (s *Store) FindCampaignBySlug(ctx context.Context, slug string) (campaign.Campaign, error) {
 	var c campaign.Campaign
+	if id, ok := s.slugs.get(slug); ok {
+		c, err := s.FindCampaign(ctx, id)
+		if err == nil && c.Slug == slug {
+			return c, nil
+		}
+		if err != nil && backstitch.ErrorCode(err) != backstitch.CodeNotFound {
+			return c, err
+		}
+		s.slugs.forget(slug)
+	}
 	err := s.db.Collection("campaigns").FindOne(ctx, bson.M{"slug": slug}).Decode(&c)
+	if err == nil {
+		s.slugs.put(slug, c.ID)
+	}
 	return c, notFound(err, "Campaign")
+}
+
+// slugIDs remembers which campaign id a slug resolved to. A campaign's slug is set when it is
+// created and never changes, so the hint rarely misses; it is bounded, and starts over when full.
+type slugIDs struct {
+	mu  sync.Mutex
+	ids map[string]string
+}
+
+const maxSlugIDs = 10000
+
+func (m *slugIDs) get(slug string) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	id, ok := m.ids[slug]
+	return id, ok
+}
+
+func (m *slugIDs) put(slug, id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ids == nil || len(m.ids) >= maxSlugIDs {
+		m.ids = map[string]string{}
+	}
+	m.ids[slug] = id
+}
+
+func (m *slugIDs) forget(slug string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.ids, slug)
 }
 
 // ReplaceCampaign writes next over prev if nobody changed the campaign since prev was read

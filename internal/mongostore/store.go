@@ -34,6 +34,8 @@ type Store struct {
 	serverExpires bool
 	// imageReads serves image downloads (see newImageBucket).
 	imageReads *gridfs.Bucket
+	// slugs are the campaign ids slugs resolved to (FindCampaignBySlug).
+	slugs slugIDs
 }
 
 // Locker serialises compare-and-set writes to one document (see Options.Locks).

@@ -144,6 +144,10 @@ type Pledge struct {
 	ManageTokenHash string `bson:"manage_token_hash"`
 	// RequestHash identifies the request that created the pledge (its body).
 	RequestHash string `bson:"request_hash,omitempty"`
+	// ReplayToken is the manage token sealed under the client's Idempotency-Key, which the
+	// server never stores: a retry of the creating request gets the pledge's answer back from
+	// the pledge itself (Service.Replay), while a reader of the store cannot open it.
+	ReplayToken []byte `bson:"replay_token,omitempty"`
 	// Stripe objects: a new pledge is inserted with those its checkout needs (Service.Create).
 	CustomerID      string `bson:"customer_id,omitempty"`
 	SetupIntentID   string `bson:"setup_intent_id,omitempty"`
@@ -240,6 +244,9 @@ func New(id string, r Request, c campaign.Campaign, tier *campaign.Tier, now tim
 	if err := errs.Err(); err != nil {
 		return Pledge{}, "", err
 	}
+	// The store keeps milliseconds: the answer made now and one replayed from the stored pledge
+	// (Service.Replay) show the same times.
+	now = now.UTC().Truncate(time.Millisecond)
 	p := Pledge{
 		ID: id, CampaignID: c.ID, FundingModel: c.FundingModel, Amount: *r.Amount, Status: StatusPending,
 		HoldExpiresAt: now.Add(hold), CreatedAt: now, UpdatedAt: now, History: []HistoryEntry{},

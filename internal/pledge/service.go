@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
+	"errors"
 	"strings"
 	"time"
 
@@ -96,6 +97,19 @@ type Origin struct {
 	// Campaign is the campaign the request names when the request has just read it (resolving
 	// its slug into the idempotency scope), so that creating a pledge does not read it again.
 	Campaign *campaign.Campaign
+	// Sealer seals the manage token into the pledge under the client's Idempotency-Key, and
+	// opens it for a retry of the same request (nil: the pledge cannot be replayed).
+	Sealer Sealer
+	// ReplayFor is how long after its creation a retry of the request gets the pledge back:
+	// the life of an idempotency key. After it, the key is only a key again and the same request
+	// is refused, so an old key never hands out a token for a pledge.
+	ReplayFor time.Duration
+}
+
+// Sealer seals and opens a secret under the client's Idempotency-Key.
+type Sealer interface {
+	Seal(plain []byte) ([]byte, error)
+	Open(sealed []byte) ([]byte, error)
 }
 
 // IDFor derives a pledge id from the request that creates it: a retried request (after a timeout
@@ -119,8 +133,8 @@ type Created struct {
 // failure gets the same objects back) after its confirmation is held, and only then is the
 // pledge inserted. Anything that fails before the insert gives the unit back, and the client's retry
 // runs the request again. Nothing reads whether the pledge exists first: a pledge that exists
-// has answered, and the unique _id of its held confirmation and its own refuse a second answer,
-// so no one is ever handed a second token for it.
+// has answered, and the unique _id of its held confirmation and its own find it; the request
+// then gets that pledge's answer (Replay), so no one is ever handed a second token for it.
 func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Request) (Created, error) {
 	id := IDFor(o)
 	camp, err := s.requestCampaign(ctx, o, campaignRef)
@@ -140,6 +154,11 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 		return Created{}, err
 	}
 	p.RequestHash = o.RequestHash
+	if o.Sealer != nil {
+		if p.ReplayToken, err = o.Sealer.Seal([]byte(token)); err != nil {
+			return Created{}, err
+		}
+	}
 	err = s.insert(ctx, &p, func() error {
 		// The confirmation first: it finds a pledge that exists before Stripe is asked anything.
 		if err := s.holdConfirmation(ctx, p, token, &camp, tier); err != nil {
@@ -149,10 +168,18 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 		p.CustomerID, p.SetupIntentID, p.PaymentIntentID, p.ClientSecret = o.CustomerID, o.SetupIntentID, o.PaymentIntentID, o.ClientSecret
 		return err
 	})
-	if backstitch.ErrorCode(err) == backstitch.CodeConflict {
-		// The pledge exists: inserted by this request's earlier run, or by the same request
-		// running twice at once (its key's lock ran out).
-		return Created{}, errAnswered
+	if errors.Is(err, errAnswered) || backstitch.ErrorCode(err) == backstitch.CodeConflict {
+		// The pledge exists: inserted by this request's earlier run (whose answer was lost), or
+		// by the same request running twice at once (its key's lock ran out). Its answer is
+		// this request's.
+		created, found, rerr := s.Replay(ctx, o)
+		switch {
+		case rerr != nil:
+			return Created{}, rerr
+		case !found:
+			return Created{}, errAnswered
+		}
+		return created, nil
 	}
 	if err != nil {
 		return Created{}, err
@@ -161,7 +188,29 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 	return Created{Pledge: p, ManageToken: token}, nil
 }
 
-// errAnswered refuses a request whose pledge exists: it answered once, with its manage token.
+// Replay is the answer of the request o to a retry of it: the pledge it made, with its manage
+// token opened with the client's key. found is false when the request made no pledge (yet).
+// A pledge older than o.ReplayFor, or one whose token cannot be opened, is refused
+// (idempotency_key_reused): its key has expired, and the pledge answered once.
+func (s *Service) Replay(ctx context.Context, o Origin) (_ Created, found bool, _ error) {
+	p, err := s.store.FindPledge(ctx, IDFor(o))
+	switch {
+	case backstitch.ErrorCode(err) == backstitch.CodeNotFound:
+		return Created{}, false, nil
+	case err != nil:
+		return Created{}, false, err
+	case o.Sealer == nil || len(p.ReplayToken) == 0 || p.RequestHash != o.RequestHash || !s.now().Before(p.CreatedAt.Add(o.ReplayFor)):
+		return Created{}, true, errAnswered
+	}
+	token, err := o.Sealer.Open(p.ReplayToken)
+	if err != nil {
+		return Created{}, true, errAnswered
+	}
+	return Created{Pledge: p, ManageToken: string(token)}, true, nil
+}
+
+// errAnswered refuses a request whose pledge exists and can no longer be replayed: it answered
+// once, with its manage token.
 var errAnswered = backstitch.Errorf(backstitch.CodeIdempotencyReused,
 	"This Idempotency-Key already made a pledge. Use a new key for a new pledge.")
 

@@ -58,6 +58,10 @@ const AfterPledgeWrite FaultPoint = "after_pledge_write"
 // and its Stripe objects made, before the pledge is inserted.
 const BeforePledgeInsert FaultPoint = "before_pledge_insert"
 
+// AfterPledgeInsert is right after a pledge's insert was applied: an error there is a store
+// whose reply was lost.
+const AfterPledgeInsert FaultPoint = "after_pledge_insert"
+
 // ErrInjectedFault is what an armed fault hook returns in tests: the request answers 503, as a
 // service whose instance died mid-request would look to a client behind a load balancer.
 var ErrInjectedFault error = backstitch.Errorf(backstitch.CodeUnavailable, "Injected fault: the request stopped half-way.")
@@ -295,10 +299,25 @@ func (s *Service) insert(ctx context.Context, p *Pledge, prepare func() error) e
 		if err = s.injectFault(BeforePledgeInsert); err != nil {
 			return err // as a crash would: nothing is given back
 		}
-		err = s.store.CreatePledge(ctx, *p)
+		if err = s.store.CreatePledge(ctx, *p); err == nil {
+			err = s.injectFault(AfterPledgeInsert)
+		}
+		if err != nil && backstitch.ErrorCode(err) != backstitch.CodeConflict && s.mayExist(ctx, p.ID) {
+			// The insert may have been applied with its reply lost: the pledge holds the unit.
+			return err
+		}
 	}
 	if err != nil && u.tier != "" {
 		err = errors.Join(err, s.store.ReleaseTierUnit(context.WithoutCancel(ctx), u.tier, s.now(), u.slots()...))
 	}
 	return err
+}
+
+// mayExist reports whether a pledge whose insert failed may be stored after all (the store
+// applied it and its reply was lost): only a pledge surely absent gives its unit back. When the
+// store cannot tell, the unit stays claimed: never oversold, and given back by `repair` if no
+// pledge holds it.
+func (s *Service) mayExist(ctx context.Context, id string) bool {
+	_, err := s.store.FindPledge(context.WithoutCancel(ctx), id)
+	return backstitch.ErrorCode(err) != backstitch.CodeNotFound
 }

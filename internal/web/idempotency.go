@@ -25,15 +25,31 @@ const (
 	// localCampaign is the campaign idempotencyTarget read to resolve a slug: the handler uses
 	// it rather than reading it again.
 	localCampaign = "idempotency_campaign"
+	// localAnswerKept is set by a handler whose created resource keeps its own answer (see
+	// idempotentKept): no response is stored for the key.
+	localAnswerKept = "idempotency_answer_kept"
 )
 
-// idempotent makes a create request safe to retry: with an Idempotency-Key header, the first
-// response is stored and replayed byte for byte to every retry with the same key and body; the same
-// key with another body is refused, and a retry while the first is still running gets 409.
+// idempotent makes a create request safe to retry (see runIdempotent).
+func (s *Server) idempotent(c *fiber.Ctx) error { return s.runIdempotent(c, nil) }
+
+// idempotentKept is idempotent for a route whose created resource keeps its own answer, which
+// replay writes: a retry of a request that created it gets it from the resource (found by the
+// request's scope and body) rather than from a stored response, so the request writes one
+// document less, and a retry whose first run was applied but could not answer (its reply lost,
+// its key released) still gets that answer.
+func (s *Server) idempotentKept(replay func(c *fiber.Ctx) (bool, error)) fiber.Handler {
+	return func(c *fiber.Ctx) error { return s.runIdempotent(c, replay) }
+}
+
+// runIdempotent makes a create request safe to retry: with an Idempotency-Key header, the first
+// response is stored and replayed byte for byte to every retry with the same key and body (or,
+// with replay, answered by what the request created); the same key with another body is refused,
+// and a retry while the first is still running gets 409.
 // Keys are scoped to the caller (session user, or anonymous) and to what the request acts on: the
 // route's template and the campaign it names, resolved to its id. Another spelling of the same
 // path (a slug for the id) is the same request, not a second one.
-func (s *Server) idempotent(c *fiber.Ctx) error {
+func (s *Server) runIdempotent(c *fiber.Ctx, replay func(c *fiber.Ctx) (bool, error)) error {
 	key := c.Get("Idempotency-Key")
 	if key == "" {
 		return c.Next()
@@ -62,6 +78,10 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// Handlers that create something derive its id from this scope, so a resumed request finds
+	// the work its crashed predecessor started instead of starting over.
+	c.Locals(localIdempotencyScope, id)
+	c.Locals(localRequestHash, requestHash)
 	if existing != nil {
 		switch {
 		case existing.RequestHash != requestHash:
@@ -75,6 +95,15 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 			c.Set(fiber.HeaderContentType, existing.ContentType)
 			return c.Status(existing.Status).Send(body)
 		}
+		if replay != nil {
+			// No stored response: the request's first run may have created what keeps it.
+			if replayed, err := replay(c); err != nil || replayed {
+				if replayed {
+					c.Set("Idempotent-Replayed", "true")
+				}
+				return err
+			}
+		}
 		won := false
 		if existing.LockedUntil.Before(now) {
 			if won, err = s.store.TakeOverIdempotencyKey(ctx, id, existing.LockedUntil, lockedUntil); err != nil {
@@ -86,10 +115,6 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 			return backstitch.Errorf(backstitch.CodeIdempotencyInFlight, "A request with this Idempotency-Key is still being processed. Retry shortly.")
 		}
 	}
-	// Handlers that create something derive its id from this scope, so a resumed request finds
-	// the work its crashed predecessor started instead of starting over.
-	c.Locals(localIdempotencyScope, id)
-	c.Locals(localRequestHash, requestHash)
 	if err := c.Next(); err != nil {
 		if herr := s.handleError(c, err); herr != nil {
 			return herr
@@ -105,6 +130,9 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 		if err := s.store.ReleaseIdempotencyKey(ctx, id); err != nil {
 			zerolog.Ctx(ctx).Error().Err(err).Msg("release idempotency key")
 		}
+		return nil
+	}
+	if kept, _ := c.Locals(localAnswerKept).(bool); kept {
 		return nil
 	}
 	sealed, err := sealBody(key, id, c.Response().Body())
@@ -135,6 +163,18 @@ func (s *Server) idempotencyTarget(c *fiber.Ctx) (string, error) {
 		parts = append(parts, name+"="+v)
 	}
 	return strings.Join(parts, "\x00"), nil
+}
+
+// keySealer seals a secret kept with what a request created under the client's Idempotency-Key,
+// as sealBody seals a stored response.
+type keySealer struct{ clientKey, recordID string }
+
+func (k keySealer) Seal(plain []byte) ([]byte, error) {
+	return sealBody(k.clientKey, k.recordID, plain)
+}
+
+func (k keySealer) Open(sealed []byte) ([]byte, error) {
+	return openBody(k.clientKey, k.recordID, sealed)
 }
 
 // sealBody encrypts a stored response under a key derived from the client's Idempotency-Key,

@@ -92,14 +92,38 @@ func (s *Server) createPledge(c *fiber.Ctx) error {
 	if err := s.limit(c, "pledge:addr:"+c.IP(), s.cfg.PledgePerAddress, s.cfg.PledgeWindow); err != nil {
 		return err
 	}
-	requestHash, _ := c.Locals(localRequestHash).(string)
-	camp, _ := c.Locals(localCampaign).(*campaign.Campaign)
-	created, err := s.pledges.Create(c.UserContext(), pledge.Origin{Scope: scope, RequestHash: requestHash, Campaign: camp}, c.Params("id"), in)
+	created, err := s.pledges.Create(c.UserContext(), s.pledgeOrigin(c), c.Params("id"), in)
 	if err != nil {
 		return err
 	}
+	return s.replyPledgeCreated(c, created)
+}
+
+// pledgeOrigin is the pledge request's idempotency scope, body hash and key, as the idempotent
+// middleware set them.
+func (s *Server) pledgeOrigin(c *fiber.Ctx) pledge.Origin {
+	scope, _ := c.Locals(localIdempotencyScope).(string)
+	requestHash, _ := c.Locals(localRequestHash).(string)
+	camp, _ := c.Locals(localCampaign).(*campaign.Campaign)
+	return pledge.Origin{Scope: scope, RequestHash: requestHash, Campaign: camp,
+		Sealer: keySealer{clientKey: c.Get("Idempotency-Key"), recordID: scope}, ReplayFor: s.cfg.IdempotencyTTL}
+}
+
+// replayPledge answers a retried pledge request from the pledge its first run made, if any.
+func (s *Server) replayPledge(c *fiber.Ctx) (bool, error) {
+	created, found, err := s.pledges.Replay(c.UserContext(), s.pledgeOrigin(c))
+	if err != nil || !found {
+		return false, err
+	}
+	return true, s.replyPledgeCreated(c, created)
+}
+
+// replyPledgeCreated answers a pledge's creation; the pledge keeps this answer (its manage token
+// sealed under the client's key), so none is stored for the key.
+func (s *Server) replyPledgeCreated(c *fiber.Ctx, created pledge.Created) error {
 	v := s.viewPledge(created.Pledge)
 	v.ManageToken = created.ManageToken
+	c.Locals(localAnswerKept, true)
 	return reply(c, http.StatusCreated, v)
 }
 
