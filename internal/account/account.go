@@ -72,6 +72,13 @@ type Payouts struct {
 	AsOf time.Time `bson:"as_of"`
 }
 
+// Rejected says that Stripe has refused the account (requirements.disabled_reason
+// "rejected.fraud", "rejected.terms_of_service", "rejected.listed", "rejected.other"): no detail
+// she could give changes it, so she is not sent back to Stripe's pages.
+func (p Payouts) Rejected() bool {
+	return p.Started && !p.Enabled && strings.HasPrefix(p.DisabledReason, "rejected.")
+}
+
 // Checking says that Stripe has all it asked for and is verifying it.
 func (p Payouts) Checking() bool {
 	return p.Started && !p.Enabled && p.DetailsSubmitted && len(p.CurrentlyDue) == 0

@@ -38,7 +38,7 @@ func (k *Console) mountPayouts(r fiber.Router) {
 // something left to do there.
 type payoutsView struct {
 	base
-	// State is "none", "incomplete", "checking", "enabled" or "expired" (a CSS hook and the
+	// State is "none", "incomplete", "checking", "enabled", "rejected" or "expired" (a CSS hook and the
 	// tests' handle); Body the sentence that says what it means.
 	State, Body string
 	// Left is what Stripe still asks of her, in words, when it has said.
@@ -52,6 +52,8 @@ func payoutsState(p account.Payouts) string {
 	switch {
 	case p.Enabled:
 		return "enabled"
+	case p.Rejected():
+		return "rejected"
 	case p.Checking():
 		return "checking"
 	case p.Started:

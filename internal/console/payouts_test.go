@@ -255,3 +255,40 @@ func TestPayoutsPageFollowsStripesEventsInTheirOrder(t *testing.T) {
 		t.Error("the older event turned payouts off for settlement")
 	}
 }
+
+// Stripe refusing her account is said as such: no list of details and no button back to
+// Stripe's pages, which could not change it; settlement still sees payouts off.
+func TestPayoutsPageSaysWhenStripeRefusedTheAccount(t *testing.T) {
+	s := startSite(t, nil)
+	d := s.app.Double()
+	for _, lang := range []string{"en", "fr"} {
+		v := s.visitor(lang)
+		v.signUp("Ana " + lang)
+		if p := v.post("/designer/payouts", "/designer/payouts", nil); p.status != 303 {
+			t.Fatalf("button: %d", p.status)
+		}
+		acct := s.accountOf(v).StripeAccountID
+		if err := d.SubmitOnboardingDetails(acct); err != nil {
+			t.Fatal(err)
+		}
+		s.clock.Advance(time.Minute)
+		if err := d.RejectAccount(acct, "terms_of_service"); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.WaitWebhooks(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		p := v.get("/designer/payouts")
+		want := map[string]string{"en": "Stripe has refused this payout account", "fr": "Stripe a refusé ce compte de versement"}[lang]
+		if p.status != 200 || !strings.Contains(p.body, "payouts-rejected") || !strings.Contains(p.body, want) {
+			t.Fatalf("%s: payouts page, want rejected: %d\n%s", lang, p.status, p.body)
+		}
+		if strings.Contains(p.body, `action="/designer/payouts"`) || strings.Contains(p.body, "payouts-left") {
+			t.Errorf("%s: a refused account is sent back to Stripe:\n%s", lang, p.body)
+		}
+		testenv.CheckHTML(t, "/designer/payouts", p.body, lang)
+		if s.accountOf(v).PayoutsEnabled {
+			t.Errorf("%s: payouts enabled for a refused account", lang)
+		}
+	}
+}

@@ -162,6 +162,26 @@ func (d *Double) SubmitOnboardingDetails(accountID string) error {
 	return nil
 }
 
+// RejectAccount is Stripe refusing a connected account after its review (reason "fraud",
+// "terms_of_service", "listed" or "other"): charges and payouts off for good, every capability
+// inactive, requirements.disabled_reason "rejected.<reason>"; it emits account.updated.
+func (d *Double) RejectAccount(accountID, reason string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	acct, ok := get[*account](d, accountID)
+	if !ok {
+		return fmt.Errorf("stripedouble: no such account %q", accountID)
+	}
+	acct.ChargesEnabled, acct.PayoutsEnabled = false, false
+	for name := range acct.Capabilities {
+		acct.Capabilities[name] = "inactive"
+	}
+	acct.Requirements = requirements{CurrentlyDue: []string{}, EventuallyDue: []string{}, PastDue: []string{},
+		DisabledReason: nstr("rejected." + reason), PendingVerification: []string{}}
+	d.emit(nil, "account.updated", acct)
+	return nil
+}
+
 // CompleteOnboarding marks a connected account as fully onboarded (details
 // submitted, charges and payouts enabled, every requested capability
 // active) and emits account.updated.
