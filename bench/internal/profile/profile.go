@@ -123,3 +123,17 @@ func (c *Commands) Report(out io.Writer, ops int) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// WriteHeap writes a heap profile (what is live as of the last GC, and what was allocated) to
+// path, so two points of a run can be compared with go tool pprof -base; a failure is reported
+// and the run goes on.
+func WriteHeap(path string) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("heap").WriteTo(f, 0)
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: heap profile:", err)
+	}
+}
