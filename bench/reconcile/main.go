@@ -36,7 +36,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -707,19 +706,19 @@ func measurePhases(ctx context.Context, e *env, campaignID string) (phases, erro
 	}
 	ph.listTransfers = time.Since(t)
 
-	t, cpu := time.Now(), cpuTime()
+	t, cpu := time.Now(), profile.CPUTime()
 	var ledgers []reconcile.Ledger
 	if err := e.store.StreamLedger(ctx, reconcile.Scope{CampaignID: campaignID}, func(l reconcile.Ledger) error { ledgers = append(ledgers, l); return nil }); err != nil {
 		return ph, err
 	}
-	ph.stream, ph.streamCPU = time.Since(t), cpuTime()-cpu
+	ph.stream, ph.streamCPU = time.Since(t), profile.CPUTime()-cpu
 	if e.served != nil {
-		t, cpu := time.Now(), cpuTime()
+		t, cpu := time.Now(), profile.CPUTime()
 		n := 0
 		if err := e.served.StreamLedger(ctx, reconcile.Scope{CampaignID: campaignID}, func(reconcile.Ledger) error { n++; return nil }); err != nil {
 			return ph, err
 		}
-		ph.servedStream, ph.servedCPU = time.Since(t), cpuTime()-cpu
+		ph.servedStream, ph.servedCPU = time.Since(t), profile.CPUTime()-cpu
 		if n != len(ledgers) {
 			return ph, fmt.Errorf("FerretDB's query gave %d pledges, the scan %d", n, len(ledgers))
 		}
@@ -877,15 +876,6 @@ func checkTotals(s *reconcile.Summary, pledges, charges int64) error {
 }
 
 func sortedKeys(m map[string]int) []string { return slices.Sorted(maps.Keys(m)) }
-
-// cpuTime is the CPU time this process has used, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // liveHeap is the heap the last GC found live.
 func liveHeap() uint64 {

@@ -44,6 +44,8 @@ import (
 	"sync"
 	"time"
 
+	"go.mongodb.org/mongo-driver/event"
+
 	"github.com/backstitch/backstitch/bench/internal/double"
 	"github.com/backstitch/backstitch/bench/internal/profile"
 	"github.com/backstitch/backstitch/bench/internal/site"
@@ -60,6 +62,7 @@ func main() {
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "seed of the traffic mix")
 	memProfile := flag.String("memprofile", "", "write a memory profile at the end (go tool pprof -sample_index=inuse_space shows what holds the heap)")
 	heapProfiles := flag.String("heapprofiles", "", "write a heap profile to this directory at each interval (heap-MMM.pprof, by minute)")
+	commands := flag.Bool("commands", false, "after the warm-up, print the store commands per operation at each interval, by command and collection, with their mean time")
 	child := flag.Bool(double.Flag, false, "internal: serve the Stripe double for the parent soak process")
 	flag.Parse()
 	if *child {
@@ -70,7 +73,7 @@ func main() {
 		return
 	}
 	failed, err := run(os.Stdout, config{dur: *dur, rate: *rate, conc: *conc, every: *every, warm: *warm, seed: *seed,
-		memProfile: *memProfile, heapProfiles: *heapProfiles})
+		memProfile: *memProfile, heapProfiles: *heapProfiles, commands: *commands})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(2)
@@ -87,6 +90,7 @@ type config struct {
 	seed             uint64
 	memProfile       string
 	heapProfiles     string
+	commands         bool
 }
 
 // The kinds of operation, with their weights in the mix.
@@ -120,7 +124,13 @@ func run(out io.Writer, cfg config) (failed bool, err error) {
 		return false, err
 	}
 	defer srv.Close()
-	store, err := site.OpenStore(ctx, srv, "bench_soak")
+	var commands *profile.Commands
+	var monitor *event.CommandMonitor
+	if cfg.commands {
+		commands = &profile.Commands{}
+		monitor = commands.Monitor()
+	}
+	store, err := site.OpenStore(ctx, srv, "bench_soak", monitor)
 	if err != nil {
 		return false, err
 	}
@@ -149,10 +159,10 @@ func run(out io.Writer, cfg config) (failed bool, err error) {
 			return false, err
 		}
 	}
-	l := &load{addr: addr, c: c, double: dp, heapProfiles: cfg.heapProfiles, rng: rand.New(rand.NewPCG(cfg.seed, 1)), made: map[string]int{}}
+	l := &load{addr: addr, c: c, double: dp, heapProfiles: cfg.heapProfiles, commands: commands, warm: cfg.warm, rng: rand.New(rand.NewPCG(cfg.seed, 1)), made: map[string]int{}}
 	fmt.Fprintf(out, "soak: %s at %.0f operations/s over %d clients, seed %d; one process: service, embedded store, load; the Stripe double in a child process\n",
 		cfg.dur, cfg.rate, cfg.conc, cfg.seed)
-	fmt.Fprintf(out, "%6s %8s %6s %8s %9s %9s %6s %11s  %s\n", "minute", "ops", "errors", "refused", "live heap", "RSS", "gorout", "double RSS", "p99 by kind (ms)")
+	fmt.Fprintf(out, "%6s %8s %6s %8s %9s %9s %6s %11s %8s  %s\n", "minute", "ops", "errors", "refused", "live heap", "RSS", "gorout", "double RSS", "CPU ms/op", "p99 by kind (ms)")
 
 	ops := make(chan scheduled, int(cfg.rate*10)+cfg.conc)
 	var wg sync.WaitGroup
@@ -209,6 +219,9 @@ type load struct {
 	c            site.Campaign
 	double       *double.Proc
 	heapProfiles string // a directory, or "" for none
+	// commands counts the store's commands after warm (nil: not asked for).
+	commands *profile.Commands
+	warm     time.Duration
 
 	mu      sync.Mutex
 	rng     *rand.Rand
@@ -220,6 +233,11 @@ type load struct {
 	errs    []string // since the last sample, the first few
 	nerr    int      // in the whole run
 	refused int      // 409s and 422s the traffic expects (sold out, a pledge already cancelled)
+	// lastOps and lastCPU are ops and this process's CPU time at the last sample.
+	lastOps int
+	lastCPU time.Duration
+	// counting says commands has been started.
+	counting bool
 }
 
 type pledge struct{ id, token, tier string }
@@ -402,6 +420,10 @@ type sample struct {
 	at         time.Duration
 	heap, rss  uint64
 	goroutines int
+	// cpuPerOp is this process's CPU time per operation over the interval: on a shared machine
+	// p99 follows the other processes' load, while a service doing more work per request as its
+	// data grows shows here.
+	cpuPerOp time.Duration
 }
 
 // sample prints one line of the report and starts the next interval.
@@ -410,6 +432,7 @@ func (l *load) sample(out io.Writer, at time.Duration) sample {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	s := sample{at: at, heap: m.HeapAlloc, rss: profile.ReadMem().RSS, goroutines: runtime.NumGoroutine()}
+	cpu := profile.CPUTime()
 	if l.heapProfiles != "" {
 		profile.WriteHeap(filepath.Join(l.heapProfiles, fmt.Sprintf("heap-%03.0f.pprof", at.Minutes())))
 	}
@@ -418,6 +441,11 @@ func (l *load) sample(out io.Writer, at time.Duration) sample {
 		doubleRSS = fmt.Sprintf("%.1fM", mib(ds.RSS))
 	}
 	l.mu.Lock()
+	opsInInterval := l.ops - l.lastOps
+	if opsInInterval > 0 {
+		s.cpuPerOp = (cpu - l.lastCPU) / time.Duration(opsInInterval)
+	}
+	l.lastOps, l.lastCPU = l.ops, cpu
 	var p99s []string
 	for k := range kinds {
 		if len(l.lat[k]) > 0 {
@@ -425,12 +453,20 @@ func (l *load) sample(out io.Writer, at time.Duration) sample {
 		}
 		l.lat[k] = l.lat[k][:0]
 	}
-	fmt.Fprintf(out, "%6.1f %8d %6d %8d %8.1fM %8.1fM %6d %11s  %s\n", at.Minutes(), l.ops, l.nerr, l.refused,
-		mib(s.heap), mib(s.rss), s.goroutines, doubleRSS, strings.Join(p99s, ", "))
+	fmt.Fprintf(out, "%6.1f %8d %6d %8d %8.1fM %8.1fM %6d %11s %8.1f  %s\n", at.Minutes(), l.ops, l.nerr, l.refused,
+		mib(s.heap), mib(s.rss), s.goroutines, doubleRSS, ms(s.cpuPerOp), strings.Join(p99s, ", "))
 	for _, e := range l.errs {
 		fmt.Fprintln(out, "       error:", e)
 	}
 	l.errs = l.errs[:0]
+	if l.commands != nil && at >= l.warm {
+		// Per interval, so a command whose time grows with the data stands out.
+		if opsInInterval > 0 && l.counting {
+			l.commands.Report(out, opsInInterval)
+		}
+		l.commands.Start()
+		l.counting = true
+	}
 	l.mu.Unlock()
 	return s
 }
@@ -450,6 +486,8 @@ func (l *load) report(out io.Writer, samples []sample, warm time.Duration) (fail
 			mib(first.heap), mib(last.heap), slope(after, func(s sample) float64 { return mib(s.heap) }),
 			mib(first.rss), mib(last.rss), slope(after, func(s sample) float64 { return mib(s.rss) }),
 			first.goroutines, last.goroutines, slope(after, func(s sample) float64 { return float64(s.goroutines) }))
+		fmt.Fprintf(out, "CPU per operation (this process: service, store, load): %.1f → %.1f ms (slope %+.1f ms/h)\n",
+			ms(first.cpuPerOp), ms(last.cpuPerOp), slope(after, func(s sample) float64 { return ms(s.cpuPerOp) }))
 	} else {
 		fmt.Fprintln(out, "too short for slopes: run longer than the warm-up plus three report intervals")
 	}
