@@ -78,7 +78,7 @@ func run(out io.Writer, conc, rounds int, dur time.Duration) error {
 		return err
 	}
 	defer srv.Close()
-	store, err := site.OpenStore(ctx, srv, "bench_publicread")
+	store, err := site.OpenStore(ctx, srv, "bench_publicread", nil)
 	if err != nil {
 		return err
 	}

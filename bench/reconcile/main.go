@@ -17,7 +17,6 @@
 package main
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -37,7 +36,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -45,6 +43,8 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/backstitch/backstitch/bench/internal/double"
+	"github.com/backstitch/backstitch/bench/internal/profile"
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/embedded"
@@ -78,7 +78,7 @@ func main() {
 	n := flag.Int("n", targetN, "collected pledges (and Stripe charges) to reconcile")
 	uri := flag.String("mongodb-uri", os.Getenv("MONGODB_URI"), "run against this MongoDB instead of the embedded FerretDB")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of run 1 (Runner.Execute only) to this file")
-	child := flag.Bool("serve-double", false, "internal: serve the Stripe double for a parent bench process")
+	child := flag.Bool(double.Flag, false, "internal: serve the Stripe double for a parent bench process")
 	flag.Parse()
 	if *child {
 		if err := serveDouble(); err != nil {
@@ -110,7 +110,7 @@ type env struct {
 	// (nil on MongoDB).
 	served  *mongostore.Store
 	pledges *mongo.Collection // the same collection the store reads, through the bench's client
-	double  *doubleProc
+	double  doubleProc
 	pay     *stripepay.Client
 	backend string
 }
@@ -170,13 +170,13 @@ func run(ctx context.Context, out io.Writer, n int, uri string) error {
 	}
 	defer bulk.Disconnect(context.WithoutCancel(ctx))
 
-	dp, err := startDouble()
+	dp, err := double.Start()
 	if err != nil {
 		return err
 	}
-	defer dp.close()
-	e := &env{store: store, served: served, pledges: bulk.Database(database).Collection("pledges"), double: dp, backend: backend,
-		pay: stripepay.New(stripepay.Options{SecretKey: "sk_test_bench", BackendURL: dp.url, Timeout: time.Minute})}
+	defer dp.Close()
+	e := &env{store: store, served: served, pledges: bulk.Database(database).Collection("pledges"), double: doubleProc{dp}, backend: backend,
+		pay: stripepay.New(stripepay.Options{SecretKey: "sk_test_bench", BackendURL: dp.URL, Timeout: time.Minute})}
 
 	fmt.Fprintf(out, "reconcile bench: %d collected pledges vs %d Stripe charges, one campaign\n", n, n)
 	fmt.Fprintf(out, "store: %s; Stripe: offline double in a child process, over loopback HTTP; %s, %d CPUs, GOMAXPROCS %d\n",
@@ -190,12 +190,12 @@ func run(ctx context.Context, out io.Writer, n int, uri string) error {
 	fmt.Fprintf(out, "\nseeding (not measured): %v wall; %d charges made in the double in %v, %d pledges inserted in batches of %d in %v (%.0f/s)\n",
 		time.Since(seedStart).Round(time.Millisecond), n, st.charges.Round(time.Millisecond), n, seedBatch,
 		st.inserts.Round(time.Millisecond), float64(n)/st.inserts.Seconds())
-	ds, err := dp.stats(ctx)
+	ds, err := dp.Stats(ctx)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "after seeding: this process %s RSS, %s Go heap; the double's process %s RSS, %s Go heap\n",
-		mib(readProc().rss), mib(settledHeap()), mib(ds.RSS), mib(ds.HeapInuse))
+		mib(profile.ReadMem().RSS), mib(settledHeap()), mib(ds.RSS), mib(ds.HeapInuse))
 
 	// Run 1: clean data, nothing to find.
 	r1, err := measureRun(ctx, e, camp.ID, cpuProfile)
@@ -528,7 +528,7 @@ func (r runStats) liveGrowth() uint64 { return r.livePeak - min(r.liveBefore, r.
 
 // measureRun queues a run of the campaign and carries it out with a fresh Runner, as an admin's
 // request and the background loop would, sampling memory throughout, and profiling it if asked.
-func measureRun(ctx context.Context, e *env, campaignID, profile string) (runStats, error) {
+func measureRun(ctx context.Context, e *env, campaignID, cpuProfilePath string) (runStats, error) {
 	var r runStats
 	clock := backstitch.Clock(func() time.Time { return time.Now().UTC() })
 	run, err := reconcile.NewRun(reconcile.Scope{CampaignID: campaignID}, "bench", clock())
@@ -546,11 +546,11 @@ func measureRun(ctx context.Context, e *env, campaignID, profile string) (runSta
 	debug.FreeOSMemory()
 	r.liveBefore = liveHeap()
 	r.hwmReset = resetHWM()
-	p := readProc()
-	r.rssBefore, r.hwmBefore = p.rss, p.hwm
+	p := profile.ReadMem()
+	r.rssBefore, r.hwmBefore = p.RSS, p.HWM
 	var m0 runtime.MemStats
 	runtime.ReadMemStats(&m0)
-	s0, err := e.double.stats(ctx)
+	s0, err := e.double.Stats(ctx)
 	if err != nil {
 		return r, err
 	}
@@ -573,8 +573,8 @@ func measureRun(ctx context.Context, e *env, campaignID, profile string) (runSta
 			}
 		}
 	})
-	if profile != "" {
-		f, err := os.Create(profile)
+	if cpuProfilePath != "" {
+		f, err := os.Create(cpuProfilePath)
 		if err != nil {
 			return r, err
 		}
@@ -586,7 +586,7 @@ func measureRun(ctx context.Context, e *env, campaignID, profile string) (runSta
 	start := time.Now()
 	err = runner.Execute(logCtx, run.ID)
 	r.took = time.Since(start)
-	if profile != "" {
+	if cpuProfilePath != "" {
 		pprof.StopCPUProfile()
 	}
 	close(stop)
@@ -598,12 +598,12 @@ func measureRun(ctx context.Context, e *env, campaignID, profile string) (runSta
 	r.livePeak = max(r.livePeak, liveHeap())
 	r.spans = sp
 	r.allocated, r.gcs = m1.TotalAlloc-m0.TotalAlloc, m1.NumGC-m0.NumGC
-	r.hwmAfter = readProc().hwm
+	r.hwmAfter = profile.ReadMem().HWM
 	r.heapAfter = settledHeap()
 	if err != nil {
 		return r, fmt.Errorf("execute run %s: %w", run.ID, err)
 	}
-	s1, err := e.double.stats(ctx)
+	s1, err := e.double.Stats(ctx)
 	if err != nil {
 		return r, err
 	}
@@ -683,7 +683,7 @@ func measurePhases(ctx context.Context, e *env, campaignID string) (phases, erro
 	f := reconcile.Filter{TransferGroup: campaignID}
 	base := settledHeap()
 
-	s0, err := e.double.stats(ctx)
+	s0, err := e.double.Stats(ctx)
 	if err != nil {
 		return ph, err
 	}
@@ -693,7 +693,7 @@ func measurePhases(ctx context.Context, e *env, campaignID string) (phases, erro
 		return ph, err
 	}
 	ph.listCharges = time.Since(t)
-	s1, err := e.double.stats(ctx)
+	s1, err := e.double.Stats(ctx)
 	if err != nil {
 		return ph, err
 	}
@@ -706,19 +706,19 @@ func measurePhases(ctx context.Context, e *env, campaignID string) (phases, erro
 	}
 	ph.listTransfers = time.Since(t)
 
-	t, cpu := time.Now(), cpuTime()
+	t, cpu := time.Now(), profile.CPUTime()
 	var ledgers []reconcile.Ledger
 	if err := e.store.StreamLedger(ctx, reconcile.Scope{CampaignID: campaignID}, func(l reconcile.Ledger) error { ledgers = append(ledgers, l); return nil }); err != nil {
 		return ph, err
 	}
-	ph.stream, ph.streamCPU = time.Since(t), cpuTime()-cpu
+	ph.stream, ph.streamCPU = time.Since(t), profile.CPUTime()-cpu
 	if e.served != nil {
-		t, cpu := time.Now(), cpuTime()
+		t, cpu := time.Now(), profile.CPUTime()
 		n := 0
 		if err := e.served.StreamLedger(ctx, reconcile.Scope{CampaignID: campaignID}, func(reconcile.Ledger) error { n++; return nil }); err != nil {
 			return ph, err
 		}
-		ph.servedStream, ph.servedCPU = time.Since(t), cpuTime()-cpu
+		ph.servedStream, ph.servedCPU = time.Since(t), profile.CPUTime()-cpu
 		if n != len(ledgers) {
 			return ph, fmt.Errorf("FerretDB's query gave %d pledges, the scan %d", n, len(ledgers))
 		}
@@ -877,15 +877,6 @@ func checkTotals(s *reconcile.Summary, pledges, charges int64) error {
 
 func sortedKeys(m map[string]int) []string { return slices.Sorted(maps.Keys(m)) }
 
-// cpuTime is the CPU time this process has used, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // liveHeap is the heap the last GC found live.
 func liveHeap() uint64 {
 	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
@@ -902,34 +893,6 @@ func settledHeap() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse
-}
-
-type procMem struct{ rss, hwm uint64 }
-
-// readProc reads VmRSS and VmHWM (peak RSS) from /proc/self/status; zeros where there is none.
-func readProc() procMem {
-	var p procMem
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return p
-	}
-	for line := range bytes.Lines(b) {
-		name, value, ok := strings.Cut(string(line), ":")
-		if !ok {
-			continue
-		}
-		kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-		if err != nil {
-			continue
-		}
-		switch name {
-		case "VmRSS":
-			p.rss = kb << 10
-		case "VmHWM":
-			p.hwm = kb << 10
-		}
-	}
-	return p
 }
 
 // resetHWM sets VmHWM back to the current RSS (Linux ≥ 4.0: "5" in clear_refs), so a later

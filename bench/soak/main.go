@@ -2,7 +2,7 @@
 // time, and reports whether memory and goroutines stay flat and what p99 each kind of request
 // sees, minute by minute.
 //
-//	go run ./bench/soak [-d 30m] [-rate 40] [-c 16] [-every 1m] [-warm 2m]
+//	go run ./bench/soak [-d 30m] [-rate 40] [-c 16] [-every 1m] [-warm 2m] [-heapprofiles dir]
 //
 // The traffic, open loop at -rate operations a second (each from its scheduled time, so a
 // backlog counts in the latency): campaign page, home page and campaign JSON reads; pledges
@@ -13,10 +13,14 @@
 // frees a unit that the next pledge may take: stock is raced all along.
 //
 // At each -every the process's live heap (after a GC), its goroutines and its RSS are sampled;
-// the report gives their slope after -warm, per hour. The service, its embedded store, the
-// Stripe double and this load generator share one process, as the service does when it runs on
-// the embedded store; the generator's own heap is small and constant (a few counters and the ids
-// of the pledges it made).
+// the report gives their slope after -warm, per hour. The service, its embedded store and this
+// load generator share one process, as the service does when it runs on the embedded store; the
+// generator's own heap is small and constant (a few counters and the ids of the pledges it made).
+// The Stripe double runs in a child process (bench/internal/double), as Stripe runs elsewhere
+// for a deployment: everything it keeps per pledge would otherwise count as the service's
+// growth. The service talks to it as to Stripe in test mode (STRIPE_API_URL), and it sends its
+// signed webhooks to the service's endpoint. With -heapprofiles a heap profile is written at
+// each interval, so two points of the run can be compared with go tool pprof -base.
 //
 // At the end every limited tier's remaining units are checked against the pledges this run
 // made and cancelled: a unit oversold or lost in the run is an error, as is any 5xx or transport
@@ -24,7 +28,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,6 +36,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -40,9 +44,13 @@ import (
 	"sync"
 	"time"
 
+	"go.mongodb.org/mongo-driver/event"
+
+	"github.com/backstitch/backstitch/bench/internal/double"
 	"github.com/backstitch/backstitch/bench/internal/profile"
 	"github.com/backstitch/backstitch/bench/internal/site"
 	"github.com/backstitch/backstitch/internal/embedded"
+	"github.com/backstitch/backstitch/internal/stripedouble"
 )
 
 func main() {
@@ -53,8 +61,19 @@ func main() {
 	warm := flag.Duration("warm", 2*time.Minute, "warm-up left out of the slopes")
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "seed of the traffic mix")
 	memProfile := flag.String("memprofile", "", "write a memory profile at the end (go tool pprof -sample_index=inuse_space shows what holds the heap)")
+	heapProfiles := flag.String("heapprofiles", "", "write a heap profile to this directory at each interval (heap-MMM.pprof, by minute)")
+	commands := flag.Bool("commands", false, "after the warm-up, print the store commands per operation at each interval, by command and collection, with their mean time")
+	child := flag.Bool(double.Flag, false, "internal: serve the Stripe double for the parent soak process")
 	flag.Parse()
-	failed, err := run(os.Stdout, config{dur: *dur, rate: *rate, conc: *conc, every: *every, warm: *warm, seed: *seed, memProfile: *memProfile})
+	if *child {
+		if err := double.Serve(stripedouble.Options{}, nil); err != nil {
+			fmt.Fprintln(os.Stderr, "soak double:", err)
+			os.Exit(2)
+		}
+		return
+	}
+	failed, err := run(os.Stdout, config{dur: *dur, rate: *rate, conc: *conc, every: *every, warm: *warm, seed: *seed,
+		memProfile: *memProfile, heapProfiles: *heapProfiles, commands: *commands})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(2)
@@ -70,6 +89,8 @@ type config struct {
 	conc             int
 	seed             uint64
 	memProfile       string
+	heapProfiles     string
+	commands         bool
 }
 
 // The kinds of operation, with their weights in the mix.
@@ -103,24 +124,45 @@ func run(out io.Writer, cfg config) (failed bool, err error) {
 		return false, err
 	}
 	defer srv.Close()
-	store, err := site.OpenStore(ctx, srv, "bench_soak")
+	var commands *profile.Commands
+	var monitor *event.CommandMonitor
+	if cfg.commands {
+		commands = &profile.Commands{}
+		monitor = commands.Monitor()
+	}
+	store, err := site.OpenStore(ctx, srv, "bench_soak", monitor)
 	if err != nil {
 		return false, err
 	}
 	defer func() { _ = store.Close(ctx) }()
-	addr, stop, err := site.StartService(ctx, store, map[string]string{"BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS": "10000000"})
+	dp, err := double.Start()
+	if err != nil {
+		return false, err
+	}
+	defer dp.Close()
+	const webhookSecret = "whsec_soak"
+	addr, stop, err := site.StartService(ctx, store, map[string]string{"BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS": "10000000",
+		"STRIPE_SECRET_KEY": "sk_test_soak", "STRIPE_API_URL": dp.URL, "STRIPE_WEBHOOK_SECRET": webhookSecret})
 	if err != nil {
 		return false, err
 	}
 	defer stop()
+	if err := dp.SetWebhook(ctx, "http://"+addr+"/webhooks/stripe", webhookSecret); err != nil {
+		return false, err
+	}
 	c, err := site.LiveCampaign(addr)
 	if err != nil {
 		return false, err
 	}
-	l := &load{addr: addr, c: c, rng: rand.New(rand.NewPCG(cfg.seed, 1)), made: map[string]int{}}
-	fmt.Fprintf(out, "soak: %s at %.0f operations/s over %d clients, seed %d; one process: service, embedded store, Stripe double, load\n",
+	if cfg.heapProfiles != "" {
+		if err := os.MkdirAll(cfg.heapProfiles, 0o755); err != nil {
+			return false, err
+		}
+	}
+	l := &load{addr: addr, c: c, double: dp, heapProfiles: cfg.heapProfiles, commands: commands, warm: cfg.warm, rng: rand.New(rand.NewPCG(cfg.seed, 1)), made: map[string]int{}}
+	fmt.Fprintf(out, "soak: %s at %.0f operations/s over %d clients, seed %d; one process: service, embedded store, load; the Stripe double in a child process\n",
 		cfg.dur, cfg.rate, cfg.conc, cfg.seed)
-	fmt.Fprintf(out, "%6s %8s %6s %8s %9s %9s %6s  %s\n", "minute", "ops", "errors", "refused", "live heap", "RSS", "gorout", "p99 by kind (ms)")
+	fmt.Fprintf(out, "%6s %8s %6s %8s %9s %9s %6s %11s %8s  %s\n", "minute", "ops", "errors", "refused", "live heap", "RSS", "gorout", "double RSS", "CPU ms/op", "p99 by kind (ms)")
 
 	ops := make(chan scheduled, int(cfg.rate*10)+cfg.conc)
 	var wg sync.WaitGroup
@@ -173,8 +215,13 @@ type scheduled struct {
 
 // load holds what the run made and what it measured.
 type load struct {
-	addr string
-	c    site.Campaign
+	addr         string
+	c            site.Campaign
+	double       *double.Proc
+	heapProfiles string // a directory, or "" for none
+	// commands counts the store's commands after warm (nil: not asked for).
+	commands *profile.Commands
+	warm     time.Duration
 
 	mu      sync.Mutex
 	rng     *rand.Rand
@@ -186,6 +233,11 @@ type load struct {
 	errs    []string // since the last sample, the first few
 	nerr    int      // in the whole run
 	refused int      // 409s and 422s the traffic expects (sold out, a pledge already cancelled)
+	// lastOps and lastCPU are ops and this process's CPU time at the last sample.
+	lastOps int
+	lastCPU time.Duration
+	// counting says commands has been started.
+	counting bool
 }
 
 type pledge struct{ id, token, tier string }
@@ -368,6 +420,10 @@ type sample struct {
 	at         time.Duration
 	heap, rss  uint64
 	goroutines int
+	// cpuPerOp is this process's CPU time per operation over the interval: on a shared machine
+	// p99 follows the other processes' load, while a service doing more work per request as its
+	// data grows shows here.
+	cpuPerOp time.Duration
 }
 
 // sample prints one line of the report and starts the next interval.
@@ -375,8 +431,21 @@ func (l *load) sample(out io.Writer, at time.Duration) sample {
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	s := sample{at: at, heap: m.HeapAlloc, rss: rss(), goroutines: runtime.NumGoroutine()}
+	s := sample{at: at, heap: m.HeapAlloc, rss: profile.ReadMem().RSS, goroutines: runtime.NumGoroutine()}
+	cpu := profile.CPUTime()
+	if l.heapProfiles != "" {
+		profile.WriteHeap(filepath.Join(l.heapProfiles, fmt.Sprintf("heap-%03.0f.pprof", at.Minutes())))
+	}
+	var doubleRSS string
+	if ds, err := l.double.Stats(context.Background()); err == nil {
+		doubleRSS = fmt.Sprintf("%.1fM", mib(ds.RSS))
+	}
 	l.mu.Lock()
+	opsInInterval := l.ops - l.lastOps
+	if opsInInterval > 0 {
+		s.cpuPerOp = (cpu - l.lastCPU) / time.Duration(opsInInterval)
+	}
+	l.lastOps, l.lastCPU = l.ops, cpu
 	var p99s []string
 	for k := range kinds {
 		if len(l.lat[k]) > 0 {
@@ -384,12 +453,20 @@ func (l *load) sample(out io.Writer, at time.Duration) sample {
 		}
 		l.lat[k] = l.lat[k][:0]
 	}
-	fmt.Fprintf(out, "%6.1f %8d %6d %8d %8.1fM %8.1fM %6d  %s\n", at.Minutes(), l.ops, l.nerr, l.refused,
-		mib(s.heap), mib(s.rss), s.goroutines, strings.Join(p99s, ", "))
+	fmt.Fprintf(out, "%6.1f %8d %6d %8d %8.1fM %8.1fM %6d %11s %8.1f  %s\n", at.Minutes(), l.ops, l.nerr, l.refused,
+		mib(s.heap), mib(s.rss), s.goroutines, doubleRSS, ms(s.cpuPerOp), strings.Join(p99s, ", "))
 	for _, e := range l.errs {
 		fmt.Fprintln(out, "       error:", e)
 	}
 	l.errs = l.errs[:0]
+	if l.commands != nil && at >= l.warm {
+		// Per interval, so a command whose time grows with the data stands out.
+		if opsInInterval > 0 && l.counting {
+			l.commands.Report(out, opsInInterval)
+		}
+		l.commands.Start()
+		l.counting = true
+	}
 	l.mu.Unlock()
 	return s
 }
@@ -409,6 +486,8 @@ func (l *load) report(out io.Writer, samples []sample, warm time.Duration) (fail
 			mib(first.heap), mib(last.heap), slope(after, func(s sample) float64 { return mib(s.heap) }),
 			mib(first.rss), mib(last.rss), slope(after, func(s sample) float64 { return mib(s.rss) }),
 			first.goroutines, last.goroutines, slope(after, func(s sample) float64 { return float64(s.goroutines) }))
+		fmt.Fprintf(out, "CPU per operation (this process: service, store, load): %.1f → %.1f ms (slope %+.1f ms/h)\n",
+			ms(first.cpuPerOp), ms(last.cpuPerOp), slope(after, func(s sample) float64 { return ms(s.cpuPerOp) }))
 	} else {
 		fmt.Fprintln(out, "too short for slopes: run longer than the warm-up plus three report intervals")
 	}
@@ -476,20 +555,3 @@ func p99(lat []time.Duration) time.Duration {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
-
-// rss is the process's resident set (VmRSS), or 0 where /proc is not there.
-func rss() uint64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}

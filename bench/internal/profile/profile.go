@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/event"
 )
 
@@ -88,13 +89,34 @@ func (c *Commands) Monitor() *event.CommandMonitor {
 				return
 			}
 			coll, _ := e.Command.Lookup(e.CommandName).StringValueOK()
-			name := e.CommandName + " " + coll
+			name := e.CommandName + " " + coll + filterKeys(e.Command)
 			c.counts[name]++
 			c.names[e.RequestID] = name
 		},
 		Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) { done(e.RequestID, e.Duration) },
 		Failed:    func(_ context.Context, e *event.CommandFailedEvent) { done(e.RequestID, e.Duration) },
 	}
+}
+
+// filterKeys names the top-level fields a find or findAndModify filters on ("{_id}",
+// "{$or}"): on the embedded store only a filter on _id is answered from an index, any other reads
+// the whole collection, so "find pledges" by _id and by intent cost differently.
+func filterKeys(cmd bson.Raw) string {
+	filter, ok := cmd.Lookup("filter").DocumentOK()
+	if !ok {
+		if filter, ok = cmd.Lookup("query").DocumentOK(); !ok {
+			return ""
+		}
+	}
+	elems, err := filter.Elements()
+	if err != nil {
+		return ""
+	}
+	keys := make([]string, 0, len(elems))
+	for _, el := range elems {
+		keys = append(keys, el.Key())
+	}
+	return " {" + strings.Join(keys, ",") + "}"
 }
 
 // Start begins counting.
@@ -118,8 +140,22 @@ func (c *Commands) Report(out io.Writer, ops int) {
 	}
 	fmt.Fprintf(out, "store commands per operation: %.2f, %.2f ms of store time\n", float64(total)/float64(ops), ms(spent)/float64(ops))
 	for _, k := range keys {
-		fmt.Fprintf(out, "  %6.2f  %-32s %6.2f ms each\n", float64(c.counts[k])/float64(ops), k, ms(c.elapsed[k])/float64(c.counts[k]))
+		fmt.Fprintf(out, "  %6.2f  %-48s %6.2f ms each\n", float64(c.counts[k])/float64(ops), k, ms(c.elapsed[k])/float64(c.counts[k]))
 	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// WriteHeap writes a heap profile (what is live as of the last GC, and what was allocated) to
+// path, so two points of a run can be compared with go tool pprof -base; a failure is reported
+// and the run goes on.
+func WriteHeap(path string) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("heap").WriteTo(f, 0)
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: heap profile:", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
+	"go.mongodb.org/mongo-driver/event"
 
 	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/app"
@@ -22,9 +23,10 @@ import (
 )
 
 // OpenStore opens the embedded store's database db and creates the admin who approves campaigns
-// (admin@bench.example, password "benchmark admin").
-func OpenStore(ctx context.Context, srv *embedded.Server, db string) (*mongostore.Store, error) {
-	store, err := mongostore.Open(ctx, mongostore.Options{URI: srv.URI(), Database: db, SingleConnection: true, Locks: srv.Locks()})
+// (admin@bench.example, password "benchmark admin"). monitor, when not nil, sees every command
+// (profile.Commands counts them).
+func OpenStore(ctx context.Context, srv *embedded.Server, db string, monitor *event.CommandMonitor) (*mongostore.Store, error) {
+	store, err := mongostore.Open(ctx, mongostore.Options{URI: srv.URI(), Database: db, SingleConnection: true, Locks: srv.Locks(), Monitor: monitor})
 	if err != nil {
 		return nil, err
 	}
