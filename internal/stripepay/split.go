@@ -28,7 +28,8 @@ const (
 // visitFunc is called for each object a range lists: created is its creation second and load
 // turns it into what is handed on (load may make requests of its own, so it is called without
 // holding the split's lock). When another range has taken the object's second, the object is
-// not handed on, and the lister asks again for [from, to) after the last object it handed on:
+// not handed on, and the lister, when from rose since its request, asks again for [from, to)
+// after the last object it handed on:
 // Stripe lists newest first, so everything older is the other range's, but the request no
 // longer has to rely on that order.
 type visitFunc[T any] func(created int64, load func() (T, error)) (handed bool, from int64, err error)
