@@ -214,7 +214,7 @@ func run(ctx context.Context, out io.Writer, n int, uri string) error {
 
 	// The steps again, each alone: a cross-check of the spans, and the only way to split the
 	// Runner's in-process work (it happens between calls the wrappers can see).
-	ph, err := measurePhases(ctx, e, camp.ID)
+	ph, err := measurePhases(ctx, e, camp)
 	if err != nil {
 		return err
 	}
@@ -643,7 +643,7 @@ func (r runStats) print(out io.Writer, n int) {
 		row(name, r.spans.n[name], r.spans.d[name])
 		timed += r.spans.d[name]
 		if name == spanListCharges {
-			row("  of which in the double's handler (validate, render, expand)", int(r.requests), r.doubleTime)
+			row("  of which in the double's handler (validate, render, expand; summed over parallel requests)", int(r.requests), r.doubleTime)
 		}
 	}
 	row(spanInProcessTag, 0, r.took-timed)
@@ -678,9 +678,11 @@ type phases struct {
 // measurePhases repeats from outside what the Runner does inside: list the charges and transfers,
 // stream the ledger, group and sort them with reconcile.Group (as gather does), then compare, first with matches
 // discarded and then writing the CSV report rows into gzip (not storing them).
-func measurePhases(ctx context.Context, e *env, campaignID string) (phases, error) {
+func measurePhases(ctx context.Context, e *env, camp campaign.Campaign) (phases, error) {
 	var ph phases
-	f := reconcile.Filter{TransferGroup: campaignID}
+	campaignID := camp.ID
+	// As the Runner lists a campaign's charges (see reconcile.Filter.Since).
+	f := reconcile.Filter{TransferGroup: campaignID, Since: camp.CreatedAt}
 	base := settledHeap()
 
 	s0, err := e.double.Stats(ctx)
@@ -765,8 +767,8 @@ func (ph phases) print(out io.Writer, total time.Duration) {
 		fmt.Fprintf(out, "  %-76s %9v %4.0f%%\n", label, d.Round(time.Millisecond), 100*d.Seconds()/total.Seconds())
 	}
 	fmt.Fprintf(out, "\nthe same steps repeated alone after run 1, over the same data (and %% of run 1's wall time):\n")
-	row(fmt.Sprintf("ListCharges (%d charges, %d pages of 100, balance transactions expanded)", ph.charges, ph.chargeRequests), ph.listCharges)
-	row("  of which inside the double's handler (validate, render, expand)", ph.chargesDouble)
+	row(fmt.Sprintf("ListCharges (%d charges, %d requests of up to 100, in ranges side by side, balance transactions expanded)", ph.charges, ph.chargeRequests), ph.listCharges)
+	row("  of which inside the double's handler (validate, render, expand; summed over requests in parallel)", ph.chargesDouble)
 	row(fmt.Sprintf("ListTransfers (%d transfers)", ph.transfers), ph.listTransfers)
 	if ph.servedStream > 0 {
 		row(fmt.Sprintf("StreamLedger (%d pledges, scanned from the embedded store's files; CPU %v)", ph.ledgers, ph.streamCPU.Round(time.Millisecond)), ph.stream)

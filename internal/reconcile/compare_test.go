@@ -1157,3 +1157,29 @@ func TestCompareProperty(t *testing.T) {
 	}
 	t.Logf("injected %v, %d of them campaigns short", injected, campaigns)
 }
+
+// A listing split into time ranges hands a pledge's charges on in any order; grouped, they are
+// in one order (Stripe's, newest first, ties by id), so the findings that name them and the
+// report's rows are the same whatever the listing's order.
+func TestGroupOrdersAPledgesChargesWhateverTheListingOrder(t *testing.T) {
+	chf := func(a int64) money.Money { return money.Money{Amount: a, Currency: "CHF"} }
+	charges := []reconcile.Charge{
+		{ID: "ch_a", PledgeID: "plg_1", Amount: chf(2500), Status: "succeeded", Created: now},
+		{ID: "ch_b", PledgeID: "plg_1", Amount: chf(2500), Status: "succeeded", Created: now},
+		{ID: "ch_c", PledgeID: "plg_1", Amount: chf(2500), Status: "succeeded", Created: now.Add(time.Second)},
+		{ID: "ch_d", PledgeID: "plg_1", Amount: chf(2500), Status: "succeeded", Created: now.Add(-time.Hour)},
+	}
+	want := []string{"ch_c", "ch_b", "ch_a", "ch_d"}
+	for i := range 24 {
+		shuffled := slices.Clone(charges)
+		rand.New(rand.NewPCG(uint64(i), 1)).Shuffle(len(shuffled), func(a, b int) { shuffled[a], shuffled[b] = shuffled[b], shuffled[a] })
+		groups := reconcile.Group(nil, shuffled, nil)
+		var got []string
+		for _, ch := range groups[0].Charges {
+			got = append(got, ch.ID)
+		}
+		if len(groups) != 1 || !slices.Equal(got, want) {
+			t.Fatalf("listed as %v, grouped as %v, want %v", shuffled, got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -145,11 +146,15 @@ type ReportChunk struct {
 type Filter struct {
 	TransferGroup string
 	From, To      time.Time
+	// Since is when the transfer group's objects start (the campaign's creation): not a bound,
+	// older objects are listed too, but where a listing split into time ranges starts splitting.
+	Since time.Time
 }
 
 // StripeSource lists what Stripe holds, page by page.
 type StripeSource interface {
-	// ListCharges streams charges with their refunds, dispute and fees.
+	// ListCharges streams charges with their refunds, dispute and fees, in no particular order;
+	// fn is called one charge at a time.
 	ListCharges(ctx context.Context, f Filter, fn func(Charge) error) error
 	ListTransfers(ctx context.Context, f Filter, fn func(Transfer) error) error
 	// PaymentIntentCharges reads the charges of one PaymentIntent.
@@ -318,6 +323,7 @@ func (r *Runner) reconcile(ctx context.Context, h *lease.Held, run Run) (Summary
 			return Summary{}, err
 		}
 		paidOut[id] = camp.Settlement != nil && camp.Settlement.PaidOutAt != nil
+		filter.Since = camp.CreatedAt
 	} else {
 		filter.From, filter.To = *run.Scope.From, *run.Scope.To
 	}
@@ -473,6 +479,10 @@ func Group(ledgers []Ledger, charges []Charge, transfers []Transfer) []Stripe {
 	}
 	out := make([]Stripe, 0, len(groups))
 	for _, g := range groups {
+		// A pledge's charges in one order whatever order they were listed in (a listing split
+		// into time ranges hands them on as its ranges go), so a run's findings and report do
+		// not depend on it: Stripe's own order, newest first, ties by id.
+		slices.SortFunc(g.Charges, func(a, b Charge) int { return cmp.Or(b.Created.Compare(a.Created), strings.Compare(b.ID, a.ID)) })
 		out = append(out, *g)
 	}
 	slices.SortFunc(ledgers, func(a, b Ledger) int { return strings.Compare(a.PledgeID, b.PledgeID) })

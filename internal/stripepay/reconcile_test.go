@@ -2,6 +2,15 @@ package stripepay
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,5 +103,115 @@ func TestReconcileListingsPageThroughEverything(t *testing.T) {
 	none, _ := listEvery(t, c, reconcile.Filter{From: time.Now().Add(-48 * time.Hour), To: time.Now().Add(-24 * time.Hour)})
 	if len(none) != 0 {
 		t.Fatalf("%d charges in a period before any", len(none))
+	}
+}
+
+// A listing split into parallel created ranges gives a reconciliation exactly what the
+// sequential listing gives: every second of the period holds charges (up to 121, more than a
+// page), so the ranges meet in seconds that hold charges on both sides, and a pledge's charges
+// sit in different seconds, one refunded, one disputed.
+func TestSplitChargeListingReconcilesLikeTheSequentialOne(t *testing.T) {
+	start := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	var clock atomic.Int64
+	clock.Store(start.Unix())
+	d, err := stripedouble.New(stripedouble.Options{Seed: 7, Now: func() time.Time { return time.Unix(clock.Load(), 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var ranges []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/v1/charges" {
+			mu.Lock()
+			ranges = append(ranges, r.URL.Query().Get("created[gte]")+","+r.URL.Query().Get("created[lt]"))
+			mu.Unlock()
+		}
+		d.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { srv.Close(); d.Close() })
+	client := func(workers int) *Client {
+		return New(Options{SecretKey: "sk_test_split", BackendURL: srv.URL, Timeout: 10 * time.Second, ListWorkers: workers})
+	}
+
+	made := 0
+	charge := func(pledge string) string {
+		t.Helper()
+		_, ch, err := d.DashboardCharge(stripedouble.DashboardChargeParams{Amount: 2500, Currency: "chf", TransferGroup: "cam_split",
+			Metadata: map[string]string{"pledge_id": pledge}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		made++
+		return ch
+	}
+	const seconds = 40
+	var thrice []string // one pledge charged in the first, a middle and the last second
+	for s := range seconds {
+		clock.Store(start.Unix() + int64(s))
+		for i := range 1 + (s%5)*30 {
+			charge(fmt.Sprintf("plg_%02d_%03d", s, i))
+		}
+		if s == 0 || s == seconds/2 || s == seconds-1 {
+			thrice = append(thrice, charge("plg_thrice"))
+		}
+	}
+	if _, err := d.DashboardRefund(thrice[1], 500); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.DashboardDispute(thrice[2], "fraudulent"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Store(start.Unix() + seconds + 5)
+
+	// As a run over a campaign lists: the campaign was created long before its charges.
+	f := reconcile.Filter{TransferGroup: "cam_split", Since: start.Add(-30 * 24 * time.Hour)}
+	sequential, _ := listEvery(t, client(1), f)
+	if len(ranges) != (made+99)/100 || ranges[0] != "," {
+		t.Fatalf("the sequential listing made %d requests (%v), want %d pages of one open range", len(ranges), ranges[:min(3, len(ranges))], (made+99)/100)
+	}
+	ranges = nil
+	split, _ := listEvery(t, client(8), f)
+	if len(sequential) != made || len(split) != made {
+		t.Fatalf("listed %d charges sequentially and %d split, %d made", len(sequential), len(split), made)
+	}
+	ids := map[string]int{}
+	for _, ch := range split {
+		ids[ch.ID]++
+	}
+	if len(ids) != made {
+		t.Fatalf("the split listing handed on %d distinct charges of %d", len(ids), made)
+	}
+	// Splits fall inside the busy seconds, each of which holds charges on both sides.
+	inside := 0
+	for _, r := range ranges {
+		gte, _, _ := strings.Cut(r, ",")
+		if s, err := strconv.ParseInt(gte, 10, 64); err == nil && s > start.Unix() && s < start.Unix()+seconds {
+			inside++
+		}
+	}
+	if inside == 0 {
+		t.Fatalf("no range starts inside the seconds that hold charges: %v", ranges)
+	}
+
+	seqGroups, splitGroups := reconcile.Group(nil, sequential, nil), reconcile.Group(nil, split, nil)
+	if !reflect.DeepEqual(seqGroups, splitGroups) {
+		t.Fatal("the split listing groups into other Stripe records than the sequential one")
+	}
+	compare := func(groups []reconcile.Stripe) (reconcile.Summary, []reconcile.Match) {
+		var ms []reconcile.Match
+		sum, err := reconcile.Compare(slices.Values([]reconcile.Ledger(nil)), slices.Values(groups),
+			reconcile.Options{Now: start, StuckAfter: time.Hour}, func(m reconcile.Match) error { ms = append(ms, m); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum, ms
+	}
+	seqSum, seqMatches := compare(seqGroups)
+	splitSum, splitMatches := compare(splitGroups)
+	if !reflect.DeepEqual(seqSum, splitSum) || !reflect.DeepEqual(seqMatches, splitMatches) {
+		t.Fatalf("reconciliations differ:\n sequential %+v\n split      %+v", seqSum, splitSum)
+	}
+	if n := seqSum.Findings[reconcile.MissingInDB]; n != made {
+		t.Fatalf("%d charges without a pledge found, want all %d", n, made)
 	}
 }
