@@ -163,6 +163,7 @@ func run(out string) error {
 		{file: "admin-finding-desktop.png", path: admin.Finding, languages: "en-CH,en", width: 1280, height: 800, session: admin.Token},
 		{file: "admin-audit-desktop.png", path: "/admin/audit", languages: "en-CH,en", width: 1280, height: 800, session: admin.Token},
 		{file: "admin-users-phone.png", path: "/admin/users", languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: admin.Token},
+		{file: "admin-disable-phone.png", path: admin.Disable, languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: admin.Token},
 		{file: "console-insights-desktop.png", path: designer.Insights, languages: "en-CH,en", width: 1280, height: 800, session: designer.Token},
 		{file: "console-insights-phone.png", path: designer.Insights, languages: "fr-CH,fr", width: 360, height: 780, mobile: true, session: designer.Token},
 		{file: "console-backers-desktop.png", path: designer.Backers, languages: "en-CH,en", width: 1280, height: 800, session: designer.Token},

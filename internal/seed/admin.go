@@ -17,8 +17,9 @@ type AdminDemo struct {
 	// Token is the admin's session, for the console's cookie.
 	Token string
 	// Review is a campaign waiting for review; Pledge a partly refunded pledge; Run a completed
-	// reconciliation with one open finding, and Finding that finding's page.
-	Review, Pledge, Run, Finding string
+	// reconciliation with one open finding, and Finding that finding's page; Disable the page that
+	// asks her to confirm disabling a second admin.
+	Review, Pledge, Run, Finding, Disable string
 }
 
 // AdminConsole seeds what the admins' console shows: a campaign waiting for review, a flexible
@@ -36,6 +37,14 @@ func AdminConsole(ctx context.Context, c *Client, store UserStore, dashboard *cl
 		return AdminDemo{}, err
 	}
 	admin, err := c.login(ctx, email, pw)
+	if err != nil {
+		return AdminDemo{}, err
+	}
+	// A second admin, whom the roster lists and Disable offers to disable.
+	second, err := account.NewUser(account.SignupFields{Email: "sami.second@backstitch.example", Password: "second pair of eyes", Name: "Sami Second"}, account.RoleAdmin, now)
+	if err == nil {
+		err = store.CreateUser(ctx, second)
+	}
 	if err != nil {
 		return AdminDemo{}, err
 	}
@@ -107,6 +116,6 @@ func AdminConsole(ctx context.Context, c *Client, store UserStore, dashboard *cl
 		return AdminDemo{}, fmt.Errorf("reconciliation %s found nothing", runID)
 	}
 	finding := findings[0].(map[string]any)["id"].(string)
-	return AdminDemo{Token: admin, Review: "/admin/campaigns/" + review, Pledge: "/admin/pledges/" + pledges[0],
+	return AdminDemo{Token: admin, Disable: "/admin/users/" + second.ID + "/disable", Review: "/admin/campaigns/" + review, Pledge: "/admin/pledges/" + pledges[0],
 		Run: "/admin/reconciliations/" + runID, Finding: "/admin/reconciliations/" + runID + "/findings/" + finding}, nil
 }
