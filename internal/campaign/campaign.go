@@ -99,6 +99,21 @@ type Campaign struct {
 	// recorded by the step's own write since OwedSince (see Service.deliverOwed).
 	Owed      []backstitch.Notice `bson:"owed,omitempty"`
 	OwedSince *time.Time          `bson:"owed_since,omitempty"`
+	// TierWrites are the writes of its tiers under way, by id, each with the time after which
+	// it can no longer land (its writer died). Tiers are other documents than the campaign, so
+	// a review decision, one write of the campaign, waits until none is under way: see
+	// Service.beginTierWrite. Only BeginTierWrite and EndTierWrite of the store write it.
+	TierWrites map[string]time.Time `bson:"tier_writes,omitempty"`
+}
+
+// TiersChanging reports whether a write of c's tiers may still land after now.
+func (c Campaign) TiersChanging(now time.Time) bool {
+	for _, until := range c.TierWrites {
+		if until.After(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // DefaultSurveyDays is how long backers have to answer the survey unless the designer says.

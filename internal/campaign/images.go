@@ -235,7 +235,8 @@ func (s *Service) reopenIfOwner(ctx context.Context, by Actor, c Campaign) error
 	if !by.owns(c) {
 		return nil
 	}
-	return s.reopenForReview(ctx, by, c)
+	_, err := s.reopenForReview(ctx, by, c)
+	return err
 }
 
 func (s *Service) auditImage(ctx context.Context, by Actor, c Campaign, action string, img *Image) {

@@ -39,6 +39,12 @@ type Store interface {
 	ReplaceTier(ctx context.Context, prev, next Tier) error
 	// DeleteTier removes a tier only while nobody holds a unit of it.
 	DeleteTier(ctx context.Context, t Tier) error
+	// BeginTierWrite records on a campaign that a write of its tiers is under way (id, and until
+	// when it may land) and bumps the campaign's version, in one conditional update, if the
+	// campaign is still in status (else a conflict). It drops the records named in stale (their
+	// writers died). EndTierWrite removes the record once the tier write is done.
+	BeginTierWrite(ctx context.Context, campaignID string, status Status, id string, until time.Time, stale []string) error
+	EndTierWrite(ctx context.Context, campaignID, id string) error
 
 	AppendAudit(ctx context.Context, e backstitch.AuditEntry) error
 	ImageStore
@@ -330,6 +336,12 @@ func (s *Service) review(ctx context.Context, by Actor, id string, a Action, rea
 		return Detail{}, err
 	}
 	if a == ActionApprove || a == ActionReject {
+		// A tier write under way could land after the tiers are read below, unseen by the
+		// decision and by its snapshot (see beginTierWrite); one that starts later bumps the
+		// version this decision's write is conditional on.
+		if c.TiersChanging(s.now()) {
+			return Detail{}, ErrChangedSinceSeen
+		}
 		// Kept with the decision, in the same write, so that the next review shows what changed.
 		tiers, err := s.store.FindTiers(ctx, c.ID)
 		if err != nil {
@@ -477,9 +489,10 @@ func (s *Service) AddTier(ctx context.Context, by Actor, campaignID string, f Ti
 		return Tier{}, err
 	}
 	defer s.changed(c.ID)
-	err = s.reopenForReview(ctx, by, c)
+	end, err := s.beginTierWrite(ctx, by, c)
 	if err == nil {
 		err = s.store.CreateTier(ctx, t)
+		end()
 	}
 	if err != nil {
 		// The request outlived its context perhaps: give the slot back regardless.
@@ -503,9 +516,11 @@ func (s *Service) EditTier(ctx context.Context, by Actor, campaignID, tierID str
 	}
 	// Whatever got written below, even half of it, is told.
 	defer s.changed(c.ID)
-	if err := s.reopenForReview(ctx, by, c); err != nil {
+	end, err := s.beginTierWrite(ctx, by, c)
+	if err != nil {
 		return Tier{}, err
 	}
+	defer end()
 	if err := s.store.ReplaceTier(ctx, t, next); err != nil {
 		return Tier{}, err
 	}
@@ -525,9 +540,11 @@ func (s *Service) AddSession(ctx context.Context, by Actor, campaignID, tierID s
 		return Tier{}, Session{}, err
 	}
 	defer s.changed(c.ID)
-	if err := s.reopenForReview(ctx, by, c); err != nil {
+	end, err := s.beginTierWrite(ctx, by, c)
+	if err != nil {
 		return Tier{}, Session{}, err
 	}
+	defer end()
 	if err := s.store.ReplaceTier(ctx, t, next); err != nil {
 		return Tier{}, Session{}, err
 	}
@@ -549,6 +566,11 @@ func (s *Service) EditSession(ctx context.Context, by Actor, campaignID, tierID,
 		return Tier{}, Session{}, err
 	}
 	defer s.changed(c.ID)
+	end, err := s.beginTierWrite(ctx, by, c)
+	if err != nil {
+		return Tier{}, Session{}, err
+	}
+	defer end()
 	if err := s.store.ReplaceTier(ctx, t, next); err != nil {
 		return Tier{}, Session{}, err
 	}
@@ -566,6 +588,11 @@ func (s *Service) CancelSession(ctx context.Context, by Actor, campaignID, tierI
 		return Tier{}, err
 	}
 	defer s.changed(c.ID)
+	end, err := s.beginTierWrite(ctx, by, c)
+	if err != nil {
+		return Tier{}, err
+	}
+	defer end()
 	if err := s.store.ReplaceTier(ctx, t, next); err != nil {
 		return Tier{}, err
 	}
@@ -582,10 +609,13 @@ func (s *Service) DeleteTier(ctx context.Context, by Actor, campaignID, tierID s
 		return err
 	}
 	defer s.changed(c.ID)
-	if err := s.reopenForReview(ctx, by, c); err != nil {
+	end, err := s.beginTierWrite(ctx, by, c)
+	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteTier(ctx, t); err != nil {
+	err = s.store.DeleteTier(ctx, t)
+	end()
+	if err != nil {
 		return err
 	}
 	if t.Image != nil {
@@ -607,15 +637,49 @@ func (s *Service) findTierForWrite(ctx context.Context, by Actor, campaignID, ti
 }
 
 // reopenForReview sends a campaign that is in review or approved back to draft when its tiers
-// change: the admin approved the tiers as they were.
-func (s *Service) reopenForReview(ctx context.Context, by Actor, c Campaign) error {
+// or pictures change: the admin approved them as they were. It returns the campaign as written.
+func (s *Service) reopenForReview(ctx context.Context, by Actor, c Campaign) (Campaign, error) {
 	if c.Status != StatusInReview && c.Status != StatusApproved {
-		return nil
+		return c, nil
 	}
 	next, err := c.Edit(Fields{}, by.String(), s.now(), s.rules)
 	if err != nil {
-		return err
+		return c, err
 	}
-	_, err = s.store.ReplaceCampaign(ctx, c, next)
-	return err
+	return s.store.ReplaceCampaign(ctx, c, next)
+}
+
+// beginTierWrite fences a write of c's tiers (a tier added, changed or deleted; a date of one
+// added, changed or cancelled) against review decisions, so that what an admin approves is
+// exactly what goes live. Tiers are documents of their own, and the store offers no write that
+// changes a tier and checks its campaign at once. So the write is announced on the campaign
+// first, by one conditional update that also bumps its version, and withdrawn by end once the
+// tier is written. A decision reads the campaign, refuses while a write is announced, reads the
+// tiers, then writes on the version it read. A tier write therefore either was withdrawn
+// before the decision read the campaign (so it landed before the tiers were read), or announced
+// itself after that read (so the decision's write fails on the version), or found the campaign
+// decided already (so its announcement, conditional on the status it read, fails). A campaign
+// in review or approved goes back to draft first: its tiers were judged as they were.
+func (s *Service) beginTierWrite(ctx context.Context, by Actor, c Campaign) (end func(), err error) {
+	if c, err = s.reopenForReview(ctx, by, c); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	var stale []string
+	for id, until := range c.TierWrites {
+		if !until.After(now) {
+			stale = append(stale, id)
+		}
+	}
+	// A tier write is one store call within a request: stepWithin bounds it as it bounds a step.
+	id := backstitch.NewID("tw")
+	if err := s.store.BeginTierWrite(ctx, c.ID, c.Status, id, now.Add(stepWithin), stale); err != nil {
+		return nil, err
+	}
+	return func() {
+		// Also when the request was cancelled: a record left behind holds decisions until it expires.
+		if err := s.store.EndTierWrite(context.WithoutCancel(ctx), c.ID, id); err != nil {
+			zerolog.Ctx(ctx).Error().Err(err).Str("campaign_id", c.ID).Msg("tier write not withdrawn; review decisions wait until it expires")
+		}
+	}, nil
 }

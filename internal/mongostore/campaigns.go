@@ -336,6 +336,37 @@ func (s *Store) DeleteTier(ctx context.Context, t campaign.Tier) error {
 	return nil
 }
 
+// BeginTierWrite records a tier write under way on its campaign and bumps the version, if the
+// campaign is still in status: one conditional update, so a review decision that read the
+// campaign before it fails its own compare-and-set, and one that reads it after sees the record.
+func (s *Store) BeginTierWrite(ctx context.Context, campaignID string, status campaign.Status, id string, until time.Time, stale []string) error {
+	update := bson.M{"$set": bson.M{"tier_writes." + id: until}, "$inc": bson.M{"version": int64(1)}}
+	if len(stale) > 0 {
+		drop := bson.M{}
+		for _, old := range stale {
+			drop["tier_writes."+old] = ""
+		}
+		update["$unset"] = drop
+	}
+	res, err := s.db.Collection("campaigns").UpdateOne(ctx, bson.M{"_id": campaignID, "status": status}, update)
+	if err != nil {
+		return storeError("begin tier write on %s: %w", campaignID, err)
+	}
+	if res.MatchedCount == 0 {
+		return backstitch.Errorf(backstitch.CodeConflict, "The campaign changed while this request ran; fetch it and try again.")
+	}
+	return nil
+}
+
+// EndTierWrite removes the record BeginTierWrite made; the version stays, as for owed notices.
+func (s *Store) EndTierWrite(ctx context.Context, campaignID, id string) error {
+	if _, err := s.db.Collection("campaigns").UpdateOne(ctx, bson.M{"_id": campaignID},
+		bson.M{"$unset": bson.M{"tier_writes." + id: ""}}); err != nil {
+		return storeError("end tier write on %s: %w", campaignID, err)
+	}
+	return nil
+}
+
 // TouchCampaign bumps a campaign's version so cached public copies are refreshed and concurrent
 // edits conflict; tier changes call it because tiers are part of what the public sees.
 func (s *Store) TouchCampaign(ctx context.Context, id string, now time.Time) error {

@@ -370,7 +370,8 @@ func (s *Service) Confirm(ctx context.Context, id, token, paymentMethod string) 
 		return Confirmed{}, err
 	}
 	if p.Status.Counted() {
-		return Confirmed{Pledge: p}, nil // already done: confirming again changes nothing
+		// Already done: confirming again changes nothing, but the answer waits for the change.
+		return Confirmed{Pledge: s.awaitSettled(ctx, p)}, nil
 	}
 	if p.Status != StatusPending {
 		return Confirmed{}, backstitch.Errorf(backstitch.CodeInvalidState, "This pledge is %s and cannot be confirmed.", p.Status)
@@ -398,7 +399,7 @@ func (s *Service) Confirm(ctx context.Context, id, token, paymentMethod string) 
 		// Two confirmations racing (a double click): Stripe refuses the second because the first
 		// already succeeded. The pledge says so by now, and that is the answer to both.
 		if now, rerr := s.store.FindPledge(ctx, p.ID); rerr == nil && now.Status.Counted() {
-			return Confirmed{Pledge: now}, nil
+			return Confirmed{Pledge: s.awaitSettled(ctx, now)}, nil
 		}
 		return Confirmed{}, err
 	}
@@ -409,10 +410,55 @@ func (s *Service) Confirm(ctx context.Context, id, token, paymentMethod string) 
 	if err != nil {
 		return Confirmed{}, err
 	}
+	// The webhook may have recorded Stripe's answer first, its counters still on their way.
+	p = s.awaitSettled(ctx, p)
 	if in.Failure != nil {
 		return Confirmed{Pledge: p}, declined(in.Failure)
 	}
 	return Confirmed{Pledge: p, ActionRequired: in.Status == IntentRequiresAction}, nil
+}
+
+// settleWait bounds how long a confirmation waits for another writer's change of its pledge to
+// reach the totals: that writer's next steps take milliseconds, so a longer wait means it
+// stalled or died, and the sweeper finishes its work.
+const settleWait = 2 * time.Second
+
+// awaitSettled is p once the change that moved it has reached its campaign's totals and tier
+// units and its messages the outbox, so that a backer answered "active" or "collected" finds
+// her pledge counted on the next page she reads. A change made by this request has done so
+// before returning; one made by another writer (Stripe's webhook recording the payment first,
+// or a second click) may still be under way. Its counters are that writer's to apply: applying
+// its Pending record here as well would count the pledge twice (the sweeper only recounts once
+// the record is older than any writer can be), so this waits until the writer cleared it. Its
+// owed messages are handed over here too, as delivering twice is a no-op. The cached public
+// view of the campaign is dropped here, on the instance that answers, whichever instance wrote.
+func (s *Service) awaitSettled(ctx context.Context, p Pledge) Pledge {
+	if p.Pending != nil {
+		waitCtx, cancel := context.WithTimeout(ctx, settleWait)
+		defer cancel()
+		for pause := 2 * time.Millisecond; p.Pending != nil; pause = min(2*pause, 50*time.Millisecond) {
+			if s.now().Sub(p.Pending.At) > SettleWithin/2 {
+				// Its writer leaves counters this late to the sweeper (see transition).
+				return p
+			}
+			t := time.NewTimer(pause)
+			select {
+			case <-waitCtx.Done():
+				t.Stop()
+				zerolog.Ctx(ctx).Warn().Str("pledge_id", p.ID).Msg("answering before another writer's change reached the totals; the sweeper finishes it")
+				return p
+			case <-t.C:
+			}
+			now, err := s.store.FindPledge(ctx, p.ID)
+			if err != nil {
+				return p
+			}
+			p = now
+		}
+	}
+	s.deliverOwed(ctx, &p)
+	s.countersMoved(p.CampaignID)
+	return p
 }
 
 func checkPaymentMethod(pm string) error {
