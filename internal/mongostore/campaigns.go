@@ -367,17 +367,6 @@ func (s *Store) EndTierWrite(ctx context.Context, campaignID, id string) error {
 	return nil
 }
 
-// TouchCampaign bumps a campaign's version so cached public copies are refreshed and concurrent
-// edits conflict; tier changes call it because tiers are part of what the public sees.
-func (s *Store) TouchCampaign(ctx context.Context, id string, now time.Time) error {
-	_, err := s.db.Collection("campaigns").UpdateOne(ctx, bson.M{"_id": id},
-		bson.M{"$inc": bson.M{"version": int64(1)}, "$set": bson.M{"updated_at": now}})
-	if err != nil {
-		return storeError("touch campaign %s: %w", id, err)
-	}
-	return nil
-}
-
 // ClaimTierUnit takes one unit of a tier for a pledge. For a limited tier it is one conditional
 // update (remaining > 0 → remaining-1, claimed+1), never read-check-write, so the tier cannot be
 // oversold however many pledges race for the last unit.
