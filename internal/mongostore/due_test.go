@@ -1,0 +1,162 @@
+package mongostore_test
+
+import (
+	"context"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/money"
+	"github.com/backstitch/backstitch/internal/mongostore"
+	"github.com/backstitch/backstitch/internal/pledge"
+	"github.com/backstitch/backstitch/internal/testenv"
+)
+
+// On the embedded store the sweeper's and dunning's questions are answered from indexes on
+// FerretDB's files, then each pledge is read through FerretDB (see findDuePledges). What they
+// act on must be exactly what the server's query answers: every branch of each $or, each
+// boundary to the millisecond (at the instant is due, a millisecond later is not), pledges in
+// other states, pledges without the fields, and one in several branches (listed once). The
+// answers are compared field by field with the same store opened without the Scanner.
+func TestDuePledgesFromIndexesEqualTheServersAnswer(t *testing.T) {
+	opts := testenv.StoreOptions(t)
+	if opts.Scanner == nil {
+		t.Skip("the scanner exists only on the embedded store opened as the service opens it")
+	}
+	ctx := context.Background()
+	indexed := testenv.MustStoreAt(t, opts)
+	opts.Scanner = nil
+	served, err := mongostore.Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer served.Close(ctx)
+
+	now := time.Date(2030, 3, 1, 12, 0, 0, 0, time.UTC).Add(789 * time.Microsecond) // between milliseconds
+	stale := now.Add(-time.Hour)
+	failedBefore, chargingBefore := now.Add(-7*24*time.Hour), now.Add(-5*time.Minute)
+	ms := now.Truncate(time.Millisecond)
+	at := func(t time.Time) *time.Time { return &t }
+	base := func(id string, status pledge.Status) pledge.Pledge {
+		return pledge.Pledge{ID: id, CampaignID: "cam_a", Status: status, Amount: money.Money{Amount: 2500, Currency: "CHF"},
+			HoldExpiresAt: now.Add(time.Hour), CreatedAt: ms.Add(-48 * time.Hour), UpdatedAt: ms, History: []pledge.HistoryEntry{}}
+	}
+	with := func(p pledge.Pledge, f func(*pledge.Pledge)) pledge.Pledge { f(&p); return p }
+	pledges := []pledge.Pledge{
+		with(base("plg_hold_out", pledge.StatusPending), func(p *pledge.Pledge) { p.HoldExpiresAt = ms.Add(-time.Minute) }),
+		with(base("plg_hold_at_now", pledge.StatusPending), func(p *pledge.Pledge) { p.HoldExpiresAt = ms }),
+		with(base("plg_hold_ms_later", pledge.StatusPending), func(p *pledge.Pledge) { p.HoldExpiresAt = ms.Add(time.Millisecond) }),
+		with(base("plg_hold_out_paid", pledge.StatusActive), func(p *pledge.Pledge) { p.HoldExpiresAt = ms.Add(-time.Minute) }),
+		with(base("plg_pending_stale", pledge.StatusActive), func(p *pledge.Pledge) {
+			p.Pending = &pledge.Pending{Seq: "s1", Since: stale.Truncate(time.Millisecond), At: ms}
+		}),
+		with(base("plg_pending_fresh", pledge.StatusActive), func(p *pledge.Pledge) {
+			p.Pending = &pledge.Pending{Seq: "s2", Since: stale.Add(time.Millisecond), At: ms}
+		}),
+		with(base("plg_owed_stale", pledge.StatusCancelled), func(p *pledge.Pledge) {
+			p.Owed = []backstitch.Notice{{ID: "k1", Kind: "pledge_cancelled"}}
+			p.OwedSince = at(stale.Add(-time.Minute))
+		}),
+		with(base("plg_owed_fresh", pledge.StatusCancelled), func(p *pledge.Pledge) {
+			p.Owed = []backstitch.Notice{{ID: "k2", Kind: "pledge_cancelled"}}
+			p.OwedSince = at(ms)
+		}),
+		// In all three branches of the sweep: listed once.
+		with(base("plg_all_three", pledge.StatusPending), func(p *pledge.Pledge) {
+			p.HoldExpiresAt = ms.Add(-2 * time.Hour)
+			p.Pending = &pledge.Pending{Seq: "s3", Since: stale.Add(-time.Hour), At: ms}
+			p.Owed = []backstitch.Notice{{ID: "k3", Kind: "pledge_received"}}
+			p.OwedSince = at(stale.Add(-time.Hour))
+		}),
+		with(base("plg_retry_due", pledge.StatusPaymentFailed), func(p *pledge.Pledge) {
+			p.FirstFailedAt, p.NextRetryAt = at(ms.Add(-24*time.Hour)), at(ms)
+		}),
+		with(base("plg_retry_later", pledge.StatusPaymentFailed), func(p *pledge.Pledge) {
+			p.FirstFailedAt, p.NextRetryAt = at(ms.Add(-24*time.Hour)), at(ms.Add(time.Millisecond))
+		}),
+		with(base("plg_window_closed", pledge.StatusPaymentFailed), func(p *pledge.Pledge) {
+			p.FirstFailedAt, p.NextRetryAt = at(failedBefore.Truncate(time.Millisecond)), at(ms.Add(time.Hour))
+		}),
+		with(base("plg_failed_no_dates", pledge.StatusPaymentFailed), func(p *pledge.Pledge) {}),
+		with(base("plg_retry_due_but_paid", pledge.StatusCollected), func(p *pledge.Pledge) {
+			p.FirstFailedAt, p.NextRetryAt = at(ms.Add(-24*time.Hour)), at(ms.Add(-time.Hour))
+		}),
+		with(base("plg_charging_stuck", pledge.StatusCharging), func(p *pledge.Pledge) { p.UpdatedAt = chargingBefore.Truncate(time.Millisecond) }),
+		with(base("plg_charging_now", pledge.StatusCharging), func(p *pledge.Pledge) {
+			p.UpdatedAt = chargingBefore.Truncate(time.Millisecond).Add(time.Millisecond)
+		}),
+		with(base("plg_old_active", pledge.StatusActive), func(p *pledge.Pledge) { p.UpdatedAt = ms.Add(-30 * 24 * time.Hour) }),
+	}
+	for _, p := range pledges {
+		if err := indexed.CreatePledge(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	byID := func(ps []pledge.Pledge) []pledge.Pledge {
+		slices.SortFunc(ps, func(a, b pledge.Pledge) int { return strings.Compare(a.ID, b.ID) })
+		return ps
+	}
+	ids := func(ps []pledge.Pledge) string {
+		var s []string
+		for _, p := range ps {
+			s = append(s, p.ID)
+		}
+		return strings.Join(s, " ")
+	}
+	sweep := func(s *mongostore.Store, limit int) []pledge.Pledge {
+		t.Helper()
+		ps, err := s.FindPledgesToSweep(ctx, now, stale, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return byID(ps)
+	}
+	dunning := func(s *mongostore.Store, limit int) []pledge.Pledge {
+		t.Helper()
+		ps, err := s.FindPledgesForDunning(ctx, now, failedBefore, chargingBefore, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return byID(ps)
+	}
+	check := func(name string, got, want []pledge.Pledge, wantIDs string) {
+		t.Helper()
+		if ids(want) != wantIDs {
+			t.Fatalf("%s: the server's answer is %q, want %q", name, ids(want), wantIDs)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: the indexes' answer differs from the server's:\n got  %s\n want %s", name, ids(got), ids(want))
+		}
+	}
+	check("sweep", sweep(indexed, 500), sweep(served, 500), "plg_all_three plg_hold_at_now plg_hold_out plg_owed_stale plg_pending_stale")
+	check("dunning", dunning(indexed, 200), dunning(served, 200), "plg_charging_stuck plg_retry_due plg_window_closed")
+	if n := len(sweep(indexed, 2)); n != 2 {
+		t.Errorf("sweep with limit 2 found %d", n)
+	}
+
+	// A pledge changed after it was indexed is judged as it is now: no longer pending, its hold
+	// no longer counts; newly failed, it is due.
+	p, err := indexed.FindPledge(ctx, "plg_hold_out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := p
+	next.Status = pledge.StatusActive
+	if _, err := indexed.ReplacePledge(ctx, p, next); err != nil {
+		t.Fatal(err)
+	}
+	p, err = indexed.FindPledge(ctx, "plg_old_active")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next = p
+	next.Status, next.FirstFailedAt, next.NextRetryAt = pledge.StatusPaymentFailed, at(ms), at(ms.Add(-time.Second))
+	if _, err := indexed.ReplacePledge(ctx, p, next); err != nil {
+		t.Fatal(err)
+	}
+	check("sweep after changes", sweep(indexed, 500), sweep(served, 500), "plg_all_three plg_hold_at_now plg_owed_stale plg_pending_stale")
+	check("dunning after changes", dunning(indexed, 200), dunning(served, 200), "plg_charging_stuck plg_old_active plg_retry_due plg_window_closed")
+}
