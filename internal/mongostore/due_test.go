@@ -2,8 +2,11 @@ package mongostore_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -159,4 +162,85 @@ func TestDuePledgesFromIndexesEqualTheServersAnswer(t *testing.T) {
 	}
 	check("sweep after changes", sweep(indexed, 500), sweep(served, 500), "plg_all_three plg_hold_at_now plg_owed_stale plg_pending_stale")
 	check("dunning after changes", dunning(indexed, 200), dunning(served, 200), "plg_charging_stuck plg_old_active plg_retry_due plg_window_closed")
+}
+
+// BenchmarkDuePledges times the sweeper's and dunning's questions at BENCH_PLEDGES pledges
+// (3,000 unless set; a few of them due), asked of FerretDB (server) and answered from the
+// indexes (indexes), and a pledge write with the indexes in place, whose upkeep it pays:
+//
+//	go test ./internal/mongostore -run '^$' -bench DuePledges -benchtime 20x
+func BenchmarkDuePledges(b *testing.B) {
+	opts := testenv.StoreOptions(b)
+	if opts.Scanner == nil {
+		b.Skip("the scanner exists only on the embedded store opened as the service opens it")
+	}
+	ctx := context.Background()
+	indexed := testenv.MustStoreAt(b, opts)
+	opts.Scanner = nil
+	served, err := mongostore.Open(ctx, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer served.Close(ctx)
+
+	n := 3000
+	if v := os.Getenv("BENCH_PLEDGES"); v != "" {
+		if n, err = strconv.Atoi(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	pledgeAt := func(i int) pledge.Pledge {
+		p := pledge.Pledge{ID: fmt.Sprintf("plg_%06d", i), CampaignID: fmt.Sprintf("cam_%d", i%10), Status: pledge.StatusActive,
+			Amount: money.Money{Amount: 2500, Currency: "CHF"}, Backer: pledge.Backer{Email: fmt.Sprintf("b%d@example.org", i), Name: "A Backer"},
+			Note: strings.Repeat("a note ", 20), HoldExpiresAt: now.Add(-time.Hour), CreatedAt: now, UpdatedAt: now,
+			History: []pledge.HistoryEntry{{From: pledge.StatusPending, To: pledge.StatusActive, Actor: "backer", Reason: "card saved", At: now}}}
+		switch i % 100 {
+		case 1:
+			p.Status = pledge.StatusPending // a hold run out
+		case 2:
+			p.Status, p.FirstFailedAt, p.NextRetryAt = pledge.StatusPaymentFailed, &now, &now // a retry due
+		}
+		return p
+	}
+	for i := range n {
+		if err := indexed.CreatePledge(ctx, pledgeAt(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Each write of a pledge also updates the indexes (created by the first question asked).
+	next := n
+	create := func(name string) {
+		b.Run("create/"+name, func(b *testing.B) {
+			for range b.N {
+				p := pledgeAt(next)
+				p.ID, p.Status, p.FirstFailedAt, p.NextRetryAt = fmt.Sprintf("plg_new_%06d", next), pledge.StatusActive, nil, nil
+				next++
+				if err := indexed.CreatePledge(ctx, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	create("before-indexes")
+	for _, s := range []struct {
+		name  string
+		store *mongostore.Store
+	}{{"server", served}, {"indexes", indexed}} {
+		b.Run("sweep/"+s.name, func(b *testing.B) {
+			for range b.N {
+				if ps, err := s.store.FindPledgesToSweep(ctx, now, now.Add(-time.Hour), 500); err != nil || len(ps) != n/100 {
+					b.Fatalf("%d found, %v", len(ps), err)
+				}
+			}
+		})
+		b.Run("dunning/"+s.name, func(b *testing.B) {
+			for range b.N {
+				if ps, err := s.store.FindPledgesForDunning(ctx, now, now.Add(-7*24*time.Hour), now.Add(-5*time.Minute), 200); err != nil || len(ps) != n/100 {
+					b.Fatalf("%d found, %v", len(ps), err)
+				}
+			}
+		})
+	}
+	create("after-indexes")
 }
