@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/money"
 	"github.com/backstitch/backstitch/internal/mongostore"
@@ -243,4 +246,135 @@ func BenchmarkDuePledges(b *testing.B) {
 		})
 	}
 	create("after-indexes")
+}
+
+// On the embedded store PurgeExpired finds expired records from an index and deletes them one
+// by one (see purgeExpiredByIndex): it must delete exactly what the server's DeleteMany on
+// expires_at ≤ now deletes, in every expiring collection: at the instant yes, a millisecond
+// later no, no date or a string there never.
+func TestPurgeFromIndexesDeletesWhatTheServerWould(t *testing.T) {
+	opts := testenv.StoreOptions(t)
+	if opts.Scanner == nil {
+		t.Skip("the scanner exists only on the embedded store opened as the service opens it")
+	}
+	ctx := context.Background()
+	indexed := testenv.MustStoreAt(t, opts)
+	opts.Scanner = nil
+	served, err := mongostore.Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer served.Close(ctx)
+
+	now := time.Date(2030, 4, 1, 9, 0, 0, 0, time.UTC).Add(456 * time.Microsecond)
+	ms := now.Truncate(time.Millisecond)
+	records := []any{
+		bson.M{"_id": "long_gone", "expires_at": ms.Add(-24 * time.Hour)},
+		bson.M{"_id": "at_now", "expires_at": ms},
+		bson.M{"_id": "a_ms_later", "expires_at": ms.Add(time.Millisecond)},
+		bson.M{"_id": "tomorrow", "expires_at": ms.Add(24 * time.Hour)},
+		bson.M{"_id": "no_expiry"},
+		bson.M{"_id": "text_expiry", "expires_at": "2000-01-01"},
+	}
+	ids := func(c *mongo.Collection, filter bson.M) []string {
+		t.Helper()
+		cur, err := c.Find(ctx, filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var docs []struct {
+			ID string `bson:"_id"`
+		}
+		if err := cur.All(ctx, &docs); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, d := range docs {
+			out = append(out, d.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	var want int64
+	remaining := map[string][]string{}
+	for _, coll := range mongostore.Expiring {
+		c := served.Collection(coll)
+		if _, err := c.InsertMany(ctx, records); err != nil {
+			t.Fatal(err)
+		}
+		expired := ids(c, bson.M{"expires_at": bson.M{"$lte": now}})
+		if strings.Join(expired, " ") != "at_now long_gone" {
+			t.Fatalf("%s: the server finds %v expired", coll, expired)
+		}
+		want += int64(len(expired))
+		remaining[coll] = ids(c, bson.M{"expires_at": bson.M{"$not": bson.M{"$lte": now}}})
+	}
+	n, err := indexed.PurgeExpired(ctx, now)
+	if err != nil || n != want {
+		t.Fatalf("purged %d, %v; want %d", n, err, want)
+	}
+	for _, coll := range mongostore.Expiring {
+		if got := ids(served.Collection(coll), bson.M{}); !slices.Equal(got, remaining[coll]) {
+			t.Errorf("%s: %v left, want %v", coll, got, remaining[coll])
+		}
+	}
+	if n, err := indexed.PurgeExpired(ctx, now); err != nil || n != 0 {
+		t.Errorf("second purge: %d, %v", n, err)
+	}
+}
+
+// BenchmarkPurgeExpired times PurgeExpired among 3,000 live idempotency keys and as many
+// responses with 30 expired ones each time, by FerretDB's DeleteMany (server) and from the
+// indexes (indexes):
+//
+//	go test ./internal/mongostore -run '^$' -bench PurgeExpired -benchtime 20x
+func BenchmarkPurgeExpired(b *testing.B) {
+	opts := testenv.StoreOptions(b)
+	if opts.Scanner == nil {
+		b.Skip("the scanner exists only on the embedded store opened as the service opens it")
+	}
+	ctx := context.Background()
+	indexed := testenv.MustStoreAt(b, opts)
+	opts.Scanner = nil
+	served, err := mongostore.Open(ctx, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer served.Close(ctx)
+	now := time.Now().UTC()
+	record := func(id string, expires time.Time) bson.M {
+		return bson.M{"_id": id, "request_hash": strings.Repeat("h", 64), "locked_until": now, "created_at": now, "expires_at": expires}
+	}
+	for _, coll := range []string{"idempotency_keys", "idempotency_responses"} {
+		var live []any
+		for i := range 3000 {
+			live = append(live, record(fmt.Sprintf("live_%06d", i), now.Add(24*time.Hour)))
+		}
+		if _, err := served.Collection(coll).InsertMany(ctx, live); err != nil {
+			b.Fatal(err)
+		}
+	}
+	next := 0
+	for _, s := range []struct {
+		name  string
+		store *mongostore.Store
+	}{{"server", served}, {"indexes", indexed}} {
+		b.Run(s.name, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				var old []any
+				for range 30 {
+					old = append(old, record(fmt.Sprintf("old_%06d", next), now.Add(-time.Hour)))
+					next++
+				}
+				if _, err := served.Collection("idempotency_keys").InsertMany(ctx, old); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if n, err := s.store.PurgeExpired(ctx, now); err != nil || n != 30 {
+					b.Fatalf("purged %d, %v", n, err)
+				}
+			}
+		})
+	}
 }

@@ -335,6 +335,9 @@ func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int64, error) 
 	if s.serverExpires {
 		return 0, nil
 	}
+	if s.scanner != nil {
+		return s.purgeExpiredByIndex(ctx, now)
+	}
 	var total int64
 	for _, coll := range expiring {
 		res, err := s.db.Collection(coll).DeleteMany(ctx, bson.M{"expires_at": bson.M{"$lte": now}})
