@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -226,4 +227,104 @@ func TestScanRefusesOddPathsAndReadsMissingCollectionsAsEmpty(t *testing.T) {
 	if want := [][]any{{"plg_1", int64(5000), nil}}; !reflect.DeepEqual(rows, want) {
 		t.Fatalf("rows = %v, want %v", rows, want)
 	}
+}
+
+// DueIDs answers from an index on exactly the expressions it queries, never by reading the whole
+// table: the plan SQLite makes for its query names the index (created on first use) and has no
+// scan of the table. It returns the documents whose date is at or before the instant (to the
+// millisecond) among those with the equal fields, skips documents without the field or with
+// text there, and splices nothing odd into its SQL.
+func TestDueIDsUsesItsIndexAndAnswersExactly(t *testing.T) {
+	s := mustStart(t, lowercaseTempDir(t))
+	ctx := context.Background()
+	c, err := mongo.Connect(ctx, options.Client().ApplyURI(s.URI()).SetMaxPoolSize(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	now := time.Date(2030, 5, 1, 12, 0, 0, 0, time.UTC)
+	docs := []any{
+		bson.M{"_id": "due", "status": "pending", "hold": now.Add(-time.Hour)},
+		bson.M{"_id": "due_at_the_ms", "status": "pending", "hold": now},
+		bson.M{"_id": "a_ms_late", "status": "pending", "hold": now.Add(time.Millisecond)},
+		bson.M{"_id": "other_status", "status": "paid", "hold": now.Add(-time.Hour)},
+		bson.M{"_id": "no_hold", "status": "pending"},
+		bson.M{"_id": "null_hold", "status": "pending", "hold": nil},
+		bson.M{"_id": "text_hold", "status": "pending", "hold": "2000-01-01"},
+		bson.M{"_id": "nested", "status": "pending", "p": bson.M{"since": now.Add(-time.Minute)}},
+	}
+	if _, err := c.Database("d").Collection("pledges").InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		equal map[string]string
+		path  string
+		want  []string
+	}{
+		{map[string]string{"status": "pending"}, "hold", []string{"due", "due_at_the_ms"}},
+		{map[string]string{"status": "paid"}, "hold", []string{"other_status"}},
+		{nil, "hold", []string{"due", "due_at_the_ms", "other_status"}},
+		{nil, "p.since", []string{"nested"}},
+	} {
+		got, err := s.DueIDs(ctx, "d", "pledges", c.equal, c.path, now, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%v %s: got %v, want %v", c.equal, c.path, got, c.want)
+		}
+
+		q, err := newDueQuery(c.equal, c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := explainDue(t, s, "d", "pledges", q)
+		if !strings.Contains(plan, "USING INDEX") || strings.Contains(plan, "SCAN") {
+			t.Errorf("%v %s: the query does not search its index:\n%s", c.equal, c.path, plan)
+		}
+	}
+	if got, err := s.DueIDs(ctx, "d", "pledges", map[string]string{"status": "pending"}, "hold", now, 1); err != nil || len(got) != 1 {
+		t.Errorf("limit 1: %v, %v", got, err)
+	}
+	for _, bad := range []string{`hold' IS NULL OR '1`, "hold.", "$.hold", "Hold", "_id"} {
+		if _, err := s.DueIDs(ctx, "d", "pledges", nil, bad, now, 10); err == nil {
+			t.Errorf("path %q accepted", bad)
+		}
+		if _, err := s.DueIDs(ctx, "d", "pledges", map[string]string{bad: "x"}, "hold", now, 10); err == nil {
+			t.Errorf("equal path %q accepted", bad)
+		}
+	}
+	if got, err := s.DueIDs(ctx, "d", "nothing_here", nil, "hold", now, 10); err != nil || len(got) != 0 {
+		t.Errorf("missing collection: %v, %v", got, err)
+	}
+}
+
+// explainDue is SQLite's plan for q, one line per step.
+func explainDue(t *testing.T, s *Server, database, collection string, q dueQuery) string {
+	t.Helper()
+	db, table, err := s.openTable(context.Background(), database, collection, "ro")
+	if err != nil || table == "" {
+		t.Fatalf("open %s: %q, %v", collection, table, err)
+	}
+	defer db.Close()
+	args := append(append([]any{}, q.values...), int64(0), 10)
+	rows, err := db.Query("EXPLAIN QUERY PLAN "+q.sql(table), args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "\n")
 }

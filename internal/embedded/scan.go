@@ -37,20 +37,11 @@ func (s *Server) Scan(ctx context.Context, database, collection string, paths []
 			return fmt.Errorf("embedded store: scan %s: bad field path %q", collection, p)
 		}
 	}
-	path := filepath.Join(s.dir, database+".sqlite")
-	db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?mode=ro&_pragma=busy_timeout(10000)")
-	if err != nil {
-		return fmt.Errorf("embedded store: open %s: %w", path, err)
+	db, table, err := s.openTable(ctx, database, collection, "ro")
+	if err != nil || table == "" {
+		return err // no table: as FerretDB answers for a collection that does not exist yet
 	}
 	defer db.Close()
-	var table string
-	err = db.QueryRowContext(ctx, "SELECT table_name FROM _ferretdb_collections WHERE name = ?", collection).Scan(&table)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil // as FerretDB answers for a collection that does not exist yet
-	}
-	if err != nil {
-		return fmt.Errorf("embedded store: find collection %s: %w", collection, err)
-	}
 	// One json_extract of every path parses each document once. One ->> per path, or a WHERE
 	// on a field, would look the parsed document up again for each, and that lookup compares
 	// the whole text (it doubled the time): the caller filters instead.
@@ -98,6 +89,27 @@ func (s *Server) Scan(ctx context.Context, database, collection string, paths []
 		return fmt.Errorf("embedded store: scan %s: %w", collection, err)
 	}
 	return nil
+}
+
+// openTable opens a database's SQLite file in mode ("ro" or "rw") and finds the table of a
+// collection, "" (with the file closed) when the collection does not exist.
+func (s *Server) openTable(ctx context.Context, database, collection, mode string) (*sql.DB, string, error) {
+	path := filepath.Join(s.dir, database+".sqlite")
+	db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?mode="+mode+"&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return nil, "", fmt.Errorf("embedded store: open %s: %w", path, err)
+	}
+	var table string
+	err = db.QueryRowContext(ctx, "SELECT table_name FROM _ferretdb_collections WHERE name = ?", collection).Scan(&table)
+	if errors.Is(err, sql.ErrNoRows) {
+		db.Close()
+		return nil, "", nil
+	}
+	if err != nil {
+		db.Close()
+		return nil, "", fmt.Errorf("embedded store: find collection %s: %w", collection, err)
+	}
+	return db, table, nil
 }
 
 // fieldPath is what Scan accepts as a field: dotted names of our own documents.

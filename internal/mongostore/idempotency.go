@@ -34,14 +34,22 @@ func (s *Store) ReserveIdempotencyKey(ctx context.Context, rec backstitch.Idempo
 	}
 	if !existing.ExpiresAt.After(rec.CreatedAt) {
 		// Expired but not yet purged: take it over, conditionally, so only one request wins.
-		res, err := coll.ReplaceOne(ctx, bson.M{"_id": rec.ID, "expires_at": existing.ExpiresAt}, rec)
+		// Under the key's lock on the embedded store, where the purge reads and deletes each
+		// expired key and response in two steps (purgeExpiredByIndex): it must not delete the
+		// renewed key, nor the response the new request stores after this.
+		renewed, err := func() (bool, error) {
+			defer s.lock(idempotencyLock(rec.ID))()
+			res, err := coll.ReplaceOne(ctx, bson.M{"_id": rec.ID, "expires_at": existing.ExpiresAt}, rec)
+			if err != nil || res.ModifiedCount != 1 {
+				return false, err
+			}
+			_, err = s.db.Collection("idempotency_responses").DeleteOne(ctx, bson.M{"_id": rec.ID})
+			return true, err
+		}()
 		if err != nil {
 			return nil, storeError("renew idempotency key: %w", err)
 		}
-		if res.ModifiedCount == 1 {
-			if _, err := s.db.Collection("idempotency_responses").DeleteOne(ctx, bson.M{"_id": rec.ID}); err != nil {
-				return nil, storeError("renew idempotency key: %w", err)
-			}
+		if renewed {
 			return nil, nil
 		}
 		return s.ReserveIdempotencyKey(ctx, rec)
@@ -60,6 +68,9 @@ func (s *Store) ReserveIdempotencyKey(ctx context.Context, rec backstitch.Idempo
 	}
 	return &existing, nil
 }
+
+// idempotencyLock is the lock of a key and its response (see Options.Locks).
+func idempotencyLock(id string) string { return "idempotency/" + id }
 
 // TakeOverIdempotencyKey lets a retry resume a request whose lock ran out (the first attempt
 // crashed or hung). Only one retry wins: the update is conditional on the lock it saw.

@@ -127,10 +127,21 @@ func (s *Store) CountConfirmAttempt(ctx context.Context, id string) (pledge.Pled
 	return p, notFound(err, "Pledge")
 }
 
-// FindPledgesToSweep lists, in one query (a scan on the embedded store), pending pledges whose
-// hold has run out and pledges whose last transition left counters or messages owed since
-// staleBefore.
+// FindPledgesToSweep lists pending pledges whose hold has run out and pledges whose last
+// transition left counters or messages owed since staleBefore: in one query on MongoDB, from
+// indexes on the embedded store's files (see findDuePledges).
 func (s *Store) FindPledgesToSweep(ctx context.Context, now, staleBefore time.Time, limit int) ([]pledge.Pledge, error) {
+	if s.scanner != nil {
+		return s.findDuePledges(ctx, []dueTerm{
+			{equal: map[string]string{"status": string(pledge.StatusPending)}, path: "hold_expires_at", before: now},
+			{path: "pending.since", before: staleBefore},
+			{path: "owed_since", before: staleBefore},
+		}, func(p pledge.Pledge) bool {
+			return p.Status == pledge.StatusPending && atOrBefore(&p.HoldExpiresAt, now) ||
+				p.Pending != nil && atOrBefore(&p.Pending.Since, staleBefore) ||
+				atOrBefore(p.OwedSince, staleBefore)
+		}, limit)
+	}
 	cur, err := s.db.Collection("pledges").Find(ctx, bson.M{"$or": bson.A{
 		bson.M{"status": pledge.StatusPending, "hold_expires_at": bson.M{"$lte": now}},
 		bson.M{"pending.since": bson.M{"$lte": staleBefore}},
@@ -313,8 +324,20 @@ func (s *Store) FindPledgesByStatus(ctx context.Context, campaignID string, stat
 }
 
 // FindPledgesForDunning lists failed deadline charges whose next automatic retry is due or
-// whose dunning window has closed, and charges left "charging" since before chargingBefore.
+// whose dunning window has closed, and charges left "charging" since before chargingBefore:
+// in one query on MongoDB, from indexes on the embedded store's files (see findDuePledges).
 func (s *Store) FindPledgesForDunning(ctx context.Context, now, failedBefore, chargingBefore time.Time, limit int) ([]pledge.Pledge, error) {
+	if s.scanner != nil {
+		failed := map[string]string{"status": string(pledge.StatusPaymentFailed)}
+		return s.findDuePledges(ctx, []dueTerm{
+			{equal: failed, path: "next_retry_at", before: now},
+			{equal: failed, path: "first_failed_at", before: failedBefore},
+			{equal: map[string]string{"status": string(pledge.StatusCharging)}, path: "updated_at", before: chargingBefore},
+		}, func(p pledge.Pledge) bool {
+			return p.Status == pledge.StatusPaymentFailed && (atOrBefore(p.NextRetryAt, now) || atOrBefore(p.FirstFailedAt, failedBefore)) ||
+				p.Status == pledge.StatusCharging && atOrBefore(&p.UpdatedAt, chargingBefore)
+		}, limit)
+	}
 	cur, err := s.db.Collection("pledges").Find(ctx, bson.M{"$or": bson.A{
 		bson.M{"status": pledge.StatusPaymentFailed, "$or": bson.A{
 			bson.M{"next_retry_at": bson.M{"$lte": now}},

@@ -43,11 +43,17 @@ type Locker interface {
 	Lock(key string) (unlock func())
 }
 
-// Scanner reads a few fields of every document of a collection of the embedded store at once,
-// from its files (embedded.Server.Scan): values in the order of paths, int64 for integers and
-// dates (epoch milliseconds), float64, string, or nil for a missing field; objects decoded.
+// Scanner reads the embedded store's files directly, for the reads FerretDB can only answer by
+// parsing every document of a collection.
 type Scanner interface {
+	// Scan reads a few fields of every document of a collection at once (embedded.Server.Scan):
+	// values in the order of paths, int64 for integers and dates (epoch milliseconds), float64,
+	// string, or nil for a missing field; objects decoded.
 	Scan(ctx context.Context, database, collection string, paths []string, fn func([]any) error) error
+	// DueIDs lists the _id of at most limit documents whose date at path is at or before
+	// before, among those whose fields in equal hold those strings, from an index
+	// (embedded.Server.DueIDs).
+	DueIDs(ctx context.Context, database, collection string, equal map[string]string, path string, before time.Time, limit int) ([]string, error)
 }
 
 // Options says how to connect.
@@ -65,7 +71,9 @@ type Options struct {
 	Locks Locker
 	// Scanner, when set, serves the bulk read of reconciliation (StreamLedger): FerretDB parses
 	// every whole document into its own types before it projects, which took 8 times the CPU
-	// of reading the few fields from its SQLite files (bench/reconcile). Only for the embedded store.
+	// of reading the few fields from its SQLite files (bench/reconcile). It also finds the
+	// pledges the sweeper and dunning look for every few seconds (see findDue). Only for the
+	// embedded store.
 	Scanner Scanner
 	// Monitor sees every command sent; tests use it to check each query has an index.
 	Monitor *event.CommandMonitor
@@ -326,6 +334,9 @@ func notFound(err error, what string) error {
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (int64, error) {
 	if s.serverExpires {
 		return 0, nil
+	}
+	if s.scanner != nil {
+		return s.purgeExpiredByIndex(ctx, now)
 	}
 	var total int64
 	for _, coll := range expiring {
