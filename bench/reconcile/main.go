@@ -143,7 +143,7 @@ func run(ctx context.Context, out io.Writer, n int, uri string) error {
 		if err := es.IndexIDs(ctx, database); err != nil {
 			return err
 		}
-		if served, err = mongostore.Open(ctx, mongostore.Options{URI: uri, Database: database, SingleConnection: true}); err != nil {
+		if served, err = mongostore.Open(ctx, mongostore.Options{URI: uri, Database: database, SingleConnection: true, ConstraintIndexesOnly: true}); err != nil {
 			return err
 		}
 		defer served.Close(context.WithoutCancel(ctx))
