@@ -135,7 +135,7 @@ func run(ctx context.Context, out io.Writer, n int, uri string) error {
 		defer es.Close()
 		uri = es.URI()
 		// One connection, the embedded locks and bulk reads, as the service opens the embedded store.
-		if store, err = mongostore.Open(ctx, mongostore.Options{URI: uri, Database: database, SingleConnection: true, Locks: es.Locks(), Scanner: es}); err != nil {
+		if store, err = mongostore.Open(ctx, mongostore.Options{URI: uri, Database: database, SingleConnection: true, Locks: es.Locks(), Scanner: es, ConstraintIndexesOnly: true}); err != nil {
 			return err
 		}
 		// Without it every lookup by _id (leases, runs, FindLedger) scans its whole collection.
@@ -143,7 +143,7 @@ func run(ctx context.Context, out io.Writer, n int, uri string) error {
 		if err := es.IndexIDs(ctx, database); err != nil {
 			return err
 		}
-		if served, err = mongostore.Open(ctx, mongostore.Options{URI: uri, Database: database, SingleConnection: true}); err != nil {
+		if served, err = mongostore.Open(ctx, mongostore.Options{URI: uri, Database: database, SingleConnection: true, ConstraintIndexesOnly: true}); err != nil {
 			return err
 		}
 		defer served.Close(context.WithoutCancel(ctx))

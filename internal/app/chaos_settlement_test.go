@@ -110,7 +110,9 @@ func chaosChildMain() int {
 		return fail(err)
 	}
 	ctx := context.Background()
+	// The indexes as the parent's store has them: opened otherwise, it would make or drop some.
 	store, err := mongostore.Open(ctx, mongostore.Options{URI: env["store"], Database: env["database"], SingleConnection: true,
+		ConstraintIndexesOnly: env["unique_indexes"] == "true",
 		Monitor: &event.CommandMonitor{
 			Started: func(_ context.Context, e *event.CommandStartedEvent) {
 				if storeWrite(e.CommandName) {
@@ -216,7 +218,8 @@ func TestSettlementSurvivesSIGKILL(t *testing.T) {
 			child := exec.Command(self, "-test.run=^$")
 			child.Env = append(os.Environ(), chaosChildEnv+"="+strings.Join([]string{
 				"store=" + opts.URI, "database=" + opts.Database, "stripe=" + s.app.StripeURL(), "key=" + s.app.StripeSecretKey(),
-				"now=" + s.clock.Now().Format(time.RFC3339Nano), "campaign=" + c.id, "crash=" + point}, "\n"))
+				"now=" + s.clock.Now().Format(time.RFC3339Nano), "campaign=" + c.id, "crash=" + point,
+				"unique_indexes=" + strconv.FormatBool(opts.ConstraintIndexesOnly)}, "\n"))
 			out, err := child.CombinedOutput()
 			var exit *exec.ExitError
 			switch {

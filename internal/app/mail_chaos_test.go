@@ -51,8 +51,9 @@ func mailChaosChildMain() int {
 	// Per-document locks of its own, as an embedded store's owner has (see Options.Locks): while
 	// a child runs it is the only process writing the outbox (children run one at a time and
 	// the parent's relay does not tick), so its locks serialise all the writers there are.
+	// The indexes as the parent's store has them: opened otherwise, it would make or drop some.
 	store, err := mongostore.Open(ctx, mongostore.Options{URI: env["store"], Database: env["database"], SingleConnection: true,
-		Locks: &childLocks{held: map[string]*sync.Mutex{}},
+		Locks: &childLocks{held: map[string]*sync.Mutex{}}, ConstraintIndexesOnly: env["unique_indexes"] == "true",
 		Monitor: &event.CommandMonitor{Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
 			if storeWrite(e.CommandName) {
 				crash.hit("store-after")
@@ -148,7 +149,8 @@ func TestUpdateToAThousandBackersSurvivesSIGKILL(t *testing.T) {
 		child := exec.Command(self, "-test.run=^$")
 		child.Env = append(os.Environ(), mailChaosChildEnv+"="+strings.Join([]string{
 			"store=" + opts.URI, "database=" + opts.Database, "smtp=" + ms.addr,
-			"now=" + s.clock.Now().Format(time.RFC3339Nano), "crash=" + point}, "\n"))
+			"now=" + s.clock.Now().Format(time.RFC3339Nano), "crash=" + point,
+			"unique_indexes=" + strconv.FormatBool(opts.ConstraintIndexesOnly)}, "\n"))
 		began := time.Now()
 		out, err := child.CombinedOutput()
 		t.Logf("sender with crash point %q: %v after %s; %d backers have the update", point, err, time.Since(began).Round(time.Millisecond), s.deliveredTo(ms, "Thousand"))

@@ -46,9 +46,9 @@ func Main(m *testing.M, after ...func()) {
 }
 
 // StoreModeEnv selects how tests open the embedded store: unset (or "embedded") as the service
-// opens it, with per-document locks and bulk reads from its files; "mongodb-mode" as the service
-// opens a MongoDB server, with neither, so every write is the conditional update and every read
-// the query that production MongoDB runs. Only the pool stays at one connection, FerretDB's own
+// opens it, with per-document locks, bulk reads from its files and only the unique indexes;
+// "mongodb-mode" as the service opens a MongoDB server, with none of these (every index is made),
+// so every write is the conditional update and every read the query that production MongoDB runs. Only the pool stays at one connection, FerretDB's own
 // limit (more connections lose concurrent updates of a document).
 const StoreModeEnv = "BACKSTITCH_TEST_STORE"
 
@@ -87,7 +87,7 @@ func StoreOptions(tb testing.TB) mongostore.Options {
 	}
 	opts := mongostore.Options{URI: shared.server.URI(), Database: name, SingleConnection: true, Monitor: queryMonitor}
 	if !mongoMode {
-		opts.Locks, opts.Scanner = shared.server.Locks(), shared.server
+		opts.Locks, opts.Scanner, opts.ConstraintIndexesOnly = shared.server.Locks(), shared.server, true
 	}
 	return opts
 }

@@ -26,7 +26,7 @@ import (
 // (admin@bench.example, password "benchmark admin"). monitor, when not nil, sees every command
 // (profile.Commands counts them).
 func OpenStore(ctx context.Context, srv *embedded.Server, db string, monitor *event.CommandMonitor) (*mongostore.Store, error) {
-	store, err := mongostore.Open(ctx, mongostore.Options{URI: srv.URI(), Database: db, SingleConnection: true, Locks: srv.Locks(), Monitor: monitor})
+	store, err := mongostore.Open(ctx, mongostore.Options{URI: srv.URI(), Database: db, SingleConnection: true, Locks: srv.Locks(), Monitor: monitor, ConstraintIndexesOnly: true})
 	if err != nil {
 		return nil, err
 	}
