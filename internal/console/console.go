@@ -12,6 +12,7 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -331,10 +332,16 @@ func (k *Console) ErrorPage(c *fiber.Ctx, status int) error {
 	case status == http.StatusForbidden:
 		return k.send(r, k.message(r, status, "console.forbidden.title", "console.forbidden.body"))
 	case status == http.StatusRequestEntityTooLarge && UploadPath.MatchString(c.Path()):
+		// Back to the form the file was sent from: the editor, or the tier's page.
+		form := strings.TrimSuffix(strings.TrimSuffix(c.Path(), "/cover"), "/image")
+		if _, ok, _ := k.Session(c); !ok {
+			// Only a signed-in designer may send a picture's body (see the web server's
+			// allowUploads); a session that ended while the form was open is asked to log in.
+			return c.Redirect("/designer/login?"+url.Values{"next": {form}}.Encode(), http.StatusSeeOther)
+		}
 		v := k.message(r, status, "console.toolarge.title", "console.image.error.size")
 		m := v.data.(message)
-		// Back to the form the file was sent from: the editor, or the tier's page.
-		m.Link, m.LinkText = strings.TrimSuffix(strings.TrimSuffix(c.Path(), "/cover"), "/image"), r.loc.T("console.toolarge.back")
+		m.Link, m.LinkText = form, r.loc.T("console.toolarge.back")
 		v.data = m
 		return k.send(r, v)
 	case status == http.StatusRequestEntityTooLarge:

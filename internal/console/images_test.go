@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/html"
 
@@ -277,28 +278,64 @@ func TestConsoleUploadBeyondTheBodyLimitIsAPage(t *testing.T) {
 	v := s.visitor("fr")
 	v.signUp("Ana")
 	editor := v.createDraft("Manteau")
+	res, body := s.headOnly(t, "POST", editor+"/cover", 64<<20, "Accept-Language: fr", "Cookie: session="+v.cookie("session").Value)
+	if res.StatusCode != 413 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "dépasse 10 Mo") ||
+		!strings.Contains(body, `href="`+editor+`"`) {
+		t.Fatalf("64 MB upload: %d %s\n%s", res.StatusCode, res.Header.Get("Content-Type"), body)
+	}
+	testenv.CheckHTML(t, "64 MB upload", body, "fr")
+	s.wantImageFiles(0, "after a 64 MB upload")
+}
+
+// Only a signed-in designer makes the server read a picture-sized body: a stranger, or a
+// browser whose session is forged or has ended, is answered from the request's head (here the
+// body is never sent) and, for the console, asked to log in and come back to the form.
+func TestUploadBodiesAreReadOnlyForTheSignedIn(t *testing.T) {
+	s := startSite(t, nil)
+	v := s.visitor("fr")
+	v.signUp("Ana")
+	editor := v.createDraft("Manteau")
+	want := "/designer/login?" + url.Values{"next": {editor}}.Encode()
+	for name, cookie := range map[string]string{"no session": "X-No: cookie", "forged session": "Cookie: session=forged-token-0123456789"} {
+		res, body := s.headOnly(t, "POST", editor+"/cover", 5<<20, "Accept-Language: fr", cookie)
+		if res.StatusCode != 303 || res.Header.Get("Location") != want {
+			t.Errorf("%s, 5 MB console upload: %d %s, want 303 to %s\n%s", name, res.StatusCode, res.Header.Get("Location"), want, body)
+		}
+	}
+	id := strings.Split(strings.TrimPrefix(editor, "/designer/campaigns/"), "/")[0]
+	for name, auth := range map[string]string{"no token": "X-No: token", "forged token": "Authorization: Bearer forged-token-0123456789"} {
+		res, body := s.headOnly(t, "PUT", "/api/v1/campaigns/"+id+"/cover", 5<<20, auth)
+		if res.StatusCode != 413 {
+			t.Errorf("%s, 5 MB API upload: %d\n%s", name, res.StatusCode, body)
+		}
+	}
+	s.wantImageFiles(0, "after refused uploads")
+}
+
+// headOnly sends only the head of a request declaring a body of length bytes, with the given
+// header lines, and returns the answer: one the server gives from the head alone, since the
+// body never comes.
+func (s *site) headOnly(t *testing.T, method, path string, length int, headers ...string) (*http.Response, string) {
+	t.Helper()
 	u, _ := url.Parse(s.base)
 	conn, err := net.Dial("tcp", u.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	// Only the head is sent: the server answers from the declared length.
-	req := "POST " + editor + "/cover HTTP/1.1\r\nHost: " + u.Host + "\r\nAccept-Language: fr\r\nCookie: session=" + v.cookie("session").Value +
-		"\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: " + strconv.Itoa(64<<20) + "\r\n\r\n"
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	req := method + " " + path + " HTTP/1.1\r\nHost: " + u.Host + "\r\n" + strings.Join(headers, "\r\n") +
+		"\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: " + strconv.Itoa(length) + "\r\n\r\n"
 	if _, err := conn.Write([]byte(req)); err != nil {
 		t.Fatal(err)
 	}
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s %s: no answer from the head: %v", method, path, err)
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode != 413 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), "dépasse 10 Mo") ||
-		!strings.Contains(string(body), `href="`+editor+`"`) {
-		t.Fatalf("64 MB upload: %d %s\n%s", res.StatusCode, res.Header.Get("Content-Type"), body)
-	}
-	testenv.CheckHTML(t, "64 MB upload", string(body), "fr")
-	s.wantImageFiles(0, "after a 64 MB upload")
+	return res, string(body)
 }

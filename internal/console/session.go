@@ -18,7 +18,7 @@ import (
 // store, one expiry, one logout), but only the console reads it: the API keeps answering bearer
 // tokens alone, so no cross-site request can ride on the cookie there. Over https it is
 // __Host-session: Secure, Path=/, no Domain, so no sibling host can plant or read it.
-func (k *Console) sessionCookie() string {
+func (k *Console) SessionCookie() string {
 	if k.secure {
 		return "__Host-session"
 	}
@@ -27,12 +27,12 @@ func (k *Console) sessionCookie() string {
 
 func (k *Console) setSession(c *fiber.Ctx, token string, sess account.Session) {
 	// Max-Age rather than Expires: the browser's clock need not agree with ours.
-	c.Cookie(&fiber.Cookie{Name: k.sessionCookie(), Value: token, Path: "/", MaxAge: int(sess.ExpiresAt.Sub(k.now()).Seconds()),
+	c.Cookie(&fiber.Cookie{Name: k.SessionCookie(), Value: token, Path: "/", MaxAge: int(sess.ExpiresAt.Sub(k.now()).Seconds()),
 		HTTPOnly: true, Secure: k.secure, SameSite: fiber.CookieSameSiteLaxMode})
 }
 
 func (k *Console) clearSession(c *fiber.Ctx) {
-	c.Cookie(&fiber.Cookie{Name: k.sessionCookie(), Value: "", Path: "/", Expires: fasthttp.CookieExpireDelete,
+	c.Cookie(&fiber.Cookie{Name: k.SessionCookie(), Value: "", Path: "/", Expires: fasthttp.CookieExpireDelete,
 		HTTPOnly: true, Secure: k.secure, SameSite: fiber.CookieSameSiteLaxMode})
 }
 
@@ -45,7 +45,7 @@ func (k *Console) designer(h handler) handler { return k.signedIn(account.RoleDe
 // refused (403), a visitor without one sent to log in.
 func (k *Console) signedIn(role account.Role, h handler) handler {
 	return func(r *request) (view, error) {
-		token := r.c.Cookies(k.sessionCookie())
+		token := r.c.Cookies(k.SessionCookie())
 		if token == "" {
 			return k.toLogin(r), nil
 		}
@@ -150,7 +150,7 @@ func landing(role account.Role, next string) string {
 
 // endHeldSession ends the session whose token the browser sent, if any.
 func (k *Console) endHeldSession(r *request) {
-	old := r.c.Cookies(k.sessionCookie())
+	old := r.c.Cookies(k.SessionCookie())
 	if old == "" {
 		return
 	}

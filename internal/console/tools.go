@@ -38,7 +38,7 @@ func (k *Console) mountDesignerTools(r fiber.Router) {
 // Session is the designer signed in with the console's cookie, for the downloads the web
 // server answers itself (the backers' CSV is the API's export); ok is false without one.
 func (k *Console) Session(c *fiber.Ctx) (sess account.Session, ok bool, err error) {
-	token := c.Cookies(k.sessionCookie())
+	token := c.Cookies(k.SessionCookie())
 	if token == "" {
 		return sess, false, nil
 	}

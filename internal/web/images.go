@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -35,20 +36,37 @@ const consoleUploadBodyLimit = 32 << 20
 var uploadPath = regexp.MustCompile(`^/api/v1/campaigns/[^/]+/(cover|tiers/[^/]+/image)$`)
 
 // allowUploads raises the body limit for image uploads only (the API's and the console's
-// forms), decided from the request line before the body is read, so no other route buffers
-// more than BACKSTITCH_BODY_LIMIT.
+// forms), and only for a signed-in user, decided from the request's head before the body is
+// read: no other route, and no stranger, makes the server buffer more than
+// BACKSTITCH_BODY_LIMIT. Whether she may change that campaign is the handler's question, as
+// for any request.
 func (s *Server) allowUploads() {
 	api, forms := max(s.cfg.BodyLimit, uploadBodyLimit), max(s.cfg.BodyLimit, consoleUploadBodyLimit)
 	s.app.Server().HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 		method, uri := string(h.Method()), h.RequestURI()
 		switch {
 		case method == fiber.MethodPut && uploadPath.Match(uri):
-			return fasthttp.RequestConfig{MaxRequestBodySize: api}
-		case method == fiber.MethodPost && console.UploadPath.Match(uri):
-			return fasthttp.RequestConfig{MaxRequestBodySize: forms}
+			if token, ok := strings.CutPrefix(string(h.Peek(fiber.HeaderAuthorization)), "Bearer "); ok && s.signedIn(token) {
+				return fasthttp.RequestConfig{MaxRequestBodySize: api}
+			}
+		case method == fiber.MethodPost && s.console != nil && console.UploadPath.Match(uri):
+			if s.signedIn(string(h.Cookie(s.console.SessionCookie()))) {
+				return fasthttp.RequestConfig{MaxRequestBodySize: forms}
+			}
 		}
 		return fasthttp.RequestConfig{}
 	}
+}
+
+// signedIn says whether token is a live session's.
+func (s *Server) signedIn(token string) bool {
+	if token == "" {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	defer cancel()
+	_, err := s.accounts.Authenticate(ctx, token)
+	return err == nil
 }
 
 // readUpload reads a multipart/form-data body with a "file" part and an "alt" part.
