@@ -77,6 +77,7 @@ const (
 func main() {
 	n := flag.Int("n", targetN, "collected pledges (and Stripe charges) to reconcile")
 	uri := flag.String("mongodb-uri", os.Getenv("MONGODB_URI"), "run against this MongoDB instead of the embedded FerretDB")
+	flag.IntVar(&listWorkers, "list-workers", 0, "ranges of Stripe's charges listed side by side (0: stripepay's default)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of run 1 (Runner.Execute only) to this file")
 	child := flag.Bool(double.Flag, false, "internal: serve the Stripe double for a parent bench process")
 	flag.Parse()
@@ -99,6 +100,9 @@ func main() {
 
 // cpuProfile names the file run 1's CPU profile goes to ("": none).
 var cpuProfile string
+
+// listWorkers is stripepay.Options.ListWorkers for the run (-list-workers).
+var listWorkers int
 
 // env is what one benchmark works on: the store the service uses, a second plain driver client
 // on the same database for bulk seeding (the store has no bulk insert, and the bench must not
@@ -176,7 +180,7 @@ func run(ctx context.Context, out io.Writer, n int, uri string) error {
 	}
 	defer dp.Close()
 	e := &env{store: store, served: served, pledges: bulk.Database(database).Collection("pledges"), double: doubleProc{dp}, backend: backend,
-		pay: stripepay.New(stripepay.Options{SecretKey: "sk_test_bench", BackendURL: dp.URL, Timeout: time.Minute})}
+		pay: stripepay.New(stripepay.Options{SecretKey: "sk_test_bench", BackendURL: dp.URL, Timeout: time.Minute, ListWorkers: listWorkers})}
 
 	fmt.Fprintf(out, "reconcile bench: %d collected pledges vs %d Stripe charges, one campaign\n", n, n)
 	fmt.Fprintf(out, "store: %s; Stripe: offline double in a child process, over loopback HTTP; %s, %d CPUs, GOMAXPROCS %d\n",
