@@ -22,12 +22,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // the SQLite driver FerretDB uses
 
+	"github.com/backstitch/backstitch/bench/internal/pool"
 	"github.com/backstitch/backstitch/bench/internal/profile"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/embedded"
@@ -104,7 +103,7 @@ func measure(n, conc int, uniqueOnly bool) (replace, update time.Duration, err e
 	}
 	now := time.Now().UTC()
 	pledges := make([]pledge.Pledge, n)
-	if err := parallel(n, conc, func(i int) error {
+	if _, err := pool.Run(n, conc, func(i int) error {
 		pledges[i] = pledge.Pledge{ID: fmt.Sprintf("plg_bench%06d", i), CampaignID: "cmp_bench", FundingModel: campaign.AllOrNothing,
 			TierID: "tir_bench", RewardPrice: 4000, Shipping: 1000, Amount: money.Money{Amount: 5000, Currency: "CHF"},
 			Backer: pledge.Backer{Name: fmt.Sprintf("Backer %d", i), Email: fmt.Sprintf("b%d@example.com", i)},
@@ -116,7 +115,7 @@ func measure(n, conc int, uniqueOnly bool) (replace, update time.Duration, err e
 		return 0, 0, err
 	}
 	cpu := profile.CPUTime()
-	if err := parallel(n, conc, func(i int) error {
+	if _, err := pool.Run(n, conc, func(i int) error {
 		next := pledges[i]
 		next.Status, next.ChargeAttempts, next.PaymentIntentID = pledge.StatusCharging, 1, fmt.Sprintf("pi_bench%06d", i)
 		_, err := store.ReplacePledge(ctx, pledges[i], next)
@@ -171,27 +170,4 @@ func sqliteUpdates(path string) (time.Duration, error) {
 		}
 	}
 	return (profile.CPUTime() - cpu) / time.Duration(len(ids)), nil
-}
-
-func parallel(n, conc int, op func(i int) error) error {
-	var next atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	for range conc {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				if err := op(i); err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return firstErr
 }

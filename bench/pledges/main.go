@@ -19,8 +19,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -28,6 +26,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/backstitch/backstitch/bench/internal/pool"
 	"github.com/backstitch/backstitch/bench/internal/profile"
 	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/app"
@@ -92,30 +91,6 @@ func run(out io.Writer, n, conc int) error {
 	return nil
 }
 
-func parallel(n, conc int, op func(i int) error) (float64, error) {
-	var next atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range conc {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				if err := op(i); err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return float64(n) / time.Since(start).Seconds(), firstErr
-}
-
 func rawRate(ctx context.Context, uri string, n, conc int) (float64, error) {
 	client, err := mongo.Connect(ctx, options.Client().ApplyURI(uri).SetMaxPoolSize(1))
 	if err != nil {
@@ -126,7 +101,7 @@ func rawRate(ctx context.Context, uri string, n, conc int) (float64, error) {
 	if _, err := db.Collection("units").InsertOne(ctx, bson.M{"_id": "tier", "remaining": int64(n)}); err != nil {
 		return 0, err
 	}
-	return parallel(n, conc, func(i int) error {
+	return pool.Run(n, conc, func(i int) error {
 		if _, err := db.Collection("rows").InsertOne(ctx, bson.M{"_id": fmt.Sprint("row_", i), "amount": int64(5000), "status": "pending"}); err != nil {
 			return err
 		}
@@ -180,7 +155,7 @@ func pledgeRate(ctx context.Context, srv *embedded.Server, n, conc int) (float64
 		commands.Start()
 	}
 	cpu := profile.CPUTime()
-	rate, err := parallel(n, conc, func(i int) error {
+	rate, err := pool.Run(n, conc, func(i int) error {
 		body := fmt.Sprintf(`{"tier_id":%q,"amount":{"amount":9000,"currency":"CHF"},"backer":{"email":"b%d@example.com","name":"Backer %d"}}`, tier, i, i)
 		status, b, err := call(hc, "POST", api+"/campaigns/"+slug+"/pledges", "", body, "Idempotency-Key", fmt.Sprint("bench-", i))
 		if err == nil && status != 201 {

@@ -12,8 +12,6 @@ import (
 	"io"
 	"net/http/httptest"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -23,6 +21,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/backstitch/backstitch/bench/internal/pool"
 	"github.com/backstitch/backstitch/bench/internal/profile"
 	"github.com/backstitch/backstitch/internal/campaign"
 	"github.com/backstitch/backstitch/internal/embedded"
@@ -84,7 +83,7 @@ func run(out io.Writer, n, conc int) error {
 	if err != nil {
 		return err
 	}
-	bare, err := parallel(n, conc, func(i int) error {
+	bare, err := pool.Run(n, conc, func(i int) error {
 		in, err := pay1.CreatePaymentIntent(ctx, pledge.PaymentRequest{Amount: money.Money{Amount: 5000, Currency: "CHF"},
 			PaymentMethodID: "pm_card_visa", Confirm: true, IdempotencyKey: fmt.Sprint("bare/", i)})
 		if err == nil && in.Status != pledge.IntentSucceeded {
@@ -189,37 +188,13 @@ func rawConditionalRate(ctx context.Context, uri string, n, conc int) (float64, 
 	if _, err := units.InsertOne(ctx, bson.M{"_id": "tier", "remaining": int64(n)}); err != nil {
 		return 0, err
 	}
-	return parallel(n, conc, func(int) error {
+	return pool.Run(n, conc, func(int) error {
 		res, err := units.UpdateOne(ctx, bson.M{"_id": "tier", "remaining": bson.M{"$gt": 0}}, bson.M{"$inc": bson.M{"remaining": int64(-1)}})
 		if err == nil && res.MatchedCount != 1 {
 			err = fmt.Errorf("conditional update matched nothing")
 		}
 		return err
 	})
-}
-
-func parallel(n, conc int, op func(i int) error) (float64, error) {
-	var next atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range conc {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				if err := op(i); err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return float64(n) / time.Since(start).Seconds(), firstErr
 }
 
 // seed stores a live campaign past its deadline with n active pledges whose cards are saved at
@@ -238,7 +213,7 @@ func seed(ctx context.Context, store *mongostore.Store, sc *client.API, n, conc 
 	if camp, err = store.CreateCampaign(ctx, camp); err != nil {
 		return camp, err
 	}
-	_, err = parallel(n, conc, func(i int) error {
+	_, err = pool.Run(n, conc, func(i int) error {
 		cus, err := sc.Customers.New(&stripe.CustomerParams{Email: stripe.String(fmt.Sprintf("b%d@example.com", i))})
 		if err != nil {
 			return err
