@@ -29,6 +29,18 @@ func (s *site) newAdmin(name string) string {
 	return email
 }
 
+// inReview is a new designer, Ana, with a draft called title and one tier (a coat at 320),
+// submitted for review; it returns her browser and the draft's editor path.
+func (s *site) inReview(title string) (*visitor, string) {
+	s.t.Helper()
+	designer := s.visitor("en")
+	designer.signUp("Ana")
+	editor := designer.createDraft(title)
+	designer.addTier(editor, "Coat", "physical", "320")
+	designer.post(editor, editor+"/submit", nil)
+	return designer, editor
+}
+
 // adminVisitor is a browser signed in as a new admin through the log-in form.
 func (s *site) adminVisitor(lang string) *visitor {
 	s.t.Helper()

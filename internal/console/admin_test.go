@@ -577,11 +577,7 @@ func TestFindingsReadInTheAdminsLanguage(t *testing.T) {
 func TestReviewDecidesTheVersionTheAdminRead(t *testing.T) {
 	s := startSite(t, nil)
 	ctx := context.Background()
-	designer := s.visitor("en")
-	designer.signUp("Ana")
-	editor := designer.createDraft("Linen coat")
-	designer.addTier(editor, "Coat", "physical", "320")
-	designer.post(editor, editor+"/submit", nil)
+	designer, editor := s.inReview("Linen coat")
 	id := campaignID(editor)
 	page := "/admin/campaigns/" + id
 	adm := s.adminVisitor("en")
@@ -655,11 +651,7 @@ func TestReviewDecidesTheVersionTheAdminRead(t *testing.T) {
 func TestReviewShowsWhatChangedSinceTheLastReview(t *testing.T) {
 	s := startSite(t, nil)
 	ctx := context.Background()
-	designer := s.visitor("en")
-	designer.signUp("Ana")
-	editor := designer.createDraft("Linen coat")
-	designer.addTier(editor, "Coat", "physical", "320")
-	designer.post(editor, editor+"/submit", nil)
+	designer, editor := s.inReview("Linen coat")
 	id := campaignID(editor)
 	page := "/admin/campaigns/" + id
 	adm := s.adminVisitor("en")
