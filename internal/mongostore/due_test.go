@@ -18,7 +18,6 @@ import (
 	"github.com/backstitch/backstitch/internal/money"
 	"github.com/backstitch/backstitch/internal/mongostore"
 	"github.com/backstitch/backstitch/internal/pledge"
-	"github.com/backstitch/backstitch/internal/testenv"
 )
 
 // On the embedded store the sweeper's and dunning's questions are answered from indexes on
@@ -28,18 +27,8 @@ import (
 // other states, pledges without the fields, and one in several branches (listed once). The
 // answers are compared field by field with the same store opened without the Scanner.
 func TestDuePledgesFromIndexesEqualTheServersAnswer(t *testing.T) {
-	opts := testenv.StoreOptions(t)
-	if opts.Scanner == nil {
-		t.Skip("the scanner exists only on the embedded store opened as the service opens it")
-	}
+	indexed, served := scannedAndServed(t)
 	ctx := context.Background()
-	indexed := testenv.MustStoreAt(t, opts)
-	opts.Scanner = nil
-	served, err := mongostore.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer served.Close(ctx)
 
 	now := time.Date(2030, 3, 1, 12, 0, 0, 0, time.UTC).Add(789 * time.Microsecond) // between milliseconds
 	stale := now.Add(-time.Hour)
@@ -173,21 +162,12 @@ func TestDuePledgesFromIndexesEqualTheServersAnswer(t *testing.T) {
 //
 //	go test ./internal/mongostore -run '^$' -bench DuePledges -benchtime 20x
 func BenchmarkDuePledges(b *testing.B) {
-	opts := testenv.StoreOptions(b)
-	if opts.Scanner == nil {
-		b.Skip("the scanner exists only on the embedded store opened as the service opens it")
-	}
+	indexed, served := scannedAndServed(b)
 	ctx := context.Background()
-	indexed := testenv.MustStoreAt(b, opts)
-	opts.Scanner = nil
-	served, err := mongostore.Open(ctx, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer served.Close(ctx)
 
 	n := 3000
 	if v := os.Getenv("BENCH_PLEDGES"); v != "" {
+		var err error
 		if n, err = strconv.Atoi(v); err != nil {
 			b.Fatal(err)
 		}
@@ -253,18 +233,8 @@ func BenchmarkDuePledges(b *testing.B) {
 // expires_at ≤ now deletes, in every expiring collection: at the instant yes, a millisecond
 // later no, no date or a string there never.
 func TestPurgeFromIndexesDeletesWhatTheServerWould(t *testing.T) {
-	opts := testenv.StoreOptions(t)
-	if opts.Scanner == nil {
-		t.Skip("the scanner exists only on the embedded store opened as the service opens it")
-	}
+	indexed, served := scannedAndServed(t)
 	ctx := context.Background()
-	indexed := testenv.MustStoreAt(t, opts)
-	opts.Scanner = nil
-	served, err := mongostore.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer served.Close(ctx)
 
 	now := time.Date(2030, 4, 1, 9, 0, 0, 0, time.UTC).Add(456 * time.Microsecond)
 	ms := now.Truncate(time.Millisecond)
@@ -329,18 +299,8 @@ func TestPurgeFromIndexesDeletesWhatTheServerWould(t *testing.T) {
 //
 //	go test ./internal/mongostore -run '^$' -bench PurgeExpired -benchtime 20x
 func BenchmarkPurgeExpired(b *testing.B) {
-	opts := testenv.StoreOptions(b)
-	if opts.Scanner == nil {
-		b.Skip("the scanner exists only on the embedded store opened as the service opens it")
-	}
+	indexed, served := scannedAndServed(b)
 	ctx := context.Background()
-	indexed := testenv.MustStoreAt(b, opts)
-	opts.Scanner = nil
-	served, err := mongostore.Open(ctx, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer served.Close(ctx)
 	now := time.Now().UTC()
 	record := func(id string, expires time.Time) bson.M {
 		return bson.M{"_id": id, "request_hash": strings.Repeat("h", 64), "locked_until": now, "created_at": now, "expires_at": expires}

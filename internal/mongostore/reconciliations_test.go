@@ -21,18 +21,8 @@ import (
 // one, an int64 past float64's precision, text that needs escaping, a dispute with and without
 // values, and each scope's boundaries (the campaign, and the period [from, to) to the millisecond).
 func TestScannedLedgerEqualsTheServersAnswer(t *testing.T) {
-	opts := testenv.StoreOptions(t)
-	if opts.Scanner == nil {
-		t.Skip("the scanner exists only on the embedded store opened as the service opens it")
-	}
+	scanned, served := scannedAndServed(t)
 	ctx := context.Background()
-	scanned := testenv.MustStoreAt(t, opts)
-	opts.Scanner = nil
-	served, err := mongostore.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer served.Close(ctx)
 
 	from := time.Date(2030, 2, 1, 10, 0, 0, 0, time.UTC)
 	to := from.Add(24 * time.Hour)
@@ -112,4 +102,23 @@ func TestScannedLedgerEqualsTheServersAnswer(t *testing.T) {
 	if got, want := read(scanned, sc), read(served, sc); !reflect.DeepEqual(got, want) || want[5].Refunded != 5000 {
 		t.Errorf("after a change the scan gives %+v, the server %+v", got[5], want[5])
 	}
+}
+
+// scannedAndServed opens this test's database twice: as the service opens the embedded store,
+// with its Scanner reading FerretDB's files, and without it, so the server answers every query.
+// Tests compare the two; off the embedded store they are skipped.
+func scannedAndServed(tb testing.TB) (scanned, served *mongostore.Store) {
+	tb.Helper()
+	opts := testenv.StoreOptions(tb)
+	if opts.Scanner == nil {
+		tb.Skip("the scanner exists only on the embedded store opened as the service opens it")
+	}
+	scanned = testenv.MustStoreAt(tb, opts)
+	opts.Scanner = nil
+	served, err := mongostore.Open(context.Background(), opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = served.Close(context.Background()) })
+	return scanned, served
 }
