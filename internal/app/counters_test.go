@@ -360,26 +360,7 @@ func TestLostPledgeInsertReplyRetryGetsThePledge(t *testing.T) {
 	if r.Status != 201 {
 		t.Fatalf("retry after the lost reply: %d %s", r.Status, r.Body)
 	}
-	p := r.JSON(t)
-	id, token := p["id"].(string), p["manage_token"].(string)
-	s.secret(token)
-	d := s.double()
-	if len(d.Customers()) != 1 || len(d.SetupIntents()) != 1 {
-		t.Fatalf("the retry made %d customers and %d setup intents, want the same 1 and 1", len(d.Customers()), len(d.SetupIntents()))
-	}
-	if secret, _ := p["client_secret"].(string); !strings.HasPrefix(secret, d.SetupIntents()[0].ID+"_secret") {
-		t.Fatalf("the retry answered client secret %q, not its setup intent's", secret)
-	}
-	if got := s.manage("GET", id, token, nil); got.Status != 200 || got.JSON(t)["status"] != "pending" {
-		t.Fatalf("the retry's token: %d %s", got.Status, got.Body)
-	}
-	m, err := s.store.FindMessage(context.Background(), "msg_"+id+".confirmed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(m.Data["manage_url"], "token="+token) {
-		t.Fatalf("the held confirmation links %q, not the token the retry showed", m.Data["manage_url"])
-	}
+	s.retryKeptItsPledge(r)
 	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 1 {
 		t.Fatalf("remaining %v after the retry, want 1 (the retry's own claim given back)", rem)
 	}
@@ -425,25 +406,7 @@ func TestCrashBeforePledgeInsertLeavesNothingHalfMade(t *testing.T) {
 	if r.Status != 201 {
 		t.Fatalf("retry: %d %s", r.Status, r.Body)
 	}
-	p := r.JSON(t)
-	id, token := p["id"].(string), p["manage_token"].(string)
-	s.secret(token)
-	if secret, _ := p["client_secret"].(string); !strings.HasPrefix(secret, d.SetupIntents()[0].ID+"_secret") {
-		t.Fatalf("the retry answered client secret %q, not its setup intent's", secret)
-	}
-	if len(d.Customers()) != 1 || len(d.SetupIntents()) != 1 {
-		t.Fatalf("the retry made %d customers and %d setup intents, want the same 1 and 1", len(d.Customers()), len(d.SetupIntents()))
-	}
-	if got := s.manage("GET", id, token, nil); got.Status != 200 || got.JSON(t)["status"] != "pending" {
-		t.Fatalf("the retry's token: %d %s", got.Status, got.Body)
-	}
-	m, err := s.store.FindMessage(context.Background(), "msg_"+id+".confirmed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(m.Data["manage_url"], "token="+token) {
-		t.Fatalf("the held confirmation links %q, not the token the retry showed", m.Data["manage_url"])
-	}
+	id, token := s.retryKeptItsPledge(r)
 	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 0 {
 		t.Fatalf("remaining %v after the retry, want 0", rem)
 	}
@@ -471,4 +434,33 @@ func TestCrashBeforePledgeInsertLeavesNothingHalfMade(t *testing.T) {
 	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 1 {
 		t.Fatalf("remaining %v after the refused request, want 1 (its claim given back)", rem)
 	}
+}
+
+// retryKeptItsPledge checks the answer r to a retried pledge request whose first try got as far
+// as Stripe: it carries the same customer and SetupIntent (its client secret), its manage token
+// works, and the held confirmation links that token. It returns the pledge's id and token.
+func (s *service) retryKeptItsPledge(r response) (id, token string) {
+	s.t.Helper()
+	t := s.t
+	p := r.JSON(t)
+	id, token = p["id"].(string), p["manage_token"].(string)
+	s.secret(token)
+	d := s.double()
+	if len(d.Customers()) != 1 || len(d.SetupIntents()) != 1 {
+		t.Fatalf("the retry made %d customers and %d setup intents, want the same 1 and 1", len(d.Customers()), len(d.SetupIntents()))
+	}
+	if secret, _ := p["client_secret"].(string); !strings.HasPrefix(secret, d.SetupIntents()[0].ID+"_secret") {
+		t.Fatalf("the retry answered client secret %q, not its setup intent's", secret)
+	}
+	if got := s.manage("GET", id, token, nil); got.Status != 200 || got.JSON(t)["status"] != "pending" {
+		t.Fatalf("the retry's token: %d %s", got.Status, got.Body)
+	}
+	m, err := s.store.FindMessage(context.Background(), "msg_"+id+".confirmed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(m.Data["manage_url"], "token="+token) {
+		t.Fatalf("the held confirmation links %q, not the token the retry showed", m.Data["manage_url"])
+	}
+	return id, token
 }
