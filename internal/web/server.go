@@ -355,6 +355,11 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	if status >= 500 {
 		ev = s.log.Error()
 	}
+	if !ev.Enabled() {
+		// Below the log level: the fields would be formatted for nothing (the address alone is
+		// an allocation on every request).
+		return nil
+	}
 	ev.Str("request_id", id).Str("method", c.Method()).Str("route", route).Str("path", c.Path()).Int("status", status).
 		Float64("duration_ms", ms(elapsed)).Str("ip", c.IP()).Msg("request")
 	return nil
