@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/text/language"
@@ -77,6 +76,16 @@ type Locale struct {
 	Lang string
 	// Format is the tag numbers are formatted for: Lang with the visitor's region (fr-CH, en-US).
 	Format language.Tag
+	// formatName is Format's name, made once when the locale is negotiated.
+	formatName string
+}
+
+// FormatName is Format's name (fr-CH), without making it again for every request that asks.
+func (l Locale) FormatName() string {
+	if l.formatName != "" {
+		return l.formatName
+	}
+	return l.Format.String()
 }
 
 // homeRegion formats numbers when the visitor's browser names no region: Backstitch is run
@@ -93,24 +102,32 @@ func Negotiate(cookie, acceptLanguage string) Locale {
 	// Every public request negotiates, and parsing a header allocates about a kilobyte; browsers
 	// send few distinct headers, so the answers are remembered, up to a bound that a client
 	// sending a new header each time cannot grow past.
+	// (A map under a read lock rather than a sync.Map: its key would be boxed, an allocation
+	// on every request.)
 	key := negotiated{cookie, acceptLanguage}
-	if l, ok := negotiations.Load(key); ok {
-		return l.(Locale)
+	negotiationsMu.RLock()
+	l, ok := negotiations[key]
+	negotiationsMu.RUnlock()
+	if ok {
+		return l
 	}
-	l := negotiate(cookie, acceptLanguage)
-	if len(acceptLanguage) <= maxRememberedHeader && negotiationCount.Add(1) <= maxNegotiations {
-		negotiations.Store(negotiated{strings.Clone(cookie), strings.Clone(acceptLanguage)}, l)
+	l = negotiate(cookie, acceptLanguage)
+	if len(acceptLanguage) <= maxRememberedHeader {
+		negotiationsMu.Lock()
+		if len(negotiations) < maxNegotiations {
+			negotiations[negotiated{strings.Clone(cookie), strings.Clone(acceptLanguage)}] = l
+		}
+		negotiationsMu.Unlock()
 	}
 	return l
 }
 
 type negotiated struct{ cookie, acceptLanguage string }
 
-// negotiations remembers Negotiate's answers; negotiationCount counts the entries stored (or
-// about to be), and stops growing them at maxNegotiations.
+// negotiations remembers Negotiate's answers, up to maxNegotiations of them.
 var (
-	negotiations     sync.Map
-	negotiationCount atomic.Int64
+	negotiationsMu sync.RWMutex
+	negotiations   = map[negotiated]Locale{}
 )
 
 const (
@@ -145,7 +162,7 @@ func negotiate(cookie, acceptLanguage string) Locale {
 	if err != nil {
 		tag = language.Make(lang)
 	}
-	return Locale{Lang: lang, Format: tag}
+	return Locale{Lang: lang, Format: tag, formatName: tag.String()}
 }
 
 // Supported reports whether lang is a language the service speaks.

@@ -97,10 +97,26 @@ func TestNegotiateRemembersABoundedNumber(t *testing.T) {
 	if l := Negotiate("", "fr-FR,"+strings.Repeat("en;q=0.1,", 100)); l.Format.String() != "fr-FR" {
 		t.Fatalf("a long header: %s", l.Format)
 	}
-	n := 0
-	negotiations.Range(func(_, _ any) bool { n++; return true })
+	negotiationsMu.RLock()
+	n := len(negotiations)
+	negotiationsMu.RUnlock()
 	if n > maxNegotiations {
 		t.Fatalf("%d answers remembered, the bound is %d", n, maxNegotiations)
+	}
+}
+
+// A remembered answer costs a public read no allocation, its format's name included (it is part
+// of the public cache's key).
+func TestRememberedNegotiationAllocatesNothing(t *testing.T) {
+	Negotiate("", "fr-CH,fr;q=0.9,en;q=0.8")
+	var name string
+	if n := testing.AllocsPerRun(100, func() {
+		name = Negotiate("", "fr-CH,fr;q=0.9,en;q=0.8").FormatName()
+	}); n != 0 {
+		t.Errorf("a remembered negotiation allocates %v times", n)
+	}
+	if name != "fr-CH" {
+		t.Errorf("format name %q, want fr-CH", name)
 	}
 }
 

@@ -48,16 +48,25 @@ func (p *Pages) cached(kind, param string, render pageRenderer) fiber.Handler {
 			return p.switchLanguage(c, lang)
 		}
 		loc := Negotiate(c)
-		arg := ""
-		if param != "" {
-			// Cloned: the loader may outlive the request (see pubcache.Loader).
-			arg = strings.Clone(c.Params(param))
-		}
 		// The region is part of the key: fr-CH and fr-FR write amounts differently.
-		key := "page:" + kind + ":" + loc.Format.String() + ":" + arg
-		resp, err := p.public.Get(c.UserContext(), key, func(ctx context.Context) (pubcache.Response, []string, error) {
-			return p.renderCached(ctx, loc, arg, render)
-		})
+		var buf [160]byte
+		key := append(append(append(append(buf[:0], "page:"...), kind...), ':'), loc.FormatName()...)
+		key = append(key, ':')
+		if param != "" {
+			key = append(key, c.Params(param)...)
+		}
+		resp, ok := p.public.Fresh(key)
+		var err error
+		if !ok {
+			arg := ""
+			if param != "" {
+				// Cloned: the loader may outlive the request (see pubcache.Loader).
+				arg = strings.Clone(c.Params(param))
+			}
+			resp, err = p.public.Get(c.UserContext(), string(key), func(ctx context.Context) (pubcache.Response, []string, error) {
+				return p.renderCached(ctx, loc, arg, render)
+			})
+		}
 		if err != nil {
 			if moved, ok := errors.AsType[*movedError](err); ok {
 				return c.Redirect(moved.href, http.StatusMovedPermanently)

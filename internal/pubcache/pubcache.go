@@ -161,6 +161,25 @@ func (c *Cache) Get(ctx context.Context, key string, load Loader) (Response, err
 	return c.run(ctx, key, f, load)
 }
 
+// Fresh returns the response under key if one is held and not yet due for a refresh: a hit that
+// needs no loader. A warm read then allocates nothing here, neither its key (looked up from
+// bytes) nor a loader closure; on false the caller builds both and calls Get, which also serves
+// an entry in its refresh window while it starts the refresh.
+func (c *Cache) Fresh(key []byte) (Response, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[string(key)]
+	if !ok {
+		return Response{}, false
+	}
+	e := el.Value.(*entry)
+	if !c.opts.Now().Before(e.refreshAt) {
+		return Response{}, false
+	}
+	c.lru.MoveToFront(el)
+	return e.resp, true
+}
+
 // begin registers a load of key; c.mu is held.
 func (c *Cache) begin(key string, now time.Time) *flight {
 	f := &flight{done: make(chan struct{}), seq: c.seq, started: now}

@@ -205,3 +205,36 @@ func TestETagFollowsTheBytes(t *testing.T) {
 		t.Fatalf("etags %s %s", a.ETag, b.ETag)
 	}
 }
+
+// Fresh answers a hit without a loader, and leaves to Get what needs one: a missing key, an entry
+// in its refresh window (whose refresh Get starts), an invalidated one.
+func TestFreshAnswersOnlyWhatNeedsNoLoad(t *testing.T) {
+	clock := testenv.NewClock(time.Now())
+	c := newCache(clock, 10)
+	key := []byte("page:campaign:fr-CH:coat")
+	if _, ok := c.Fresh(key); ok {
+		t.Fatal("Fresh answered a key never loaded")
+	}
+	var loads atomic.Int64
+	get(t, c, string(key), counting(&loads, "coat", "camp_1"))
+	r, ok := c.Fresh(key)
+	if !ok || string(r.Body) != "coat #1" {
+		t.Fatalf("Fresh after a load: %q, %v", r.Body, ok)
+	}
+	if n := testing.AllocsPerRun(100, func() { c.Fresh(key) }); n != 0 {
+		t.Errorf("a fresh hit allocates %v times", n)
+	}
+	other := []byte("page:campaign:fr-CH:dress")
+	get(t, c, string(other), counting(&loads, "dress", "camp_2"))
+	c.Invalidate("camp_2")
+	if _, ok := c.Fresh(other); ok {
+		t.Fatal("Fresh answered an invalidated entry")
+	}
+	clock.Advance(1500 * time.Millisecond) // the last quarter of the 2 s TTL: due for a refresh
+	if _, ok := c.Fresh(key); ok {
+		t.Fatal("Fresh answered an entry due for a refresh, which only Get starts")
+	}
+	if loads.Load() != 2 {
+		t.Fatalf("Fresh loaded: %d loads, want the 2 Get made", loads.Load())
+	}
+}

@@ -159,9 +159,12 @@ func (s *Server) createCampaign(c *fiber.Ctx) error {
 
 func (s *Server) showCampaign(c *fiber.Ctx) error {
 	if anonymous(c) {
-		// Cloned: the loader may outlive the request (see pubcache.Loader).
-		ref := strings.Clone(c.Params("id"))
-		return s.servePublic(c, "api/campaign\x00"+ref, s.publicCampaign(ref))
+		var buf [128]byte
+		key := append(append(buf[:0], "api/campaign\x00"...), c.Params("id")...)
+		return s.servePublic(c, key, func() pubcache.Loader {
+			// Cloned: the loader may outlive the request (see pubcache.Loader).
+			return s.publicCampaign(strings.Clone(c.Params("id")))
+		})
 	}
 	d, err := s.campaigns.Show(c.UserContext(), actor(c), c.Params("id"))
 	if err != nil {
@@ -241,12 +244,14 @@ func (s *Server) list(c *fiber.Ctx, scope campaign.ListScope) error {
 		// The status is cloned: the loader may outlive the request (see pubcache.Loader).
 		q.Status = campaign.Status(strings.Clone(string(q.Status)))
 		key := "api/list\x00" + list + "\x00" + strconv.Itoa(q.Limit)
-		return s.servePublic(c, key, func(ctx context.Context) (pubcache.Response, []string, error) {
-			out, err := s.listPage(ctx, by, q, list)
-			if err != nil {
-				return pubcache.Response{}, nil, err
+		return s.servePublic(c, []byte(key), func() pubcache.Loader {
+			return func(ctx context.Context) (pubcache.Response, []string, error) {
+				out, err := s.listPage(ctx, by, q, list)
+				if err != nil {
+					return pubcache.Response{}, nil, err
+				}
+				return renderJSON(out, tagLists)
 			}
-			return renderJSON(out, tagLists)
 		})
 	}
 	if cur != "" {

@@ -76,11 +76,15 @@ func anonymous(c *fiber.Ctx) bool {
 
 // servePublic answers from the public cache, loading on a miss. key names everything the bytes
 // depend on (route, campaign reference, query, language): two requests with the same key must be
-// answered with the same bytes.
-func (s *Server) servePublic(c *fiber.Ctx, key string, load pubcache.Loader) error {
-	r, err := s.public.Get(c.UserContext(), key, load)
-	if err != nil {
-		return err
+// answered with the same bytes. loader is called only when the cache has no fresh copy, so a
+// warm hit makes no closure.
+func (s *Server) servePublic(c *fiber.Ctx, key []byte, loader func() pubcache.Loader) error {
+	r, ok := s.public.Fresh(key)
+	if !ok {
+		var err error
+		if r, err = s.public.Get(c.UserContext(), string(key), loader()); err != nil {
+			return err
+		}
 	}
 	c.Set(fiber.HeaderCacheControl, s.cacheControl)
 	// A shared cache must not hand this to a signed-in owner, who sees more.
