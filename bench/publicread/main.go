@@ -4,7 +4,7 @@
 // numbers are noisy. Then it measures how long a pledge made on one instance takes to show on
 // the page served by another (target: within 2 s, BACKSTITCH_PUBLIC_CACHE_TTL).
 //
-//	go run ./bench/publicread [-c 32] [-d 3s] [-rounds 3]
+//	go run ./bench/publicread [-c 32] [-d 3s] [-rounds 3] [-explain]
 //
 // Both servers listen on loopback in this process; the load generator (fasthttp's client, c
 // connections, each sending its next request when the last one answered) runs in a child process
@@ -14,6 +14,13 @@
 // with the bare handler, and p99 is measured from each request's scheduled send time (a request
 // that waits for a busy connection counts its wait); each side's median round is reported.
 // The service is the full stack: every middleware, the embedded store, the offline Stripe double.
+// One instance serves the measurements; a second on the same store starts only for the check that
+// a pledge shows on another instance, so that its background work (sweeps, the outbox relay, its
+// own garbage) is not charged to the first one's tail, as it would not be on separate machines.
+//
+// With -explain, each half-load round of the service also lists the 100 ms windows whose slowest
+// request took over 10 ms, beside what the service did then: garbage collections and the store
+// commands it sent (a warm cache sends none, so any command there is background work).
 package main
 
 import (
@@ -29,17 +36,22 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
+	"go.mongodb.org/mongo-driver/event"
 
+	"github.com/backstitch/backstitch/bench/internal/double"
 	"github.com/backstitch/backstitch/bench/internal/profile"
 	"github.com/backstitch/backstitch/bench/internal/site"
 	"github.com/backstitch/backstitch/internal/embedded"
+	"github.com/backstitch/backstitch/internal/stripedouble"
 )
 
 func main() {
@@ -49,7 +61,16 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	allocProfile := flag.String("allocprofile", "", "write a profile of the run's allocations to this file")
 	generate := flag.String("generate", "", "(internal) run as the load generator with these JSON settings, answering a JSON result")
+	child := flag.Bool(double.Flag, false, "(internal) serve the Stripe double for the parent process")
+	flag.BoolVar(&explain, "explain", false, "list the slow windows of each half-load round beside the service's garbage collections and store commands")
 	flag.Parse()
+	if *child {
+		if err := double.Serve(stripedouble.Options{}, nil); err != nil {
+			fmt.Fprintln(os.Stderr, "bench double:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	if *generate != "" {
 		if err := generator(*generate, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "bench generator:", err)
@@ -79,23 +100,28 @@ func run(out io.Writer, conc, rounds int, dur time.Duration) error {
 		return err
 	}
 	defer srv.Close()
-	store, err := site.OpenStore(ctx, srv, "bench_publicread", nil)
+	store, err := site.OpenStore(ctx, srv, "bench_publicread", commandLog.monitor())
 	if err != nil {
 		return err
 	}
 	defer func() { _ = store.Close(ctx) }()
-	service, stop, err := site.StartService(ctx, store, nil)
+	// The Stripe double runs in a child process, as Stripe runs elsewhere: in this one, the
+	// OpenAPI spec it validates with would double the live heap every GC cycle marks.
+	dp, err := double.Start()
+	if err != nil {
+		return err
+	}
+	defer dp.Close()
+	const webhookSecret = "whsec_publicread"
+	env := map[string]string{"STRIPE_SECRET_KEY": "sk_test_publicread", "STRIPE_API_URL": dp.URL, "STRIPE_WEBHOOK_SECRET": webhookSecret}
+	service, stop, err := site.StartService(ctx, store, env)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	// A second instance on the same store, as behind a load balancer: it hears of the pledge only
-	// through the store, after its cached copy expires.
-	other, stopOther, err := site.StartService(ctx, store, nil)
-	if err != nil {
+	if err := dp.SetWebhook(ctx, "http://"+service+"/webhooks/stripe", webhookSecret); err != nil {
 		return err
 	}
-	defer stopOther()
 	c, err := site.LiveCampaign(service)
 	if err != nil {
 		return err
@@ -105,6 +131,13 @@ func run(out io.Writer, conc, rounds int, dur time.Duration) error {
 			return err
 		}
 	}
+	// A second instance on the same store, as behind a load balancer: it hears of the pledge only
+	// through the store, after its cached copy expires.
+	other, stopOther, err := site.StartService(ctx, store, env)
+	if err != nil {
+		return err
+	}
+	defer stopOther()
 	return pledgeShows(out, service, other, c)
 }
 
@@ -152,10 +185,14 @@ func compare(out io.Writer, service, name, path string, conc, rounds int, dur ti
 		}
 		bareHalfRuns = append(bareHalfRuns, r)
 		runtime.ReadMemStats(&before)
+		commandLog.start()
 		if r, err = paced(service, path, body, conc, dur, half); err != nil {
 			return fmt.Errorf("%s at half load: %w", name, err)
 		}
 		runtime.ReadMemStats(&after)
+		if explain {
+			explainRound(out, r.slow, commandLog.stop())
+		}
 		halfRuns = append(halfRuns, r)
 		allocated += after.TotalAlloc - before.TotalAlloc
 		cycles += uint64(after.NumGC - before.NumGC)
@@ -237,6 +274,8 @@ func median(runs []result) result {
 type result struct {
 	rate     float64
 	p50, p99 time.Duration
+	// slow are the paced run's windows whose slowest request took over slowRequest (-explain).
+	slow []window
 }
 
 func report(out io.Writer, name string, r result) {
@@ -244,6 +283,114 @@ func report(out io.Writer, name string, r result) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// -explain: where a round's tail comes from.
+var (
+	explain    bool
+	commandLog commands
+)
+
+const (
+	windowSize  = 100 * time.Millisecond
+	slowRequest = 10 * time.Millisecond
+)
+
+// window is a windowSize slice of a paced run in which some request took over slowRequest.
+type window struct {
+	Start      time.Time
+	Requests   int
+	Slow       int
+	Worst      time.Duration
+	FirstWorst time.Time // the send time of the first request over slowRequest
+}
+
+func slowWindows(lat []sample) []window {
+	by := map[int64]*window{}
+	for _, s := range lat {
+		k := s.sent.UnixNano() / int64(windowSize)
+		w := by[k]
+		if w == nil {
+			w = &window{Start: time.Unix(0, k*int64(windowSize))}
+			by[k] = w
+		}
+		w.Requests++
+		if s.took > slowRequest {
+			if w.Slow == 0 || s.sent.Before(w.FirstWorst) {
+				w.FirstWorst = s.sent
+			}
+			w.Slow++
+		}
+		w.Worst = max(w.Worst, s.took)
+	}
+	var slow []window
+	for _, w := range by {
+		if w.Slow > 0 {
+			slow = append(slow, *w)
+		}
+	}
+	slices.SortFunc(slow, func(a, b window) int { return a.Start.Compare(b.Start) })
+	return slow
+}
+
+// commands records when the service sent which store command while a round ran.
+type commands struct {
+	mu   sync.Mutex
+	on   bool
+	sent []sentCommand
+}
+
+type sentCommand struct {
+	at   time.Time
+	what string
+}
+
+func (c *commands) monitor() *event.CommandMonitor {
+	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.on {
+			coll, _ := e.Command.Lookup(e.CommandName).StringValueOK()
+			c.sent = append(c.sent, sentCommand{time.Now(), e.CommandName + " " + coll})
+		}
+	}}
+}
+
+func (c *commands) start() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.on, c.sent = true, nil
+}
+
+func (c *commands) stop() []sentCommand {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.on = false
+	return c.sent
+}
+
+// explainRound prints each slow window beside the collections and store commands that began in
+// it or in the window before (a command's work outlasts its start).
+func explainRound(out io.Writer, slow []window, sent []sentCommand) {
+	var gc debug.GCStats
+	debug.ReadGCStats(&gc)
+	fmt.Fprintf(out, "  %d slow windows of %s (a request over %s):\n", len(slow), windowSize, slowRequest)
+	for _, w := range slow {
+		from, to := w.Start.Add(-windowSize), w.Start.Add(windowSize)
+		var notes []string
+		for _, end := range gc.PauseEnd {
+			if !end.Before(from) && end.Before(to) {
+				notes = append(notes, "GC pause at "+end.Format("05.000"))
+			}
+		}
+		for _, cmd := range sent {
+			if !cmd.at.Before(from) && cmd.at.Before(to) {
+				notes = append(notes, cmd.what+" at "+cmd.at.Format("05.000"))
+			}
+		}
+		fmt.Fprintf(out, "    %s  %4d requests, %3d slow from %s, worst %6.2f ms  %s\n", w.Start.Format("15:04:05.000"),
+			w.Requests, w.Slow, w.FirstWorst.Format("05.000"), ms(w.Worst), strings.Join(notes, ", "))
+	}
+}
 
 // startBare serves body at every path with the given content type, and nothing else.
 func startBare(body []byte, contentType string) (addr string, stop func(), err error) {
@@ -279,6 +426,7 @@ type job struct {
 type jobResult struct {
 	Rate     float64
 	P50, P99 time.Duration
+	Slow     []window
 }
 
 // saturate runs conc closed-loop connections for dur after a short warm-up.
@@ -286,9 +434,11 @@ func saturate(addr, path string, want []byte, conc int, dur time.Duration) (resu
 	return remote(job{Addr: addr, Path: path, Conc: conc, Warm: dur / 5, Dur: dur}, want)
 }
 
-// paced sends rate requests a second, open loop, over conc connections.
+// paced sends rate requests a second, open loop, over conc connections, after a warm-up at the
+// same rate that is not measured: it opens the connections and refills a cache entry that
+// expired while the other server was measured, as a page read all along never sees.
 func paced(addr, path string, want []byte, conc int, dur time.Duration, rate float64) (result, error) {
-	return remote(job{Addr: addr, Path: path, Conc: conc, Dur: dur, Rate: rate}, want)
+	return remote(job{Addr: addr, Path: path, Conc: conc, Warm: dur / 5, Dur: dur, Rate: rate}, want)
 }
 
 // remote runs j in a child process and returns what it measured.
@@ -324,7 +474,7 @@ func remote(j job, want []byte) (result, error) {
 	if err := json.Unmarshal(out, &r); err != nil {
 		return result{}, fmt.Errorf("load generator answered %q: %w", out, err)
 	}
-	return result{rate: r.Rate, p50: r.P50, p99: r.P99}, nil
+	return result{rate: r.Rate, p50: r.P50, p99: r.P99, slow: r.Slow}, nil
 }
 
 // generator is the child's side of remote.
@@ -337,32 +487,39 @@ func generator(settings string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	pace := func(start time.Time) func() time.Time {
+		if j.Rate == 0 {
+			return nil
+		}
+		interval := time.Duration(float64(time.Second) / j.Rate)
+		var n atomic.Int64
+		return func() time.Time { return start.Add(time.Duration(n.Add(1)-1) * interval) }
+	}
 	if j.Warm > 0 {
-		if _, err := load(j.Addr, j.Path, want, j.Conc, time.Now().Add(j.Warm), nil); err != nil {
+		warm := time.Now()
+		if _, err := load(j.Addr, j.Path, want, j.Conc, warm.Add(j.Warm), pace(warm)); err != nil {
 			return err
 		}
 	}
 	start := time.Now()
-	var schedule func() time.Time
-	if j.Rate > 0 {
-		interval := time.Duration(float64(time.Second) / j.Rate)
-		var n atomic.Int64
-		schedule = func() time.Time { return start.Add(time.Duration(n.Add(1)-1) * interval) }
-	}
-	lat, err := load(j.Addr, j.Path, want, j.Conc, start.Add(j.Dur), schedule)
+	lat, err := load(j.Addr, j.Path, want, j.Conc, start.Add(j.Dur), pace(start))
 	if err != nil {
 		return err
 	}
 	r := summarise(lat, time.Since(start))
-	return json.NewEncoder(out).Encode(jobResult{Rate: r.rate, P50: r.p50, P99: r.p99})
+	var slow []window
+	if j.Rate > 0 {
+		slow = slowWindows(lat)
+	}
+	return json.NewEncoder(out).Encode(jobResult{Rate: r.rate, P50: r.p50, P99: r.p99, Slow: slow})
 }
 
 // load sends requests on conc connections until end. With schedule, each request waits for its
 // scheduled time and its latency counts from then; without, requests follow each other at once.
-func load(addr, path string, want []byte, conc int, end time.Time, schedule func() time.Time) ([]time.Duration, error) {
+func load(addr, path string, want []byte, conc int, end time.Time, schedule func() time.Time) ([]sample, error) {
 	hc := &fasthttp.HostClient{Addr: addr, MaxConns: conc}
 	var mu sync.Mutex
-	var all []time.Duration
+	var all []sample
 	var errs error
 	var wg sync.WaitGroup
 	for range conc {
@@ -371,7 +528,7 @@ func load(addr, path string, want []byte, conc int, end time.Time, schedule func
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(res)
 			req.SetRequestURI("http://" + addr + path)
-			lat := make([]time.Duration, 0, 1<<16)
+			lat := make([]sample, 0, 1<<16)
 			var err error
 			for {
 				sent := time.Now()
@@ -389,7 +546,7 @@ func load(addr, path string, want []byte, conc int, end time.Time, schedule func
 					err = fmt.Errorf("answer %d with %d bytes differs from the expected one", res.StatusCode(), len(res.Body()))
 					break
 				}
-				lat = append(lat, time.Since(sent))
+				lat = append(lat, sample{sent, time.Since(sent)})
 			}
 			mu.Lock()
 			all = append(all, lat...)
@@ -401,11 +558,21 @@ func load(addr, path string, want []byte, conc int, end time.Time, schedule func
 	return all, errs
 }
 
-func summarise(lat []time.Duration, elapsed time.Duration) result {
+// sample is one request: when it was (to be) sent, and how long its answer took from then.
+type sample struct {
+	sent time.Time
+	took time.Duration
+}
+
+func summarise(lat []sample, elapsed time.Duration) result {
 	if len(lat) == 0 {
 		return result{}
 	}
-	slices.Sort(lat)
-	at := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
+	took := make([]time.Duration, len(lat))
+	for i, s := range lat {
+		took[i] = s.took
+	}
+	slices.Sort(took)
+	at := func(q float64) time.Duration { return took[min(len(took)-1, int(q*float64(len(took))))] }
 	return result{rate: float64(len(lat)) / elapsed.Seconds(), p50: at(0.50), p99: at(0.99)}
 }
