@@ -1,8 +1,8 @@
 // Package templates carries the HTML pages, the emails and the pages' stylesheet inside the binary (go:embed) and
 // renders them. Files are split by role: common/ holds the layout and the partials every page
-// shares, views/ one file per backers' page, designer/ one per designers' console page, admin/ one per admins' console page. Each view is parsed with the common files once per language
-// at start, with that language's `t` and `plural` bound in, so rendering is one ExecuteTemplate
-// into a buffer and never touches shared state.
+// shares, views/ one file per backers' page, designer/ one per designers' console page, admin/ one per admins' console page. Each view is parsed with the common files once per language,
+// the first time it is rendered, with that language's `t` and `plural` bound in; from then on
+// rendering is one ExecuteTemplate into a buffer.
 package templates
 
 import (
@@ -10,11 +10,13 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"path"
 	"strings"
+	"sync"
 )
 
 //go:embed common/*.html views/*.html designer/*.html admin/*.html email/*
@@ -54,51 +56,93 @@ func hashedPath(name, ext string, b []byte) string {
 	return "/static/" + name + "." + hex.EncodeToString(sum[:6]) + ext
 }
 
-// Engine holds every view parsed for every language.
+// Engine renders the views of one directory in every language. A view is parsed (with the
+// common files, and that language's `t` and `plural` bound in) the first time it is rendered in
+// a language, then kept: an instance holds only the views it serves (a public instance has no
+// use for the consoles' thirty-odd views, whose parse trees were most of its live heap, marked
+// again by every garbage collection). The templates are in the binary, so a template error is
+// a build's, not a start's: each engine's Check, run by its package's tests, parses every view.
 type Engine struct {
-	views map[string]map[string]*template.Template // language → view → template
+	dir   string
+	funcs func(lang string) template.FuncMap
+	views map[string]map[string]*view // language → view name → view
 	names []string
 }
 
-// New parses every view in dir (views for the backers' pages, designer for the console) with the
-// common files for each language; funcs gives the functions a language's templates call (t,
-// plural, and whatever else that set of views uses).
+// view is one view in one language, parsed on first use.
+type view struct {
+	once sync.Once
+	t    *template.Template
+	err  error
+}
+
+// New makes the engine of every view in dir (views for the backers' pages, designer and admin
+// for the consoles); funcs gives the functions a language's templates call (t, plural, and
+// whatever else that set of views uses).
 func New(dir string, langs []string, funcs func(lang string) template.FuncMap) (*Engine, error) {
-	names, err := fs.Glob(files, dir+"/*.html")
+	paths, err := fs.Glob(files, dir+"/*.html")
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{views: map[string]map[string]*template.Template{}}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("templates: no views in %s", dir)
+	}
+	e := &Engine{dir: dir, funcs: funcs, views: map[string]map[string]*view{}}
+	for _, file := range paths {
+		e.names = append(e.names, strings.TrimSuffix(path.Base(file), ".html"))
+	}
 	for _, lang := range langs {
-		e.views[lang] = map[string]*template.Template{}
-		for _, file := range names {
-			view := strings.TrimSuffix(path.Base(file), ".html")
-			t, err := template.New(view).Funcs(funcs(lang)).ParseFS(files, "common/*.html", file)
-			if err != nil {
-				return nil, fmt.Errorf("templates: %s: %w", file, err)
-			}
-			e.views[lang][view] = t
-			if lang == langs[0] {
-				e.names = append(e.names, view)
-			}
+		e.views[lang] = map[string]*view{}
+		for _, name := range e.names {
+			e.views[lang][name] = &view{}
 		}
 	}
 	return e, nil
 }
 
-// Views lists the views, for tests that must render each one.
+// Views lists the views.
 func (e *Engine) Views() []string { return e.names }
+
+// Check parses every view in every language: the test of each set of views calls it, so that a
+// template error fails the build rather than a visitor's first request.
+func (e *Engine) Check() error {
+	var errs []error
+	for lang := range e.views {
+		for _, name := range e.names {
+			if _, err := e.parsed(lang, name); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// parsed returns a view parsed for a language, parsing it on first use.
+func (e *Engine) parsed(lang, name string) (*template.Template, error) {
+	v, ok := e.views[lang][name]
+	if !ok {
+		return nil, fmt.Errorf("templates: no view %q in %q", name, lang)
+	}
+	v.once.Do(func() {
+		file := e.dir + "/" + name + ".html"
+		v.t, v.err = template.New(name).Funcs(e.funcs(lang)).ParseFS(files, "common/*.html", file)
+		if v.err != nil {
+			v.err = fmt.Errorf("templates: %s: %w", file, v.err)
+		}
+	})
+	return v.t, v.err
+}
 
 // Render executes a view's layout into a buffer, so a failure half-way leaves nothing sent and
 // the caller can answer with an error page instead.
-func (e *Engine) Render(lang, view string, data any) ([]byte, error) {
-	t, ok := e.views[lang][view]
-	if !ok {
-		return nil, fmt.Errorf("templates: no view %q in %q", view, lang)
+func (e *Engine) Render(lang, name string, data any) ([]byte, error) {
+	t, err := e.parsed(lang, name)
+	if err != nil {
+		return nil, err
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
-		return nil, fmt.Errorf("templates: render %s/%s: %w", lang, view, err)
+		return nil, fmt.Errorf("templates: render %s/%s: %w", lang, name, err)
 	}
 	return buf.Bytes(), nil
 }

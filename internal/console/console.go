@@ -83,7 +83,7 @@ type ResetMailer interface {
 // MailResets sets who sends password reset links; set before serving.
 func (k *Console) MailResets(m ResetMailer) { k.mail = m }
 
-// New parses every template for every language once; a template error stops the start.
+// New makes the consoles (their views are parsed on first use: see templates.Engine).
 func New(campaigns *campaign.Service, accounts *account.Service, now backstitch.Clock, publicURL string, guard *csrf.Guard, admins Admin) (*Console, error) {
 	engine, err := templates.New("designer", locale.Languages, funcs)
 	if err != nil {

@@ -81,17 +81,20 @@ type Public struct {
 	Mail Mail
 }
 
-// New parses every template for every language once; a template error stops the start.
+// pageFuncs are the functions the backers' views call, in one language.
+func pageFuncs(lang string) template.FuncMap {
+	return template.FuncMap{
+		"t":      func(key string, args ...any) string { return locale.T(lang, key, args...) },
+		"plural": func(key string, n int64) string { return locale.Plural(lang, key, n) },
+		"label":  func(key string) string { return locale.Label(lang, locale.T(lang, key)) },
+	}
+}
+
+// New makes the backers' pages (their views are parsed on first use: see templates.Engine).
 // checkoutOrigin is where Stripe Checkout is served (https://checkout.stripe.com, or the Stripe
 // double's loopback address offline).
 func New(campaigns *campaign.Service, accounts *account.Service, pledges *pledge.Service, now backstitch.Clock, secureCookies bool, guard *csrf.Guard, checkoutOrigin string, pub Public) (*Pages, error) {
-	engine, err := templates.New("views", locale.Languages, func(lang string) template.FuncMap {
-		return template.FuncMap{
-			"t":      func(key string, args ...any) string { return locale.T(lang, key, args...) },
-			"plural": func(key string, n int64) string { return locale.Plural(lang, key, n) },
-			"label":  func(key string) string { return locale.Label(lang, locale.T(lang, key)) },
-		}
-	})
+	engine, err := templates.New("views", locale.Languages, pageFuncs)
 	if err != nil {
 		return nil, err
 	}
