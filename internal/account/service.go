@@ -137,12 +137,18 @@ func RateLimit(ctx context.Context, store RateCounter, key string, allowed int, 
 		return err
 	}
 	if n > int64(allowed) {
-		wait := max(1, int(reset.Sub(now).Seconds()+0.5))
-		e := backstitch.Errorf(backstitch.CodeRateLimited, "Too many attempts. Try again in %d seconds.", wait)
-		e.RetryAfter = time.Duration(wait) * time.Second
-		return e
+		return RateLimited(now, reset)
 	}
 	return nil
+}
+
+// RateLimited is the refusal of an attempt made at now in a window that ends at reset: how long
+// to wait, in the message and in Retry-After.
+func RateLimited(now, reset time.Time) error {
+	wait := max(1, int(reset.Sub(now).Seconds()+0.5))
+	e := backstitch.Errorf(backstitch.CodeRateLimited, "Too many attempts. Try again in %d seconds.", wait)
+	e.RetryAfter = time.Duration(wait) * time.Second
+	return e
 }
 
 // Authenticate returns the live session a token belongs to. A token that is unknown or expired is

@@ -27,6 +27,7 @@ import (
 	"github.com/backstitch/backstitch/internal/notify"
 	"github.com/backstitch/backstitch/internal/pages"
 	"github.com/backstitch/backstitch/internal/pledge"
+	"github.com/backstitch/backstitch/internal/ratelimit"
 	"github.com/backstitch/backstitch/internal/reconcile"
 	"github.com/backstitch/backstitch/internal/settlement"
 	"github.com/backstitch/backstitch/internal/stripepay"
@@ -65,6 +66,8 @@ type App struct {
 	metrics *metrics.Metrics
 	// visits counts campaign page visits per source in memory until a flush (see visits).
 	visits *visits.Counter
+	// pledgeLimit counts pledges per address in memory until a flush (see ratelimit).
+	pledgeLimit *ratelimit.Limiter
 }
 
 // Deps lets tests supply parts that are otherwise made from the configuration.
@@ -118,6 +121,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	}
 	public := web.NewPublicCache(a.cfg.PublicCacheTTL, a.now)
 	a.visits = visits.NewCounter(a.store, a.now)
+	a.pledgeLimit = ratelimit.New(a.store, a.now)
 	guard := csrf.New(a.store.ServerSecret, secure)
 	outbox := notify.NewOutbox(a.store, a.cfg.PublicURL, a.now)
 	outbox.TellDunningWindow(a.cfg.DunningWindow)
@@ -145,7 +149,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	designers.UseUpdates(updates)
 	designers.UseSettlement(a.store, int64(a.cfg.PlatformFeeBPS), a.cfg.DunningWindow)
 	designers.LinkStripeDashboard(a.cfg.StripeMode())
-	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, gateway, recon, pg, designers, public, log, a.now, a.metrics)
+	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, gateway, recon, pg, designers, public, log, a.now, a.metrics, a.pledgeLimit)
 	a.web.UseUpdates(updates)
 	designers.UsePayouts(a.web)
 	if err := a.openMail(outbox, campaigns, designers, guard, secure); err != nil {
@@ -240,6 +244,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	go every(sweepCtx, a.cfg.SettleInterval, a.settle)
 	go a.reconcile(sweepCtx, a.cfg.SettleInterval)
 	go every(sweepCtx, visitsFlushEvery, a.flushVisits)
+	go every(sweepCtx, a.cfg.PledgeLimitFlush, a.flushPledgeLimit)
 	// Updates' messages are written whether or not there is a mail server (the dev mailbox
 	// shows them).
 	go every(sweepCtx, a.cfg.MailInterval, a.fanOutUpdates)
@@ -275,6 +280,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := a.visits.Flush(flushCtx); err != nil {
 		a.log.Error().Err(err).Msg("flush visit counts at shutdown")
 	}
+	// Other instances go on counting this one's pledges until their windows end.
+	if err := a.pledgeLimit.Flush(flushCtx); err != nil {
+		a.log.Error().Err(err).Msg("flush pledge limit at shutdown")
+	}
 	// A shutdown that came before the server goroutine began serving ln finds no listener to
 	// close, and that goroutine would then accept forever: closing ln ourselves ends it either
 	// way (when the shutdown closed it already, the error says nothing new).
@@ -295,6 +304,17 @@ func (a *App) flushVisits(ctx context.Context) {
 		a.log.Warn().Err(err).Msg("flush visit counts")
 	}
 }
+
+// flushPledgeLimit adds the pledges counted against the per-address limit to the store and reads
+// back what the other instances counted; Serve flushes once more at shutdown.
+func (a *App) flushPledgeLimit(ctx context.Context) {
+	if err := a.pledgeLimit.Flush(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Warn().Err(err).Msg("flush pledge limit")
+	}
+}
+
+// PledgeLimit gives tests the per-address pledge limiter.
+func (a *App) PledgeLimit() *ratelimit.Limiter { return a.pledgeLimit }
 
 // every runs job each interval until ctx ends: the loop every background job of an instance
 // shares. (Reconciliation has its own, since a queued run also wakes it.)

@@ -61,6 +61,9 @@ type Config struct {
 	PledgeHold       time.Duration
 	PledgePerAddress int
 	PledgeWindow     time.Duration
+	// PledgeLimitFlush is how often an instance adds the pledge limit's hits, counted in
+	// memory, to the store and reads back the other instances' (see internal/ratelimit).
+	PledgeLimitFlush time.Duration
 
 	SettleInterval    time.Duration
 	SweepInterval     time.Duration
@@ -202,6 +205,7 @@ func (r *reader) load() (Config, error) {
 		PledgeHold:           r.duration("BACKSTITCH_PLEDGE_HOLD", 30*time.Minute),
 		PledgePerAddress:     r.integer("BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS", 30, 1, 10_000_000),
 		PledgeWindow:         r.duration("BACKSTITCH_PLEDGE_WINDOW", 10*time.Minute),
+		PledgeLimitFlush:     r.duration("BACKSTITCH_PLEDGE_LIMIT_FLUSH", 500*time.Millisecond),
 		SettleInterval:       r.duration("BACKSTITCH_SETTLE_INTERVAL", 10*time.Second),
 		SweepInterval:        r.duration("BACKSTITCH_SWEEP_INTERVAL", 15*time.Second),
 		SettleLeaseTTL:       r.duration("BACKSTITCH_SETTLE_LEASE_TTL", 2*time.Minute),

@@ -11,6 +11,7 @@ import (
 
 	"github.com/backstitch/backstitch/internal/account"
 	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/ratelimit"
 )
 
 var _ account.Store = (*Store)(nil)
@@ -125,8 +126,7 @@ func (s *Store) HitRateLimit(ctx context.Context, key string, window time.Durati
 		Count int64 `bson:"count"`
 	}
 	err := s.db.Collection("rate_limits").FindOneAndUpdate(ctx,
-		bson.M{"_id": fmt.Sprintf("%s|%d", key, start.Unix())},
-		bson.M{"$inc": bson.M{"count": int64(1)}, "$setOnInsert": bson.M{"expires_at": end}},
+		bson.M{"_id": rateLimitID(key, start)}, addRateHits(1, end),
 		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
 	).Decode(&doc)
 	if err != nil {
@@ -134,6 +134,51 @@ func (s *Store) HitRateLimit(ctx context.Context, key string, window time.Durati
 	}
 	return doc.Count, end, nil
 }
+
+// AddRateHits adds hits counted in memory (see ratelimit) to their windows in one unordered bulk
+// write, then reads the windows' totals, which include other instances' hits, in one find.
+func (s *Store) AddRateHits(ctx context.Context, hits []ratelimit.Hits) ([]int64, error) {
+	models := make([]mongo.WriteModel, len(hits))
+	ids := make([]string, len(hits))
+	for i, h := range hits {
+		ids[i] = rateLimitID(h.Key, h.Start)
+		models[i] = mongo.NewUpdateOneModel().SetFilter(bson.M{"_id": ids[i]}).SetUpdate(addRateHits(h.N, h.End)).SetUpsert(true)
+	}
+	coll := s.db.Collection("rate_limits")
+	if _, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+		return nil, storeError("add rate-limit hits: %w", err)
+	}
+	cur, err := coll.Find(ctx, bson.M{"_id": bson.M{"$in": ids}}, options.Find().SetProjection(bson.M{"count": 1}))
+	if err != nil {
+		return nil, storeError("read rate-limit counts: %w", err)
+	}
+	var docs []struct {
+		ID    string `bson:"_id"`
+		Count int64  `bson:"count"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, storeError("read rate-limit counts: %w", err)
+	}
+	counts := make(map[string]int64, len(docs))
+	for _, d := range docs {
+		counts[d.ID] = d.Count
+	}
+	out := make([]int64, len(hits))
+	for i, id := range ids {
+		out[i] = counts[id]
+	}
+	return out, nil
+}
+
+// rateLimitID names a key's fixed window starting at start.
+func rateLimitID(key string, start time.Time) string { return fmt.Sprintf("%s|%d", key, start.Unix()) }
+
+// addRateHits counts n hits in a window ending at end.
+func addRateHits(n int64, end time.Time) bson.M {
+	return bson.M{"$inc": bson.M{"count": n}, "$setOnInsert": bson.M{"expires_at": end}}
+}
+
+var _ ratelimit.Store = (*Store)(nil)
 
 // AppendAudit adds an entry to the audit log.
 func (s *Store) AppendAudit(ctx context.Context, e backstitch.AuditEntry) error {

@@ -17,10 +17,13 @@ import (
 
 // Config is the configuration a test runs with: env over the defaults every test shares. The
 // background scheduler and sweeper run on real time; tests drive them by hand on the movable
-// clock, so they are pushed out of the way unless a test asks for them.
+// clock, so they are pushed out of the way unless a test asks for them. So is the pledge limit's
+// flush, whose store commands would otherwise mix with those a test counts (shutdown still
+// flushes).
 func Config(tb testing.TB, env map[string]string) config.Config {
 	tb.Helper()
-	defaults := map[string]string{"BACKSTITCH_SETTLE_INTERVAL": "24h", "BACKSTITCH_SWEEP_INTERVAL": "24h"}
+	defaults := map[string]string{"BACKSTITCH_SETTLE_INTERVAL": "24h", "BACKSTITCH_SWEEP_INTERVAL": "24h",
+		"BACKSTITCH_PLEDGE_LIMIT_FLUSH": "24h"}
 	cfg, err := config.Load(func(k string) string {
 		if v, ok := env[k]; ok {
 			return v

@@ -164,8 +164,3 @@ func (s *Server) logout(c *fiber.Ctx) error {
 	}
 	return c.SendStatus(http.StatusNoContent)
 }
-
-// limit counts one attempt under key and refuses it past allowed within the window.
-func (s *Server) limit(c *fiber.Ctx, key string, allowed int, window time.Duration) error {
-	return account.RateLimit(c.UserContext(), s.store, key, allowed, window, s.now())
-}

@@ -63,7 +63,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var served []string
-	for _, r := range New(cfg, nil, nil, nil, nil, nil, Reconciliation{}, pg, designers, NewPublicCache(time.Second, time.Now), zerolog.Nop(), time.Now, metrics.New()).Routes() {
+	for _, r := range New(cfg, nil, nil, nil, nil, nil, Reconciliation{}, pg, designers, NewPublicCache(time.Second, time.Now), zerolog.Nop(), time.Now, metrics.New(), nil).Routes() {
 		// The backers' pages and the designers' console are HTML for people, not API operations.
 		if !slices.Contains(pages.Routes, r) && !slices.Contains(console.Routes, r) && !slices.Contains(console.AdminRoutes, r) && !slices.Contains(console.JoinRoutes, r) {
 			served = append(served, r)

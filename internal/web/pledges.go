@@ -89,7 +89,10 @@ func (s *Server) createPledge(c *fiber.Ctx) error {
 		// Messages about the pledge go out in the language the client asked for.
 		in.Locale = locale.Negotiate("", c.Get(fiber.HeaderAcceptLanguage)).Lang
 	}
-	if err := s.limit(c, "pledge:addr:"+c.IP(), s.cfg.PledgePerAddress, s.cfg.PledgeWindow); err != nil {
+	// Counted in memory and flushed: across instances the limit may let through what other
+	// instances admitted within one flush interval, which a brake on card testing can spare
+	// (README, Rate limits); one instance refuses past it at once.
+	if err := s.pledgeLimit.Hit(c.UserContext(), "pledge:addr:"+c.IP(), s.cfg.PledgePerAddress, s.cfg.PledgeWindow); err != nil {
 		return err
 	}
 	created, err := s.pledges.Create(c.UserContext(), s.pledgeOrigin(c), c.Params("id"), in)

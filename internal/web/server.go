@@ -28,6 +28,7 @@ import (
 	"github.com/backstitch/backstitch/internal/pages"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/pubcache"
+	"github.com/backstitch/backstitch/internal/ratelimit"
 	"github.com/backstitch/backstitch/internal/update"
 	"github.com/backstitch/backstitch/internal/visits"
 )
@@ -37,7 +38,6 @@ type Store interface {
 	Ping(ctx context.Context) error
 
 	FindUserByID(ctx context.Context, id string) (account.User, error)
-	HitRateLimit(ctx context.Context, key string, window time.Duration, now time.Time) (int64, time.Time, error)
 	AppendAudit(ctx context.Context, e backstitch.AuditEntry) error
 	ServerSecret(ctx context.Context, name string) ([]byte, error)
 
@@ -95,7 +95,9 @@ type Server struct {
 	pages   *pages.Pages
 	console *console.Console
 	// public holds rendered public responses (see public.go); cacheControl is their header.
-	public       *pubcache.Cache
+	public *pubcache.Cache
+	// pledgeLimit counts pledges per address off the request path (see internal/ratelimit).
+	pledgeLimit  *ratelimit.Limiter
 	cacheControl string
 	// updates posts and lists designers' updates (UseUpdates).
 	updates *update.Service
@@ -116,7 +118,7 @@ func openAPIFor(publicURL string) []byte {
 }
 
 // New builds the Fiber app with every route.
-func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, payments Payments, recon Reconciliation, pg *pages.Pages, designers *console.Console, public *pubcache.Cache, log zerolog.Logger, now backstitch.Clock, m *metrics.Metrics) *Server {
+func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, payments Payments, recon Reconciliation, pg *pages.Pages, designers *console.Console, public *pubcache.Cache, log zerolog.Logger, now backstitch.Clock, m *metrics.Metrics, pledgeLimit *ratelimit.Limiter) *Server {
 	s := &Server{
 		pages:        pg,
 		console:      designers,
@@ -131,6 +133,7 @@ func New(cfg config.Config, store Store, accounts *account.Service, campaigns *c
 		accounts:     accounts,
 		metrics:      m,
 		public:       public,
+		pledgeLimit:  pledgeLimit,
 		cacheControl: publicCacheControl(cfg.PublicCacheTTL),
 	}
 	s.app = fiber.New(fiber.Config{
