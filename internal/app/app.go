@@ -122,6 +122,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	public := web.NewPublicCache(a.cfg.PublicCacheTTL, a.now)
 	a.visits = visits.NewCounter(a.store, a.now)
 	a.pledgeLimit = ratelimit.New(a.store, a.now)
+	pledgeLimit := ratelimit.Pledges{Limiter: a.pledgeLimit, Allowed: a.cfg.PledgePerAddress, Window: a.cfg.PledgeWindow}
 	guard := csrf.New(a.store.ServerSecret, secure)
 	outbox := notify.NewOutbox(a.store, a.cfg.PublicURL, a.now)
 	outbox.TellDunningWindow(a.cfg.DunningWindow)
@@ -129,7 +130,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	a.schedule = notify.NewSchedule(a.store, a.store.ServerSecret, a.cfg.PublicURL, a.now)
 	updates := update.NewService(a.store, campaigns, a.now)
 	pg, err := pages.New(campaigns, accounts, a.pledges, a.now, secure, guard, checkoutOrigin,
-		pages.Public{Cache: public, TTL: a.cfg.PublicCacheTTL, URL: a.cfg.PublicURL, Visits: a.visits,
+		pages.Public{Cache: public, TTL: a.cfg.PublicCacheTTL, URL: a.cfg.PublicURL, Visits: a.visits, PledgeLimit: pledgeLimit,
 			Mail: pages.Mail{Recover: a.store, Outbox: outbox, Subscriptions: a.updates, Updates: updates, Digests: a.schedule}})
 	if err != nil {
 		a.Close(context.WithoutCancel(ctx))
@@ -149,7 +150,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	designers.UseUpdates(updates)
 	designers.UseSettlement(a.store, int64(a.cfg.PlatformFeeBPS), a.cfg.DunningWindow)
 	designers.LinkStripeDashboard(a.cfg.StripeMode())
-	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, gateway, recon, pg, designers, public, log, a.now, a.metrics, a.pledgeLimit)
+	a.web = web.New(a.cfg, a.store, accounts, campaigns, a.pledges, gateway, recon, pg, designers, public, log, a.now, a.metrics, pledgeLimit)
 	a.web.UseUpdates(updates)
 	designers.UsePayouts(a.web)
 	if err := a.openMail(outbox, campaigns, designers, guard, secure); err != nil {

@@ -42,8 +42,14 @@ func startSite(t *testing.T) *site {
 // startSiteOn runs the site on a store the test opened itself (to break it, say).
 func startSiteOn(t *testing.T, store *mongostore.Store) *site {
 	t.Helper()
+	return startSiteWith(t, store, nil)
+}
+
+// startSiteWith runs the site with settings of the test's own.
+func startSiteWith(t *testing.T, store *mongostore.Store, env map[string]string) *site {
+	t.Helper()
 	clock := testenv.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
-	a, base := testsite.Serve(t, testsite.Config(t, nil), zerolog.Nop(), app.Deps{Store: store, Now: clock.Now})
+	a, base := testsite.Serve(t, testsite.Config(t, env), zerolog.Nop(), app.Deps{Store: store, Now: clock.Now})
 	client := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	t.Cleanup(client.CloseIdleConnections)
 	s := &site{t: t, base: base, api: &seed.Client{Base: base, HTTP: client}, clock: clock, store: store, app: a}

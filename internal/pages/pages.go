@@ -24,6 +24,7 @@ import (
 	"github.com/backstitch/backstitch/internal/locale"
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/pubcache"
+	"github.com/backstitch/backstitch/internal/ratelimit"
 	"github.com/backstitch/backstitch/internal/visits"
 	"github.com/backstitch/backstitch/templates"
 )
@@ -46,11 +47,13 @@ const (
 
 // Pages renders the backers' pages.
 type Pages struct {
-	campaigns *campaign.Service
-	accounts  *account.Service
-	pledges   *pledge.Service
-	engine    *templates.Engine
-	now       backstitch.Clock
+	// pledgeLimit brakes scripted pledging per address, counted with the API's pledges.
+	pledgeLimit ratelimit.Pledges
+	campaigns   *campaign.Service
+	accounts    *account.Service
+	pledges     *pledge.Service
+	engine      *templates.Engine
+	now         backstitch.Clock
 	// secureCookies marks cookies Secure when the service is reached over https.
 	secureCookies bool
 	// csrf issues and checks the token every form carries.
@@ -77,6 +80,8 @@ type Public struct {
 	// URL is BACKSTITCH_PUBLIC_URL.
 	URL    string
 	Visits *visits.Counter
+	// PledgeLimit counts new pledges per address, with the API's.
+	PledgeLimit ratelimit.Pledges
 	// Mail serves the pages mail leads to, and the campaign page's updates.
 	Mail Mail
 }
@@ -102,7 +107,7 @@ func New(campaigns *campaign.Service, accounts *account.Service, pledges *pledge
 	if err != nil {
 		return nil, err
 	}
-	return &Pages{campaigns: campaigns, accounts: accounts, pledges: pledges, engine: engine, now: now, secureCookies: secureCookies, csrf: guard,
+	return &Pages{pledgeLimit: pub.PledgeLimit, campaigns: campaigns, accounts: accounts, pledges: pledges, engine: engine, now: now, secureCookies: secureCookies, csrf: guard,
 		csp: ContentSecurityPolicy(checkoutOrigin), public: pub.Cache, cacheControl: pageCacheControl(pub.TTL),
 		publicURL: strings.TrimRight(pub.URL, "/"), visits: pub.Visits, shares: shares, mail: pub.Mail}, nil
 }

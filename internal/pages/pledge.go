@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -212,6 +213,11 @@ func (p *Pages) submitPledge(r *request) (view, error) {
 		}
 	}
 	if id == "" {
+		// A new pledge holds a unit for half an hour: the same brake on scripts as the API's,
+		// which would otherwise claim a limited tier's units through this form.
+		if err := p.pledgeLimit.Hit(ctx, r.c.IP()); err != nil {
+			return p.formErrors(r, camp, tier, form, err)
+		}
 		created, err := p.pledges.Create(ctx, pledge.Origin{Scope: "pages:" + camp.ID + ":" + backstitch.NewID("form"), RequestHash: hash, Checkout: true}, camp.ID, req)
 		if err != nil {
 			return p.formErrors(r, camp, tier, form, err)
@@ -231,20 +237,25 @@ func (p *Pages) submitPledge(r *request) (view, error) {
 	return view{redirect: checkout, status: http.StatusSeeOther, private: true}, nil
 }
 
-// formErrors shows the form again, answering 422, with each domain error beside its field;
-// errors that belong to no field (sold out, the campaign closed, Stripe away) on top. Anything
-// else is the error page.
+// formErrors shows the form again, answering 422 (429 past the pledge limit, with Retry-After),
+// with each domain error beside its field; errors that belong to no field (sold out, the
+// campaign closed, Stripe away, too many pledges) on top. Anything else is the error page.
 func (p *Pages) formErrors(r *request, camp campaign.Campaign, tier campaign.Tier, form pledgeForm, err error) (view, error) {
 	v, verr := p.formView(r, camp, tier, form)
 	if verr != nil {
 		return view{}, verr
 	}
 	loc := r.loc
+	status := http.StatusUnprocessableEntity
 	e, placed := v.placeFieldErrors(loc, err, tier)
 	switch {
 	case e == nil:
 		return view{}, err
 	case placed:
+	case e.Code == backstitch.CodeRateLimited:
+		v.Problem = loc.T("pledge.err.rate_limited")
+		status = http.StatusTooManyRequests
+		r.c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(e.RetryAfter.Round(time.Second).Seconds())))
 	case e.Code == backstitch.CodeSoldOut:
 		v.Problem = loc.T("pledge.err.sold_out")
 	case e.Code == backstitch.CodeCampaignNotLive:
@@ -259,7 +270,7 @@ func (p *Pages) formErrors(r *request, camp campaign.Campaign, tier campaign.Tie
 	default:
 		return view{}, err
 	}
-	return view{status: http.StatusUnprocessableEntity, name: "pledge", data: v, private: true}, nil
+	return view{status: status, name: "pledge", data: v, private: true}, nil
 }
 
 // pledgeFormField maps a field of the domain's error to the pledge form's field.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -234,4 +235,60 @@ func TestFlexiblePledgeFormChargesNow(t *testing.T) {
 	p = v.do("POST", p.header.Get("Location"), url.Values{"test_card": {"4242424242424242"}})
 	p = v.do("GET", p.header.Get("Location"), nil)
 	mustContain(t, "thanks", p.body, "your card was charged CHF\u00a085.00")
+}
+
+// The form and the API share one limit of new pledges per address: a script that claims a
+// limited tier's units (each held half an hour) through the form is braked as through the API.
+// The refused form keeps what was typed, says why, and takes no unit.
+func TestPledgeFormSharesTheAPIsLimitPerAddress(t *testing.T) {
+	s := startSiteWith(t, testenv.MustStore(t), map[string]string{"BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS": "2"})
+	ctx := context.Background()
+	designer, err := s.api.Designer(ctx, "Léa Favre")
+	if err != nil {
+		t.Fatal(err)
+	}
+	camp, err := s.api.Launch(ctx, designer, s.admin, map[string]any{"title": "Cut without waste", "blurb": "A workshop.",
+		"story": "Learn to cut a shirt with no offcuts.", "goal": map[string]any{"amount": 100000, "currency": "CHF"},
+		"funding_model": "all_or_nothing", "timezone": "Europe/Zurich", "deadline": s.clock.Now().AddDate(0, 0, 20).Format(time.DateOnly)},
+		[]map[string]any{{"title": workshop, "kind": "experience", "price": map[string]any{"amount": 9000, "currency": "CHF"}, "limit": 12,
+			"description": "A Saturday afternoon in the atelier."}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tier := camp.Tiers[workshop]
+	if err := s.api.Pledge(ctx, camp, workshop, nil, 9000, "CHF", "Marco", false); err != nil {
+		t.Fatal(err) // the address's first pledge, through the API
+	}
+	path := "/campaigns/" + camp.Slug + "/pledge?tier=" + tier
+	first := s.formVisitor()
+	_, token := first.form(path)
+	if p := first.do("POST", "/campaigns/"+camp.Slug+"/pledge", workshopForm(token, tier)); p.status != http.StatusSeeOther {
+		t.Fatalf("the address's second pledge, through the form: %d", p.status)
+	}
+	before := s.tierRemaining(camp.Slug, workshop)
+	for _, lang := range locale.Languages {
+		third := s.formVisitor()
+		third.lang = lang
+		_, token = third.form(path)
+		p := third.do("POST", "/campaigns/"+camp.Slug+"/pledge", workshopForm(token, tier))
+		if p.status != http.StatusTooManyRequests {
+			t.Fatalf("%s: a third pledge from the address answered %d", lang, p.status)
+		}
+		if wait, err := strconv.Atoi(p.header.Get("Retry-After")); err != nil || wait < 1 || wait > 600 {
+			t.Errorf("%s: Retry-After %q", lang, p.header.Get("Retry-After"))
+		}
+		testenv.CheckHTML(t, "refused", p.body, lang)
+		mustContain(t, "refused "+lang, p.body, `role="alert"`, `value="Ana Muster"`, `value="ana@example.com"`, ">See you there</textarea>",
+			locale.T(lang, "pledge.err.rate_limited"))
+	}
+	if got := s.tierRemaining(camp.Slug, workshop); got != before {
+		t.Errorf("refused pledges took units: %d left, want %d", got, before)
+	}
+	// The window ends: the address may pledge again.
+	s.clock.Advance(10 * time.Minute)
+	again := s.formVisitor()
+	_, token = again.form(path)
+	if p := again.do("POST", "/campaigns/"+camp.Slug+"/pledge", workshopForm(token, tier)); p.status != http.StatusSeeOther {
+		t.Fatalf("a pledge in the next window: %d", p.status)
+	}
 }

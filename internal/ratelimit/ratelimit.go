@@ -160,3 +160,17 @@ func (l *Limiter) Held() int {
 	defer l.mu.Unlock()
 	return len(l.windows)
 }
+
+// Pledges is the limit on new pledges per client address. The API and the pledge form share it,
+// one count per address, so a script gains nothing by sending some pledges each way.
+type Pledges struct {
+	Limiter *Limiter
+	// Allowed pledges per Window (BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS, BACKSTITCH_PLEDGE_WINDOW).
+	Allowed int
+	Window  time.Duration
+}
+
+// Hit counts a new pledge from address, refusing it (rate_limited) past the limit.
+func (p Pledges) Hit(ctx context.Context, address string) error {
+	return p.Limiter.Hit(ctx, "pledge:addr:"+address, p.Allowed, p.Window)
+}

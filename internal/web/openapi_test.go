@@ -17,6 +17,7 @@ import (
 	"github.com/backstitch/backstitch/internal/console"
 	"github.com/backstitch/backstitch/internal/metrics"
 	"github.com/backstitch/backstitch/internal/pages"
+	"github.com/backstitch/backstitch/internal/ratelimit"
 )
 
 // Every route in the OpenAPI document exists, and every route the app serves is documented.
@@ -63,7 +64,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var served []string
-	for _, r := range New(cfg, nil, nil, nil, nil, nil, Reconciliation{}, pg, designers, NewPublicCache(time.Second, time.Now), zerolog.Nop(), time.Now, metrics.New(), nil).Routes() {
+	for _, r := range New(cfg, nil, nil, nil, nil, nil, Reconciliation{}, pg, designers, NewPublicCache(time.Second, time.Now), zerolog.Nop(), time.Now, metrics.New(), ratelimit.Pledges{}).Routes() {
 		// The backers' pages and the designers' console are HTML for people, not API operations.
 		if !slices.Contains(pages.Routes, r) && !slices.Contains(console.Routes, r) && !slices.Contains(console.AdminRoutes, r) && !slices.Contains(console.JoinRoutes, r) {
 			served = append(served, r)

@@ -92,7 +92,7 @@ func (s *Server) createPledge(c *fiber.Ctx) error {
 	// Counted in memory and flushed: across instances the limit may let through what other
 	// instances admitted within one flush interval, which a brake on card testing can spare
 	// (README, Rate limits); one instance refuses past it at once.
-	if err := s.pledgeLimit.Hit(c.UserContext(), "pledge:addr:"+c.IP(), s.cfg.PledgePerAddress, s.cfg.PledgeWindow); err != nil {
+	if err := s.pledgeLimit.Hit(c.UserContext(), c.IP()); err != nil {
 		return err
 	}
 	created, err := s.pledges.Create(c.UserContext(), s.pledgeOrigin(c), c.Params("id"), in)

@@ -97,7 +97,7 @@ type Server struct {
 	// public holds rendered public responses (see public.go); cacheControl is their header.
 	public *pubcache.Cache
 	// pledgeLimit counts pledges per address off the request path (see internal/ratelimit).
-	pledgeLimit  *ratelimit.Limiter
+	pledgeLimit  ratelimit.Pledges
 	cacheControl string
 	// updates posts and lists designers' updates (UseUpdates).
 	updates *update.Service
@@ -118,7 +118,7 @@ func openAPIFor(publicURL string) []byte {
 }
 
 // New builds the Fiber app with every route.
-func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, payments Payments, recon Reconciliation, pg *pages.Pages, designers *console.Console, public *pubcache.Cache, log zerolog.Logger, now backstitch.Clock, m *metrics.Metrics, pledgeLimit *ratelimit.Limiter) *Server {
+func New(cfg config.Config, store Store, accounts *account.Service, campaigns *campaign.Service, pledges *pledge.Service, payments Payments, recon Reconciliation, pg *pages.Pages, designers *console.Console, public *pubcache.Cache, log zerolog.Logger, now backstitch.Clock, m *metrics.Metrics, pledgeLimit ratelimit.Pledges) *Server {
 	s := &Server{
 		pages:        pg,
 		console:      designers,
