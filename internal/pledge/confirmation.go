@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"sync"
+
+	"github.com/rs/zerolog"
 )
 
 // A new pledge's confirmation, with its manage link, is sent once the pledge is confirmed (by
@@ -66,7 +68,9 @@ func (s *Service) sealManageToken(ctx context.Context, p *Pledge, token string) 
 }
 
 // ConfirmationToken is the manage token p's confirmation links, opened from its seal; "" when
-// p carries none (no sealing key was set when it was made).
+// p carries none (no sealing key was set when it was made) or one that does not open. An error
+// is the key that could not be read (the store), which a later delivery tries again; a seal that
+// does not open never will, so the confirmation goes without the link rather than never.
 func (s *Service) ConfirmationToken(ctx context.Context, p Pledge) (string, error) {
 	if len(p.ManageSeal) == 0 || s.seals == nil {
 		return "", nil
@@ -75,15 +79,14 @@ func (s *Service) ConfirmationToken(ctx context.Context, p Pledge) (string, erro
 	if err != nil {
 		return "", err
 	}
-	if len(p.ManageSeal) < aead.NonceSize() {
-		return "", fmt.Errorf("manage token seal of %s: too short", p.ID)
-	}
 	n := aead.NonceSize()
-	token, err := aead.Open(nil, p.ManageSeal[:n], p.ManageSeal[n:], []byte(p.ID))
-	if err != nil {
-		return "", fmt.Errorf("open manage token seal of %s: %w", p.ID, err)
+	if len(p.ManageSeal) > n {
+		if token, err := aead.Open(nil, p.ManageSeal[:n], p.ManageSeal[n:], []byte(p.ID)); err == nil {
+			return string(token), nil
+		}
 	}
-	return string(token), nil
+	zerolog.Ctx(ctx).Error().Str("pledge_id", p.ID).Msg("manage token seal does not open: the confirmation links the pledge's page")
+	return "", nil
 }
 
 func (s *Service) sealCipher(ctx context.Context) (cipher.AEAD, error) {
