@@ -100,6 +100,7 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 	}
 	a.pledges = pledge.NewService(a.store, gateway, a.now, a.cfg.PledgeHold, pledge.Dunning{Retries: a.cfg.DunningRetries, Window: a.cfg.DunningWindow})
 	a.pledges.SignFixLinks(a.store.ServerSecret)
+	a.pledges.SealManageTokens(a.store.ServerSecret)
 	host, _ := os.Hostname()
 	a.settler = settlement.New(a.store, a.pledges, a.now, settlement.Options{
 		Owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), backstitch.NewID("settler")), Concurrency: a.cfg.SettleConcurrency,
@@ -400,6 +401,7 @@ func (a *App) reconcile(ctx context.Context, every time.Duration) {
 // there is a mail server; in development without one, admins read them at /dev/mailbox.
 func (a *App) openMail(outbox *notify.Outbox, campaigns *campaign.Service, designers *console.Console, guard *csrf.Guard, secure bool) error {
 	outbox.LinkFixes(a.pledges.FixLinkToken)
+	outbox.LinkManage(a.pledges.ConfirmationToken)
 	a.pledges.NotifyBackers(outbox)
 	campaigns.NotifyDesigners(outbox)
 	designers.MailResets(outbox)

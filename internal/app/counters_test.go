@@ -333,7 +333,7 @@ func TestRandomPledgeOperationsKeepCountersTrue(t *testing.T) {
 // A pledge insert that the store applied but whose reply was lost fails the request (503, the
 // key released). The pledge keeps the unit it claimed: giving it back would let another backer
 // take it while the pledge still holds it. The client's retry with the same key and body gets
-// that pledge: the same id, the token the held confirmation links, the same Stripe objects, and
+// that pledge: the same id, the token its confirmation links, the same Stripe objects, and
 // its own claim given back. (Before, the retry was refused with idempotency_key_reused and the
 // unit was given back under the stored pledge.)
 func TestLostPledgeInsertReplyRetryGetsThePledge(t *testing.T) {
@@ -360,7 +360,7 @@ func TestLostPledgeInsertReplyRetryGetsThePledge(t *testing.T) {
 	if r.Status != 201 {
 		t.Fatalf("retry after the lost reply: %d %s", r.Status, r.Body)
 	}
-	s.retryKeptItsPledge(r)
+	id, token := s.retryKeptItsPledge(r)
 	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 1 {
 		t.Fatalf("remaining %v after the retry, want 1 (the retry's own claim given back)", rem)
 	}
@@ -368,10 +368,11 @@ func TestLostPledgeInsertReplyRetryGetsThePledge(t *testing.T) {
 	if again.Status != 201 || again.Header.Get("Idempotent-Replayed") != "true" || string(again.Body) != string(r.Body) {
 		t.Fatalf("second retry: %d replayed=%q %s", again.Status, again.Header.Get("Idempotent-Replayed"), again.Body)
 	}
+	s.confirmationLinks(id, token)
 }
 
-// A pledge is written once, last: its unit is claimed, its Stripe objects made and its
-// confirmation held before the insert. A creation that dies just before the insert leaves no
+// A pledge is written once, last: its unit is claimed and its Stripe objects made before the
+// insert. A creation that dies just before the insert leaves no
 // pledge, nothing charged and a unit claimed (never oversold). The client's retry with the same
 // key gets the same Stripe objects back (their idempotency keys derive from the pledge id), a
 // confirmation whose manage link is the token it was shown, and the repair's counter check gives
@@ -419,17 +420,19 @@ func TestCrashBeforePledgeInsertLeavesNothingHalfMade(t *testing.T) {
 	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 1 {
 		t.Fatalf("remaining %v after the repair, want 1 (the dead request's unit back)", rem)
 	}
+	s.confirmationLinks(id, token)
 
-	// The key's record expires: the same key and body again find the pledge (its confirmation,
-	// then its insert) and are refused, the confirmation keeping the link the backer was given.
+	// The key's record expires: the same key and body again find the pledge (its insert, whose
+	// Stripe requests repeat the pledge's idempotency keys and get its objects back) and are
+	// refused, the confirmation keeping the link the backer was given.
 	if r := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "crash-before-insert"); r.Status != 422 || r.JSON(t)["code"] != "idempotency_key_reused" {
 		t.Fatalf("same key and body after the key expired: %d %s", r.Status, r.Body)
 	}
 	if m, err := s.store.FindMessage(context.Background(), "msg_"+id+".confirmed"); err != nil || !strings.Contains(m.Data["manage_url"], "token="+token) {
-		t.Fatalf("the refused request changed the held confirmation: %q %v", m.Data["manage_url"], err)
+		t.Fatalf("the refused request changed the confirmation: %q %v", m.Data["manage_url"], err)
 	}
-	if len(d.Customers()) != 1 {
-		t.Fatalf("the refused request reached Stripe: %d customers", len(d.Customers()))
+	if len(d.Customers()) != 1 || len(d.SetupIntents()) != 1 {
+		t.Fatalf("the refused request made Stripe objects: %d customers, %d setup intents", len(d.Customers()), len(d.SetupIntents()))
 	}
 	if rem := s.tierRemaining(c.slug, c.coatTier); rem != 1 {
 		t.Fatalf("remaining %v after the refused request, want 1 (its claim given back)", rem)
@@ -437,8 +440,8 @@ func TestCrashBeforePledgeInsertLeavesNothingHalfMade(t *testing.T) {
 }
 
 // retryKeptItsPledge checks the answer r to a retried pledge request whose first try got as far
-// as Stripe: it carries the same customer and SetupIntent (its client secret), its manage token
-// works, and the held confirmation links that token. It returns the pledge's id and token.
+// as Stripe: it carries the same customer and SetupIntent (its client secret) and its manage token
+// works. It returns the pledge's id and token.
 func (s *service) retryKeptItsPledge(r response) (id, token string) {
 	s.t.Helper()
 	t := s.t
@@ -455,12 +458,23 @@ func (s *service) retryKeptItsPledge(r response) (id, token string) {
 	if got := s.manage("GET", id, token, nil); got.Status != 200 || got.JSON(t)["status"] != "pending" {
 		t.Fatalf("the retry's token: %d %s", got.Status, got.Body)
 	}
+	return id, token
+}
+
+// confirmationLinks confirms a retried pledge and checks that its confirmation links the token
+// the retry showed.
+func (s *service) confirmationLinks(id, token string) {
+	s.t.Helper()
+	t := s.t
+	if got := s.manage("POST", id, token, map[string]any{"payment_method": "pm_card_visa"}); got.Status != 200 {
+		t.Fatalf("confirm the retried pledge: %d %s", got.Status, got.Body)
+	}
+	s.waitWebhooks()
 	m, err := s.store.FindMessage(context.Background(), "msg_"+id+".confirmed")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(m.Data["manage_url"], "token="+token) {
-		t.Fatalf("the held confirmation links %q, not the token the retry showed", m.Data["manage_url"])
+	if gotID, gotToken := manageToken(t, m.Data["manage_url"]); gotID != id || gotToken != token {
+		t.Fatalf("the confirmation links %q, not the token the retry showed", m.Data["manage_url"])
 	}
-	return id, token
 }

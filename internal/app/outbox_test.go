@@ -107,8 +107,8 @@ func TestCrashBetweenChangeAndOutboxStillSendsTheMessageOnce(t *testing.T) {
 		}
 		s.checkMessage(got[0])
 	}
-	if stored, _ = s.store.FindPledge(context.Background(), id); len(stored.Owed) != 0 || stored.OwedSince != nil {
-		t.Errorf("delivered notices stay on the pledge: %+v", stored.Owed)
+	if stored, _ = s.store.FindPledge(context.Background(), id); len(stored.Owed) != 0 || stored.OwedSince != nil || len(stored.ManageSeal) != 0 {
+		t.Errorf("delivered notices stay on the pledge: %+v, with a seal of %d bytes", stored.Owed, len(stored.ManageSeal))
 	}
 	// The confirmation that reached the outbox late still carries the manage link.
 	d := ms.to("backer@example.com", "is confirmed")[0]

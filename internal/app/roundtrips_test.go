@@ -15,26 +15,26 @@ import (
 	"github.com/backstitch/backstitch/internal/testenv"
 )
 
-// TestPledgeSendsSixCommandsByID: every store command of a pledge waits its turn for the
+// TestPledgeSendsFiveCommandsByID: every store command of a pledge waits its turn for the
 // embedded store's one connection, and any filter but a bare _id reads the whole collection, so
 // the pledge rate follows how many commands a pledge sends and what they filter on. A pledge
-// sends six (its rate limit is counted in memory and flushed apart, see internal/ratelimit): the
-// idempotency key, the campaign (resolving the slug
-// into the idempotency scope, by the _id the slug resolved to before; the pledge service and
-// the held confirmation use that copy), the
-// tier (by _id; the confirmation reuses it), the unit's claim, the held confirmation, and the
-// pledge inserted with its Stripe ids and its answer (a retry is answered from it, so no response
-// is stored for the key): no read before the insert (the unique _id of the confirmation and of
-// the pledge find one that exists), no second write. The confirmation still names the campaign
-// and the reward.
-func TestPledgeSendsSixCommandsByID(t *testing.T) {
+// sends five (its rate limit is counted in memory and flushed apart, see internal/ratelimit): the
+// idempotency key, the campaign (resolving the slug into the idempotency scope, by the _id the
+// slug resolved to before; the pledge service uses that copy), the tier (by _id), the unit's
+// claim, and the pledge inserted with its Stripe ids, its answer (a retry is answered from it,
+// so no response is stored for the key) and its manage token sealed for the confirmation
+// (written to the outbox when the pledge is confirmed, not held there from the start): no read
+// before the insert (the unique _id of the pledge finds one that exists), no second write. Once
+// confirmed, the confirmation names the campaign and the reward and links the token the
+// pledge's answer showed, and the pledge keeps no seal of it.
+func TestPledgeSendsFiveCommandsByID(t *testing.T) {
 	opts := testenv.StoreOptions(t)
 	var mu sync.Mutex
 	counting := false
 	sent := map[string]int{}
 	var filters []string
 	// The request's collections; stripe_events are the webhooks', and the relay reads the outbox
-	// on its own ticks (the request only inserts there).
+	// on its own ticks (a pledge's request used to insert there).
 	request := map[string]bool{"campaigns": true, "tiers": true, "pledges": true, "outbox": true,
 		"idempotency_keys": true, "idempotency_responses": true, "rate_limits": true}
 	opts.Monitor = &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
@@ -65,7 +65,7 @@ func TestPledgeSendsSixCommandsByID(t *testing.T) {
 	mu.Lock()
 	counting = true
 	mu.Unlock()
-	r := s.pledge(setup.slug, coatPledge(setup.coatTier, 32000), "seven-commands")
+	r := s.pledge(setup.slug, coatPledge(setup.coatTier, 32000), "five-commands")
 	s.waitWebhooks()
 	mu.Lock()
 	counting = false
@@ -74,7 +74,7 @@ func TestPledgeSendsSixCommandsByID(t *testing.T) {
 		t.Fatalf("pledge: %d %s", r.Status, r.Body)
 	}
 	want := map[string]int{"insert idempotency_keys": 1,
-		"find campaigns": 1, "find tiers": 1, "update tiers": 1, "insert pledges": 1, "insert outbox": 1}
+		"find campaigns": 1, "find tiers": 1, "update tiers": 1, "insert pledges": 1}
 	if !maps.Equal(sent, want) {
 		t.Errorf("one pledge sent %v, want %v", sent, want)
 	}
@@ -83,12 +83,26 @@ func TestPledgeSendsSixCommandsByID(t *testing.T) {
 			t.Errorf("%s: on the embedded store a filter on more than _id reads the whole collection", f)
 		}
 	}
-	m, err := s.store.FindMessage(context.Background(), "msg_"+r.JSON(t)["id"].(string)+".confirmed")
+	id, token := r.JSON(t)["id"].(string), r.JSON(t)["manage_token"].(string)
+	if _, err := s.store.FindMessage(context.Background(), "msg_"+id+".confirmed"); err == nil {
+		t.Fatal("a pending pledge's confirmation is in the outbox")
+	}
+	if c := s.manage("POST", id, token, map[string]any{"payment_method": "pm_card_visa"}); c.Status != 200 {
+		t.Fatalf("confirm: %d %s", c.Status, c.Body)
+	}
+	s.waitWebhooks()
+	m, err := s.store.FindMessage(context.Background(), "msg_"+id+".confirmed")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m.Data["campaign"] != "Pledge test all_or_nothing" || m.Data["reward"] != "Coat" {
-		t.Errorf("held confirmation names campaign %q and reward %q", m.Data["campaign"], m.Data["reward"])
+		t.Errorf("confirmation names campaign %q and reward %q", m.Data["campaign"], m.Data["reward"])
+	}
+	if gotID, gotToken := manageToken(t, m.Data["manage_url"]); gotID != id || gotToken != token {
+		t.Errorf("confirmation links %q, not the pledge's manage token", m.Data["manage_url"])
+	}
+	if p := s.findPledge(id); len(p.ManageSeal) != 0 || len(p.Owed) != 0 {
+		t.Errorf("confirmed pledge keeps its manage token's seal (%d bytes) or owed %+v", len(p.ManageSeal), p.Owed)
 	}
 }
 

@@ -42,78 +42,6 @@ func (s *Store) EnqueueMessages(ctx context.Context, ms []notify.Message) error 
 	return nil
 }
 
-// HoldMessage inserts m as held: one insert, whose unique _id makes it atomic. A message with
-// its id already there (held or sent) is left as it is, and reported (false).
-func (s *Store) HoldMessage(ctx context.Context, m notify.Message) (bool, error) {
-	m.Status, m.Attempts = notify.StatusHeld, 0
-	_, err := s.outbox().InsertOne(ctx, m)
-	switch {
-	case err == nil:
-		return true, nil
-	case mongo.IsDuplicateKeyError(err):
-		return false, nil
-	}
-	return false, fmt.Errorf("hold message %s: %w", m.ID, err)
-}
-
-// RenewHeldMessage replaces a held message's data (a retried pledge's new manage link); a
-// message that has left the held state is left as it is.
-func (s *Store) RenewHeldMessage(ctx context.Context, m notify.Message) error {
-	set := bson.M{"kind": m.Kind, "to": m.To, "lang": m.Lang, "data": m.Data, "due_at": m.DueAt}
-	filter := bson.M{"_id": m.ID, "status": notify.StatusHeld}
-	if s.locks != nil {
-		// On the embedded store a filter on more than _id reads every message of the outbox
-		// (one per pledge ever made): the status is checked under the message's lock, and the
-		// message written by _id. Only RenewHeldMessage and ReleaseMessage change a held
-		// message, and both take the lock, so the check and the write are one step.
-		defer s.lock("outbox/" + m.ID)()
-		var cur struct {
-			Status notify.Status `bson:"status"`
-		}
-		err := s.outbox().FindOne(ctx, bson.M{"_id": m.ID}, options.FindOne().SetProjection(bson.M{"status": 1})).Decode(&cur)
-		if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && cur.Status != notify.StatusHeld) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("renew held message %s: %w", m.ID, err)
-		}
-		filter = bson.M{"_id": m.ID}
-	}
-	if _, err := s.outbox().UpdateOne(ctx, filter, bson.M{"$set": set}); err != nil {
-		return fmt.Errorf("renew held message %s: %w", m.ID, err)
-	}
-	return nil
-}
-
-// ReleaseMessage queues a held message with data merged in (field by field, so what only the
-// held message knows, its manage link, stays).
-func (s *Store) ReleaseMessage(ctx context.Context, id string, data map[string]string, now time.Time) error {
-	set := bson.M{"status": notify.StatusQueued, "due_at": now}
-	for k, v := range data {
-		set["data."+k] = v
-	}
-	filter := bson.M{"_id": id, "status": notify.StatusHeld}
-	if s.locks != nil {
-		// As in RenewHeldMessage: checked under the lock, written by _id alone.
-		defer s.lock("outbox/" + id)()
-		var cur struct {
-			Status notify.Status `bson:"status"`
-		}
-		err := s.outbox().FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(bson.M{"status": 1})).Decode(&cur)
-		if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && cur.Status != notify.StatusHeld) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("release message %s: %w", id, err)
-		}
-		filter = bson.M{"_id": id}
-	}
-	if _, err := s.outbox().UpdateOne(ctx, filter, bson.M{"$set": set}); err != nil {
-		return fmt.Errorf("release message %s: %w", id, err)
-	}
-	return nil
-}
-
 // ClaimMessages takes up to limit of the earliest due queued messages: one query finds them, one
 // conditional update claims those still due (per document atomic: two relays asking at once get
 // different messages), and a last read returns the ones this claim got. Finding and sorting the
@@ -188,9 +116,9 @@ func (s *Store) MarkMessageSent(ctx context.Context, id string, now time.Time, f
 	}
 	filter := bson.M{"_id": id, "status": notify.StatusQueued}
 	if s.locks != nil {
-		// As in holdMessageLocked: on the embedded store a filter on more than _id reads the
-		// whole outbox, once per message sent (a 1,000-backer update read it a thousand times).
-		// Checked under the lock and written by _id alone. Recording a failure or a retry does
+		// On the embedded store a filter on more than _id reads the whole outbox, once per
+		// message sent (a 1,000-backer update read it a thousand times). Checked under the lock
+		// and written by _id alone. Recording a failure or a retry does
 		// not take the lock: should another relay, whose claim began later, give up on the
 		// message between the check and the write, the message is recorded sent, which it was.
 		defer s.lock("outbox/" + id)()

@@ -190,12 +190,13 @@ func (s *Store) ClearPending(ctx context.Context, pledgeID, seq string) error {
 	return err
 }
 
-// ClearOwed removes a pledge's owed notices once the outbox holds them, if the pledge is still at
-// version: a change written meanwhile carried them on and delivers them itself. Like
-// ClearPending it leaves the version alone.
+// ClearOwed removes a pledge's owed notices once the outbox holds them, with the seal of the
+// manage token its confirmation carried, if the pledge is still at version: a change written
+// meanwhile carried them on and delivers them itself. Like ClearPending it leaves the version
+// alone.
 func (s *Store) ClearOwed(ctx context.Context, pledgeID string, version int64) error {
 	coll := s.db.Collection("pledges")
-	unset := bson.M{"$unset": bson.M{"owed": "", "owed_since": ""}}
+	unset := bson.M{"$unset": bson.M{"owed": "", "owed_since": "", "manage_seal": ""}}
 	filter := bson.M{"_id": pledgeID, "version": version}
 	if s.locks != nil {
 		// The embedded FerretDB pushes only a bare _id filter down (any other filter scans the

@@ -77,9 +77,6 @@ var Kinds = []Kind{PledgeConfirmed, PledgeChanged, PledgeCancelled, CampaignSucc
 type Status string
 
 const (
-	// StatusHeld: written ahead of the change that sends it (a confirmation waits for its pledge
-	// to be confirmed); never sent in this state.
-	StatusHeld Status = "held"
 	// StatusQueued: to be sent at DueAt (also while a relay holds its claim).
 	StatusQueued Status = "queued"
 	// StatusSent: the server accepted it.
@@ -127,15 +124,6 @@ type Store interface {
 	EnqueueMessage(ctx context.Context, m Message) error
 	// EnqueueMessages stores a batch the same way, in one request.
 	EnqueueMessages(ctx context.Context, ms []Message) error
-	// HoldMessage stores m as held if no message has its id; one that has (held, or gone on
-	// already) is left as it is and reported (false).
-	HoldMessage(ctx context.Context, m Message) (bool, error)
-	// RenewHeldMessage replaces a held message's data; a message that has left the held state
-	// is left as it is (nil).
-	RenewHeldMessage(ctx context.Context, m Message) error
-	// ReleaseMessage queues a held message, due at now, with data merged into its own; a
-	// message not held (released already, or never held) is left as it is (nil).
-	ReleaseMessage(ctx context.Context, id string, data map[string]string, now time.Time) error
 	// ClaimMessages takes up to limit of the earliest queued messages due at now, moves their
 	// due time to until and stamps claim on them; none due is an empty list.
 	ClaimMessages(ctx context.Context, claim string, now, until time.Time, limit int) ([]Message, error)

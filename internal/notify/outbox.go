@@ -23,6 +23,7 @@ type Outbox struct {
 	publicURL string
 	now       backstitch.Clock
 	fixToken  func(ctx context.Context, pledgeID string) (string, error)
+	manage    func(ctx context.Context, p pledge.Pledge) (string, error)
 	dunning   time.Duration
 }
 
@@ -48,8 +49,15 @@ func (o *Outbox) LinkFixes(token func(ctx context.Context, pledgeID string) (str
 	o.fixToken = token
 }
 
-// confirmationID is the id of a pledge's confirmation: one per pledge, written when the pledge
-// is created and released when it is confirmed.
+// LinkManage sets where the manage token a pledge's confirmation links comes from (the pledge
+// service opens the one sealed in the pledge); set before serving. Without it, or for a pledge
+// that carries none, the confirmation links the pledge's page.
+func (o *Outbox) LinkManage(token func(ctx context.Context, p pledge.Pledge) (string, error)) {
+	o.manage = token
+}
+
+// confirmationID is the id of a pledge's confirmation: one per pledge, whichever path confirms
+// it (the API, the webhook, the Checkout return), so paths that race write it once.
 func confirmationID(pledgeID string) string { return "msg_" + pledgeID + ".confirmed" }
 
 // changeID names the message a stored change causes: the document and the version the change
@@ -62,36 +70,6 @@ func changeID(docID string, version int64, k Kind) string {
 // linkSecrets are data that open something without a password; they are dropped from the outbox
 // once the message is sent.
 var linkSecrets = []string{"manage_url", "reset_url", "fix_url", "invite_url"}
-
-// HoldConfirmation writes the confirmation, with the manage link, ahead of the confirmation; a
-// confirmation of this pledge already there is left as it is (false).
-func (o *Outbox) HoldConfirmation(ctx context.Context, p pledge.Pledge, manageToken string, camp *campaign.Campaign, tier *campaign.Tier) (bool, error) {
-	m, err := o.confirmation(ctx, p, manageToken, camp, tier)
-	if err != nil {
-		return false, err
-	}
-	return o.store.HoldMessage(ctx, m)
-}
-
-// RenewConfirmation puts a new manage link in a held confirmation.
-func (o *Outbox) RenewConfirmation(ctx context.Context, p pledge.Pledge, manageToken string, camp *campaign.Campaign, tier *campaign.Tier) error {
-	m, err := o.confirmation(ctx, p, manageToken, camp, tier)
-	if err != nil {
-		return err
-	}
-	return o.store.RenewHeldMessage(ctx, m)
-}
-
-func (o *Outbox) confirmation(ctx context.Context, p pledge.Pledge, manageToken string, camp *campaign.Campaign, tier *campaign.Tier) (Message, error) {
-	data, _, err := o.pledgeData(ctx, p, camp, tier)
-	if err != nil {
-		return Message{}, err
-	}
-	data["manage_url"] = o.link("/pledges/"+p.ID+"/manage", url.Values{"token": {manageToken}})
-	now := o.now()
-	return Message{ID: confirmationID(p.ID), Kind: PledgeConfirmed, To: p.Backer.Email,
-		Lang: langOf(p.Locale), Data: data, Status: StatusHeld, DueAt: now, CreatedAt: now}, nil
-}
 
 // backerNews is what moving from prev to next tells the backer.
 func backerNews(prev, next pledge.Pledge) []Kind {
@@ -154,7 +132,7 @@ func (o *Outbox) News(prev, next pledge.Pledge) []backstitch.Notice {
 // Deliver writes an owed notice of p to the outbox. Its id is the change's, so delivering it
 // again (a retry, the sweeper, two sweepers at once) finds it there and writes nothing.
 func (o *Outbox) Deliver(ctx context.Context, p pledge.Pledge, n backstitch.Notice) error {
-	data, camp, err := o.pledgeData(ctx, p, nil, nil)
+	data, camp, err := o.pledgeData(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -165,7 +143,22 @@ func (o *Outbox) Deliver(ctx context.Context, p pledge.Pledge, n backstitch.Noti
 	k := Kind(n.Kind)
 	switch k {
 	case PledgeConfirmed:
-		if err := o.store.ReleaseMessage(ctx, n.ID, data, now); err != nil {
+		// The manage link is the token the backer was shown when she pledged, kept sealed in the
+		// pledge until now: the pledge service drops the seal once this message is written.
+		if o.manage != nil {
+			token, err := o.manage(ctx, p)
+			if err != nil {
+				return err
+			}
+			if token != "" {
+				data["manage_url"] = o.link("/pledges/"+p.ID+"/manage", url.Values{"token": {token}})
+			}
+		}
+		if data["manage_url"] == "" {
+			data["manage_url"] = data["pledge_url"]
+		}
+		if err := o.store.EnqueueMessage(ctx, Message{ID: n.ID, Kind: k, To: p.Backer.Email, Lang: langOf(p.Locale),
+			Data: data, Status: StatusQueued, DueAt: now, CreatedAt: now}); err != nil {
 			return err
 		}
 		return o.designerNews(ctx, camp)
@@ -323,7 +316,7 @@ func (o *Outbox) tellBackers(ctx context.Context, c campaign.Campaign, k Kind) e
 		return fmt.Errorf("backers of campaign %s: %w", c.ID, err)
 	}
 	for _, p := range pledges {
-		data, _, err := o.pledgeData(ctx, p, nil, nil)
+		data, _, err := o.pledgeData(ctx, p)
 		if err != nil {
 			return err
 		}
@@ -370,25 +363,15 @@ func (o *Outbox) SendPasswordReset(ctx context.Context, u account.User, resetID,
 		Data: map[string]string{"name": u.Name, "reset_url": link}})
 }
 
-// pledgeData is what every backer's message may show about her pledge; camp and tier, when the
-// caller has them, spare reading them again.
-func (o *Outbox) pledgeData(ctx context.Context, p pledge.Pledge, camp *campaign.Campaign, tier *campaign.Tier) (map[string]string, campaign.Campaign, error) {
-	var c campaign.Campaign
-	if camp != nil && camp.ID == p.CampaignID {
-		c = *camp
-	} else {
-		var err error
-		if c, err = o.store.FindCampaign(ctx, p.CampaignID); err != nil {
-			return nil, c, fmt.Errorf("campaign of pledge %s: %w", p.ID, err)
-		}
+// pledgeData is what every backer's message may show about her pledge, with its campaign.
+func (o *Outbox) pledgeData(ctx context.Context, p pledge.Pledge) (map[string]string, campaign.Campaign, error) {
+	c, err := o.store.FindCampaign(ctx, p.CampaignID)
+	if err != nil {
+		return nil, c, fmt.Errorf("campaign of pledge %s: %w", p.ID, err)
 	}
 	l := locale.Negotiate(langOf(p.Locale), "")
 	reward := l.T("email.no_reward")
-	switch {
-	case p.TierID == "":
-	case tier != nil && tier.ID == p.TierID:
-		reward = tier.Title
-	default:
+	if p.TierID != "" {
 		t, err := o.store.FindTier(ctx, c.ID, p.TierID)
 		if err != nil {
 			return nil, c, fmt.Errorf("tier of pledge %s: %w", p.ID, err)

@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
@@ -22,32 +21,24 @@ import (
 const FixLinkSecret = "fix_payment_link"
 
 // fixLinks makes and checks the token of a pledge's fix-payment link. The manage token itself is
-// only ever stored hashed, so the message about a failed charge, written long after the pledge was
-// made, cannot carry it; it carries this one instead, derived from the pledge id with a key every
-// instance shares. It opens only a pledge whose deadline charge has failed.
-type fixLinks struct {
-	load func(ctx context.Context, name string) ([]byte, error)
-	mu   sync.Mutex
-	key  []byte
-}
+// only ever stored hashed (sealed, while its confirmation waits: confirmation.go), so the message
+// about a failed charge, written long after the pledge was made, cannot carry it; it carries this
+// one instead, derived from the pledge id with a key every instance shares. It opens only a pledge
+// whose deadline charge has failed.
+type fixLinks struct{ secret *secretKey }
 
 // SignFixLinks sets where the key of fix-payment links comes from (the store's shared server
 // secrets); set before serving. Without it there are no fix-payment links.
 func (s *Service) SignFixLinks(load func(ctx context.Context, name string) ([]byte, error)) {
-	s.links = &fixLinks{load: load}
+	s.links = &fixLinks{secret: &secretKey{name: FixLinkSecret, load: load}}
 }
 
 func (l *fixLinks) token(ctx context.Context, pledgeID string) (string, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.key == nil {
-		k, err := l.load(ctx, FixLinkSecret)
-		if err != nil {
-			return "", fmt.Errorf("fix-payment link key: %w", err)
-		}
-		l.key = k
+	key, err := l.secret.get(ctx)
+	if err != nil {
+		return "", fmt.Errorf("fix-payment link key: %w", err)
 	}
-	m := hmac.New(sha256.New, l.key)
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte("fix-payment link\x00" + pledgeID))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
 }

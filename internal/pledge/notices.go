@@ -8,7 +8,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
-	"github.com/backstitch/backstitch/internal/campaign"
 )
 
 // Notices says what a backer must be told about her pledge and writes it to the outbox (the
@@ -16,14 +15,6 @@ import (
 // change, then handed over with Deliver: a crash in between leaves them on the pledge for the
 // sweeper, and Deliver is idempotent, so a retry or a second sweeper makes no second message.
 type Notices interface {
-	// HoldConfirmation keeps the confirmation of a new pledge, with its manage link, until the
-	// pledge is confirmed. It runs before the manage token is shown, so the token the backer
-	// gets is always the one her message carries. camp and tier are the pledge's campaign and
-	// tier when the caller has just read them (nil: the message reads them itself). A
-	// confirmation of this pledge already there is left as it is (false).
-	HoldConfirmation(ctx context.Context, p Pledge, manageToken string, camp *campaign.Campaign, tier *campaign.Tier) (bool, error)
-	// RenewConfirmation puts a new manage link in a held confirmation.
-	RenewConfirmation(ctx context.Context, p Pledge, manageToken string, camp *campaign.Campaign, tier *campaign.Tier) error
 	// News is what moving from prev to next owes the backer, each notice with an id derived
 	// from the change (the pledge and the version it writes). It reads nothing: it runs before
 	// the write that records it.
@@ -35,46 +26,28 @@ type Notices interface {
 // NotifyBackers sets who tells backers about their pledges; set before serving.
 func (s *Service) NotifyBackers(n Notices) { s.notices = n }
 
-func (s *Service) holdConfirmation(ctx context.Context, p Pledge, token string, camp *campaign.Campaign, tier *campaign.Tier) error {
-	if s.notices == nil {
-		return nil
-	}
-	held, err := s.notices.HoldConfirmation(ctx, p, token, camp, tier)
-	if err != nil || held {
-		return err
-	}
-	// A confirmation of this pledge id is there already: the same request ran before. If its
-	// pledge was inserted, it answered (its key's record expired, or its answer was lost), and
-	// its confirmation keeps the link the backer was given. If not, that request died before
-	// the insert and never showed its token: the confirmation takes this one's.
-	if _, err := s.store.FindPledge(ctx, p.ID); err == nil {
-		return errAnswered
-	} else if backstitch.ErrorCode(err) != backstitch.CodeNotFound {
-		return err
-	}
-	return s.notices.RenewConfirmation(ctx, p, token, camp, tier)
-}
-
 // owe records on next what moving from prev owes the backer, after what prev still owed (a
-// change whose writer died before delivering is carried on, never dropped).
+// change whose writer died before delivering is carried on, never dropped). The seal of the
+// manage token stays only while the pledge is pending or owes messages (its confirmation among
+// them): a pledge that ends without being confirmed drops it here, in the write that ends it.
 func (s *Service) owe(prev Pledge, next *Pledge) {
 	next.Owed, next.OwedSince = prev.Owed, prev.OwedSince
-	if s.notices == nil {
-		return
+	if s.notices != nil {
+		if news := s.notices.News(prev, *next); len(news) > 0 {
+			next.Owed = append(slices.Clone(prev.Owed), news...)
+			if next.OwedSince == nil {
+				now := s.now()
+				next.OwedSince = &now
+			}
+		}
 	}
-	news := s.notices.News(prev, *next)
-	if len(news) == 0 {
-		return
-	}
-	next.Owed = append(slices.Clone(prev.Owed), news...)
-	if next.OwedSince == nil {
-		now := s.now()
-		next.OwedSince = &now
+	if next.Status != StatusPending && len(next.Owed) == 0 {
+		next.ManageSeal = nil
 	}
 }
 
-// deliverOwed hands p's owed notices to the outbox and clears them, on the pledge stored and on
-// p (so a caller's next change from p does not carry them on again). The change is stored
+// deliverOwed hands p's owed notices to the outbox and clears them, with the seal of the manage
+// token its confirmation needed, on the pledge stored and on p (so a caller's next change from p does not carry them on again). The change is stored
 // whatever happens here, so a failure is logged, not returned: the notices stay on the pledge
 // and the sweeper delivers them.
 func (s *Service) deliverOwed(ctx context.Context, p *Pledge) {
@@ -92,7 +65,7 @@ func (s *Service) deliverOwed(ctx context.Context, p *Pledge) {
 		zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", p.ID).Msg("clear delivered notices")
 		return
 	}
-	p.Owed, p.OwedSince = nil, nil
+	p.Owed, p.OwedSince, p.ManageSeal = nil, nil, nil
 }
 
 // owedStale reports whether a pledge's owed notices have waited longer than their own

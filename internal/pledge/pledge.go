@@ -148,6 +148,10 @@ type Pledge struct {
 	// server never stores: a retry of the creating request gets the pledge's answer back from
 	// the pledge itself (Service.Replay), while a reader of the store cannot open it.
 	ReplayToken []byte `bson:"replay_token,omitempty"`
+	// ManageSeal is the manage token sealed with a server secret, for the confirmation that
+	// links it once the pledge is confirmed (confirmation.go); removed once that confirmation is
+	// in the outbox, or when the pledge ends without one.
+	ManageSeal []byte `bson:"manage_seal,omitempty"`
 	// Stripe objects: a new pledge is inserted with those its checkout needs (Service.Create).
 	CustomerID      string `bson:"customer_id,omitempty"`
 	SetupIntentID   string `bson:"setup_intent_id,omitempty"`

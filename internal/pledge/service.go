@@ -48,8 +48,9 @@ type Store interface {
 	// ClearPending removes a pledge's Pending record if it is still the one with this seq.
 	ClearPending(ctx context.Context, pledgeID, seq string) error
 	CountConfirmAttempt(ctx context.Context, id string) (Pledge, error)
-	// ClearOwed removes a pledge's owed notices if it is still at version (a later change
-	// carries them on and delivers them itself). It leaves the version alone.
+	// ClearOwed removes a pledge's owed notices, and the seal of its manage token (delivered
+	// with its confirmation), if it is still at version (a later change carries them on and
+	// delivers them itself). It leaves the version alone.
 	ClearOwed(ctx context.Context, pledgeID string, version int64) error
 	// FindManageKey finds a manage key by its hash (recover.go).
 	FindManageKey(ctx context.Context, hash string) (ManageKey, error)
@@ -70,6 +71,7 @@ type Service struct {
 	changes campaign.ChangeNotifier
 	notices Notices
 	links   *fixLinks
+	seals   *secretKey
 }
 
 // NewService builds a Service. hold is how long a pledge keeps its reward unit without a payment
@@ -128,13 +130,15 @@ type Created struct {
 }
 
 // Create makes a pledge on the campaign with this id or slug. The pledge is written once, last,
-// with everything its answer holds: its reward unit is claimed first, then its Stripe objects are
-// made (with idempotency keys derived from the pledge id, so a retry after a crash or a Stripe
-// failure gets the same objects back) after its confirmation is held, and only then is the
-// pledge inserted. Anything that fails before the insert gives the unit back, and the client's retry
-// runs the request again. Nothing reads whether the pledge exists first: a pledge that exists
-// has answered, and the unique _id of its held confirmation and its own find it; the request
-// then gets that pledge's answer (Replay), so no one is ever handed a second token for it.
+// with everything its answer and its confirmation need: its reward unit is claimed first, then
+// its Stripe objects are made (with idempotency keys derived from the pledge id, so a retry after
+// a crash or a Stripe failure gets the same objects back), and only then is the pledge inserted,
+// its manage token sealed in it for the confirmation sent when it is confirmed (confirmation.go).
+// Anything that fails before the insert gives the unit back, and the client's retry runs the
+// request again. Nothing reads whether the pledge exists first: a pledge that exists has
+// answered, and its unique _id finds it; the request then gets that pledge's answer (Replay),
+// so no one is ever handed a second token for it, and its confirmation links the token its
+// answer showed.
 func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Request) (Created, error) {
 	id := IDFor(o)
 	camp, err := s.requestCampaign(ctx, o, campaignRef)
@@ -159,11 +163,10 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 			return Created{}, err
 		}
 	}
+	if err := s.sealManageToken(ctx, &p, token); err != nil {
+		return Created{}, err
+	}
 	err = s.insert(ctx, &p, func() error {
-		// The confirmation first: it finds a pledge that exists before Stripe is asked anything.
-		if err := s.holdConfirmation(ctx, p, token, &camp, tier); err != nil {
-			return err
-		}
 		o, err := s.prepareStripe(ctx, p, o.Checkout)
 		p.CustomerID, p.SetupIntentID, p.PaymentIntentID, p.ClientSecret = o.CustomerID, o.SetupIntentID, o.PaymentIntentID, o.ClientSecret
 		return err

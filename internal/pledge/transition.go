@@ -54,8 +54,8 @@ type FaultPoint string
 // before its messages reach the outbox.
 const AfterPledgeWrite FaultPoint = "after_pledge_write"
 
-// BeforePledgeInsert is in a pledge's creation after its unit is claimed, its confirmation held
-// and its Stripe objects made, before the pledge is inserted.
+// BeforePledgeInsert is in a pledge's creation after its unit is claimed and its Stripe objects
+// made, before the pledge is inserted.
 const BeforePledgeInsert FaultPoint = "before_pledge_insert"
 
 // AfterPledgeInsert is right after a pledge's insert was applied: an error there is a store
@@ -280,10 +280,9 @@ func newSeq() string {
 	return hex.EncodeToString(b)
 }
 
-// insert stores a new pledge, claiming its reward unit first: prepare (its held confirmation and
-// Stripe objects, filled in on p) runs while the unit is held, so a sold-out tier reaches neither
-// the outbox nor Stripe. The unit is given back if prepare or the insert fails. A process that
-// dies between the claim and the insert leaves a unit claimed with no pledge: never oversold, and
+// insert stores a new pledge, claiming its reward unit first: prepare (its Stripe objects,
+// filled in on p) runs while the unit is held, so a sold-out tier never reaches Stripe. The unit
+// is given back if prepare or the insert fails. A process that dies between the claim and the insert leaves a unit claimed with no pledge: never oversold, and
 // given back by the counter check of `backstitch repair` once the tier's count has not moved for
 // SettleWithin (longer than a request may run, so a creation under way is never undone).
 func (s *Service) insert(ctx context.Context, p *Pledge, prepare func() error) error {

@@ -105,9 +105,6 @@ func (m *mailbox) list(c *fiber.Ctx) error {
 	}
 	var entries []mailboxEntry
 	for _, msg := range msgs {
-		if msg.Status == notify.StatusHeld {
-			continue // not said yet: its pledge is not confirmed
-		}
 		r, err := m.render.Render(msg)
 		if err != nil {
 			zerolog.Ctx(c.UserContext()).Warn().Err(err).Str("message_id", msg.ID).Msg("dev mailbox: message does not render")
@@ -157,7 +154,7 @@ func (m *mailbox) show(c *fiber.Ctx) error {
 		return c.Redirect(mailboxPath, http.StatusSeeOther)
 	}
 	msg, err := m.store.FindMessage(c.UserContext(), c.Params("id"))
-	if err != nil || msg.Status == notify.StatusHeld {
+	if err != nil {
 		c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
 		return c.Status(http.StatusNotFound).SendString("No such message.")
 	}
