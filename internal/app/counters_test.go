@@ -67,11 +67,9 @@ func TestCountersHealAfterACrashBetweenPledgeAndCounters(t *testing.T) {
 	if hit.Load() != 2 {
 		t.Fatalf("fault hit %d times, want 2", hit.Load())
 	}
-	if !heldType(hold, "setup_intent.succeeded") {
-		t.Fatalf("B's card event was not held: %+v", hold.Events())
-	}
-	// The late events find both changes made and leave what the dead requests owe to the sweeper.
-	s.deliverHeld(hold)
+	// The late events (B's card event among them) find both changes made and leave what the
+	// dead requests owe to the sweeper.
+	s.deliverHeld(hold, "setup_intent.succeeded")
 	for id, want := range map[string]pledge.Status{aID: pledge.StatusCancelled, bID: pledge.StatusActive} {
 		p, err := s.store.FindPledge(context.Background(), id)
 		if err != nil || p.Status != want || p.Pending == nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -304,22 +305,19 @@ func (s *service) waitWebhooks() {
 }
 
 // deliverHeld releases hold's events in the order Stripe made them and waits until the service
-// has answered each: the late events of a step the test staged have then all arrived.
-func (s *service) deliverHeld(hold *stripedouble.EventHold) {
+// has answered each: the late events of a step the test staged have then all arrived. raced
+// names the types of the events the step was staged against: each must have been caught by the
+// hold, or the hold proved nothing.
+func (s *service) deliverHeld(hold *stripedouble.EventHold, raced ...string) {
 	s.t.Helper()
-	hold.Release()
-	s.waitWebhooks()
-}
-
-// heldType says whether hold keeps an event of type typ: a test that holds events to stage a
-// step checks that the event it races was caught, or the hold proves nothing.
-func heldType(hold *stripedouble.EventHold, typ string) bool {
-	for _, e := range hold.Events() {
-		if e.Type == typ {
-			return true
+	held := hold.Events()
+	for _, typ := range raced {
+		if !slices.ContainsFunc(held, func(e stripedouble.HeldEvent) bool { return e.Type == typ }) {
+			s.t.Fatalf("no %s event was held: %+v", typ, held)
 		}
 	}
-	return false
+	hold.Release()
+	s.waitWebhooks()
 }
 
 // transitionsTo counts the changes of p's history into status to.
