@@ -26,6 +26,7 @@ import (
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/stripedouble"
 	"github.com/backstitch/backstitch/internal/testenv"
+	"github.com/backstitch/backstitch/internal/testenv/logbuf"
 	"github.com/backstitch/backstitch/internal/testsite"
 )
 
@@ -41,24 +42,6 @@ func TestMain(m *testing.M) {
 	testenv.Main(m)
 }
 
-// syncBuffer collects log lines from concurrent requests.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // service is a running Backstitch on a loopback port, with its own database and a movable clock.
 type service struct {
 	t     *testing.T
@@ -66,7 +49,7 @@ type service struct {
 	store *mongostore.Store
 	app   *app.App
 	clock *testenv.Clock
-	logs  *syncBuffer
+	logs  *logbuf.Buffer
 	http  *http.Client
 	// secrets are strings that must never show up in the logs (tokens, passwords, full emails).
 	secretsMu sync.Mutex
@@ -87,7 +70,7 @@ func startServiceOn(t *testing.T, env map[string]string, store *mongostore.Store
 		t:     t,
 		store: store,
 		clock: testenv.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)),
-		logs:  &syncBuffer{},
+		logs:  &logbuf.Buffer{},
 		http:  &http.Client{Timeout: 30 * time.Second},
 	}
 	s.serve(cfg)
