@@ -12,14 +12,7 @@ import (
 // texts, the same in both languages as before the lists shared it: the nav's name for screen
 // readers, then "first" and "next" links (escaped), and nothing on a list that fits one page.
 func TestPagersOfEveryList(t *testing.T) {
-	designer, err := templates.New("designer", locale.Languages, funcs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := templates.New("admin", locale.Languages, funcs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	designer, admin := mustEngine(t, "designer"), mustEngine(t, "admin")
 	type texts struct{ label, first, next string }
 	for _, c := range []struct {
 		engine *templates.Engine
