@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 	"github.com/backstitch/backstitch/internal/pledge"
 	"github.com/backstitch/backstitch/internal/stripedouble"
 	"github.com/backstitch/backstitch/internal/testenv"
+	"github.com/backstitch/backstitch/internal/testenv/logbuf"
 	"github.com/backstitch/backstitch/internal/testsite"
 )
 
@@ -40,24 +42,6 @@ func TestMain(m *testing.M) {
 	testenv.Main(m)
 }
 
-// syncBuffer collects log lines from concurrent requests.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // service is a running Backstitch on a loopback port, with its own database and a movable clock.
 type service struct {
 	t     *testing.T
@@ -65,7 +49,7 @@ type service struct {
 	store *mongostore.Store
 	app   *app.App
 	clock *testenv.Clock
-	logs  *syncBuffer
+	logs  *logbuf.Buffer
 	http  *http.Client
 	// secrets are strings that must never show up in the logs (tokens, passwords, full emails).
 	secretsMu sync.Mutex
@@ -86,7 +70,7 @@ func startServiceOn(t *testing.T, env map[string]string, store *mongostore.Store
 		t:     t,
 		store: store,
 		clock: testenv.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)),
-		logs:  &syncBuffer{},
+		logs:  &logbuf.Buffer{},
 		http:  &http.Client{Timeout: 30 * time.Second},
 	}
 	s.serve(cfg)
@@ -304,22 +288,19 @@ func (s *service) waitWebhooks() {
 }
 
 // deliverHeld releases hold's events in the order Stripe made them and waits until the service
-// has answered each: the late events of a step the test staged have then all arrived.
-func (s *service) deliverHeld(hold *stripedouble.EventHold) {
+// has answered each: the late events of a step the test staged have then all arrived. raced
+// names the types of the events the step was staged against: each must have been caught by the
+// hold, or the hold proved nothing.
+func (s *service) deliverHeld(hold *stripedouble.EventHold, raced ...string) {
 	s.t.Helper()
-	hold.Release()
-	s.waitWebhooks()
-}
-
-// heldType says whether hold keeps an event of type typ: a test that holds events to stage a
-// step checks that the event it races was caught, or the hold proves nothing.
-func heldType(hold *stripedouble.EventHold, typ string) bool {
-	for _, e := range hold.Events() {
-		if e.Type == typ {
-			return true
+	held := hold.Events()
+	for _, typ := range raced {
+		if !slices.ContainsFunc(held, func(e stripedouble.HeldEvent) bool { return e.Type == typ }) {
+			s.t.Fatalf("no %s event was held: %+v", typ, held)
 		}
 	}
-	return false
+	hold.Release()
+	s.waitWebhooks()
 }
 
 // transitionsTo counts the changes of p's history into status to.

@@ -3,6 +3,7 @@
 package app_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -11,11 +12,16 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"mime/multipart"
+	"net"
+	"net/http"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/backstitch/backstitch/internal/imaging"
 )
@@ -76,6 +82,13 @@ func pngHeaderOnly(w, h uint32) []byte {
 // upload sends a multipart upload; an empty filename sends no file part, alt "-" no alt part.
 func (s *service) upload(method, path, token, filename string, data []byte, alt string) response {
 	s.t.Helper()
+	body, contentType := s.uploadBody(filename, data, alt)
+	return s.call(method, path, token, string(body), "Content-Type", contentType)
+}
+
+// uploadBody is the multipart body of an upload (see upload) and its Content-Type.
+func (s *service) uploadBody(filename string, data []byte, alt string) ([]byte, string) {
+	s.t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	if filename != "" {
@@ -92,7 +105,7 @@ func (s *service) upload(method, path, token, filename string, data []byte, alt 
 		_ = mw.WriteField("alt", alt)
 	}
 	_ = mw.Close()
-	return s.call(method, path, token, body.String(), "Content-Type", mw.FormDataContentType())
+	return body.Bytes(), mw.FormDataContentType()
 }
 
 // fetch GETs a path and returns the whole response.
@@ -241,6 +254,55 @@ func TestImageUploadRefusals(t *testing.T) {
 	if n := s.imageFiles(); n != 2*int64(len(imaging.Widths)) {
 		t.Fatalf("%d image files stored for two images", n)
 	}
+}
+
+// The head check that lets a signed-in designer send an image's body (the web server's
+// allowUploads) is not the handler's: a session that ends while the body is still arriving
+// uploads nothing, because the handler looks the session up again once the body is in.
+// (Carrying the head's answer over to the handler would keep a logged-out session working for
+// as long as a slow body takes.) The body is over the ordinary body limit, so only a session
+// live at the head gets it read: an answer of 413 means the head was read after the log-out,
+// and the step is tried again with more time.
+func TestUploadWhoseSessionEndsMidBodyIsRefused(t *testing.T) {
+	s := startService(t, nil)
+	jpg := jpegBytes(t, 800, 600)
+	padded := append(append([]byte{}, jpg...), make([]byte, 1<<20)...)
+	for _, wait := range []time.Duration{100 * time.Millisecond, time.Second, 5 * time.Second} {
+		tok, _ := s.designer("Ines")
+		id := s.must(201, "POST", "/api/v1/campaigns", tok, s.campaignBody("Wool"))["id"].(string)
+		body, contentType := s.uploadBody("a.jpg", padded, "A coat")
+		conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		head := "PUT /api/v1/campaigns/" + id + "/cover HTTP/1.1\r\nHost: backstitch.test\r\nAuthorization: Bearer " + tok +
+			"\r\nContent-Type: " + contentType + "\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n"
+		if _, err := conn.Write(append([]byte(head), body[:len(body)/2]...)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(wait) // the server reads the head and starts on the body
+		s.must(204, "DELETE", "/api/v1/sessions/current", tok, nil)
+		if _, err := conn.Write(body[len(body)/2:]); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(res.Body)
+		switch {
+		case res.StatusCode == 413:
+			continue
+		case res.StatusCode != 401 || !strings.Contains(string(answer), `"unauthenticated"`):
+			t.Fatalf("upload whose session ended mid-body: %d %s", res.StatusCode, answer)
+		}
+		if n := s.imageFiles(); n != 0 {
+			t.Fatalf("%d image files stored by a session that had ended", n)
+		}
+		return
+	}
+	t.Fatal("the server never read the upload's head before the log-out")
 }
 
 // Replacing or removing a picture gives new URLs and leaves no bytes behind, for covers and

@@ -459,11 +459,8 @@ func TestFlexiblePledgeIsChargedAtOnceAndRefundedOnCancel(t *testing.T) {
 	if pledged, backers := s.campaignTotals(c.slug); pledged != 0 || backers != 0 {
 		t.Fatalf("totals after cancel %v / %v", pledged, backers)
 	}
-	if !heldType(hold, "charge.refunded") {
-		t.Fatalf("the refund's event was not held: %+v", hold.Events())
-	}
 	// Late, it leaves the pledge cancelled and the totals alone.
-	s.deliverHeld(hold)
+	s.deliverHeld(hold, "charge.refunded")
 	if st := s.manage("GET", id, token, nil).JSON(t)["status"]; st != "cancelled" {
 		t.Fatalf("after the late refund event: %v, want cancelled", st)
 	}

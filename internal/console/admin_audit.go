@@ -81,7 +81,8 @@ type auditView struct {
 	Action, Target, Actor string
 	Actions               []actionChoice
 	Rows                  []auditRow
-	First, Next, CSV      string
+	CSV                   string
+	Pager                 pager
 }
 
 // actionChoice is an action in the filter's list.
@@ -117,18 +118,20 @@ func (k *Console) auditPage(r *request) (view, error) {
 	if len(q) > 0 {
 		v.CSV += "?" + q.Encode()
 	}
+	var first, next string
 	if f.Cursor != "" {
-		v.First = "/admin/audit"
+		first = "/admin/audit"
 		if len(q) > 0 {
-			v.First += "?" + q.Encode()
+			first += "?" + q.Encode()
 		}
 	}
 	if len(entries) > auditPage {
 		entries = entries[:auditPage]
-		next := f.values()
-		next.Set("before", auditCursor(entries[len(entries)-1]))
-		v.Next = "/admin/audit?" + next.Encode()
+		older := f.values()
+		older.Set("before", auditCursor(entries[len(entries)-1]))
+		next = "/admin/audit?" + older.Encode()
 	}
+	v.Pager = newPager(r.loc, auditPager, first, next)
 	names := map[string]string{}
 	for _, e := range entries {
 		row := auditRow{At: when(r, e.At), Action: e.Action, ActionLabel: auditActionLabel(r, e.Action), Target: e.Target,

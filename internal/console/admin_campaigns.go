@@ -55,10 +55,10 @@ type campaignRow struct {
 
 type campaignsView struct {
 	base
-	Tabs        []statusTab
-	Status      string
-	Rows        []campaignRow
-	First, Next string
+	Tabs   []statusTab
+	Status string
+	Rows   []campaignRow
+	Pager  pager
 }
 
 // campaignsList lists every campaign of one status, newest first, a page at a time, with its
@@ -79,12 +79,13 @@ func (k *Console) campaignsList(r *request) (view, error) {
 	v.Title = r.loc.T("admin.campaigns.title")
 	v.Notice = k.adminNotice(r)
 	q := campaign.ListQuery{Scope: campaign.ListReview, Status: st, Limit: campaignsPage}
+	var first, next string
 	// The position is a campaign an admin may read anyway; one of another status (an edited
 	// link, or one that moved on since) would page from the wrong place, so the list starts over.
 	if after := r.c.Query("after"); after != "" && len(after) <= 64 {
 		if c, err := k.campaigns.FindForOwnerOrAdmin(ctx, r.actor(), after); err == nil && c.Status == st {
 			q.After = &c
-			v.First = campaignsHref(st, "")
+			first = campaignsHref(st, "")
 		} else if backstitch.ErrorCode(err) != backstitch.CodeNotFound && err != nil {
 			return view{}, err
 		}
@@ -114,8 +115,9 @@ func (k *Console) campaignsList(r *request) (view, error) {
 		v.Rows = append(v.Rows, row)
 	}
 	if page.Last != nil {
-		v.Next = campaignsHref(st, page.Last.ID)
+		next = campaignsHref(st, page.Last.ID)
 	}
+	v.Pager = newPager(r.loc, campaignsPager, first, next)
 	return view{name: "admin_campaigns", data: v}, nil
 }
 

@@ -42,8 +42,8 @@ type runsView struct {
 	Campaign, From, To string
 	Errors             fieldErrors
 	Error              string
-	// First and Next page the list: the newest runs, and those older than this page's last.
-	First, Next string
+	// Pager pages the list: the newest runs, and those older than this page's last.
+	Pager pager
 }
 
 // runForm is what the start form was sent with.
@@ -71,14 +71,16 @@ func (k *Console) runsView(r *request, form runForm, errs fieldErrors, msg strin
 	}
 	v := runsView{base: r.base, Campaign: form.Campaign, From: form.From, To: form.To, Errors: errs, Error: msg}
 	v.Title = r.loc.T("admin.runs.title")
+	var first, next string
 	if f.BeforeID != "" {
-		v.First = "/admin/reconciliations"
+		first = "/admin/reconciliations"
 	}
 	if len(runs) > runsPage {
 		runs = runs[:runsPage]
 		last := runs[len(runs)-1]
-		v.Next = "/admin/reconciliations?" + url.Values{"before": {strconv.FormatInt(last.CreatedAt.UnixNano(), 10) + "." + last.ID}}.Encode()
+		next = "/admin/reconciliations?" + url.Values{"before": {strconv.FormatInt(last.CreatedAt.UnixNano(), 10) + "." + last.ID}}.Encode()
 	}
+	v.Pager = newPager(r.loc, runsPager, first, next)
 	titles := map[string]string{}
 	for _, run := range runs {
 		scope, err := k.scopeOf(r, run.Scope, titles)
@@ -211,8 +213,8 @@ type runView struct {
 	Open                                                  string
 	Totals                                                []totalsRow
 	Kinds                                                 []kindGroup
-	// First and Next page the findings, findingsPage at a time, in the order they were found.
-	First, Next string
+	// Pager pages the findings, findingsPage at a time, in the order they were found.
+	Pager pager
 }
 
 // runPage shows a run's totals and its findings by kind; until it has finished, the page reloads.
@@ -259,13 +261,15 @@ func (k *Console) runPage(r *request) (view, error) {
 	if err != nil {
 		return view{}, err
 	}
+	var first, next string
 	if after > 0 {
-		v.First = runHref(run.ID)
+		first = runHref(run.ID)
 	}
 	if len(findings) > findingsPage {
 		findings = findings[:findingsPage]
-		v.Next = runHref(run.ID) + "?after=" + strconv.Itoa(findings[len(findings)-1].Seq)
+		next = runHref(run.ID) + "?after=" + strconv.Itoa(findings[len(findings)-1].Seq)
 	}
+	v.Pager = newPager(r.loc, findingsPager, first, next)
 	for _, kind := range reconcile.Kinds {
 		g := kindGroup{Kind: string(kind), Label: r.loc.T("admin.kind." + string(kind)), Anchor: "kind-" + string(kind)}
 		for _, f := range findings {

@@ -20,7 +20,8 @@ type backerRow struct {
 
 type backersView struct {
 	base
-	CampaignTitle, Back, CSV, First, Next string
+	CampaignTitle, Back, CSV string
+	Pager                    pager
 	// Fulfilment is the page where rewards are marked sent, once the campaign has launched.
 	Fulfilment string
 	Count      string
@@ -60,13 +61,15 @@ func (k *Console) backers(r *request) (view, error) {
 	if c.LaunchedAt != nil {
 		v.Fulfilment = editorHref(c.ID) + "/fulfilment"
 	}
+	var first, next string
 	if after != "" {
-		v.First = href
+		first = href
 	}
 	if len(list) > backersPage {
 		list = list[:backersPage]
-		v.Next = href + "?" + url.Values{"after": {list[len(list)-1].ID}}.Encode()
+		next = href + "?" + url.Values{"after": {list[len(list)-1].ID}}.Encode()
 	}
+	v.Pager = newPager(r.loc, backersPager, first, next)
 	for _, p := range list {
 		v.Rows = append(v.Rows, backerRowOf(r, p, tiers))
 	}

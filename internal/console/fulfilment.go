@@ -49,7 +49,8 @@ func (k *Console) mountFulfilment(r fiber.Router) {
 type fulfilmentView struct {
 	base
 	CampaignTitle, Back, Backers, Action, Import, Packing string
-	After, First, Next                                    string
+	After                                                 string
+	Pager                                                 pager
 	// Problem is why the last form was refused, on top of the page.
 	Problem    string
 	Rows       []fulfilmentRow
@@ -143,13 +144,15 @@ func (k *Console) fulfilmentView(r *request, c campaign.Campaign, after string, 
 	if err != nil {
 		return view{}, err
 	}
+	var first, next string
 	if after != "" {
-		v.First = v.Action
+		first = v.Action
 	}
 	if len(list) > backersPage {
 		list = list[:backersPage]
-		v.Next = v.Action + "?" + url.Values{"after": {list[len(list)-1].ID}}.Encode()
+		next = v.Action + "?" + url.Values{"after": {list[len(list)-1].ID}}.Encode()
 	}
+	v.Pager = newPager(r.loc, backersPager, first, next)
 	for _, p := range list {
 		t, ok := tiers[p.TierID]
 		if !ok {

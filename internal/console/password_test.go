@@ -1,35 +1,17 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/backstitch/backstitch/internal/testenv/logbuf"
 )
-
-// lockedBuffer collects log lines written from the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 var resetLink = regexp.MustCompile(`"reset_link":"http://localhost:8080(/designer/password/reset\?token=[A-Za-z0-9_-]+)"`)
 
@@ -37,7 +19,7 @@ var resetLink = regexp.MustCompile(`"reset_link":"http://localhost:8080(/designe
 // session of the account, and is dead after use or after an hour. An unknown address gets the
 // same answer and no link.
 func TestForgottenPasswordLinkWorksOnceForAnHour(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	s := startSiteLogging(t, nil, zerolog.New(logs))
 	v := s.visitor("en")
 	email := v.signUp("Ana")
@@ -99,7 +81,7 @@ func TestForgottenPasswordLinkWorksOnceForAnHour(t *testing.T) {
 
 // Served over https, the link is never logged.
 func TestResetLinkIsNotLoggedInProduction(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	s := startSiteLogging(t, map[string]string{"BACKSTITCH_PUBLIC_URL": "https://backstitch.example"}, zerolog.New(logs))
 	v := s.visitor("en")
 	p := v.post("/designer/signup", "/designer/signup", url.Values{"name": {"Ana"}, "email": {"ana.prod@atelier.example"}, "password": {password}})

@@ -39,7 +39,9 @@ var uploadPath = regexp.MustCompile(`^/api/v1/campaigns/[^/]+/(cover|tiers/[^/]+
 // forms), and only for a signed-in user, decided from the request's head before the body is
 // read: no other route, and no stranger, makes the server buffer more than
 // BACKSTITCH_BODY_LIMIT. Whether she may change that campaign is the handler's question, as
-// for any request.
+// for any request. The handler looks the session up again rather than being handed this one:
+// the hook sees only the head (there is no request context yet to carry it in), and a session
+// that ends while a large body arrives must not upload it.
 func (s *Server) allowUploads() {
 	api, forms := max(s.cfg.BodyLimit, uploadBodyLimit), max(s.cfg.BodyLimit, consoleUploadBodyLimit)
 	s.app.Server().HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/backstitch/backstitch/internal/testenv/logbuf"
 )
 
 type ctxKey string
@@ -164,7 +166,7 @@ func TestRequestContextFollowsItsParent(t *testing.T) {
 
 // The request's context is shared with whatever goroutines a handler starts; run with -race.
 func TestRequestContextConcurrentUse(t *testing.T) {
-	var buf syncBuffer
+	var buf logbuf.Buffer
 	base := zerolog.New(&buf)
 	for range 50 {
 		ctx := newRequestContext(context.Background(), time.Minute, "id", &base)
@@ -209,15 +211,4 @@ func TestRequestContextCostsOneAllocationUnlessAsked(t *testing.T) {
 	if allocs > 1 {
 		t.Errorf("%.0f allocations per unasked request context, want 1", allocs)
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
 }
