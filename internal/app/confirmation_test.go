@@ -141,7 +141,7 @@ func TestConfirmationOwedByACrashIsWrittenByTheSweeper(t *testing.T) {
 	id, token := p["id"].(string), p["manage_token"].(string)
 	s.secret(token)
 	hold := s.double().HoldEvents(t)
-	failNext(s.app.Pledges(), 1)
+	failNext(s.app.Pledges(), pledge.AfterPledgeWrite, 1)
 	confirm := map[string]any{"payment_method": "pm_card_visa"}
 	if r := s.manage("POST", id, token, confirm); r.Status != 503 {
 		t.Fatalf("confirm with a crash after the write: %d %s", r.Status, r.Body)
