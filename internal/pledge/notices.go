@@ -43,14 +43,23 @@ func (s *Service) holdConfirmation(ctx context.Context, p Pledge, token string, 
 	if err != nil || held {
 		return err
 	}
-	// A confirmation of this pledge id is there already: the same request ran before. If its
-	// pledge was inserted, it answered (its key's record expired, or its answer was lost), and
-	// its confirmation keeps the link the backer was given. If not, that request died before
-	// the insert and never showed its token: the confirmation takes this one's.
+	// A confirmation of this pledge id is there already: the same request ran before, or runs
+	// now. If its pledge was inserted (since this request looked it up), it answered, and its
+	// confirmation keeps the link the backer was given. If not, that request died before the
+	// insert and never showed its token, or is still running (then the run whose insert loses
+	// puts the winner's link back, see Create): the confirmation takes this one's.
 	if _, err := s.store.FindPledge(ctx, p.ID); err == nil {
 		return errAnswered
 	} else if backstitch.ErrorCode(err) != backstitch.CodeNotFound {
 		return err
+	}
+	return s.notices.RenewConfirmation(ctx, p, token, camp, tier)
+}
+
+// renewConfirmation puts p's manage link (token) back in its held confirmation.
+func (s *Service) renewConfirmation(ctx context.Context, p Pledge, token string, camp *campaign.Campaign, tier *campaign.Tier) error {
+	if s.notices == nil {
+		return nil
 	}
 	return s.notices.RenewConfirmation(ctx, p, token, camp, tier)
 }
