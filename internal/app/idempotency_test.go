@@ -218,3 +218,23 @@ func TestTwinPledgeRequestsMakeOnePledge(t *testing.T) {
 		t.Fatalf("%d customers, want %d", n, rounds)
 	}
 }
+
+// A retry of a pledge is answered from the pledge without counting against the address's pledge
+// rate: it makes nothing, and a backer whose first reply was lost gets her pledge, not a 429.
+func TestPledgeRetryIsNotRateLimited(t *testing.T) {
+	s := startService(t, map[string]string{"BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS": "1", "BACKSTITCH_PLEDGE_WINDOW": "10m"})
+	c := s.pledgeSetup("all_or_nothing", 10)
+	first := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "first")
+	if first.Status != 201 {
+		t.Fatalf("first pledge: %d %s", first.Status, first.Body)
+	}
+	s.secret(first.JSON(t)["manage_token"].(string))
+	for range 2 {
+		if r := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "first"); r.Status != 201 || string(r.Body) != string(first.Body) {
+			t.Fatalf("retry: %d %s", r.Status, r.Body)
+		}
+	}
+	if r := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "second"); r.Status != 429 {
+		t.Fatalf("a new pledge in the window: %d %s", r.Status, r.Body)
+	}
+}

@@ -104,6 +104,9 @@ type Origin struct {
 	// the life of an idempotency key. After it, any request with the key is refused, so an old
 	// key never hands out a token for a pledge.
 	ReplayFor time.Duration
+	// Admit, if set, is asked whether the caller may make a new pledge (the rate limit) once
+	// the lookup found none: a retry answered from its pledge makes nothing and is not counted.
+	Admit func() error
 }
 
 // Sealer seals and opens a secret under the client's Idempotency-Key.
@@ -146,6 +149,11 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 	id := IDFor(o)
 	if created, found, err := s.Replay(ctx, o); err != nil || found {
 		return created, err
+	}
+	if o.Admit != nil {
+		if err := o.Admit(); err != nil {
+			return Created{}, err
+		}
 	}
 	camp, err := s.requestCampaign(ctx, o, campaignRef)
 	if err != nil {

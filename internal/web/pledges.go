@@ -91,11 +91,13 @@ func (s *Server) createPledge(c *fiber.Ctx) error {
 	}
 	// Counted in memory and flushed: across instances the limit may let through what other
 	// instances admitted within one flush interval, which a brake on card testing can spare
-	// (README, Rate limits); one instance refuses past it at once.
-	if err := s.pledgeLimit.Hit(c.UserContext(), "pledge:addr:"+c.IP(), s.cfg.PledgePerAddress, s.cfg.PledgeWindow); err != nil {
-		return err
+	// (README, Rate limits); one instance refuses past it at once. A retry answered from its
+	// pledge is not counted (Origin.Admit).
+	o := s.pledgeOrigin(c)
+	o.Admit = func() error {
+		return s.pledgeLimit.Hit(c.UserContext(), "pledge:addr:"+c.IP(), s.cfg.PledgePerAddress, s.cfg.PledgeWindow)
 	}
-	created, err := s.pledges.Create(c.UserContext(), s.pledgeOrigin(c), c.Params("id"), in)
+	created, err := s.pledges.Create(c.UserContext(), o, c.Params("id"), in)
 	if err != nil {
 		return err
 	}
