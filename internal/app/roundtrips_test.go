@@ -19,13 +19,12 @@ import (
 // embedded store's one connection, and any filter but a bare _id reads the whole collection, so
 // the pledge rate follows how many commands a pledge sends and what they filter on. A pledge
 // sends six (its rate limit is counted in memory and flushed apart, see internal/ratelimit): the
-// idempotency key, the campaign (resolving the slug
+// pledge read by the _id its idempotency key derives (it is the key's record), the campaign (resolving the slug
 // into the idempotency scope, by the _id the slug resolved to before; the pledge service and
 // the held confirmation use that copy), the
 // tier (by _id; the confirmation reuses it), the unit's claim, the held confirmation, and the
 // pledge inserted with its Stripe ids and its answer (a retry is answered from it, so no response
-// is stored for the key): no read before the insert (the unique _id of the confirmation and of
-// the pledge find one that exists), no second write. The confirmation still names the campaign
+// is stored for the key): no second write. The confirmation still names the campaign
 // and the reward.
 func TestPledgeSendsSixCommandsByID(t *testing.T) {
 	opts := testenv.StoreOptions(t)
