@@ -368,8 +368,8 @@ func TestLostPledgeInsertReplyRetryGetsThePledge(t *testing.T) {
 // pledge, nothing charged and a unit claimed (never oversold). The client's retry with the same
 // key gets the same Stripe objects back (their idempotency keys derive from the pledge id), a
 // confirmation whose manage link is the token it was shown, and the repair's counter check gives
-// the dead request's unit back once it has not moved for SettleWithin. Once the key's record
-// has expired, the same request is refused and changes nothing.
+// the dead request's unit back once it has not moved for SettleWithin. Once the key's replay
+// window has ended, the same request is refused and changes nothing.
 func TestCrashBeforePledgeInsertLeavesNothingHalfMade(t *testing.T) {
 	s := startService(t, map[string]string{"BACKSTITCH_IDEMPOTENCY_TTL": "3s"})
 	c := s.pledgeSetup("all_or_nothing", 2)
@@ -408,9 +408,8 @@ func TestCrashBeforePledgeInsertLeavesNothingHalfMade(t *testing.T) {
 	}
 	s.confirmationLinks(id, token)
 
-	// The key's record expires: the same key and body again find the pledge (its insert, whose
-	// Stripe requests repeat the pledge's idempotency keys and get its objects back) and are
-	// refused, the confirmation keeping the link the backer was given.
+	// The key's replay window ends: the same key and body again find the pledge (by the _id the
+	// key derives) and are refused, the confirmation keeping the link the backer was given.
 	if r := s.pledge(c.slug, coatPledge(c.coatTier, 32000), "crash-before-insert"); r.Status != 422 || r.JSON(t)["code"] != "idempotency_key_reused" {
 		t.Fatalf("same key and body after the key expired: %d %s", r.Status, r.Body)
 	}

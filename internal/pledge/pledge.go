@@ -142,7 +142,8 @@ type Pledge struct {
 	Locale          string `bson:"locale,omitempty"`
 	Status          Status `bson:"status"`
 	ManageTokenHash string `bson:"manage_token_hash"`
-	// RequestHash identifies the request that created the pledge (its body).
+	// RequestHash identifies the request that created the pledge (its body): the pledge is its
+	// Idempotency-Key's record, so the same key with another body is refused by comparing it.
 	RequestHash string `bson:"request_hash,omitempty"`
 	// ReplayToken is the manage token sealed under the client's Idempotency-Key, which the
 	// server never stores: a retry of the creating request gets the pledge's answer back from

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
-	"errors"
 	"strings"
 	"time"
 
@@ -103,9 +102,12 @@ type Origin struct {
 	// opens it for a retry of the same request (nil: the pledge cannot be replayed).
 	Sealer Sealer
 	// ReplayFor is how long after its creation a retry of the request gets the pledge back:
-	// the life of an idempotency key. After it, the key is only a key again and the same request
-	// is refused, so an old key never hands out a token for a pledge.
+	// the life of an idempotency key. After it, any request with the key is refused, so an old
+	// key never hands out a token for a pledge.
 	ReplayFor time.Duration
+	// Admit, if set, is asked whether the caller may make a new pledge (the rate limit) once
+	// the lookup found none: a retry answered from its pledge makes nothing and is not counted.
+	Admit func() error
 }
 
 // Sealer seals and opens a secret under the client's Idempotency-Key.
@@ -114,12 +116,13 @@ type Sealer interface {
 	Open(sealed []byte) ([]byte, error)
 }
 
-// IDFor derives a pledge id from the request that creates it: a retried request (after a timeout
-// or a crash) lands on the same pledge and so repeats the same Stripe requests, whose idempotency
-// keys are derived from the pledge id. The body is part of it, so a key reused for another
-// request after its record expired makes another pledge instead of finding someone else's.
+// IDFor derives a pledge id from the request's idempotency scope (caller, route, campaign and
+// the client's key): a retried request (after a timeout or a crash) lands on the same pledge and
+// so repeats the same Stripe requests, whose idempotency keys are derived from the pledge id, and
+// two runs of one key at once insert one pledge, the unique _id refusing the second. The pledge is
+// the key's record: no other is written for it.
 func IDFor(o Origin) string {
-	sum := sha256.Sum256([]byte("pledge\x00" + o.Scope + "\x00" + o.RequestHash))
+	sum := sha256.Sum256([]byte("pledge\x00" + o.Scope))
 	return "plg_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:10]))
 }
 
@@ -127,20 +130,33 @@ func IDFor(o Origin) string {
 type Created struct {
 	Pledge      Pledge
 	ManageToken string
+	// Replayed says the pledge was made by an earlier run of the same request.
+	Replayed bool
 }
 
-// Create makes a pledge on the campaign with this id or slug. The pledge is written once, last,
-// with everything its answer and its confirmation need: its reward unit is claimed first, then
-// its Stripe objects are made (with idempotency keys derived from the pledge id, so a retry after
-// a crash or a Stripe failure gets the same objects back), and only then is the pledge inserted,
-// its manage token sealed in it for the confirmation sent when it is confirmed (confirmation.go).
-// Anything that fails before the insert gives the unit back, and the client's retry runs the
-// request again. Nothing reads whether the pledge exists first: a pledge that exists has
-// answered, and its unique _id finds it; the request then gets that pledge's answer (Replay),
-// so no one is ever handed a second token for it, and its confirmation links the token its
-// answer showed.
+// Create makes a pledge on the campaign with this id or slug. The pledge is its request's
+// idempotency record: it is looked up by the id its key derives first (one read by _id), so a
+// retry gets the pledge its earlier run made (Replay) and the same key with another body is
+// refused, before a unit is claimed or Stripe is asked anything with that pledge's keys. Then
+// the pledge is written once, last, with everything its answer and its confirmation need: its
+// reward unit is claimed first, then its Stripe objects are made (with idempotency keys derived
+// from the pledge id, so a retry after a crash or a Stripe failure gets the same objects back),
+// and only then is the pledge inserted, its manage token sealed in it for the confirmation sent
+// when it is confirmed (confirmation.go). Anything that fails before the insert gives the unit
+// back, and the client's retry runs the request again. Two runs of one key at once both get past
+// the read: the unique _id takes one insert, and the other, its own insert refused, gives its
+// unit back and answers with the pledge that won, so no one is ever handed a second token for
+// it, and the confirmation links the token every answer showed.
 func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Request) (Created, error) {
 	id := IDFor(o)
+	if created, found, err := s.Replay(ctx, o); err != nil || found {
+		return created, err
+	}
+	if o.Admit != nil {
+		if err := o.Admit(); err != nil {
+			return Created{}, err
+		}
+	}
 	camp, err := s.requestCampaign(ctx, o, campaignRef)
 	if err != nil {
 		return Created{}, err
@@ -171,16 +187,15 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 		p.CustomerID, p.SetupIntentID, p.PaymentIntentID, p.ClientSecret = o.CustomerID, o.SetupIntentID, o.PaymentIntentID, o.ClientSecret
 		return err
 	})
-	if errors.Is(err, errAnswered) || backstitch.ErrorCode(err) == backstitch.CodeConflict {
-		// The pledge exists: inserted by this request's earlier run (whose answer was lost), or
-		// by the same request running twice at once (its key's lock ran out). Its answer is
-		// this request's.
+	if backstitch.ErrorCode(err) == backstitch.CodeConflict {
+		// The same request running twice at once (a double click, a client's early retry): the
+		// other run's pledge won the _id, and its answer is this request's.
 		created, found, rerr := s.Replay(ctx, o)
 		switch {
 		case rerr != nil:
 			return Created{}, rerr
 		case !found:
-			return Created{}, errAnswered
+			return Created{}, err
 		}
 		return created, nil
 	}
@@ -193,8 +208,9 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 
 // Replay is the answer of the request o to a retry of it: the pledge it made, with its manage
 // token opened with the client's key. found is false when the request made no pledge (yet).
-// A pledge older than o.ReplayFor, or one whose token cannot be opened, is refused
-// (idempotency_key_reused): its key has expired, and the pledge answered once.
+// The same key with another body is refused (idempotency_key_reused), and so is a pledge older
+// than o.ReplayFor or one whose token cannot be opened: its key has expired, and the pledge
+// answered once.
 func (s *Service) Replay(ctx context.Context, o Origin) (_ Created, found bool, _ error) {
 	p, err := s.store.FindPledge(ctx, IDFor(o))
 	switch {
@@ -202,6 +218,8 @@ func (s *Service) Replay(ctx context.Context, o Origin) (_ Created, found bool, 
 		return Created{}, false, nil
 	case err != nil:
 		return Created{}, false, err
+	case p.RequestHash != o.RequestHash && s.now().Before(p.CreatedAt.Add(o.ReplayFor)):
+		return Created{}, true, errKeyReused
 	case o.Sealer == nil || len(p.ReplayToken) == 0 || p.RequestHash != o.RequestHash || !s.now().Before(p.CreatedAt.Add(o.ReplayFor)):
 		return Created{}, true, errAnswered
 	}
@@ -209,8 +227,12 @@ func (s *Service) Replay(ctx context.Context, o Origin) (_ Created, found bool, 
 	if err != nil {
 		return Created{}, true, errAnswered
 	}
-	return Created{Pledge: p, ManageToken: string(token)}, true, nil
+	return Created{Pledge: p, ManageToken: string(token), Replayed: true}, true, nil
 }
+
+// errKeyReused refuses a request whose key made a pledge for another request.
+var errKeyReused = backstitch.Errorf(backstitch.CodeIdempotencyReused,
+	"This Idempotency-Key was used for a different request. Use a new key for a new request.")
 
 // errAnswered refuses a request whose pledge exists and can no longer be replayed: it answered
 // once, with its manage token.

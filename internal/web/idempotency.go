@@ -25,51 +25,21 @@ const (
 	// localCampaign is the campaign idempotencyTarget read to resolve a slug: the handler uses
 	// it rather than reading it again.
 	localCampaign = "idempotency_campaign"
-	// localAnswerKept is set by a handler whose created resource keeps its own answer (see
-	// idempotentKept): no response is stored for the key.
-	localAnswerKept = "idempotency_answer_kept"
 )
 
-// idempotent makes a create request safe to retry (see runIdempotent).
-func (s *Server) idempotent(c *fiber.Ctx) error { return s.runIdempotent(c, nil) }
-
-// idempotentKept is idempotent for a route whose created resource keeps its own answer, which
-// replay writes: a retry of a request that created it gets it from the resource (found by the
-// request's scope and body) rather than from a stored response, so the request writes one
-// document less, and a retry whose first run was applied but could not answer (its reply lost,
-// its key released) still gets that answer.
-func (s *Server) idempotentKept(replay func(c *fiber.Ctx) (bool, error)) fiber.Handler {
-	return func(c *fiber.Ctx) error { return s.runIdempotent(c, replay) }
-}
-
-// runIdempotent makes a create request safe to retry: with an Idempotency-Key header, the first
-// response is stored and replayed byte for byte to every retry with the same key and body (or,
-// with replay, answered by what the request created); the same key with another body is refused,
-// and a retry while the first is still running gets 409.
-// Keys are scoped to the caller (session user, or anonymous) and to what the request acts on: the
-// route's template and the campaign it names, resolved to its id. Another spelling of the same
-// path (a slug for the id) is the same request, not a second one.
-func (s *Server) runIdempotent(c *fiber.Ctx, replay func(c *fiber.Ctx) (bool, error)) error {
+// idempotent makes a create request safe to retry: with an Idempotency-Key header, the first
+// response is stored and replayed byte for byte to every retry with the same key and body; the
+// same key with another body is refused, and a retry while the first is still running gets 409.
+func (s *Server) idempotent(c *fiber.Ctx) error {
 	key := c.Get("Idempotency-Key")
 	if key == "" {
 		return c.Next()
 	}
-	if len(key) > maxIdempotencyKey {
-		return backstitch.Errorf(backstitch.CodeValidation, "Idempotency-Key must be at most %d characters.", maxIdempotencyKey)
-	}
-	// Anonymous keys (backers pledging) are not tied to an address, which changes on phones:
-	// a replay needs the key and the identical body, and keys are random.
-	caller := "anonymous"
-	if sess, ok := session(c); ok {
-		caller = "user:" + sess.UserID
-	}
-	ctx := c.UserContext()
-	target, err := s.idempotencyTarget(c)
+	id, requestHash, err := s.idempotencyScope(c, key)
 	if err != nil {
 		return err
 	}
-	id := hashOf(caller, c.Method(), target, key)
-	requestHash := hashOf(string(c.Body()))
+	ctx := c.UserContext()
 	now := s.now()
 	lockedUntil := now.Add(s.cfg.RequestTimeout + 5*time.Second)
 	existing, err := s.store.ReserveIdempotencyKey(ctx, backstitch.IdempotencyRecord{
@@ -78,10 +48,6 @@ func (s *Server) runIdempotent(c *fiber.Ctx, replay func(c *fiber.Ctx) (bool, er
 	if err != nil {
 		return err
 	}
-	// Handlers that create something derive its id from this scope, so a resumed request finds
-	// the work its crashed predecessor started instead of starting over.
-	c.Locals(localIdempotencyScope, id)
-	c.Locals(localRequestHash, requestHash)
 	if existing != nil {
 		switch {
 		case existing.RequestHash != requestHash:
@@ -94,15 +60,6 @@ func (s *Server) runIdempotent(c *fiber.Ctx, replay func(c *fiber.Ctx) (bool, er
 			c.Set("Idempotent-Replayed", "true")
 			c.Set(fiber.HeaderContentType, existing.ContentType)
 			return c.Status(existing.Status).Send(body)
-		}
-		if replay != nil {
-			// No stored response: the request's first run may have created what keeps it.
-			if replayed, err := replay(c); err != nil || replayed {
-				if replayed {
-					c.Set("Idempotent-Replayed", "true")
-				}
-				return err
-			}
 		}
 		won := false
 		if existing.LockedUntil.Before(now) {
@@ -132,14 +89,54 @@ func (s *Server) runIdempotent(c *fiber.Ctx, replay func(c *fiber.Ctx) (bool, er
 		}
 		return nil
 	}
-	if kept, _ := c.Locals(localAnswerKept).(bool); kept {
-		return nil
-	}
 	sealed, err := sealBody(key, id, c.Response().Body())
 	if err != nil {
 		return err
 	}
 	return s.store.CompleteIdempotencyKey(ctx, id, status, string(c.Response().Header.ContentType()), sealed, now.Add(s.cfg.IdempotencyTTL))
+}
+
+// idempotentByResource is idempotent for a route whose created resource is the key's record: it
+// writes no record, only scopes the key (the handler derives the resource's id from the scope,
+// and keeps the request's body hash and its answer on it, sealed under the client's key). The
+// resource's unique id makes two runs of one key create one; a retry, or the same key with
+// another body, finds it by that id. One insert per request less than idempotent.
+func (s *Server) idempotentByResource(c *fiber.Ctx) error {
+	key := c.Get("Idempotency-Key")
+	if key == "" {
+		return c.Next()
+	}
+	if _, _, err := s.idempotencyScope(c, key); err != nil {
+		return err
+	}
+	return c.Next()
+}
+
+// idempotencyScope names an Idempotency-Key's request: id is the key's scope, the caller
+// (session user, or anonymous) and what the request acts on (the route's template and the
+// campaign it names, resolved to its id: another spelling of the same path, a slug for the id, is
+// the same request, not a second one), and requestHash the body's. Both are left in the locals:
+// handlers that create something derive its id from the scope, so a resumed request finds the
+// work its crashed predecessor started instead of starting over.
+func (s *Server) idempotencyScope(c *fiber.Ctx, key string) (id, requestHash string, err error) {
+	if len(key) > maxIdempotencyKey {
+		return "", "", backstitch.Errorf(backstitch.CodeValidation, "Idempotency-Key must be at most %d characters.", maxIdempotencyKey)
+	}
+	// Anonymous keys (backers pledging) are not tied to an address, which changes on phones:
+	// a replay needs the key and the identical body, and keys are random.
+	caller := "anonymous"
+	if sess, ok := session(c); ok {
+		caller = "user:" + sess.UserID
+	}
+	target, err := s.idempotencyTarget(c)
+	if err != nil {
+		return "", "", err
+	}
+	id = hashOf(caller, c.Method(), target, key)
+	requestHash = hashOf(string(c.Body()))
+	c.Locals(localIdempotencyScope, id)
+	c.Locals(localRequestHash, requestHash)
+	return id, requestHash, nil
 }
 
 // idempotencyTarget names what a request acts on, whatever its spelling: the route template with

@@ -91,11 +91,11 @@ func (s *Server) createPledge(c *fiber.Ctx) error {
 	}
 	// Counted in memory and flushed: across instances the limit may let through what other
 	// instances admitted within one flush interval, which a brake on card testing can spare
-	// (README, Rate limits); one instance refuses past it at once.
-	if err := s.pledgeLimit.Hit(c.UserContext(), c.IP()); err != nil {
-		return err
-	}
-	created, err := s.pledges.Create(c.UserContext(), s.pledgeOrigin(c), c.Params("id"), in)
+	// (README, Rate limits); one instance refuses past it at once. A retry answered from its
+	// pledge is not counted (Origin.Admit).
+	o := s.pledgeOrigin(c)
+	o.Admit = func() error { return s.pledgeLimit.Hit(c.UserContext(), c.IP()) }
+	created, err := s.pledges.Create(c.UserContext(), o, c.Params("id"), in)
 	if err != nil {
 		return err
 	}
@@ -112,21 +112,14 @@ func (s *Server) pledgeOrigin(c *fiber.Ctx) pledge.Origin {
 		Sealer: keySealer{clientKey: c.Get("Idempotency-Key"), recordID: scope}, ReplayFor: s.cfg.IdempotencyTTL}
 }
 
-// replayPledge answers a retried pledge request from the pledge its first run made, if any.
-func (s *Server) replayPledge(c *fiber.Ctx) (bool, error) {
-	created, found, err := s.pledges.Replay(c.UserContext(), s.pledgeOrigin(c))
-	if err != nil || !found {
-		return false, err
-	}
-	return true, s.replyPledgeCreated(c, created)
-}
-
-// replyPledgeCreated answers a pledge's creation; the pledge keeps this answer (its manage token
-// sealed under the client's key), so none is stored for the key.
+// replyPledgeCreated answers a pledge's creation, or a retry of it from the pledge its first run
+// made (its manage token sealed under the client's key).
 func (s *Server) replyPledgeCreated(c *fiber.Ctx, created pledge.Created) error {
 	v := s.viewPledge(created.Pledge)
 	v.ManageToken = created.ManageToken
-	c.Locals(localAnswerKept, true)
+	if created.Replayed {
+		c.Set("Idempotent-Replayed", "true")
+	}
 	return reply(c, http.StatusCreated, v)
 }
 

@@ -238,7 +238,7 @@ func (s *Server) routes() {
 	api.Post("/campaigns/:id/launch", query(), s.requireUser, s.transition((*campaign.Service).Launch))
 	api.Post("/campaigns/:id/cancel", query(), s.requireUser, s.transition((*campaign.Service).Cancel))
 
-	api.Post("/campaigns/:id/pledges", query(), s.idempotentKept(s.replayPledge), s.createPledge)
+	api.Post("/campaigns/:id/pledges", query(), s.idempotentByResource, s.createPledge)
 	api.Get("/pledges/:id", query(), s.showPledge)
 	api.Patch("/pledges/:id", query(), s.changePledge)
 	api.Post("/pledges/:id/confirm", query(), s.confirmPledge)
