@@ -79,11 +79,11 @@ func expand(body []byte, paths []string, lookup func(id string) ([]byte, bool)) 
 	if len(paths) == 0 {
 		return body
 	}
-	v := decodeOwn(body)
+	v := parseOwn(body)
 	for _, p := range paths {
 		v = expandPath(v, strings.Split(p, "."), lookup)
 	}
-	return mustJSON(v)
+	return v.appendJSON(make([]byte, 0, 2*len(body)))
 }
 
 func decodeOwn(b []byte) any {
@@ -96,29 +96,31 @@ func decodeOwn(b []byte) any {
 	return v
 }
 
-func expandPath(v any, path []string, lookup func(string) ([]byte, bool)) any {
-	switch x := v.(type) {
-	case string:
-		b, ok := lookup(x)
+func expandPath(n *jsonNode, path []string, lookup func(string) ([]byte, bool)) *jsonNode {
+	switch n.kind {
+	case 0:
+		id, ok := n.str()
 		if !ok {
-			return x
+			return n
 		}
-		return expandPath(decodeOwn(b), path, lookup)
-	case map[string]any:
+		b, ok := lookup(id)
+		if !ok {
+			return n
+		}
+		return expandPath(parseOwn(b), path, lookup)
+	case '{':
 		if len(path) == 0 {
-			return x
+			return n
 		}
-		if child, ok := x[path[0]]; ok {
-			x[path[0]] = expandPath(child, path[1:], lookup)
+		if i := slices.Index(n.keys, path[0]); i >= 0 {
+			n.elems[i] = expandPath(n.elems[i], path[1:], lookup)
 		}
-		return x
-	case []any:
-		for i := range x {
-			x[i] = expandPath(x[i], path, lookup)
+	case '[':
+		for i, e := range n.elems {
+			n.elems[i] = expandPath(e, path, lookup)
 		}
-		return x
 	}
-	return v
+	return n
 }
 
 // seqOf recovers the creation counter from an id minted by newID.
