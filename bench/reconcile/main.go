@@ -520,6 +520,8 @@ type runStats struct {
 	requests                        int64
 	reportChunks                    int
 	reportBytes                     int
+	// CPU time (user and system) during the run of this process and of the double's.
+	cpu, doubleCPU time.Duration
 	// Live heap as of the last GC (runtime/metrics): what the process really held, unlike
 	// HeapInuse, which also counts garbage the GC lets pile up to GOGC × the live heap.
 	liveBefore, livePeak uint64
@@ -587,9 +589,9 @@ func measureRun(ctx context.Context, e *env, campaignID, cpuProfilePath string) 
 			return r, err
 		}
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), profile.CPUTime()
 	err = runner.Execute(logCtx, run.ID)
-	r.took = time.Since(start)
+	r.took, r.cpu = time.Since(start), profile.CPUTime()-cpu0
 	if cpuProfilePath != "" {
 		pprof.StopCPUProfile()
 	}
@@ -613,6 +615,7 @@ func measureRun(ctx context.Context, e *env, campaignID, cpuProfilePath string) 
 	}
 	// The stats calls themselves are not counted: they do not pass through the timed handler.
 	r.doubleTime, r.requests = time.Duration(s1.HandlerNS-s0.HandlerNS), s1.Requests-s0.Requests
+	r.doubleCPU = time.Duration(s1.CPUNS - s0.CPUNS)
 	if r.run, err = e.store.FindRun(ctx, run.ID); err != nil {
 		return r, err
 	}
@@ -651,6 +654,9 @@ func (r runStats) print(out io.Writer, n int) {
 		}
 	}
 	row(spanInProcessTag, 0, r.took-timed)
+	fmt.Fprintf(out, "  CPU (user + system; less noisy than wall time on a shared machine): this process %v, the double's %v, together %v = %.2f of %d cores for the wall time\n",
+		r.cpu.Round(time.Millisecond), r.doubleCPU.Round(time.Millisecond), (r.cpu + r.doubleCPU).Round(time.Millisecond),
+		(r.cpu+r.doubleCPU).Seconds()/r.took.Seconds(), runtime.NumCPU())
 	fmt.Fprintf(out, "  report: %d chunks, %s of gzipped CSV\n", r.reportChunks, mib(uint64(r.reportBytes)))
 	fmt.Fprintf(out, "  Go live heap (as of each GC, sampled every %v): %s before, %s peak: +%s\n",
 		sampleEvery, mib(r.liveBefore), mib(r.livePeak), mib(r.liveGrowth()))
@@ -673,10 +679,12 @@ type phases struct {
 	// wall time on a shared machine; and the same read through FerretDB's query (served).
 	streamCPU, servedStream, servedCPU time.Duration
 	chargesDouble                      time.Duration
-	chargeRequests                     int64
-	charges, transfers, ledgers        int
-	held                               uint64 // heap the records take, after a GC
-	csvBytes, gzBytes                  int64
+	// CPU time of the listing in this process (stripe-go's decoding, the adapter) and in the double's.
+	listCPU, chargesDoubleCPU   time.Duration
+	chargeRequests              int64
+	charges, transfers, ledgers int
+	held                        uint64 // heap the records take, after a GC
+	csvBytes, gzBytes           int64
 }
 
 // measurePhases repeats from outside what the Runner does inside: list the charges and transfers,
@@ -693,17 +701,18 @@ func measurePhases(ctx context.Context, e *env, camp campaign.Campaign) (phases,
 	if err != nil {
 		return ph, err
 	}
-	t := time.Now()
+	t, cpu0 := time.Now(), profile.CPUTime()
 	var charges []reconcile.Charge
 	if err := e.pay.ListCharges(ctx, f, func(c reconcile.Charge) error { charges = append(charges, c); return nil }); err != nil {
 		return ph, err
 	}
-	ph.listCharges = time.Since(t)
+	ph.listCharges, ph.listCPU = time.Since(t), profile.CPUTime()-cpu0
 	s1, err := e.double.Stats(ctx)
 	if err != nil {
 		return ph, err
 	}
 	ph.chargesDouble, ph.chargeRequests = time.Duration(s1.HandlerNS-s0.HandlerNS), s1.Requests-s0.Requests
+	ph.chargesDoubleCPU = time.Duration(s1.CPUNS - s0.CPUNS)
 
 	t = time.Now()
 	var transfers []reconcile.Transfer
@@ -773,6 +782,8 @@ func (ph phases) print(out io.Writer, total time.Duration) {
 	fmt.Fprintf(out, "\nthe same steps repeated alone after run 1, over the same data (and %% of run 1's wall time):\n")
 	row(fmt.Sprintf("ListCharges (%d charges, %d requests of up to 100, in ranges side by side, balance transactions expanded)", ph.charges, ph.chargeRequests), ph.listCharges)
 	row("  of which inside the double's handler (validate, render, expand; summed over requests in parallel)", ph.chargesDouble)
+	fmt.Fprintf(out, "  %-76s %9v, the double's %v\n", "  CPU: this process (stripe-go decoding the pages, the adapter)",
+		ph.listCPU.Round(time.Millisecond), ph.chargesDoubleCPU.Round(time.Millisecond))
 	row(fmt.Sprintf("ListTransfers (%d transfers)", ph.transfers), ph.listTransfers)
 	if ph.servedStream > 0 {
 		row(fmt.Sprintf("StreamLedger (%d pledges, scanned from the embedded store's files; CPU %v)", ph.ledgers, ph.streamCPU.Round(time.Millisecond)), ph.stream)

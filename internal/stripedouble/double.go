@@ -215,10 +215,15 @@ func (d *Double) RequestCount(method, path string) int {
 	return n
 }
 
-// response is a finished answer, kept byte for byte for idempotent replay.
+// response is an answer, kept byte for byte for idempotent replay once
+// finished.
 type response struct {
 	status int
 	body   []byte
+	// finish, when set, makes the body without the state lock, from what
+	// the handler took under it (see list). Only GETs have one, and they
+	// are never stored for replay.
+	finish func() []byte
 }
 
 type idemEntry struct {
@@ -355,10 +360,20 @@ func writeResponse(w http.ResponseWriter, resp response, requestID string) {
 	_, _ = w.Write(resp.body)
 }
 
-// apply runs a validated call against the state under the state lock, which
-// also makes check-and-store of idempotency keys atomic: a concurrent
-// request with the same key waits and then gets the replay.
+// apply runs a validated call against the state, and then finishes its
+// answer outside the state lock.
 func (d *Double) apply(c *call, auth string, fault drawnFault, rec *Request) (response, bool) {
+	resp, replayed := d.applyLocked(c, auth, fault, rec)
+	if resp.finish != nil {
+		resp.body, resp.finish = resp.finish(), nil
+	}
+	return resp, replayed
+}
+
+// applyLocked runs a validated call under the state lock, which also makes
+// check-and-store of idempotency keys atomic: a concurrent request with the
+// same key waits and then gets the replay.
+func (d *Double) applyLocked(c *call, auth string, fault drawnFault, rec *Request) (response, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	c.requestID = d.newID("req")

@@ -1,7 +1,9 @@
 package stripedouble
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/stripe/stripe-go/v76"
 )
@@ -77,5 +79,57 @@ func TestListPagination(t *testing.T) {
 	if err != nil || ev.APIVersion != "2023-10-16" || ev.Type != "payment_intent.created" ||
 		ev.GetObjectValue("customer") != b.ID {
 		t.Fatalf("event retrieve %+v %v", ev, err)
+	}
+}
+
+// TestListCreatedRange: each bound of created[...] and an exact created, as the reconciliation's
+// split listing sends them, keeps exactly the objects created in that range.
+func TestListCreatedRange(t *testing.T) {
+	clock := &testClock{now: time.Unix(1_700_000_000, 0)}
+	h := newHarness(t, Options{Now: clock.Now})
+	var ids []string // ids[i] created at 1_700_000_000 + i
+	for range 4 {
+		_, ch, err := h.d.DashboardCharge(DashboardChargeParams{Amount: 5000, Currency: "CHF"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ch)
+		clock.Advance(time.Second)
+	}
+	at := func(i int64) int64 { return 1_700_000_000 + i }
+	cases := []struct {
+		name  string
+		set   func(*stripe.ChargeListParams)
+		order []int // indexes into ids, newest first
+	}{
+		{"gt", func(p *stripe.ChargeListParams) { p.CreatedRange = &stripe.RangeQueryParams{GreaterThan: at(1)} }, []int{3, 2}},
+		{"gte", func(p *stripe.ChargeListParams) { p.CreatedRange = &stripe.RangeQueryParams{GreaterThanOrEqual: at(1)} }, []int{3, 2, 1}},
+		{"lt", func(p *stripe.ChargeListParams) { p.CreatedRange = &stripe.RangeQueryParams{LesserThan: at(2)} }, []int{1, 0}},
+		{"lte", func(p *stripe.ChargeListParams) { p.CreatedRange = &stripe.RangeQueryParams{LesserThanOrEqual: at(2)} }, []int{2, 1, 0}},
+		{"gte and lt", func(p *stripe.ChargeListParams) {
+			p.CreatedRange = &stripe.RangeQueryParams{GreaterThanOrEqual: at(1), LesserThan: at(3)}
+		}, []int{2, 1}},
+		{"exact", func(p *stripe.ChargeListParams) { p.Created = stripe.Int64(at(2)) }, []int{2}},
+		{"empty", func(p *stripe.ChargeListParams) {
+			p.CreatedRange = &stripe.RangeQueryParams{GreaterThan: at(1), LesserThan: at(2)}
+		}, nil},
+	}
+	for _, tc := range cases {
+		p := &stripe.ChargeListParams{}
+		tc.set(p)
+		var got, want []string
+		it := h.sc.Charges.List(p)
+		for it.Next() {
+			got = append(got, it.Charge().ID)
+		}
+		if err := it.Err(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		for _, i := range tc.order {
+			want = append(want, ids[i])
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: listed %v, want %v", tc.name, got, want)
+		}
 	}
 }

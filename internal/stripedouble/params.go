@@ -101,20 +101,13 @@ func createdFilter(p params) func(int64) bool {
 	if r == nil {
 		return func(int64) bool { return true }
 	}
-	bound := func(k string) (int64, bool) { return r.int64(k) }
+	// The bounds are read once, not for every object a listing scans: with
+	// the listing split into ranges, one page can scan most of the charges.
+	gt, hasGT := r.int64("gt")
+	gte, hasGTE := r.int64("gte")
+	lt, hasLT := r.int64("lt")
+	lte, hasLTE := r.int64("lte")
 	return func(c int64) bool {
-		if v, ok := bound("gt"); ok && c <= v {
-			return false
-		}
-		if v, ok := bound("gte"); ok && c < v {
-			return false
-		}
-		if v, ok := bound("lt"); ok && c >= v {
-			return false
-		}
-		if v, ok := bound("lte"); ok && c > v {
-			return false
-		}
-		return true
+		return (!hasGT || c > gt) && (!hasGTE || c >= gte) && (!hasLT || c < lt) && (!hasLTE || c <= lte)
 	}
 }

@@ -60,57 +60,67 @@ func (d *Double) refreshBalance(bt *balanceTransaction) {
 
 // ok answers 200 with the object, honouring expand[].
 func (d *Double) ok(c *call, o object) response {
-	return response{status: http.StatusOK, body: d.expand(d.render(o), c.params.list("expand"))}
+	return response{status: http.StatusOK, body: expand(d.render(o), c.params.list("expand"), d.lookup)}
+}
+
+// lookup renders the object an id names; it must be called with d.mu held.
+func (d *Double) lookup(id string) ([]byte, bool) {
+	o, ok := d.objects[id]
+	if !ok {
+		return nil, false
+	}
+	return d.render(o), true
 }
 
 // expand replaces ids by the objects they name along each dotted path, as
 // Stripe's expand[] does (e.g. "latest_charge.balance_transaction", or
-// "data.latest_charge" on a list).
-func (d *Double) expand(body []byte, paths []string) []byte {
+// "data.latest_charge" on a list). lookup renders the object an id names.
+func expand(body []byte, paths []string, lookup func(id string) ([]byte, bool)) []byte {
 	if len(paths) == 0 {
 		return body
 	}
+	v := parseOwn(body)
+	for _, p := range paths {
+		v = expandPath(v, strings.Split(p, "."), lookup)
+	}
+	return v.appendJSON(make([]byte, 0, 2*len(body)))
+}
+
+func decodeOwn(b []byte) any {
 	var v any
-	dec := json.NewDecoder(bytes.NewReader(body))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(&v); err != nil {
 		panic(fmt.Sprintf("stripedouble: decode own output: %v", err))
 	}
-	for _, p := range paths {
-		v = d.expandPath(v, strings.Split(p, "."))
-	}
-	return mustJSON(v)
+	return v
 }
 
-func (d *Double) expandPath(v any, path []string) any {
-	switch x := v.(type) {
-	case string:
-		o, ok := d.objects[x]
+func expandPath(n *jsonNode, path []string, lookup func(string) ([]byte, bool)) *jsonNode {
+	switch n.kind {
+	case 0:
+		id, ok := n.str()
 		if !ok {
-			return x
+			return n
 		}
-		var m any
-		dec := json.NewDecoder(bytes.NewReader(d.render(o)))
-		dec.UseNumber()
-		if err := dec.Decode(&m); err != nil {
-			panic(fmt.Sprintf("stripedouble: decode own output: %v", err))
+		b, ok := lookup(id)
+		if !ok {
+			return n
 		}
-		return d.expandPath(m, path)
-	case map[string]any:
+		return expandPath(parseOwn(b), path, lookup)
+	case '{':
 		if len(path) == 0 {
-			return x
+			return n
 		}
-		if child, ok := x[path[0]]; ok {
-			x[path[0]] = d.expandPath(child, path[1:])
+		if i := slices.Index(n.keys, path[0]); i >= 0 {
+			n.elems[i] = expandPath(n.elems[i], path[1:], lookup)
 		}
-		return x
-	case []any:
-		for i := range x {
-			x[i] = d.expandPath(x[i], path)
+	case '[':
+		for i, e := range n.elems {
+			n.elems[i] = expandPath(e, path, lookup)
 		}
-		return x
 	}
-	return v
+	return n
 }
 
 // seqOf recovers the creation counter from an id minted by newID.
@@ -187,17 +197,26 @@ func (d *Double) list(c *call, kind string, keep func(object) bool) response {
 			page = append(page, d.objects[ids[i]])
 		}
 	}
+	// Rendering reads the state, so it happens here under d.mu, with every
+	// object the expand[] paths reach; decoding it all, expanding and
+	// encoding again (most of a page's cost) is left to finish, which apply
+	// runs after unlocking: listings side by side, as the reconciliation
+	// makes them, then no longer queue behind each other's JSON.
 	data := make([]json.RawMessage, len(page))
 	for i, o := range page {
 		data[i] = d.render(o)
 	}
-	body := mustJSON(struct {
-		Object  string            `json:"object"`
-		Data    []json.RawMessage `json:"data"`
-		HasMore bool              `json:"has_more"`
-		URL     string            `json:"url"`
-	}{"list", data, hasMore, c.path})
-	return response{status: http.StatusOK, body: d.expand(body, c.params.list("expand"))}
+	paths := c.params.list("expand")
+	reached := d.reach(listView{Object: "list", Data: page, HasMore: hasMore, URL: c.path}, paths)
+	return response{status: http.StatusOK, finish: func() []byte {
+		body := mustJSON(struct {
+			Object  string            `json:"object"`
+			Data    []json.RawMessage `json:"data"`
+			HasMore bool              `json:"has_more"`
+			URL     string            `json:"url"`
+		}{"list", data, hasMore, c.path})
+		return reached.expand(body, paths)
+	}}
 }
 
 // retrieve answers GET /v1/<kind>s/{id}.
