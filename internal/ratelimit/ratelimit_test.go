@@ -8,9 +8,15 @@ import (
 	"time"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/mongostore"
 	"github.com/backstitch/backstitch/internal/ratelimit"
 	"github.com/backstitch/backstitch/internal/testenv"
 )
+
+// storeAt opens a store and a clock at 9:00 on a November morning, plus offset.
+func storeAt(t *testing.T, offset time.Duration) (*mongostore.Store, *testenv.Clock) {
+	return testenv.MustStore(t), testenv.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC).Add(offset))
+}
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
@@ -42,8 +48,7 @@ func flush(t *testing.T, l *ratelimit.Limiter) {
 // A burst past the limit on one instance is refused at once, before any flush: nothing reached the
 // store (another instance starts from zero), and the refusal says how long to wait.
 func TestBurstIsRefusedAtOnceWithoutAFlush(t *testing.T) {
-	store := testenv.MustStore(t)
-	clock := testenv.NewClock(time.Date(2026, 11, 2, 9, 0, 20, 0, time.UTC))
+	store, clock := storeAt(t, 20*time.Second)
 	l := ratelimit.New(store, clock.Now)
 	if n := admitted(t, l, "pledge:addr:203.0.113.9", 5, 50); n != 5 {
 		t.Fatalf("admitted %d of a burst of 50 with a limit of 5", n)
@@ -62,8 +67,7 @@ func TestBurstIsRefusedAtOnceWithoutAFlush(t *testing.T) {
 // admitted together past it. Before its first flush an instance does not know the other's hits:
 // that slack, what it admits within one flush interval, is what the README documents.
 func TestTwoInstancesShareTheLimit(t *testing.T) {
-	store := testenv.MustStore(t)
-	clock := testenv.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	store, clock := storeAt(t, 0)
 	a, b := ratelimit.New(store, clock.Now), ratelimit.New(store, clock.Now)
 	const key, allowed = "pledge:addr:198.51.100.7", 10
 	if n := admitted(t, a, key, allowed, 10); n != 10 {
@@ -86,8 +90,7 @@ func TestTwoInstancesShareTheLimit(t *testing.T) {
 
 // A window ends at its fixed end: then the key starts afresh, on the instance and in the store.
 func TestWindowResets(t *testing.T) {
-	store := testenv.MustStore(t)
-	clock := testenv.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	store, clock := storeAt(t, 0)
 	l := ratelimit.New(store, clock.Now)
 	const key = "pledge:addr:192.0.2.1"
 	if n := admitted(t, l, key, 3, 5); n != 3 {
@@ -111,8 +114,7 @@ func TestWindowResets(t *testing.T) {
 // A flood of distinct keys (invented addresses) holds at most MaxKeys windows in memory; past that,
 // new keys are counted synchronously in the store, still limited.
 func TestFloodOfKeysStaysBounded(t *testing.T) {
-	store := testenv.MustStore(t)
-	clock := testenv.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	store, clock := storeAt(t, 0)
 	l := ratelimit.New(store, clock.Now)
 	for i := range ratelimit.MaxKeys + 50 {
 		if err := l.Hit(ctx, fmt.Sprintf("pledge:addr:flood-%d", i), 2, time.Minute); err != nil {
@@ -145,8 +147,7 @@ func TestFloodOfKeysStaysBounded(t *testing.T) {
 
 // A failed flush loses no hit: they are added by the next one.
 func TestFailedFlushKeepsItsHits(t *testing.T) {
-	store := testenv.MustStore(t)
-	clock := testenv.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	store, clock := storeAt(t, 0)
 	a := ratelimit.New(store, clock.Now)
 	const key = "pledge:addr:192.0.2.44"
 	admitted(t, a, key, 4, 3)
