@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -84,9 +85,13 @@ func (s *Store) casPledge(ctx context.Context, prev, next pledge.Pledge, extra f
 	if s.locks != nil {
 		defer s.lock("pledges/" + prev.ID)()
 		attempt = func() (bool, error) {
-			var cur pledge.Pledge
-			if err := coll.FindOne(ctx, bson.M{"_id": prev.ID}).Decode(&cur); err != nil {
-				return false, storeError("update pledge %s: %w", prev.ID, notFound(err, "Pledge"))
+			stamps, err := s.pledgeStamps(ctx, []string{prev.ID})
+			if err != nil {
+				return false, err
+			}
+			cur, ok := stamps[prev.ID]
+			if !ok {
+				return false, storeError("update pledge %s: %w", prev.ID, notFound(mongo.ErrNoDocuments, "Pledge"))
 			}
 			if cur.Version != prev.Version || cur.Status != prev.Status || !extra(cur) {
 				return false, nil
@@ -442,15 +447,20 @@ func (s *Store) fencedReplaceLocked(ctx context.Context, prevs, written []pledge
 		}
 		defer s.lock("pledges/" + prevs[j].ID)()
 	}
+	ids := make([]string, len(prevs))
+	for i, prev := range prevs {
+		ids[i] = prev.ID
+	}
+	stamps, err := s.pledgeStamps(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	coll := s.db.Collection("pledges")
 	var models []mongo.WriteModel
 	var out []pledge.Pledge
 	for i, prev := range prevs {
-		var cur pledge.Pledge
-		if err := coll.FindOne(ctx, bson.M{"_id": prev.ID}).Decode(&cur); err != nil {
-			return nil, storeError("update pledge %s: %w", prev.ID, notFound(err, "Pledge"))
-		}
-		if cur.Version != prev.Version || cur.Status != prev.Status || cur.Fence > token {
+		cur, ok := stamps[prev.ID]
+		if !ok || cur.Version != prev.Version || cur.Status != prev.Status || cur.Fence > token {
 			continue
 		}
 		models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.M{"_id": prev.ID}).SetReplacement(written[i]))
@@ -461,6 +471,45 @@ func (s *Store) fencedReplaceLocked(ctx context.Context, prevs, written []pledge
 	}
 	if _, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true)); err != nil {
 		return nil, storeError("replace %d pledges: %w", len(models), err)
+	}
+	return out, nil
+}
+
+// pledgeStamps reads what a compare-and-set of pledges compares (version, status, fence) on a
+// store with Locks, by id; a pledge that does not exist is left out. With a Scanner, all of them
+// come in one read of those fields from the store's files: FerretDB would parse and send each
+// whole pledge, one command each, for the same three fields (bench/settle: a FerretDB find by _id
+// was one of the four commands of each charge). Called under the pledges' locks, after the last
+// write to them returned, so it reads their latest state.
+func (s *Store) pledgeStamps(ctx context.Context, ids []string) (map[string]pledge.Pledge, error) {
+	out := make(map[string]pledge.Pledge, len(ids))
+	if s.scanner == nil {
+		for _, id := range ids {
+			var p pledge.Pledge
+			err := s.db.Collection("pledges").FindOne(ctx, bson.M{"_id": id}).Decode(&p)
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				continue
+			}
+			if err != nil {
+				return nil, storeError("read pledge %s: %w", id, err)
+			}
+			out[id] = p
+		}
+		return out, nil
+	}
+	err := s.scanner.ScanIDs(ctx, s.db.Name(), "pledges", ids, []string{"_id", "version", "status", "fence"}, func(v []any) error {
+		id, _ := v[0].(string)
+		version, vok := v[1].(int64)
+		status, sok := v[2].(string)
+		fence, fok := v[3].(int64)
+		if id == "" || !vok || !sok || !fok && v[3] != nil {
+			return fmt.Errorf("pledge %q: unexpected version %v, status %v or fence %v", v[0], v[1], v[2], v[3])
+		}
+		out[id] = pledge.Pledge{ID: id, Version: version, Status: pledge.Status(status), Fence: fence}
+		return nil
+	})
+	if err != nil {
+		return nil, storeError("read pledges: %w", err)
 	}
 	return out, nil
 }
