@@ -442,9 +442,9 @@ func (w *work) each(ctx context.Context, campaignID string, statuses []pledge.St
 
 // claimBatch is how many pledges eachClaimed hands its claim at once: the deadline charges are
 // moved to "charging" by one store command per batch instead of one write per pledge. A claimed
-// pledge waits for a worker at most a page and a batch behind (seconds at Stripe's paced rate),
-// far within the key lifetime ChargeOffSession checks.
-const claimBatch = 50
+// pledge waits for a worker at most two batches behind, far within the key lifetime
+// ChargeOffSession checks.
+const claimBatch = 25
 
 // eachClaimed is each with the pledges of every page passed through claim, claimBatch at a time,
 // before the workers get them: fn receives what claim answers for each.
@@ -475,11 +475,16 @@ func (w *work) eachClaimed(ctx context.Context, campaignID string, statuses []pl
 		}
 	}()
 
-	pledges := make(chan pledge.Pledge, pageSize)
+	// Pages are read a page ahead, in batches; each batch is claimed only when the workers are
+	// about to need it, so claims stay short commands among the charges' own writes on the one
+	// connection of the embedded store (claiming a whole page at once held it for seconds,
+	// and the paced charges waited behind).
+	batches := make(chan []pledge.Pledge, pageSize/claimBatch)
+	pledges := make(chan pledge.Pledge, claimBatch)
 	var failed atomic.Bool
-	var readErr error
+	var readErr, claimErr error
 	go func() {
-		defer close(pledges)
+		defer close(batches)
 		after := ""
 		for {
 			page, err := w.store.FindPledgesByStatus(ctx, campaignID, statuses, after, pageSize)
@@ -502,25 +507,39 @@ func (w *work) eachClaimed(ctx context.Context, campaignID string, statuses []pl
 				if failed.Load() {
 					return
 				}
-				if claim != nil {
-					if batch, err = claim(ctx, batch); err != nil {
-						// What was claimed stays "charging": the next holder resumes it.
-						readErr = err
-						return
-					}
-				}
-				for _, p := range batch {
-					select {
-					case pledges <- p:
-					case <-ctx.Done():
-						return
-					}
+				select {
+				case batches <- batch:
+				case <-ctx.Done():
+					return
 				}
 			}
 			if len(page) < pageSize {
 				return
 			}
 			after = page[len(page)-1].ID
+		}
+	}()
+	go func() {
+		defer close(pledges)
+		for batch := range batches {
+			if failed.Load() || ctx.Err() != nil {
+				continue // drain, so the reader ends
+			}
+			if claim != nil {
+				var err error
+				if batch, err = claim(ctx, batch); err != nil {
+					// What was claimed stays "charging": the next holder resumes it.
+					claimErr = err
+					failed.Store(true)
+					continue
+				}
+			}
+			for _, p := range batch {
+				select {
+				case pledges <- p:
+				case <-ctx.Done():
+				}
+			}
 		}
 	}()
 
@@ -550,7 +569,7 @@ func (w *work) eachClaimed(ctx context.Context, campaignID string, statuses []pl
 		// why they stopped.
 		return context.Cause(ctx)
 	}
-	return errors.Join(append(errs, readErr)...)
+	return errors.Join(append(errs, readErr, claimErr)...)
 }
 
 // ResumeCharge finishes the deadline charge of one pledge left "charging" (its settler died, or
