@@ -114,7 +114,7 @@ func run(out io.Writer, n, conc int) error {
 		return err
 	}
 	rawCPU = profile.CPUTime() - rawCPU
-	opts := mongostore.Options{URI: es.URI(), Database: "bench", SingleConnection: true, Locks: es.Locks(), ConstraintIndexesOnly: true}
+	opts := mongostore.Options{URI: es.URI(), Database: "bench", SingleConnection: true, Locks: es.Locks(), Scanner: es, ConstraintIndexesOnly: true}
 	if countCommands {
 		opts.Monitor = commands.Monitor()
 	}
@@ -244,7 +244,7 @@ func runPaced(out io.Writer, n, conc, rate int) error {
 		return err
 	}
 	defer es.Close()
-	store, err := mongostore.Open(ctx, mongostore.Options{URI: es.URI(), Database: "bench", SingleConnection: true, Locks: es.Locks(), ConstraintIndexesOnly: true})
+	store, err := mongostore.Open(ctx, mongostore.Options{URI: es.URI(), Database: "bench", SingleConnection: true, Locks: es.Locks(), Scanner: es, ConstraintIndexesOnly: true})
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ type Server struct {
 	cancel  context.CancelFunc
 	done    chan error
 	locks   keyLocks
+	readers readers
 
 	closeOnce sync.Once
 	closeErr  error
@@ -225,6 +226,7 @@ func (s *Server) URI() string { return s.uri }
 // calls return the first call's result.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		s.readers.close()
 		s.cancel()
 		err := <-s.done
 		if s.sockDir != "" {

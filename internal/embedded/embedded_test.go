@@ -229,6 +229,53 @@ func TestScanRefusesOddPathsAndReadsMissingCollectionsAsEmpty(t *testing.T) {
 	}
 }
 
+// ScanIDs reads the asked documents only, leaves out ids that match none, splices nothing odd
+// into its SQL, and reads a database dropped and made anew from its new file, not from the handle
+// it keeps on the old one.
+func TestScanIDsReadsTheAskedDocumentsOfTheCurrentFile(t *testing.T) {
+	s := mustStart(t, lowercaseTempDir(t))
+	ctx := context.Background()
+	c, err := mongo.Connect(ctx, options.Client().ApplyURI(s.URI()).SetMaxPoolSize(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	pledges := c.Database("d").Collection("pledges")
+	for i, id := range []string{"plg_1", "plg_2", "plg_3"} {
+		if _, err := pledges.InsertOne(ctx, bson.M{"_id": id, "version": int64(i + 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(ids ...string) map[string]any {
+		got := map[string]any{}
+		if err := s.ScanIDs(ctx, "d", "pledges", ids, []string{"_id", "version"}, func(v []any) error {
+			got[v[0].(string)] = v[1]
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got, want := read("plg_3", "plg_1", "plg_404"), map[string]any{"plg_1": int64(1), "plg_3": int64(3)}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("read %v, want %v", got, want)
+	}
+	if err := s.ScanIDs(ctx, "d", "pledges", []string{"plg_1"}, []string{`_id') FROM x; --`}, func([]any) error { return nil }); err == nil {
+		t.Error("odd path accepted")
+	}
+	if err := c.Database("d").Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := read("plg_1"); len(got) != 0 {
+		t.Fatalf("dropped database read as %v", got)
+	}
+	if _, err := pledges.InsertOne(ctx, bson.M{"_id": "plg_1", "version": int64(9)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := read("plg_1"), map[string]any{"plg_1": int64(9)}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("database made anew read as %v, want %v", got, want)
+	}
+}
+
 // DueIDs answers from an index on exactly the expressions it queries, never by reading the whole
 // table: the plan SQLite makes for its query names the index (created on first use) and has no
 // scan of the table. It returns the documents whose date is at or before the instant (to the

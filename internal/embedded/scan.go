@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Scan reads a few fields of every document of a collection, straight
@@ -29,13 +32,9 @@ import (
 // IndexIDs relies on it; the store's tests check it returns what the same query through FerretDB
 // returns. One SELECT is one snapshot (the files are in WAL mode), so it never sees half a write.
 func (s *Server) Scan(ctx context.Context, database, collection string, paths []string, fn func([]any) error) error {
-	if len(paths) == 0 {
-		return fmt.Errorf("embedded store: scan %s: no fields", collection)
-	}
-	for _, p := range paths {
-		if !fieldPath.MatchString(p) {
-			return fmt.Errorf("embedded store: scan %s: bad field path %q", collection, p)
-		}
+	args, err := extractArgs(collection, paths)
+	if err != nil {
+		return err
 	}
 	db, table, err := s.openTable(ctx, database, collection, "ro")
 	if err != nil || table == "" {
@@ -45,20 +44,72 @@ func (s *Server) Scan(ctx context.Context, database, collection string, paths []
 	// One json_extract of every path parses each document once. One ->> per path, or a WHERE
 	// on a field, would look the parsed document up again for each, and that lookup compares
 	// the whole text (it doubled the time): the caller filters instead.
-	args := make([]any, 0, len(paths)+1)
-	args = append(args, "$."+paths[0])
-	for _, p := range paths {
-		args = append(args, "$."+p)
-	}
 	params := strings.Repeat(", ?", len(args))
 	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT json_extract(_ferretdb_sjson%s) FROM %q", params, table), args...)
 	if err != nil {
 		return fmt.Errorf("embedded store: scan %s: %w", collection, err)
 	}
 	defer rows.Close()
+	return readRows(rows, collection, paths, fn)
+}
+
+// ScanIDs is Scan of the documents with the given _id (strings) only, found through the index
+// IndexIDs makes, in one query: the bulk read by _id that FerretDB can only answer by parsing
+// every document of the collection (it looks up nothing but a single bare _id). Documents that
+// do not exist are left out; order is the table's.
+func (s *Server) ScanIDs(ctx context.Context, database, collection string, ids []string, paths []string, fn func([]any) error) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args, err := extractArgs(collection, paths)
+	if err != nil {
+		return err
+	}
+	db, table, release, err := s.readers.table(ctx, s.dir, database, collection)
+	if err != nil || table == "" {
+		return err
+	}
+	defer release()
+	for _, id := range ids {
+		// FerretDB keeps _id as its JSON text: the index is on that expression.
+		text, err := json.Marshal(id)
+		if err != nil {
+			return fmt.Errorf("embedded store: scan %s: %w", collection, err)
+		}
+		args = append(args, string(text))
+	}
+	q := fmt.Sprintf("SELECT json_extract(_ferretdb_sjson%s) FROM %q WHERE _ferretdb_sjson->'$._id' IN (?%s)",
+		strings.Repeat(", ?", len(paths)+1), table, strings.Repeat(", ?", len(ids)-1))
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("embedded store: scan %s: %w", collection, err)
+	}
+	defer rows.Close()
+	return readRows(rows, collection, paths, fn)
+}
+
+// extractArgs checks paths and makes them json_extract's arguments, the first one twice (see Scan).
+func extractArgs(collection string, paths []string) ([]any, error) {
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("embedded store: scan %s: no fields", collection)
+	}
+	args := make([]any, 0, len(paths)+1)
+	args = append(args, "$."+paths[0])
+	for _, p := range paths {
+		if !fieldPath.MatchString(p) {
+			return nil, fmt.Errorf("embedded store: scan %s: bad field path %q", collection, p)
+		}
+		args = append(args, "$."+p)
+	}
+	return args, nil
+}
+
+// readRows decodes the json_extract arrays of rows and hands fn their values (see Scan).
+func readRows(rows *sql.Rows, collection string, paths []string, fn func([]any) error) error {
 	var (
 		text []byte
 		vals []any
+		err  error
 	)
 	for rows.Next() {
 		if err := rows.Scan(&text); err != nil {
@@ -114,3 +165,91 @@ func (s *Server) openTable(ctx context.Context, database, collection, mode strin
 
 // fieldPath is what Scan accepts as a field: dotted names of our own documents.
 var fieldPath = regexp.MustCompile(`^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$`)
+
+// readers keeps a read-only handle on each database's file for ScanIDs, which compare-and-set
+// writes call once each: opening the file (SQLite reads its whole schema) took three quarters of
+// a one-pledge ScanIDs (bench/settle's CPU profile). A handle is opened again when the file at
+// the path is no longer the one it has open (the database was dropped and made anew). At most
+// maxReaders are kept: the service reads one database, tests one each, and a handle on a dropped
+// database's file keeps the file open. A handle dropped while in use is closed by its last user.
+type readers struct {
+	mu sync.Mutex
+	m  map[string]*reader
+}
+
+type reader struct {
+	db      *sql.DB
+	file    os.FileInfo
+	users   int
+	dropped bool
+}
+
+const maxReaders = 4
+
+// table answers a handle on database's file, the table of collection in it ("" when the
+// collection does not exist yet) and the release of the handle, to call when done with it.
+func (r *readers) table(ctx context.Context, dir, database, collection string) (*sql.DB, string, func(), error) {
+	path := filepath.Join(dir, database+".sqlite")
+	file, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", nil, nil // no file yet: no collection either
+	}
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("embedded store: %w", err)
+	}
+	r.mu.Lock()
+	rd := r.m[database]
+	if rd == nil || !os.SameFile(rd.file, file) {
+		db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?mode=ro&_pragma=busy_timeout(10000)")
+		if err != nil {
+			r.mu.Unlock()
+			return nil, "", nil, fmt.Errorf("embedded store: open %s: %w", path, err)
+		}
+		if rd != nil || len(r.m) >= maxReaders {
+			r.dropAll()
+		}
+		if r.m == nil {
+			r.m = map[string]*reader{}
+		}
+		rd = &reader{db: db, file: file}
+		r.m[database] = rd
+	}
+	rd.users++
+	r.mu.Unlock()
+	release := func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if rd.users--; rd.dropped && rd.users == 0 {
+			rd.db.Close()
+		}
+	}
+	var table string
+	err = rd.db.QueryRowContext(ctx, "SELECT table_name FROM _ferretdb_collections WHERE name = ?", collection).Scan(&table)
+	if errors.Is(err, sql.ErrNoRows) {
+		release()
+		return nil, "", nil, nil
+	}
+	if err != nil {
+		release()
+		return nil, "", nil, fmt.Errorf("embedded store: find collection %s: %w", collection, err)
+	}
+	return rd.db, table, release, nil
+}
+
+// close drops every handle; the server is closing.
+func (r *readers) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dropAll()
+}
+
+// dropAll forgets every handle, closing those not in use (their last user closes the others).
+func (r *readers) dropAll() {
+	for _, rd := range r.m {
+		rd.dropped = true
+		if rd.users == 0 {
+			rd.db.Close()
+		}
+	}
+	r.m = nil
+}

@@ -3,7 +3,9 @@ package mongostore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,9 +85,13 @@ func (s *Store) casPledge(ctx context.Context, prev, next pledge.Pledge, extra f
 	if s.locks != nil {
 		defer s.lock("pledges/" + prev.ID)()
 		attempt = func() (bool, error) {
-			var cur pledge.Pledge
-			if err := coll.FindOne(ctx, bson.M{"_id": prev.ID}).Decode(&cur); err != nil {
-				return false, storeError("update pledge %s: %w", prev.ID, notFound(err, "Pledge"))
+			stamps, err := s.pledgeStamps(ctx, []string{prev.ID})
+			if err != nil {
+				return false, err
+			}
+			cur, ok := stamps[prev.ID]
+			if !ok {
+				return false, storeError("update pledge %s: %w", prev.ID, notFound(mongo.ErrNoDocuments, "Pledge"))
 			}
 			if cur.Version != prev.Version || cur.Status != prev.Status || !extra(cur) {
 				return false, nil
@@ -103,18 +109,11 @@ func (s *Store) casPledge(ctx context.Context, prev, next pledge.Pledge, extra f
 // compare-and-set whose answer was lost tells that its write was applied. The version alone would
 // not do, since a concurrent writer from the same version writes the same number.
 func (s *Store) pledgeIs(ctx context.Context, want pledge.Pledge) (bool, error) {
-	raw, err := bson.Marshal(want)
-	if err != nil {
-		return false, storeError("encode pledge %s: %w", want.ID, err)
-	}
-	var stored, written pledge.Pledge
-	if err := bson.Unmarshal(raw, &written); err != nil {
-		return false, storeError("decode pledge %s: %w", want.ID, err)
-	}
+	var stored pledge.Pledge
 	if err := s.db.Collection("pledges").FindOne(ctx, bson.M{"_id": want.ID}).Decode(&stored); err != nil {
 		return false, storeError("read back pledge %s: %w", want.ID, notFound(err, "Pledge"))
 	}
-	return reflect.DeepEqual(stored, written), nil
+	return storedAs(stored, want)
 }
 
 // CountConfirmAttempt numbers a new confirmation of a pledge atomically and returns the pledge.
@@ -370,6 +369,162 @@ func (s *Store) FencedReplacePledge(ctx context.Context, prev, next pledge.Pledg
 		return prev, backstitch.Errorf(backstitch.CodeConflict, "The pledge changed meanwhile, or a newer settler holds it.")
 	}
 	return next, nil
+}
+
+// FencedReplacePledges is FencedReplacePledge for a batch, sent as one command: the settler
+// claims its deadline charges this way (issue 16), so a batch costs one round trip instead of one
+// per pledge. Each pledge is still its own compare-and-set (version, status, fence); the ones
+// that lost it (a pledge cancelled or otherwise changed since it was read, a newer settler) are
+// left as they are. It answers the pledges it wrote, as written. An error may leave some written
+// and some not: every write is a complete step on its own, so the caller can resume from the
+// stored state.
+func (s *Store) FencedReplacePledges(ctx context.Context, prevs, nexts []pledge.Pledge, token int64) ([]pledge.Pledge, error) {
+	if len(prevs) != len(nexts) {
+		return nil, storeError("replace pledges: %w", errors.New("as many previous states as next ones are needed"))
+	}
+	if len(prevs) == 0 {
+		return nil, nil
+	}
+	written := make([]pledge.Pledge, len(nexts))
+	for i, next := range nexts {
+		next.Version, next.Fence = prevs[i].Version+1, token
+		written[i] = next
+	}
+	coll := s.db.Collection("pledges")
+	if s.locks != nil {
+		return s.fencedReplaceLocked(ctx, prevs, written, token)
+	}
+	models := make([]mongo.WriteModel, len(prevs))
+	ids := make([]string, len(prevs))
+	for i, prev := range prevs {
+		ids[i] = prev.ID
+		models[i] = mongo.NewReplaceOneModel().SetFilter(bson.M{"_id": prev.ID, "version": prev.Version, "status": prev.Status,
+			"fence": bson.M{"$lte": token}}).SetReplacement(written[i])
+	}
+	res, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	if err != nil {
+		return nil, storeError("replace %d pledges: %w", len(prevs), err)
+	}
+	if int(res.MatchedCount) == len(prevs) {
+		return written, nil
+	}
+	// Some lost their compare-and-set: the ones written are those stored exactly as written.
+	cur, err := coll.Find(ctx, bson.M{"_id": bson.M{"$in": ids}})
+	if err != nil {
+		return nil, storeError("read back %d pledges: %w", len(ids), err)
+	}
+	var stored []pledge.Pledge
+	if err := cur.All(ctx, &stored); err != nil {
+		return nil, storeError("read back %d pledges: %w", len(ids), err)
+	}
+	byID := make(map[string]pledge.Pledge, len(stored))
+	for _, p := range stored {
+		byID[p.ID] = p
+	}
+	var out []pledge.Pledge
+	for _, want := range written {
+		if same, err := storedAs(byID[want.ID], want); err != nil {
+			return nil, err
+		} else if same {
+			out = append(out, want)
+		}
+	}
+	return out, nil
+}
+
+// fencedReplaceLocked is FencedReplacePledges on a store with Locks: under the locks of the
+// whole batch (taken in id order, so two batches never wait on each other in a cycle), each
+// pledge is read by _id and compared, and those that pass are replaced by _id in one command.
+func (s *Store) fencedReplaceLocked(ctx context.Context, prevs, written []pledge.Pledge, token int64) ([]pledge.Pledge, error) {
+	order := make([]int, len(prevs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(prevs[a].ID, prevs[b].ID) })
+	for i, j := range order {
+		if i > 0 && prevs[order[i-1]].ID == prevs[j].ID {
+			return nil, storeError("replace pledges: %w", errors.New("a pledge twice in one batch"))
+		}
+		defer s.lock("pledges/" + prevs[j].ID)()
+	}
+	ids := make([]string, len(prevs))
+	for i, prev := range prevs {
+		ids[i] = prev.ID
+	}
+	stamps, err := s.pledgeStamps(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	coll := s.db.Collection("pledges")
+	var models []mongo.WriteModel
+	var out []pledge.Pledge
+	for i, prev := range prevs {
+		cur, ok := stamps[prev.ID]
+		if !ok || cur.Version != prev.Version || cur.Status != prev.Status || cur.Fence > token {
+			continue
+		}
+		models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.M{"_id": prev.ID}).SetReplacement(written[i]))
+		out = append(out, written[i])
+	}
+	if len(models) == 0 {
+		return nil, nil
+	}
+	if _, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true)); err != nil {
+		return nil, storeError("replace %d pledges: %w", len(models), err)
+	}
+	return out, nil
+}
+
+// pledgeStamps reads what a compare-and-set of pledges compares (version, status, fence) on a
+// store with Locks, by id; a pledge that does not exist is left out. With a Scanner, all of them
+// come in one read of those fields from the store's files: FerretDB would parse and send each
+// whole pledge, one command each, for the same three fields (bench/settle: a FerretDB find by _id
+// was one of the four commands of each charge). Called under the pledges' locks, after the last
+// write to them returned, so it reads their latest state.
+func (s *Store) pledgeStamps(ctx context.Context, ids []string) (map[string]pledge.Pledge, error) {
+	out := make(map[string]pledge.Pledge, len(ids))
+	if s.scanner == nil {
+		for _, id := range ids {
+			var p pledge.Pledge
+			err := s.db.Collection("pledges").FindOne(ctx, bson.M{"_id": id}).Decode(&p)
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				continue
+			}
+			if err != nil {
+				return nil, storeError("read pledge %s: %w", id, err)
+			}
+			out[id] = p
+		}
+		return out, nil
+	}
+	err := s.scanner.ScanIDs(ctx, s.db.Name(), "pledges", ids, []string{"_id", "version", "status", "fence"}, func(v []any) error {
+		id, _ := v[0].(string)
+		version, vok := v[1].(int64)
+		status, sok := v[2].(string)
+		fence, fok := v[3].(int64)
+		if id == "" || !vok || !sok || !fok && v[3] != nil {
+			return fmt.Errorf("pledge %q: unexpected version %v, status %v or fence %v", v[0], v[1], v[2], v[3])
+		}
+		out[id] = pledge.Pledge{ID: id, Version: version, Status: pledge.Status(status), Fence: fence}
+		return nil
+	})
+	if err != nil {
+		return nil, storeError("read pledges: %w", err)
+	}
+	return out, nil
+}
+
+// storedAs reports whether stored is want as a write of want stores it (see pledgeIs).
+func storedAs(stored, want pledge.Pledge) (bool, error) {
+	raw, err := bson.Marshal(want)
+	if err != nil {
+		return false, storeError("encode pledge %s: %w", want.ID, err)
+	}
+	var written pledge.Pledge
+	if err := bson.Unmarshal(raw, &written); err != nil {
+		return false, storeError("decode pledge %s: %w", want.ID, err)
+	}
+	return reflect.DeepEqual(stored, written), nil
 }
 
 // PledgeTotals sums a campaign's counted pledges (see pledge.Status.Counted), computed here

@@ -56,6 +56,8 @@ type Scanner interface {
 	// before, among those whose fields in equal hold those strings, from an index
 	// (embedded.Server.DueIDs).
 	DueIDs(ctx context.Context, database, collection string, equal map[string]string, path string, before time.Time, limit int) ([]string, error)
+	// ScanIDs is Scan of the documents with these _id only, from an index (embedded.Server.ScanIDs).
+	ScanIDs(ctx context.Context, database, collection string, ids []string, paths []string, fn func([]any) error) error
 }
 
 // Options says how to connect.
@@ -69,7 +71,9 @@ type Options struct {
 	MaxPoolSize int
 	// Locks, when set, turns the hot compare-and-set writes (pledges) into read by _id, compare,
 	// write by _id under a per-document lock. Only for a store that one process owns: the
-	// embedded FerretDB, which scans a whole collection for any filter but a bare _id.
+	// embedded FerretDB, which scans a whole collection for any filter but a bare _id. With a
+	// Scanner too, the read is of the compared fields only, straight from the store's files
+	// (see pledgeStamps).
 	Locks Locker
 	// Scanner, when set, serves the bulk read of reconciliation (StreamLedger): FerretDB parses
 	// every whole document into its own types before it projects, which took 8 times the CPU

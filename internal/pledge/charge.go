@@ -52,6 +52,55 @@ func (s *Service) ChargeOffSession(ctx context.Context, p Pledge, fence int64) (
 	return s.chargeAttempt(ctx, p, fence)
 }
 
+// AfterChargeClaim is right after a batch of deadline charges was claimed (moved to
+// "charging"), before any of them reaches Stripe.
+const AfterChargeClaim FaultPoint = "after_charge_claim"
+
+// ClaimCharges moves a batch of active pledges to "charging", with their next attempt number, in
+// one store command, as the holder of fencing token fence: what ChargeOffSession's first write
+// does for one pledge, so "this attempt started" is stored before any Stripe call and a settler
+// that dies afterwards is resumed with the same attempt and key. It answers ps with each pledge
+// it claimed replaced by its claimed state; the others are left as given (not active, or changed
+// since they were read: ChargeOffSession sees to them one by one, and finds a cancelled pledge
+// cancelled). A pledge whose claim would move counters or owe a message is left to
+// ChargeOffSession too, where transition does both.
+func (s *Service) ClaimCharges(ctx context.Context, ps []Pledge, fence int64) ([]Pledge, error) {
+	var prevs, nexts []Pledge
+	now := s.now()
+	for _, p := range ps {
+		if p.Status != StatusActive {
+			continue
+		}
+		next := p.MoveTo(StatusCharging, "system:settler", fmt.Sprintf("charge attempt %d", p.ChargeAttempts+1), now)
+		next.ChargeAttempts++
+		next.Pending = p.Pending
+		s.owe(p, &next)
+		if effectsOf(p, next) != (effects{}) || len(next.Owed) != len(p.Owed) {
+			continue
+		}
+		prevs, nexts = append(prevs, p), append(nexts, next)
+	}
+	written, err := s.store.FencedReplacePledges(ctx, prevs, nexts, fence)
+	if err != nil {
+		return ps, err
+	}
+	if err := s.injectFault(AfterChargeClaim); err != nil {
+		return ps, err
+	}
+	claimed := make(map[string]Pledge, len(written))
+	for _, p := range written {
+		claimed[p.ID] = p
+	}
+	out := make([]Pledge, len(ps))
+	for i, p := range ps {
+		if c, ok := claimed[p.ID]; ok {
+			p = c
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
 // chargeAttempt sends charge attempt p.ChargeAttempts to Stripe, with that attempt's key.
 func (s *Service) chargeAttempt(ctx context.Context, p Pledge, fence int64) (Pledge, error) {
 	in, err := s.gateway.CreatePaymentIntent(ctx, PaymentRequest{

@@ -44,6 +44,9 @@ type Store interface {
 	FindCampaignPledges(ctx context.Context, campaignID string, fn func(Pledge) error) error
 	ReplacePledge(ctx context.Context, prev, next Pledge) (Pledge, error)
 	FencedReplacePledge(ctx context.Context, prev, next Pledge, token int64) (Pledge, error)
+	// FencedReplacePledges is FencedReplacePledge for a batch in one command: each pledge its own
+	// compare-and-set; it answers the pledges it wrote.
+	FencedReplacePledges(ctx context.Context, prevs, nexts []Pledge, token int64) ([]Pledge, error)
 	// ClearPending removes a pledge's Pending record if it is still the one with this seq.
 	ClearPending(ctx context.Context, pledgeID, seq string) error
 	CountConfirmAttempt(ctx context.Context, id string) (Pledge, error)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -317,7 +318,10 @@ func (s *Settler) charge(ctx context.Context, w *work, camp campaign.Campaign) e
 	if err != nil {
 		return err
 	}
-	if err := w.each(ctx, camp.ID, []pledge.Status{pledge.StatusActive, pledge.StatusCharging}, func(ctx context.Context, p pledge.Pledge) error {
+	claim := func(ctx context.Context, ps []pledge.Pledge) ([]pledge.Pledge, error) {
+		return s.pledges.ClaimCharges(ctx, ps, w.Token())
+	}
+	if err := w.eachClaimed(ctx, camp.ID, []pledge.Status{pledge.StatusActive, pledge.StatusCharging}, claim, func(ctx context.Context, p pledge.Pledge) error {
 		return s.chargeOne(ctx, w, p)
 	}); err != nil {
 		return err
@@ -433,6 +437,18 @@ const pageSize = 1000
 // are fenced as well, but a fence only refuses a writer once the new holder has written that
 // very pledge.
 func (w *work) each(ctx context.Context, campaignID string, statuses []pledge.Status, fn func(context.Context, pledge.Pledge) error) error {
+	return w.eachClaimed(ctx, campaignID, statuses, nil, fn)
+}
+
+// claimBatch is how many pledges eachClaimed hands its claim at once: the deadline charges are
+// moved to "charging" by one store command per batch instead of one write per pledge. A claimed
+// pledge waits for a worker at most two batches behind, far within the key lifetime
+// ChargeOffSession checks.
+const claimBatch = 25
+
+// eachClaimed is each with the pledges of every page passed through claim, claimBatch at a time,
+// before the workers get them: fn receives what claim answers for each.
+func (w *work) eachClaimed(ctx context.Context, campaignID string, statuses []pledge.Status, claim func(context.Context, []pledge.Pledge) ([]pledge.Pledge, error), fn func(context.Context, pledge.Pledge) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	lost := func(err error) { cancel(fmt.Errorf("settlement lease not renewed: %w", err)) }
@@ -459,11 +475,16 @@ func (w *work) each(ctx context.Context, campaignID string, statuses []pledge.St
 		}
 	}()
 
-	pledges := make(chan pledge.Pledge, pageSize)
+	// Pages are read a page ahead, in batches; each batch is claimed only when the workers are
+	// about to need it, so claims stay short commands among the charges' own writes on the one
+	// connection of the embedded store (claiming a whole page at once held it for seconds,
+	// and the paced charges waited behind).
+	batches := make(chan []pledge.Pledge, pageSize/claimBatch)
+	pledges := make(chan pledge.Pledge, claimBatch)
 	var failed atomic.Bool
-	var readErr error
+	var readErr, claimErr error
 	go func() {
-		defer close(pledges)
+		defer close(batches)
 		after := ""
 		for {
 			page, err := w.store.FindPledgesByStatus(ctx, campaignID, statuses, after, pageSize)
@@ -482,12 +503,12 @@ func (w *work) each(ctx context.Context, campaignID string, statuses []pledge.St
 					return
 				}
 			}
-			for _, p := range page {
+			for batch := range slices.Chunk(page, claimBatch) {
 				if failed.Load() {
 					return
 				}
 				select {
-				case pledges <- p:
+				case batches <- batch:
 				case <-ctx.Done():
 					return
 				}
@@ -496,6 +517,29 @@ func (w *work) each(ctx context.Context, campaignID string, statuses []pledge.St
 				return
 			}
 			after = page[len(page)-1].ID
+		}
+	}()
+	go func() {
+		defer close(pledges)
+		for batch := range batches {
+			if failed.Load() || ctx.Err() != nil {
+				continue // drain, so the reader ends
+			}
+			if claim != nil {
+				var err error
+				if batch, err = claim(ctx, batch); err != nil {
+					// What was claimed stays "charging": the next holder resumes it.
+					claimErr = err
+					failed.Store(true)
+					continue
+				}
+			}
+			for _, p := range batch {
+				select {
+				case pledges <- p:
+				case <-ctx.Done():
+				}
+			}
 		}
 	}()
 
@@ -525,7 +569,7 @@ func (w *work) each(ctx context.Context, campaignID string, statuses []pledge.St
 		// why they stopped.
 		return context.Cause(ctx)
 	}
-	return errors.Join(append(errs, readErr)...)
+	return errors.Join(append(errs, readErr, claimErr)...)
 }
 
 // ResumeCharge finishes the deadline charge of one pledge left "charging" (its settler died, or
