@@ -782,7 +782,7 @@ func (ph phases) print(out io.Writer, total time.Duration) {
 	fmt.Fprintf(out, "\nthe same steps repeated alone after run 1, over the same data (and %% of run 1's wall time):\n")
 	row(fmt.Sprintf("ListCharges (%d charges, %d requests of up to 100, in ranges side by side, balance transactions expanded)", ph.charges, ph.chargeRequests), ph.listCharges)
 	row("  of which inside the double's handler (validate, render, expand; summed over requests in parallel)", ph.chargesDouble)
-	fmt.Fprintf(out, "  %-76s %9v, the double's %v\n", "  CPU: this process (stripe-go decoding the pages, the adapter)",
+	fmt.Fprintf(out, "  %-76s %9v, the double's %v\n", "  CPU: this process (stripe-go requests, decoding the pages, the adapter)",
 		ph.listCPU.Round(time.Millisecond), ph.chargesDoubleCPU.Round(time.Millisecond))
 	row(fmt.Sprintf("ListTransfers (%d transfers)", ph.transfers), ph.listTransfers)
 	if ph.servedStream > 0 {

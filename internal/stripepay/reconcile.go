@@ -2,10 +2,13 @@ package stripepay
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/form"
 
 	"github.com/backstitch/backstitch/internal/money"
 	"github.com/backstitch/backstitch/internal/reconcile"
@@ -71,14 +74,11 @@ func (c *Client) ListCharges(ctx context.Context, f reconcile.Filter, fn func(re
 			if after != "" {
 				p.StartingAfter = stripe.String(after)
 			}
-			p.AddExpand("data.balance_transaction")
-			it := c.api.Charges.List(p)
 			again := false
-			for !again && it.Next() {
-				ch := it.Charge()
+			err := c.listCharges(p, func(ch *chargeFields) (bool, error) {
 				handed, now, err := visit(ch.Created, func() (reconcile.Charge, error) { return c.chargeOf(ctx, ch) })
 				if err != nil {
-					return err
+					return false, err
 				}
 				if handed {
 					after = ch.ID
@@ -86,12 +86,10 @@ func (c *Client) ListCharges(ctx context.Context, f reconcile.Filter, fn func(re
 				// Asked again only when the range shrank since this request: an object
 				// outside what was asked for (stripe-mock's fixtures) is only skipped.
 				from, again = now, now > from
-			}
-			if !again {
-				if err := it.Err(); err != nil {
-					return classify("list charges", err)
-				}
-				return nil
+				return !again, nil
+			})
+			if err != nil || !again {
+				return err
 			}
 		}
 	}, fn)
@@ -100,18 +98,14 @@ func (c *Client) ListCharges(ctx context.Context, f reconcile.Filter, fn func(re
 // PaymentIntentCharges reads every charge of one PaymentIntent.
 func (c *Client) PaymentIntentCharges(ctx context.Context, paymentIntentID string) ([]reconcile.Charge, error) {
 	p := &stripe.ChargeListParams{ListParams: listParams(ctx), PaymentIntent: stripe.String(paymentIntentID)}
-	p.AddExpand("data.balance_transaction")
 	var out []reconcile.Charge
-	it := c.api.Charges.List(p)
-	for it.Next() {
-		ch, err := c.chargeOf(ctx, it.Charge())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ch)
-	}
-	if err := it.Err(); err != nil {
-		return nil, classify("list charges of payment intent", err)
+	err := c.listCharges(p, func(ch *chargeFields) (bool, error) {
+		rc, err := c.chargeOf(ctx, ch)
+		out = append(out, rc)
+		return err == nil, err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -120,23 +114,94 @@ func (c *Client) PaymentIntentCharges(ctx context.Context, paymentIntentID strin
 func (c *Client) RetrieveCharge(ctx context.Context, id string) (reconcile.Charge, error) {
 	p := &stripe.ChargeParams{Params: stripe.Params{Context: ctx}}
 	p.AddExpand("balance_transaction")
-	ch, err := c.api.Charges.Get(id, p)
-	if err != nil {
+	var ch struct {
+		stripe.APIResource
+		chargeFields
+	}
+	if err := c.api.Charges.B.Call(http.MethodGet, stripe.FormatURLPath("/v1/charges/%s", id), c.api.Charges.Key, p, &ch); err != nil {
 		return reconcile.Charge{}, classify("retrieve charge", err)
 	}
-	return c.chargeOf(ctx, ch)
+	return c.chargeOf(ctx, &ch.chargeFields)
 }
 
-func (c *Client) chargeOf(ctx context.Context, ch *stripe.Charge) (reconcile.Charge, error) {
+// chargeFields is the part of a Stripe charge that reconciliation compares. Charges are decoded
+// into it rather than into stripe.Charge, whose hundreds of fields, nested objects and decoders
+// of their own made decoding the listing's pages about half of a large run's CPU time (100,000
+// charges: ~7.5 s of the service's ~15 s). The requests are stripe-go's own (its Backend, with
+// its retries and telemetry); only the decoding of the answers is ours.
+type chargeFields struct {
+	ID             string `json:"id"`
+	Amount         int64  `json:"amount"`
+	AmountRefunded int64  `json:"amount_refunded"`
+	Currency       string `json:"currency"`
+	Status         string `json:"status"`
+	Created        int64  `json:"created"`
+	Disputed       bool   `json:"disputed"`
+	TransferGroup  string `json:"transfer_group"`
+	// A map, as in stripe.Charge: a struct field would also take "PLEDGE_ID" (encoding/json
+	// matches field names regardless of case), which is not the key Backstitch writes.
+	Metadata           map[string]string `json:"metadata"`
+	PaymentIntent      expandable        `json:"payment_intent"`
+	BalanceTransaction expandable        `json:"balance_transaction"`
+}
+
+// expandable is a field that Stripe answers with an id, or with the object when it is expanded
+// (of which only the fee of a balance transaction is read), or null.
+type expandable struct {
+	ID  string
+	Fee int64
+}
+
+func (e *expandable) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		return json.Unmarshal(b, &e.ID)
+	}
+	var o struct {
+		ID  string `json:"id"`
+		Fee int64  `json:"fee"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return err
+	}
+	e.ID, e.Fee = o.ID, o.Fee
+	return nil
+}
+
+// chargePage is one page of a charge listing.
+type chargePage struct {
+	stripe.APIResource
+	HasMore bool           `json:"has_more"`
+	Data    []chargeFields `json:"data"`
+}
+
+// listCharges pages through a charge listing, each charge with its balance transaction
+// expanded, as stripe-go's iterator does (starting_after the last charge of each page), until
+// fn returns false or an error (returned as it is; Stripe's errors are classified).
+func (c *Client) listCharges(p *stripe.ChargeListParams, fn func(*chargeFields) (bool, error)) error {
+	p.AddExpand("data.balance_transaction")
+	for {
+		q := &form.Values{}
+		form.AppendTo(q, p)
+		var page chargePage
+		if err := c.api.Charges.B.CallRaw(http.MethodGet, "/v1/charges", c.api.Charges.Key, q, p.GetParams(), &page); err != nil {
+			return classify("list charges", err)
+		}
+		for i := range page.Data {
+			if more, err := fn(&page.Data[i]); err != nil || !more {
+				return err
+			}
+		}
+		if !page.HasMore || len(page.Data) == 0 {
+			return nil
+		}
+		p.StartingAfter = stripe.String(page.Data[len(page.Data)-1].ID)
+	}
+}
+
+func (c *Client) chargeOf(ctx context.Context, ch *chargeFields) (reconcile.Charge, error) {
 	out := reconcile.Charge{ID: ch.ID, PledgeID: ch.Metadata["pledge_id"], CampaignID: ch.TransferGroup,
-		Amount: money.Money{Amount: ch.Amount, Currency: strings.ToUpper(string(ch.Currency))},
-		Status: string(ch.Status), Refunded: ch.AmountRefunded, Created: time.Unix(ch.Created, 0).UTC()}
-	if ch.PaymentIntent != nil {
-		out.PaymentIntentID = ch.PaymentIntent.ID
-	}
-	if bt := ch.BalanceTransaction; bt != nil {
-		out.Fee = bt.Fee
-	}
+		Amount: money.Money{Amount: ch.Amount, Currency: strings.ToUpper(ch.Currency)}, PaymentIntentID: ch.PaymentIntent.ID,
+		Status: ch.Status, Refunded: ch.AmountRefunded, Fee: ch.BalanceTransaction.Fee, Created: time.Unix(ch.Created, 0).UTC()}
 	if ch.AmountRefunded > 0 {
 		it := c.api.Refunds.List(&stripe.RefundListParams{ListParams: listParams(ctx), Charge: stripe.String(ch.ID)})
 		for it.Next() {

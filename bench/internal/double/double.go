@@ -40,7 +40,7 @@ const Flag = "serve-double"
 
 // timedHandler adds up the time the double spends answering (validating against Stripe's
 // OpenAPI spec, rendering and expanding), so a report can tell the double's cost from the
-// client's (stripe-go decoding, the adapter) and from the loopback.
+// client's (stripe-go requests, decoding, the adapter) and from the loopback.
 type timedHandler struct {
 	h        http.Handler
 	ns, reqs atomic.Int64
