@@ -495,14 +495,17 @@ func generator(settings string, out io.Writer) error {
 		var n atomic.Int64
 		return func() time.Time { return start.Add(time.Duration(n.Add(1)-1) * interval) }
 	}
+	// One client for the warm-up and the measurement: the connections the warm-up opened are
+	// the ones measured, as a client that has been reading all along holds them.
+	hc := &fasthttp.HostClient{Addr: j.Addr, MaxConns: j.Conc}
 	if j.Warm > 0 {
 		warm := time.Now()
-		if _, err := load(j.Addr, j.Path, want, j.Conc, warm.Add(j.Warm), pace(warm)); err != nil {
+		if _, err := load(hc, j.Path, want, j.Conc, warm.Add(j.Warm), pace(warm)); err != nil {
 			return err
 		}
 	}
 	start := time.Now()
-	lat, err := load(j.Addr, j.Path, want, j.Conc, start.Add(j.Dur), pace(start))
+	lat, err := load(hc, j.Path, want, j.Conc, start.Add(j.Dur), pace(start))
 	if err != nil {
 		return err
 	}
@@ -514,10 +517,9 @@ func generator(settings string, out io.Writer) error {
 	return json.NewEncoder(out).Encode(jobResult{Rate: r.rate, P50: r.p50, P99: r.p99, Slow: slow})
 }
 
-// load sends requests on conc connections until end. With schedule, each request waits for its
+// load sends requests on conc connections of hc until end. With schedule, each request waits for its
 // scheduled time and its latency counts from then; without, requests follow each other at once.
-func load(addr, path string, want []byte, conc int, end time.Time, schedule func() time.Time) ([]sample, error) {
-	hc := &fasthttp.HostClient{Addr: addr, MaxConns: conc}
+func load(hc *fasthttp.HostClient, path string, want []byte, conc int, end time.Time, schedule func() time.Time) ([]sample, error) {
 	var mu sync.Mutex
 	var all []sample
 	var errs error
@@ -527,7 +529,7 @@ func load(addr, path string, want []byte, conc int, end time.Time, schedule func
 			req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(res)
-			req.SetRequestURI("http://" + addr + path)
+			req.SetRequestURI("http://" + hc.Addr + path)
 			lat := make([]sample, 0, 1<<16)
 			var err error
 			for {
