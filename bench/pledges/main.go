@@ -120,7 +120,8 @@ func pledgeRate(ctx context.Context, srv *embedded.Server, n, conc int) (float64
 	if err != nil {
 		return 0, 0, err
 	}
-	opts := mongostore.Options{URI: srv.URI(), Database: "bench_service", SingleConnection: true, Locks: srv.Locks(), ConstraintIndexesOnly: true}
+	// As the service opens the embedded store (internal/app/offline.go).
+	opts := mongostore.Options{URI: srv.URI(), Database: "bench_service", SingleConnection: true, Locks: srv.Locks(), Scanner: srv, ConstraintIndexesOnly: true}
 	if countCommands {
 		opts.Monitor = commands.Monitor()
 	}

@@ -22,11 +22,15 @@ import (
 	"github.com/backstitch/backstitch/internal/mongostore"
 )
 
-// OpenStore opens the embedded store's database db and creates the admin who approves campaigns
+// OpenStore opens the embedded store's database db as the service does, and creates the admin who approves campaigns
 // (admin@bench.example, password "benchmark admin"). monitor, when not nil, sees every command
 // (profile.Commands counts them).
 func OpenStore(ctx context.Context, srv *embedded.Server, db string, monitor *event.CommandMonitor) (*mongostore.Store, error) {
-	store, err := mongostore.Open(ctx, mongostore.Options{URI: srv.URI(), Database: db, SingleConnection: true, Locks: srv.Locks(), Monitor: monitor, ConstraintIndexesOnly: true})
+	// As the service opens the embedded store (internal/app/offline.go): without the Scanner,
+	// the sweeps, dunning and every compare-and-set would ask FerretDB the questions it answers
+	// by reading the whole collection, which the service never does.
+	store, err := mongostore.Open(ctx, mongostore.Options{URI: srv.URI(), Database: db, SingleConnection: true, Locks: srv.Locks(), Scanner: srv,
+		Monitor: monitor, ConstraintIndexesOnly: true})
 	if err != nil {
 		return nil, err
 	}
