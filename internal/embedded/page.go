@@ -30,11 +30,16 @@ func (s *Server) PageIDs(ctx context.Context, database, collection string, equal
 	if len(values) == 0 || limit <= 0 {
 		return []string{}, nil
 	}
-	db, table, err := s.openTable(ctx, database, collection, "ro")
-	if err != nil || table == "" {
-		return []string{}, err // no table: no documents yet
+	// The kept read-only handle, as ScanIDs: lists are read page by page, and opening the file
+	// each time would read its whole schema each time.
+	db, table, release, err := s.readers.table(ctx, s.dir, database, collection)
+	if err != nil {
+		return nil, err
 	}
-	defer db.Close()
+	if table == "" {
+		return []string{}, nil // no table: no documents yet
+	}
+	defer release()
 	name, columns := q.index(table)
 	if err := s.ensureIndex(ctx, db, database, collection, table, name, columns, ""); err != nil {
 		return nil, err
@@ -62,13 +67,13 @@ func (s *Server) PageIDs(ctx context.Context, database, collection string, equal
 // SQL (checked against fieldPath) so that they are the index's expressions, and values are bound.
 type pageQuery struct {
 	equal  []string // paths compared with =, in name order
-	values []any    // their values, then path's
-	path   string   // the path compared with IN
-	in     int      // how many values path may hold
+	values []any    // their values
+	path   string   // the path that holds one of in
+	in     []any    // distinct, so that no id is listed twice
 }
 
 func newPageQuery(equal map[string]string, path string, in []string) (pageQuery, error) {
-	q := pageQuery{path: path, in: len(in)}
+	q := pageQuery{path: path}
 	for p := range equal {
 		q.equal = append(q.equal, p)
 	}
@@ -81,8 +86,8 @@ func newPageQuery(equal map[string]string, path string, in []string) (pageQuery,
 	for _, p := range q.equal {
 		q.values = append(q.values, equal[p])
 	}
-	for _, v := range in {
-		q.values = append(q.values, v)
+	for _, v := range slices.Compact(slices.Sorted(slices.Values(in))) {
+		q.in = append(q.in, v)
 	}
 	return q, nil
 }
@@ -100,18 +105,24 @@ func (q pageQuery) index(table string) (name, columns string) {
 	return name, strings.Join(cols, ", ")
 }
 
-// sql selects one page of ids. With one value SQLite reads the index in order and stops at the
-// limit; with several it reads each value's range after `after` and sorts the ids it found.
+// sql selects one page of ids: the first limit ids after `after` of each value, each read in
+// order from the index, merged in order and cut at limit. So a page reads at most limit index
+// entries per value, however many the campaign has; an IN with ORDER BY would read every entry
+// after `after` of every value and sort them, for each page.
 func (q pageQuery) sql(table string) string {
 	var where []string
 	for _, p := range q.equal {
 		where = append(where, field(p)+" = ?")
 	}
-	where = append(where, field(q.path)+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", q.in), ", ")+")")
-	where = append(where, field("_id")+" > ?")
-	return fmt.Sprintf(`SELECT %s FROM %q WHERE %s ORDER BY %s LIMIT ?`, field("_id"), table, strings.Join(where, " AND "), field("_id"))
+	where = append(where, field(q.path)+" = ?", field("_id")+" > ?")
+	one := fmt.Sprintf(`SELECT * FROM (SELECT %[1]s AS id FROM %[2]q WHERE %[3]s ORDER BY %[1]s LIMIT ?)`, field("_id"), table, strings.Join(where, " AND "))
+	return strings.TrimSuffix(strings.Repeat(one+" UNION ALL ", len(q.in)), " UNION ALL ") + " ORDER BY id LIMIT ?"
 }
 
 func (q pageQuery) args(after string, limit int) []any {
-	return append(slices.Clone(q.values), after, limit)
+	var args []any
+	for _, v := range q.in {
+		args = append(append(args, q.values...), v, after, limit)
+	}
+	return append(args, limit)
 }
