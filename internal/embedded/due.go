@@ -35,7 +35,8 @@ func (s *Server) DueIDs(ctx context.Context, database, collection string, equal 
 		return nil, err // no table: no documents yet
 	}
 	defer db.Close()
-	if err := s.ensureDueIndex(ctx, db, database, collection, table, q); err != nil {
+	name, columns, where := q.index(table)
+	if err := s.ensureIndex(ctx, db, database, collection, table, name, columns, where); err != nil {
 		return nil, err
 	}
 	args := make([]any, 0, len(q.values)+2)
@@ -111,11 +112,11 @@ func (q dueQuery) sql(table string) string {
 	return fmt.Sprintf(`SELECT %s FROM %q WHERE %s LIMIT ?`, field("_id"), table, strings.Join(where, " AND "))
 }
 
-// ensureDueIndex creates q's index unless the file has it. It asks the file each time (one
-// lookup in the schema) rather than remembering: a collection dropped and created again is a
-// new table without it, and a scan would answer just as right, only slowly.
-func (s *Server) ensureDueIndex(ctx context.Context, ro *sql.DB, database, collection, table string, q dueQuery) error {
-	name, columns, where := q.index(table)
+// ensureIndex creates the index name on the table's columns (partial if where is not empty)
+// unless the file has it. It asks the file each time (one lookup in the schema) rather than
+// remembering: a collection dropped and created again is a new table without it, and a scan
+// would answer just as right, only slowly.
+func (s *Server) ensureIndex(ctx context.Context, ro *sql.DB, database, collection, table, name, columns, where string) error {
 	var n int
 	if err := ro.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?", name).Scan(&n); err != nil {
 		return fmt.Errorf("embedded store: look up index %s: %w", name, err)
@@ -134,7 +135,11 @@ func (s *Server) ensureDueIndex(ctx context.Context, ro *sql.DB, database, colle
 		return errors.New("embedded store: collection " + collection + " changed while indexing it")
 	}
 	defer rw.Close()
-	if _, err := rw.ExecContext(ctx, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (%s) WHERE %s`, name, table, columns, where)); err != nil {
+	create := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (%s)`, name, table, columns)
+	if where != "" {
+		create += " WHERE " + where
+	}
+	if _, err := rw.ExecContext(ctx, create); err != nil {
 		return fmt.Errorf("embedded store: create index %s: %w", name, err)
 	}
 	return nil

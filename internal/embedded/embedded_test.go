@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -326,7 +327,7 @@ func TestDueIDsUsesItsIndexAndAnswersExactly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		plan := explainDue(t, s, "d", "pledges", q)
+		plan := explain(t, s, "d", "pledges", q.sql, append(append([]any{}, q.values...), int64(0), 10))
 		if !strings.Contains(plan, "USING INDEX") || strings.Contains(plan, "SCAN") {
 			t.Errorf("%v %s: the query does not search its index:\n%s", c.equal, c.path, plan)
 		}
@@ -347,16 +348,15 @@ func TestDueIDsUsesItsIndexAndAnswersExactly(t *testing.T) {
 	}
 }
 
-// explainDue is SQLite's plan for q, one line per step.
-func explainDue(t *testing.T, s *Server, database, collection string, q dueQuery) string {
+// explain is SQLite's plan for the query sql makes for the collection's table, one line per step.
+func explain(t *testing.T, s *Server, database, collection string, sql func(table string) string, args []any) string {
 	t.Helper()
 	db, table, err := s.openTable(context.Background(), database, collection, "ro")
 	if err != nil || table == "" {
 		t.Fatalf("open %s: %q, %v", collection, table, err)
 	}
 	defer db.Close()
-	args := append(append([]any{}, q.values...), int64(0), 10)
-	rows, err := db.Query("EXPLAIN QUERY PLAN "+q.sql(table), args...)
+	rows, err := db.Query("EXPLAIN QUERY PLAN "+sql(table), args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,4 +374,137 @@ func explainDue(t *testing.T, s *Server, database, collection string, q dueQuery
 		t.Fatal(err)
 	}
 	return strings.Join(plan, "\n")
+}
+
+// PageIDs must answer each page exactly as the server's own query does (same filter, _id order,
+// limit), over several campaigns and states, ids and values an attacker might choose (quotes,
+// SQL and JSON syntax, case, bytes past ASCII in every UTF-8 length) and documents whose fields
+// are of other types or missing; and it must search its index, never scan the table.
+func TestPageIDsUsesItsIndexAndAnswersExactly(t *testing.T) {
+	s := mustStart(t, lowercaseTempDir(t))
+	ctx := context.Background()
+	c, err := mongo.Connect(ctx, options.Client().ApplyURI(s.URI()).SetMaxPoolSize(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	coll := c.Database("d").Collection("pledges")
+	campaigns := []string{"cam_a", "cam_b", `cam_'); DROP TABLE x; --`, `cam_"$.status"`, "CAM_A", "cam_é"}
+	statuses := []string{"active", "pending", "collected", `act'ive`, "Active"}
+	ids := []string{"a", "A", "b", "z", "_", "~", "0", "9", "a'b", `a"b`, "a\\b", "a%", "a_", "é", "ß", "€", "😀", "\u007f", "aa", "ab",
+		"plg_0001", "plg_001", "plg_01", `') OR 1=1 --`, "$.status", "Z\u00e9", "z\u00e9"}
+	var docs []any
+	for i, id := range ids {
+		for j, cam := range campaigns {
+			docs = append(docs, bson.M{"_id": fmt.Sprintf("%s|%d", id, j), "campaign_id": cam, "status": statuses[(i+j)%len(statuses)]})
+		}
+		docs = append(docs, bson.M{"_id": id, "campaign_id": campaigns[i%len(campaigns)], "status": statuses[i%len(statuses)]})
+	}
+	docs = append(docs,
+		bson.M{"_id": "no_status", "campaign_id": "cam_a"},
+		bson.M{"_id": "number_status", "campaign_id": "cam_a", "status": int64(1)},
+		bson.M{"_id": "null_campaign", "campaign_id": nil, "status": "active"},
+	)
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	served := func(cam string, in []string, after string, limit int) []string {
+		t.Helper()
+		q := bson.M{"campaign_id": cam, "status": bson.M{"$in": in}}
+		if after != "" {
+			q["_id"] = bson.M{"$gt": after}
+		}
+		cur, err := coll.Find(ctx, q, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)).SetProjection(bson.M{"_id": 1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []struct {
+			ID any `bson:"_id"`
+		}
+		if err := cur.All(ctx, &got); err != nil {
+			t.Fatal(err)
+		}
+		out := []string{}
+		for _, d := range got {
+			id, ok := d.ID.(string)
+			if !ok {
+				t.Fatalf("the server listed _id %v among %s's pledges", d.ID, cam)
+			}
+			out = append(out, id)
+		}
+		return out
+	}
+	pages := 0
+	for _, cam := range campaigns {
+		for _, in := range [][]string{{"active"}, {"active", "pending"}, statuses, {"pending", `act'ive`, "nothing", "pending"}} {
+			for _, limit := range []int{1, 3, 1000} {
+				after, seen := "", 0
+				for {
+					want := served(cam, in, after, limit)
+					got, err := s.PageIDs(ctx, "d", "pledges", map[string]string{"campaign_id": cam}, "status", in, after, limit)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !reflect.DeepEqual(got, want) {
+						t.Fatalf("%q %q after %q limit %d: got %q, the server says %q", cam, in, after, limit, got, want)
+					}
+					pages++
+					seen += len(got)
+					if len(got) < limit {
+						break
+					}
+					after = got[len(got)-1]
+				}
+				if seen == 0 && !slices.Contains(in, "nothing") {
+					t.Errorf("%q %q: no pledges at all, the comparison proves nothing", cam, in)
+				}
+			}
+		}
+	}
+	t.Logf("%d pages equal the server's", pages)
+	if got, err := s.PageIDs(ctx, "d", "pledges", map[string]string{"campaign_id": "cam_a"}, "status", []string{"active"}, "\U0010ffff", 10); err != nil || len(got) != 0 {
+		t.Errorf("after the last possible id: %q, %v", got, err)
+	}
+	if got, err := s.PageIDs(ctx, "d", "pledges", map[string]string{"campaign_id": "cam_a"}, "status", nil, "", 10); err != nil || len(got) != 0 {
+		t.Errorf("no states: %q, %v", got, err)
+	}
+
+	for _, in := range [][]string{{"active"}, statuses, {"pending", "active", "pending"}} {
+		q, err := newPageQuery(map[string]string{"campaign_id": "cam_a"}, "status", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := explain(t, s, "d", "pledges", q.sql, q.args("a", 10))
+		// Each state's range is searched in the index's order; the only sorts are of the
+		// subqueries' rows (at most limit each) for the merge.
+		table, index := "", ""
+		if m := regexp.MustCompile(`SEARCH (\S+) USING INDEX (\S+) \(<expr>=\? AND <expr>=\? AND <expr>>\?\)`).FindStringSubmatch(plan); m != nil {
+			table, index = m[1], m[2]
+		}
+		lines := strings.Split(plan, "\n")
+		searches := 0
+		for i, l := range lines {
+			if table != "" && l == "SEARCH "+table+" USING INDEX "+index+" (<expr>=? AND <expr>=? AND <expr>>?)" {
+				searches++
+			}
+			if strings.Contains(l, "TEMP B-TREE") && (i == 0 || !strings.HasPrefix(lines[i-1], "SCAN (subquery-")) ||
+				table != "" && strings.Contains(l, "SCAN "+table) {
+				t.Errorf("%q: the query sorts or scans the table:\n%s", in, plan)
+			}
+		}
+		if !strings.HasSuffix(index, "__page_campaign_id__status___id") || searches != len(q.in) {
+			t.Errorf("%q: the query does not search its index once for each state:\n%s", in, plan)
+		}
+	}
+	for _, bad := range []string{`status' IS NULL OR '1`, "status.", "$.status", "Status", "_id"} {
+		if _, err := s.PageIDs(ctx, "d", "pledges", nil, bad, []string{"active"}, "", 10); err == nil {
+			t.Errorf("path %q accepted", bad)
+		}
+		if _, err := s.PageIDs(ctx, "d", "pledges", map[string]string{bad: "x"}, "status", []string{"active"}, "", 10); err == nil {
+			t.Errorf("equal path %q accepted", bad)
+		}
+	}
+	if got, err := s.PageIDs(ctx, "d", "nothing_here", nil, "status", []string{"active"}, "", 10); err != nil || len(got) != 0 {
+		t.Errorf("missing collection: %v, %v", got, err)
+	}
 }

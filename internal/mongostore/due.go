@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -64,4 +65,48 @@ func (s *Store) findDuePledges(ctx context.Context, terms []dueTerm, match func(
 // with before itself gives what the server's comparison with before's milliseconds gives.
 func atOrBefore(t *time.Time, before time.Time) bool {
 	return t != nil && !t.After(before)
+}
+
+// findPledgesByStatusFromIndex is FindPledgesByStatus on the embedded store, where FerretDB
+// would parse every pledge ever made for each page (settling 10,000 pledges, in pages of 1,000,
+// ran at 146/s against 209/s for 1,000). The Scanner lists the page's ids from an index, then
+// each pledge is read by _id through FerretDB and kept if it is still the campaign's, in one of
+// the states and after afterID; one that changed state since the index was read is left out,
+// as the server's query would have left it out a moment later. Callers take a page shorter
+// than limit for the end of the list (the backers' pages ask for limit+1 to know whether there
+// is a next one), so while pledges are left out, the index is asked for more after the last id
+// it gave, until the page is full or the index has no more.
+func (s *Store) findPledgesByStatusFromIndex(ctx context.Context, campaignID string, statuses []pledge.Status, afterID string, limit int) ([]pledge.Pledge, error) {
+	values := make([]string, 0, len(statuses))
+	for _, st := range statuses {
+		values = append(values, string(st))
+	}
+	out := []pledge.Pledge{}
+	for after := afterID; len(out) < limit; {
+		want := limit - len(out)
+		ids, err := s.scanner.PageIDs(ctx, s.db.Name(), "pledges", map[string]string{"campaign_id": campaignID}, "status", values, after, want)
+		if err != nil {
+			return nil, storeError("find pledges of %s: %w", campaignID, err)
+		}
+		for _, id := range ids {
+			var p pledge.Pledge
+			err := s.db.Collection("pledges").FindOne(ctx, bson.M{"_id": id}).Decode(&p)
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				continue // deleted since the index was read
+			}
+			if err != nil {
+				return nil, storeError("read pledge %s: %w", id, err)
+			}
+			// The _id check guards the page's order: it holds unless SQLite's string order
+			// ever differed from the server's.
+			if p.CampaignID == campaignID && slices.Contains(statuses, p.Status) && p.ID > afterID {
+				out = append(out, p)
+			}
+		}
+		if len(ids) < want {
+			break // the index has no more
+		}
+		after = ids[len(ids)-1]
+	}
+	return out, nil
 }

@@ -306,8 +306,13 @@ func (s *Store) CountStripeEvents(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// FindPledgesByStatus pages through a campaign's pledges in the given states, by id.
+// FindPledgesByStatus pages through a campaign's pledges in the given states, by id: at most
+// limit of them (all, for a limit of 0), fewer only at the end. On the embedded store from an
+// index on its files (see findPledgesByStatusFromIndex).
 func (s *Store) FindPledgesByStatus(ctx context.Context, campaignID string, statuses []pledge.Status, afterID string, limit int) ([]pledge.Pledge, error) {
+	if s.scanner != nil && limit > 0 {
+		return s.findPledgesByStatusFromIndex(ctx, campaignID, statuses, afterID, limit)
+	}
 	q := bson.M{"campaign_id": campaignID, "status": bson.M{"$in": statuses}}
 	if afterID != "" {
 		q["_id"] = bson.M{"$gt": afterID}

@@ -57,6 +57,10 @@ type Scanner interface {
 	// (embedded.Server.DueIDs).
 	DueIDs(ctx context.Context, database, collection string, equal map[string]string, path string, before time.Time, limit int) ([]string, error)
 	// ScanIDs is Scan of the documents with these _id only, from an index (embedded.Server.ScanIDs).
+	// PageIDs lists, in _id order, the string _id of at most limit documents after `after` whose
+	// field at path holds one of values, among those whose fields in equal hold those strings,
+	// from an index (embedded.Server.PageIDs).
+	PageIDs(ctx context.Context, database, collection string, equal map[string]string, path string, values []string, after string, limit int) ([]string, error)
 	ScanIDs(ctx context.Context, database, collection string, ids []string, paths []string, fn func([]any) error) error
 }
 
