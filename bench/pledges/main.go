@@ -5,10 +5,8 @@
 //
 // Raw store rate: one insert plus one conditional update ($inc guarded by a filter), the floor of
 // what creating a pledge must write. Pledge rate: POST /api/v1/campaigns/{slug}/pledges over
-// loopback HTTP against the full service (embedded store, the Stripe double with stripe-mock
-// validation in a child process, as Stripe runs elsewhere: its CPU still shares the machine's
-// cores, but its heap is not collected by the service's GC), each pledge claiming a unit of a
-// limited tier.
+// loopback HTTP against the full service (embedded store, offline Stripe double with stripe-mock
+// validation), each pledge claiming a unit of a limited tier.
 package main
 
 import (
@@ -28,7 +26,6 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
-	"github.com/backstitch/backstitch/bench/internal/double"
 	"github.com/backstitch/backstitch/bench/internal/pool"
 	"github.com/backstitch/backstitch/bench/internal/profile"
 	"github.com/backstitch/backstitch/internal/account"
@@ -36,7 +33,6 @@ import (
 	"github.com/backstitch/backstitch/internal/config"
 	"github.com/backstitch/backstitch/internal/embedded"
 	"github.com/backstitch/backstitch/internal/mongostore"
-	"github.com/backstitch/backstitch/internal/stripedouble"
 )
 
 func main() {
@@ -44,15 +40,7 @@ func main() {
 	conc := flag.Int("c", 16, "concurrent clients")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.BoolVar(&countCommands, "commands", false, "count the store commands each pledge sends, by command and collection")
-	child := flag.Bool(double.Flag, false, "(internal) serve the Stripe double for the parent process")
 	flag.Parse()
-	if *child {
-		if err := double.Serve(stripedouble.Options{}, nil); err != nil {
-			fmt.Fprintln(os.Stderr, "bench double:", err)
-			os.Exit(2)
-		}
-		return
-	}
 	stopProfile := profile.Start(*cpuProfile)
 	defer stopProfile()
 	if err := run(os.Stdout, *n, *conc); err != nil {
@@ -94,7 +82,7 @@ func run(out io.Writer, n, conc int) error {
 	fmt.Fprintf(out, "store raw rate (1 insert + 1 conditional update): %8.0f /s\n", raw)
 	fmt.Fprintf(out, "pledge creation over HTTP:                       %8.0f /s\n", pledges)
 	fmt.Fprintf(out, "ratio: %.1f%% (n=%d, concurrency=%d)\n", 100*pledges/raw, n, conc)
-	// The process's CPU time (the service and its client; the double's is its child's) per operation.
+	// The process's CPU time (the service, its client and the double) per operation.
 	fmt.Fprintf(out, "CPU per pledge %v, per raw operation %v\n",
 		(pledgeCPU / time.Duration(n)).Round(time.Microsecond), (rawCPU / time.Duration(n)).Round(time.Microsecond))
 	if countCommands {
@@ -127,14 +115,7 @@ func rawRate(ctx context.Context, uri string, n, conc int) (float64, error) {
 
 // pledgeRate is the rate of pledges over HTTP, and the process's CPU time they took.
 func pledgeRate(ctx context.Context, srv *embedded.Server, n, conc int) (float64, time.Duration, error) {
-	dp, err := double.Start()
-	if err != nil {
-		return 0, 0, err
-	}
-	defer dp.Close()
-	const webhookSecret = "whsec_pledges"
-	env := map[string]string{"BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS": "10000000", "BACKSTITCH_LOG_LEVEL": "error",
-		"STRIPE_SECRET_KEY": "sk_test_pledges", "STRIPE_API_URL": dp.URL, "STRIPE_WEBHOOK_SECRET": webhookSecret}
+	env := map[string]string{"BACKSTITCH_PLEDGE_LIMIT_PER_ADDRESS": "10000000", "BACKSTITCH_LOG_LEVEL": "error"}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		return 0, 0, err
@@ -164,9 +145,6 @@ func pledgeRate(ctx context.Context, srv *embedded.Server, n, conc int) (float64
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() { _ = a.Serve(sctx, ln) }()
-	if err := dp.SetWebhook(ctx, "http://"+ln.Addr().String()+"/webhooks/stripe", webhookSecret); err != nil {
-		return 0, 0, err
-	}
 	api := "http://" + ln.Addr().String() + "/api/v1"
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}, Timeout: time.Minute}
 
