@@ -46,15 +46,11 @@ func (s *Store) findDuePledges(ctx context.Context, terms []dueTerm, match func(
 		if len(out) == limit {
 			break
 		}
-		var p pledge.Pledge
-		err := s.db.Collection("pledges").FindOne(ctx, bson.M{"_id": id}).Decode(&p)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			continue // deleted since the index was read
-		}
+		p, found, err := s.indexedPledge(ctx, id)
 		if err != nil {
-			return nil, storeError("read pledge %s: %w", id, err)
+			return nil, err
 		}
-		if match(p) {
+		if found && match(p) {
 			out = append(out, p)
 		}
 	}
@@ -89,13 +85,12 @@ func (s *Store) findPledgesByStatusFromIndex(ctx context.Context, campaignID str
 			return nil, storeError("find pledges of %s: %w", campaignID, err)
 		}
 		for _, id := range ids {
-			var p pledge.Pledge
-			err := s.db.Collection("pledges").FindOne(ctx, bson.M{"_id": id}).Decode(&p)
-			if errors.Is(err, mongo.ErrNoDocuments) {
-				continue // deleted since the index was read
-			}
+			p, found, err := s.indexedPledge(ctx, id)
 			if err != nil {
-				return nil, storeError("read pledge %s: %w", id, err)
+				return nil, err
+			}
+			if !found {
+				continue
 			}
 			// The _id check guards the page's order: it holds unless SQLite's string order
 			// ever differed from the server's.
@@ -109,4 +104,17 @@ func (s *Store) findPledgesByStatusFromIndex(ctx context.Context, campaignID str
 		after = ids[len(ids)-1]
 	}
 	return out, nil
+}
+
+// indexedPledge reads by _id a pledge an index on the embedded store's files named; found is
+// false when it was deleted since the index was read.
+func (s *Store) indexedPledge(ctx context.Context, id string) (p pledge.Pledge, found bool, err error) {
+	err = s.db.Collection("pledges").FindOne(ctx, bson.M{"_id": id}).Decode(&p)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return p, false, nil
+	case err != nil:
+		return p, false, storeError("read pledge %s: %w", id, err)
+	}
+	return p, true, nil
 }
