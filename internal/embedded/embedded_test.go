@@ -202,13 +202,8 @@ func testSocketOutsideDataFolder(t *testing.T, dir string) {
 // is refused, and a collection that does not exist reads as empty, as FerretDB answers a query
 // on it. (That Scan returns what FerretDB returns is checked in mongostore's tests.)
 func TestScanRefusesOddPathsAndReadsMissingCollectionsAsEmpty(t *testing.T) {
-	s := mustStart(t, lowercaseTempDir(t))
+	s, c := startConnected(t)
 	ctx := context.Background()
-	c, err := mongo.Connect(ctx, options.Client().ApplyURI(s.URI()).SetMaxPoolSize(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Disconnect(ctx)
 	if _, err := c.Database("d").Collection("pledges").InsertOne(ctx, bson.M{"_id": "plg_1", "amount": bson.M{"amount": int64(5000)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -234,13 +229,8 @@ func TestScanRefusesOddPathsAndReadsMissingCollectionsAsEmpty(t *testing.T) {
 // into its SQL, and reads a database dropped and made anew from its new file, not from the handle
 // it keeps on the old one.
 func TestScanIDsReadsTheAskedDocumentsOfTheCurrentFile(t *testing.T) {
-	s := mustStart(t, lowercaseTempDir(t))
+	s, c := startConnected(t)
 	ctx := context.Background()
-	c, err := mongo.Connect(ctx, options.Client().ApplyURI(s.URI()).SetMaxPoolSize(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Disconnect(ctx)
 	pledges := c.Database("d").Collection("pledges")
 	for i, id := range []string{"plg_1", "plg_2", "plg_3"} {
 		if _, err := pledges.InsertOne(ctx, bson.M{"_id": id, "version": int64(i + 1)}); err != nil {
@@ -283,13 +273,8 @@ func TestScanIDsReadsTheAskedDocumentsOfTheCurrentFile(t *testing.T) {
 // millisecond) among those with the equal fields, skips documents without the field or with
 // text there, and splices nothing odd into its SQL.
 func TestDueIDsUsesItsIndexAndAnswersExactly(t *testing.T) {
-	s := mustStart(t, lowercaseTempDir(t))
+	s, c := startConnected(t)
 	ctx := context.Background()
-	c, err := mongo.Connect(ctx, options.Client().ApplyURI(s.URI()).SetMaxPoolSize(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Disconnect(ctx)
 	now := time.Date(2030, 5, 1, 12, 0, 0, 0, time.UTC)
 	docs := []any{
 		bson.M{"_id": "due", "status": "pending", "hold": now.Add(-time.Hour)},
@@ -381,13 +366,8 @@ func explain(t *testing.T, s *Server, database, collection string, sql func(tabl
 // SQL and JSON syntax, case, bytes past ASCII in every UTF-8 length) and documents whose fields
 // are of other types or missing; and it must search its index, never scan the table.
 func TestPageIDsUsesItsIndexAndAnswersExactly(t *testing.T) {
-	s := mustStart(t, lowercaseTempDir(t))
+	s, c := startConnected(t)
 	ctx := context.Background()
-	c, err := mongo.Connect(ctx, options.Client().ApplyURI(s.URI()).SetMaxPoolSize(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Disconnect(ctx)
 	coll := c.Database("d").Collection("pledges")
 	campaigns := []string{"cam_a", "cam_b", `cam_'); DROP TABLE x; --`, `cam_"$.status"`, "CAM_A", "cam_é"}
 	statuses := []string{"active", "pending", "collected", `act'ive`, "Active"}
@@ -507,4 +487,17 @@ func TestPageIDsUsesItsIndexAndAnswersExactly(t *testing.T) {
 	if got, err := s.PageIDs(ctx, "d", "nothing_here", nil, "status", []string{"active"}, "", 10); err != nil || len(got) != 0 {
 		t.Errorf("missing collection: %v, %v", got, err)
 	}
+}
+
+// startConnected starts a store in a fresh folder and connects a driver to it with one
+// connection, as the service does; both end with the test.
+func startConnected(t *testing.T) (*Server, *mongo.Client) {
+	t.Helper()
+	s := mustStart(t, lowercaseTempDir(t))
+	c, err := mongo.Connect(context.Background(), options.Client().ApplyURI(s.URI()).SetMaxPoolSize(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
+	return s, c
 }
