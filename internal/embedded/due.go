@@ -43,22 +43,13 @@ func (s *Server) DueIDs(ctx context.Context, database, collection string, equal 
 	args = append(args, q.values...)
 	args = append(args, before.UnixMilli(), limit)
 	rows, err := db.QueryContext(ctx, q.sql(table), args...)
-	if err != nil {
-		return nil, fmt.Errorf("embedded store: due %s: %w", collection, err)
-	}
-	defer rows.Close()
-	ids := []string{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("embedded store: due %s: %w", collection, err)
+	if err == nil {
+		var ids []string
+		if ids, err = idsOf(rows); err == nil {
+			return ids, nil
 		}
-		ids = append(ids, id)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("embedded store: due %s: %w", collection, err)
-	}
-	return ids, nil
+	return nil, fmt.Errorf("embedded store: due %s: %w", collection, err)
 }
 
 // dueQuery is the SQL of one DueIDs question. Field paths are checked against fieldPath and
@@ -71,20 +62,40 @@ type dueQuery struct {
 }
 
 func newDueQuery(equal map[string]string, path string) (dueQuery, error) {
-	q := dueQuery{path: path}
+	paths, values, err := equalTerms(equal, path)
+	return dueQuery{equal: paths, values: values, path: path}, err
+}
+
+// equalTerms are the paths of equal in name order (as an index lists them) and their values,
+// once every path, path included, is checked fit to splice into SQL.
+func equalTerms(equal map[string]string, path string) (paths []string, values []any, err error) {
 	for p := range equal {
-		q.equal = append(q.equal, p)
+		paths = append(paths, p)
 	}
-	slices.Sort(q.equal)
-	for _, p := range slices.Concat(q.equal, []string{path}) {
+	slices.Sort(paths)
+	for _, p := range slices.Concat(paths, []string{path}) {
 		if !fieldPath.MatchString(p) || p == "_id" {
-			return dueQuery{}, fmt.Errorf("bad field path %q", p)
+			return nil, nil, fmt.Errorf("bad field path %q", p)
 		}
 	}
-	for _, p := range q.equal {
-		q.values = append(q.values, equal[p])
+	for _, p := range paths {
+		values = append(values, equal[p])
 	}
-	return q, nil
+	return paths, values, nil
+}
+
+// idsOf reads the one column of _ids a query selected.
+func idsOf(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	ids := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // field is the SQL value of a path in FerretDB's JSON column (->> gives numbers as numbers).

@@ -45,22 +45,13 @@ func (s *Server) PageIDs(ctx context.Context, database, collection string, equal
 		return nil, err
 	}
 	rows, err := db.QueryContext(ctx, q.sql(table), q.args(after, limit)...)
-	if err != nil {
-		return nil, fmt.Errorf("embedded store: page %s: %w", collection, err)
-	}
-	defer rows.Close()
-	ids := []string{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("embedded store: page %s: %w", collection, err)
+	if err == nil {
+		var ids []string
+		if ids, err = idsOf(rows); err == nil {
+			return ids, nil
 		}
-		ids = append(ids, id)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("embedded store: page %s: %w", collection, err)
-	}
-	return ids, nil
+	return nil, fmt.Errorf("embedded store: page %s: %w", collection, err)
 }
 
 // pageQuery is the SQL of one PageIDs question; like dueQuery, its paths are spliced into the
@@ -73,19 +64,11 @@ type pageQuery struct {
 }
 
 func newPageQuery(equal map[string]string, path string, in []string) (pageQuery, error) {
-	q := pageQuery{path: path}
-	for p := range equal {
-		q.equal = append(q.equal, p)
+	paths, values, err := equalTerms(equal, path)
+	if err != nil {
+		return pageQuery{}, err
 	}
-	slices.Sort(q.equal)
-	for _, p := range slices.Concat(q.equal, []string{path}) {
-		if !fieldPath.MatchString(p) || p == "_id" {
-			return pageQuery{}, fmt.Errorf("bad field path %q", p)
-		}
-	}
-	for _, p := range q.equal {
-		q.values = append(q.values, equal[p])
-	}
+	q := pageQuery{equal: paths, values: values, path: path}
 	for _, v := range slices.Compact(slices.Sorted(slices.Values(in))) {
 		q.in = append(q.in, v)
 	}
