@@ -106,8 +106,8 @@ func (s *Store) findPledgesByStatusFromIndex(ctx context.Context, campaignID str
 	return out, nil
 }
 
-// indexedPledge reads by _id a pledge an index on the embedded store's files named; found is
-// false when it was deleted since the index was read.
+// indexedPledge reads by _id a pledge whose id came from elsewhere (an index on the embedded
+// store's files, a batch to compare); found is false when there is none, deleted since.
 func (s *Store) indexedPledge(ctx context.Context, id string) (p pledge.Pledge, found bool, err error) {
 	err = s.db.Collection("pledges").FindOne(ctx, bson.M{"_id": id}).Decode(&p)
 	switch {

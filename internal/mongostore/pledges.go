@@ -490,15 +490,13 @@ func (s *Store) pledgeStamps(ctx context.Context, ids []string) (map[string]pled
 	out := make(map[string]pledge.Pledge, len(ids))
 	if s.scanner == nil {
 		for _, id := range ids {
-			var p pledge.Pledge
-			err := s.db.Collection("pledges").FindOne(ctx, bson.M{"_id": id}).Decode(&p)
-			if errors.Is(err, mongo.ErrNoDocuments) {
-				continue
-			}
+			p, found, err := s.indexedPledge(ctx, id)
 			if err != nil {
-				return nil, storeError("read pledge %s: %w", id, err)
+				return nil, err
 			}
-			out[id] = p
+			if found {
+				out[id] = p
+			}
 		}
 		return out, nil
 	}
