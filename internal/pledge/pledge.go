@@ -147,7 +147,7 @@ type Pledge struct {
 	RequestHash string `bson:"request_hash,omitempty"`
 	// ReplayToken is the manage token sealed under the client's Idempotency-Key, which the
 	// server never stores: a retry of the creating request gets the pledge's answer back from
-	// the pledge itself (Service.Replay), while a reader of the store cannot open it.
+	// the pledge itself (Service.replay), while a reader of the store cannot open it.
 	ReplayToken []byte `bson:"replay_token,omitempty"`
 	// ManageSeal is the manage token sealed with a server secret, for the confirmation that
 	// links it once the pledge is confirmed (confirmation.go); removed once that confirmation is
@@ -250,7 +250,7 @@ func New(id string, r Request, c campaign.Campaign, tier *campaign.Tier, now tim
 		return Pledge{}, "", err
 	}
 	// The store keeps milliseconds: the answer made now and one replayed from the stored pledge
-	// (Service.Replay) show the same times.
+	// (Service.replay) show the same times.
 	now = now.UTC().Truncate(time.Millisecond)
 	p := Pledge{
 		ID: id, CampaignID: c.ID, FundingModel: c.FundingModel, Amount: *r.Amount, Status: StatusPending,

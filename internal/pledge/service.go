@@ -139,7 +139,7 @@ type Created struct {
 
 // Create makes a pledge on the campaign with this id or slug. The pledge is its request's
 // idempotency record: it is looked up by the id its key derives first (one read by _id), so a
-// retry gets the pledge its earlier run made (Replay) and the same key with another body is
+// retry gets the pledge its earlier run made (replay) and the same key with another body is
 // refused, before a unit is claimed or Stripe is asked anything with that pledge's keys. Then
 // the pledge is written once, last, with everything its answer and its confirmation need: its
 // reward unit is claimed first, then its Stripe objects are made (with idempotency keys derived
@@ -152,7 +152,7 @@ type Created struct {
 // it, and the confirmation links the token every answer showed.
 func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Request) (Created, error) {
 	id := IDFor(o)
-	if created, found, err := s.Replay(ctx, o); err != nil || found {
+	if created, found, err := s.replay(ctx, o); err != nil || found {
 		return created, err
 	}
 	if o.Admit != nil {
@@ -193,7 +193,7 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 	if backstitch.ErrorCode(err) == backstitch.CodeConflict {
 		// The same request running twice at once (a double click, a client's early retry): the
 		// other run's pledge won the _id, and its answer is this request's.
-		created, found, rerr := s.Replay(ctx, o)
+		created, found, rerr := s.replay(ctx, o)
 		switch {
 		case rerr != nil:
 			return Created{}, rerr
@@ -209,12 +209,12 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 	return Created{Pledge: p, ManageToken: token}, nil
 }
 
-// Replay is the answer of the request o to a retry of it: the pledge it made, with its manage
+// replay is the answer of the request o to a retry of it: the pledge it made, with its manage
 // token opened with the client's key. found is false when the request made no pledge (yet).
 // The same key with another body is refused (idempotency_key_reused), and so is a pledge older
 // than o.ReplayFor or one whose token cannot be opened: its key has expired, and the pledge
 // answered once.
-func (s *Service) Replay(ctx context.Context, o Origin) (_ Created, found bool, _ error) {
+func (s *Service) replay(ctx context.Context, o Origin) (_ Created, found bool, _ error) {
 	p, err := s.store.FindPledge(ctx, IDFor(o))
 	switch {
 	case backstitch.ErrorCode(err) == backstitch.CodeNotFound:
