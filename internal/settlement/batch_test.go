@@ -110,11 +110,7 @@ func TestPledgeCancelledBeforeBatchClaimIsNotCharged(t *testing.T) {
 	if !racing.done {
 		t.Fatal("the settler claimed no batch")
 	}
-	for i := range n {
-		p, err := store.FindPledge(ctx, fmt.Sprintf("plg_settle%d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, p := range seededPledges(t, store, n) {
 		want := pledge.StatusCollected
 		if p.ID == victim {
 			want = pledge.StatusCancelled
@@ -159,11 +155,7 @@ func TestCrashAfterBatchClaimResumesWithSameKeys(t *testing.T) {
 	if pis := len(d.PaymentIntents()); pis != 0 {
 		t.Fatalf("%d payment intents made before the crash after the claim", pis)
 	}
-	for i := range n {
-		p, err := store.FindPledge(ctx, fmt.Sprintf("plg_settle%d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, p := range seededPledges(t, store, n) {
 		if p.Status != pledge.StatusCharging || p.ChargeAttempts != 1 {
 			t.Fatalf("%s after the claim: %s attempt %d, want charging attempt 1", p.ID, p.Status, p.ChargeAttempts)
 		}
@@ -182,15 +174,7 @@ func TestCrashAfterBatchClaimResumesWithSameKeys(t *testing.T) {
 	if err := settlement.New(store, next, clock, settlement.Options{Owner: "next", Concurrency: 2}).Settle(ctx, camp.ID); err != nil {
 		t.Fatal(err)
 	}
-	for i := range n {
-		p, err := store.FindPledge(ctx, fmt.Sprintf("plg_settle%d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.Status != pledge.StatusCollected || p.ChargeAttempts != 1 {
-			t.Errorf("%s: %s after %d attempts, want collected after 1", p.ID, p.Status, p.ChargeAttempts)
-		}
-	}
+	collectedAtFirstAttempt(t, store, n)
 	perPledge := map[string]int{}
 	for _, pi := range d.PaymentIntents() {
 		perPledge[pi.Metadata["pledge_id"]]++

@@ -2,7 +2,6 @@ package settlement_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -63,11 +62,7 @@ func TestLostLeaseStopsInFlightCharges(t *testing.T) {
 		t.Error("the settler that lost its lease reported success")
 	}
 	charging := 0
-	for i := range n {
-		p, err := store.FindPledge(ctx, fmt.Sprintf("plg_settle%d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, p := range seededPledges(t, store, n) {
 		switch p.Status {
 		case pledge.StatusCharging:
 			charging++
@@ -90,15 +85,7 @@ func TestLostLeaseStopsInFlightCharges(t *testing.T) {
 	if err := next.Settle(ctx, camp.ID); err != nil {
 		t.Fatal(err)
 	}
-	for i := range n {
-		p, err := store.FindPledge(ctx, fmt.Sprintf("plg_settle%d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.Status != pledge.StatusCollected || p.ChargeAttempts != 1 {
-			t.Errorf("%s: %s after %d attempts, want collected after 1", p.ID, p.Status, p.ChargeAttempts)
-		}
-	}
+	collectedAtFirstAttempt(t, store, n)
 	if pis := len(d.PaymentIntents()); pis != n {
 		t.Errorf("%d payment intents for %d pledges: a charge was made twice", pis, n)
 	}

@@ -64,15 +64,7 @@ func TestDeadlineChargeReadsNoPledgeByID(t *testing.T) {
 	counting = false
 	got := byID
 	mu.Unlock()
-	for i := range n {
-		p, err := store.FindPledge(ctx, fmt.Sprintf("plg_settle%d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.Status != pledge.StatusCollected || p.ChargeAttempts != 1 {
-			t.Errorf("%s: %s after %d attempts, want collected after 1", p.ID, p.Status, p.ChargeAttempts)
-		}
-	}
+	collectedAtFirstAttempt(t, store, n)
 	if pis := len(d.PaymentIntents()); pis != n {
 		t.Fatalf("%d payment intents for %d pledges", pis, n)
 	}
@@ -136,4 +128,29 @@ func mustFundedCampaign(t *testing.T, store *mongostore.Store, n int, now time.T
 		t.Fatal(err)
 	}
 	return camp, d, pay
+}
+
+// seededPledges reads the n pledges mustFundedCampaign made, in the order it made them.
+func seededPledges(t *testing.T, store *mongostore.Store, n int) []pledge.Pledge {
+	t.Helper()
+	out := make([]pledge.Pledge, n)
+	for i := range n {
+		p, err := store.FindPledge(context.Background(), fmt.Sprintf("plg_settle%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// collectedAtFirstAttempt checks that each of the n seeded pledges was collected by one charge
+// attempt.
+func collectedAtFirstAttempt(t *testing.T, store *mongostore.Store, n int) {
+	t.Helper()
+	for _, p := range seededPledges(t, store, n) {
+		if p.Status != pledge.StatusCollected || p.ChargeAttempts != 1 {
+			t.Errorf("%s: %s after %d attempts, want collected after 1", p.ID, p.Status, p.ChargeAttempts)
+		}
+	}
 }
