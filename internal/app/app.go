@@ -265,7 +265,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		defer stop()
 	}
 	served := make(chan error, 1)
-	go func() { served <- a.web.App().Listener(ln) }()
+	go func() { served <- a.web.Serve(ln) }()
 	a.log.Info().Str("addr", ln.Addr().String()).Msg("listening")
 	select {
 	case err := <-served:
@@ -273,7 +273,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	a.log.Info().Msg("shutting down: finishing in-flight requests")
-	if err := a.web.App().ShutdownWithTimeout(a.cfg.ShutdownTimeout); err != nil {
+	if err := a.web.Shutdown(a.cfg.ShutdownTimeout); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	// After the last request: every visit counted reaches the store.
