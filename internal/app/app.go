@@ -308,7 +308,8 @@ func (a *App) flushVisits(ctx context.Context) {
 }
 
 // flushPledgeLimit adds the pledges counted against the per-address limit to the store and reads
-// back what the other instances counted; Serve flushes once more at shutdown.
+// back the totals of those windows, other instances' pledges included; Serve flushes once more at
+// shutdown.
 func (a *App) flushPledgeLimit(ctx context.Context) {
 	if err := a.pledgeLimit.Flush(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		a.log.Warn().Err(err).Msg("flush pledge limit")
