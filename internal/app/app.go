@@ -273,8 +273,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	a.log.Info().Msg("shutting down: finishing in-flight requests")
+	// A request still running when the timeout ends is abandoned, but what the others counted
+	// is still flushed below: only the requests past the timeout lose their counts.
+	var stopErr error
 	if err := a.web.Shutdown(a.cfg.ShutdownTimeout); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		stopErr = fmt.Errorf("shutdown: %w", err)
 	}
 	// After the last request: every visit counted reaches the store.
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
@@ -291,9 +294,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	// way (when the shutdown closed it already, the error says nothing new).
 	_ = ln.Close()
 	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
-		return fmt.Errorf("http server: %w", err)
+		return errors.Join(stopErr, fmt.Errorf("http server: %w", err))
 	}
-	return nil
+	return stopErr
 }
 
 // visitsFlushEvery is how often counted visits are added to the store: often enough that the

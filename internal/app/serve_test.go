@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,4 +113,56 @@ func TestConnectionsThatSentNothingAreClosedUnanswered(t *testing.T) {
 		_, conn := silent(t, map[string]string{"BACKSTITCH_REQUEST_TIMEOUT": "1s"})
 		unanswered(t, conn, 10*time.Second)
 	})
+}
+
+// A request still running when the shutdown timeout ends fails the shutdown, but not what the
+// instance counted: its visits still reach the store. (Serve once returned at the timeout,
+// dropping every count not yet flushed.)
+func TestShutdownPastItsTimeoutStillFlushes(t *testing.T) {
+	a := startService(t, nil)
+	c := a.pledgeSetup("flexible", 10)
+	other, err := app.Open(context.Background(), testsite.Config(t, map[string]string{"BACKSTITCH_SHUTDOWN_TIMEOUT": "1s", "BACKSTITCH_REQUEST_TIMEOUT": "30s"}),
+		zerolog.Nop(), app.Deps{Store: a.store, Now: a.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- other.Serve(ctx, ln) }()
+	b := &service{t: t, base: "http://" + ln.Addr().String(), http: &http.Client{}, clock: a.clock, store: a.store}
+	for range 3 {
+		b.page("/campaigns/" + c.slug)
+	}
+	b.http.CloseIdleConnections()
+	// A request whose headers never end: in flight until the read timeout, past the shutdown's.
+	slow, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if _, err := slow.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	b.page("/campaigns/" + c.slug) // served after slow was accepted: it is in flight
+	b.http.CloseIdleConnections()
+	cancel()
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "shutdown") {
+		t.Fatalf("serve: %v, want the shutdown's timeout", err)
+	}
+	counts, err := a.store.FindVisits(context.Background(), c.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, n := range counts {
+		total += n.Visits
+	}
+	if total != 4 {
+		t.Errorf("stored %d visits, want the 4 counted before the shutdown timed out", total)
+	}
 }
