@@ -265,7 +265,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		defer stop()
 	}
 	served := make(chan error, 1)
-	go func() { served <- a.web.App().Listener(ln) }()
+	go func() { served <- a.web.Serve(ln) }()
 	a.log.Info().Str("addr", ln.Addr().String()).Msg("listening")
 	select {
 	case err := <-served:
@@ -273,8 +273,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	a.log.Info().Msg("shutting down: finishing in-flight requests")
-	if err := a.web.App().ShutdownWithTimeout(a.cfg.ShutdownTimeout); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	// A request still running when the timeout ends is abandoned, but what the others counted
+	// is still flushed below: only the requests past the timeout lose their counts.
+	var stopErr error
+	if err := a.web.Shutdown(a.cfg.ShutdownTimeout); err != nil {
+		stopErr = fmt.Errorf("shutdown: %w", err)
 	}
 	// After the last request: every visit counted reaches the store.
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
@@ -291,9 +294,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	// way (when the shutdown closed it already, the error says nothing new).
 	_ = ln.Close()
 	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
-		return fmt.Errorf("http server: %w", err)
+		return errors.Join(stopErr, fmt.Errorf("http server: %w", err))
 	}
-	return nil
+	return stopErr
 }
 
 // visitsFlushEvery is how often counted visits are added to the store: often enough that the
@@ -308,7 +311,8 @@ func (a *App) flushVisits(ctx context.Context) {
 }
 
 // flushPledgeLimit adds the pledges counted against the per-address limit to the store and reads
-// back what the other instances counted; Serve flushes once more at shutdown.
+// back the totals of those windows, other instances' pledges included; Serve flushes once more at
+// shutdown.
 func (a *App) flushPledgeLimit(ctx context.Context) {
 	if err := a.pledgeLimit.Flush(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		a.log.Warn().Err(err).Msg("flush pledge limit")

@@ -62,7 +62,7 @@ type Config struct {
 	PledgePerAddress int
 	PledgeWindow     time.Duration
 	// PledgeLimitFlush is how often an instance adds the pledge limit's hits, counted in
-	// memory, to the store and reads back the other instances' (see internal/ratelimit).
+	// memory, to the store and reads back those windows' totals (see internal/ratelimit).
 	PledgeLimitFlush time.Duration
 
 	SettleInterval    time.Duration

@@ -1,8 +1,10 @@
 // Package ratelimit keeps a rate limit's counting off the request path. The counters still live in
 // the store, so every instance shares them, but a hit is counted in memory and decided from the
 // store's count as last read plus this instance's hits not yet written; a flush adds those hits to
-// the store ($inc, one bulk write) and reads the totals back, every few hundred milliseconds and
-// at shutdown.
+// the store ($inc, one bulk write) and reads back the totals of the windows it added to, every few
+// hundred milliseconds and at shutdown. A window without new hits here is not read: its count
+// only matters at this instance's next hit in it, which the next flush reads back (the slack
+// below). Reading every held window would write up to MaxKeys windows every flush.
 //
 // The price is precision across instances: an instance does not see the hits other instances
 // admitted since their last flush, so across N instances a window may admit the limit plus what
@@ -113,8 +115,8 @@ func (l *Limiter) forgetEnded(now time.Time) {
 	}
 }
 
-// Flush adds the hits admitted since the last flush to the store and reads back the totals,
-// which include other instances' flushed hits. Hits a failed write could not add stay pending
+// Flush adds the hits admitted since the last flush to the store and reads back those windows'
+// totals, which include other instances' flushed hits; other windows keep the count last read. Hits a failed write could not add stay pending
 // for the next flush.
 func (l *Limiter) Flush(ctx context.Context) error {
 	l.flushMu.Lock()

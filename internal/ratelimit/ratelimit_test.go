@@ -84,7 +84,28 @@ func TestTwoInstancesShareTheLimit(t *testing.T) {
 	}
 	flush(t, a)
 	if n := admitted(t, a, key, allowed, 5); n != 0 {
-		t.Fatalf("a admitted %d after reading b's hit", n)
+		t.Fatalf("a, at the limit on its own, admitted %d", n)
+	}
+}
+
+// A flush reads back only the windows it adds to: an instance that admitted nothing new in a
+// window keeps the count it last read, admits from it, and learns the others' hits at the flush
+// after (the slack the README documents, bounded by one flush interval).
+func TestAFlushReadsBackTheWindowsItAddsTo(t *testing.T) {
+	store, clock := storeAt(t, 0)
+	a, b := ratelimit.New(store, clock.Now), ratelimit.New(store, clock.Now)
+	const key, allowed = "pledge:addr:198.51.100.8", 10
+	admitted(t, a, key, allowed, 5)
+	flush(t, a)
+	admitted(t, b, key, allowed, 5)
+	flush(t, b)
+	flush(t, a) // nothing new on a: the store's 10 is not read
+	if n := admitted(t, a, key, allowed, 3); n != 3 {
+		t.Fatalf("a admitted %d from the 5 it last read, want 3", n)
+	}
+	flush(t, a)
+	if n := admitted(t, a, key, allowed, 1); n != 0 {
+		t.Fatalf("a admitted %d after its flush read back 13", n)
 	}
 }
 

@@ -76,7 +76,9 @@ type Payments interface {
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	app       *fiber.App
+	app *fiber.App
+	// silent are the connections that have not sent a byte yet (see conns.go).
+	silent    silentConns
 	store     Store
 	pledges   *pledge.Service
 	payments  Payments
