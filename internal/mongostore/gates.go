@@ -15,7 +15,8 @@ import (
 // campaign's pledges and a new pledge reads it after its insert (see pledge.Service.Create and
 // settlement.Settler.settle): with single-document writes and reads that see every write
 // acknowledged before them, one of the two sees the other, so no pledge lands unseen in a
-// closed campaign. Its own collection, not a field of the campaign, because the read follows
+// closed campaign (on MongoDB this needs both reads on the primary, the driver's default: a
+// secondary may not have the other's write yet). Its own collection, not a field of the campaign, because the read follows
 // every pledge, and the campaign document is large.
 
 // CloseCampaignGate records that a campaign takes no more pledges. It is idempotent: the first
