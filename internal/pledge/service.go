@@ -204,7 +204,6 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 			if camp, err = s.findCampaign(ctx, camp.ID); err != nil {
 				return Created{}, err
 			}
-			s.copies.putCampaign(camp, s.now())
 			campaignRead = true
 			continue
 		case err != nil && tier != nil && !tierRead:
@@ -389,14 +388,9 @@ func (s *Service) requestCampaign(ctx context.Context, o Origin, ref string) (ca
 	return *c, nil
 }
 
+// findCampaign reads the campaign a pledge request names (keeping a copy if it is live).
 func (s *Service) findCampaign(ctx context.Context, ref string) (campaign.Campaign, error) {
-	var camp campaign.Campaign
-	var err error
-	if backstitch.IsID("cam", ref) {
-		camp, err = s.store.FindCampaign(ctx, ref)
-	} else {
-		camp, err = s.store.FindCampaignBySlug(ctx, ref)
-	}
+	camp, err := s.readCampaign(ctx, ref)
 	if err == nil && !camp.Public() {
 		// Drafts are not there for backers at all.
 		return camp, backstitch.Errorf(backstitch.CodeNotFound, "Campaign not found.")
