@@ -81,7 +81,7 @@ func run(out io.Writer, n, conc int) error {
 	}
 	fmt.Fprintf(out, "store raw rate (1 insert + 1 conditional update): %8.0f /s\n", raw)
 	fmt.Fprintf(out, "pledge creation over HTTP:                       %8.0f /s\n", pledges)
-	fmt.Fprintf(out, "ratio: %.1f%% (n=%d, concurrency=%d)\n", 100*pledges/raw, n, conc)
+	fmt.Fprintf(out, "ratio: %.1f%% (n=%d, concurrency=%d); 0 oversold: the tier's %d units claimed by %d pledges\n", 100*pledges/raw, n, conc, n, n)
 	// The process's CPU time (the service, its client and the double) per operation.
 	fmt.Fprintf(out, "CPU per pledge %v, per raw operation %v\n",
 		(pledgeCPU / time.Duration(n)).Round(time.Microsecond), (rawCPU / time.Duration(n)).Round(time.Microsecond))
@@ -164,7 +164,32 @@ func pledgeRate(ctx context.Context, srv *embedded.Server, n, conc int) (float64
 		}
 		return err
 	})
-	return rate, profile.CPUTime() - cpu, err
+	cpu = profile.CPUTime() - cpu
+	if err == nil {
+		err = checkUnits(ctx, store, slug, tier, n)
+	}
+	return rate, cpu, err
+}
+
+// checkUnits fails the run unless the tier's units match the pledges stored: n pledges on a
+// tier of n units leave it with n claimed, none remaining, and n pledges (0 oversold, none lost).
+func checkUnits(ctx context.Context, store *mongostore.Store, slug, tierID string, n int) error {
+	c, err := store.FindCampaignBySlug(ctx, slug)
+	if err != nil {
+		return err
+	}
+	t, err := store.FindTier(ctx, c.ID, tierID)
+	if err != nil {
+		return err
+	}
+	stored, err := store.CountPledges(ctx)
+	if err != nil {
+		return err
+	}
+	if t.Claimed != int64(n) || t.Remaining == nil || *t.Remaining != 0 || stored != int64(n) {
+		return fmt.Errorf("units: %d claimed, %v remaining, %d pledges stored; want %d, 0, %d", t.Claimed, t.Remaining, stored, n, n)
+	}
+	return nil
 }
 
 // liveCampaign sets up a live campaign with one limited experience tier (nothing to ship).

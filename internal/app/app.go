@@ -158,10 +158,12 @@ func Open(ctx context.Context, cfg config.Config, log zerolog.Logger, deps Deps)
 		a.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	// Every write that changes a public view drops the web layer's cached copies at once.
-	campaigns.NotifyChanges(a.web)
+	// Every write that changes a public view drops the web layer's cached copies at once; a
+	// write of a campaign or its tiers (a status, a price) also drops the pledge service's
+	// copies. The pledge service's own writes move only counters, which its copies ignore.
+	campaigns.NotifyChanges(changeNotifiers{a.web, a.pledges})
 	a.pledges.NotifyChanges(a.web)
-	a.settler.NotifyChanges(a.web)
+	a.settler.NotifyChanges(changeNotifiers{a.web, a.pledges})
 	updates.NotifyChanges(a.web)
 	accounts.NotifyChanges(a.web)
 	return a, nil
@@ -511,3 +513,12 @@ func (a *App) Close(ctx context.Context) {
 
 // Campaigns gives tests the campaign service (its fault hook).
 func (a *App) Campaigns() *campaign.Service { return a.campaigns }
+
+// changeNotifiers tells each of its notifiers of a campaign's change.
+type changeNotifiers []campaign.ChangeNotifier
+
+func (ns changeNotifiers) CampaignChanged(campaignID string) {
+	for _, n := range ns {
+		n.CampaignChanged(campaignID)
+	}
+}

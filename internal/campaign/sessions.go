@@ -96,7 +96,7 @@ func (t Tier) AddSession(c Campaign, f SessionFields, now time.Time) (Tier, Sess
 	next.Sessions = append(slices.Clone(t.Sessions), s)
 	next.StockLeft, next.StockClaimed = cloneCounts(t.StockLeft), cloneCounts(t.StockClaimed)
 	next.StockLeft[s.ID], next.StockClaimed[s.ID] = s.Capacity, 0
-	next.UpdatedAt = now
+	next.UpdatedAt = t.touched(now)
 	return next, s, nil
 }
 
@@ -151,7 +151,7 @@ func (t Tier) EditSession(c Campaign, id string, f SessionFields, now time.Time)
 	next.Sessions[i] = s
 	next.StockLeft = cloneCounts(t.StockLeft)
 	next.StockLeft[id] = s.Capacity - booked
-	next.UpdatedAt = now
+	next.UpdatedAt = t.touched(now)
 	return next, s, nil
 }
 
@@ -226,7 +226,7 @@ func (t Tier) CancelSession(c Campaign, id string, now time.Time) (Tier, error) 
 	next.Sessions[i].Cancelled = true
 	next.StockLeft = cloneCounts(t.StockLeft)
 	next.StockLeft[id] = ClosedSlot
-	next.UpdatedAt = now
+	next.UpdatedAt = t.touched(now)
 	return next, nil
 }
 

@@ -150,7 +150,7 @@ func (t Tier) Edit(c Campaign, f TierFields, now time.Time) (Tier, error) {
 	if err := next.apply(c, f, now); err != nil {
 		return t, err
 	}
-	next.UpdatedAt = now
+	next.UpdatedAt = t.touched(now)
 	return next, nil
 }
 
@@ -247,4 +247,16 @@ func (t *Tier) apply(c Campaign, f TierFields, now time.Time) error {
 		}
 	}
 	return errs.Err()
+}
+
+// touched is the updated_at of a write of t made at now: never the one t already carries (two
+// writes in one millisecond, a clock behind another instance's), because a new pledge validated
+// against a copy of the tier claims its unit only if the tier's updated_at is still the copy's
+// (pledge.CopyTTL): every write must change it. The store keeps milliseconds.
+func (t Tier) touched(now time.Time) time.Time {
+	at := now.UTC().Truncate(time.Millisecond)
+	if !at.After(t.UpdatedAt) {
+		at = t.UpdatedAt.UTC().Truncate(time.Millisecond).Add(time.Millisecond)
+	}
+	return at
 }

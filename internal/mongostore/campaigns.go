@@ -13,6 +13,7 @@ import (
 
 	"github.com/backstitch/backstitch/internal/backstitch"
 	"github.com/backstitch/backstitch/internal/campaign"
+	"github.com/backstitch/backstitch/internal/pledge"
 )
 
 var _ campaign.Store = (*Store)(nil)
@@ -395,6 +396,40 @@ func (s *Store) ClaimTierUnit(ctx context.Context, tierID string, now time.Time,
 		if t, err := s.findTier(ctx, tierID); err == nil && (t.Remaining == nil || *t.Remaining > 0) {
 			return slotSoldOut(t, slots)
 		}
+	}
+	return backstitch.Errorf(backstitch.CodeSoldOut, "This reward is sold out.")
+}
+
+// ClaimTierUnitAsRead is ClaimTierUnit for a pledge validated against t, a copy of the tier that
+// may be up to a second old (pledge.Service keeps such copies): the claim also requires the
+// tier's updated_at to be t's, which every designer's write of a tier (ReplaceTier) sets, so
+// the unit is taken only if t's price, options and limit are still the tier's. Knowing the
+// limit, it sends one update for a limited tier and one for an unlimited one. When nothing
+// matched, the tier is read (only then) to tell pledge.ErrTierChanged from sold out.
+func (s *Store) ClaimTierUnitAsRead(ctx context.Context, t campaign.Tier, now time.Time, slots ...string) error {
+	filter := bson.M{"_id": t.ID, "updated_at": t.UpdatedAt}
+	inc := bson.M{"claimed": int64(1), "counter_rev": int64(1)}
+	if t.Limit != nil {
+		filter["remaining"], inc["remaining"] = bson.M{"$gt": 0}, int64(-1)
+	} else {
+		filter["limit"] = nil
+	}
+	filter, update := withSlots(filter, inc, slots, 1, now)
+	res, err := s.db.Collection("tiers").UpdateOne(ctx, filter, update)
+	if err != nil {
+		return storeError("claim unit of tier %s: %w", t.ID, err)
+	}
+	if res.MatchedCount == 1 {
+		return nil
+	}
+	fresh, err := s.findTier(ctx, t.ID)
+	switch {
+	case err != nil:
+		return err
+	case !fresh.UpdatedAt.Equal(t.UpdatedAt) || (fresh.Limit == nil) != (t.Limit == nil):
+		return fmt.Errorf("claim unit of tier %s: %w", t.ID, pledge.ErrTierChanged)
+	case len(slots) > 0 && (fresh.Remaining == nil || *fresh.Remaining > 0):
+		return slotSoldOut(fresh, slots)
 	}
 	return backstitch.Errorf(backstitch.CodeSoldOut, "This reward is sold out.")
 }

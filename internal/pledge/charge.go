@@ -290,17 +290,17 @@ func (s *Service) Drop(ctx context.Context, p Pledge) (Pledge, error) {
 // moment is voided like any other, money taken at the last moment leaves the pledge collected
 // (a cancelled campaign's wind-down refunds it).
 func (s *Service) Void(ctx context.Context, p Pledge, fence int64, reason string) (Pledge, error) {
-	return s.void(ctx, p, fence, reason, false)
+	return s.void(ctx, p, fence, "system:settler", reason, false)
 }
 
 // VoidUncarded ends an all-or-nothing pledge that reached the deadline of a successful campaign
 // without a saved card. If closing its intent shows the card was saved after all, the pledge is
 // active again and left for the deadline charge.
 func (s *Service) VoidUncarded(ctx context.Context, p Pledge, fence int64) (Pledge, error) {
-	return s.void(ctx, p, fence, "no card saved before the deadline", true)
+	return s.void(ctx, p, fence, "system:settler", "no card saved before the deadline", true)
 }
 
-func (s *Service) void(ctx context.Context, p Pledge, fence int64, reason string, keepCarded bool) (Pledge, error) {
+func (s *Service) void(ctx context.Context, p Pledge, fence int64, actor, reason string, keepCarded bool) (Pledge, error) {
 	if p.Status == StatusPending {
 		updated, closed, err := s.closeIntent(ctx, p, "stripe")
 		if err != nil {
@@ -316,7 +316,7 @@ func (s *Service) void(ctx context.Context, p Pledge, fence int64, reason string
 	if p.Status != StatusActive && p.Status != StatusPending {
 		return p, nil
 	}
-	updated, err := s.transition(ctx, p, p.MoveTo(StatusVoid, "system:settler", reason, s.now()), transitionOpts{fence: fence})
+	updated, err := s.transition(ctx, p, p.MoveTo(StatusVoid, actor, reason, s.now()), transitionOpts{fence: fence})
 	if err != nil {
 		return updated, err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
+	"errors"
 	"strings"
 	"time"
 
@@ -27,6 +28,12 @@ type Store interface {
 	// ClaimTierUnit takes a unit of a tier and a place in each slot (a stocked combination, a
 	// session) in one conditional update; ReleaseTierUnit gives them back.
 	ClaimTierUnit(ctx context.Context, tierID string, now time.Time, slots ...string) error
+	// ClaimTierUnitAsRead is ClaimTierUnit for a new pledge validated against t, a copy of the
+	// tier: the unit is taken only if the tier is still as t was read (ErrTierChanged if not).
+	ClaimTierUnitAsRead(ctx context.Context, t campaign.Tier, now time.Time, slots ...string) error
+	// CampaignGateClosed reports whether the settler closed the campaign to pledges (it does so
+	// before it sweeps them): read after a new pledge is inserted.
+	CampaignGateClosed(ctx context.Context, campaignID string) (bool, error)
 	ReleaseTierUnit(ctx context.Context, tierID string, now time.Time, slots ...string) error
 	// ClaimTierSlots and ReleaseTierSlots move only the slots, for a pledge that keeps its
 	// tier's unit while it moves to another date or combination.
@@ -74,7 +81,20 @@ type Service struct {
 	notices Notices
 	links   *fixLinks
 	seals   *secretKey
+	copies  copies
 }
+
+// ErrTierChanged says a tier was written (by its designer) since the copy a pledge was
+// validated against: the pledge is validated again against the tier as it is.
+var ErrTierChanged = errors.New("the tier changed since it was read")
+
+// errClosedWhilePledging answers a pledge that found its campaign's gate closed after its insert
+// (the campaign was decided or cancelled meanwhile): the pledge was voided at once.
+var errClosedWhilePledging = backstitch.Errorf(backstitch.CodeCampaignNotLive,
+	"This campaign closed while the pledge was made: nothing will be charged.")
+
+// reasonClosedWhilePledging is the reason in the history of a pledge voided at its creation.
+const reasonClosedWhilePledging = "campaign closed while pledging"
 
 // NewService builds a Service. hold is how long a pledge keeps its reward unit without a payment
 // method; dunning is the recovery schedule of failed deadline charges.
@@ -164,49 +184,106 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 	if err != nil {
 		return Created{}, err
 	}
-	var tier *campaign.Tier
-	if r.TierID != "" {
-		t, err := s.store.FindTier(ctx, camp.ID, r.TierID)
+	// The campaign and the tier may be copies up to CopyTTL old (copies.go): a refusal on the
+	// campaign's copy is checked against the campaign as it is, and a tier written since its
+	// copy fails the claim (ErrTierChanged) and the pledge is validated again on the tier as it
+	// is. The campaign's status is proven by its gate, read after the insert.
+	campaignRead, tierRead := false, false
+	for {
+		var tier *campaign.Tier
+		if r.TierID != "" {
+			t, err := s.tierCopy(ctx, camp.ID, r.TierID, tierRead)
+			if err != nil {
+				return Created{}, err
+			}
+			tier = &t
+		}
+		p, token, err := New(id, r, camp, tier, s.now(), s.hold)
+		switch {
+		case backstitch.ErrorCode(err) == backstitch.CodeCampaignNotLive && !campaignRead:
+			if camp, err = s.findCampaign(ctx, camp.ID); err != nil {
+				return Created{}, err
+			}
+			campaignRead = true
+			continue
+		case err != nil && tier != nil && !tierRead:
+			// A refusal on a tier's copy (a size or a date added since) stands only once the
+			// tier as it is refuses too.
+			tierRead = true
+			continue
+		}
 		if err != nil {
 			return Created{}, err
 		}
-		tier = &t
-	}
-	p, token, err := New(id, r, camp, tier, s.now(), s.hold)
-	if err != nil {
-		return Created{}, err
-	}
-	p.RequestHash = o.RequestHash
-	if o.Sealer != nil {
-		if p.ReplayToken, err = o.Sealer.Seal([]byte(token)); err != nil {
+		p.RequestHash = o.RequestHash
+		if o.Sealer != nil {
+			if p.ReplayToken, err = o.Sealer.Seal([]byte(token)); err != nil {
+				return Created{}, err
+			}
+		}
+		if err := s.sealManageToken(ctx, &p, token); err != nil {
 			return Created{}, err
 		}
+		err = s.insert(ctx, &p, tier, func() error {
+			o, err := s.prepareStripe(ctx, p, o.Checkout)
+			p.CustomerID, p.SetupIntentID, p.PaymentIntentID, p.ClientSecret = o.CustomerID, o.SetupIntentID, o.PaymentIntentID, o.ClientSecret
+			return err
+		})
+		if errors.Is(err, ErrTierChanged) && !tierRead {
+			tierRead = true
+			continue
+		}
+		if backstitch.ErrorCode(err) == backstitch.CodeConflict {
+			// The same request running twice at once (a double click, a client's early retry): the
+			// other run's pledge won the _id, and its answer is this request's.
+			created, found, rerr := s.replay(ctx, o)
+			switch {
+			case rerr != nil:
+				return Created{}, rerr
+			case !found:
+				return Created{}, err
+			}
+			return created, nil
+		}
+		if err != nil {
+			return Created{}, err
+		}
+		if _, err := s.passGate(ctx, p); err != nil {
+			return Created{}, err
+		}
+		zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("campaign_id", camp.ID).Str("backer", account.MaskEmail(p.Backer.Email)).Msg("pledge created")
+		return Created{Pledge: p, ManageToken: token}, nil
 	}
-	if err := s.sealManageToken(ctx, &p, token); err != nil {
-		return Created{}, err
+}
+
+// passGate reads the gate of a pending pledge's campaign, after the pledge is stored. The settler
+// closes the gate before each sweep of the campaign's pledges, so either its sweep finds this
+// pledge, or this read finds the gate closed: then the pledge is voided here (its intent
+// cancelled, its unit given back) and the request refused, since no sweep may come for it. A
+// pledge whose intent turns out to have succeeded (a retry of a request that answered before
+// the gate closed, whose backer paid) is left as it is now: the settler's sweep saw it. It
+// answers the pledge as it is.
+func (s *Service) passGate(ctx context.Context, p Pledge) (Pledge, error) {
+	closed, err := s.store.CampaignGateClosed(ctx, p.CampaignID)
+	if err != nil || !closed {
+		return p, err
 	}
-	err = s.insert(ctx, &p, func() error {
-		o, err := s.prepareStripe(ctx, p, o.Checkout)
-		p.CustomerID, p.SetupIntentID, p.PaymentIntentID, p.ClientSecret = o.CustomerID, o.SetupIntentID, o.PaymentIntentID, o.ClientSecret
-		return err
-	})
-	if backstitch.ErrorCode(err) == backstitch.CodeConflict {
-		// The same request running twice at once (a double click, a client's early retry): the
-		// other run's pledge won the _id, and its answer is this request's.
-		created, found, rerr := s.replay(ctx, o)
+	for attempt := 0; ; attempt++ {
+		updated, err := s.void(ctx, p, 0, "system", reasonClosedWhilePledging, true)
 		switch {
-		case rerr != nil:
-			return Created{}, rerr
-		case !found:
-			return Created{}, err
+		case backstitch.ErrorCode(err) == backstitch.CodeConflict && attempt < 4:
+			if p, err = s.store.FindPledge(ctx, p.ID); err != nil {
+				return p, err
+			}
+			continue
+		case err != nil:
+			return updated, err
+		case updated.Status == StatusVoid || updated.Status == StatusPending:
+			zerolog.Ctx(ctx).Warn().Str("pledge_id", p.ID).Str("campaign_id", p.CampaignID).Str("status", string(updated.Status)).Msg("campaign closed while pledging: pledge refused")
+			return updated, errClosedWhilePledging
 		}
-		return created, nil
+		return updated, nil
 	}
-	if err != nil {
-		return Created{}, err
-	}
-	zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("campaign_id", camp.ID).Str("backer", account.MaskEmail(p.Backer.Email)).Msg("pledge created")
-	return Created{Pledge: p, ManageToken: token}, nil
 }
 
 // replay is the answer of the request o to a retry of it: the pledge it made, with its manage
@@ -229,6 +306,16 @@ func (s *Service) replay(ctx context.Context, o Origin) (_ Created, found bool, 
 	token, err := o.Sealer.Open(p.ReplayToken)
 	if err != nil {
 		return Created{}, true, errAnswered
+	}
+	switch {
+	case p.Status == StatusVoid && len(p.History) > 0 && p.History[len(p.History)-1].Reason == reasonClosedWhilePledging:
+		return Created{}, true, errClosedWhilePledging
+	case p.Status == StatusPending:
+		// Its first run may have stopped before or while passing the gate (a crash, a failed
+		// void): the client secret is never handed out for a closed campaign.
+		if p, err = s.passGate(ctx, p); err != nil {
+			return Created{}, true, err
+		}
 	}
 	return Created{Pledge: p, ManageToken: string(token), Replayed: true}, true, nil
 }
@@ -286,23 +373,24 @@ type StripeObjects struct {
 // requestCampaign is the campaign a pledge request names: the one the request already read, or
 // read now.
 func (s *Service) requestCampaign(ctx context.Context, o Origin, ref string) (campaign.Campaign, error) {
-	if c := o.Campaign; c != nil && (c.ID == ref || c.Slug == ref) {
-		if !c.Public() {
-			return *c, backstitch.Errorf(backstitch.CodeNotFound, "Campaign not found.")
+	c := o.Campaign
+	if c == nil || (c.ID != ref && c.Slug != ref) {
+		camp, err := s.CampaignCopy(ctx, ref)
+		if err != nil {
+			return camp, err
 		}
-		return *c, nil
+		c = &camp
 	}
-	return s.findCampaign(ctx, ref)
+	if !c.Public() {
+		// Drafts are not there for backers at all.
+		return *c, backstitch.Errorf(backstitch.CodeNotFound, "Campaign not found.")
+	}
+	return *c, nil
 }
 
+// findCampaign reads the campaign a pledge request names (keeping a copy if it is live).
 func (s *Service) findCampaign(ctx context.Context, ref string) (campaign.Campaign, error) {
-	var camp campaign.Campaign
-	var err error
-	if backstitch.IsID("cam", ref) {
-		camp, err = s.store.FindCampaign(ctx, ref)
-	} else {
-		camp, err = s.store.FindCampaignBySlug(ctx, ref)
-	}
+	camp, err := s.readCampaign(ctx, ref)
 	if err == nil && !camp.Public() {
 		// Drafts are not there for backers at all.
 		return camp, backstitch.Errorf(backstitch.CodeNotFound, "Campaign not found.")

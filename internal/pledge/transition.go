@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/backstitch/backstitch/internal/backstitch"
+	"github.com/backstitch/backstitch/internal/campaign"
 )
 
 // This file is the one home of a pledge's side effects. Every write of a pledge goes through
@@ -280,15 +281,16 @@ func newSeq() string {
 	return hex.EncodeToString(b)
 }
 
-// insert stores a new pledge, claiming its reward unit first: prepare (its Stripe objects,
+// insert stores a new pledge, claiming its reward unit of tier first: prepare (its Stripe objects,
 // filled in on p) runs while the unit is held, so a sold-out tier never reaches Stripe. The unit
 // is given back if prepare or the insert fails. A process that dies between the claim and the insert leaves a unit claimed with no pledge: never oversold, and
 // given back by the counter check of `backstitch repair` once the tier's count has not moved for
 // SettleWithin (longer than a request may run, so a creation under way is never undone).
-func (s *Service) insert(ctx context.Context, p *Pledge, prepare func() error) error {
+func (s *Service) insert(ctx context.Context, p *Pledge, tier *campaign.Tier, prepare func() error) error {
 	u := heldUnit(*p)
 	if u.tier != "" {
-		if err := s.store.ClaimTierUnit(ctx, u.tier, s.now(), u.slots()...); err != nil {
+		// The pledge was validated against tier, perhaps a copy: the claim proves it current.
+		if err := s.store.ClaimTierUnitAsRead(ctx, *tier, s.now(), u.slots()...); err != nil {
 			return err
 		}
 		defer s.countersMoved(p.CampaignID)

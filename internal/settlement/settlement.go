@@ -34,6 +34,9 @@ type Store interface {
 	// failedBefore, and pledges left "charging" since before chargingBefore.
 	FindPledgesForDunning(ctx context.Context, now, failedBefore, chargingBefore time.Time, limit int) ([]pledge.Pledge, error)
 	FindCampaignPledges(ctx context.Context, campaignID string, fn func(pledge.Pledge) error) error
+	// CloseCampaignGate records that a campaign takes no more pledges (idempotent); a new
+	// pledge reads it after its insert (pledge.Service.Create).
+	CloseCampaignGate(ctx context.Context, campaignID string, at time.Time) error
 	lease.Store
 }
 
@@ -212,11 +215,18 @@ func (s *Settler) settle(ctx context.Context, w *work, campaignID string) error 
 	case campaign.StatusDraft, campaign.StatusInReview, campaign.StatusApproved:
 		return backstitch.Errorf(backstitch.CodeNotDue, "The campaign is %s: it settles after it has run until its deadline.", camp.Status)
 	}
+	if camp.Status == campaign.StatusLive && s.now().Before(camp.Deadline) {
+		return backstitch.Errorf(backstitch.CodeNotDue, "The campaign runs until %s; it settles after its deadline.",
+			camp.Deadline.UTC().Format(time.RFC3339))
+	}
+	// Every sweep of the campaign's pledges below comes after its gate is closed, and a new
+	// pledge reads the gate after its insert: the sweep sees the pledge, or the pledge sees the
+	// gate and voids itself. Closed on every run, before the decision too, so a run that died
+	// after deciding leaves nothing open (a failed campaign is not run again).
+	if err := s.store.CloseCampaignGate(ctx, camp.ID, s.now()); err != nil {
+		return err
+	}
 	if camp.Status == campaign.StatusLive {
-		if s.now().Before(camp.Deadline) {
-			return backstitch.Errorf(backstitch.CodeNotDue, "The campaign runs until %s; it settles after its deadline.",
-				camp.Deadline.UTC().Format(time.RFC3339))
-		}
 		amount, backers, err := s.store.PledgeTotals(ctx, camp.ID)
 		if err != nil {
 			return err

@@ -148,7 +148,9 @@ func (s *Server) idempotencyTarget(c *fiber.Ctx) (string, error) {
 	for _, name := range route.Params {
 		v := c.Params(name)
 		if name == "id" && strings.HasPrefix(route.Path, "/api/v1/campaigns/") && !backstitch.IsID("cam", v) {
-			camp, err := s.store.FindCampaignBySlug(c.UserContext(), v)
+			// A pledge, the busiest route here, may use a copy (see pledge.CopyTTL); the scope
+			// needs only the id, which a slug never changes.
+			camp, err := s.pledges.CampaignCopy(c.UserContext(), v)
 			switch {
 			case err == nil:
 				v = camp.ID
