@@ -501,3 +501,157 @@ func startConnected(t *testing.T) (*Server, *mongo.Client) {
 	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
 	return s, c
 }
+
+// ScanEqual answers what Scan answers for the documents whose fields hold the asked strings (the
+// server's equality: a number or a missing field never matches), before and after documents
+// change, and without parsing any document: the program SQLite runs for its query calls no
+// function at all, its values come out of the index. Odd paths and hostile values are refused or
+// bound, never spliced into the SQL.
+func TestScanEqualReadsItsIndexNotTheDocuments(t *testing.T) {
+	s, c := startConnected(t)
+	ctx := context.Background()
+	coll := c.Database("d").Collection("pledges")
+	paths := []string{"_id", "campaign_id", "amount.amount", "amount.currency", "dispute", "dispute.id", "note"}
+	if err := s.ScanEqual(ctx, "d", "pledges", map[string]string{"campaign_id": "cam_a"}, paths, func([]any) error {
+		t.Error("a row from a collection that does not exist")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	campaigns := []string{"cam_a", "cam_b", `cam_'); DROP TABLE x; --`, `cam_"$.x"`, "CAM_A", "cam_é", ""}
+	var docs []any
+	for i, cam := range campaigns {
+		for j := range 3 {
+			docs = append(docs, bson.M{"_id": fmt.Sprintf("p%d_%d", i, j), "campaign_id": cam,
+				"amount":  bson.M{"amount": int64(1)<<53 + int64(i*10+j), "currency": "CHF"},
+				"dispute": bson.M{"id": fmt.Sprintf(`dp_"%d"`, j), "status": "won"}, "note": []any{"x", int64(j)}})
+		}
+	}
+	docs = append(docs,
+		bson.M{"_id": "no_campaign", "amount": bson.M{"amount": int64(1)}},
+		bson.M{"_id": "number_campaign", "campaign_id": int64(7)},
+		bson.M{"_id": "null_campaign", "campaign_id": nil},
+		bson.M{"_id": "bare", "campaign_id": "cam_a"},
+	)
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.IndexScanEqual(ctx, "d", "pledges", []string{"campaign_id"}, paths); err != nil {
+		t.Fatal(err)
+	}
+	rows := func(read func(fn func([]any) error) error) []string {
+		t.Helper()
+		var out []string
+		if err := read(func(v []any) error { out = append(out, fmt.Sprintf("%#v", v)); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(out)
+		return out
+	}
+	compare := func(when string) {
+		t.Helper()
+		for _, cam := range append(campaigns, "cam_none", "7") {
+			got := rows(func(fn func([]any) error) error {
+				return s.ScanEqual(ctx, "d", "pledges", map[string]string{"campaign_id": cam}, paths, fn)
+			})
+			want := rows(func(fn func([]any) error) error {
+				return s.Scan(ctx, "d", "pledges", paths, func(v []any) error {
+					if id, ok := v[1].(string); ok && id == cam {
+						return fn(v)
+					}
+					return nil
+				})
+			})
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s, campaign %q: ScanEqual read\n %v\nScan reads\n %v", when, cam, got, want)
+			}
+			if cam == "cam_a" && len(want) != 4 {
+				t.Errorf("%s: %d documents of cam_a, want 4: the comparison proves little", when, len(want))
+			}
+		}
+	}
+	compare("as inserted")
+	if _, err := coll.UpdateOne(ctx, bson.M{"_id": "p0_0"}, bson.M{"$set": bson.M{"amount.amount": int64(-5)}, "$unset": bson.M{"dispute": ""}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coll.UpdateOne(ctx, bson.M{"_id": "p1_0"}, bson.M{"$set": bson.M{"campaign_id": "cam_a"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coll.DeleteOne(ctx, bson.M{"_id": "p0_1"}); err != nil {
+		t.Fatal(err)
+	}
+	compare("after an update, a move to another campaign and a delete")
+
+	q, err := newScanEqualQuery("pledges", map[string]string{"campaign_id": "cam_a"}, paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := explain(t, s, "d", "pledges", q.sql, q.values)
+	if !strings.Contains(plan, "USING INDEX") || strings.Contains(plan, "SCAN") {
+		t.Errorf("the query does not search its index:\n%s", plan)
+	}
+	if calls := functionCalls(t, s, "d", "pledges", q.sql(tableOf(t, s, "d", "pledges")), q.values); len(calls) > 0 {
+		t.Errorf("the query computes %v for each document instead of reading the index", calls)
+	}
+
+	for _, bad := range []string{`_id') FROM x; --`, "amount.", "$.amount", "Amount"} {
+		if err := s.ScanEqual(ctx, "d", "pledges", map[string]string{"campaign_id": "x"}, []string{"_id", bad}, func([]any) error { return nil }); err == nil {
+			t.Errorf("path %q accepted", bad)
+		}
+		if err := s.ScanEqual(ctx, "d", "pledges", map[string]string{bad: "x"}, paths, func([]any) error { return nil }); err == nil {
+			t.Errorf("equal path %q accepted", bad)
+		}
+	}
+	if err := s.ScanEqual(ctx, "d", "pledges", nil, paths, func([]any) error { return nil }); err == nil {
+		t.Error("no equal field accepted: that is Scan")
+	}
+}
+
+func tableOf(t *testing.T, s *Server, database, collection string) string {
+	t.Helper()
+	db, table, err := s.openTable(context.Background(), database, collection, "ro")
+	if err != nil || table == "" {
+		t.Fatalf("open %s: %q, %v", collection, table, err)
+	}
+	db.Close()
+	return table
+}
+
+// functionCalls lists the SQL functions the program SQLite compiles for query calls (its
+// Function opcodes), by name.
+func functionCalls(t *testing.T, s *Server, database, collection, query string, args []any) []string {
+	t.Helper()
+	db, _, err := s.openTable(context.Background(), database, collection, "ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query("EXPLAIN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls []string
+	for rows.Next() {
+		v := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range v {
+			ptrs[i] = &v[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		// addr, opcode, p1, p2, p3, p4, ...
+		if op := fmt.Sprint(v[1]); strings.HasPrefix(op, "Function") || strings.HasPrefix(op, "PureFunc") {
+			calls = append(calls, fmt.Sprint(v[5]))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return calls
+}

@@ -3,14 +3,18 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -51,6 +55,113 @@ func (s *Server) Scan(ctx context.Context, database, collection string, paths []
 	}
 	defer rows.Close()
 	return readRows(rows, collection, paths, fn)
+}
+
+// ScanEqual is Scan of the documents whose fields named in equal hold those strings (a
+// campaign's pledges), read from an index and not from the documents: Scan of 100,000 pledges
+// spent 4.5 s of CPU in SQLite's JSON parser (3.4 KB a pledge, FerretDB's schema included), for
+// 200 bytes of fields each. The index (made by IndexScanEqual, or here on first use) holds, for
+// every document, the equal fields and the text of the paths' values; SQLite writes it in the
+// same transaction as each of FerretDB's writes of the document, so it cannot differ from the
+// documents, and a table without it (a collection dropped and made anew) is answered by parsing
+// every document, just as right, only slowly. Values and order are Scan's, except that only
+// documents whose equal fields hold strings can match, as the server would match them.
+func (s *Server) ScanEqual(ctx context.Context, database, collection string, equal map[string]string, paths []string, fn func([]any) error) error {
+	q, err := newScanEqualQuery(collection, equal, paths)
+	if err != nil {
+		return err
+	}
+	db, table, release, err := s.readers.table(ctx, s.dir, database, collection)
+	if err != nil || table == "" {
+		return err
+	}
+	defer release()
+	name, columns := q.index(table)
+	if err := s.ensureIndex(ctx, db, database, collection, table, name, columns, ""); err != nil {
+		return err
+	}
+	rows, err := db.QueryContext(ctx, q.sql(table), q.values...)
+	if err != nil {
+		return fmt.Errorf("embedded store: scan %s: %w", collection, err)
+	}
+	defer rows.Close()
+	return readRows(rows, collection, paths, fn)
+}
+
+// IndexScanEqual makes ScanEqual's index for these fields now, so that the first read does not
+// pay for it (about 60 µs a document), and the writes that follow keep it up to date.
+func (s *Server) IndexScanEqual(ctx context.Context, database, collection string, equal, paths []string) error {
+	names := map[string]string{}
+	for _, p := range equal {
+		names[p] = ""
+	}
+	q, err := newScanEqualQuery(collection, names, paths)
+	if err != nil {
+		return err
+	}
+	db, table, release, err := s.readers.table(ctx, s.dir, database, collection)
+	if err != nil || table == "" {
+		return err // no table yet: the first ScanEqual makes the index
+	}
+	defer release()
+	name, columns := q.index(table)
+	return s.ensureIndex(ctx, db, database, collection, table, name, columns, "")
+}
+
+// scanEqualQuery is the SQL of one ScanEqual: paths spliced into it (checked against fieldPath),
+// so that the query's expressions are the index's, and values bound.
+type scanEqualQuery struct {
+	equal   []string // paths compared with =, in name order
+	values  []any
+	extract string // the paths' values as one JSON array, the index's last column
+}
+
+func newScanEqualQuery(collection string, equal map[string]string, paths []string) (scanEqualQuery, error) {
+	eq := slices.Sorted(maps.Keys(equal))
+	if len(eq) == 0 {
+		return scanEqualQuery{}, fmt.Errorf("embedded store: scan %s: no field to select by", collection)
+	}
+	values := make([]any, len(eq))
+	for i, p := range eq {
+		if !fieldPath.MatchString(p) {
+			return scanEqualQuery{}, fmt.Errorf("embedded store: scan %s: bad field path %q", collection, p)
+		}
+		values[i] = equal[p]
+	}
+	args, err := extractArgs(collection, paths)
+	if err != nil {
+		return scanEqualQuery{}, err
+	}
+	lits := make([]string, len(args))
+	for i, a := range args {
+		lits[i] = "'" + a.(string) + "'"
+	}
+	// CAST because SQLite never takes the value of a function that may give JSON (a subtype)
+	// from an index: without it, the query would parse every document again. CAST is not a
+	// function, and text cast to TEXT is the same text.
+	extract := "CAST(json_extract(_ferretdb_sjson, " + strings.Join(lits, ", ") + ") AS TEXT)"
+	return scanEqualQuery{equal: eq, values: values, extract: extract}, nil
+}
+
+// index names the index after the equal paths and a digest of the extracted paths: a change to
+// the paths makes a new index rather than reading an old one that lacks them.
+func (q scanEqualQuery) index(table string) (name, columns string) {
+	cols := make([]string, 0, len(q.equal)+1)
+	for _, p := range q.equal {
+		cols = append(cols, field(p))
+	}
+	cols = append(cols, q.extract)
+	sum := sha256.Sum256([]byte(q.extract))
+	name = table + "__scan_" + strings.ReplaceAll(strings.Join(q.equal, "__"), ".", "_") + "_" + hex.EncodeToString(sum[:6])
+	return name, strings.Join(cols, ", ")
+}
+
+func (q scanEqualQuery) sql(table string) string {
+	where := make([]string, len(q.equal))
+	for i, p := range q.equal {
+		where[i] = field(p) + " = ?"
+	}
+	return fmt.Sprintf("SELECT %s FROM %q WHERE %s", q.extract, table, strings.Join(where, " AND "))
 }
 
 // ScanIDs is Scan of the documents with the given _id (strings) only, found through the index

@@ -69,29 +69,43 @@ var ledgerPaths = []string{"_id", "campaign_id", "status", "amount.amount", "amo
 	"charge_id", "amount_refunded", "dispute", "dispute.id", "dispute.status", "dispute.amount", "transfer_id", "transfer_amount",
 	"stripe_fee", "updated_at", "collected_at"}
 
-// scanLedger is StreamLedger on the embedded store: the Scanner reads the fields of every pledge
-// and the scope's filter is applied here, as the server applies it: the campaign id a string
-// equal to the scope's, or collected_at a date in [From, To) (compared in milliseconds, the
-// precision BSON keeps).
+// scanLedger is StreamLedger on the embedded store. A campaign's ledger is read from an index
+// of every pledge's ledgerPaths by campaign (ScanEqual: the index is part of each write of a
+// pledge, so it is the pledge, and reading it parses no document); a period's, by reading the
+// fields of every pledge, its filter applied here as the server applies it: collected_at a date
+// in [From, To) (compared in milliseconds, the precision BSON keeps).
 func (s *Store) scanLedger(ctx context.Context, sc reconcile.Scope, fn func(reconcile.Ledger) error) error {
-	var from, to int64
-	if sc.CampaignID == "" {
-		from, to = sc.From.UnixMilli(), sc.To.UnixMilli()
-	}
-	return s.scanner.Scan(ctx, s.db.Name(), "pledges", ledgerPaths, func(v []any) error {
-		if sc.CampaignID != "" {
-			if id, ok := v[1].(string); !ok || id != sc.CampaignID {
-				return nil
-			}
-		} else if at, ok := v[17].(int64); !ok || at < from || at >= to {
-			return nil
-		}
+	emit := func(v []any) error {
 		l, err := ledgerRow(v)
 		if err != nil {
 			return storeError("read pledges to reconcile: %w", err)
 		}
 		return fn(l)
+	}
+	if sc.CampaignID != "" {
+		return s.scanner.ScanEqual(ctx, s.db.Name(), "pledges", map[string]string{"campaign_id": sc.CampaignID}, ledgerPaths, emit)
+	}
+	from, to := sc.From.UnixMilli(), sc.To.UnixMilli()
+	return s.scanner.Scan(ctx, s.db.Name(), "pledges", ledgerPaths, func(v []any) error {
+		if at, ok := v[17].(int64); !ok || at < from || at >= to {
+			return nil
+		}
+		return emit(v)
 	})
+}
+
+// indexLedger makes scanLedger's index of the pledges by campaign when the store opens: on a
+// new database it is made while the collection is empty, and each write keeps it up to date;
+// on a database of an earlier version it is built once here (about 6 s for 100,000 pledges)
+// rather than during the first reconciliation.
+func (s *Store) indexLedger(ctx context.Context) error {
+	if s.scanner == nil {
+		return nil
+	}
+	if err := s.scanner.IndexScanEqual(ctx, s.db.Name(), "pledges", []string{"campaign_id"}, ledgerPaths); err != nil {
+		return storeError("index the pledges' ledger: %w", err)
+	}
+	return nil
 }
 
 // ledgerRow turns a row of ledgerPaths into a Ledger. A value of another type than the field

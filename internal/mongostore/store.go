@@ -62,6 +62,11 @@ type Scanner interface {
 	// from an index (embedded.Server.PageIDs).
 	PageIDs(ctx context.Context, database, collection string, equal map[string]string, path string, values []string, after string, limit int) ([]string, error)
 	ScanIDs(ctx context.Context, database, collection string, ids []string, paths []string, fn func([]any) error) error
+	// ScanEqual is Scan of the documents whose fields in equal hold those strings, read from an
+	// index that the store's own writes keep equal to the documents (embedded.Server.ScanEqual);
+	// IndexScanEqual makes that index ahead of the first read.
+	ScanEqual(ctx context.Context, database, collection string, equal map[string]string, paths []string, fn func([]any) error) error
+	IndexScanEqual(ctx context.Context, database, collection string, equal, paths []string) error
 }
 
 // Options says how to connect.
@@ -146,6 +151,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	if err := s.indexLedger(ctx); err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, err
 	}

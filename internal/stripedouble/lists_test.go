@@ -1,7 +1,13 @@
 package stripedouble
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,6 +136,48 @@ func TestListCreatedRange(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: listed %v, want %v", tc.name, got, want)
+		}
+	}
+}
+
+// A list is put together by hand rather than by json.Marshal; its bytes must be what Marshal
+// writes for the same page (field order, escaping of the url and of the objects' text), on a
+// full page, a short one and an empty one. With expand[] the page is rewritten from its parse
+// (keys sorted), so it must only still be the same list.
+func TestListBodyIsWhatMarshalWrites(t *testing.T) {
+	d, err := New(Options{Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	for i := range 12 {
+		md := map[string]string{"pledge_id": fmt.Sprintf("plg_<%d>&\u2028\"é", i)}
+		if _, _, err := d.DashboardCharge(DashboardChargeParams{Amount: 100, Currency: "chf", TransferGroup: "cam_<&>", Metadata: md}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for q, n := range map[string]int{"limit=5": 5, "limit=100&expand[]=data.balance_transaction": 12, "transfer_group=cam_%3C%26%3E&limit=100": 12, "transfer_group=none": 0} {
+		r := httptest.NewRequest(http.MethodGet, "/v1/charges?"+q, nil)
+		r.Header.Set("Authorization", "Bearer sk_test_123")
+		w := httptest.NewRecorder()
+		d.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", q, w.Code, w.Body)
+		}
+		var page struct {
+			Object  string            `json:"object"`
+			Data    []json.RawMessage `json:"data"`
+			HasMore bool              `json:"has_more"`
+			URL     string            `json:"url"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if len(page.Data) != n || page.URL != "/v1/charges" || page.Object != "list" {
+			t.Errorf("%s: %d charges, url %q, object %q", q, len(page.Data), page.URL, page.Object)
+		}
+		if want := mustJSON(page); !strings.Contains(q, "expand") && !bytes.Equal(w.Body.Bytes(), want) {
+			t.Errorf("%s:\n body    %.300s\n Marshal %.300s", q, w.Body.Bytes(), want)
 		}
 	}
 }

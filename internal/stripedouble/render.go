@@ -209,12 +209,25 @@ func (d *Double) list(c *call, kind string, keep func(object) bool) response {
 	paths := c.params.list("expand")
 	reached := d.reach(listView{Object: "list", Data: page, HasMore: hasMore, URL: c.path}, paths)
 	return response{status: http.StatusOK, finish: func() []byte {
-		body := mustJSON(struct {
-			Object  string            `json:"object"`
-			Data    []json.RawMessage `json:"data"`
-			HasMore bool              `json:"has_more"`
-			URL     string            `json:"url"`
-		}{"list", data, hasMore, c.path})
+		// The list is put together by hand: json.Marshal would check and compact each
+		// rendered object again (a fifth of a page of charges' CPU), and mustJSON's output is
+		// already what that gives.
+		size := 64 + len(c.path)
+		for _, b := range data {
+			size += len(b) + 1
+		}
+		body := append(make([]byte, 0, size), `{"object":"list","data":[`...)
+		for i, b := range data {
+			if i > 0 {
+				body = append(body, ',')
+			}
+			body = append(body, b...)
+		}
+		body = append(body, `],"has_more":`...)
+		body = strconv.AppendBool(body, hasMore)
+		body = append(body, `,"url":`...)
+		body = append(body, mustJSON(c.path)...)
+		body = append(body, '}')
 		return reached.expand(body, paths)
 	}}
 }

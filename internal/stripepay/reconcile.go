@@ -1,9 +1,13 @@
 package stripepay
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -167,23 +171,73 @@ func (e *expandable) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// chargePage is one page of a charge listing.
+// chargePage is one page of a charge listing (see decodeChargePage).
 type chargePage struct {
-	stripe.APIResource
 	HasMore bool           `json:"has_more"`
 	Data    []chargeFields `json:"data"`
 }
 
+// streamedBody keeps the body of a response that stripe-go hands over unread.
+type streamedBody struct{ body io.ReadCloser }
+
+func (s *streamedBody) SetLastResponse(r *stripe.StreamingAPIResponse) { s.body = r.Body }
+
+// listQuery hands a listing's parameters to CallStreaming, which (stripe-go v76) looks up fields
+// named Metadata and Expand on what it is given and panics on list parameters, which have
+// neither: the parameters are encoded beforehand and appended by Query.
+type listQuery struct {
+	Metadata map[string]string `form:"-"`
+	Expand   []*string         `form:"-"`
+	Query    encodedQuery      `form:"*"`
+	params   *stripe.Params    `form:"-"`
+}
+
+func (q *listQuery) GetParams() *stripe.Params { return q.params }
+
+func newListQuery(p stripe.ParamsContainer) *listQuery {
+	v := &form.Values{}
+	form.AppendTo(v, p)
+	return &listQuery{Query: encodedQuery{v}, params: p.GetParams()}
+}
+
+// encodedQuery is parameters already encoded by stripe-go's form package.
+type encodedQuery struct {
+	v *form.Values `form:"-"`
+}
+
+func (e encodedQuery) AppendTo(values *form.Values, _ []string) {
+	q := e.v.ToValues()
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		for _, v := range q[k] {
+			values.Add(k, v)
+		}
+	}
+}
+
 // listCharges pages through a charge listing, each charge with its balance transaction
 // expanded, as stripe-go's iterator does (starting_after the last charge of each page), until
-// fn returns false or an error (returned as it is; Stripe's errors are classified).
+// fn returns false or an error (returned as it is; Stripe's errors are classified). The
+// requests are stripe-go's (retries, errors, telemetry); a page's body is read once and decoded
+// in one pass (decodeChargePage).
 func (c *Client) listCharges(p *stripe.ChargeListParams, fn func(*chargeFields) (bool, error)) error {
 	p.AddExpand("data.balance_transaction")
+	// One buffer for every page: io.ReadAll grew a new one for each (a page of 100 charges is
+	// about 120 KB), a quarter of a large run's allocations, which the GC lets the heap grow by.
+	// decodeChargePage copies out what it keeps.
+	var body bytes.Buffer
 	for {
-		q := &form.Values{}
-		form.AppendTo(q, p)
-		var page chargePage
-		if err := c.api.Charges.B.CallRaw(http.MethodGet, "/v1/charges", c.api.Charges.Key, q, p.GetParams(), &page); err != nil {
+		var res streamedBody
+		if err := c.api.Charges.B.CallStreaming(http.MethodGet, "/v1/charges", c.api.Charges.Key, newListQuery(p), &res); err != nil {
+			return classify("list charges", err)
+		}
+		body.Reset()
+		_, err := body.ReadFrom(res.body)
+		res.body.Close()
+		if err != nil {
+			return classify("list charges", err)
+		}
+		page, err := decodeChargePage(body.Bytes())
+		if err != nil {
 			return classify("list charges", err)
 		}
 		for i := range page.Data {
