@@ -154,3 +154,86 @@ func pledgeIDs(ps []pledge.Pledge) string {
 	}
 	return strings.Join(ids, " ")
 }
+
+// On the embedded store the pledges of a page are read whole straight from FerretDB's files
+// (embedded.Server.ScanDocs decodes its storage format), not one FerretDB find each. They must
+// be exactly what FerretDB answers, for every field a pledge has: here every field of the type,
+// found by reflection (so a field added later is checked too), is set to something other than
+// its zero value, nested ones and lists included, next to a pledge left nearly empty (nil
+// pointers, no lists, the zero time).
+func TestPledgesReadFromTheFilesEqualTheServersAnswer(t *testing.T) {
+	indexed, served := scannedAndServed(t)
+	ctx := context.Background()
+	var full pledge.Pledge
+	fillAll(reflect.ValueOf(&full).Elem(), 0)
+	full.ID, full.CampaignID, full.Status = "plg_full", "cam_full", pledge.StatusActive
+	bare := pledge.Pledge{ID: "plg_bare", CampaignID: "cam_full", Status: pledge.StatusActive}
+	for _, p := range []pledge.Pledge{full, bare} {
+		if err := indexed.CreatePledge(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := indexed.FindPledgesByStatus(ctx, "cam_full", []pledge.Status{pledge.StatusActive}, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := served.FindPledgesByStatus(ctx, "cam_full", []pledge.Status{pledge.StatusActive}, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != 2 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("read from the files:\n%+v\nFerretDB's answer:\n%+v", got, want)
+	}
+	if got[1].ID != "plg_full" || got[1].Backer == (pledge.Pledge{}).Backer || len(got[1].History) != 2 || got[1].Dispute == nil {
+		t.Fatalf("the full pledge was not stored full: %+v", got[1])
+	}
+}
+
+// fillAll sets every settable field under v to a value other than its zero value (pointers,
+// maps and slices get one or two filled elements), with text that needs escaping.
+func fillAll(v reflect.Value, depth int) {
+	if depth > 6 {
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		if v.Type() == reflect.TypeOf(time.Time{}) {
+			v.Set(reflect.ValueOf(time.Date(2031, 2, 3, 4, 5, 6, 789_000_000, time.UTC)))
+			return
+		}
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				fillAll(v.Field(i), depth+1)
+			}
+		}
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fillAll(v.Elem(), depth+1)
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			v.SetBytes([]byte{0, 1, 0x7f, 0xff})
+			return
+		}
+		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
+		for i := range 2 {
+			fillAll(v.Index(i), depth+1)
+		}
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		fillAll(k, depth+1)
+		fillAll(e, depth+1)
+		m.SetMapIndex(k, e)
+		v.Set(m)
+	case reflect.String:
+		v.SetString(`é"\😀'` + v.Type().Name())
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		v.SetInt(-1234567)
+	case reflect.Uint, reflect.Uint32, reflect.Uint64:
+		v.SetUint(7)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Float64, reflect.Float32:
+		v.SetFloat(0.125)
+	}
+}

@@ -56,17 +56,20 @@ type Scanner interface {
 	// before, among those whose fields in equal hold those strings, from an index
 	// (embedded.Server.DueIDs).
 	DueIDs(ctx context.Context, database, collection string, equal map[string]string, path string, before time.Time, limit int) ([]string, error)
-	// ScanIDs is Scan of the documents with these _id only, from an index (embedded.Server.ScanIDs).
 	// PageIDs lists, in _id order, the string _id of at most limit documents after `after` whose
 	// field at path holds one of values, among those whose fields in equal hold those strings,
 	// from an index (embedded.Server.PageIDs).
 	PageIDs(ctx context.Context, database, collection string, equal map[string]string, path string, values []string, after string, limit int) ([]string, error)
+	// ScanIDs is Scan of the documents with these _id only, from an index (embedded.Server.ScanIDs).
 	ScanIDs(ctx context.Context, database, collection string, ids []string, paths []string, fn func([]any) error) error
 	// ScanEqual is Scan of the documents whose fields in equal hold those strings, read from an
 	// index that the store's own writes keep equal to the documents (embedded.Server.ScanEqual);
 	// IndexScanEqual makes that index ahead of the first read.
 	ScanEqual(ctx context.Context, database, collection string, equal map[string]string, paths []string, fn func([]any) error) error
 	IndexScanEqual(ctx context.Context, database, collection string, equal, paths []string) error
+	// ScanDocs reads the whole documents with these _id, as FerretDB answers them, in one read
+	// from an index (embedded.Server.ScanDocs).
+	ScanDocs(ctx context.Context, database, collection string, ids []string, fn func(bson.Raw) error) error
 }
 
 // Options says how to connect.

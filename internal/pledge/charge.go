@@ -328,12 +328,16 @@ func (s *Service) void(ctx context.Context, p Pledge, fence int64, actor, reason
 	return updated, nil
 }
 
-// stripeFee reads Stripe's fee for a succeeded intent's charge. A failure to read it does not
-// hold up recording the payment: it is logged, and reconciliation compares fees with Stripe's
-// balance transactions anyway.
+// stripeFee is Stripe's fee for a succeeded intent's charge: from the answer that confirmed it
+// when that carried it, else read from Stripe (a webhook's intent, say). A failure to read it
+// does not hold up recording the payment: it is logged, and reconciliation compares fees with
+// Stripe's balance transactions anyway.
 func (s *Service) stripeFee(ctx context.Context, in Intent) int64 {
 	if in.Status != IntentSucceeded || in.ChargeID == "" {
 		return 0
+	}
+	if in.Fee != nil {
+		return *in.Fee
 	}
 	fee, err := s.gateway.ChargeFee(ctx, in.ChargeID)
 	if err != nil {

@@ -149,6 +149,9 @@ type Intent struct {
 	PaymentMethodID string
 	// ChargeID is the PaymentIntent's latest charge, once there is one.
 	ChargeID string
+	// Fee is Stripe's processing fee on ChargeID when the answer carried the charge's balance
+	// transaction (a confirming request asks for it), nil when it has to be read (ChargeFee).
+	Fee *int64
 	// Attempt is the charge attempt the intent was made for (0 when not a deadline charge).
 	Attempt int
 	// Setup marks a SetupIntent: it saves a card and never takes money, so it can never

@@ -215,13 +215,43 @@ func (c *Client) CreatePaymentIntent(ctx context.Context, r pledge.PaymentReques
 	if r.Attempt > 0 {
 		p.Metadata["charge_attempt"] = strconv.Itoa(r.Attempt)
 	}
+	if r.Confirm {
+		p.AddExpand(feeExpansion)
+	}
 	pi, err := c.api.PaymentIntents.New(p)
+	if r.Confirm && isIdempotencyError(err) {
+		// The key was first sent without the expansion (by a version of the service before it
+		// asked for one, then resumed after a crash): Stripe replays only the same parameters,
+		// so ask as it was asked; the fee is then read separately.
+		p.Expand = nil
+		pi, err = c.api.PaymentIntents.New(p)
+	}
 	return c.paymentResult("create payment intent", pi, err)
+}
+
+// feeExpansion asks a confirming request to answer with its charge's balance transaction, which
+// holds Stripe's fee: recording a collected charge then needs no two further reads (the charge,
+// then its balance transaction) for each charge settled. Stripe answers it once the charge
+// succeeded; otherwise (processing, declined) the transaction is absent and the fee, when there is
+// one, is read when the charge succeeds.
+const feeExpansion = "latest_charge.balance_transaction"
+
+// isIdempotencyError reports whether Stripe refused a request because its idempotency key was
+// first used with other parameters.
+func isIdempotencyError(err error) bool {
+	se, ok := errors.AsType[*stripe.Error](err)
+	return ok && se.Type == stripe.ErrorTypeIdempotency
 }
 
 // ConfirmPaymentIntent charges a payment method on-session.
 func (c *Client) ConfirmPaymentIntent(ctx context.Context, id, paymentMethod, key string) (pledge.Intent, error) {
-	pi, err := c.api.PaymentIntents.Confirm(id, &stripe.PaymentIntentConfirmParams{Params: c.params(ctx, key), PaymentMethod: stripe.String(paymentMethod)})
+	p := &stripe.PaymentIntentConfirmParams{Params: c.params(ctx, key), PaymentMethod: stripe.String(paymentMethod)}
+	p.AddExpand(feeExpansion)
+	pi, err := c.api.PaymentIntents.Confirm(id, p)
+	if isIdempotencyError(err) {
+		p.Expand = nil // as in CreatePaymentIntent
+		pi, err = c.api.PaymentIntents.Confirm(id, p)
+	}
 	return c.paymentResult("confirm payment intent", pi, err)
 }
 
@@ -398,6 +428,10 @@ func paymentIntent(pi *stripe.PaymentIntent) pledge.Intent {
 	}
 	if pi.LatestCharge != nil {
 		in.ChargeID = pi.LatestCharge.ID
+		// Only an expanded transaction has its object named; an id alone has no fee in it.
+		if bt := pi.LatestCharge.BalanceTransaction; bt != nil && bt.Object == "balance_transaction" {
+			in.Fee = &bt.Fee
+		}
 	}
 	in.Attempt, _ = strconv.Atoi(pi.Metadata["charge_attempt"])
 	if e := pi.LastPaymentError; e != nil && in.Status == pledge.IntentRequiresPaymentMethod {

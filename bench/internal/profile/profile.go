@@ -89,7 +89,7 @@ func (c *Commands) Monitor() *event.CommandMonitor {
 				return
 			}
 			coll, _ := e.Command.Lookup(e.CommandName).StringValueOK()
-			name := e.CommandName + " " + coll + filterKeys(e.Command)
+			name := e.CommandName + " " + coll + filterKeys(e.Command) + statements(e.Command)
 			c.counts[name]++
 			c.names[e.RequestID] = name
 		},
@@ -117,6 +117,20 @@ func filterKeys(cmd bson.Raw) string {
 		keys = append(keys, el.Key())
 	}
 	return " {" + strings.Join(keys, ",") + "}"
+}
+
+// statements names how many statements a write command carries when it is more than one
+// ("[25]"): each is its own transaction on the embedded store, so a batch of 25 costs about 25
+// single writes and is told apart from them.
+func statements(cmd bson.Raw) string {
+	for _, key := range []string{"updates", "deletes", "documents"} {
+		if arr, ok := cmd.Lookup(key).ArrayOK(); ok {
+			if vals, err := arr.Values(); err == nil && len(vals) > 1 {
+				return fmt.Sprintf(" [%d]", len(vals))
+			}
+		}
+	}
+	return ""
 }
 
 // Start begins counting.
