@@ -305,10 +305,13 @@ func (s *Store) FindTier(ctx context.Context, campaignID, tierID string) (campai
 // each session's and combination's places left were computed from them, so a pledge landing in
 // between makes this a conflict rather than a lost unit or a repriced tier with backers. The
 // counter revision is in the filter, not only the claimed count: a backer moving from one date
-// to another claims and releases, leaving the count as it was and the dates' places not.
+// to another claims and releases, leaving the count as it was and the dates' places not. The
+// updated_at is in it too: two edits that read the same version must not both land, the second
+// over the first with the same updated_at (Tier.touched gives both the same in one millisecond),
+// since a copy of the tier proves itself current by its updated_at (ClaimTierUnitAsRead).
 func (s *Store) ReplaceTier(ctx context.Context, prev, next campaign.Tier) error {
 	res, err := s.db.Collection("tiers").UpdateOne(ctx,
-		bson.M{"_id": prev.ID, "claimed": prev.Claimed, "remaining": prev.Remaining, "counter_rev": prev.CounterRev},
+		bson.M{"_id": prev.ID, "claimed": prev.Claimed, "remaining": prev.Remaining, "counter_rev": prev.CounterRev, "updated_at": prev.UpdatedAt},
 		bson.M{"$set": bson.M{
 			"title": next.Title, "description": next.Description, "kind": next.Kind, "price": next.Price,
 			"options": next.Options, "stock": next.Stock, "stock_left": next.StockLeft, "stock_claimed": next.StockClaimed,

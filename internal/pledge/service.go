@@ -88,6 +88,11 @@ type Service struct {
 // validated against: the pledge is validated again against the tier as it is.
 var ErrTierChanged = errors.New("the tier changed since it was read")
 
+// errTierChangedWhilePledging answers a pledge whose tier was written again between its fresh
+// read and its claim (ErrTierChanged twice): no unit was claimed, and a retry reads it anew.
+var errTierChangedWhilePledging = backstitch.Errorf(backstitch.CodeConflict,
+	"The reward changed while the pledge was made; send the pledge again.")
+
 // errClosedWhilePledging answers a pledge that found its campaign's gate closed after its insert
 // (the campaign was decided or cancelled meanwhile): the pledge was voided at once.
 var errClosedWhilePledging = backstitch.Errorf(backstitch.CodeCampaignNotLive,
@@ -229,9 +234,14 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 			p.CustomerID, p.SetupIntentID, p.PaymentIntentID, p.ClientSecret = o.CustomerID, o.SetupIntentID, o.PaymentIntentID, o.ClientSecret
 			return err
 		})
-		if errors.Is(err, ErrTierChanged) && !tierRead {
-			tierRead = true
-			continue
+		if errors.Is(err, ErrTierChanged) {
+			if !tierRead {
+				tierRead = true
+				continue
+			}
+			// Edited again between the fresh read and the claim: the designer's write raced this
+			// request, which the client may simply send again.
+			return Created{}, errTierChangedWhilePledging
 		}
 		if backstitch.ErrorCode(err) == backstitch.CodeConflict {
 			// The same request running twice at once (a double click, a client's early retry): the

@@ -22,6 +22,10 @@ func decodeChargePage(b []byte) (chargePage, error) {
 	s := &jsonScan{b: b}
 	var page chargePage
 	if s.null() {
+		// Like any page, a null one must be all there is.
+		if err := s.end(); err != nil {
+			return chargePage{}, fmt.Errorf("decode a page of charges: %w", err)
+		}
 		return page, nil
 	}
 	err := s.object(func(key []byte) error {
@@ -51,15 +55,21 @@ func decodeChargePage(b []byte) (chargePage, error) {
 		return s.skip()
 	})
 	if err == nil {
-		s.space()
-		if s.i != len(s.b) {
-			err = s.fail("data after the page")
-		}
+		err = s.end()
 	}
 	if err != nil {
 		return chargePage{}, fmt.Errorf("decode a page of charges: %w", err)
 	}
 	return page, nil
+}
+
+// end checks that nothing but white space follows the page.
+func (s *jsonScan) end() error {
+	s.space()
+	if s.i != len(s.b) {
+		return s.fail("data after the page")
+	}
+	return nil
 }
 
 // charge reads one charge object (null leaves it empty).

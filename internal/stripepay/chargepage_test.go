@@ -45,7 +45,7 @@ func TestChargePageDecodesAsEncodingJSONDoes(t *testing.T) {
 		`{"data":[{"metadata":{"a":1}}]}`, `{"data":[{"metadata":["a"]}]}`, `{"data":{}}`, `{"has_more":"true"}`,
 		`{"data":[{"skip":tru}]}`, `{"data":[{"skip":nul}]}`, `{"data":[{"skip":"\x"}]}`, "{\"data\":[{\"id\":\"a\x01\"}]}",
 		`{"data":[{"skip":[1,]}]}`, `{"data":[{"skip":{"a":1,}}]}`, `{"data":[{"skip":{1:2}}]}`, `{null:1}`,
-		`{"data":[]} x`, `{"data":[]}{}`, `[]`, `"page"`, ``, `{"data":[{"id":"a"}`, `{"data":[{"payment_intent":5}]}`,
+		`{"data":[]} x`, `{"data":[]}{}`, `null x`, `nullnull`, `null}`, `[]`, `"page"`, ``, `{"data":[{"id":"a"}`, `{"data":[{"payment_intent":5}]}`,
 		`{"data":[{"balance_transaction":{"fee":"175"}}]}`, `{"data":[{"skip":nullx}]}`,
 	}
 	for i := range page {
