@@ -655,3 +655,60 @@ func functionCalls(t *testing.T, s *Server, database, collection, query string, 
 	}
 	return calls
 }
+
+// An index made for other paths (an earlier version's ledger fields) is dropped when the store
+// makes the current one, so SQLite stops writing it with every pledge; an index of other equal
+// fields that shares its name's start stays.
+func TestIndexScanEqualDropsTheIndexOfOtherPaths(t *testing.T) {
+	s, c := startConnected(t)
+	ctx := context.Background()
+	if _, err := c.Database("d").Collection("pledges").InsertOne(ctx, bson.M{"_id": "p1", "campaign_id": "cam_a", "status": "active", "amount": int64(5)}); err != nil {
+		t.Fatal(err)
+	}
+	indexes := func() []string {
+		t.Helper()
+		db, table, err := s.openTable(ctx, "d", "pledges", "ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		rows, err := db.Query("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? AND name LIKE '%__scan_%' ORDER BY name", table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var names []string
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, name)
+		}
+		return names
+	}
+	if err := s.IndexScanEqual(ctx, "d", "pledges", []string{"campaign_id", "status"}, []string{"_id"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.IndexScanEqual(ctx, "d", "pledges", []string{"campaign_id"}, []string{"_id", "status"}); err != nil {
+		t.Fatal(err)
+	}
+	before := indexes()
+	if len(before) != 2 {
+		t.Fatalf("indexes %v, want two", before)
+	}
+	if err := s.IndexScanEqual(ctx, "d", "pledges", []string{"campaign_id"}, []string{"_id", "amount"}); err != nil {
+		t.Fatal(err)
+	}
+	after := indexes()
+	if len(after) != 2 || slices.Contains(after, before[0]) == slices.Contains(after, before[1]) {
+		t.Fatalf("indexes before %v, after %v: want the one of campaign_id with other paths replaced, the one of campaign_id and status kept", before, after)
+	}
+	var got []any
+	if err := s.ScanEqual(ctx, "d", "pledges", map[string]string{"campaign_id": "cam_a"}, []string{"_id", "amount"}, func(v []any) error { got = v; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, []any{"p1", int64(5)}) {
+		t.Errorf("read %#v after the drop", got)
+	}
+}

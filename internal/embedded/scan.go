@@ -105,7 +105,51 @@ func (s *Server) IndexScanEqual(ctx context.Context, database, collection string
 	}
 	defer release()
 	name, columns := q.index(table)
-	return s.ensureIndex(ctx, db, database, collection, table, name, columns, "")
+	if err := s.ensureIndex(ctx, db, database, collection, table, name, columns, ""); err != nil {
+		return err
+	}
+	return s.dropOtherScanIndexes(ctx, db, database, collection, table, q.indexPrefix(table), name)
+}
+
+// dropOtherScanIndexes drops the indexes an earlier version made for the same equal fields with
+// other paths (their name differs only in the paths' hash): SQLite would keep writing them with
+// every write of a document, for reads nobody makes any more.
+func (s *Server) dropOtherScanIndexes(ctx context.Context, ro *sql.DB, database, collection, table, prefix, keep string) error {
+	rows, err := ro.QueryContext(ctx, "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? AND substr(name, 1, ?) = ? AND name != ?",
+		table, len(prefix), prefix, keep)
+	if err != nil {
+		return fmt.Errorf("embedded store: list indexes of %s: %w", collection, err)
+	}
+	var stale []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return fmt.Errorf("embedded store: list indexes of %s: %w", collection, err)
+		}
+		// Only a hash may follow: another set of equal fields can share the prefix.
+		if rest := name[len(prefix):]; len(rest) == 12 && strings.Trim(rest, "0123456789abcdef") == "" {
+			stale = append(stale, name)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(stale) == 0 {
+		return err
+	}
+	rw, rwTable, err := s.openTable(ctx, database, collection, "rw")
+	if err != nil {
+		return err
+	}
+	defer rw.Close()
+	if rwTable != table {
+		return errors.New("embedded store: collection " + collection + " changed while indexing it")
+	}
+	for _, name := range stale {
+		if _, err := rw.ExecContext(ctx, fmt.Sprintf("DROP INDEX IF EXISTS %q", name)); err != nil {
+			return fmt.Errorf("embedded store: drop index %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // scanEqualQuery is the SQL of one ScanEqual: paths spliced into it (checked against fieldPath),
@@ -152,8 +196,12 @@ func (q scanEqualQuery) index(table string) (name, columns string) {
 	}
 	cols = append(cols, q.extract)
 	sum := sha256.Sum256([]byte(q.extract))
-	name = table + "__scan_" + strings.ReplaceAll(strings.Join(q.equal, "__"), ".", "_") + "_" + hex.EncodeToString(sum[:6])
-	return name, strings.Join(cols, ", ")
+	return q.indexPrefix(table) + hex.EncodeToString(sum[:6]), strings.Join(cols, ", ")
+}
+
+// indexPrefix is the name of the query's index without the hash of its paths.
+func (q scanEqualQuery) indexPrefix(table string) string {
+	return table + "__scan_" + strings.ReplaceAll(strings.Join(q.equal, "__"), ".", "_") + "_"
 }
 
 func (q scanEqualQuery) sql(table string) string {
