@@ -258,7 +258,9 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 		if err != nil {
 			return Created{}, err
 		}
-		if _, err := s.passGate(ctx, p); err != nil {
+		// The pledge as the gate left it: pending only while the gate is open, so a closed
+		// campaign's client secret is never shown (the API shows it for pending pledges only).
+		if p, err = s.passGate(ctx, p); err != nil {
 			return Created{}, err
 		}
 		zerolog.Ctx(ctx).Info().Str("pledge_id", p.ID).Str("campaign_id", camp.ID).Str("backer", account.MaskEmail(p.Backer.Email)).Msg("pledge created")
@@ -271,8 +273,10 @@ func (s *Service) Create(ctx context.Context, o Origin, campaignRef string, r Re
 // pledge, or this read finds the gate closed: then the pledge is voided here (its intent
 // cancelled, its unit given back) and the request refused, since no sweep may come for it. A
 // pledge whose intent turns out to have succeeded (a retry of a request that answered before
-// the gate closed, whose backer paid) is left as it is now: the settler's sweep saw it. It
-// answers the pledge as it is.
+// the gate closed, whose backer paid), or that another writer moved on from pending while the
+// void was written (a card saved or a payment recorded through the answer's client secret, the
+// backer's cancel, its hold's expiry), is left as it is now: the settler's sweep sees it, and
+// voiding it would end a pledge the settler is about to charge. It answers the pledge as it is.
 func (s *Service) passGate(ctx context.Context, p Pledge) (Pledge, error) {
 	closed, err := s.store.CampaignGateClosed(ctx, p.CampaignID)
 	if err != nil || !closed {
@@ -284,6 +288,9 @@ func (s *Service) passGate(ctx context.Context, p Pledge) (Pledge, error) {
 		case backstitch.ErrorCode(err) == backstitch.CodeConflict && attempt < 4:
 			if p, err = s.store.FindPledge(ctx, p.ID); err != nil {
 				return p, err
+			}
+			if p.Status != StatusPending && p.Status != StatusVoid {
+				return p, nil
 			}
 			continue
 		case err != nil:
