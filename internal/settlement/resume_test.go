@@ -58,15 +58,46 @@ func settlerOn(store interface {
 	return settlement.New(store, svc, clock, settlement.Options{Owner: owner, Concurrency: 1})
 }
 
-// stripePosts counts the double's POSTs whose path ends with suffix, by path.
+// stripePosts counts the POSTs the double applied (answers replayed for a repeated idempotency
+// key, and injected failures, left out) whose path ends with suffix, by path.
 func stripePosts(d *stripedouble.Double, suffix string) map[string]int {
 	out := map[string]int{}
 	for _, r := range d.Requests() {
-		if r.Method == "POST" && strings.HasSuffix(r.Path, suffix) {
+		if r.Method == "POST" && strings.HasSuffix(r.Path, suffix) && !r.Replayed && !r.Fault {
 			out[r.Path]++
 		}
 	}
 	return out
+}
+
+// mustSendNothingMore ticks and settles the campaign twice more and fails if that sent Stripe
+// anything or wrote the campaign.
+func mustSendNothingMore(t *testing.T, store *mongostore.Store, d *stripedouble.Double, s *settlement.Settler, campaignID string) {
+	t.Helper()
+	ctx := context.Background()
+	before, err := store.FindCampaign(ctx, campaignID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := len(d.Requests())
+	for range 2 {
+		if err := s.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Settle(ctx, campaignID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if more := d.Requests()[sent:]; len(more) > 0 {
+		t.Errorf("settling a swept campaign again sent Stripe %d more requests, first %s %s", len(more), more[0].Method, more[0].Path)
+	}
+	after, err := store.FindCampaign(ctx, campaignID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Version != before.Version {
+		t.Errorf("settling a swept campaign wrote it again (version %d → %d)", before.Version, after.Version)
+	}
 }
 
 // mustBeListed says whether FindCampaignsToSettle lists the campaign, and fails unless it is want.
@@ -90,13 +121,7 @@ func TestFailedCampaignSweepResumedByNextTick(t *testing.T) {
 	store := testenv.MustStore(t)
 	ctx := context.Background()
 	const n = 4
-	camp, d, pay := mustFundedCampaign(t, store, n, time.Now().UTC())
-	// Raise the goal out of reach: the campaign fails at its deadline.
-	raised := camp
-	raised.Goal.Amount = 1_000_000
-	if _, err := store.ReplaceCampaign(ctx, camp, raised); err != nil {
-		t.Fatal(err)
-	}
+	camp, d, pay := mustFailingCampaign(t, store, n)
 
 	dying := &dyingStore{Store: store}
 	dying.writes.Store(2)
@@ -119,21 +144,7 @@ func TestFailedCampaignSweepResumedByNextTick(t *testing.T) {
 	if err := next.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cards := map[string]string{} // payment method → its customer at the double ("" when detached)
-	for _, pm := range d.PaymentMethods() {
-		cards[pm.ID] = ""
-		if pm.Customer != nil {
-			cards[pm.ID] = pm.Customer.ID
-		}
-	}
-	for _, p := range seededPledges(t, store, n) {
-		if p.Status != pledge.StatusVoid {
-			t.Errorf("%s is %s after the next tick, want void", p.ID, p.Status)
-		}
-		if cus, ok := cards[p.PaymentMethodID]; !ok || cus != "" {
-			t.Errorf("%s: card %s still attached to %q", p.ID, p.PaymentMethodID, cus)
-		}
-	}
+	mustCardsDetached(t, store, d, n)
 	swept, err := store.FindCampaign(ctx, camp.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -142,31 +153,82 @@ func TestFailedCampaignSweepResumedByNextTick(t *testing.T) {
 		t.Fatal("the campaign is not marked swept once no pledge is left")
 	}
 	mustBeListed(t, store, camp.ID, false, "swept")
+	mustSendNothingMore(t, store, d, next, camp.ID)
+}
 
-	detaches := stripePosts(d, "/detach")
-	if len(detaches) != n {
-		t.Fatalf("cards detached: %v, want the %d pledges' cards", detaches, n)
-	}
-	for range 2 {
-		if err := next.Tick(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := next.Settle(ctx, camp.ID); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for path, count := range stripePosts(d, "/detach") {
-		if count != 1 {
-			t.Errorf("%s sent %d times, want once", path, count)
-		}
-	}
-	again, err := store.FindCampaign(ctx, camp.ID)
+// mustFailingCampaign is mustFundedCampaign with a goal its n pledges do not reach: it fails at
+// its deadline.
+func mustFailingCampaign(t *testing.T, store *mongostore.Store, n int) (campaign.Campaign, *stripedouble.Double, *stripepay.Client) {
+	t.Helper()
+	camp, d, pay := mustFundedCampaign(t, store, n, time.Now().UTC())
+	raised := camp
+	raised.Goal.Amount = int64(n+1) * 5000
+	camp, err := store.ReplaceCampaign(context.Background(), camp, raised)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Version != swept.Version {
-		t.Errorf("settling a swept campaign wrote it again (version %d → %d)", swept.Version, again.Version)
+	return camp, d, pay
+}
+
+// mustCardsDetached fails unless each seeded pledge is void and its card detached at the
+// double, by exactly one request each (a repeat with the same key, replayed, aside).
+func mustCardsDetached(t *testing.T, store *mongostore.Store, d *stripedouble.Double, n int) {
+	t.Helper()
+	cards := map[string]string{} // payment method → its customer at the double ("" when detached)
+	for _, pm := range d.PaymentMethods() {
+		cards[pm.ID] = ""
+		if pm.Customer != nil {
+			cards[pm.ID] = pm.Customer.ID
+		}
 	}
+	detaches := stripePosts(d, "/detach")
+	for _, p := range seededPledges(t, store, n) {
+		if p.Status != pledge.StatusVoid {
+			t.Errorf("%s is %s, want void", p.ID, p.Status)
+		}
+		if cus, ok := cards[p.PaymentMethodID]; !ok || cus != "" {
+			t.Errorf("%s: card %s still attached to %q", p.ID, p.PaymentMethodID, cus)
+		}
+		if got := detaches["/v1/payment_methods/"+p.PaymentMethodID+"/detach"]; got != 1 {
+			t.Errorf("%s: card detach sent %d times, want once", p.ID, got)
+		}
+	}
+}
+
+// TestFailedCampaignVoidCrashAfterWriteStillDetachesCard: the settler of a failed campaign
+// dies right after writing a pledge void (the pledge fault point), before anything else. A void
+// pledge is never looked at again, so its card is detached before the write: the next tick
+// finds the other pledges to void, and every card is released exactly once.
+func TestFailedCampaignVoidCrashAfterWriteStillDetachesCard(t *testing.T) {
+	store := testenv.MustStore(t)
+	ctx := context.Background()
+	const n = 3
+	camp, d, pay := mustFailingCampaign(t, store, n)
+	clock := func() time.Time { return time.Now().UTC() }
+	dying := pledge.NewService(store, pay, clock, 30*time.Minute, testDunning)
+	writes := 0
+	dying.SetFaultHook(func(at pledge.FaultPoint) error {
+		if at == pledge.AfterPledgeWrite {
+			if writes++; writes == 2 {
+				return pledge.ErrInjectedFault
+			}
+		}
+		return nil
+	})
+	err := settlement.New(store, dying, clock, settlement.Options{Owner: "dies", Concurrency: 1}).Settle(ctx, camp.ID)
+	if !errors.Is(err, pledge.ErrInjectedFault) {
+		t.Fatalf("settling through the crash: %v", err)
+	}
+	if active := mustActivePledges(t, store, camp.ID); len(active) != n-2 {
+		t.Fatalf("%d pledges still active after the crash, want %d", len(active), n-2)
+	}
+	next := settlerOn(store, pay, "next")
+	if err := next.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustCardsDetached(t, store, d, n)
+	mustBeListed(t, store, camp.ID, false, "swept")
+	mustSendNothingMore(t, store, d, next, camp.ID)
 }
 
 // mustFlexibleCampaign stores a live flexible campaign past its deadline with paid pledges of
@@ -285,14 +347,7 @@ func TestFlexibleSweepResumedBeforePayout(t *testing.T) {
 		t.Fatalf("after the next tick: swept %v, paid out %v; want both", swept.Settlement.SweptAt, swept.Settlement.PaidOutAt)
 	}
 	mustBeListed(t, store, camp.ID, false, "swept")
-	for range 2 {
-		if err := next.Tick(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := next.Settle(ctx, camp.ID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	mustSendNothingMore(t, store, d, next, camp.ID)
 	cancels := stripePosts(d, "/cancel")
 	if len(cancels) != unpaid {
 		t.Errorf("intents cancelled: %v, want the %d unpaid pledges'", cancels, unpaid)
@@ -314,4 +369,30 @@ func TestFlexibleSweepResumedBeforePayout(t *testing.T) {
 			t.Errorf("%s transferred %d times", id, count)
 		}
 	}
+}
+
+// TestFailedCampaignDetachOutageKeepsSweepOpen: Stripe does not answer the detach of a failed
+// campaign's cards. The pledges stay open and the campaign unswept rather than void with their
+// cards saved for good; once Stripe answers, the next tick releases every card.
+func TestFailedCampaignDetachOutageKeepsSweepOpen(t *testing.T) {
+	store := testenv.MustStore(t)
+	ctx := context.Background()
+	const n = 2
+	camp, d, pay := mustFailingCampaign(t, store, n)
+	d.SetFaults(stripedouble.Faults{ErrorRate: 1, ErrorMode: stripedouble.FaultRejected,
+		Match: func(method, path string) bool { return method == "POST" && strings.HasSuffix(path, "/detach") }})
+	settler := settlerOn(store, pay, "test")
+	if err := settler.Settle(ctx, camp.ID); backstitch.ErrorCode(err) != backstitch.CodePaymentProvider {
+		t.Fatalf("settling while Stripe fails the detaches: %v, want a provider error", err)
+	}
+	if active := mustActivePledges(t, store, camp.ID); len(active) != n {
+		t.Fatalf("%d pledges active while their cards could not be detached, want %d", len(active), n)
+	}
+	mustBeListed(t, store, camp.ID, true, "cards not detached")
+	d.SetFaults(stripedouble.Faults{})
+	if err := settler.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustCardsDetached(t, store, d, n)
+	mustBeListed(t, store, camp.ID, false, "swept")
 }
