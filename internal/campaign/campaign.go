@@ -158,6 +158,10 @@ type Settlement struct {
 	BackersAtDeadline int64 `bson:"backers_at_deadline"`
 	// ChargedAt is set once every deadline charge has an outcome (collected or payment_failed).
 	ChargedAt *time.Time `bson:"charged_at,omitempty"`
+	// SweptAt is set once a failed campaign has no active or pending pledge left, or a succeeded
+	// flexible one no pending pledge: until then the settler lists it again (FindCampaignsToSettle),
+	// so a settler that died between the decision and the end of that sweep is resumed.
+	SweptAt *time.Time `bson:"swept_at,omitempty"`
 	// PaidOutAt is set once the designer has received every transfer owed.
 	PaidOutAt *time.Time `bson:"paid_out_at,omitempty"`
 }

@@ -522,12 +522,16 @@ func (s *Store) SetTierClaimed(ctx context.Context, t campaign.Tier, claimed int
 	return res.MatchedCount == 1, nil
 }
 
-// FindCampaignsToSettle lists live campaigns whose deadline has passed, and succeeded ones whose
-// deadline charges are not all done (a settler died or is still at work).
+// FindCampaignsToSettle lists live campaigns whose deadline has passed, succeeded all-or-nothing
+// ones whose deadline charges are not all done, failed and succeeded flexible ones whose
+// pledges are not all swept (a settler died or is still at work), and cancelled ones winding
+// down: settlement.Due is the same rule.
 func (s *Store) FindCampaignsToSettle(ctx context.Context, now time.Time) ([]string, error) {
 	return s.findIDs(ctx, "campaigns", bson.M{"$or": bson.A{
 		bson.M{"status": campaign.StatusLive, "deadline": bson.M{"$lte": now}},
 		bson.M{"status": campaign.StatusSucceeded, "funding_model": campaign.AllOrNothing, "settlement.charged_at": nil},
+		bson.M{"status": campaign.StatusSucceeded, "funding_model": campaign.Flexible, "settlement.swept_at": nil},
+		bson.M{"status": campaign.StatusFailed, "settlement.swept_at": nil},
 		bson.M{"status": campaign.StatusCancelled, "cancellation.winding_down": true},
 	}})
 }

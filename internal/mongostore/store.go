@@ -224,10 +224,12 @@ func indexes(ttl bool) map[string][]mongo.IndexModel {
 			// admin (by role).
 			{Keys: bson.D{{Key: "role", Value: 1}, {Key: "created_at", Value: 1}}},
 		},
-		"admin_invites":         {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
-		"sessions":              {{Keys: bson.D{{Key: "expires_at", Value: 1}}}, {Keys: bson.D{{Key: "user_id", Value: 1}}}},
-		"password_resets":       {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
-		"campaigns":             {{Keys: bson.D{{Key: "slug", Value: 1}}, Options: unique()}, {Keys: bson.D{{Key: "status", Value: 1}, {Key: "launched_at", Value: -1}, {Key: "_id", Value: -1}}}, {Keys: bson.D{{Key: "designer_id", Value: 1}, {Key: "created_at", Value: -1}}}, {Keys: bson.D{{Key: "owed_since", Value: 1}}}},
+		"admin_invites":   {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
+		"sessions":        {{Keys: bson.D{{Key: "expires_at", Value: 1}}}, {Keys: bson.D{{Key: "user_id", Value: 1}}}},
+		"password_resets": {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
+		// campaigns: (status, settlement.swept_at) is the settler's tick asking for failed and
+		// flexible campaigns not yet swept; (status, launched_at) would read every failed one ever.
+		"campaigns":             {{Keys: bson.D{{Key: "slug", Value: 1}}, Options: unique()}, {Keys: bson.D{{Key: "status", Value: 1}, {Key: "launched_at", Value: -1}, {Key: "_id", Value: -1}}}, {Keys: bson.D{{Key: "designer_id", Value: 1}, {Key: "created_at", Value: -1}}}, {Keys: bson.D{{Key: "owed_since", Value: 1}}}, {Keys: bson.D{{Key: "status", Value: 1}, {Key: "settlement.swept_at", Value: 1}}}},
 		"tiers":                 {{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "position", Value: 1}}}},
 		"rate_limits":           {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 		"idempotency_keys":      {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},

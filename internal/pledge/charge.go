@@ -285,8 +285,12 @@ func (s *Service) Drop(ctx context.Context, p Pledge) (Pledge, error) {
 
 // Void ends a pledge that will never be charged: its campaign missed its goal or was cancelled,
 // or (flexible) it was never paid before the deadline. A saved card is detached from the customer
-// (the backer's card is not kept for nothing); that is best effort, the pledge is final either
-// way. A pending pledge's intent is closed first (see closeIntent): a card saved at the last
+// (the backer's card is not kept for nothing) before the pledge is written void: nothing looks
+// at a void pledge again, so a settler that died between the write and the detach would leave
+// the card saved for good, where one that dies before the write finds the pledge open on its
+// next run and detaches again with the same key. Stripe not answering stops the void (the next
+// run retries); Stripe refusing (the card gone already) does not hold it up. A pending pledge's
+// intent is closed first (see closeIntent): a card saved at the last
 // moment is voided like any other, money taken at the last moment leaves the pledge collected
 // (a cancelled campaign's wind-down refunds it).
 func (s *Service) Void(ctx context.Context, p Pledge, fence int64, reason string) (Pledge, error) {
@@ -316,16 +320,15 @@ func (s *Service) void(ctx context.Context, p Pledge, fence int64, actor, reason
 	if p.Status != StatusActive && p.Status != StatusPending {
 		return p, nil
 	}
-	updated, err := s.transition(ctx, p, p.MoveTo(StatusVoid, actor, reason, s.now()), transitionOpts{fence: fence})
-	if err != nil {
-		return updated, err
-	}
 	if p.PaymentMethodID != "" && p.CustomerID != "" {
 		if err := s.gateway.DetachPaymentMethod(ctx, p.PaymentMethodID, detachCardKey(p.ID)); err != nil {
+			if backstitch.ErrorCode(err) == backstitch.CodePaymentProvider {
+				return p, err
+			}
 			zerolog.Ctx(ctx).Warn().Err(err).Str("pledge_id", p.ID).Msg("detach saved card")
 		}
 	}
-	return updated, nil
+	return s.transition(ctx, p, p.MoveTo(StatusVoid, actor, reason, s.now()), transitionOpts{fence: fence})
 }
 
 // stripeFee is Stripe's fee for a succeeded intent's charge: from the answer that confirmed it

@@ -26,8 +26,9 @@ func payable(p pledge.Pledge, basisPoints int64) int64 {
 }
 
 // PayOut transfers the designers of succeeded campaigns their share, once the dunning window has
-// closed (all-or-nothing) so failures and refunds settle before money leaves: one transfer per
-// charge, with source_transaction, each with an idempotency key derived from the pledge.
+// closed (all-or-nothing) so failures and refunds settle before money leaves, or once the pledges
+// unpaid at the deadline are swept (flexible): one transfer per charge, with source_transaction,
+// each with an idempotency key derived from the pledge.
 func (s *Settler) PayOut(ctx context.Context) error {
 	now := s.now()
 	camps, err := s.payouts.FindCampaignsToPayOut(ctx, now)
@@ -39,6 +40,12 @@ func (s *Settler) PayOut(ctx context.Context) error {
 			continue
 		}
 		if camp.FundingModel == campaign.AllOrNothing && camp.Settlement.ChargedAt == nil {
+			continue
+		}
+		// A flexible campaign's pending pledges are swept first: one whose payment went through
+		// after all is recorded collected by the sweep, and so paid out with the rest, not left
+		// behind a campaign already marked paid out.
+		if camp.FundingModel == campaign.Flexible && camp.Settlement.SweptAt == nil {
 			continue
 		}
 		if err := s.payOutCampaign(ctx, camp); err != nil && err != ErrBusy {

@@ -222,7 +222,7 @@ func (s *Settler) settle(ctx context.Context, w *work, campaignID string) error 
 	// Every sweep of the campaign's pledges below comes after its gate is closed, and a new
 	// pledge reads the gate after its insert: the sweep sees the pledge, or the pledge sees the
 	// gate and voids itself. Closed on every run, before the decision too, so a run that died
-	// after deciding leaves nothing open (a failed campaign is not run again).
+	// after deciding leaves nothing open while the next tick sweeps what it left.
 	if err := s.store.CloseCampaignGate(ctx, camp.ID, s.now()); err != nil {
 		return err
 	}
@@ -245,20 +245,51 @@ func (s *Settler) settle(ctx context.Context, w *work, campaignID string) error 
 		return s.windDown(ctx, w, camp)
 	case camp.Status == campaign.StatusFailed:
 		// Nobody is charged: every pledge that could have been becomes void.
-		return w.each(ctx, camp.ID, []pledge.Status{pledge.StatusActive, pledge.StatusPending}, func(ctx context.Context, p pledge.Pledge) error {
-			_, err := s.pledges.Void(ctx, p, w.Token(), "campaign missed its goal")
-			return err
-		})
+		return s.sweep(ctx, w, camp, []pledge.Status{pledge.StatusActive, pledge.StatusPending}, "campaign missed its goal")
 	case camp.Status == campaign.StatusSucceeded && camp.FundingModel == campaign.Flexible:
 		// Flexible pledges were charged when made; the unfinished ones end here.
-		return w.each(ctx, camp.ID, []pledge.Status{pledge.StatusPending}, func(ctx context.Context, p pledge.Pledge) error {
-			_, err := s.pledges.Void(ctx, p, w.Token(), "no payment before the deadline")
-			return err
-		})
+		return s.sweep(ctx, w, camp, []pledge.Status{pledge.StatusPending}, "no payment before the deadline")
 	case camp.Status == campaign.StatusSucceeded:
 		return s.charge(ctx, w, camp)
 	}
 	return nil
+}
+
+// sweep voids the decided campaign's pledges in the given states (their saved cards detached),
+// then marks the campaign swept. Until it is, FindCampaignsToSettle lists it again: a settler
+// that died or met a store or Stripe failure after the decision is resumed by the next tick,
+// which voids what is left, and a swept campaign is never swept again.
+func (s *Settler) sweep(ctx context.Context, w *work, camp campaign.Campaign, statuses []pledge.Status, reason string) error {
+	if camp.Settlement != nil && camp.Settlement.SweptAt != nil {
+		return nil
+	}
+	if err := w.each(ctx, camp.ID, statuses, func(ctx context.Context, p pledge.Pledge) error {
+		_, err := s.pledges.Void(ctx, p, w.Token(), reason)
+		return err
+	}); err != nil {
+		return err
+	}
+	left, err := s.store.FindPledgesByStatus(ctx, camp.ID, statuses, "", 1)
+	if err != nil || len(left) > 0 {
+		// A pledge still to do (its intent still processing at Stripe, a racing write): the
+		// next tick resumes.
+		return err
+	}
+	if camp, err = s.store.FindCampaign(ctx, camp.ID); err != nil {
+		return err
+	}
+	next := camp
+	var swept campaign.Settlement
+	if camp.Settlement != nil {
+		swept = *camp.Settlement
+	}
+	now := s.now()
+	swept.SweptAt = &now
+	next.Settlement = &swept
+	if _, err = s.replaceCampaign(ctx, camp, next); err == nil {
+		zerolog.Ctx(ctx).Info().Msg("pledges of the decided campaign swept")
+	}
+	return err
 }
 
 // windDown carries out the cancellation of a live campaign: pledges with a saved card (or none

@@ -15,7 +15,8 @@ type State string
 const (
 	// StateNone: the campaign has not reached its deadline (or never launched); nothing settles yet.
 	StateNone State = ""
-	// StateClosing: the deadline has passed and the settler has not decided the outcome yet.
+	// StateClosing: the deadline has passed and the settler has not decided the outcome yet, or
+	// (flexible) has not yet voided every pledge left unpaid at the deadline.
 	StateClosing State = "closing"
 	// StateCharging: the deadline charges are under way.
 	StateCharging State = "charging"
@@ -49,6 +50,8 @@ func StateOf(c campaign.Campaign, now time.Time, charging, dunning bool) State {
 		return StateNone
 	case c.Settlement.PaidOutAt != nil:
 		return StateTransferred
+	case c.FundingModel == campaign.Flexible && c.Settlement.SweptAt == nil:
+		return StateClosing
 	case charging || (c.FundingModel == campaign.AllOrNothing && c.Settlement.ChargedAt == nil):
 		// A flexible campaign's pledges were charged when made: it has no deadline charges.
 		return StateCharging
@@ -60,14 +63,20 @@ func StateOf(c campaign.Campaign, now time.Time, charging, dunning bool) State {
 
 // Due says whether c has settlement work the settler would take up now: a live campaign past
 // its deadline, a succeeded all-or-nothing one whose deadline charges are not all done, a
-// cancelled one still winding down. It is the rule FindCampaignsToSettle queries for, so
-// "settle now" is offered exactly when the scheduler's next tick would settle the campaign.
+// failed or succeeded flexible one whose pledges are not all swept, a cancelled one still
+// winding down. It is the rule FindCampaignsToSettle queries for, so "settle now" is offered
+// exactly when the scheduler's next tick would settle the campaign.
 func Due(c campaign.Campaign, now time.Time) bool {
 	switch c.Status {
 	case campaign.StatusLive:
 		return !now.Before(c.Deadline)
+	case campaign.StatusFailed:
+		return c.Settlement == nil || c.Settlement.SweptAt == nil
 	case campaign.StatusSucceeded:
-		return c.FundingModel == campaign.AllOrNothing && (c.Settlement == nil || c.Settlement.ChargedAt == nil)
+		if c.FundingModel == campaign.Flexible {
+			return c.Settlement == nil || c.Settlement.SweptAt == nil
+		}
+		return c.Settlement == nil || c.Settlement.ChargedAt == nil
 	case campaign.StatusCancelled:
 		return c.Cancellation != nil && c.Cancellation.WindingDown
 	}
