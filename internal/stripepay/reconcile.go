@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -182,6 +185,48 @@ type streamedBody struct{ body io.ReadCloser }
 
 func (s *streamedBody) SetLastResponse(r *stripe.StreamingAPIResponse) { s.body = r.Body }
 
+// callStreaming is CallStreaming of a GET, safe from a fault of stripe-go v76: its DoStreaming
+// reads the body of the response of a request that got none (a refused or reset connection, a
+// timeout, a cancelled context), a nil-pointer panic that would end the whole process, and one
+// that comes before stripe-go's retry of network errors. That panic, and only it, is turned
+// into errNoAnswer here, and the request is retried as stripe-go retries network errors
+// (networkRetries more times, waiting a little longer each time) unless ctx is done.
+func (c *Client) callStreaming(ctx context.Context, path string, q *listQuery, res *streamedBody) error {
+	for attempt := 0; ; attempt++ {
+		err := c.tryStreaming(path, q, res)
+		if !errors.Is(err, errNoAnswer) || attempt >= networkRetries {
+			return err
+		}
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%w)", err, ctx.Err())
+		case <-time.After(time.Duration(attempt+1) * 500 * time.Millisecond):
+		}
+	}
+}
+
+// networkRetries is how many more times a request that got no answer is sent, by stripe-go
+// (MaxNetworkRetries, see New) and by callStreaming.
+const networkRetries = 2
+
+// errNoAnswer is a listing's request that got no answer from Stripe.
+var errNoAnswer = errors.New("no answer from Stripe")
+
+func (c *Client) tryStreaming(path string, q *listQuery, res *streamedBody) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if re, ok := r.(runtime.Error); !ok || !strings.Contains(re.Error(), "nil pointer dereference") {
+				panic(r)
+			}
+			err = errNoAnswer
+		}
+	}()
+	return c.api.Charges.B.CallStreaming(http.MethodGet, path, c.api.Charges.Key, q, res)
+}
+
 // listQuery hands a listing's parameters to CallStreaming, which (stripe-go v76) looks up fields
 // named Metadata and Expand on what it is given and panics on list parameters, which have
 // neither: the parameters are encoded beforehand and appended by Query.
@@ -227,7 +272,7 @@ func (c *Client) listCharges(p *stripe.ChargeListParams, fn func(*chargeFields) 
 	var body bytes.Buffer
 	for {
 		var res streamedBody
-		if err := c.api.Charges.B.CallStreaming(http.MethodGet, "/v1/charges", c.api.Charges.Key, newListQuery(p), &res); err != nil {
+		if err := c.callStreaming(p.Context, "/v1/charges", newListQuery(p), &res); err != nil {
 			return classify("list charges", err)
 		}
 		body.Reset()

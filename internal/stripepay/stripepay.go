@@ -62,7 +62,7 @@ const defaultListWorkers = 4
 func New(o Options) *Client {
 	cfg := &stripe.BackendConfig{
 		HTTPClient:        &http.Client{Timeout: o.Timeout, Transport: countingTransport{next: http.DefaultTransport, m: o.Metrics}},
-		MaxNetworkRetries: stripe.Int64(2),
+		MaxNetworkRetries: stripe.Int64(networkRetries),
 		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelNull},
 	}
 	if o.BackendURL != "" {
