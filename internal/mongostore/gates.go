@@ -30,8 +30,25 @@ func (s *Store) CloseCampaignGate(ctx context.Context, campaignID string, at tim
 	return nil
 }
 
-// CampaignGateClosed reports whether the settler closed a campaign's gate: one read by _id.
+// CampaignGateClosed reports whether the settler closed a campaign's gate: one read by _id. On
+// the embedded store it reads the store's files (embedded.Server.ScanIDs), not through FerretDB,
+// whose one connection every other command waits for: the read follows every pledge. The
+// argument above holds for it as for a FerretDB find, because it sees every write acknowledged
+// before it starts: FerretDB commits a write before it answers, the files are in WAL mode, and
+// each Scanner read is its own read transaction, begun at the latest commit (none is held open
+// between reads; one that were would answer an old snapshot and let a pledge land unseen).
 func (s *Store) CampaignGateClosed(ctx context.Context, campaignID string) (bool, error) {
+	if s.scanner != nil {
+		closed := false
+		err := s.scanner.ScanIDs(ctx, s.db.Name(), "campaign_gates", []string{campaignID}, []string{"_id"}, func([]any) error {
+			closed = true
+			return nil
+		})
+		if err != nil {
+			return false, storeError("read gate of campaign %s: %w", campaignID, err)
+		}
+		return closed, nil
+	}
 	err := s.db.Collection("campaign_gates").FindOne(ctx, bson.M{"_id": campaignID},
 		options.FindOne().SetProjection(bson.M{"_id": 1})).Err()
 	switch {

@@ -275,6 +275,10 @@ func indexes(ttl bool) map[string][]mongo.IndexModel {
 		"stripe_events":           {{Keys: bson.D{{Key: "received_at", Value: -1}}}},
 		"leases":                  {{Keys: bson.D{{Key: "expires_at", Value: 1}}}},
 		"visits":                  {{Keys: bson.D{{Key: "campaign_id", Value: 1}, {Key: "day", Value: 1}}}},
+		// No index beside _id, but listed so that it exists from the start: every pledge reads
+		// its campaign's gate by _id, and the embedded store's _id index goes only on
+		// collections that exist when it is made (see ensureIndexes).
+		"campaign_gates": {},
 		// GridFS's own indexes, as the driver would create them on the first upload.
 		imageBucket + ".files":  {{Keys: bson.D{{Key: "filename", Value: 1}, {Key: "uploadDate", Value: 1}}}},
 		imageBucket + ".chunks": {{Keys: bson.D{{Key: "files_id", Value: 1}, {Key: "n", Value: 1}}, Options: unique()}},
