@@ -435,6 +435,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		if errors.Is(err, context.DeadlineExceeded) {
 			log.Error().Err(err).Msg("request timed out")
 			e = backstitch.Errorf(backstitch.CodeUnavailable, "The request took too long. Please try again.")
+			e.RetryAfter = timedOutRetryAfter
 		} else {
 			log.Error().Err(err).Msg("internal error")
 			e = backstitch.Errorf(backstitch.CodeInternal, "Something went wrong on our side. Please try again; if it persists, quote the request id.")
@@ -476,6 +477,11 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	return c.Send(body)
 }
 
+// timedOutRetryAfter is what a client is told to wait after its request ran out of time: like
+// every 503, it says when to come back (the store's own outages say the same, 2 s). A request
+// waiting on a store that stopped answering runs out of time before the store's error arrives.
+const timedOutRetryAfter = 2 * time.Second
+
 func fromFiber(fe *fiber.Error) *backstitch.Error {
 	switch fe.Code {
 	case http.StatusNotFound:
@@ -487,7 +493,9 @@ func fromFiber(fe *fiber.Error) *backstitch.Error {
 	case http.StatusBadRequest:
 		return backstitch.Errorf(backstitch.CodeMalformed, "The request is malformed.")
 	case http.StatusRequestTimeout:
-		return backstitch.Errorf(backstitch.CodeUnavailable, "The request took too long.")
+		e := backstitch.Errorf(backstitch.CodeUnavailable, "The request took too long.")
+		e.RetryAfter = timedOutRetryAfter
+		return e
 	}
 	return &backstitch.Error{Code: backstitch.Code(strings.ReplaceAll(strings.ToLower(http.StatusText(fe.Code)), " ", "_")), Message: fe.Message}
 }
