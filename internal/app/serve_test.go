@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -66,26 +65,14 @@ func TestConnectionsThatSentNothingAreClosedUnanswered(t *testing.T) {
 	// silent serves an instance with env and dials it a connection that sends nothing, once the
 	// instance has accepted it (it accepts in order, and answered a request dialled after it).
 	silent := func(t *testing.T, env map[string]string) (stop func() error, conn net.Conn) {
-		a, err := app.Open(context.Background(), testsite.Config(t, env), zerolog.Nop(), app.Deps{Store: store})
+		_, base, stop := testsite.Start(t, testsite.Config(t, env), zerolog.Nop(), app.Deps{Store: store})
+		conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { a.Close(context.Background()) })
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- a.Serve(ctx, ln) }()
-		stop = sync.OnceValue(func() error { cancel(); return <-done })
-		t.Cleanup(func() { _ = stop() })
-		if conn, err = net.Dial("tcp", ln.Addr().String()); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { conn.Close() })
 		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-		r, err := client.Get("http://" + ln.Addr().String() + "/healthz")
+		r, err := client.Get(base + "/healthz")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,26 +108,15 @@ func TestConnectionsThatSentNothingAreClosedUnanswered(t *testing.T) {
 func TestShutdownPastItsTimeoutStillFlushes(t *testing.T) {
 	a := startService(t, nil)
 	c := a.pledgeSetup("flexible", 10)
-	other, err := app.Open(context.Background(), testsite.Config(t, map[string]string{"BACKSTITCH_SHUTDOWN_TIMEOUT": "1s", "BACKSTITCH_REQUEST_TIMEOUT": "30s"}),
+	_, base, stop := testsite.Start(t, testsite.Config(t, map[string]string{"BACKSTITCH_SHUTDOWN_TIMEOUT": "1s", "BACKSTITCH_REQUEST_TIMEOUT": "30s"}),
 		zerolog.Nop(), app.Deps{Store: a.store, Now: a.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(context.Background())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- other.Serve(ctx, ln) }()
-	b := &service{t: t, base: "http://" + ln.Addr().String(), http: &http.Client{}, clock: a.clock, store: a.store}
+	b := &service{t: t, base: base, http: &http.Client{}, clock: a.clock, store: a.store}
 	for range 3 {
 		b.page("/campaigns/" + c.slug)
 	}
 	b.http.CloseIdleConnections()
 	// A request whose headers never end: in flight until the read timeout, past the shutdown's.
-	slow, err := net.Dial("tcp", ln.Addr().String())
+	slow, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,8 +126,7 @@ func TestShutdownPastItsTimeoutStillFlushes(t *testing.T) {
 	}
 	b.page("/campaigns/" + c.slug) // served after slow was accepted: it is in flight
 	b.http.CloseIdleConnections()
-	cancel()
-	if err := <-done; err == nil || !strings.Contains(err.Error(), "shutdown") {
+	if err := stop(); err == nil || !strings.Contains(err.Error(), "shutdown") {
 		t.Fatalf("serve: %v, want the shutdown's timeout", err)
 	}
 	counts, err := a.store.FindVisits(context.Background(), c.id)

@@ -8,7 +8,6 @@ import (
 	"image/color"
 	"image/png"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/backstitch/backstitch/internal/app"
 	"github.com/backstitch/backstitch/internal/config"
 	"github.com/backstitch/backstitch/internal/pledge"
+	"github.com/backstitch/backstitch/internal/testsite"
 )
 
 // page fetches a page as a browser would; header pairs are added to the request.
@@ -259,18 +259,8 @@ func TestVisitsFlushedAtShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := app.Open(context.Background(), cfg, zerolog.Nop(), app.Deps{Store: a.store, Now: a.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- other.Serve(ctx, ln) }()
-	b := &service{t: t, base: "http://" + ln.Addr().String(), http: a.http, clock: a.clock, store: a.store}
+	other, base, stop := testsite.Start(t, cfg, zerolog.Nop(), app.Deps{Store: a.store, Now: a.clock.Now})
+	b := &service{t: t, base: base, http: a.http, clock: a.clock, store: a.store}
 	for i := range 7 {
 		b.page("/campaigns/" + c.slug + "?ref=r" + string(rune('0'+i%2)))
 	}
@@ -278,11 +268,9 @@ func TestVisitsFlushedAtShutdown(t *testing.T) {
 		t.Fatalf("pending visits %d, want 7", n)
 	}
 	a.http.CloseIdleConnections()
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	other.Close(context.Background())
 	counts, err := a.store.FindVisits(context.Background(), c.id)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ package testsite
 import (
 	"context"
 	"net"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -41,6 +42,20 @@ func Config(tb testing.TB, env map[string]string) config.Config {
 // the service and its base URL. Cleanups a caller registers after Serve run before it stops.
 func Serve(tb testing.TB, cfg config.Config, log zerolog.Logger, deps app.Deps) (*app.App, string) {
 	tb.Helper()
+	a, base, stop := Start(tb, cfg, log, deps)
+	tb.Cleanup(func() {
+		if err := stop(); err != nil {
+			tb.Errorf("serve: %v", err)
+		}
+	})
+	return a, base
+}
+
+// Start is Serve for a test that stops the service itself and looks at how it stopped: stop
+// ends serving and answers Serve's error (every call the same), and the service is closed when
+// the test ends.
+func Start(tb testing.TB, cfg config.Config, log zerolog.Logger, deps app.Deps) (a *app.App, base string, stop func() error) {
+	tb.Helper()
 	a, err := app.Open(context.Background(), cfg, log, deps)
 	if err != nil {
 		tb.Fatal(err)
@@ -53,12 +68,10 @@ func Serve(tb testing.TB, cfg config.Config, log zerolog.Logger, deps app.Deps) 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx, ln) }()
+	stop = sync.OnceValue(func() error { cancel(); return <-done })
 	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("serve: %v", err)
-		}
+		_ = stop()
 		a.Close(context.Background())
 	})
-	return a, "http://" + ln.Addr().String()
+	return a, "http://" + ln.Addr().String(), stop
 }
