@@ -152,22 +152,31 @@ func (s *Service) CampaignChanged(campaignID string) { s.copies.forget(campaignI
 // most CopyTTL old if one is kept, else read (and kept if live). Callers that need the campaign
 // as it is now read the store.
 func (s *Service) CampaignCopy(ctx context.Context, ref string) (campaign.Campaign, error) {
-	if c, ok := s.copies.campaign(ref, s.now()); ok {
-		return c, nil
+	return copied(ctx, s, "campaign\x00"+ref,
+		func() (campaign.Campaign, bool) { return s.copies.campaign(ref, s.now()) },
+		func() (campaign.Campaign, error) { return s.readCampaign(ctx, ref) })
+}
+
+// copied answers the copy kept finds, else reads it: one read for all the requests in flight
+// that miss the same copy (share), each of the others then taking the copy that read kept, or
+// reading for itself if it kept none.
+func copied[T any](ctx context.Context, s *Service, key string, kept func() (T, bool), read func() (T, error)) (T, error) {
+	if v, ok := kept(); ok {
+		return v, nil
 	}
-	var c campaign.Campaign
+	var v T
 	var err error
-	led, werr := s.copies.share(ctx, "campaign\x00"+ref, func() { c, err = s.readCampaign(ctx, ref) })
+	led, werr := s.copies.share(ctx, key, func() { v, err = read() })
 	switch {
 	case werr != nil:
-		return c, werr
+		return v, werr
 	case led:
-		return c, err
+		return v, err
 	}
-	if c, ok := s.copies.campaign(ref, s.now()); ok {
-		return c, nil
+	if v, ok := kept(); ok {
+		return v, nil
 	}
-	return s.readCampaign(ctx, ref)
+	return read()
 }
 
 // readCampaign reads the campaign with this id or slug, and keeps a copy if it is live.
@@ -192,26 +201,12 @@ func (s *Service) tierCopy(ctx context.Context, campaignID, tierID string, asRea
 	if asRead {
 		return s.readTier(ctx, campaignID, tierID)
 	}
-	kept := func() (campaign.Tier, bool) {
-		t, ok := s.copies.tier(tierID, s.now())
-		return t, ok && t.CampaignID == campaignID
-	}
-	if t, ok := kept(); ok {
-		return t, nil
-	}
-	var t campaign.Tier
-	var err error
-	led, werr := s.copies.share(ctx, "tier\x00"+tierID, func() { t, err = s.readTier(ctx, campaignID, tierID) })
-	switch {
-	case werr != nil:
-		return t, werr
-	case led:
-		return t, err
-	}
-	if t, ok := kept(); ok {
-		return t, nil
-	}
-	return s.readTier(ctx, campaignID, tierID)
+	return copied(ctx, s, "tier\x00"+tierID,
+		func() (campaign.Tier, bool) {
+			t, ok := s.copies.tier(tierID, s.now())
+			return t, ok && t.CampaignID == campaignID
+		},
+		func() (campaign.Tier, error) { return s.readTier(ctx, campaignID, tierID) })
 }
 
 // readTier reads a campaign's tier and keeps a copy.
