@@ -269,27 +269,40 @@ func (s *Settler) sweep(ctx context.Context, w *work, camp campaign.Campaign, st
 	}); err != nil {
 		return err
 	}
-	left, err := s.store.FindPledgesByStatus(ctx, camp.ID, statuses, "", 1)
-	if err != nil || len(left) > 0 {
-		// A pledge still to do (its intent still processing at Stripe, a racing write): the
-		// next tick resumes.
-		return err
-	}
-	if camp, err = s.store.FindCampaign(ctx, camp.ID); err != nil {
-		return err
-	}
-	next := camp
-	var swept campaign.Settlement
-	if camp.Settlement != nil {
-		swept = *camp.Settlement
-	}
-	now := s.now()
-	swept.SweptAt = &now
-	next.Settlement = &swept
-	if _, err = s.replaceCampaign(ctx, camp, next); err == nil {
+	done, err := s.finish(ctx, camp.ID, statuses, func(next *campaign.Campaign) {
+		var swept campaign.Settlement
+		if next.Settlement != nil {
+			swept = *next.Settlement
+		}
+		now := s.now()
+		swept.SweptAt = &now
+		next.Settlement = &swept
+	})
+	if done {
 		zerolog.Ctx(ctx).Info().Msg("pledges of the decided campaign swept")
 	}
 	return err
+}
+
+// finish records that the work over a campaign's pledges in statuses is done, once none is left
+// in them; with one left (its intent still processing at Stripe, provider trouble, a racing
+// write) it records nothing and the next tick resumes. mark sets the record on the campaign as
+// read now, which the campaign's compare-and-set then writes; done says it was written.
+func (s *Settler) finish(ctx context.Context, campaignID string, statuses []pledge.Status, mark func(next *campaign.Campaign)) (done bool, err error) {
+	left, err := s.store.FindPledgesByStatus(ctx, campaignID, statuses, "", 1)
+	if err != nil || len(left) > 0 {
+		return false, err
+	}
+	camp, err := s.store.FindCampaign(ctx, campaignID)
+	if err != nil {
+		return false, err
+	}
+	next := camp
+	mark(&next)
+	if _, err = s.replaceCampaign(ctx, camp, next); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // windDown carries out the cancellation of a live campaign: pledges with a saved card (or none
@@ -325,22 +338,16 @@ func (s *Settler) windDown(ctx context.Context, w *work, camp campaign.Campaign)
 	}); err != nil {
 		return err
 	}
-	left, err := s.store.FindPledgesByStatus(ctx, camp.ID, append(paid, pledge.StatusPending, pledge.StatusActive), "", 1)
-	if err != nil || len(left) > 0 {
-		return err // a pledge still to do (provider trouble, a racing write): the next tick resumes
-	}
-	if camp, err = s.store.FindCampaign(ctx, camp.ID); err != nil {
-		return err
-	}
-	next := camp
-	done := *camp.Cancellation
-	now := s.now()
-	done.WindingDown, done.DoneAt, done.Refunded = false, &now, refunded
-	if s.opts.CancelFeesBorneBy == "designer" {
-		done.StripeFeesOwed = fees
-	}
-	next.Cancellation = &done
-	if _, err = s.replaceCampaign(ctx, camp, next); err == nil {
+	done, err := s.finish(ctx, camp.ID, append(paid, pledge.StatusPending, pledge.StatusActive), func(next *campaign.Campaign) {
+		wound := *next.Cancellation
+		now := s.now()
+		wound.WindingDown, wound.DoneAt, wound.Refunded = false, &now, refunded
+		if s.opts.CancelFeesBorneBy == "designer" {
+			wound.StripeFeesOwed = fees
+		}
+		next.Cancellation = &wound
+	})
+	if done {
 		zerolog.Ctx(ctx).Info().Int64("refunded", refunded).Msg("cancelled campaign wound down")
 	}
 	return err
@@ -367,21 +374,13 @@ func (s *Settler) charge(ctx context.Context, w *work, camp campaign.Campaign) e
 	}); err != nil {
 		return err
 	}
-	left, err := s.store.FindPledgesByStatus(ctx, camp.ID, []pledge.Status{pledge.StatusActive, pledge.StatusCharging}, "", 1)
-	if err != nil || len(left) > 0 {
-		return err // some charges still lack an outcome (provider trouble): the next tick resumes
-	}
-	camp, err = s.store.FindCampaign(ctx, camp.ID)
-	if err != nil {
-		return err
-	}
-	next := camp
-	settled := *camp.Settlement
-	now := s.now()
-	settled.ChargedAt = &now
-	next.Settlement = &settled
-	_, err = s.replaceCampaign(ctx, camp, next)
-	if err == nil {
+	done, err := s.finish(ctx, camp.ID, []pledge.Status{pledge.StatusActive, pledge.StatusCharging}, func(next *campaign.Campaign) {
+		settled := *next.Settlement
+		now := s.now()
+		settled.ChargedAt = &now
+		next.Settlement = &settled
+	})
+	if done {
 		zerolog.Ctx(ctx).Info().Msg("deadline charges done")
 	}
 	return err
