@@ -47,18 +47,12 @@ func (s *Store) FindPledge(ctx context.Context, id string) (pledge.Pledge, error
 // is a transaction of its own that begins at the latest commit (the Scanner keeps no read
 // transaction open between reads). Callers that read after their own write rely on that.
 func (s *Store) scannedPledge(ctx context.Context, id string) (pledge.Pledge, error) {
-	var (
-		p     pledge.Pledge
-		found bool
-	)
-	err := s.scanner.ScanDocs(ctx, s.db.Name(), "pledges", []string{id}, func(doc bson.Raw) error {
-		found = true
-		return bson.Unmarshal(doc, &p)
-	})
-	switch {
-	case err != nil:
-		return pledge.Pledge{}, storeError("read pledge %s: %w", id, err)
-	case !found:
+	read, err := s.indexedPledges(ctx, []string{id})
+	if err != nil {
+		return pledge.Pledge{}, err
+	}
+	p, found := read[id]
+	if !found {
 		return pledge.Pledge{}, backstitch.Errorf(backstitch.CodeNotFound, "Pledge not found.")
 	}
 	return p, nil
