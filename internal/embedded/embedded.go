@@ -32,6 +32,7 @@ type Server struct {
 	done    chan error
 	locks   keyLocks
 	readers readers
+	writers writers
 
 	closeOnce sync.Once
 	closeErr  error
@@ -227,6 +228,7 @@ func (s *Server) URI() string { return s.uri }
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.readers.close()
+		s.writers.close()
 		s.cancel()
 		err := <-s.done
 		if s.sockDir != "" {
