@@ -121,9 +121,9 @@ func pledgeRate(ctx context.Context, srv *embedded.Server, n, conc int) (float64
 		return 0, 0, err
 	}
 	// As the service opens the embedded store (internal/app/offline.go).
-	opts := mongostore.Options{URI: srv.URI(), Database: "bench_service", SingleConnection: true, Locks: srv.Locks(), Scanner: srv, ConstraintIndexesOnly: true}
+	opts := mongostore.Options{URI: srv.URI(), Database: "bench_service", SingleConnection: true, Locks: srv.Locks(), Scanner: srv, Writer: srv, ConstraintIndexesOnly: true}
 	if countCommands {
-		opts.Monitor = commands.Monitor()
+		opts.Monitor, opts.Writer = commands.Monitor(), commands.Writer(opts.Writer)
 	}
 	store, err := mongostore.Open(ctx, opts)
 	if err != nil {

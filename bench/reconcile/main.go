@@ -139,7 +139,7 @@ func run(ctx context.Context, out io.Writer, n int, uri string) error {
 		defer es.Close()
 		uri = es.URI()
 		// One connection, the embedded locks and bulk reads, as the service opens the embedded store.
-		if store, err = mongostore.Open(ctx, mongostore.Options{URI: uri, Database: database, SingleConnection: true, Locks: es.Locks(), Scanner: es, ConstraintIndexesOnly: true}); err != nil {
+		if store, err = mongostore.Open(ctx, mongostore.Options{URI: uri, Database: database, SingleConnection: true, Locks: es.Locks(), Scanner: es, Writer: es, ConstraintIndexesOnly: true}); err != nil {
 			return err
 		}
 		// Without it every lookup by _id (leases, runs, FindLedger) scans its whole collection.

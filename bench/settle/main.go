@@ -114,9 +114,9 @@ func run(out io.Writer, n, conc int) error {
 		return err
 	}
 	rawCPU = profile.CPUTime() - rawCPU
-	opts := mongostore.Options{URI: es.URI(), Database: "bench", SingleConnection: true, Locks: es.Locks(), Scanner: es, ConstraintIndexesOnly: true}
+	opts := mongostore.Options{URI: es.URI(), Database: "bench", SingleConnection: true, Locks: es.Locks(), Scanner: es, Writer: es, ConstraintIndexesOnly: true}
 	if countCommands {
-		opts.Monitor = commands.Monitor()
+		opts.Monitor, opts.Writer = commands.Monitor(), commands.Writer(opts.Writer)
 	}
 	store, err := mongostore.Open(ctx, opts)
 	if err != nil {
@@ -247,7 +247,7 @@ func runPaced(out io.Writer, n, conc, rate int) error {
 		return err
 	}
 	defer es.Close()
-	store, err := mongostore.Open(ctx, mongostore.Options{URI: es.URI(), Database: "bench", SingleConnection: true, Locks: es.Locks(), Scanner: es, ConstraintIndexesOnly: true})
+	store, err := mongostore.Open(ctx, mongostore.Options{URI: es.URI(), Database: "bench", SingleConnection: true, Locks: es.Locks(), Scanner: es, Writer: es, ConstraintIndexesOnly: true})
 	if err != nil {
 		return err
 	}

@@ -37,15 +37,16 @@ func checkBuild(config.Config) error { return nil }
 
 // startEmbeddedStore starts FerretDB in BACKSTITCH_DATA_DIR and points opts at it: one
 // connection (FerretDB loses concurrent updates of a document with more), its per-document locks,
-// its bulk reads from the SQLite files, and only the indexes that enforce a rule (FerretDB serves
-// no query from the others, and every write pays for them).
+// its bulk reads from the SQLite files and its grouped writes of pledges to them, and only the
+// indexes that enforce a rule (FerretDB serves no query from the others, and every write pays
+// for them).
 func (a *App) startEmbeddedStore(opts *mongostore.Options) error {
 	srv, err := embedded.Start(a.cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	a.offline.embedded = srv
-	opts.URI, opts.SingleConnection, opts.Locks, opts.Scanner, opts.ConstraintIndexesOnly = srv.URI(), true, srv.Locks(), srv, true
+	opts.URI, opts.SingleConnection, opts.Locks, opts.Scanner, opts.Writer, opts.ConstraintIndexesOnly = srv.URI(), true, srv.Locks(), srv, srv, true
 	return nil
 }
 

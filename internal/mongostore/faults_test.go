@@ -24,6 +24,16 @@ func mustProxiedStore(t *testing.T) (*mongostore.Store, *testenv.Proxy) {
 	return testenv.MustStoreAt(t, opts), proxy
 }
 
+// mustProxiedServerWrites is mustProxiedStore whose pledge writes go through the server in the
+// embedded mode too: as the service opens it, they go to the store's files (Options.Writer),
+// where no connection can drop, and these tests are of the server's write path.
+func mustProxiedServerWrites(t *testing.T) (*mongostore.Store, *testenv.Proxy) {
+	t.Helper()
+	proxy, opts := testenv.MustProxy(t, testenv.StoreOptions(t))
+	opts.ServerSelectionTimeout, opts.Writer = time.Second, nil
+	return testenv.MustStoreAt(t, opts), proxy
+}
+
 func writesTo(coll string) func(testenv.Command) bool {
 	return func(c testenv.Command) bool {
 		return c.Collection == coll && (c.Name == "update" || c.Name == "findAndModify" || c.Name == "insert")
@@ -35,7 +45,7 @@ func writesTo(coll string) func(testenv.Command) bool {
 // a conflict with itself nor an internal error.
 func TestPledgeWriteSurvivesADroppedConnection(t *testing.T) {
 	for _, fault := range []testenv.Fault{testenv.DropRequest, testenv.DropReply} {
-		s, proxy := mustProxiedStore(t)
+		s, proxy := mustProxiedServerWrites(t)
 		ctx := context.Background()
 		p := pledge.Pledge{ID: "plg_drop", CampaignID: "cam_x", Status: pledge.StatusPending, Amount: money.Money{Amount: 5000, Currency: "CHF"}}
 		if err := s.CreatePledge(ctx, p); err != nil {
@@ -68,7 +78,7 @@ func TestPledgeWriteSurvivesADroppedConnection(t *testing.T) {
 // A write that lost its answer is not mistaken for ours when someone else wrote the same
 // version: the caller is told of the conflict.
 func TestLostPledgeWriteIsNotConfusedWithAnothers(t *testing.T) {
-	s, proxy := mustProxiedStore(t)
+	s, proxy := mustProxiedServerWrites(t)
 	ctx := context.Background()
 	p := pledge.Pledge{ID: "plg_other", CampaignID: "cam_x", Status: pledge.StatusPending, Amount: money.Money{Amount: 5000, Currency: "CHF"}}
 	if err := s.CreatePledge(ctx, p); err != nil {
@@ -83,15 +93,19 @@ func TestLostPledgeWriteIsNotConfusedWithAnothers(t *testing.T) {
 	if backstitch.ErrorCode(err) != backstitch.CodeConflict {
 		t.Fatalf("a stale write after a dropped connection: %v, want conflict", err)
 	}
+	if testenv.StoreOptions(t).Locks == nil && proxy.Pending() != 0 {
+		t.Fatal("the fault never struck: the test did not test anything")
+	}
 	if stored, _ := s.FindPledge(ctx, p.ID); stored.Status != pledge.StatusCancelled {
 		t.Fatalf("status %s, want cancelled", stored.Status)
 	}
 }
 
 // While no server answers, the store says unavailable with a Retry-After (the web layer's 503),
-// not an internal error; when one answers again, the same call succeeds. A pledge read on the
-// embedded store goes to its files, not through the server: it answers the pledge as stored,
-// without the write that failed.
+// not an internal error; when one answers again, the same call succeeds. On the embedded store
+// as the service opens it, a pledge's compare-and-set reads and writes its files, not through the
+// server, so it goes on: the write lands, a read answers it, and a pledge's insert (which goes
+// through the server) is what is unavailable.
 func TestStoreDownIsUnavailableThenRecovers(t *testing.T) {
 	proxy, opts := testenv.MustProxy(t, testenv.StoreOptions(t))
 	opts.ServerSelectionTimeout = time.Second
@@ -104,7 +118,22 @@ func TestStoreDownIsUnavailableThenRecovers(t *testing.T) {
 	read, _ := s.FindPledge(ctx, p.ID)
 	proxy.Down()
 	next := read.MoveTo(pledge.StatusActive, "backer", "confirmed", time.Now())
-	_, err := s.ReplacePledge(ctx, read, next)
+	write := func() error {
+		_, err := s.ReplacePledge(ctx, read, next)
+		return err
+	}
+	if opts.Writer != nil {
+		if err := write(); err != nil {
+			t.Fatalf("write to the files while the server is down: %v", err)
+		}
+		if got, err := s.FindPledge(ctx, p.ID); err != nil || got.Version != read.Version+1 || got.Status != pledge.StatusActive {
+			t.Fatalf("read from the files while the server is down: %v version %d %s, want version %d active", err, got.Version, got.Status, read.Version+1)
+		}
+		other := p
+		other.ID = "plg_down_2"
+		write = func() error { return s.CreatePledge(ctx, other) }
+	}
+	err := write()
 	e, ok := errors.AsType[*backstitch.Error](err)
 	if !ok || e.Code != backstitch.CodeUnavailable || e.RetryAfter <= 0 {
 		t.Fatalf("write while down: %v, want unavailable with a retry delay", err)
@@ -113,11 +142,11 @@ func TestStoreDownIsUnavailableThenRecovers(t *testing.T) {
 	switch {
 	case opts.Scanner == nil && backstitch.ErrorCode(err) != backstitch.CodeUnavailable:
 		t.Fatalf("read while down: %v, want unavailable", err)
-	case opts.Scanner != nil && (err != nil || got.Version != read.Version || got.Status != read.Status):
+	case opts.Scanner != nil && opts.Writer == nil && (err != nil || got.Version != read.Version || got.Status != read.Status):
 		t.Fatalf("read from the files while the server is down: %v version %d %s, want version %d %s", err, got.Version, got.Status, read.Version, read.Status)
 	}
 	proxy.Up()
-	if _, err := s.ReplacePledge(ctx, read, next); err != nil {
+	if err := write(); err != nil {
 		t.Fatalf("write after recovery: %v", err)
 	}
 }

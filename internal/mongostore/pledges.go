@@ -118,8 +118,8 @@ func (s *Store) casPledge(ctx context.Context, prev, next pledge.Pledge, extra f
 			if cur.Version != prev.Version || cur.Status != prev.Status || !extra(cur) {
 				return false, nil
 			}
-			if _, err := coll.ReplaceOne(ctx, bson.M{"_id": prev.ID}, next); err != nil {
-				return false, storeError("update pledge %s: %w", prev.ID, err)
+			if err := s.replacePledgesByID(ctx, []pledge.Pledge{next}); err != nil {
+				return false, err
 			}
 			return true, nil
 		}
@@ -482,24 +482,49 @@ func (s *Store) fencedReplaceLocked(ctx context.Context, prevs, written []pledge
 	if err != nil {
 		return nil, err
 	}
-	coll := s.db.Collection("pledges")
-	var models []mongo.WriteModel
 	var out []pledge.Pledge
 	for i, prev := range prevs {
 		cur, ok := stamps[prev.ID]
 		if !ok || cur.Version != prev.Version || cur.Status != prev.Status || cur.Fence > token {
 			continue
 		}
-		models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.M{"_id": prev.ID}).SetReplacement(written[i]))
 		out = append(out, written[i])
 	}
-	if len(models) == 0 {
-		return nil, nil
-	}
-	if _, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true)); err != nil {
-		return nil, storeError("replace %d pledges: %w", len(models), err)
+	if err := s.replacePledgesByID(ctx, out); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// replacePledgesByID replaces the stored pledges by these, by _id alone, for a caller that holds
+// their locks and has compared them: through the Writer when the store has one, in one
+// transaction, else in one command to the server (each replacement its own transaction there).
+func (s *Store) replacePledgesByID(ctx context.Context, ps []pledge.Pledge) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	if s.writer != nil {
+		docs := make([]bson.Raw, len(ps))
+		for i, p := range ps {
+			raw, err := bson.Marshal(p)
+			if err != nil {
+				return storeError("encode pledge %s: %w", p.ID, err)
+			}
+			docs[i] = raw
+		}
+		if err := s.writer.ReplaceDocs(ctx, s.db.Name(), "pledges", docs); err != nil {
+			return storeError("replace %d pledges: %w", len(ps), err)
+		}
+		return nil
+	}
+	models := make([]mongo.WriteModel, len(ps))
+	for i, p := range ps {
+		models[i] = mongo.NewReplaceOneModel().SetFilter(bson.M{"_id": p.ID}).SetReplacement(p)
+	}
+	if _, err := s.db.Collection("pledges").BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true)); err != nil {
+		return storeError("replace %d pledges: %w", len(ps), err)
+	}
+	return nil
 }
 
 // pledgeStamps reads what a compare-and-set of pledges compares (version, status, fence) on a

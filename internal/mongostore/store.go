@@ -28,6 +28,7 @@ type Store struct {
 	locks  Locker
 	// scanner, when set, reads the reconciliation ledger (see Options.Scanner).
 	scanner Scanner
+	writer  Writer
 	// serverExpires is true on a server with TTL indexes (MongoDB): it deletes expired sessions,
 	// idempotency records and rate-limit windows itself. FerretDB v1 has none, so the service's
 	// sweeper does (PurgeExpired).
@@ -72,6 +73,12 @@ type Scanner interface {
 	ScanDocs(ctx context.Context, database, collection string, ids []string, fn func(bson.Raw) error) error
 }
 
+// Writer replaces whole documents by _id in one transaction per batch, each batch all or
+// nothing (see Options.Writer).
+type Writer interface {
+	ReplaceDocs(ctx context.Context, database, collection string, docs []bson.Raw) error
+}
+
 // Options says how to connect.
 type Options struct {
 	URI      string
@@ -93,6 +100,12 @@ type Options struct {
 	// pledges the sweeper and dunning look for every few seconds (see findDue). Only for the
 	// embedded store.
 	Scanner Scanner
+	// Writer, when set with Locks, takes the writes those compare-and-sets make to pledges, straight
+	// to the store's files: FerretDB runs each as a command and a transaction of its own, one at a
+	// time, while the Writer commits the writes of every caller waiting in one transaction
+	// (embedded.Server.ReplaceDocs; bench/settle: the two writes of each charge were nearly all its
+	// store time). Only for the embedded store.
+	Writer Writer
 	// ConstraintIndexesOnly creates only the unique indexes, which enforce rules, and drops the
 	// indexes that serve queries where they exist. Only for the embedded FerretDB: its SQLite
 	// backend filters on nothing but a bare _id (every other filter is applied after a scan),
@@ -143,7 +156,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, storeError("connect to MongoDB: %w", err)
 	}
-	s := &Store{client: client, db: client.Database(o.Database), locks: o.Locks, scanner: o.Scanner, constraintsOnly: o.ConstraintIndexesOnly}
+	s := &Store{client: client, db: client.Database(o.Database), locks: o.Locks, scanner: o.Scanner, writer: o.Writer, constraintsOnly: o.ConstraintIndexesOnly}
 	s.imageReads = s.newImageBucket()
 	if err := s.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))

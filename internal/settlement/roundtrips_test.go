@@ -31,19 +31,25 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // instead of reading it again. On the embedded store each write compares
 // the pledge under its lock from the fields read straight from the store's files (a batch of
 // claims in one read), not through a FerretDB find; on MongoDB the writes are conditional.
-// Either way recording reads no pledge by id. Each pledge is still charged once.
+// Either way recording reads no pledge by id. On the embedded store the claims and the outcomes
+// are written to its files too (Options.Writer), in transactions shared by the writes waiting
+// together, so no pledge write waits for FerretDB's connection; on MongoDB they are a command per
+// batch of claims and one per outcome. Each pledge is still charged once.
 func TestDeadlineChargeReadsNoPledgeByID(t *testing.T) {
 	opts := testenv.StoreOptions(t)
 	var mu sync.Mutex
 	counting := false
-	byID := 0
+	byID, updates := 0, 0
 	opts.Monitor = &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		if coll, _ := e.Command.Lookup("update").StringValueOK(); counting && e.CommandName == "update" && coll == "pledges" {
+			updates++
+		}
 		if coll, _ := e.Command.Lookup("find").StringValueOK(); e.CommandName != "find" || coll != "pledges" {
 			return
 		}
 		filter, _ := e.Command.Lookup("filter").Document().Elements()
-		mu.Lock()
-		defer mu.Unlock()
 		if counting && len(filter) == 1 && filter[0].Key() == "_id" {
 			byID++
 		}
@@ -63,7 +69,7 @@ func TestDeadlineChargeReadsNoPledgeByID(t *testing.T) {
 	}
 	mu.Lock()
 	counting = false
-	got := byID
+	got, wrote := byID, updates
 	mu.Unlock()
 	collectedAtFirstAttempt(t, store, n)
 	if pis := len(d.PaymentIntents()); pis != n {
@@ -73,6 +79,13 @@ func TestDeadlineChargeReadsNoPledgeByID(t *testing.T) {
 	// after their ids come from an index (see FindPledgesByStatus), not one find each.
 	if got != 0 {
 		t.Errorf("settling %d pledges read a pledge by id %d times, want none", n, got)
+	}
+	want := n + 1 // a batch of claims, then each outcome
+	if opts.Writer != nil {
+		want = 0
+	}
+	if wrote != want {
+		t.Errorf("settling %d pledges sent %d updates of pledges to the server, want %d", n, wrote, want)
 	}
 }
 

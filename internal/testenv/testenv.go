@@ -87,7 +87,7 @@ func StoreOptions(tb testing.TB) mongostore.Options {
 	}
 	opts := mongostore.Options{URI: shared.server.URI(), Database: name, SingleConnection: true, Monitor: queryMonitor}
 	if !mongoMode {
-		opts.Locks, opts.Scanner, opts.ConstraintIndexesOnly = shared.server.Locks(), shared.server, true
+		opts.Locks, opts.Scanner, opts.Writer, opts.ConstraintIndexesOnly = shared.server.Locks(), shared.server, shared.server, true
 	}
 	return opts
 }

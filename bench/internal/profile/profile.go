@@ -19,6 +19,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/event"
+
+	"github.com/backstitch/backstitch/internal/mongostore"
 )
 
 // Start writes a CPU profile to path until the returned stop is called; with an empty path it
@@ -96,6 +98,32 @@ func (c *Commands) Monitor() *event.CommandMonitor {
 		Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) { done(e.RequestID, e.Duration) },
 		Failed:    func(_ context.Context, e *event.CommandFailedEvent) { done(e.RequestID, e.Duration) },
 	}
+}
+
+// Writer wraps a store's Writer so its writes to the files are counted with the commands, named
+// "replace <collection> (files)" with "[n]" for a batch of n: each call is one batch of a group
+// commit, so they cost less than the FerretDB command they stand in for.
+func (c *Commands) Writer(w mongostore.Writer) mongostore.Writer { return countedWriter{c, w} }
+
+type countedWriter struct {
+	c *Commands
+	w mongostore.Writer
+}
+
+func (cw countedWriter) ReplaceDocs(ctx context.Context, database, collection string, docs []bson.Raw) error {
+	start := time.Now()
+	err := cw.w.ReplaceDocs(ctx, database, collection, docs)
+	name := "replace " + collection + " (files)"
+	if len(docs) > 1 {
+		name += fmt.Sprintf(" [%d]", len(docs))
+	}
+	cw.c.mu.Lock()
+	defer cw.c.mu.Unlock()
+	if cw.c.on {
+		cw.c.counts[name]++
+		cw.c.elapsed[name] += time.Since(start)
+	}
+	return err
 }
 
 // filterKeys names the top-level fields a find or findAndModify filters on ("{_id}",

@@ -29,7 +29,7 @@ func OpenStore(ctx context.Context, srv *embedded.Server, db string, monitor *ev
 	// As the service opens the embedded store (internal/app/offline.go): without the Scanner,
 	// the sweeps, dunning and every compare-and-set would ask FerretDB the questions it answers
 	// by reading the whole collection, which the service never does.
-	store, err := mongostore.Open(ctx, mongostore.Options{URI: srv.URI(), Database: db, SingleConnection: true, Locks: srv.Locks(), Scanner: srv,
+	store, err := mongostore.Open(ctx, mongostore.Options{URI: srv.URI(), Database: db, SingleConnection: true, Locks: srv.Locks(), Scanner: srv, Writer: srv,
 		Monitor: monitor, ConstraintIndexesOnly: true})
 	if err != nil {
 		return nil, err
