@@ -64,6 +64,10 @@ type writers struct {
 	m  map[string]*writer
 }
 
+// get answers the database's writer. At most maxReaders are kept, as read handles are: the
+// service writes one database, tests one each, and a handle on a dropped database's file keeps
+// the file open. The others' idle handles are closed when a new one is needed; a writer still in
+// use goes on, and at worst shares the file with a new writer for a while (SQLite serialises them).
 func (ws *writers) get(database string) *writer {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
@@ -71,10 +75,23 @@ func (ws *writers) get(database string) *writer {
 		ws.m = map[string]*writer{}
 	}
 	w := ws.m[database]
-	if w == nil {
-		w = &writer{}
-		ws.m[database] = w
+	if w != nil {
+		return w
 	}
+	if len(ws.m) >= maxReaders {
+		for name, other := range ws.m {
+			other.mu.Lock()
+			other.dropped = true
+			if !other.leading && other.db != nil {
+				other.db.Close()
+				other.db = nil
+			}
+			other.mu.Unlock()
+			delete(ws.m, name)
+		}
+	}
+	w = &writer{}
+	ws.m[database] = w
 	return w
 }
 
@@ -100,7 +117,8 @@ type writer struct {
 	mu      sync.Mutex
 	waiting []*write
 	leading bool
-	closed  bool
+	closed  bool        // the server is closing: no more writes
+	dropped bool        // no longer in writers: its handle is closed once idle
 	db      *sql.DB     // the leader's read-write handle, kept between commits
 	file    os.FileInfo // the file db has open
 }
@@ -148,7 +166,7 @@ func (w *writer) write(dir, database string, mine *write) error {
 		close(w.waiting[0].woke)
 	} else {
 		w.leading = false
-		if w.closed && w.db != nil {
+		if (w.closed || w.dropped) && w.db != nil {
 			w.db.Close()
 			w.db = nil
 		}

@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -256,5 +259,50 @@ func TestReplaceDocsWritesTheCurrentFile(t *testing.T) {
 	}
 	if err := write(4); err == nil {
 		t.Error("write after Close accepted")
+	}
+}
+
+// Writing to many databases, each dropped afterwards (as the tests' databases are), keeps no
+// handle on more than a few dropped files, and a database written again after its writer was let
+// go is written as before.
+func TestReplaceDocsKeepsFewHandles(t *testing.T) {
+	s, c := startConnected(t)
+	ctx := context.Background()
+	write := func(database string, v int64) {
+		t.Helper()
+		coll := c.Database(database).Collection("docs")
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "x"}, {Key: "v", Value: int64(0)}}); err != nil && v == 1 {
+			t.Fatal(err)
+		}
+		if err := s.ReplaceDocs(ctx, database, "docs", []bson.Raw{mustRaw(t, bson.D{{Key: "_id", Value: "x"}, {Key: "v", Value: v}})}); err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ V int64 }
+		if err := coll.FindOne(ctx, bson.M{"_id": "x"}).Decode(&got); err != nil || got.V != v {
+			t.Fatalf("%s: read %d (%v), want %d", database, got.V, err, v)
+		}
+	}
+	write("keep", 1)
+	const dropped = 12
+	for i := range dropped {
+		name := fmt.Sprint("gone", i)
+		write(name, 1)
+		if err := c.Database(name).Drop(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("keep", 2)
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	open := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasPrefix(target, s.dir) && strings.HasSuffix(target, "(deleted)") {
+			open++
+		}
+	}
+	if open > 3*maxReaders {
+		t.Errorf("%d handles on dropped files after writing to %d dropped databases", open, dropped)
 	}
 }
