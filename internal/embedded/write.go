@@ -49,6 +49,11 @@ func (s *Server) ReplaceDocs(ctx context.Context, database, collection string, d
 		if !ok {
 			return fmt.Errorf("embedded store: replace in %s: a string _id is needed", collection)
 		}
+		// Its JSON text would name every _id with other invalid bytes in the same places
+		// (U+FFFD for each), where FerretDB's replacement matches none.
+		if !utf8.ValidString(id) {
+			return fmt.Errorf("embedded store: replace in %s: _id %q is not UTF-8", collection, id)
+		}
 		text, err := bsonToSJSON(doc)
 		if err != nil {
 			return fmt.Errorf("embedded store: replace %s %q: %w", collection, id, err)

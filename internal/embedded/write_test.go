@@ -119,6 +119,33 @@ func TestReplaceDocsRefusesWhatFerretDBRefuses(t *testing.T) {
 	}
 }
 
+// A write names its document by its _id exactly, as FerretDB's replacement does: an _id that is
+// not UTF-8 is refused rather than written over another document whose _id has other invalid
+// bytes in the same places (their JSON text is the same, U+FFFD for each), which FerretDB's
+// replacement leaves alone.
+func TestReplaceDocsRefusesAnIDThatIsNotUTF8(t *testing.T) {
+	s, c := startConnected(t)
+	ctx := context.Background()
+	coll := c.Database("d").Collection("docs")
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "a\xff"}, {Key: "v", Value: int64(0)}}); err != nil {
+		t.Fatal(err)
+	}
+	before := storedText(t, s, "d", "docs", "a\xff")
+	doc := mustRaw(t, bson.D{{Key: "_id", Value: "a\xfe"}, {Key: "v", Value: int64(1)}})
+	if _, err := coll.ReplaceOne(ctx, bson.M{"_id": "a\xfe"}, doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := storedText(t, s, "d", "docs", "a\xff"); got != before {
+		t.Fatalf("FerretDB's own replacement wrote the other document: %s", got)
+	}
+	if err := s.ReplaceDocs(ctx, "d", "docs", []bson.Raw{doc}); err == nil {
+		t.Error("an _id that is not UTF-8 accepted")
+	}
+	if got := storedText(t, s, "d", "docs", "a\xff"); got != before {
+		t.Errorf("another document written: %s", got)
+	}
+}
+
 // bsonDoc builds a document the driver would not marshal, such as one with a key twice.
 func bsonDoc(t *testing.T, elems [][2]any) []byte {
 	t.Helper()
