@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -48,6 +49,11 @@ func (s *Server) ReplaceDocs(ctx context.Context, database, collection string, d
 		if !ok {
 			return fmt.Errorf("embedded store: replace in %s: a string _id is needed", collection)
 		}
+		// Its JSON text would name every _id with other invalid bytes in the same places
+		// (U+FFFD for each), where FerretDB's replacement matches none.
+		if !utf8.ValidString(id) {
+			return fmt.Errorf("embedded store: replace in %s: _id %q is not UTF-8", collection, id)
+		}
 		text, err := bsonToSJSON(doc)
 		if err != nil {
 			return fmt.Errorf("embedded store: replace %s %q: %w", collection, id, err)
@@ -62,6 +68,12 @@ func (s *Server) ReplaceDocs(ctx context.Context, database, collection string, d
 type writers struct {
 	mu sync.Mutex
 	m  map[string]*writer
+	// active is read-held by each leader while it commits and hands on (a writer let go of
+	// included), and held by close to wait for them: the server releases the data folder after
+	// close, so no write may land, or report success, later. A leader that takes it after close
+	// finds closed set and writes nothing.
+	active sync.RWMutex
+	closed atomic.Bool
 }
 
 // get answers the database's writer. At most maxReaders are kept, as read handles are: the
@@ -90,19 +102,22 @@ func (ws *writers) get(database string) *writer {
 			delete(ws.m, name)
 		}
 	}
-	w = &writer{}
+	w = &writer{all: ws}
 	ws.m[database] = w
 	return w
 }
 
-// close closes every writer's handle; the server is closing.
+// close waits for the commits in flight and closes every writer's handle; the server is closing.
+// A writer let go of closes its own handle when its last commit ends (see write).
 func (ws *writers) close() {
+	ws.closed.Store(true)
+	ws.active.Lock()
+	defer ws.active.Unlock()
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	for _, w := range ws.m {
 		w.mu.Lock()
-		w.closed = true
-		if w.db != nil && !w.leading {
+		if w.db != nil {
 			w.db.Close()
 			w.db = nil
 		}
@@ -117,7 +132,7 @@ type writer struct {
 	mu      sync.Mutex
 	waiting []*write
 	leading bool
-	closed  bool        // the server is closing: no more writes
+	all     *writers
 	dropped bool        // no longer in writers: its handle is closed once idle
 	db      *sql.DB     // the leader's read-write handle, kept between commits
 	file    os.FileInfo // the file db has open
@@ -149,9 +164,11 @@ func (w *writer) write(dir, database string, mine *write) error {
 	w.leading = true
 	batch := w.waiting
 	w.waiting = nil
-	closed := w.closed
 	w.mu.Unlock()
 
+	w.all.active.RLock()
+	defer w.all.active.RUnlock()
+	closed := w.all.closed.Load()
 	if closed {
 		for _, b := range batch {
 			b.err = errors.New("embedded store: closed")
@@ -166,7 +183,7 @@ func (w *writer) write(dir, database string, mine *write) error {
 		close(w.waiting[0].woke)
 	} else {
 		w.leading = false
-		if (w.closed || w.dropped) && w.db != nil {
+		if (closed || w.dropped) && w.db != nil {
 			w.db.Close()
 			w.db = nil
 		}

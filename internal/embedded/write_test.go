@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -114,6 +116,33 @@ func TestReplaceDocsRefusesWhatFerretDBRefuses(t *testing.T) {
 	}
 	if got := storedText(t, s, "d", "docs", "x"); got != before {
 		t.Errorf("refused writes changed the document: %s", got)
+	}
+}
+
+// A write names its document by its _id exactly, as FerretDB's replacement does: an _id that is
+// not UTF-8 is refused rather than written over another document whose _id has other invalid
+// bytes in the same places (their JSON text is the same, U+FFFD for each), which FerretDB's
+// replacement leaves alone.
+func TestReplaceDocsRefusesAnIDThatIsNotUTF8(t *testing.T) {
+	s, c := startConnected(t)
+	ctx := context.Background()
+	coll := c.Database("d").Collection("docs")
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "a\xff"}, {Key: "v", Value: int64(0)}}); err != nil {
+		t.Fatal(err)
+	}
+	before := storedText(t, s, "d", "docs", "a\xff")
+	doc := mustRaw(t, bson.D{{Key: "_id", Value: "a\xfe"}, {Key: "v", Value: int64(1)}})
+	if _, err := coll.ReplaceOne(ctx, bson.M{"_id": "a\xfe"}, doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := storedText(t, s, "d", "docs", "a\xff"); got != before {
+		t.Fatalf("FerretDB's own replacement wrote the other document: %s", got)
+	}
+	if err := s.ReplaceDocs(ctx, "d", "docs", []bson.Raw{doc}); err == nil {
+		t.Error("an _id that is not UTF-8 accepted")
+	}
+	if got := storedText(t, s, "d", "docs", "a\xff"); got != before {
+		t.Errorf("another document written: %s", got)
 	}
 }
 
@@ -304,5 +333,109 @@ func TestReplaceDocsKeepsFewHandles(t *testing.T) {
 	}
 	if open > 3*maxReaders {
 		t.Errorf("%d handles on dropped files after writing to %d dropped databases", open, dropped)
+	}
+}
+
+// After Close nothing is written, to a database written before or to one never written: the
+// folder's lock is released, and another process may hold the files.
+func TestReplaceDocsAfterCloseWritesNothing(t *testing.T) {
+	s, c := startConnected(t)
+	ctx := context.Background()
+	for _, database := range []string{"seen", "unseen"} {
+		if _, err := c.Database(database).Collection("docs").InsertOne(ctx, bson.D{{Key: "_id", Value: "x"}, {Key: "v", Value: int64(0)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc := mustRaw(t, bson.D{{Key: "_id", Value: "x"}, {Key: "v", Value: int64(1)}})
+	if err := s.ReplaceDocs(ctx, "seen", "docs", []bson.Raw{doc}); err != nil {
+		t.Fatal(err)
+	}
+	before := storedText(t, s, "unseen", "docs", "x")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, database := range []string{"seen", "unseen"} {
+		if err := s.ReplaceDocs(ctx, database, "docs", []bson.Raw{doc}); err == nil {
+			t.Errorf("write to %s after Close accepted", database)
+		}
+	}
+	if got := storedText(t, s, "unseen", "docs", "x"); got != before {
+		t.Errorf("written after Close: %s", got)
+	}
+}
+
+// Close returns only once a commit in flight is over: a write that reports success had landed
+// in the file when Close returned, while the server still held the data folder. Here the commit waits for another connection's
+// write lock while Close is called, its writer kept or let go of meanwhile (writes to more
+// databases than writers are kept).
+func TestCloseWaitsForTheCommitInFlight(t *testing.T) {
+	for _, letGo := range []bool{false, true} {
+		t.Run(fmt.Sprint("let go ", letGo), func(t *testing.T) { closeDuringCommit(t, letGo) })
+	}
+}
+
+func closeDuringCommit(t *testing.T, letGo bool) {
+	s, c := startConnected(t)
+	ctx := context.Background()
+	doc := mustRaw(t, bson.D{{Key: "_id", Value: "x"}, {Key: "v", Value: int64(1)}})
+	databases := []string{"d"}
+	if letGo {
+		for i := range maxReaders {
+			databases = append(databases, fmt.Sprint("other", i))
+		}
+	}
+	for _, database := range databases {
+		if _, err := c.Database(database).Collection("docs").InsertOne(ctx, bson.D{{Key: "_id", Value: "x"}, {Key: "v", Value: int64(0)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Disconnect(ctx); err != nil { // else Close waits for the client's connection
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", "file:"+filepath.ToSlash(filepath.Join(s.dir, "d.sqlite"))+"?mode=rw&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	held, err := other.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var writeErr error
+	wg.Go(func() { writeErr = s.ReplaceDocs(ctx, "d", "docs", []bson.Raw{doc}) })
+	time.Sleep(200 * time.Millisecond) // the write waits for the lock held
+	for _, database := range databases[1:] {
+		if err := s.ReplaceDocs(ctx, database, "docs", []bson.Raw{doc}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closed := make(chan struct{})
+	var atClose string // the document in the file when Close returned
+	var readErr error
+	wg.Go(func() {
+		defer close(closed)
+		_ = s.Close()
+		db, table, err := s.openTable(ctx, "d", "docs", "ro")
+		if err != nil {
+			readErr = err
+			return
+		}
+		defer db.Close()
+		readErr = db.QueryRowContext(ctx, fmt.Sprintf("SELECT _ferretdb_sjson->>'$.v' FROM %q", table)).Scan(&atClose)
+	})
+	select {
+	case <-closed:
+	case <-time.After(500 * time.Millisecond):
+	}
+	if err := held.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if readErr != nil {
+		t.Fatal(readErr)
+	}
+	if writeErr == nil && atClose != "1" {
+		t.Errorf("the write reported success, but v was %s in the file when Close returned", atClose)
 	}
 }
