@@ -163,7 +163,7 @@ func run(out io.Writer, n, conc int) error {
 	fmt.Fprintf(out, "seeding %d saved-card pledges: %v\n", n, seeded.Round(time.Millisecond))
 	fmt.Fprintf(out, "double, %d bare payment intents at concurrency %d: %v (%.0f /s)\n", n, conc, bareTime.Round(time.Millisecond), bare)
 	fmt.Fprintf(out, "settling %d pledges at concurrency %d:            %v (%.0f /s)\n", n, conc, settle.Round(time.Millisecond), float64(n)/settle.Seconds())
-	fmt.Fprintf(out, "ratio settle/bare: %.2fx (target <= 1.5x)\n", settle.Seconds()/bareTime.Seconds())
+	fmt.Fprintf(out, "ratio settle/bare: %.2fx (for reference: the double alone, in-process on the same cores)\n", settle.Seconds()/bareTime.Seconds())
 	fmt.Fprintf(out, "store raw conditional-update rate:              %.0f /s\n", raw)
 	fmt.Fprintf(out, "ratio settle/raw: %.1f%% (target >= 33%%)\n", 100*float64(n)/settle.Seconds()/raw)
 	// The process's CPU time (the double's included) per pledge settled and per raw update.

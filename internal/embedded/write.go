@@ -15,10 +15,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/bsontype"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // ErrNoDocument is what ReplaceDocs answers for a batch one of whose documents is not stored.
@@ -63,6 +66,21 @@ func (s *Server) ReplaceDocs(ctx context.Context, database, collection string, d
 	}
 	return s.writers.get(database).write(s.dir, database, w)
 }
+
+// BusyError is a write refused because another writer held the file longer than
+// writeBusyTimeout: nothing of the batch was written, and trying again later may succeed.
+type BusyError struct{ err error }
+
+func (e *BusyError) Error() string { return e.err.Error() }
+func (e *BusyError) Unwrap() error { return e.err }
+
+// Busy marks the error as the store being busy, not refusing the write (the store's callers
+// answer 503 with Retry-After, as for a server between primaries).
+func (e *BusyError) Busy() bool { return true }
+
+// writeBusyTimeout is how long a commit waits for another writer (FerretDB's own) to let go of
+// the file, as FerretDB's connections wait.
+var writeBusyTimeout = 10 * time.Second
 
 // writers keeps one group-committing writer per database file.
 type writers struct {
@@ -200,12 +218,22 @@ func (w *writer) write(dir, database string, mine *write) error {
 // commit writes batch in one transaction, setting each write's err.
 func (w *writer) commit(dir, database string, batch []*write) {
 	fail := func(err error) {
+		if se, ok := errors.AsType[*sqlite.Error](err); ok && (se.Code()&0xff == sqlite3.SQLITE_BUSY || se.Code()&0xff == sqlite3.SQLITE_LOCKED) {
+			err = &BusyError{err}
+		}
 		for _, b := range batch {
 			if b.err == nil {
 				b.err = err
 			}
 		}
 	}
+	defer func() {
+		// The transaction is rolled back (its deferred Rollback ran first): every write of the
+		// batch failed, and the lead still passes on, so the callers waiting are not stuck.
+		if r := recover(); r != nil {
+			fail(fmt.Errorf("embedded store: write: %v", r))
+		}
+	}()
 	for _, b := range batch {
 		if err := b.ctx.Err(); err != nil {
 			b.err = err // given up before its turn: written never
@@ -304,7 +332,7 @@ func (w *writer) handle(dir, database string) (*sql.DB, error) {
 	}
 	// Immediate: the transaction takes the write lock at BEGIN, waiting for FerretDB's writes
 	// through the busy timeout, rather than failing when it meets one mid-way.
-	db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?mode=rw&_txlock=immediate&_pragma=busy_timeout(10000)")
+	db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?mode=rw&_txlock=immediate&_pragma=busy_timeout("+strconv.FormatInt(writeBusyTimeout.Milliseconds(), 10)+")")
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: open %s: %w", path, err)
 	}

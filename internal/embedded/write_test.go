@@ -439,3 +439,48 @@ func closeDuringCommit(t *testing.T, letGo bool) {
 		t.Errorf("the write reported success, but v was %s in the file when Close returned", atClose)
 	}
 }
+
+// A write that waited writeBusyTimeout for another writer to let go of the file is a BusyError,
+// which says Busy (the store answers 503 with Retry-After), and wrote nothing; once the file is
+// free the same write lands.
+func TestReplaceDocsWaitingTooLongIsBusy(t *testing.T) {
+	defer func(was time.Duration) { writeBusyTimeout = was }(writeBusyTimeout)
+	writeBusyTimeout = 100 * time.Millisecond
+	s, c := startConnected(t)
+	ctx := context.Background()
+	coll := c.Database("d").Collection("docs")
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "x"}, {Key: "v", Value: int64(0)}}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", "file:"+filepath.ToSlash(filepath.Join(s.dir, "d.sqlite"))+"?mode=rw&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	held, err := other.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := mustRaw(t, bson.D{{Key: "_id", Value: "x"}, {Key: "v", Value: int64(1)}})
+	err = s.ReplaceDocs(ctx, "d", "docs", []bson.Raw{doc})
+	busy, ok := errors.AsType[interface {
+		error
+		Busy() bool
+	}](err)
+	if !ok || !busy.Busy() {
+		t.Fatalf("write while the file is held: %v, want a busy error", err)
+	}
+	if err := held.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ V int64 }
+	if err := coll.FindOne(ctx, bson.M{"_id": "x"}).Decode(&got); err != nil || got.V != 0 {
+		t.Fatalf("read %d (%v) after the busy write, want 0", got.V, err)
+	}
+	if err := s.ReplaceDocs(ctx, "d", "docs", []bson.Raw{doc}); err != nil {
+		t.Fatalf("write once the file is free: %v", err)
+	}
+	if err := coll.FindOne(ctx, bson.M{"_id": "x"}).Decode(&got); err != nil || got.V != 1 {
+		t.Fatalf("read %d (%v), want 1", got.V, err)
+	}
+}

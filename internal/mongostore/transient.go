@@ -36,14 +36,18 @@ var transientCodes = []int{
 }
 
 // Transient reports whether err is the store being unreachable or between primaries rather than
-// refusing the request: a network error, a server selection timeout, one of the codes above, or
-// an error the server or driver labels as safe to retry. The outcome of a write that failed so is
+// refusing the request: a network error, a server selection timeout, one of the codes above, an
+// error the server or driver labels as safe to retry, or a Writer's busy store. The outcome of a write that failed so is
 // unknown: it may have been applied.
 func Transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
 	if mongo.IsNetworkError(err) || waitedForServer(err) {
+		return true
+	}
+	// A Writer's files held by another writer past its wait (embedded.BusyError).
+	if b, ok := errors.AsType[busyError](err); ok && b.Busy() {
 		return true
 	}
 	if se := mongo.ServerError(nil); errors.As(err, &se) {
@@ -61,6 +65,12 @@ func Transient(err error) bool {
 		return le.HasErrorLabel("RetryableWriteError") || le.HasErrorLabel("TransientTransactionError")
 	}
 	return false
+}
+
+// busyError is how a Writer says nothing was written because its store stayed busy.
+type busyError interface {
+	error
+	Busy() bool
 }
 
 // waitedForServer reports a failure that already spent the whole server selection timeout

@@ -37,6 +37,7 @@ func TestTransientClassifiesTheDriversErrors(t *testing.T) {
 		{"bad query", mongo.CommandError{Code: 2, Name: "BadValue"}, false},
 		{"cancelled by the client", fmt.Errorf("find: %w", context.Canceled), false},
 		{"no document", mongo.ErrNoDocuments, false},
+		{"a Writer's busy files", fmt.Errorf("replace 1 pledges: %w", busyFiles{}), true},
 	} {
 		if got := Transient(c.err); got != c.want {
 			t.Errorf("%s: Transient = %v, want %v", c.name, got, c.want)
@@ -65,3 +66,9 @@ func TestClientOptionsKeepMajorityAndRetryableWrites(t *testing.T) {
 		t.Error("retryable reads are off")
 	}
 }
+
+// busyFiles is what embedded.BusyError says of itself.
+type busyFiles struct{}
+
+func (busyFiles) Error() string { return "database is locked" }
+func (busyFiles) Busy() bool    { return true }
