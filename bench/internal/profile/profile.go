@@ -180,7 +180,7 @@ func (c *Commands) Report(out io.Writer, ops int) {
 	for _, k := range keys {
 		total, spent = total+c.counts[k], spent+c.elapsed[k]
 	}
-	fmt.Fprintf(out, "store commands per operation: %.2f, %.2f ms of store time\n", float64(total)/float64(ops), ms(spent)/float64(ops))
+	fmt.Fprintf(out, "store commands (and batches written to the files) per operation: %.2f, %.2f ms of store time\n", float64(total)/float64(ops), ms(spent)/float64(ops))
 	for _, k := range keys {
 		fmt.Fprintf(out, "  %6.2f  %-48s %6.2f ms each\n", float64(c.counts[k])/float64(ops), k, ms(c.elapsed[k])/float64(c.counts[k]))
 	}
