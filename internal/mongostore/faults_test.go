@@ -218,3 +218,39 @@ func TestExpiryByServerOrSweeper(t *testing.T) {
 		}
 	}
 }
+
+// On a store with Locks, a write under a pledge's lock runs to its answer even when its caller
+// gave up: the lock is let go only once the server has answered, so a command the server goes on
+// with can never land over the next holder's write. On MongoDB, with no lock to outlive, a
+// cancelled call writes nothing.
+func TestLockedWritesOutliveTheirCallersContext(t *testing.T) {
+	opts := testenv.StoreOptions(t)
+	s := testenv.MustStoreAt(t, opts)
+	p := pledge.Pledge{ID: "plg_gone", CampaignID: "cam_x", Status: pledge.StatusPending, Amount: money.Money{Amount: 5000, Currency: "CHF"}}
+	if err := s.CreatePledge(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	read, err := s.FindPledge(context.Background(), p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, replaceErr := s.ReplacePledge(gone, read, read.MoveTo(pledge.StatusCancelled, "backer", "cancelled", time.Now()))
+	_, countErr := s.CountConfirmAttempt(gone, p.ID)
+	stored, err := s.FindPledge(context.Background(), p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Locks == nil {
+		if !errors.Is(replaceErr, context.Canceled) || !errors.Is(countErr, context.Canceled) || stored.ConfirmAttempts != 0 || stored.Status != pledge.StatusPending {
+			t.Fatalf("cancelled calls without locks: %v, %v; stored %s with %d confirm attempts; want context.Canceled twice, pending, none",
+				replaceErr, countErr, stored.Status, stored.ConfirmAttempts)
+		}
+		return
+	}
+	if replaceErr != nil || countErr != nil || stored.Status != pledge.StatusCancelled || stored.ConfirmAttempts != 1 || stored.Version != read.Version+2 {
+		t.Fatalf("writes under the lock for a caller gone: %v, %v; stored %s with %d confirm attempts at version %d; want both written (cancelled, 1, %d)",
+			replaceErr, countErr, stored.Status, stored.ConfirmAttempts, stored.Version, read.Version+2)
+	}
+}

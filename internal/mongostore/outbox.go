@@ -121,7 +121,9 @@ func (s *Store) MarkMessageSent(ctx context.Context, id string, now time.Time, f
 		// and written by _id alone. Recording a failure or a retry does
 		// not take the lock: should another relay, whose claim began later, give up on the
 		// message between the check and the write, the message is recorded sent, which it was.
-		defer s.lock("outbox/" + id)()
+		var unlock func()
+		ctx, unlock = s.lock(ctx, "outbox/"+id)
+		defer unlock()
 		var cur struct {
 			Status notify.Status `bson:"status"`
 		}
