@@ -85,16 +85,21 @@ func (s *Store) ReplacePledge(ctx context.Context, prev, next pledge.Pledge) (pl
 
 // lock takes a document's lock on a store with Locks (every write to a pledge must, or a
 // read-compare-write could overwrite it), and does nothing otherwise. It answers the context to
-// work under the lock with: the caller's, no longer cancelled with it, so that every command sent
-// under the lock has its answer before the lock is let go. FerretDB goes on with a command whose
-// caller gave up; one that read a document before the lock was let go and wrote it after would
-// write what it read over the next holder's write. The driver's own timeout still bounds each
-// command.
+// work under the lock with. For a caller still there once it holds the lock, that is the caller's
+// no longer cancelled with it, so that every command sent under the lock has its answer before
+// the lock is let go: FerretDB goes on with a command whose caller gave up, and one that read a
+// document before the lock was let go and wrote it after would write what it read over the next
+// holder's write. The driver's own timeout still bounds each command. A caller gone by then (a
+// settler that lost its lease) keeps its cancelled context: nothing is sent for it.
 func (s *Store) lock(ctx context.Context, key string) (context.Context, func()) {
 	if s.locks == nil {
 		return ctx, func() {}
 	}
-	return context.WithoutCancel(ctx), s.locks.Lock(key)
+	unlock := s.locks.Lock(key)
+	if ctx.Err() != nil {
+		return ctx, unlock
+	}
+	return context.WithoutCancel(ctx), unlock
 }
 
 // casPledge writes next if the stored pledge still has prev's version and status and passes
