@@ -392,15 +392,7 @@ func closeDuringCommit(t *testing.T, letGo bool) {
 	if err := c.Disconnect(ctx); err != nil { // else Close waits for the client's connection
 		t.Fatal(err)
 	}
-	other, err := sql.Open("sqlite", "file:"+filepath.ToSlash(filepath.Join(s.dir, "d.sqlite"))+"?mode=rw&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	held, err := other.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	held := holdWriteLock(t, s, "d")
 	var wg sync.WaitGroup
 	var writeErr error
 	wg.Go(func() { writeErr = s.ReplaceDocs(ctx, "d", "docs", []bson.Raw{doc}) })
@@ -452,17 +444,9 @@ func TestReplaceDocsWaitingTooLongIsBusy(t *testing.T) {
 	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "x"}, {Key: "v", Value: int64(0)}}); err != nil {
 		t.Fatal(err)
 	}
-	other, err := sql.Open("sqlite", "file:"+filepath.ToSlash(filepath.Join(s.dir, "d.sqlite"))+"?mode=rw&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	held, err := other.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	held := holdWriteLock(t, s, "d")
 	doc := mustRaw(t, bson.D{{Key: "_id", Value: "x"}, {Key: "v", Value: int64(1)}})
-	err = s.ReplaceDocs(ctx, "d", "docs", []bson.Raw{doc})
+	err := s.ReplaceDocs(ctx, "d", "docs", []bson.Raw{doc})
 	busy, ok := errors.AsType[interface {
 		error
 		Busy() bool
@@ -483,4 +467,21 @@ func TestReplaceDocsWaitingTooLongIsBusy(t *testing.T) {
 	if err := coll.FindOne(ctx, bson.M{"_id": "x"}).Decode(&got); err != nil || got.V != 1 {
 		t.Fatalf("read %d (%v), want 1", got.V, err)
 	}
+}
+
+// holdWriteLock takes the database file's write lock on a connection of its own, as a FerretDB
+// write in progress does, until the transaction it answers ends (at the latest when the test ends).
+func holdWriteLock(t *testing.T, s *Server, database string) *sql.Tx {
+	t.Helper()
+	other, err := sql.Open("sqlite", "file:"+filepath.ToSlash(filepath.Join(s.dir, database+".sqlite"))+"?mode=rw&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	held, err := other.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = held.Rollback() })
+	return held
 }
