@@ -30,7 +30,7 @@ var ErrNoDocument = errors.New("no document with this _id")
 // ReplaceDocs replaces whole documents by their _id (strings) straight in the files, each batch
 // all or nothing; it fails with ErrNoDocument, writing nothing of docs, when one of them is not
 // stored. It is for a caller that holds the documents' locks (see Locks) and has just compared
-// them: the settler's writes of pledges, two per charge.
+// them: the store's compare-and-sets of pledges, two per deadline charge.
 //
 // FerretDB would run each document's replacement as a command and a transaction of its own,
 // one at a time on the store's one connection, each paying a commit and its fsync

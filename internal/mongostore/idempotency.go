@@ -38,8 +38,8 @@ func (s *Store) ReserveIdempotencyKey(ctx context.Context, rec backstitch.Idempo
 		// expired key and response in two steps (purgeExpiredByIndex): it must not delete the
 		// renewed key, nor the response the new request stores after this.
 		renewed, err := func() (bool, error) {
-			ctx, unlock := s.lock(ctx, idempotencyLock(rec.ID))
-			defer unlock()
+			defer s.lock(idempotencyLock(rec.ID))()
+			ctx := s.underLock(ctx)
 			res, err := coll.ReplaceOne(ctx, bson.M{"_id": rec.ID, "expires_at": existing.ExpiresAt}, rec)
 			if err != nil || res.ModifiedCount != 1 {
 				return false, err

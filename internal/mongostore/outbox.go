@@ -121,9 +121,8 @@ func (s *Store) MarkMessageSent(ctx context.Context, id string, now time.Time, f
 		// and written by _id alone. Recording a failure or a retry does
 		// not take the lock: should another relay, whose claim began later, give up on the
 		// message between the check and the write, the message is recorded sent, which it was.
-		var unlock func()
-		ctx, unlock = s.lock(ctx, "outbox/"+id)
-		defer unlock()
+		defer s.lock("outbox/" + id)()
+		ctx = s.underLock(ctx)
 		var cur struct {
 			Status notify.Status `bson:"status"`
 		}

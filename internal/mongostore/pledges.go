@@ -84,22 +84,26 @@ func (s *Store) ReplacePledge(ctx context.Context, prev, next pledge.Pledge) (pl
 }
 
 // lock takes a document's lock on a store with Locks (every write to a pledge must, or a
-// read-compare-write could overwrite it), and does nothing otherwise. It answers the context to
-// work under the lock with. For a caller still there once it holds the lock, that is the caller's
-// no longer cancelled with it, so that every command sent under the lock has its answer before
-// the lock is let go: FerretDB goes on with a command whose caller gave up, and one that read a
-// document before the lock was let go and wrote it after would write what it read over the next
-// holder's write. The driver's own timeout still bounds each command. A caller gone by then (a
-// settler that lost its lease) keeps its cancelled context: nothing is sent for it.
-func (s *Store) lock(ctx context.Context, key string) (context.Context, func()) {
+// read-compare-write could overwrite it), and does nothing otherwise.
+func (s *Store) lock(key string) (unlock func()) {
 	if s.locks == nil {
-		return ctx, func() {}
+		return func() {}
 	}
-	unlock := s.locks.Lock(key)
-	if ctx.Err() != nil {
-		return ctx, unlock
+	return s.locks.Lock(key)
+}
+
+// underLock is the context for the commands of a caller that now holds documents' locks. For a
+// caller still there, that is its context no longer cancelled with it, so that every command
+// sent under the locks has its answer before they are let go: FerretDB goes on with a command
+// whose caller gave up, and one that read a document before the lock was let go and wrote it
+// after would write what it read over the next holder's write. The driver's own timeout still
+// bounds each command. A caller gone by then (a settler that lost its lease) keeps its cancelled
+// context: nothing is sent for it. Without Locks there is no lock to outlive.
+func (s *Store) underLock(ctx context.Context) context.Context {
+	if s.locks == nil || ctx.Err() != nil {
+		return ctx
 	}
-	return context.WithoutCancel(ctx), unlock
+	return context.WithoutCancel(ctx)
 }
 
 // casPledge writes next if the stored pledge still has prev's version and status and passes
@@ -115,9 +119,8 @@ func (s *Store) casPledge(ctx context.Context, prev, next pledge.Pledge, extra f
 		return res.MatchedCount == 1, nil
 	}
 	if s.locks != nil {
-		var unlock func()
-		ctx, unlock = s.lock(ctx, "pledges/"+prev.ID)
-		defer unlock()
+		defer s.lock("pledges/" + prev.ID)()
+		ctx = s.underLock(ctx)
 		attempt = func() (bool, error) {
 			stamps, err := s.pledgeStamps(ctx, []string{prev.ID})
 			if err != nil {
@@ -152,8 +155,8 @@ func (s *Store) pledgeIs(ctx context.Context, want pledge.Pledge) (bool, error) 
 
 // CountConfirmAttempt numbers a new confirmation of a pledge atomically and returns the pledge.
 func (s *Store) CountConfirmAttempt(ctx context.Context, id string) (pledge.Pledge, error) {
-	ctx, unlock := s.lock(ctx, "pledges/"+id)
-	defer unlock()
+	defer s.lock("pledges/" + id)()
+	ctx = s.underLock(ctx)
 	var p pledge.Pledge
 	err := s.db.Collection("pledges").FindOneAndUpdate(ctx, bson.M{"_id": id},
 		bson.M{"$inc": bson.M{"confirm_attempts": 1, "version": int64(1)}},
@@ -207,8 +210,8 @@ func (s *Store) ClearPending(ctx context.Context, pledgeID, seq string) error {
 		}, func() (bool, error) { return false, nil })
 		return err
 	}
-	ctx, unlock := s.lock(ctx, "pledges/"+pledgeID)
-	defer unlock()
+	defer s.lock("pledges/" + pledgeID)()
+	ctx = s.underLock(ctx)
 	var cur pledge.Pledge
 	if err := coll.FindOne(ctx, bson.M{"_id": pledgeID}, options.FindOne().SetProjection(bson.M{"pending": 1})).Decode(&cur); err != nil {
 		return storeError("clear pending of %s: %w", pledgeID, notFound(err, "Pledge"))
@@ -236,9 +239,8 @@ func (s *Store) ClearOwed(ctx context.Context, pledgeID string, version int64) e
 	if s.locks != nil {
 		// The embedded FerretDB pushes only a bare _id filter down (any other filter scans the
 		// collection), so the version is checked under the pledge's lock instead.
-		var unlock func()
-		ctx, unlock = s.lock(ctx, "pledges/"+pledgeID)
-		defer unlock()
+		defer s.lock("pledges/" + pledgeID)()
+		ctx = s.underLock(ctx)
 		var cur pledge.Pledge
 		if err := coll.FindOne(ctx, bson.M{"_id": pledgeID}, options.FindOne().SetProjection(bson.M{"version": 1})).Decode(&cur); err != nil {
 			return storeError("clear owed notices of %s: %w", pledgeID, notFound(err, "Pledge"))
@@ -488,10 +490,9 @@ func (s *Store) fencedReplaceLocked(ctx context.Context, prevs, written []pledge
 		if i > 0 && prevs[order[i-1]].ID == prevs[j].ID {
 			return nil, storeError("replace pledges: %w", errors.New("a pledge twice in one batch"))
 		}
-		var unlock func()
-		ctx, unlock = s.lock(ctx, "pledges/"+prevs[j].ID)
-		defer unlock()
+		defer s.lock("pledges/" + prevs[j].ID)()
 	}
+	ctx = s.underLock(ctx)
 	ids := make([]string, len(prevs))
 	for i, prev := range prevs {
 		ids[i] = prev.ID
@@ -635,8 +636,8 @@ func (s *Store) FindCampaignPledges(ctx context.Context, campaignID string, fn f
 
 // CountRefundRequest numbers a new refund request of a pledge atomically and returns the pledge.
 func (s *Store) CountRefundRequest(ctx context.Context, id string) (pledge.Pledge, error) {
-	ctx, unlock := s.lock(ctx, "pledges/"+id)
-	defer unlock()
+	defer s.lock("pledges/" + id)()
+	ctx = s.underLock(ctx)
 	if _, err := s.db.Collection("pledges").UpdateOne(ctx, bson.M{"_id": id},
 		bson.M{"$inc": bson.M{"refund_requests": 1, "version": int64(1)}}); err != nil {
 		return pledge.Pledge{}, storeError("count refund request of %s: %w", id, err)

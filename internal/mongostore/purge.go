@@ -55,8 +55,8 @@ func (s *Store) deleteIfExpired(ctx context.Context, coll, id string, now time.T
 	if coll == "idempotency_keys" || coll == "idempotency_responses" {
 		key = idempotencyLock(id)
 	}
-	ctx, unlock := s.lock(ctx, key)
-	defer unlock()
+	defer s.lock(key)()
+	ctx = s.underLock(ctx)
 	c := s.db.Collection(coll)
 	raw, err := c.FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(bson.M{"expires_at": 1})).Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {

@@ -37,8 +37,8 @@ var transientCodes = []int{
 
 // Transient reports whether err is the store being unreachable or between primaries rather than
 // refusing the request: a network error, a server selection timeout, one of the codes above, an
-// error the server or driver labels as safe to retry, or a Writer's busy store. The outcome of a write that failed so is
-// unknown: it may have been applied.
+// error the server or driver labels as safe to retry, or a Writer's busy store. The outcome of a
+// write that failed so is unknown: it may have been applied.
 func Transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
