@@ -109,9 +109,10 @@ func (s *Store) findPledgesByStatusFromIndex(ctx context.Context, campaignID str
 }
 
 // indexedPledges reads by _id the pledges whose ids came from an index on the embedded store's
-// files (or a caller's single id, see scannedPledge); one deleted since is left out. All of them in one read from those files (see
-// embedded.Server.ScanDocs): through FerretDB each would be a command of its own, one per
-// pledge the settler charges, waiting its turn for the store's one connection.
+// files (or a caller's single id, see scannedPledge); one deleted since is left out. All of them
+// in one read from those files (see embedded.Server.ScanDocs): through FerretDB each would be a
+// command of its own, one per pledge the settler charges, waiting its turn for the store's one
+// connection.
 func (s *Store) indexedPledges(ctx context.Context, ids []string) (map[string]pledge.Pledge, error) {
 	out := make(map[string]pledge.Pledge, len(ids))
 	err := s.scanner.ScanDocs(ctx, s.db.Name(), "pledges", ids, func(doc bson.Raw) error {
